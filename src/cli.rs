@@ -1,0 +1,248 @@
+//! Command-line interface. Everything here is glue: parse arguments, call the library, print
+//! the report, choose the exit code (0 clean, 1 findings at or above `--fail-on`, 2 usage,
+//! config or I/O error with a one-line cause on stderr).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anstream::ColorChoice;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use envfence::config::Config;
+use envfence::findings::Severity;
+use envfence::output::{self, Format};
+use envfence::rules::Policies;
+use envfence::scan::{self, Progress, ScanOptions, Target};
+
+const SCAN_EXAMPLES: &str = "\
+Examples:
+  envfence scan                         scan the current directory
+  envfence scan fixtures/demo           scan another checkout
+  envfence scan --format json -o r.json write the JSON report (schema v1) to a file
+  envfence scan --fail-on warning       exit 1 on warnings too (default: errors only)
+  envfence scan --fail-on never         report, but always exit 0
+
+Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it;
+2 usage, config or I/O error.";
+
+#[derive(Parser)]
+#[command(
+    name = "envfence",
+    version,
+    about = "Keeps non-production workloads out of production.",
+    long_about = "Keeps non-production workloads out of production.\n\n\
+        envfence reads a GitOps repository (Argo CD, Flux, kustomize, clusters/<name>/ layouts), \
+        works out which manifests land on which cluster, and reports feature, preview and test \
+        workloads placed on production clusters, pointed at production endpoints, secrets or \
+        config, or sharing a cluster with production behind nothing but a namespace.",
+    after_help = "Run `envfence scan --help` for the scan options and examples."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan a GitOps repository and report findings.
+    #[command(after_help = SCAN_EXAMPLES)]
+    Scan(ScanArgs),
+    /// Show which cluster every manifest lands on, and why (not available yet).
+    Topology {
+        /// Repository to read.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+    },
+    /// Show the evidence chain for one file (not available yet).
+    Explain {
+        /// The file to explain.
+        file: PathBuf,
+    },
+    /// Run as the pull-request bot in GitHub Actions or any CI (not available yet).
+    Github,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FailOn {
+    Error,
+    Warning,
+    Info,
+    Never,
+}
+
+impl FailOn {
+    fn threshold(self) -> Option<Severity> {
+        match self {
+            FailOn::Error => Some(Severity::Error),
+            FailOn::Warning => Some(Severity::Warning),
+            FailOn::Info => Some(Severity::Info),
+            FailOn::Never => None,
+        }
+    }
+}
+
+#[derive(Args)]
+struct ScanArgs {
+    /// Repository (or single file) to scan.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Config file (default: .envfence.yaml at the repository root, if present).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Lowest severity that makes the exit code 1.
+    #[arg(long, value_enum, default_value_t = FailOn::Error, value_name = "LEVEL")]
+    fail_on: FailOn,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Worker threads for reading and parsing (default: one per core).
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
+    /// Skip files larger than this (bytes, or with a K, M, G, KiB, MiB or GiB suffix).
+    #[arg(long, value_name = "SIZE", default_value = "4MiB", value_parser = parse_size)]
+    max_file_size: u64,
+    /// No progress on standard error.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+/// Parses `4194304`, `4M`, `4MiB`, `512k` ... (K/M/G are binary units, as for file sizes).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (try 4MiB or 4194304)"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit `{other}` (use K, M or G)")),
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help and version to stdout (exit 0) and usage errors to stderr (2).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let result = match cli.command {
+        Command::Scan(args) => run_scan(args),
+        Command::Topology { .. } => not_yet("topology", "envfence scan"),
+        Command::Explain { .. } => not_yet("explain", "envfence scan"),
+        Command::Github => not_yet("github", "envfence scan --format json"),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let cause = format!("{e:#}").replace('\n', " ");
+            eprintln!("envfence: error: {cause}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn not_yet(command: &str, instead: &str) -> anyhow::Result<u8> {
+    anyhow::bail!("`envfence {command}` is not available yet in this version; use `{instead}` for now")
+}
+
+fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
+    let target = Target::resolve(&args.path)?;
+    let config = Config::discover(&target.root, args.config.as_deref())?;
+    let mut policies = Policies::builtin()?;
+    policies.apply_config(&config);
+    let options = ScanOptions {
+        max_file_size: args.max_file_size,
+        jobs: args.jobs.map(usize::from),
+    };
+
+    let bar = progress_bar(args.quiet);
+    let on_progress = |p: Progress| {
+        if let Some(bar) = &bar {
+            if bar.length() != Some(p.total as u64) {
+                bar.set_length(p.total as u64);
+            }
+            bar.set_position(p.done as u64);
+        }
+    };
+    let report = scan::scan(&target, &config, &policies, &options, &on_progress);
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let report = report?;
+
+    let rendered = output::render(&report, args.format);
+    match &args.output {
+        Some(path) => {
+            // Files never get colour.
+            let file = std::fs::File::create(path)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            let mut stream = anstream::AutoStream::new(file, ColorChoice::Never);
+            stream
+                .write_all(rendered.as_bytes())
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        }
+        None => {
+            let mut stdout = anstream::stdout();
+            if let Err(e) = stdout.write_all(rendered.as_bytes()) {
+                // A closed pipe (`envfence scan | head`) is not an error worth a message.
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    anyhow::bail!("cannot write the report: {e}");
+                }
+            }
+        }
+    }
+
+    let failing = args.fail_on.threshold().is_some_and(|threshold| {
+        report
+            .findings
+            .iter()
+            .any(|f| !f.suppressed && f.status == envfence::findings::Status::New && f.severity >= threshold)
+    });
+    Ok(u8::from(failing))
+}
+
+/// A progress bar on stderr, only for a terminal and only when not `--quiet`.
+fn progress_bar(quiet: bool) -> Option<ProgressBar> {
+    if quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("{spinner} reading {pos}/{len} files {wide_bar} {elapsed}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    Some(bar)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("100"), Ok(100));
+        assert!(parse_size("4 parsecs").is_err());
+        assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

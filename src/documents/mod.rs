@@ -1,0 +1,488 @@
+//! The document model: every YAML document of every file, with its identity (apiVersion,
+//! kind, name, namespace), its labels and annotations, its parsed tree, the comments on its
+//! lines, and a way to find the exact line of any field.
+
+pub mod comments;
+pub mod path;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+pub use comments::Comment;
+pub use path::{FieldLocation, FieldPath};
+pub use yaml::{Node, Pos, Span, Value, YamlError};
+
+/// What a YAML file is for. Decided from its name and place first, then from its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileKind {
+    /// Kubernetes objects (anything with `apiVersion` and `kind`).
+    Manifest,
+    /// A kustomize `kustomization.yaml`, `kustomization.yml` or `Kustomization`.
+    Kustomization,
+    /// A Helm `Chart.yaml`.
+    HelmChart,
+    /// A file under a chart's `templates/`: Go templates, not YAML until rendered.
+    HelmTemplate,
+    /// Helm values (`values*.yaml`, `*-values.yaml`, or YAML inside a chart).
+    HelmValues,
+    /// A CI pipeline definition (GitHub Actions, GitLab CI, ...).
+    CiWorkflow,
+    /// Any other YAML: tool configuration, data, documentation.
+    Data,
+}
+
+impl FileKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            FileKind::Manifest => "manifest",
+            FileKind::Kustomization => "kustomization",
+            FileKind::HelmChart => "helm-chart",
+            FileKind::HelmTemplate => "helm-template",
+            FileKind::HelmValues => "helm-values",
+            FileKind::CiWorkflow => "ci-workflow",
+            FileKind::Data => "data",
+        }
+    }
+
+    /// The kind a file has by its repository-relative path alone; `None` means "look at the
+    /// content". `in_chart` tells whether a Helm chart directory contains the file, and
+    /// `chart_templates` whether it sits in that chart's `templates/`.
+    pub fn from_path(rel_path: &str, in_chart: bool, chart_templates: bool) -> Option<FileKind> {
+        let name = rel_path.rsplit('/').next().unwrap_or(rel_path);
+        let lower = name.to_ascii_lowercase();
+        if chart_templates {
+            return Some(FileKind::HelmTemplate);
+        }
+        if matches!(name, "kustomization.yaml" | "kustomization.yml" | "Kustomization") {
+            return Some(FileKind::Kustomization);
+        }
+        if name == "Chart.yaml" {
+            return Some(FileKind::HelmChart);
+        }
+        let stem = lower
+            .strip_suffix(".yaml")
+            .or_else(|| lower.strip_suffix(".yml"))
+            .unwrap_or(&lower);
+        if stem.starts_with("values")
+            || stem.ends_with("-values")
+            || stem.ends_with("_values")
+            || stem.ends_with(".values")
+            || in_chart
+        {
+            return Some(FileKind::HelmValues);
+        }
+        let ci = rel_path.starts_with(".github/workflows/")
+            || rel_path.contains("/.github/workflows/")
+            || rel_path.starts_with(".circleci/")
+            || matches!(
+                lower.as_str(),
+                ".gitlab-ci.yml"
+                    | ".gitlab-ci.yaml"
+                    | ".travis.yml"
+                    | "azure-pipelines.yml"
+                    | "bitbucket-pipelines.yml"
+                    | ".drone.yml"
+            );
+        ci.then_some(FileKind::CiWorkflow)
+    }
+}
+
+/// The identity of a Kubernetes object as a finding names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ResourceId {
+    pub api_version: Option<String>,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+}
+
+impl std::fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{}",
+            self.kind.as_deref().unwrap_or("?"),
+            self.name.as_deref().unwrap_or("?")
+        )?;
+        if let Some(ns) = &self.namespace {
+            write!(f, " (namespace {ns})")?;
+        }
+        Ok(())
+    }
+}
+
+/// One YAML document (or one item of a `kind: List`).
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// Repository-relative path with `/` separators.
+    pub file: Arc<str>,
+    /// Position of the document in its file, counting from 0.
+    pub index: usize,
+    /// For an item of a `kind: List`, its position in `items`.
+    pub list_item: Option<usize>,
+    pub file_kind: FileKind,
+    /// The first line that belongs to the document: its `---`, or its first node.
+    pub header_line: u32,
+    /// The first and last lines of the document's content.
+    pub first_line: u32,
+    pub last_line: u32,
+    pub id: ResourceId,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub root: Node,
+    /// Comments between the previous document and the end of this one.
+    pub comments: Vec<Comment>,
+}
+
+impl Document {
+    fn new(file: &Arc<str>, file_kind: FileKind, index: usize, header_line: u32, root: Node) -> Self {
+        let text = |path: &[&str]| -> Option<String> {
+            let mut node = &root;
+            for key in path {
+                node = node.get(key)?;
+            }
+            node.as_str().map(str::to_owned)
+        };
+        let id = ResourceId {
+            api_version: text(&["apiVersion"]),
+            kind: text(&["kind"]),
+            name: text(&["metadata", "name"]),
+            namespace: text(&["metadata", "namespace"]),
+        };
+        let metadata = root.get("metadata");
+        let map_of = |key| {
+            metadata
+                .and_then(|m| m.get(key))
+                .map(|n| n.string_map().into_iter().collect())
+                .unwrap_or_default()
+        };
+        Document {
+            file: Arc::clone(file),
+            index,
+            list_item: None,
+            file_kind,
+            header_line: header_line.min(root.span.start.line),
+            first_line: root.span.start.line,
+            last_line: root.span.last_line(),
+            labels: map_of("labels"),
+            annotations: map_of("annotations"),
+            id,
+            root,
+            comments: Vec::new(),
+        }
+    }
+
+    /// True for a Kubernetes object: it has `apiVersion` and `kind` and is not a kustomize
+    /// or Helm configuration file.
+    pub fn is_manifest(&self) -> bool {
+        self.file_kind == FileKind::Manifest && self.id.api_version.is_some() && self.id.kind.is_some()
+    }
+
+    /// The field at `path` (e.g. `spec.destination.name`) and the position of its key.
+    pub fn locate(&self, path: &str) -> Option<FieldLocation<'_>> {
+        let path = FieldPath::parse(path).ok()?;
+        path::locate(&self.root, &path)
+    }
+
+    /// The 1-based line of the field at `path`.
+    pub fn line_of(&self, path: &str) -> Option<u32> {
+        self.locate(path).map(|l| l.pos.line)
+    }
+
+    /// The comment on `line`, if it belongs to this document.
+    pub fn comment_on(&self, line: u32) -> Option<&Comment> {
+        self.comments.iter().find(|c| c.line == line)
+    }
+}
+
+/// Why a file could not be read as YAML, with the position the parser stopped at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseProblem {
+    pub file: Arc<str>,
+    pub pos: Pos,
+    pub message: String,
+}
+
+/// A file that was read and parsed.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: Arc<str>,
+    pub kind: FileKind,
+    pub documents: Vec<Document>,
+    pub problem: Option<ParseProblem>,
+}
+
+/// Why a file was passed over without being parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    Binary,
+    TooLarge { size: u64, cap: u64 },
+    HelmTemplate,
+    Template,
+    SymlinkOutsideRepo,
+    BrokenSymlink,
+    SymlinkedDirectory,
+    NotRegularFile,
+    Unreadable(String),
+}
+
+impl SkipReason {
+    /// Templates (Helm or other `{{ }}` files) are skipped by design, not by accident.
+    pub fn is_template(&self) -> bool {
+        matches!(self, SkipReason::HelmTemplate | SkipReason::Template)
+    }
+
+    /// A short category, used to group skips in summaries.
+    pub fn category(&self) -> &'static str {
+        match self {
+            SkipReason::Binary => "binary",
+            SkipReason::TooLarge { .. } => "too large",
+            SkipReason::HelmTemplate => "Helm templates",
+            SkipReason::Template => "template syntax",
+            SkipReason::SymlinkOutsideRepo => "symlink out of the repository",
+            SkipReason::BrokenSymlink => "broken symlink",
+            SkipReason::SymlinkedDirectory => "symlinked directory",
+            SkipReason::NotRegularFile => "not a regular file",
+            SkipReason::Unreadable(_) => "unreadable",
+        }
+    }
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::Binary => write!(f, "binary file"),
+            SkipReason::TooLarge { size, cap } => {
+                write!(f, "{size} bytes, over the {cap}-byte cap (--max-file-size)")
+            }
+            SkipReason::HelmTemplate => write!(f, "Helm chart template, not YAML until rendered"),
+            SkipReason::Template => {
+                write!(f, "template syntax ({{{{ }}}}) that is not YAML until rendered")
+            }
+            SkipReason::SymlinkOutsideRepo => {
+                write!(f, "symlink that points outside the repository; not followed")
+            }
+            SkipReason::BrokenSymlink => write!(f, "dangling or looping symlink"),
+            SkipReason::SymlinkedDirectory => {
+                write!(f, "symlinked directory; not followed (its target is scanned where it lives)")
+            }
+            SkipReason::NotRegularFile => write!(f, "not a regular file"),
+            SkipReason::Unreadable(cause) => write!(f, "cannot be read: {cause}"),
+        }
+    }
+}
+
+/// Either a parsed file or the reason it was skipped.
+#[derive(Debug, Clone)]
+pub enum Loaded {
+    File(SourceFile),
+    Skipped(SkipReason),
+}
+
+/// Parses the bytes of one file into documents. `kind_hint` is the kind its path implies.
+pub fn load(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) -> Loaded {
+    if kind_hint == Some(FileKind::HelmTemplate) {
+        return Loaded::Skipped(SkipReason::HelmTemplate);
+    }
+    if looks_binary(bytes) {
+        return Loaded::Skipped(SkipReason::Binary);
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let pos = position_of_byte(bytes, e.valid_up_to());
+            let byte = bytes.get(e.valid_up_to()).copied().unwrap_or(0);
+            return Loaded::File(SourceFile {
+                path: Arc::clone(path),
+                kind: kind_hint.unwrap_or(FileKind::Data),
+                documents: Vec::new(),
+                problem: Some(ParseProblem {
+                    file: Arc::clone(path),
+                    pos,
+                    message: format!(
+                        "not valid UTF-8 (byte 0x{byte:02X}); YAML files must be UTF-8 \
+                         (is it Latin-1?)"
+                    ),
+                }),
+            });
+        }
+    };
+    let stream = yaml::parse_stream(text);
+    if stream.error.is_some() && text.contains("{{") {
+        return Loaded::Skipped(SkipReason::Template);
+    }
+
+    let provisional = kind_hint.unwrap_or(FileKind::Data);
+    let mut documents: Vec<Document> = Vec::new();
+    for (index, doc) in stream.docs.into_iter().enumerate() {
+        // Without `---`, a document begins right after the previous one (or at line 1), so
+        // comments above its first key are on its first lines.
+        let header_line = if doc.explicit_start {
+            doc.start_line
+        } else {
+            documents.last().map_or(1, |d| d.last_line + 1)
+        };
+        let document = Document::new(path, provisional, index, header_line, doc.root);
+        expand_list(document, &mut documents);
+    }
+    let kind = kind_hint.unwrap_or_else(|| {
+        if documents
+            .iter()
+            .any(|d| d.id.api_version.is_some() && d.id.kind.is_some())
+        {
+            FileKind::Manifest
+        } else {
+            FileKind::Data
+        }
+    });
+    for d in &mut documents {
+        d.file_kind = kind;
+    }
+    comments::attach(text, &stream.block_scalar_lines, &mut documents);
+    Loaded::File(SourceFile {
+        path: Arc::clone(path),
+        kind,
+        documents,
+        problem: stream.error.map(|e| ParseProblem {
+            file: Arc::clone(path),
+            pos: e.pos,
+            message: e.message,
+        }),
+    })
+}
+
+/// Replaces a `kind: List` (or `*List`) document by its items; other documents pass through.
+fn expand_list(document: Document, out: &mut Vec<Document>) {
+    let is_list = document
+        .id
+        .kind
+        .as_deref()
+        .is_some_and(|k| k == "List" || (k.ends_with("List") && document.id.api_version.is_some()));
+    let items = document.root.get("items").and_then(Node::as_seq);
+    match (is_list, items) {
+        (true, Some(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let mut d = Document::new(
+                    &document.file,
+                    document.file_kind,
+                    document.index,
+                    item.span.start.line,
+                    item.clone(),
+                );
+                d.list_item = Some(i);
+                out.push(d);
+            }
+        }
+        _ => out.push(document),
+    }
+}
+
+/// A NUL byte in the first 8 KiB, as git and ripgrep decide.
+fn looks_binary(bytes: &[u8]) -> bool {
+    bytes.iter().take(8192).any(|&b| b == 0)
+}
+
+/// The 1-based line and column (in characters) of byte `offset`.
+fn position_of_byte(bytes: &[u8], offset: usize) -> Pos {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let col = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    Pos {
+        line: u32::try_from(line).unwrap_or(u32::MAX),
+        col: u32::try_from(col).unwrap_or(u32::MAX),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(text: &str, hint: Option<FileKind>) -> SourceFile {
+        match load(&Arc::from("x.yaml"), text.as_bytes(), hint) {
+            Loaded::File(f) => f,
+            Loaded::Skipped(r) => panic!("skipped: {r}"),
+        }
+    }
+
+    #[test]
+    fn documents_carry_identity_and_lines() {
+        let f = parsed(
+            "# top\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: ns\n  labels: {env: prod}\ndata:\n  k: v\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: b}\n",
+            None,
+        );
+        assert_eq!(f.kind, FileKind::Manifest);
+        assert_eq!(f.documents.len(), 2);
+        let a = &f.documents[0];
+        assert_eq!(a.id.to_string(), "ConfigMap/a (namespace ns)");
+        assert_eq!((a.header_line, a.first_line, a.last_line), (1, 2, 9));
+        assert_eq!(a.labels.get("env").map(String::as_str), Some("prod"));
+        assert_eq!(a.comments.len(), 1);
+        assert_eq!(a.line_of("data.k"), Some(9));
+        let b = &f.documents[1];
+        assert_eq!((b.index, b.header_line, b.first_line), (1, 10, 11));
+    }
+
+    #[test]
+    fn lists_are_expanded() {
+        let f = parsed(
+            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata: {name: s}\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: p}\n",
+            None,
+        );
+        let ids: Vec<String> = f.documents.iter().map(|d| d.id.to_string()).collect();
+        assert_eq!(ids, vec!["Service/s", "Pod/p"]);
+        assert_eq!(f.documents[1].list_item, Some(1));
+        assert_eq!(f.documents[1].first_line, 7);
+    }
+
+    #[test]
+    fn latin1_is_reported_with_its_position() {
+        let f = match load(&Arc::from("l.yaml"), b"a: 1\nb: caf\xE9\n", None) {
+            Loaded::File(f) => f,
+            Loaded::Skipped(r) => panic!("{r}"),
+        };
+        let p = f.problem.expect("problem");
+        assert_eq!((p.pos.line, p.pos.col), (2, 7));
+    }
+
+    #[test]
+    fn templates_and_binaries_are_skipped() {
+        let t = load(&Arc::from("t.yaml"), b"a: {{ .Values.x }}\nb: [\n", None);
+        assert!(matches!(t, Loaded::Skipped(SkipReason::Template)));
+        let b = load(&Arc::from("b.yaml"), b"a: 1\0\0", None);
+        assert!(matches!(b, Loaded::Skipped(SkipReason::Binary)));
+        // An ApplicationSet with quoted templates is still YAML and is kept.
+        let ok = parsed("name: '{{cluster}}-app'\n", None);
+        assert_eq!(ok.documents.len(), 1);
+    }
+
+    #[test]
+    fn file_kinds_by_path() {
+        assert_eq!(
+            FileKind::from_path("apps/x/kustomization.yaml", false, false),
+            Some(FileKind::Kustomization)
+        );
+        assert_eq!(
+            FileKind::from_path("charts/a/templates/d.yaml", true, true),
+            Some(FileKind::HelmTemplate)
+        );
+        assert_eq!(
+            FileKind::from_path("charts/a/values-prod.yaml", true, false),
+            Some(FileKind::HelmValues)
+        );
+        assert_eq!(
+            FileKind::from_path("apps/podinfo-values.yaml", false, false),
+            Some(FileKind::HelmValues)
+        );
+        assert_eq!(
+            FileKind::from_path(".github/workflows/ci.yml", false, false),
+            Some(FileKind::CiWorkflow)
+        );
+        assert_eq!(FileKind::from_path("apps/deploy.yaml", false, false), None);
+    }
+}

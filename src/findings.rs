@@ -1,0 +1,236 @@
+//! Findings: what a rule reports. A finding cannot exist without a rule, a severity and a
+//! primary location; everything else (resource, cluster, evidence) is added by the rule.
+//! Outputs only read findings; the stable JSON form lives in `output::json`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::documents::ResourceId;
+use crate::rules::RuleId;
+
+/// How bad a finding is. Ordered, so `--fail-on warning` means "warning or worse".
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A file and line: where a finding points, or one hop of an evidence chain.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    /// Repository-relative, `/`-separated.
+    pub file: Arc<str>,
+    /// 1-based.
+    pub line: u32,
+    pub end_line: u32,
+    /// 1-based column, where known.
+    pub column: Option<u32>,
+}
+
+impl Location {
+    pub fn new(file: &Arc<str>, line: u32) -> Self {
+        Location {
+            file: Arc::clone(file),
+            line,
+            end_line: line,
+            column: None,
+        }
+    }
+
+    pub fn with_column(mut self, column: u32) -> Self {
+        self.column = Some(column);
+        self
+    }
+
+    pub fn with_end_line(mut self, end_line: u32) -> Self {
+        self.end_line = end_line.max(self.line);
+        self
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)?;
+        if let Some(col) = self.column {
+            write!(f, ":{col}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One hop of the chain that explains a finding: "this file, this line, because ...".
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Evidence {
+    pub location: Location,
+    pub note: String,
+}
+
+/// Where a finding stands against a base revision (`--base`). A scan without a base has
+/// nothing to compare with, so all its findings are `New`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Status {
+    #[default]
+    New,
+    Existing,
+    Fixed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::New => "new",
+            Status::Existing => "existing",
+            Status::Fixed => "fixed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: RuleId,
+    pub severity: Severity,
+    pub message: String,
+    pub location: Location,
+    pub resource: Option<ResourceId>,
+    pub cluster: Option<String>,
+    pub environment: Option<String>,
+    pub evidence: Vec<Evidence>,
+    /// Identifies "the same problem" across runs; does not depend on line numbers.
+    pub fingerprint: String,
+    pub status: Status,
+    pub suppressed: bool,
+    /// Set by [`Finding::discriminator`]; part of the fingerprint.
+    discriminator: Option<String>,
+}
+
+impl Finding {
+    /// Starts a finding. The rule, severity and primary location are required up front.
+    pub fn new(rule: RuleId, severity: Severity, location: Location, message: impl Into<String>) -> Self {
+        let mut finding = Finding {
+            rule,
+            severity,
+            message: message.into(),
+            location,
+            resource: None,
+            cluster: None,
+            environment: None,
+            evidence: Vec::new(),
+            fingerprint: String::new(),
+            status: Status::New,
+            suppressed: false,
+            discriminator: None,
+        };
+        finding.fingerprint = finding.compute_fingerprint();
+        finding
+    }
+
+    pub fn resource(mut self, resource: ResourceId) -> Self {
+        self.resource = Some(resource);
+        self.fingerprint = self.compute_fingerprint();
+        self
+    }
+
+    pub fn cluster(mut self, cluster: impl Into<String>, environment: impl Into<String>) -> Self {
+        self.cluster = Some(cluster.into());
+        self.environment = Some(environment.into());
+        self.fingerprint = self.compute_fingerprint();
+        self
+    }
+
+    pub fn evidence(mut self, location: Location, note: impl Into<String>) -> Self {
+        self.evidence.push(Evidence {
+            location,
+            note: note.into(),
+        });
+        self
+    }
+
+    /// Distinguishes findings that share rule, file, resource and cluster (for example two
+    /// bad env vars of one container) without using line numbers, which shift.
+    pub fn discriminator(mut self, key: &str) -> Self {
+        self.discriminator = Some(key.to_owned());
+        self.fingerprint = self.compute_fingerprint();
+        self
+    }
+
+    fn compute_fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        let mut part = |s: &str| {
+            h.update(s.as_bytes());
+            h.update([0u8]);
+        };
+        part(self.rule.as_str());
+        part(&self.location.file);
+        if let Some(r) = &self.resource {
+            for field in [&r.api_version, &r.kind, &r.namespace, &r.name] {
+                part(field.as_deref().unwrap_or(""));
+            }
+        }
+        part(self.cluster.as_deref().unwrap_or(""));
+        part(self.discriminator.as_deref().unwrap_or(""));
+        let digest = h.finalize();
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Findings in report order: by file, line, then rule.
+pub fn sort(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        (&a.location.file, a.location.line, a.location.column, a.rule.as_str(), &a.message).cmp(&(
+            &b.location.file,
+            b.location.line,
+            b.location.column,
+            b.rule.as_str(),
+            &b.message,
+        ))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_ignore_line_shifts_but_not_identity() {
+        let file: Arc<str> = Arc::from("a.yaml");
+        let a = Finding::new(RuleId::InvalidYaml, Severity::Warning, Location::new(&file, 3), "x");
+        let b = Finding::new(RuleId::InvalidYaml, Severity::Warning, Location::new(&file, 9), "x");
+        assert_eq!(a.fingerprint, b.fingerprint);
+        assert_eq!(a.fingerprint.len(), 16);
+        let c = b.clone().cluster("prod", "production");
+        assert_ne!(a.fingerprint, c.fingerprint);
+        let d = a.clone().discriminator("env[0]");
+        assert_ne!(a.fingerprint, d.fingerprint);
+        // Later builder calls keep the discriminator.
+        let e = a.clone().discriminator("env[0]").cluster("prod", "production");
+        assert_ne!(e.fingerprint, c.fingerprint);
+    }
+
+    #[test]
+    fn severities_are_ordered() {
+        assert!(Severity::Error > Severity::Warning && Severity::Warning > Severity::Info);
+    }
+}

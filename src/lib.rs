@@ -1,0 +1,17 @@
+//! envfence keeps non-production workloads out of production.
+//!
+//! The library reads top-down as the data flows:
+//! [`walk`] finds the files → [`documents`] parses them into line-accurate documents →
+//! (topology: which cluster each document lands on, coming) → [`rules`] turn them into
+//! [`findings`] → [`output`] renders a report. [`scan`] runs the pipeline; [`config`] is the
+//! optional `.envfence.yaml`. Library code never prints; the `envfence` binary is thin glue.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod documents;
+pub mod findings;
+pub mod output;
+pub mod rules;
+pub mod scan;
+pub mod walk;

@@ -1,0 +1,157 @@
+//! The JSON report, schema version 1. These types are a frozen contract for scripts and the
+//! GitHub Action: they are separate from the internal types on purpose, so that internal
+//! changes never change the output. Add fields only; never rename or remove one.
+//! Documented in `docs/json-schema.md`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::findings::{Finding, Severity};
+use crate::scan::ScanReport;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+pub struct JsonReport {
+    pub version: u32,
+    pub tool: JsonTool,
+    pub findings: Vec<JsonFinding>,
+    pub summary: JsonSummary,
+}
+
+#[derive(Serialize)]
+pub struct JsonTool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct JsonFinding {
+    pub rule: String,
+    pub severity: &'static str,
+    pub message: String,
+    pub file: String,
+    pub line: u32,
+    pub end_line: u32,
+    pub column: Option<u32>,
+    pub resource: Option<JsonResource>,
+    pub cluster: Option<String>,
+    pub environment: Option<String>,
+    pub evidence: Vec<JsonEvidence>,
+    pub fingerprint: String,
+    pub status: &'static str,
+    pub suppressed: bool,
+}
+
+#[derive(Serialize)]
+pub struct JsonResource {
+    pub api_version: Option<String>,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct JsonEvidence {
+    pub file: String,
+    pub line: u32,
+    pub note: String,
+}
+
+#[derive(Serialize)]
+pub struct JsonSummary {
+    pub files: usize,
+    pub documents: usize,
+    pub manifests: usize,
+    pub files_by_kind: BTreeMap<&'static str, usize>,
+    pub findings: BTreeMap<&'static str, usize>,
+    pub skipped: Vec<JsonSkipped>,
+    pub ignored: usize,
+    pub duration_ms: u64,
+}
+
+#[derive(Serialize)]
+pub struct JsonSkipped {
+    pub file: String,
+    pub category: &'static str,
+    pub reason: String,
+}
+
+impl From<&Finding> for JsonFinding {
+    fn from(f: &Finding) -> Self {
+        JsonFinding {
+            rule: f.rule.as_str().to_owned(),
+            severity: f.severity.as_str(),
+            message: f.message.clone(),
+            file: f.location.file.to_string(),
+            line: f.location.line,
+            end_line: f.location.end_line,
+            column: f.location.column,
+            resource: f.resource.as_ref().map(|r| JsonResource {
+                api_version: r.api_version.clone(),
+                kind: r.kind.clone(),
+                name: r.name.clone(),
+                namespace: r.namespace.clone(),
+            }),
+            cluster: f.cluster.clone(),
+            environment: f.environment.clone(),
+            evidence: f
+                .evidence
+                .iter()
+                .map(|e| JsonEvidence {
+                    file: e.location.file.to_string(),
+                    line: e.location.line,
+                    note: e.note.clone(),
+                })
+                .collect(),
+            fingerprint: f.fingerprint.clone(),
+            status: f.status.as_str(),
+            suppressed: f.suppressed,
+        }
+    }
+}
+
+pub fn to_report(report: &ScanReport) -> JsonReport {
+    let s = &report.summary;
+    let mut counts: BTreeMap<&'static str, usize> = [Severity::Error, Severity::Warning, Severity::Info]
+        .into_iter()
+        .map(|sev| (sev.as_str(), 0))
+        .collect();
+    for f in report.findings.iter().filter(|f| !f.suppressed) {
+        *counts.entry(f.severity.as_str()).or_insert(0) += 1;
+    }
+    JsonReport {
+        version: SCHEMA_VERSION,
+        tool: JsonTool {
+            name: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        findings: report.findings.iter().map(JsonFinding::from).collect(),
+        summary: JsonSummary {
+            files: s.files,
+            documents: s.documents,
+            manifests: s.manifests,
+            files_by_kind: s.files_by_kind.iter().map(|(k, n)| (k.label(), *n)).collect(),
+            findings: counts,
+            skipped: s
+                .skipped
+                .iter()
+                .map(|k| JsonSkipped {
+                    file: k.rel_path.to_string(),
+                    category: k.reason.category(),
+                    reason: k.reason.to_string(),
+                })
+                .collect(),
+            ignored: s.ignored,
+            duration_ms: u64::try_from(s.duration.as_millis()).unwrap_or(u64::MAX),
+        },
+    }
+}
+
+pub fn render(report: &ScanReport) -> String {
+    let mut out = serde_json::to_string_pretty(&to_report(report))
+        .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialise report: {e}\"}}"));
+    out.push('\n');
+    out
+}

@@ -1,0 +1,24 @@
+//! Renderers. Each one only reads a [`ScanReport`]; none of them changes a finding.
+
+pub mod json;
+pub mod text;
+
+use crate::scan::ScanReport;
+
+/// `--format` of `envfence scan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Findings grouped by file, for a terminal.
+    Text,
+    /// The stable JSON document, schema version 1 (docs/json-schema.md).
+    Json,
+}
+
+/// Renders `report` in `format`. Text may carry ANSI styles; the caller strips them when the
+/// destination is not a colour terminal.
+pub fn render(report: &ScanReport, format: Format) -> String {
+    match format {
+        Format::Text => text::render(report),
+        Format::Json => json::render(report),
+    }
+}

@@ -1,0 +1,44 @@
+//! `invalid-yaml`: a YAML file that fails to parse.
+//!
+//! **Why it matters**: a manifest that does not parse is not applied as written, and envfence
+//! cannot tell where its objects land, so a violation could hide inside it. The scan reports
+//! the parser's line and column and goes on with the other files.
+//!
+//! **Example**: a tab in indentation.
+//! ```yaml
+//! metadata:
+//! →name: web      # invalid-yaml: found a tab character that violates indentation
+//! ```
+//! Helm chart templates and other files with `{{ }}` template syntax are skipped with a note
+//! instead: they are not YAML until rendered.
+
+use super::{Rule, RuleContext, RuleId};
+use crate::findings::{Finding, Location, Severity};
+
+pub struct InvalidYaml;
+
+impl Rule for InvalidYaml {
+    fn id(&self) -> RuleId {
+        RuleId::InvalidYaml
+    }
+
+    fn check(&self, ctx: &RuleContext<'_>, severity: Severity) -> Vec<Finding> {
+        ctx.files
+            .iter()
+            .filter_map(|file| file.problem.as_ref())
+            .map(|problem| {
+                let location = Location::new(&problem.file, problem.pos.line.max(1))
+                    .with_column(problem.pos.col.max(1));
+                Finding::new(
+                    RuleId::InvalidYaml,
+                    severity,
+                    location,
+                    format!("{} (line {}, column {})", problem.message, problem.pos.line, problem.pos.col),
+                )
+                // The parser's wording identifies the problem without its position, so a
+                // fix elsewhere in the file does not make the finding look new.
+                .discriminator(&problem.message)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,316 @@
+//! Finding the files to read: a depth-first walk that skips `.git`, honours `.gitignore`
+//! files and the config's `ignore` globs, and never follows a symlink out of the repository.
+//!
+//! The walk itself is sequential (listing directories is cheap); reading and parsing, the
+//! expensive part, runs in parallel in `scan`.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use ignore::Match;
+use walkdir::{DirEntry, WalkDir};
+
+use crate::config::Config;
+use crate::documents::{FileKind, SkipReason};
+
+/// A file to read: its repository-relative path, the real path to open (symlinks resolved
+/// and checked), its size, and the kind its path implies.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub rel_path: Arc<str>,
+    pub read_path: PathBuf,
+    pub size: u64,
+    pub kind_hint: Option<FileKind>,
+}
+
+/// A path that was passed over, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub rel_path: Arc<str>,
+    pub reason: SkipReason,
+}
+
+#[derive(Debug, Default)]
+pub struct WalkResult {
+    pub candidates: Vec<Candidate>,
+    pub skipped: Vec<Skipped>,
+    /// Files excluded by `.gitignore` or the config's `ignore` globs.
+    pub ignored: usize,
+}
+
+/// True for the names envfence reads: `*.yaml`, `*.yml` and kustomize's `Kustomization`.
+pub fn is_yaml_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.ends_with(".yaml") || lower.ends_with(".yml") || name == "Kustomization"
+}
+
+/// Walks `root` (which must be canonical). With `only`, the result holds just that file.
+pub fn walk(root: &Path, config: &Config, only: Option<&Path>) -> WalkResult {
+    let mut result = WalkResult::default();
+    let mut gitignores: Vec<(usize, Gitignore)> = Vec::new();
+    let mut pending_symlinks = Vec::new();
+    let mut files = Vec::new();
+
+    let walker = WalkDir::new(root).follow_links(false).sort_by_file_name();
+    let mut it = walker.into_iter();
+    loop {
+        let entry = match it.next() {
+            None => break,
+            Some(Ok(entry)) => entry,
+            Some(Err(e)) => {
+                let rel = e
+                    .path()
+                    .map(|p| relative(root, p))
+                    .unwrap_or_else(|| Arc::from("."));
+                result.skipped.push(Skipped {
+                    rel_path: rel,
+                    reason: SkipReason::Unreadable(io_cause(&e)),
+                });
+                continue;
+            }
+        };
+        let depth = entry.depth();
+        // Matchers of directories we have left no longer apply.
+        while gitignores.last().is_some_and(|(d, _)| *d >= depth) {
+            gitignores.pop();
+        }
+        let is_dir = entry.file_type().is_dir();
+        if depth > 0 {
+            if is_dir && entry.file_name() == ".git" {
+                it.skip_current_dir();
+                continue;
+            }
+            if is_gitignored(&gitignores, entry.path(), is_dir) {
+                if is_dir {
+                    it.skip_current_dir();
+                } else {
+                    result.ignored += 1;
+                }
+                continue;
+            }
+        }
+        if is_dir {
+            if let Some(gi) = load_gitignore(entry.path()) {
+                gitignores.push((depth, gi));
+            }
+            continue;
+        }
+        let rel = relative(root, entry.path());
+        if !entry.file_type().is_symlink() && !is_yaml_name(&entry.file_name().to_string_lossy()) {
+            continue;
+        }
+        if config.is_ignored(&rel) {
+            result.ignored += 1;
+            continue;
+        }
+        if only.is_some_and(|o| o != entry.path()) {
+            continue;
+        }
+        if entry.file_type().is_symlink() {
+            pending_symlinks.push((rel, entry));
+        } else {
+            files.push((rel, entry));
+        }
+    }
+
+    for (rel, entry) in files {
+        if !entry.file_type().is_file() {
+            result.skipped.push(Skipped {
+                rel_path: rel,
+                reason: SkipReason::NotRegularFile,
+            });
+            continue;
+        }
+        match entry.metadata() {
+            Ok(meta) => result.candidates.push(Candidate {
+                rel_path: rel,
+                read_path: entry.into_path(),
+                size: meta.len(),
+                kind_hint: None,
+            }),
+            Err(e) => result.skipped.push(Skipped {
+                rel_path: rel,
+                reason: SkipReason::Unreadable(io_cause(&e)),
+            }),
+        }
+    }
+    for (rel, entry) in pending_symlinks {
+        resolve_symlink(root, rel, &entry, &mut result);
+    }
+    assign_kind_hints(&mut result.candidates);
+    result.candidates.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    result.skipped.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    result
+}
+
+/// Decides what a symlink is and whether it may be read. A link is only ever read through its
+/// resolved target, and only when that target is inside the repository.
+fn resolve_symlink(root: &Path, rel: Arc<str>, entry: &DirEntry, result: &mut WalkResult) {
+    let yaml_name = is_yaml_name(&entry.file_name().to_string_lossy());
+    let skip = |result: &mut WalkResult, reason| {
+        result.skipped.push(Skipped {
+            rel_path: Arc::clone(&rel),
+            reason,
+        })
+    };
+    let target = match std::fs::canonicalize(entry.path()) {
+        Ok(t) => t,
+        Err(_) => {
+            if yaml_name {
+                skip(result, SkipReason::BrokenSymlink);
+            }
+            return;
+        }
+    };
+    let inside = target.starts_with(root);
+    let meta = match std::fs::metadata(&target) {
+        Ok(m) => m,
+        Err(e) => {
+            if yaml_name {
+                skip(result, SkipReason::Unreadable(io_cause(&e)));
+            }
+            return;
+        }
+    };
+    if meta.is_dir() {
+        skip(
+            result,
+            if inside {
+                SkipReason::SymlinkedDirectory
+            } else {
+                SkipReason::SymlinkOutsideRepo
+            },
+        );
+    } else if yaml_name {
+        if !inside {
+            skip(result, SkipReason::SymlinkOutsideRepo);
+        } else if !meta.is_file() {
+            skip(result, SkipReason::NotRegularFile);
+        } else {
+            result.candidates.push(Candidate {
+                rel_path: rel.clone(),
+                read_path: target,
+                size: meta.len(),
+                kind_hint: None,
+            });
+        }
+    }
+}
+
+/// Marks files of Helm charts: templates are skipped later, other YAML in a chart is values.
+fn assign_kind_hints(candidates: &mut [Candidate]) {
+    let chart_dirs: HashSet<&str> = candidates
+        .iter()
+        .filter_map(|c| c.rel_path.strip_suffix("Chart.yaml"))
+        .filter(|dir| dir.is_empty() || dir.ends_with('/'))
+        .map(|dir| dir.trim_end_matches('/'))
+        .collect();
+    let hints: Vec<Option<FileKind>> = candidates
+        .iter()
+        .map(|c| {
+            let (in_chart, templates) = chart_position(&c.rel_path, &chart_dirs);
+            FileKind::from_path(&c.rel_path, in_chart, templates)
+        })
+        .collect();
+    for (c, hint) in candidates.iter_mut().zip(hints) {
+        c.kind_hint = hint;
+    }
+}
+
+/// (inside a chart but not in its `templates/` or `crds/`, inside its `templates/`).
+fn chart_position(rel_path: &str, chart_dirs: &HashSet<&str>) -> (bool, bool) {
+    if chart_dirs.is_empty() {
+        return (false, false);
+    }
+    // Look at the nearest enclosing chart: walk parent directories upwards.
+    let mut dir = rel_path;
+    while let Some(slash) = dir.rfind('/') {
+        dir = &dir[..slash];
+        if chart_dirs.contains(dir) {
+            let inner = &rel_path[dir.len() + 1..];
+            let first = inner.split('/').next().unwrap_or("");
+            return match first {
+                "templates" if inner.contains('/') => (false, true),
+                "crds" if inner.contains('/') => (false, false),
+                _ => (true, false),
+            };
+        }
+    }
+    if chart_dirs.contains("") {
+        let first = rel_path.split('/').next().unwrap_or("");
+        return match first {
+            "templates" if rel_path.contains('/') => (false, true),
+            "crds" if rel_path.contains('/') => (false, false),
+            _ => (true, false),
+        };
+    }
+    (false, false)
+}
+
+fn load_gitignore(dir: &Path) -> Option<Gitignore> {
+    let file = dir.join(".gitignore");
+    if !file.is_file() {
+        return None;
+    }
+    let mut builder = GitignoreBuilder::new(dir);
+    // A malformed line is skipped, as git does; the rest of the file still applies.
+    let _partial_error = builder.add(&file);
+    builder.build().ok()
+}
+
+fn is_gitignored(stack: &[(usize, Gitignore)], path: &Path, is_dir: bool) -> bool {
+    for (_, gi) in stack.iter().rev() {
+        match gi.matched(path, is_dir) {
+            Match::Ignore(_) => return true,
+            Match::Whitelist(_) => return false,
+            Match::None => {}
+        }
+    }
+    false
+}
+
+/// The repository-relative path with `/` separators.
+pub fn relative(root: &Path, path: &Path) -> Arc<str> {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.is_empty() {
+        Arc::from(".")
+    } else {
+        Arc::from(parts.join("/"))
+    }
+}
+
+fn io_cause(e: &dyn std::fmt::Display) -> String {
+    e.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chart_positions() {
+        let dirs: HashSet<&str> = ["charts/web", "charts/web/charts/db"].into_iter().collect();
+        assert_eq!(chart_position("charts/web/templates/d.yaml", &dirs), (false, true));
+        assert_eq!(chart_position("charts/web/values-eu.yaml", &dirs), (true, false));
+        assert_eq!(chart_position("charts/web/crds/crd.yaml", &dirs), (false, false));
+        assert_eq!(
+            chart_position("charts/web/charts/db/templates/s.yaml", &dirs),
+            (false, true)
+        );
+        assert_eq!(chart_position("apps/x.yaml", &dirs), (false, false));
+        let root: HashSet<&str> = [""].into_iter().collect();
+        assert_eq!(chart_position("templates/a.yaml", &root), (false, true));
+    }
+
+    #[test]
+    fn yaml_names() {
+        assert!(is_yaml_name("a.yaml") && is_yaml_name("B.YML") && is_yaml_name("Kustomization"));
+        assert!(!is_yaml_name("a.json") && !is_yaml_name("kustomization"));
+    }
+}
