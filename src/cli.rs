@@ -161,7 +161,7 @@ fn not_yet(command: &str, instead: &str) -> anyhow::Result<u8> {
 
 fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
     let target = Target::resolve(&args.path)?;
-    let config = Config::discover(&target.root, args.config.as_deref())?;
+    let config = Config::discover(&target.display_root, args.config.as_deref())?;
     let mut policies = Policies::builtin()?;
     policies.apply_config(&config);
     let options = ScanOptions {

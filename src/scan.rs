@@ -39,7 +39,10 @@ impl Default for ScanOptions {
 /// What a scan is pointed at: a repository root, and optionally one file inside it.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// Canonical root: every path check (symlinks leaving the repository) is against it.
     pub root: PathBuf,
+    /// The root as the user wrote it, for messages (`repo/.envfence.yaml:3: ...`).
+    pub display_root: PathBuf,
     pub only: Option<PathBuf>,
 }
 
@@ -54,6 +57,7 @@ impl Target {
         if meta.is_dir() {
             Ok(Target {
                 root: canonical,
+                display_root: path.to_path_buf(),
                 only: None,
             })
         } else {
@@ -61,8 +65,13 @@ impl Target {
                 .parent()
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| canonical.clone());
+            let display_root = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
             Ok(Target {
                 root,
+                display_root,
                 only: Some(canonical),
             })
         }

@@ -351,9 +351,21 @@ pub fn load(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) -> Loade
         problem: stream.error.map(|e| ParseProblem {
             file: Arc::clone(path),
             pos: e.pos,
-            message: e.message,
+            message: explain_parse_error(text, e),
         }),
     })
+}
+
+/// The parser's wording, with a hint for the most common cause: a tab in indentation.
+fn explain_parse_error(text: &str, e: YamlError) -> String {
+    let line = text.lines().nth((e.pos.line as usize).saturating_sub(1)).unwrap_or("");
+    let at = line.chars().nth((e.pos.col as usize).saturating_sub(1));
+    let indented_with_tab = line.chars().take_while(|c| c.is_whitespace()).any(|c| c == '\t');
+    if at == Some('\t') || indented_with_tab {
+        format!("{} (a tab in indentation: YAML indents with spaces only)", e.message)
+    } else {
+        e.message
+    }
 }
 
 /// Replaces a `kind: List` (or `*List`) document by its items; other documents pass through.

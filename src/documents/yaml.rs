@@ -232,9 +232,16 @@ pub fn parse_stream(text: &str) -> YamlStream {
         let event = match item {
             Ok(ev) => ev,
             Err(e) => {
-                let message = match e.context() {
-                    Some(context) => format!("{} {context}", e.problem()),
-                    None => e.problem().to_owned(),
+                // libyaml says what it was parsing and where that began, which is often where
+                // the real mistake is (an unclosed quote or bracket lines earlier).
+                let message = match (e.context(), e.context_mark()) {
+                    (Some(context), Some(mark))
+                        if e.problem_mark().is_some_and(|p| p.line != mark.line) =>
+                    {
+                        format!("{} {context} that began at line {}", e.problem(), mark.line + 1)
+                    }
+                    (Some(context), _) => format!("{} {context}", e.problem()),
+                    (None, _) => e.problem().to_owned(),
                 };
                 out.error = Some(error_at(e.problem_mark(), message));
                 return out;

@@ -1,0 +1,185 @@
+//! The `envfence` command as a user runs it: the demo report, exit codes, errors, options.
+
+mod common;
+
+use common::{envfence, fixture, json_report, normalise, write_tree};
+use predicates::prelude::*;
+
+#[test]
+fn demo_text_report() {
+    let out = envfence()
+        .args(["scan", "--quiet"])
+        .arg(fixture("demo"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "warnings alone do not fail the scan");
+    insta::assert_snapshot!("demo_text", normalise(&String::from_utf8_lossy(&out.stdout)));
+}
+
+#[test]
+fn demo_json_report() {
+    let out = envfence()
+        .args(["scan", "--format", "json"])
+        .arg(fixture("demo"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let report = json_report(&out);
+    assert_eq!(report["version"], 1);
+    assert_eq!(report["tool"]["name"], "envfence");
+    insta::assert_snapshot!("demo_json", normalise(&String::from_utf8_lossy(&out.stdout)));
+}
+
+#[test]
+fn fail_on_sets_the_exit_code() {
+    let demo = fixture("demo");
+    envfence().args(["scan", "-q", "--fail-on", "warning"]).arg(&demo).assert().code(1);
+    envfence().args(["scan", "-q", "--fail-on", "info"]).arg(&demo).assert().code(1);
+    envfence().args(["scan", "-q", "--fail-on", "error"]).arg(&demo).assert().code(0);
+    envfence().args(["scan", "-q", "--fail-on", "never"]).arg(&demo).assert().code(0);
+}
+
+#[test]
+fn config_can_turn_a_rule_off_or_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tree(
+        dir.path(),
+        &[
+            ("bad.yaml", "a: [1, 2\n"),
+            (".envfence.yaml", "rules:\n  invalid-yaml: error\n"),
+        ],
+    );
+    envfence().args(["scan", "-q"]).arg(dir.path()).assert().code(1);
+    std::fs::write(dir.path().join(".envfence.yaml"), "rules:\n  invalid-yaml: off\n").expect("write");
+    envfence()
+        .args(["scan", "-q"])
+        .arg(dir.path())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("No findings."));
+}
+
+#[test]
+fn missing_path_is_a_one_line_error() {
+    let out = envfence().args(["scan", "/nonexistent/envfence-test"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("envfence: error: cannot scan /nonexistent/envfence-test: "), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn config_errors_name_file_line_and_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tree(
+        dir.path(),
+        &[(".envfence.yaml", "clusters:\n  - name: prod\n    environment: production\n    serverr: https://x\n")],
+    );
+    let out = envfence().args(["scan"]).arg(dir.path()).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(".envfence.yaml:4:5: "), "{stderr}");
+    assert!(stderr.contains("unknown field `serverr`"), "{stderr}");
+}
+
+#[test]
+fn explicit_config_must_exist() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    envfence()
+        .args(["scan", "--config", "nope.yaml"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with("envfence: error: cannot read config nope.yaml"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    envfence().args(["scan", "--format", "xml"]).assert().code(2);
+    envfence().args(["scan", "--jobs", "0"]).assert().code(2);
+    envfence().args(["scan", "--max-file-size", "lots"]).assert().code(2);
+    envfence().arg("frobnicate").assert().code(2);
+}
+
+#[test]
+fn commands_of_later_releases_say_so() {
+    for args in [vec!["topology"], vec!["explain", "x.yaml"], vec!["github"]] {
+        let out = envfence().args(&args).output().expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("is not available yet"), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1);
+    }
+}
+
+#[test]
+fn help_and_version() {
+    envfence()
+        .args(["scan", "--help"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Examples:").and(predicate::str::contains("--fail-on")));
+    envfence()
+        .arg("--version")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::starts_with(concat!("envfence ", env!("CARGO_PKG_VERSION"))));
+}
+
+#[test]
+fn output_file_gets_the_report_without_colour() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = dir.path().join("report.txt");
+    envfence()
+        .env_remove("NO_COLOR")
+        .env("CLICOLOR_FORCE", "1")
+        .args(["scan", "-q", "-o"])
+        .arg(&report)
+        .arg(fixture("demo"))
+        .assert()
+        .code(0)
+        .stdout("");
+    let text = std::fs::read_to_string(&report).expect("report written");
+    assert!(text.contains("legacy/broken-configmap.yaml"));
+    assert!(!text.contains('\u{1b}'), "no ANSI escapes in files");
+}
+
+#[test]
+fn colour_is_used_only_when_asked_for() {
+    let out = envfence()
+        .env_remove("NO_COLOR")
+        .env("CLICOLOR_FORCE", "1")
+        .args(["scan", "-q"])
+        .arg(fixture("demo"))
+        .output()
+        .expect("runs");
+    assert!(String::from_utf8_lossy(&out.stdout).contains('\u{1b}'));
+}
+
+#[test]
+fn a_single_file_can_be_scanned() {
+    let out = envfence()
+        .args(["scan", "--format", "json"])
+        .arg(fixture("demo").join("legacy/broken-configmap.yaml"))
+        .output()
+        .expect("runs");
+    let report = json_report(&out);
+    assert_eq!(report["summary"]["files"], 1);
+    assert_eq!(report["findings"][0]["file"], "broken-configmap.yaml");
+    assert_eq!(report["findings"][0]["line"], 7);
+}
+
+#[test]
+fn jobs_do_not_change_the_report() {
+    let run = |jobs: &str| {
+        let out = envfence()
+            .args(["scan", "--format", "json", "--jobs", jobs])
+            .arg(fixture("demo"))
+            .output()
+            .expect("runs");
+        normalise(&String::from_utf8_lossy(&out.stdout))
+    };
+    assert_eq!(run("1"), run("4"));
+}

@@ -1,0 +1,69 @@
+//! Helpers shared by the integration tests: run the real binary, normalise what varies.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// The `envfence` binary built by cargo for this test run, with colour and progress off.
+pub fn envfence() -> Command {
+    let mut cmd = Command::cargo_bin("envfence").expect("binary is built");
+    cmd.env("NO_COLOR", "1").env_remove("CLICOLOR_FORCE");
+    cmd
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    repo_root().join("fixtures").join(name)
+}
+
+/// `../shared/corpora`, when this checkout sits beside it.
+pub fn corpora() -> Option<PathBuf> {
+    let dir = repo_root().join("..").join("shared").join("corpora");
+    dir.is_dir().then_some(dir)
+}
+
+/// Replaces timings, which change from run to run.
+pub fn normalise(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let mut line = line.to_owned();
+        for (prefix, suffix) in [(" in ", " ms."), (" in ", " s.")] {
+            if let (Some(start), true) = (line.rfind(prefix), line.ends_with(suffix)) {
+                line = format!("{} in [duration].", &line[..start]);
+            }
+        }
+        if let Some(start) = line.find("\"duration_ms\": ") {
+            line = format!("{}\"duration_ms\": 0", &line[..start]);
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// Writes `files` (path, content) under `dir`.
+pub fn write_tree(dir: &Path, files: &[(&str, &str)]) {
+    for (path, content) in files {
+        let path = dir.join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, content).expect("write");
+    }
+}
+
+/// Parses the JSON report on stdout.
+pub fn json_report(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
