@@ -156,7 +156,9 @@ pub fn main() -> ExitCode {
 }
 
 fn not_yet(command: &str, instead: &str) -> anyhow::Result<u8> {
-    anyhow::bail!("`envfence {command}` is not available yet in this version; use `{instead}` for now")
+    anyhow::bail!(
+        "`envfence {command}` is not available yet in this version; use `{instead}` for now"
+    )
 }
 
 fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
@@ -207,10 +209,9 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
     }
 
     let failing = args.fail_on.threshold().is_some_and(|threshold| {
-        report
-            .findings
-            .iter()
-            .any(|f| !f.suppressed && f.status == envfence::findings::Status::New && f.severity >= threshold)
+        report.findings.iter().any(|f| {
+            !f.suppressed && f.status == envfence::findings::Status::New && f.severity >= threshold
+        })
     });
     Ok(u8::from(failing))
 }
@@ -221,8 +222,9 @@ fn progress_bar(quiet: bool) -> Option<ProgressBar> {
         return None;
     }
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("{spinner} reading {pos}/{len} files {wide_bar} {elapsed}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style =
+        ProgressStyle::with_template("{spinner} reading {pos}/{len} files {wide_bar} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     Some(bar)
 }

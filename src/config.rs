@@ -98,7 +98,10 @@ impl RulesConfig {
             (RuleId::NonprodOnProdCluster, self.nonprod_on_prod_cluster),
             (RuleId::NonprodUsesProdConfig, self.nonprod_uses_prod_config),
             (RuleId::ProdUsesNonprodConfig, self.prod_uses_nonprod_config),
-            (RuleId::MixedEnvironmentCluster, self.mixed_environment_cluster),
+            (
+                RuleId::MixedEnvironmentCluster,
+                self.mixed_environment_cluster,
+            ),
             (RuleId::NoNetworkIsolation, self.no_network_isolation),
             (RuleId::UnresolvedPlacement, self.unresolved_placement),
             (RuleId::InvalidYaml, self.invalid_yaml),
@@ -201,7 +204,11 @@ impl Config {
                     Some(loc) => {
                         let suffix = format!(" at line {} column {}", loc.line(), loc.column());
                         let message = message.strip_suffix(&suffix).unwrap_or(&message);
-                        ConfigError(format!("{shown}:{}:{}: {message}", loc.line(), loc.column()))
+                        ConfigError(format!(
+                            "{shown}:{}:{}: {message}",
+                            loc.line(),
+                            loc.column()
+                        ))
                     }
                     None => ConfigError(format!("{shown}: {message}")),
                 }
@@ -224,7 +231,10 @@ impl Config {
         let mut seen = std::collections::BTreeMap::new();
         for (i, cluster) in self.clusters.iter().enumerate() {
             if cluster.name.trim().is_empty() {
-                return Err(at(format!("clusters[{i}].name"), "a cluster needs a name".into()));
+                return Err(at(
+                    format!("clusters[{i}].name"),
+                    "a cluster needs a name".into(),
+                ));
             }
             for name in std::iter::once(&cluster.name).chain(&cluster.aliases) {
                 if let Some(first) = seen.insert(name.clone(), i) {
@@ -237,8 +247,12 @@ impl Config {
         }
         let mut ignore = GlobSetBuilder::new();
         for (i, pattern) in self.ignore.iter().enumerate() {
-            let glob = Glob::new(pattern)
-                .map_err(|e| at(format!("ignore[{i}]"), format!("invalid glob `{pattern}`: {e}")))?;
+            let glob = Glob::new(pattern).map_err(|e| {
+                at(
+                    format!("ignore[{i}]"),
+                    format!("invalid glob `{pattern}`: {e}"),
+                )
+            })?;
             ignore.add(glob);
         }
         self.ignore_set = ignore
@@ -246,7 +260,10 @@ impl Config {
             .map_err(|e| at("ignore".into(), format!("invalid ignore globs: {e}")))?;
         for (i, rule) in self.paths.iter().enumerate() {
             Glob::new(&rule.glob).map_err(|e| {
-                at(format!("paths[{i}].glob"), format!("invalid glob `{}`: {e}", rule.glob))
+                at(
+                    format!("paths[{i}].glob"),
+                    format!("invalid glob `{}`: {e}", rule.glob),
+                )
             })?;
         }
         let host_lists = [
@@ -306,10 +323,18 @@ ignore: ["vendor/**"]
         )
         .expect("valid");
         assert_eq!(c.clusters[0].environment, Environment::Production);
-        assert_eq!(c.rules.levels(), vec![(RuleId::NoNetworkIsolation, RuleLevel::Off)]);
+        assert_eq!(
+            c.rules.levels(),
+            vec![(RuleId::NoNetworkIsolation, RuleLevel::Off)]
+        );
         assert!(c.is_ignored("vendor/a/b.yaml"));
         assert!(!c.is_ignored("apps/a.yaml"));
-        assert_eq!(c.source.as_ref().and_then(|s| s.line_of("paths[0].cluster")), Some(16));
+        assert_eq!(
+            c.source
+                .as_ref()
+                .and_then(|s| s.line_of("paths[0].cluster")),
+            Some(16)
+        );
     }
 
     #[test]
@@ -319,7 +344,11 @@ ignore: ["vendor/**"]
         assert!(e.0.starts_with(".envfence.yaml:4:5: "), "{}", e.0);
         assert!(e.0.contains("unknown field `lables`"), "{}", e.0);
         let e = parse("rules:\n  no-such-rule: off\n").expect_err("unknown rule");
-        assert!(e.0.contains(":2:") && e.0.contains("no-such-rule"), "{}", e.0);
+        assert!(
+            e.0.contains(":2:") && e.0.contains("no-such-rule"),
+            "{}",
+            e.0
+        );
         let e = parse("rules:\n  invalid-yaml: loud\n").expect_err("bad level");
         assert!(e.0.contains(":2:"), "{}", e.0);
     }
@@ -332,7 +361,11 @@ ignore: ["vendor/**"]
             "clusters:\n  - {name: a, environment: production}\n  - {name: a, environment: non-production}\n",
         )
         .expect_err("dup");
-        assert!(e.0.starts_with(".envfence.yaml:3: cluster name `a`"), "{}", e.0);
+        assert!(
+            e.0.starts_with(".envfence.yaml:3: cluster name `a`"),
+            "{}",
+            e.0
+        );
     }
 
     #[test]

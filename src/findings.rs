@@ -13,7 +13,17 @@ use crate::rules::RuleId;
 
 /// How bad a finding is. Ordered, so `--fail-on warning` means "warning or worse".
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -128,7 +138,12 @@ pub struct Finding {
 
 impl Finding {
     /// Starts a finding. The rule, severity and primary location are required up front.
-    pub fn new(rule: RuleId, severity: Severity, location: Location, message: impl Into<String>) -> Self {
+    pub fn new(
+        rule: RuleId,
+        severity: Severity,
+        location: Location,
+        message: impl Into<String>,
+    ) -> Self {
         let mut finding = Finding {
             rule,
             severity,
@@ -199,13 +214,20 @@ impl Finding {
 /// Findings in report order: by file, line, then rule.
 pub fn sort(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
-        (&a.location.file, a.location.line, a.location.column, a.rule.as_str(), &a.message).cmp(&(
-            &b.location.file,
-            b.location.line,
-            b.location.column,
-            b.rule.as_str(),
-            &b.message,
-        ))
+        (
+            &a.location.file,
+            a.location.line,
+            a.location.column,
+            a.rule.as_str(),
+            &a.message,
+        )
+            .cmp(&(
+                &b.location.file,
+                b.location.line,
+                b.location.column,
+                b.rule.as_str(),
+                &b.message,
+            ))
     });
 }
 
@@ -216,8 +238,18 @@ mod tests {
     #[test]
     fn fingerprints_ignore_line_shifts_but_not_identity() {
         let file: Arc<str> = Arc::from("a.yaml");
-        let a = Finding::new(RuleId::InvalidYaml, Severity::Warning, Location::new(&file, 3), "x");
-        let b = Finding::new(RuleId::InvalidYaml, Severity::Warning, Location::new(&file, 9), "x");
+        let a = Finding::new(
+            RuleId::InvalidYaml,
+            Severity::Warning,
+            Location::new(&file, 3),
+            "x",
+        );
+        let b = Finding::new(
+            RuleId::InvalidYaml,
+            Severity::Warning,
+            Location::new(&file, 9),
+            "x",
+        );
         assert_eq!(a.fingerprint, b.fingerprint);
         assert_eq!(a.fingerprint.len(), 16);
         let c = b.clone().cluster("prod", "production");
@@ -225,7 +257,10 @@ mod tests {
         let d = a.clone().discriminator("env[0]");
         assert_ne!(a.fingerprint, d.fingerprint);
         // Later builder calls keep the discriminator.
-        let e = a.clone().discriminator("env[0]").cluster("prod", "production");
+        let e = a
+            .clone()
+            .discriminator("env[0]")
+            .cluster("prod", "production");
         assert_ne!(e.fingerprint, c.fingerprint);
     }
 

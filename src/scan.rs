@@ -167,7 +167,9 @@ pub fn index(
             Loaded::Skipped(reason) => workspace.skipped.push(Skipped { rel_path, reason }),
         }
     }
-    workspace.skipped.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    workspace
+        .skipped
+        .sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     Ok(workspace)
 }
 
@@ -184,7 +186,10 @@ fn read_and_load(candidate: &Candidate, cap: u64) -> Loaded {
         .and_then(|f| f.take(cap.saturating_add(1)).read_to_end(&mut bytes));
     match read {
         Err(e) => Loaded::Skipped(SkipReason::Unreadable(e.to_string())),
-        Ok(n) if n as u64 > cap => Loaded::Skipped(SkipReason::TooLarge { size: n as u64, cap }),
+        Ok(n) if n as u64 > cap => Loaded::Skipped(SkipReason::TooLarge {
+            size: n as u64,
+            cap,
+        }),
         Ok(_) => documents::load(&candidate.rel_path, &bytes, candidate.kind_hint),
     }
 }

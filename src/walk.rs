@@ -140,7 +140,9 @@ pub fn walk(root: &Path, config: &Config, only: Option<&Path>) -> WalkResult {
         resolve_symlink(root, rel, &entry, &mut result);
     }
     assign_kind_hints(&mut result.candidates);
-    result.candidates.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    result
+        .candidates
+        .sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     result.skipped.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     result
 }
@@ -296,9 +298,18 @@ mod tests {
     #[test]
     fn chart_positions() {
         let dirs: HashSet<&str> = ["charts/web", "charts/web/charts/db"].into_iter().collect();
-        assert_eq!(chart_position("charts/web/templates/d.yaml", &dirs), (false, true));
-        assert_eq!(chart_position("charts/web/values-eu.yaml", &dirs), (true, false));
-        assert_eq!(chart_position("charts/web/crds/crd.yaml", &dirs), (false, false));
+        assert_eq!(
+            chart_position("charts/web/templates/d.yaml", &dirs),
+            (false, true)
+        );
+        assert_eq!(
+            chart_position("charts/web/values-eu.yaml", &dirs),
+            (true, false)
+        );
+        assert_eq!(
+            chart_position("charts/web/crds/crd.yaml", &dirs),
+            (false, false)
+        );
         assert_eq!(
             chart_position("charts/web/charts/db/templates/s.yaml", &dirs),
             (false, true)

@@ -27,9 +27,18 @@ fn check_case(dir: &Path) -> Result<(), String> {
         .output()
         .map_err(|e| format!("cannot run: {e}"))?;
     let actual = [
-        ("expected.out", normalise(&String::from_utf8_lossy(&out.stdout))),
-        ("expected.err", String::from_utf8_lossy(&out.stderr).into_owned()),
-        ("expected.code", format!("{}\n", out.status.code().unwrap_or(-1))),
+        (
+            "expected.out",
+            normalise(&String::from_utf8_lossy(&out.stdout)),
+        ),
+        (
+            "expected.err",
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ),
+        (
+            "expected.code",
+            format!("{}\n", out.status.code().unwrap_or(-1)),
+        ),
     ];
     let bless = std::env::var_os("ENVFENCE_BLESS").is_some();
     let mut problems = Vec::new();
@@ -41,7 +50,9 @@ fn check_case(dir: &Path) -> Result<(), String> {
         }
         let expected = std::fs::read_to_string(&path).unwrap_or_default();
         if expected != actual {
-            problems.push(format!("--- {file} expected:\n{expected}--- actual:\n{actual}"));
+            problems.push(format!(
+                "--- {file} expected:\n{expected}--- actual:\n{actual}"
+            ));
         }
     }
     if problems.is_empty() {
@@ -61,13 +72,20 @@ fn cases() {
         .filter(|p| p.is_dir())
         .collect();
     dirs.sort();
-    assert!(dirs.len() >= 5, "expected the case directories under {}", root.display());
+    assert!(
+        dirs.len() >= 5,
+        "expected the case directories under {}",
+        root.display()
+    );
     let failures: Vec<String> = dirs
         .iter()
         .filter_map(|dir| {
-            check_case(dir)
-                .err()
-                .map(|e| format!("case {}:\n{e}", dir.file_name().unwrap_or_default().to_string_lossy()))
+            check_case(dir).err().map(|e| {
+                format!(
+                    "case {}:\n{e}",
+                    dir.file_name().unwrap_or_default().to_string_lossy()
+                )
+            })
         })
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));

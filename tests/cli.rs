@@ -12,8 +12,15 @@ fn demo_text_report() {
         .arg(fixture("demo"))
         .output()
         .expect("runs");
-    assert_eq!(out.status.code(), Some(0), "warnings alone do not fail the scan");
-    insta::assert_snapshot!("demo_text", normalise(&String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "warnings alone do not fail the scan"
+    );
+    insta::assert_snapshot!(
+        "demo_text",
+        normalise(&String::from_utf8_lossy(&out.stdout))
+    );
 }
 
 #[test]
@@ -27,16 +34,35 @@ fn demo_json_report() {
     let report = json_report(&out);
     assert_eq!(report["version"], 1);
     assert_eq!(report["tool"]["name"], "envfence");
-    insta::assert_snapshot!("demo_json", normalise(&String::from_utf8_lossy(&out.stdout)));
+    insta::assert_snapshot!(
+        "demo_json",
+        normalise(&String::from_utf8_lossy(&out.stdout))
+    );
 }
 
 #[test]
 fn fail_on_sets_the_exit_code() {
     let demo = fixture("demo");
-    envfence().args(["scan", "-q", "--fail-on", "warning"]).arg(&demo).assert().code(1);
-    envfence().args(["scan", "-q", "--fail-on", "info"]).arg(&demo).assert().code(1);
-    envfence().args(["scan", "-q", "--fail-on", "error"]).arg(&demo).assert().code(0);
-    envfence().args(["scan", "-q", "--fail-on", "never"]).arg(&demo).assert().code(0);
+    envfence()
+        .args(["scan", "-q", "--fail-on", "warning"])
+        .arg(&demo)
+        .assert()
+        .code(1);
+    envfence()
+        .args(["scan", "-q", "--fail-on", "info"])
+        .arg(&demo)
+        .assert()
+        .code(1);
+    envfence()
+        .args(["scan", "-q", "--fail-on", "error"])
+        .arg(&demo)
+        .assert()
+        .code(0);
+    envfence()
+        .args(["scan", "-q", "--fail-on", "never"])
+        .arg(&demo)
+        .assert()
+        .code(0);
 }
 
 #[test]
@@ -49,8 +75,16 @@ fn config_can_turn_a_rule_off_or_up() {
             (".envfence.yaml", "rules:\n  invalid-yaml: error\n"),
         ],
     );
-    envfence().args(["scan", "-q"]).arg(dir.path()).assert().code(1);
-    std::fs::write(dir.path().join(".envfence.yaml"), "rules:\n  invalid-yaml: off\n").expect("write");
+    envfence()
+        .args(["scan", "-q"])
+        .arg(dir.path())
+        .assert()
+        .code(1);
+    std::fs::write(
+        dir.path().join(".envfence.yaml"),
+        "rules:\n  invalid-yaml: off\n",
+    )
+    .expect("write");
     envfence()
         .args(["scan", "-q"])
         .arg(dir.path())
@@ -61,11 +95,17 @@ fn config_can_turn_a_rule_off_or_up() {
 
 #[test]
 fn missing_path_is_a_one_line_error() {
-    let out = envfence().args(["scan", "/nonexistent/envfence-test"]).output().expect("runs");
+    let out = envfence()
+        .args(["scan", "/nonexistent/envfence-test"])
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("envfence: error: cannot scan /nonexistent/envfence-test: "), "{stderr}");
+    assert!(
+        stderr.starts_with("envfence: error: cannot scan /nonexistent/envfence-test: "),
+        "{stderr}"
+    );
     assert!(out.stdout.is_empty());
 }
 
@@ -74,9 +114,16 @@ fn config_errors_name_file_line_and_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_tree(
         dir.path(),
-        &[(".envfence.yaml", "clusters:\n  - name: prod\n    environment: production\n    serverr: https://x\n")],
+        &[(
+            ".envfence.yaml",
+            "clusters:\n  - name: prod\n    environment: production\n    serverr: https://x\n",
+        )],
     );
-    let out = envfence().args(["scan"]).arg(dir.path()).output().expect("runs");
+    let out = envfence()
+        .args(["scan"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -92,14 +139,22 @@ fn explicit_config_must_exist() {
         .arg(dir.path())
         .assert()
         .code(2)
-        .stderr(predicate::str::starts_with("envfence: error: cannot read config nope.yaml"));
+        .stderr(predicate::str::starts_with(
+            "envfence: error: cannot read config nope.yaml",
+        ));
 }
 
 #[test]
 fn usage_errors_exit_2() {
-    envfence().args(["scan", "--format", "xml"]).assert().code(2);
+    envfence()
+        .args(["scan", "--format", "xml"])
+        .assert()
+        .code(2);
     envfence().args(["scan", "--jobs", "0"]).assert().code(2);
-    envfence().args(["scan", "--max-file-size", "lots"]).assert().code(2);
+    envfence()
+        .args(["scan", "--max-file-size", "lots"])
+        .assert()
+        .code(2);
     envfence().arg("frobnicate").assert().code(2);
 }
 
@@ -125,7 +180,10 @@ fn help_and_version() {
         .arg("--version")
         .assert()
         .code(0)
-        .stdout(predicate::str::starts_with(concat!("envfence ", env!("CARGO_PKG_VERSION"))));
+        .stdout(predicate::str::starts_with(concat!(
+            "envfence ",
+            env!("CARGO_PKG_VERSION")
+        )));
 }
 
 #[test]

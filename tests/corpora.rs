@@ -33,7 +33,11 @@ fn every_corpus_scans() {
             String::from_utf8_lossy(&out.stderr)
         );
         let report = json_report(&out);
-        assert!(report["summary"]["files"].as_u64().unwrap_or(0) > 0, "{}", entry.path().display());
+        assert!(
+            report["summary"]["files"].as_u64().unwrap_or(0) > 0,
+            "{}",
+            entry.path().display()
+        );
         scanned += 1;
     }
     assert!(scanned > 0, "../shared/corpora holds no repository");

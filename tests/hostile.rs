@@ -45,7 +45,8 @@ fn skipped_by_file(report: &Value) -> BTreeMap<String, String> {
         .collect()
 }
 
-const GOOD: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: still-read\ndata:\n  a: b\n";
+const GOOD: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: still-read\ndata:\n  a: b\n";
 
 fn alias_bomb() -> String {
     let mut text = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
@@ -69,18 +70,29 @@ fn broken_text_gets_invalid_yaml_with_position() {
             ("unterminated.yaml", "a: 1\nb: \"never closed\nc: 3\n"),
             ("tabs.yaml", "metadata:\n\tname: x\n"),
             ("bomb.yaml", &alias_bomb()),
-            ("deep-flow.yaml", &format!("x: {}{}\n", "[".repeat(5000), "]".repeat(5000))),
+            (
+                "deep-flow.yaml",
+                &format!("x: {}{}\n", "[".repeat(5000), "]".repeat(5000)),
+            ),
             ("deep-block.yaml", &deep_block),
         ],
     );
-    std::fs::write(dir.path().join("latin1.yaml"), b"kind: ConfigMap\ndata:\n  city: M\xfcnchen\n")
-        .expect("write");
+    std::fs::write(
+        dir.path().join("latin1.yaml"),
+        b"kind: ConfigMap\ndata:\n  city: M\xfcnchen\n",
+    )
+    .expect("write");
     let (code, report) = scan_json(dir.path(), &[]);
     assert_eq!(code, Some(0), "invalid-yaml is a warning");
     let by_file = findings_by_file(&report);
     let expect = |file: &str, needle: &str| {
-        let messages = by_file.get(file).unwrap_or_else(|| panic!("no finding for {file}: {by_file:#?}"));
-        assert!(messages.iter().any(|m| m.contains(needle)), "{file}: {messages:?}");
+        let messages = by_file
+            .get(file)
+            .unwrap_or_else(|| panic!("no finding for {file}: {by_file:#?}"));
+        assert!(
+            messages.iter().any(|m| m.contains(needle)),
+            "{file}: {messages:?}"
+        );
     };
     expect("unterminated.yaml", "invalid-yaml");
     expect("tabs.yaml", "2:\"invalid-yaml\"");
@@ -96,14 +108,21 @@ fn broken_text_gets_invalid_yaml_with_position() {
         .as_array()
         .and_then(|f| f.iter().find(|f| f["file"] == "latin1.yaml"))
         .expect("latin1 finding");
-    assert_eq!(finding["column"], 10, "column of the first bad byte (after `  city: M`)");
+    assert_eq!(
+        finding["column"], 10,
+        "column of the first bad byte (after `  city: M`)"
+    );
 }
 
 #[test]
 fn binary_and_huge_files_are_skipped_unread() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_tree(dir.path(), &[("good.yaml", GOOD)]);
-    std::fs::write(dir.path().join("image.yaml"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").expect("write");
+    std::fs::write(
+        dir.path().join("image.yaml"),
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR",
+    )
+    .expect("write");
     // 64 MiB of valid YAML: over the default 4 MiB cap.
     let line = "key: value\n";
     let huge = line.repeat((64 << 20) / line.len() + 1);
@@ -111,8 +130,14 @@ fn binary_and_huge_files_are_skipped_unread() {
     let (code, report) = scan_json(dir.path(), &[]);
     assert_eq!(code, Some(0));
     let skipped = skipped_by_file(&report);
-    assert_eq!(skipped.get("image.yaml").map(String::as_str), Some("binary"));
-    assert_eq!(skipped.get("huge.yaml").map(String::as_str), Some("too large"));
+    assert_eq!(
+        skipped.get("image.yaml").map(String::as_str),
+        Some("binary")
+    );
+    assert_eq!(
+        skipped.get("huge.yaml").map(String::as_str),
+        Some("too large")
+    );
     assert_eq!(report["summary"]["files"], 1);
     assert_eq!(report["findings"].as_array().map(Vec::len), Some(0));
 
@@ -122,7 +147,12 @@ fn binary_and_huge_files_are_skipped_unread() {
     let (_, report) = scan_json(dir.path(), &["--max-file-size", &size]);
     assert_eq!(report["summary"]["files"], 1);
     let (_, report) = scan_json(dir.path(), &["--max-file-size", &smaller]);
-    assert_eq!(skipped_by_file(&report).get("good.yaml").map(String::as_str), Some("too large"));
+    assert_eq!(
+        skipped_by_file(&report)
+            .get("good.yaml")
+            .map(String::as_str),
+        Some("too large")
+    );
     assert_eq!(report["summary"]["files"], 0);
 }
 
@@ -143,7 +173,13 @@ fn symlinks_never_lead_outside_the_repository() {
 
     let outside = tempfile::tempdir().expect("tempdir");
     // If envfence ever read this file, it would report invalid-yaml for it.
-    write_tree(outside.path(), &[("secret.yaml", "token: [unterminated\n"), ("dir/x.yaml", "a: [\n")]);
+    write_tree(
+        outside.path(),
+        &[
+            ("secret.yaml", "token: [unterminated\n"),
+            ("dir/x.yaml", "a: [\n"),
+        ],
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
     write_tree(root, &[("good.yaml", GOOD), ("real/inside.yaml", GOOD)]);
@@ -172,7 +208,11 @@ fn symlinks_never_lead_outside_the_repository() {
     .map(|(a, b)| (a.to_owned(), b.to_owned()))
     .collect();
     assert_eq!(skipped, expected);
-    assert_eq!(report["findings"].as_array().map(Vec::len), Some(0), "{report:#}");
+    assert_eq!(
+        report["findings"].as_array().map(Vec::len),
+        Some(0),
+        "{report:#}"
+    );
     // good.yaml, real/inside.yaml, and alias.yaml (a link that stays inside).
     assert_eq!(report["summary"]["files"], 3);
 }
@@ -196,8 +236,15 @@ fn gitignore_and_config_ignore_are_honoured() {
     );
     let (code, report) = scan_json(dir.path(), &[]);
     assert_eq!(code, Some(0));
-    assert_eq!(report["findings"].as_array().map(Vec::len), Some(0), "{report:#}");
+    assert_eq!(
+        report["findings"].as_array().map(Vec::len),
+        Some(0),
+        "{report:#}"
+    );
     // good.yaml, apps/keep.generated.yaml, .envfence.yaml
     assert_eq!(report["summary"]["files"], 3);
-    assert_eq!(report["summary"]["ignored"], 2, "x.generated.yaml and vendor/lib/broken.yaml");
+    assert_eq!(
+        report["summary"]["ignored"], 2,
+        "x.generated.yaml and vendor/lib/broken.yaml"
+    );
 }

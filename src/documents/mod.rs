@@ -57,7 +57,10 @@ impl FileKind {
         if chart_templates {
             return Some(FileKind::HelmTemplate);
         }
-        if matches!(name, "kustomization.yaml" | "kustomization.yml" | "Kustomization") {
+        if matches!(
+            name,
+            "kustomization.yaml" | "kustomization.yml" | "Kustomization"
+        ) {
             return Some(FileKind::Kustomization);
         }
         if name == "Chart.yaml" {
@@ -139,7 +142,13 @@ pub struct Document {
 }
 
 impl Document {
-    fn new(file: &Arc<str>, file_kind: FileKind, index: usize, header_line: u32, root: Node) -> Self {
+    fn new(
+        file: &Arc<str>,
+        file_kind: FileKind,
+        index: usize,
+        header_line: u32,
+        root: Node,
+    ) -> Self {
         let text = |path: &[&str]| -> Option<String> {
             let mut node = &root;
             for key in path {
@@ -179,7 +188,9 @@ impl Document {
     /// True for a Kubernetes object: it has `apiVersion` and `kind` and is not a kustomize
     /// or Helm configuration file.
     pub fn is_manifest(&self) -> bool {
-        self.file_kind == FileKind::Manifest && self.id.api_version.is_some() && self.id.kind.is_some()
+        self.file_kind == FileKind::Manifest
+            && self.id.api_version.is_some()
+            && self.id.kind.is_some()
     }
 
     /// The field at `path` (e.g. `spec.destination.name`) and the position of its key.
@@ -261,14 +272,23 @@ impl std::fmt::Display for SkipReason {
             }
             SkipReason::HelmTemplate => write!(f, "Helm chart template, not YAML until rendered"),
             SkipReason::Template => {
-                write!(f, "template syntax ({{{{ }}}}) that is not YAML until rendered")
+                write!(
+                    f,
+                    "template syntax ({{{{ }}}}) that is not YAML until rendered"
+                )
             }
             SkipReason::SymlinkOutsideRepo => {
-                write!(f, "symlink that points outside the repository; not followed")
+                write!(
+                    f,
+                    "symlink that points outside the repository; not followed"
+                )
             }
             SkipReason::BrokenSymlink => write!(f, "dangling or looping symlink"),
             SkipReason::SymlinkedDirectory => {
-                write!(f, "symlinked directory; not followed (its target is scanned where it lives)")
+                write!(
+                    f,
+                    "symlinked directory; not followed (its target is scanned where it lives)"
+                )
             }
             SkipReason::NotRegularFile => write!(f, "not a regular file"),
             SkipReason::Unreadable(cause) => write!(f, "cannot be read: {cause}"),
@@ -358,11 +378,20 @@ pub fn load(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) -> Loade
 
 /// The parser's wording, with a hint for the most common cause: a tab in indentation.
 fn explain_parse_error(text: &str, e: YamlError) -> String {
-    let line = text.lines().nth((e.pos.line as usize).saturating_sub(1)).unwrap_or("");
+    let line = text
+        .lines()
+        .nth((e.pos.line as usize).saturating_sub(1))
+        .unwrap_or("");
     let at = line.chars().nth((e.pos.col as usize).saturating_sub(1));
-    let indented_with_tab = line.chars().take_while(|c| c.is_whitespace()).any(|c| c == '\t');
+    let indented_with_tab = line
+        .chars()
+        .take_while(|c| c.is_whitespace())
+        .any(|c| c == '\t');
     if at == Some('\t') || indented_with_tab {
-        format!("{} (a tab in indentation: YAML indents with spaces only)", e.message)
+        format!(
+            "{} (a tab in indentation: YAML indents with spaces only)",
+            e.message
+        )
     } else {
         e.message
     }
@@ -370,11 +399,10 @@ fn explain_parse_error(text: &str, e: YamlError) -> String {
 
 /// Replaces a `kind: List` (or `*List`) document by its items; other documents pass through.
 fn expand_list(document: Document, out: &mut Vec<Document>) {
-    let is_list = document
-        .id
-        .kind
-        .as_deref()
-        .is_some_and(|k| k == "List" || (k.ends_with("List") && document.id.api_version.is_some()));
+    let is_list =
+        document.id.kind.as_deref().is_some_and(|k| {
+            k == "List" || (k.ends_with("List") && document.id.api_version.is_some())
+        });
     let items = document.root.get("items").and_then(Node::as_seq);
     match (is_list, items) {
         (true, Some(items)) => {
@@ -403,8 +431,14 @@ fn looks_binary(bytes: &[u8]) -> bool {
 fn position_of_byte(bytes: &[u8], offset: usize) -> Pos {
     let before = &bytes[..offset.min(bytes.len())];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let col = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let col = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
     Pos {
         line: u32::try_from(line).unwrap_or(u32::MAX),
         col: u32::try_from(col).unwrap_or(u32::MAX),

@@ -157,7 +157,10 @@ mod tests {
             q.0.last(),
             Some(&Segment::Key("app.kubernetes.io/name".into()))
         );
-        assert_eq!(q.to_string(), r#"metadata.labels["app.kubernetes.io/name"]"#);
+        assert_eq!(
+            q.to_string(),
+            r#"metadata.labels["app.kubernetes.io/name"]"#
+        );
         assert!(FieldPath::parse("a[x]").is_err());
         assert!(FieldPath::parse("a..b").is_err());
         assert!(FieldPath::parse("a[\"b").is_err());
@@ -172,8 +175,11 @@ mod tests {
         let loc = locate(root, &path).expect("found");
         assert_eq!(loc.node.as_str(), Some("y"));
         assert_eq!((loc.pos.line, loc.pos.col), (8, 11));
-        let item = locate(root, &FieldPath::parse("spec.containers[0].env[1]").expect("p"))
-            .expect("item");
+        let item = locate(
+            root,
+            &FieldPath::parse("spec.containers[0].env[1]").expect("p"),
+        )
+        .expect("item");
         assert_eq!(item.pos.line, 7);
         assert!(locate(root, &FieldPath::parse("spec.missing").expect("p")).is_none());
     }

@@ -238,7 +238,11 @@ pub fn parse_stream(text: &str) -> YamlStream {
                     (Some(context), Some(mark))
                         if e.problem_mark().is_some_and(|p| p.line != mark.line) =>
                     {
-                        format!("{} {context} that began at line {}", e.problem(), mark.line + 1)
+                        format!(
+                            "{} {context} that began at line {}",
+                            e.problem(),
+                            mark.line + 1
+                        )
                     }
                     (Some(context), _) => format!("{} {context}", e.problem()),
                     (None, _) => e.problem().to_owned(),
@@ -436,7 +440,9 @@ mod tests {
         let s = parse_stream("base: &b {x: 1}\nuse: *b\n");
         let root = &s.docs[0].root;
         assert_eq!(
-            root.get("use").and_then(|u| u.get("x")).and_then(Node::as_str),
+            root.get("use")
+                .and_then(|u| u.get("x"))
+                .and_then(Node::as_str),
             Some("1")
         );
         assert_eq!(root.get("use").map(|u| u.span.start.line), Some(2));

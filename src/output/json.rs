@@ -114,10 +114,11 @@ impl From<&Finding> for JsonFinding {
 
 pub fn to_report(report: &ScanReport) -> JsonReport {
     let s = &report.summary;
-    let mut counts: BTreeMap<&'static str, usize> = [Severity::Error, Severity::Warning, Severity::Info]
-        .into_iter()
-        .map(|sev| (sev.as_str(), 0))
-        .collect();
+    let mut counts: BTreeMap<&'static str, usize> =
+        [Severity::Error, Severity::Warning, Severity::Info]
+            .into_iter()
+            .map(|sev| (sev.as_str(), 0))
+            .collect();
     for f in report.findings.iter().filter(|f| !f.suppressed) {
         *counts.entry(f.severity.as_str()).or_insert(0) += 1;
     }
@@ -132,7 +133,11 @@ pub fn to_report(report: &ScanReport) -> JsonReport {
             files: s.files,
             documents: s.documents,
             manifests: s.manifests,
-            files_by_kind: s.files_by_kind.iter().map(|(k, n)| (k.label(), *n)).collect(),
+            files_by_kind: s
+                .files_by_kind
+                .iter()
+                .map(|(k, n)| (k.label(), *n))
+                .collect(),
             findings: counts,
             skipped: s
                 .skipped

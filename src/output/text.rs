@@ -88,14 +88,22 @@ fn render_summary(out: &mut String, report: &ScanReport) {
     let s: &Summary = &report.summary;
     let active: Vec<&Finding> = report.findings.iter().filter(|f| !f.suppressed).collect();
     let count = |sev| active.iter().filter(|f| f.severity == sev).count();
-    let (errors, warnings, infos) = (count(Severity::Error), count(Severity::Warning), count(Severity::Info));
+    let (errors, warnings, infos) = (
+        count(Severity::Error),
+        count(Severity::Warning),
+        count(Severity::Info),
+    );
     let files_with = {
         let mut files: Vec<&str> = active.iter().map(|f| &*f.location.file).collect();
         files.dedup();
         files.len()
     };
     let headline = if active.is_empty() {
-        format!("{}No findings.{:#}", severity_style(Severity::Info), severity_style(Severity::Info))
+        format!(
+            "{}No findings.{:#}",
+            severity_style(Severity::Info),
+            severity_style(Severity::Info)
+        )
     } else {
         let mut parts = Vec::new();
         for (n, sev, one, many) in [
@@ -108,7 +116,11 @@ fn render_summary(out: &mut String, report: &ScanReport) {
                 parts.push(format!("{st}{}{st:#}", plural(n, one, many)));
             }
         }
-        format!("{} in {}.", parts.join(", "), plural(files_with, "file", "files"))
+        format!(
+            "{} in {}.",
+            parts.join(", "),
+            plural(files_with, "file", "files")
+        )
     };
     let suppressed = report.findings.len() - active.len();
     let suppressed = if suppressed > 0 {
@@ -137,7 +149,10 @@ fn render_summary(out: &mut String, report: &ScanReport) {
         for k in &s.skipped {
             *by_category.entry(k.reason.category()).or_insert(0) += 1;
         }
-        let categories: Vec<String> = by_category.iter().map(|(c, n)| format!("{n} {c}")).collect();
+        let categories: Vec<String> = by_category
+            .iter()
+            .map(|(c, n)| format!("{n} {c}"))
+            .collect();
         let _ = writeln!(
             out,
             "Skipped {}: {}.",
@@ -146,7 +161,11 @@ fn render_summary(out: &mut String, report: &ScanReport) {
         );
         // Templates are expected in chart and helmfile repositories; only the unusual skips
         // (binary, oversized, symlinks, unreadable) are worth a line each.
-        let unusual: Vec<_> = s.skipped.iter().filter(|k| !k.reason.is_template()).collect();
+        let unusual: Vec<_> = s
+            .skipped
+            .iter()
+            .filter(|k| !k.reason.is_template())
+            .collect();
         for k in unusual.iter().take(SKIPPED_LISTED) {
             let _ = writeln!(out, "  {DIM}{}: {}{DIM:#}", k.rel_path, k.reason);
         }

@@ -29,7 +29,12 @@ impl Rule for InvalidYaml {
             .map(|problem| {
                 let location = Location::new(&problem.file, problem.pos.line.max(1))
                     .with_column(problem.pos.col.max(1));
-                Finding::new(RuleId::InvalidYaml, severity, location, problem.message.clone())
+                Finding::new(
+                    RuleId::InvalidYaml,
+                    severity,
+                    location,
+                    problem.message.clone(),
+                )
                 // The parser's wording identifies the problem without its position, so a
                 // fix elsewhere in the file does not make the finding look new.
                 .discriminator(&problem.message)

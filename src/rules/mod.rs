@@ -59,10 +59,18 @@ impl RuleId {
     /// The embedded policy file of this rule.
     fn policy_source(self) -> &'static str {
         match self {
-            RuleId::NonprodOnProdCluster => include_str!("../../policies/nonprod-on-prod-cluster.yaml"),
-            RuleId::NonprodUsesProdConfig => include_str!("../../policies/nonprod-uses-prod-config.yaml"),
-            RuleId::ProdUsesNonprodConfig => include_str!("../../policies/prod-uses-nonprod-config.yaml"),
-            RuleId::MixedEnvironmentCluster => include_str!("../../policies/mixed-environment-cluster.yaml"),
+            RuleId::NonprodOnProdCluster => {
+                include_str!("../../policies/nonprod-on-prod-cluster.yaml")
+            }
+            RuleId::NonprodUsesProdConfig => {
+                include_str!("../../policies/nonprod-uses-prod-config.yaml")
+            }
+            RuleId::ProdUsesNonprodConfig => {
+                include_str!("../../policies/prod-uses-nonprod-config.yaml")
+            }
+            RuleId::MixedEnvironmentCluster => {
+                include_str!("../../policies/mixed-environment-cluster.yaml")
+            }
             RuleId::NoNetworkIsolation => include_str!("../../policies/no-network-isolation.yaml"),
             RuleId::UnresolvedPlacement => include_str!("../../policies/unresolved-placement.yaml"),
             RuleId::InvalidYaml => include_str!("../../policies/invalid-yaml.yaml"),
@@ -107,7 +115,11 @@ impl Policies {
         for rule in RuleId::ALL {
             let policy: Policy = serde_yaml::from_str(rule.policy_source())
                 .map_err(|e| anyhow::anyhow!("built-in policy {rule}: {e}"))?;
-            anyhow::ensure!(policy.id == rule.as_str(), "built-in policy {rule} has id {}", policy.id);
+            anyhow::ensure!(
+                policy.id == rule.as_str(),
+                "built-in policy {rule} has id {}",
+                policy.id
+            );
             levels.insert(rule, Some(policy.severity));
             policies.insert(rule, policy);
         }
@@ -178,6 +190,9 @@ mod tests {
             assert_eq!(RuleId::parse(rule.as_str()), Some(rule));
         }
         assert_eq!(p.severity(RuleId::InvalidYaml), Some(Severity::Warning));
-        assert_eq!(p.severity(RuleId::NonprodOnProdCluster), Some(Severity::Error));
+        assert_eq!(
+            p.severity(RuleId::NonprodOnProdCluster),
+            Some(Severity::Error)
+        );
     }
 }
