@@ -3,7 +3,7 @@
 //! config or I/O error with a one-line cause on stderr).
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anstream::ColorChoice;
@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use envfence::config::Config;
 use envfence::findings::Severity;
+use envfence::output::topology::{self as topology_output, TopologyFormat};
 use envfence::output::{self, Format};
 use envfence::rules::Policies;
 use envfence::scan::{self, Progress, ScanOptions, Target};
@@ -37,7 +38,7 @@ Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it;
         works out which manifests land on which cluster, and reports feature, preview and test \
         workloads placed on production clusters, pointed at production endpoints, secrets or \
         config, or sharing a cluster with production behind nothing but a namespace.",
-    after_help = "Run `envfence scan --help` for the scan options and examples."
+    after_help = "Run `envfence <command> --help` for each command's options and examples."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -49,19 +50,52 @@ enum Command {
     /// Scan a GitOps repository and report findings.
     #[command(after_help = SCAN_EXAMPLES)]
     Scan(ScanArgs),
-    /// Show which cluster every manifest lands on, and why (not available yet).
-    Topology {
-        /// Repository to read.
-        #[arg(default_value = ".")]
-        path: PathBuf,
-    },
-    /// Show the evidence chain for one file (not available yet).
-    Explain {
-        /// The file to explain.
-        file: PathBuf,
-    },
+    /// Show which cluster every manifest lands on, and why.
+    #[command(after_help = TOPOLOGY_EXAMPLES)]
+    Topology(TopologyArgs),
+    /// Show the evidence chain of one file: deployer → overlay → cluster → environment.
+    #[command(after_help = EXPLAIN_EXAMPLES)]
+    Explain(ExplainArgs),
     /// Run as the pull-request bot in GitHub Actions or any CI (not available yet).
     Github,
+}
+
+const TOPOLOGY_EXAMPLES: &str = "\
+Examples:
+  envfence topology                          clusters, and what lands on each
+  envfence topology --format json            the topology document (version 1)
+  envfence topology --format mermaid         a deployer → cluster flowchart
+  envfence topology --format dot | dot -Tsvg > topology.svg";
+
+const EXPLAIN_EXAMPLES: &str = "\
+Examples:
+  envfence explain apps/web/base/deployment.yaml
+  envfence explain --root ~/gitops ~/gitops/clusters/prod/apps.yaml";
+
+/// Options of every command that reads a repository.
+#[derive(Args)]
+struct ReadArgs {
+    /// Config file (default: .envfence.yaml at the repository root, if present).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Worker threads for reading and parsing (default: one per core).
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
+    /// Skip files larger than this (bytes, or with a K, M, G, KiB, MiB or GiB suffix).
+    #[arg(long, value_name = "SIZE", default_value = "4MiB", value_parser = parse_size)]
+    max_file_size: u64,
+    /// No progress on standard error.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+impl ReadArgs {
+    fn options(&self) -> ScanOptions {
+        ScanOptions {
+            max_file_size: self.max_file_size,
+            jobs: self.jobs.map(usize::from),
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -91,24 +125,41 @@ struct ScanArgs {
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
     format: Format,
-    /// Config file (default: .envfence.yaml at the repository root, if present).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
     /// Lowest severity that makes the exit code 1.
     #[arg(long, value_enum, default_value_t = FailOn::Error, value_name = "LEVEL")]
     fail_on: FailOn,
     /// Write the report to FILE instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Worker threads for reading and parsing (default: one per core).
-    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    jobs: Option<u16>,
-    /// Skip files larger than this (bytes, or with a K, M, G, KiB, MiB or GiB suffix).
-    #[arg(long, value_name = "SIZE", default_value = "4MiB", value_parser = parse_size)]
-    max_file_size: u64,
-    /// No progress on standard error.
-    #[arg(long, short = 'q')]
-    quiet: bool,
+    #[command(flatten)]
+    read: ReadArgs,
+}
+
+#[derive(Args)]
+struct TopologyArgs {
+    /// Repository to read.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = TopologyFormat::Text)]
+    format: TopologyFormat,
+    /// Write to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    read: ReadArgs,
+}
+
+#[derive(Args)]
+struct ExplainArgs {
+    /// The file to explain.
+    file: PathBuf,
+    /// Repository root (default: the nearest folder above FILE with .git or .envfence.yaml,
+    /// else the current directory).
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+    #[command(flatten)]
+    read: ReadArgs,
 }
 
 /// Parses `4194304`, `4M`, `4MiB`, `512k` ... (K/M/G are binary units, as for file sizes).
@@ -141,9 +192,11 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Scan(args) => run_scan(args),
-        Command::Topology { .. } => not_yet("topology", "envfence scan"),
-        Command::Explain { .. } => not_yet("explain", "envfence scan"),
-        Command::Github => not_yet("github", "envfence scan --format json"),
+        Command::Topology(args) => run_topology(args),
+        Command::Explain(args) => run_explain(args),
+        Command::Github => Err(anyhow::anyhow!(
+            "`envfence github` is not available yet in this version; use `envfence scan --format json` for now"
+        )),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -155,23 +208,87 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn not_yet(command: &str, instead: &str) -> anyhow::Result<u8> {
-    anyhow::bail!(
-        "`envfence {command}` is not available yet in this version; use `{instead}` for now"
-    )
-}
-
 fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
     let target = Target::resolve(&args.path)?;
-    let config = Config::discover(&target.display_root, args.config.as_deref())?;
+    let config = Config::discover(&target.display_root, args.read.config.as_deref())?;
     let mut policies = Policies::builtin()?;
     policies.apply_config(&config);
-    let options = ScanOptions {
-        max_file_size: args.max_file_size,
-        jobs: args.jobs.map(usize::from),
-    };
+    let report = with_progress(args.read.quiet, |progress| {
+        scan::scan(&target, &config, &policies, &args.read.options(), progress)
+    })?;
+    write_output(
+        &output::render(&report, args.format),
+        args.output.as_deref(),
+    )?;
+    let failing = args.fail_on.threshold().is_some_and(|threshold| {
+        report.findings.iter().any(|f| {
+            !f.suppressed && f.status == envfence::findings::Status::New && f.severity >= threshold
+        })
+    });
+    Ok(u8::from(failing))
+}
 
-    let bar = progress_bar(args.quiet);
+fn run_topology(args: TopologyArgs) -> anyhow::Result<u8> {
+    let target = Target::resolve(&args.path)?;
+    let config = Config::discover(&target.display_root, args.read.config.as_deref())?;
+    let topology = with_progress(args.read.quiet, |progress| {
+        scan::topology(&target, &config, &args.read.options(), progress)
+    })?;
+    write_output(
+        &topology_output::render(&topology, args.format),
+        args.output.as_deref(),
+    )?;
+    Ok(0)
+}
+
+fn run_explain(args: ExplainArgs) -> anyhow::Result<u8> {
+    let file = std::fs::canonicalize(&args.file)
+        .map_err(|e| anyhow::anyhow!("cannot explain {}: {e}", args.file.display()))?;
+    let root = match &args.root {
+        Some(r) => std::fs::canonicalize(r)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", r.display()))?,
+        None => find_root(&file)?,
+    };
+    let rel = file.strip_prefix(&root).map_err(|_| {
+        anyhow::anyhow!(
+            "{} is not inside the repository {}",
+            args.file.display(),
+            root.display()
+        )
+    })?;
+    let rel = envfence::walk::relative(Path::new(""), rel);
+    let target = Target::resolve(&root)?;
+    let config = Config::discover(&target.display_root, args.read.config.as_deref())?;
+    let topology = with_progress(args.read.quiet, |progress| {
+        scan::topology(&target, &config, &args.read.options(), progress)
+    })?;
+    write_output(&topology_output::explain(&topology, &rel), None)?;
+    Ok(0)
+}
+
+/// The nearest folder above `file` that holds `.git` or `.envfence.yaml`, else the current
+/// directory when it contains the file.
+fn find_root(file: &Path) -> anyhow::Result<PathBuf> {
+    for dir in file.ancestors().skip(1) {
+        if dir.join(".git").exists() || dir.join(envfence::config::FILE_NAME).is_file() {
+            return Ok(dir.to_path_buf());
+        }
+    }
+    let cwd = std::env::current_dir()?;
+    let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
+    if file.starts_with(&cwd) {
+        Ok(cwd)
+    } else {
+        anyhow::bail!(
+            "cannot tell which repository {} belongs to; pass --root DIR",
+            file.display()
+        )
+    }
+}
+
+/// Runs `work` with a progress bar on stderr (on a terminal, and not with `--quiet`).
+fn with_progress<T>(quiet: bool, work: impl FnOnce(&(dyn Fn(Progress) + Sync)) -> T) -> T {
+    let bar = progress_bar(quiet);
     let on_progress = |p: Progress| {
         if let Some(bar) = &bar {
             if bar.length() != Some(p.total as u64) {
@@ -180,16 +297,17 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
             bar.set_position(p.done as u64);
         }
     };
-    let report = scan::scan(&target, &config, &policies, &options, &on_progress);
+    let result = work(&on_progress);
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let report = report?;
+    result
+}
 
-    let rendered = output::render(&report, args.format);
-    match &args.output {
+/// Writes a rendered report to a file (never coloured) or to stdout (coloured on a terminal).
+fn write_output(rendered: &str, path: Option<&Path>) -> anyhow::Result<()> {
+    match path {
         Some(path) => {
-            // Files never get colour.
             let file = std::fs::File::create(path)
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
             let mut stream = anstream::AutoStream::new(file, ColorChoice::Never);
@@ -207,13 +325,7 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
             }
         }
     }
-
-    let failing = args.fail_on.threshold().is_some_and(|threshold| {
-        report.findings.iter().any(|f| {
-            !f.suppressed && f.status == envfence::findings::Status::New && f.severity >= threshold
-        })
-    });
-    Ok(u8::from(failing))
+    Ok(())
 }
 
 /// A progress bar on stderr, only for a terminal and only when not `--quiet`.

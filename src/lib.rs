@@ -14,4 +14,5 @@ pub mod findings;
 pub mod output;
 pub mod rules;
 pub mod scan;
+pub mod topology;
 pub mod walk;

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::documents::{self, FileKind, Loaded, SkipReason, SourceFile};
 use crate::findings::{self, Finding};
 use crate::rules::{self, Policies, RuleContext};
+use crate::topology::{self, Topology};
 use crate::walk::{self, Candidate, Skipped};
 
 /// Default for `--max-file-size`: 4 MiB.
@@ -109,6 +110,9 @@ pub struct Summary {
     pub files_by_kind: Vec<(FileKind, usize)>,
     pub skipped: Vec<Skipped>,
     pub ignored: usize,
+    /// Kubernetes objects placed on at least one cluster, and clusters that received any.
+    pub placed: usize,
+    pub clusters_used: usize,
     pub duration: Duration,
 }
 
@@ -116,6 +120,7 @@ pub struct Summary {
 pub struct ScanReport {
     pub findings: Vec<Finding>,
     pub summary: Summary,
+    pub topology: Topology,
 }
 
 /// Runs `f` on a pool of `jobs` threads (or rayon's global pool).
@@ -204,17 +209,35 @@ pub fn scan(
 ) -> anyhow::Result<ScanReport> {
     let started = Instant::now();
     let workspace = index(target, config, options, progress)?;
+    let topology = topology::build(&workspace.files, config);
     let ctx = RuleContext {
         files: &workspace.files,
+        topology: &topology,
         policies,
     };
     let mut findings = rules::run_all(&ctx);
     findings::sort(&mut findings);
-    let summary = summarise(&workspace, started.elapsed());
-    Ok(ScanReport { findings, summary })
+    let summary = summarise(&workspace, &topology, started.elapsed());
+    Ok(ScanReport {
+        findings,
+        summary,
+        topology,
+    })
 }
 
-fn summarise(workspace: &Workspace, duration: Duration) -> Summary {
+/// Indexes the repository and resolves its topology, without running rules.
+pub fn topology(
+    target: &Target,
+    config: &Config,
+    options: &ScanOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> anyhow::Result<Topology> {
+    let workspace = index(target, config, options, progress)?;
+    Ok(topology::build(&workspace.files, config))
+}
+
+fn summarise(workspace: &Workspace, topology: &Topology, duration: Duration) -> Summary {
+    let (placed, clusters_used) = topology.coverage();
     let mut by_kind = std::collections::BTreeMap::new();
     for f in &workspace.files {
         *by_kind.entry(f.kind).or_insert(0) += 1;
@@ -226,6 +249,8 @@ fn summarise(workspace: &Workspace, duration: Duration) -> Summary {
         files_by_kind: by_kind.into_iter().collect(),
         skipped: workspace.skipped.clone(),
         ignored: workspace.ignored,
+        placed,
+        clusters_used,
         duration,
     }
 }

@@ -68,6 +68,8 @@ pub struct JsonSummary {
     pub findings: BTreeMap<&'static str, usize>,
     pub skipped: Vec<JsonSkipped>,
     pub ignored: usize,
+    pub placed: usize,
+    pub clusters_used: usize,
     pub duration_ms: u64,
 }
 
@@ -149,6 +151,8 @@ pub fn to_report(report: &ScanReport) -> JsonReport {
                 })
                 .collect(),
             ignored: s.ignored,
+            placed: s.placed,
+            clusters_used: s.clusters_used,
             duration_ms: u64::try_from(s.duration.as_millis()).unwrap_or(u64::MAX),
         },
     }

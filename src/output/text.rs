@@ -137,6 +137,13 @@ fn render_summary(out: &mut String, report: &ScanReport) {
         plural(s.manifests, "Kubernetes object", "Kubernetes objects"),
         format_duration(s.duration)
     );
+    let _ = writeln!(
+        out,
+        "Placed {} of {} on {}.",
+        s.placed,
+        plural(s.manifests, "Kubernetes object", "Kubernetes objects"),
+        plural(s.clusters_used, "cluster", "clusters")
+    );
     if s.ignored > 0 {
         let _ = writeln!(
             out,

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::config::{Config, RuleLevel};
 use crate::documents::SourceFile;
 use crate::findings::{Finding, Severity};
+use crate::topology::Topology;
 
 /// Every rule id of the product contract (DESIGN §4), including rules whose checks have not
 /// landed yet: the config file may already name them.
@@ -152,6 +153,7 @@ impl Policies {
 /// What a rule gets to look at.
 pub struct RuleContext<'a> {
     pub files: &'a [SourceFile],
+    pub topology: &'a Topology,
     pub policies: &'a Policies,
 }
 

@@ -1,0 +1,423 @@
+//! Renderers for `envfence topology` and `envfence explain`: text, JSON (version 1, a frozen
+//! DTO like the scan report's), Mermaid and Graphviz DOT.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use anstyle::Style;
+use serde::Serialize;
+
+use crate::findings::Evidence;
+use crate::topology::{Env, Placement, Topology};
+
+const BOLD: Style = Style::new().bold();
+const DIM: Style = Style::new().dimmed();
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TopologyFormat {
+    /// Clusters, then what lands on each, for a terminal.
+    Text,
+    /// The stable JSON document, version 1 (docs/json-schema.md).
+    Json,
+    /// A Mermaid flowchart: deployers → clusters.
+    Mermaid,
+    /// A Graphviz graph: deployers → clusters.
+    Dot,
+}
+
+pub fn render(topology: &Topology, format: TopologyFormat) -> String {
+    match format {
+        TopologyFormat::Text => text(topology),
+        TopologyFormat::Json => json(topology),
+        TopologyFormat::Mermaid => mermaid(topology),
+        TopologyFormat::Dot => dot(topology),
+    }
+}
+
+#[derive(Serialize)]
+struct JsonTopology<'a> {
+    version: u32,
+    clusters: Vec<JsonCluster<'a>>,
+    placements: Vec<JsonPlacement<'a>>,
+    unresolved: Vec<JsonUnresolved<'a>>,
+    summary: JsonSummary,
+}
+
+#[derive(Serialize)]
+struct JsonCluster<'a> {
+    name: &'a str,
+    server: Option<&'a str>,
+    environment: &'static str,
+    environment_reason: &'a str,
+    labels: &'a BTreeMap<String, String>,
+    declared_in: Vec<JsonLocation<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonLocation<'a> {
+    file: &'a str,
+    line: u32,
+}
+
+#[derive(Serialize)]
+struct JsonPlacement<'a> {
+    file: &'a str,
+    line: u32,
+    kind: &'a str,
+    name: Option<&'a str>,
+    namespace: Option<&'a str>,
+    cluster: &'a str,
+    cluster_environment: &'static str,
+    workload_class: &'static str,
+    workload_class_reason: &'a str,
+    deployer: Option<JsonDeployer<'a>>,
+    patch: bool,
+    evidence: Vec<JsonEvidence<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonDeployer<'a> {
+    kind: &'a str,
+    name: &'a str,
+    file: &'a str,
+    line: u32,
+}
+
+#[derive(Serialize)]
+struct JsonEvidence<'a> {
+    file: &'a str,
+    line: u32,
+    note: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonUnresolved<'a> {
+    file: &'a str,
+    line: u32,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonSummary {
+    manifests: usize,
+    placed: usize,
+    clusters_used: usize,
+}
+
+fn evidence_dto(e: &[Evidence]) -> Vec<JsonEvidence<'_>> {
+    e.iter()
+        .map(|e| JsonEvidence {
+            file: &e.location.file,
+            line: e.location.line,
+            note: &e.note,
+        })
+        .collect()
+}
+
+pub fn json(t: &Topology) -> String {
+    let (placed, used) = t.coverage();
+    let dto = JsonTopology {
+        version: 1,
+        clusters: t
+            .clusters
+            .iter()
+            .map(|c| JsonCluster {
+                name: &c.name,
+                server: c.server.as_deref(),
+                environment: c.environment.as_str(),
+                environment_reason: &c.env_reason,
+                labels: &c.labels,
+                declared_in: c
+                    .declared_in
+                    .iter()
+                    .map(|l| JsonLocation {
+                        file: &l.file,
+                        line: l.line,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        placements: t
+            .placements
+            .iter()
+            .map(|p| JsonPlacement {
+                file: &p.object.file,
+                line: p.object.line,
+                kind: &p.object.kind,
+                name: p.object.name.as_deref(),
+                namespace: p.object.namespace.as_deref(),
+                cluster: &t.clusters[p.cluster].name,
+                cluster_environment: p.cluster_environment.as_str(),
+                workload_class: p.workload_class.as_str(),
+                workload_class_reason: &p.class_reason,
+                deployer: p.deployer.as_ref().map(|d| JsonDeployer {
+                    kind: &d.kind,
+                    name: &d.name,
+                    file: &d.location.file,
+                    line: d.location.line,
+                }),
+                patch: p.patch,
+                evidence: evidence_dto(&p.evidence),
+            })
+            .collect(),
+        unresolved: t
+            .unresolved
+            .iter()
+            .map(|u| JsonUnresolved {
+                file: &u.location.file,
+                line: u.location.line,
+                reason: &u.reason,
+            })
+            .collect(),
+        summary: JsonSummary {
+            manifests: t.manifests,
+            placed,
+            clusters_used: used,
+        },
+    };
+    let mut out =
+        serde_json::to_string_pretty(&dto).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    out.push('\n');
+    out
+}
+
+fn env_style(env: Env) -> Style {
+    use anstyle::AnsiColor;
+    let color = match env {
+        Env::Production => AnsiColor::Red,
+        Env::NonProduction => AnsiColor::Green,
+        Env::Unknown => AnsiColor::Yellow,
+    };
+    Style::new().fg_color(Some(color.into()))
+}
+
+fn object_label(p: &Placement) -> String {
+    let mut s = format!(
+        "{}/{}",
+        p.object.kind,
+        p.object.name.as_deref().unwrap_or("?")
+    );
+    if let Some(ns) = &p.object.namespace {
+        let _ = write!(s, " (namespace {ns})");
+    }
+    if p.patch {
+        s.push_str(" [patch]");
+    }
+    s
+}
+
+pub fn text(t: &Topology) -> String {
+    let mut out = String::new();
+    let (placed, used) = t.coverage();
+    let _ = writeln!(out, "{BOLD}Clusters{BOLD:#}");
+    for c in &t.clusters {
+        let st = env_style(c.environment);
+        let declared = c
+            .declared_in
+            .first()
+            .map(|l| format!(" · {l}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {BOLD}{}{BOLD:#}  {st}{}{st:#}  {DIM}{}{declared}{DIM:#}",
+            c.name, c.environment, c.env_reason
+        );
+    }
+    out.push('\n');
+    for (i, c) in t.clusters.iter().enumerate() {
+        let here: Vec<&Placement> = t.placements.iter().filter(|p| p.cluster == i).collect();
+        if here.is_empty() {
+            continue;
+        }
+        let st = env_style(c.environment);
+        let _ = writeln!(
+            out,
+            "{BOLD}{}{BOLD:#} ({st}{}{st:#}): {} objects",
+            c.name,
+            c.environment,
+            here.len()
+        );
+        let mut by_deployer: BTreeMap<String, Vec<&Placement>> = BTreeMap::new();
+        for p in here {
+            let key = p
+                .deployer
+                .as_ref()
+                .map(|d| format!("{} {} ({})", d.kind, d.name, d.location))
+                .unwrap_or_else(|| "no deployer".into());
+            by_deployer.entry(key).or_default().push(p);
+        }
+        for (deployer, ps) in by_deployer {
+            let _ = writeln!(out, "  via {deployer}");
+            for p in ps {
+                let st = env_style(p.workload_class);
+                let _ = writeln!(
+                    out,
+                    "    {}:{}  {}  {st}{}{st:#} {DIM}({}){DIM:#}",
+                    p.object.file,
+                    p.object.line,
+                    object_label(p),
+                    p.workload_class,
+                    p.class_reason
+                );
+            }
+        }
+        out.push('\n');
+    }
+    if !t.unresolved.is_empty() {
+        let _ = writeln!(out, "{BOLD}Unresolved{BOLD:#} ({})", t.unresolved.len());
+        for u in &t.unresolved {
+            let _ = writeln!(out, "  {}  {}", u.location, u.reason);
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "Placed {placed} of {} Kubernetes objects on {used} of {} clusters.",
+        t.manifests,
+        t.clusters.len()
+    );
+    out
+}
+
+/// The evidence chains of every placement of one file.
+pub fn explain(t: &Topology, file: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{BOLD}{file}{BOLD:#}");
+    let placements: Vec<&Placement> = t.placements_of_file(file).collect();
+    if placements.is_empty() {
+        let _ = writeln!(out, "  not placed on any cluster: no deployer, `paths` rule or folder convention reaches it");
+    }
+    for p in placements {
+        let c = &t.clusters[p.cluster];
+        let cs = env_style(c.environment);
+        let ws = env_style(p.workload_class);
+        let _ = writeln!(
+            out,
+            "\n  {BOLD}{}{BOLD:#} → cluster {BOLD}{}{BOLD:#} ({cs}{}{cs:#}): workload {ws}{}{ws:#} ({})",
+            object_label(p),
+            c.name,
+            c.environment,
+            p.workload_class,
+            p.class_reason
+        );
+        for (i, e) in p.evidence.iter().enumerate() {
+            let arrow = if i == 0 { " " } else { "↳" };
+            let _ = writeln!(out, "    {DIM}{arrow}{DIM:#} {}  {}", e.location, e.note);
+        }
+        let declared = c
+            .declared_in
+            .first()
+            .map(|l| format!(" ({l})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "    {DIM}cluster {} is {}: {}{declared}{DIM:#}",
+            c.name, c.environment, c.env_reason
+        );
+    }
+    let unresolved: Vec<_> = t
+        .unresolved
+        .iter()
+        .filter(|u| &*u.location.file == file)
+        .collect();
+    if !unresolved.is_empty() {
+        let _ = writeln!(out, "\n  unresolved:");
+        for u in unresolved {
+            let _ = writeln!(out, "    {}  {}", u.location, u.reason);
+        }
+    }
+    out
+}
+
+fn edges(t: &Topology) -> BTreeSet<(String, String, usize)> {
+    t.placements
+        .iter()
+        .filter_map(|p| {
+            let d = p.deployer.as_ref()?;
+            Some((
+                format!("{} {}", d.kind, d.name),
+                t.clusters[p.cluster].name.clone(),
+                p.cluster,
+            ))
+        })
+        .collect()
+}
+
+fn mermaid_id(prefix: &str, text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("{prefix}_{clean}")
+}
+
+/// Escapes text for a quoted Mermaid label.
+fn mermaid_label(text: &str) -> String {
+    text.replace('"', "#quot;")
+        .replace('<', "#lt;")
+        .replace('>', "#gt;")
+}
+
+pub fn mermaid(t: &Topology) -> String {
+    let mut out = String::from("flowchart LR\n");
+    let used: BTreeSet<usize> = t.placements.iter().map(|p| p.cluster).collect();
+    for &i in &used {
+        let c = &t.clusters[i];
+        let _ = writeln!(
+            out,
+            "  {}[(\"{}<br/>{}\")]:::{}",
+            mermaid_id("c", &c.name),
+            mermaid_label(&c.name),
+            c.environment,
+            match c.environment {
+                Env::Production => "prod",
+                Env::NonProduction => "nonprod",
+                Env::Unknown => "unknown",
+            }
+        );
+    }
+    for (deployer, cluster, _) in edges(t) {
+        let _ = writeln!(
+            out,
+            "  {}[\"{}\"] --> {}",
+            mermaid_id("d", &deployer),
+            mermaid_label(&deployer),
+            mermaid_id("c", &cluster)
+        );
+    }
+    out.push_str("  classDef prod fill:#fdd,stroke:#c00\n  classDef nonprod fill:#dfd,stroke:#080\n  classDef unknown fill:#ffd,stroke:#aa0\n");
+    out
+}
+
+fn dot_quote(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+pub fn dot(t: &Topology) -> String {
+    let mut out = String::from("digraph topology {\n  rankdir=LR;\n  node [shape=box];\n");
+    let used: BTreeSet<usize> = t.placements.iter().map(|p| p.cluster).collect();
+    for &i in &used {
+        let c = &t.clusters[i];
+        let color = match c.environment {
+            Env::Production => "#ffdddd",
+            Env::NonProduction => "#ddffdd",
+            Env::Unknown => "#ffffdd",
+        };
+        let _ = writeln!(
+            out,
+            "  {} [shape=cylinder, style=filled, fillcolor=\"{color}\", label={}];",
+            dot_quote(&format!("cluster:{}", c.name)),
+            dot_quote(&format!("{}\n{}", c.name, c.environment))
+        );
+    }
+    for (deployer, cluster, _) in edges(t) {
+        let _ = writeln!(
+            out,
+            "  {} -> {};",
+            dot_quote(&deployer),
+            dot_quote(&format!("cluster:{cluster}"))
+        );
+    }
+    out.push_str("}\n");
+    out
+}

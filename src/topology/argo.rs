@@ -1,0 +1,1000 @@
+//! Argo CD: Applications (single and multi-source, directory options, apps of apps) and
+//! ApplicationSets (list, clusters, git directories and files, matrix and merge generators;
+//! `{{key}}` and `goTemplate` substitution). Generators that need a live API (pull requests,
+//! SCM providers, cluster decision resources, plugins) cannot be expanded: their
+//! Applications are ephemeral non-production workloads whose static destination still counts,
+//! and what cannot be known becomes an unresolved entry.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use globset::Glob;
+
+use super::clusters::{Inventory, IN_CLUSTER, IN_CLUSTER_SERVER};
+use super::env::Env;
+use super::index::{self, RepoIndex};
+use super::kustomize::DirectoryMode;
+use super::{folder_slot, Delivery, Deployer, Outcome, Signal, SignalLevel, Unresolved};
+use crate::documents::{Document, Node};
+use crate::findings::{Evidence, Location};
+
+pub fn is_argo_deployer(d: &Document) -> bool {
+    d.id.api_version
+        .as_deref()
+        .is_some_and(|v| v.starts_with("argoproj.io/"))
+        && matches!(
+            d.id.kind.as_deref(),
+            Some("Application") | Some("ApplicationSet")
+        )
+}
+
+/// The repository paths an Application (or an ApplicationSet's template, up to its first
+/// placeholder) reads from.
+pub fn source_paths(d: &Document) -> Vec<String> {
+    let spec = match d.id.kind.as_deref() {
+        Some("ApplicationSet") => d
+            .root
+            .get("spec")
+            .and_then(|s| s.get("template"))
+            .and_then(|t| t.get("spec")),
+        _ => d.root.get("spec"),
+    };
+    let Some(spec) = spec else { return Vec::new() };
+    let mut sources: Vec<&Node> = spec.get("source").into_iter().collect();
+    sources.extend(spec.get("sources").and_then(Node::as_seq).unwrap_or(&[]));
+    sources
+        .into_iter()
+        .filter_map(|s| s.get("path")?.as_str())
+        .map(|p| {
+            let fixed = p.split("{{").next().unwrap_or("");
+            let fixed = if p.contains("{{") {
+                index::parent(fixed)
+            } else {
+                fixed
+            };
+            index::join("", fixed, true).unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Runs an Application or ApplicationSet. `host` is the cluster its object was placed on.
+pub fn run(
+    index: &RepoIndex<'_>,
+    inventory: &mut Inventory,
+    d: &Document,
+    host: Option<usize>,
+    chain: &[Evidence],
+    parent_signals: &[Signal],
+) -> Outcome {
+    let mut out = Outcome::default();
+    match d.id.kind.as_deref() {
+        Some("Application") => {
+            let spec = AppSpec::read(&d.root, &d.file, &|s: &str| Ok(s.to_owned()));
+            match spec {
+                Ok(spec) => deliver_app(
+                    index,
+                    inventory,
+                    &spec,
+                    host,
+                    chain,
+                    parent_signals,
+                    &[],
+                    false,
+                    &mut out,
+                ),
+                Err(reason) => out.unresolved.push(Unresolved {
+                    location: Location::new(&d.file, d.first_line),
+                    reason,
+                }),
+            }
+        }
+        Some("ApplicationSet") => {
+            run_appset(index, inventory, d, host, chain, parent_signals, &mut out)
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The parts of an Application (or template) that decide placement.
+#[derive(Debug)]
+struct AppSpec {
+    file: Arc<str>,
+    name: String,
+    name_line: u32,
+    labels: Vec<(String, String)>,
+    dest_name: Option<(String, u32)>,
+    dest_server: Option<(String, u32)>,
+    dest_namespace: Option<String>,
+    sources: Vec<SourceSpec>,
+}
+
+#[derive(Debug)]
+struct SourceSpec {
+    repo_url: Option<String>,
+    path: Option<(String, u32)>,
+    chart: Option<String>,
+    recurse: bool,
+    include: Option<String>,
+    exclude: Option<String>,
+    line: u32,
+}
+
+type Subst<'a> = dyn Fn(&str) -> Result<String, String> + 'a;
+
+impl AppSpec {
+    /// Reads an Application-shaped node (`metadata` + `spec`), substituting every string.
+    fn read(root: &Node, file: &Arc<str>, subst: &Subst<'_>) -> Result<AppSpec, String> {
+        let text = |n: Option<&Node>| -> Result<Option<String>, String> {
+            match n.and_then(Node::as_str) {
+                Some(s) => subst(s).map(Some),
+                None => Ok(None),
+            }
+        };
+        let metadata = root.get("metadata");
+        let name_node = metadata.and_then(|m| m.get("name"));
+        let name = text(name_node)?.unwrap_or_else(|| "?".into());
+        let mut labels = Vec::new();
+        for (k, v) in metadata
+            .and_then(|m| m.get("labels"))
+            .map(Node::string_map)
+            .unwrap_or_default()
+        {
+            labels.push((k, subst(&v)?));
+        }
+        let spec = root.get("spec");
+        let dest = spec.and_then(|s| s.get("destination"));
+        let with_line = |key: &str| -> Result<Option<(String, u32)>, String> {
+            let Some(entry) = dest.and_then(|d| d.entry(key)) else {
+                return Ok(None);
+            };
+            match entry.value.as_str() {
+                Some(v) => Ok(Some((subst(v)?, entry.key.span.start.line))),
+                None => Ok(None),
+            }
+        };
+        let mut sources_nodes: Vec<&Node> =
+            spec.and_then(|s| s.get("source")).into_iter().collect();
+        sources_nodes.extend(
+            spec.and_then(|s| s.get("sources"))
+                .and_then(Node::as_seq)
+                .unwrap_or(&[]),
+        );
+        let mut sources = Vec::new();
+        for s in sources_nodes {
+            let path = match s.entry("path") {
+                Some(e) => match e.value.as_str() {
+                    Some(p) => Some((subst(p)?, e.key.span.start.line)),
+                    None => None,
+                },
+                None => None,
+            };
+            let directory = s.get("directory");
+            sources.push(SourceSpec {
+                repo_url: text(s.get("repoURL"))?,
+                path,
+                chart: text(s.get("chart"))?,
+                recurse: directory
+                    .and_then(|d| d.get("recurse"))
+                    .and_then(Node::as_str)
+                    .is_some_and(|v| v == "true"),
+                include: text(directory.and_then(|d| d.get("include")))?,
+                exclude: text(directory.and_then(|d| d.get("exclude")))?,
+                line: s.span.start.line,
+            });
+        }
+        Ok(AppSpec {
+            file: Arc::clone(file),
+            name,
+            name_line: name_node.map_or(root.span.start.line, |n| n.span.start.line),
+            labels,
+            dest_name: with_line("name")?,
+            dest_server: with_line("server")?,
+            dest_namespace: dest
+                .and_then(|d| d.get("namespace"))
+                .and_then(Node::as_str)
+                .map(subst)
+                .transpose()?,
+            sources,
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn deliver_app(
+    index: &RepoIndex<'_>,
+    inventory: &mut Inventory,
+    app: &AppSpec,
+    host: Option<usize>,
+    chain: &[Evidence],
+    parent_signals: &[Signal],
+    element: &[Evidence],
+    ephemeral: bool,
+    out: &mut Outcome,
+) {
+    let at = |line: u32| Location::new(&app.file, line);
+    let (cluster, dest_hop) = match (&app.dest_name, &app.dest_server) {
+        (Some((name, line)), _) if name == IN_CLUSTER => (
+            inventory.in_cluster(host, at(*line)),
+            Evidence {
+                location: at(*line),
+                note: format!("destination.name={name} (the cluster running Argo CD)"),
+            },
+        ),
+        (None, Some((server, line))) if server.trim_end_matches('/') == IN_CLUSTER_SERVER => (
+            inventory.in_cluster(host, at(*line)),
+            Evidence {
+                location: at(*line),
+                note: format!("destination.server={server} (the cluster running Argo CD)"),
+            },
+        ),
+        (Some((name, line)), server) => {
+            let (c, declared) = inventory.resolve_destination(
+                Some(name),
+                server.as_ref().map(|s| s.0.as_str()),
+                at(*line),
+            );
+            if !declared {
+                out.unresolved.push(Unresolved {
+                    location: at(*line),
+                    reason: format!("cluster `{name}` is not declared (config, Argo CD cluster Secret); its environment is guessed from its name"),
+                });
+            }
+            (
+                c,
+                Evidence {
+                    location: at(*line),
+                    note: format!("destination.name={name}"),
+                },
+            )
+        }
+        (None, Some((server, line))) => {
+            let (c, declared) = inventory.resolve_destination(None, Some(server), at(*line));
+            if !declared {
+                out.unresolved.push(Unresolved {
+                    location: at(*line),
+                    reason: format!("cluster {server} is not declared (config, Argo CD cluster Secret); its environment is guessed from its URL"),
+                });
+            }
+            (
+                c,
+                Evidence {
+                    location: at(*line),
+                    note: format!("destination.server={server}"),
+                },
+            )
+        }
+        (None, None) => {
+            out.unresolved.push(Unresolved {
+                location: at(app.name_line),
+                reason: format!("Application {} has no destination", app.name),
+            });
+            return;
+        }
+    };
+    let vocabulary = inventory.vocabulary().clone();
+    let cluster_name = inventory.clusters[cluster].name.clone();
+    let env = inventory.clusters[cluster].environment;
+    let mut signals: Vec<Signal> = parent_signals.to_vec();
+    if ephemeral {
+        signals.push(Signal {
+            env: Env::NonProduction,
+            note: format!(
+                "Application {} comes from a pull-request generator",
+                app.name
+            ),
+            level: SignalLevel::Deployer,
+        });
+    }
+    if let Some(m) = vocabulary.classify_workload(&app.name) {
+        signals.push(Signal {
+            env: m.env,
+            note: format!("Application name {}", app.name),
+            level: SignalLevel::Deployer,
+        });
+    }
+    for (k, v) in &app.labels {
+        if matches!(k.as_str(), "env" | "environment" | "stage") {
+            if let Some(m) = vocabulary.classify_workload(v) {
+                signals.push(Signal {
+                    env: m.env,
+                    note: format!("Application label {k}={v}"),
+                    level: SignalLevel::Deployer,
+                });
+            }
+        }
+    }
+    for source in &app.sources {
+        if let Some(chart) = &source.chart {
+            out.unresolved.push(Unresolved {
+                location: at(source.line),
+                reason: format!(
+                    "Helm chart {chart} from {} is outside this repository; what it renders on {cluster_name} ({env}) is not known",
+                    source.repo_url.as_deref().unwrap_or("?")
+                ),
+            });
+            continue;
+        }
+        let Some((path, path_line)) = &source.path else {
+            continue;
+        };
+        let Some(dir) = index::join("", path, true) else {
+            out.unresolved.push(Unresolved {
+                location: at(*path_line),
+                reason: format!("source path {path} leaves the repository"),
+            });
+            continue;
+        };
+        if !index.is_dir(&dir) {
+            out.unresolved.push(Unresolved {
+                location: at(*path_line),
+                reason: format!(
+                    "source path {path} is not in this repository (repoURL {})",
+                    source.repo_url.as_deref().unwrap_or("?")
+                ),
+            });
+            continue;
+        }
+        if index
+            .file(&format!(
+                "{}Chart.yaml",
+                if dir.is_empty() {
+                    String::new()
+                } else {
+                    format!("{dir}/")
+                }
+            ))
+            .is_some()
+            && index.kustomization_in(&dir).is_none()
+        {
+            out.unresolved.push(Unresolved {
+                location: at(*path_line),
+                reason: format!("{path} is a Helm chart that Argo CD renders; envfence does not render templates"),
+            });
+            continue;
+        }
+        let mut source_signals = signals.clone();
+        let slot = folder_slot(&dir).unwrap_or(index::basename(&dir));
+        if let Some(m) = vocabulary.classify_workload(slot) {
+            source_signals.push(Signal {
+                env: m.env,
+                note: format!("source path {path}"),
+                level: SignalLevel::Deployer,
+            });
+        }
+        let mut hops = chain.to_vec();
+        hops.extend(element.iter().cloned());
+        hops.push(dest_hop.clone());
+        hops.push(Evidence {
+            location: at(*path_line),
+            note: format!("source.path {path}"),
+        });
+        out.deliveries.push(Delivery {
+            deployer: Deployer {
+                kind: "Application".into(),
+                name: app.name.clone(),
+                location: dest_hop.location.clone(),
+            },
+            cluster,
+            dir,
+            mode: DirectoryMode {
+                recurse: source.recurse,
+                include: DirectoryMode::globs(source.include.as_deref()),
+                exclude: DirectoryMode::globs(source.exclude.as_deref()),
+            },
+            force_namespace: None,
+            default_namespace: app.dest_namespace.clone(),
+            chain: hops,
+            signals: source_signals,
+        });
+    }
+}
+
+/// One set of generator parameters, with the line that produced it.
+#[derive(Debug, Clone, Default)]
+struct Params {
+    values: BTreeMap<String, String>,
+    evidence: Vec<Evidence>,
+}
+
+fn run_appset(
+    index: &RepoIndex<'_>,
+    inventory: &mut Inventory,
+    d: &Document,
+    host: Option<usize>,
+    chain: &[Evidence],
+    parent_signals: &[Signal],
+    out: &mut Outcome,
+) {
+    let spec = d.root.get("spec");
+    let go = spec
+        .and_then(|s| s.get("goTemplate"))
+        .and_then(Node::as_str)
+        == Some("true");
+    let Some(template) = spec.and_then(|s| s.get("template")) else {
+        out.unresolved.push(Unresolved {
+            location: Location::new(&d.file, d.first_line),
+            reason: "ApplicationSet has no template".into(),
+        });
+        return;
+    };
+    let mut ephemeral = false;
+    let mut sets = Vec::new();
+    for g in spec
+        .and_then(|s| s.get("generators"))
+        .and_then(Node::as_seq)
+        .unwrap_or(&[])
+    {
+        let (params, eph) = generate(index, inventory, d, g, out);
+        ephemeral |= eph;
+        sets.extend(params);
+    }
+    let appset_name = d.id.name.clone().unwrap_or_else(|| "?".into());
+    let hop = Evidence {
+        location: Location::new(&d.file, d.first_line),
+        note: format!("ApplicationSet {appset_name}"),
+    };
+    let mut chain = chain.to_vec();
+    chain.push(hop);
+    for params in sets {
+        let subst = |s: &str| render(s, &params.values, go);
+        match AppSpec::read(template, &d.file, &subst) {
+            Ok(app) => deliver_app(
+                index,
+                inventory,
+                &app,
+                host,
+                &chain,
+                parent_signals,
+                &params.evidence,
+                ephemeral,
+                out,
+            ),
+            Err(reason) => out.unresolved.push(Unresolved {
+                location: params.evidence.last().map_or_else(
+                    || Location::new(&d.file, d.first_line),
+                    |e| e.location.clone(),
+                ),
+                reason: format!("ApplicationSet {appset_name}: {reason}"),
+            }),
+        }
+    }
+}
+
+/// Expands one generator into parameter sets; the flag says its Applications are ephemeral.
+fn generate(
+    index: &RepoIndex<'_>,
+    inventory: &mut Inventory,
+    d: &Document,
+    g: &Node,
+    out: &mut Outcome,
+) -> (Vec<Params>, bool) {
+    let file = &d.file;
+    let at = |line: u32| Location::new(file, line);
+    if let Some(list) = g.get("list") {
+        let mut sets = Vec::new();
+        for element in list.get("elements").and_then(Node::as_seq).unwrap_or(&[]) {
+            let mut values = BTreeMap::new();
+            flatten("", element, &mut values);
+            let summary: Vec<String> = values
+                .iter()
+                .take(4)
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            sets.push(Params {
+                values,
+                evidence: vec![Evidence {
+                    location: at(element.span.start.line),
+                    note: format!("list element {}", summary.join(", ")),
+                }],
+            });
+        }
+        if list.get("elementsYaml").is_some() {
+            out.unresolved.push(Unresolved {
+                location: at(list.span.start.line),
+                reason: "list generator elementsYaml is computed at run time".into(),
+            });
+        }
+        return (sets, false);
+    }
+    if let Some(clusters) = g.get("clusters") {
+        return (cluster_params(inventory, clusters, &at), false);
+    }
+    if let Some(git) = g.get("git") {
+        return (git_params(index, git, &at, out), false);
+    }
+    for combiner in ["matrix", "merge"] {
+        if let Some(node) = g.get(combiner) {
+            let children: Vec<(Vec<Params>, bool)> = node
+                .get("generators")
+                .and_then(Node::as_seq)
+                .unwrap_or(&[])
+                .iter()
+                .map(|child| generate(index, inventory, d, child, out))
+                .collect();
+            let ephemeral = children.iter().any(|(_, e)| *e);
+            let mut sets = children.into_iter().map(|(s, _)| s);
+            let first = sets.next().unwrap_or_default();
+            let combined = if combiner == "matrix" {
+                sets.fold(first, |acc, next| {
+                    let mut product = Vec::new();
+                    for a in &acc {
+                        for b in &next {
+                            let mut values = a.values.clone();
+                            values.extend(b.values.clone());
+                            let mut evidence = a.evidence.clone();
+                            evidence.extend(b.evidence.clone());
+                            product.push(Params { values, evidence });
+                        }
+                    }
+                    product
+                })
+            } else {
+                let keys: Vec<String> = node
+                    .get("mergeKeys")
+                    .and_then(Node::as_seq)
+                    .unwrap_or(&[])
+                    .iter()
+                    .filter_map(|k| k.as_str().map(str::to_owned))
+                    .collect();
+                sets.fold(first, |mut base, next| {
+                    for b in next {
+                        for a in base.iter_mut() {
+                            if !keys.is_empty()
+                                && keys.iter().all(|k| a.values.get(k) == b.values.get(k))
+                            {
+                                a.values.extend(b.values.clone());
+                                a.evidence.extend(b.evidence.clone());
+                            }
+                        }
+                    }
+                    base
+                })
+            };
+            return (combined, ephemeral);
+        }
+    }
+    for (kind, why) in [
+        (
+            "pullRequest",
+            "pull-request generator: one Application per open pull request, known only at run time",
+        ),
+        (
+            "scmProvider",
+            "SCM provider generator: repositories are discovered at run time",
+        ),
+        (
+            "clusterDecisionResource",
+            "cluster decision resource generator: clusters are decided at run time",
+        ),
+        (
+            "plugin",
+            "plugin generator: parameters come from a plugin at run time",
+        ),
+    ] {
+        if let Some(node) = g.get(kind) {
+            out.unresolved.push(Unresolved {
+                location: at(node.span.start.line),
+                reason: why.into(),
+            });
+            // One parameter set with no values: a template whose destination and path do not
+            // depend on the parameters still places its Applications.
+            return (
+                vec![Params {
+                    values: BTreeMap::new(),
+                    evidence: vec![Evidence {
+                        location: at(node.span.start.line),
+                        note: format!("{kind} generator (ephemeral, non-production)"),
+                    }],
+                }],
+                kind == "pullRequest",
+            );
+        }
+    }
+    out.unresolved.push(Unresolved {
+        location: at(g.span.start.line),
+        reason: "unknown ApplicationSet generator".into(),
+    });
+    (Vec::new(), false)
+}
+
+fn cluster_params(
+    inventory: &mut Inventory,
+    node: &Node,
+    at: &dyn Fn(u32) -> Location,
+) -> Vec<Params> {
+    let selector = node.get("selector");
+    let match_labels: Vec<(String, String)> = selector
+        .and_then(|s| s.get("matchLabels"))
+        .map(Node::string_map)
+        .unwrap_or_default();
+    let expressions: Vec<&Node> = selector
+        .and_then(|s| s.get("matchExpressions"))
+        .and_then(Node::as_seq)
+        .map(|s| s.iter().collect())
+        .unwrap_or_default();
+    let empty_selector = match_labels.is_empty() && expressions.is_empty();
+    let extra_values: Vec<(String, String)> =
+        node.get("values").map(Node::string_map).unwrap_or_default();
+    let mut sets = Vec::new();
+    let known: Vec<usize> = (0..inventory.clusters.len())
+        .filter(|&i| inventory.clusters[i].argo_known)
+        .collect();
+    for i in known {
+        let c = &inventory.clusters[i];
+        if c.name == IN_CLUSTER && !empty_selector {
+            continue;
+        }
+        let labels = &c.labels;
+        let matches_labels = match_labels.iter().all(|(k, v)| labels.get(k) == Some(v));
+        let matches_expr = expressions.iter().all(|e| {
+            let key = e.get("key").and_then(Node::as_str).unwrap_or("");
+            let values: Vec<&str> = e
+                .get("values")
+                .and_then(Node::as_seq)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(Node::as_str)
+                .collect();
+            match e.get("operator").and_then(Node::as_str).unwrap_or("") {
+                "In" => labels
+                    .get(key)
+                    .is_some_and(|v| values.contains(&v.as_str())),
+                "NotIn" => labels
+                    .get(key)
+                    .is_none_or(|v| !values.contains(&v.as_str())),
+                "Exists" => labels.contains_key(key),
+                "DoesNotExist" => !labels.contains_key(key),
+                _ => false,
+            }
+        });
+        if !(matches_labels && matches_expr) {
+            continue;
+        }
+        let mut values = BTreeMap::new();
+        values.insert("name".to_owned(), c.name.clone());
+        values.insert("nameNormalized".to_owned(), normalize(&c.name));
+        if let Some(s) = &c.server {
+            values.insert("server".to_owned(), s.clone());
+        }
+        for (k, v) in labels {
+            values.insert(format!("metadata.labels.{k}"), v.clone());
+        }
+        for (k, v) in &extra_values {
+            let rendered = render(v, &values, false).unwrap_or_else(|_| v.clone());
+            values.insert(format!("values.{k}"), rendered);
+        }
+        let declared = c
+            .declared_in
+            .first()
+            .cloned()
+            .unwrap_or_else(|| at(node.span.start.line));
+        sets.push(Params {
+            values,
+            evidence: vec![
+                Evidence {
+                    location: at(node.span.start.line),
+                    note: "clusters generator".into(),
+                },
+                Evidence {
+                    location: declared,
+                    note: format!("cluster {} matches the selector", c.name),
+                },
+            ],
+        });
+    }
+    if empty_selector && inventory.find(IN_CLUSTER).is_none() {
+        let mut values = BTreeMap::new();
+        values.insert("name".to_owned(), IN_CLUSTER.to_owned());
+        values.insert("nameNormalized".to_owned(), IN_CLUSTER.to_owned());
+        values.insert("server".to_owned(), IN_CLUSTER_SERVER.to_owned());
+        sets.push(Params {
+            values,
+            evidence: vec![Evidence {
+                location: at(node.span.start.line),
+                note: "clusters generator (the local cluster)".into(),
+            }],
+        });
+    }
+    sets
+}
+
+fn path_params(path: &str, values: &mut BTreeMap<String, String>) {
+    let base = index::basename(path).to_owned();
+    values.insert("path".into(), path.to_owned());
+    values.insert("path.path".into(), path.to_owned());
+    values.insert("path.basename".into(), base.clone());
+    values.insert("path.basenameNormalized".into(), normalize(&base));
+    for (i, seg) in path.split('/').enumerate() {
+        values.insert(format!("path[{i}]"), seg.to_owned());
+        values.insert(format!("path.segments.{i}"), seg.to_owned());
+    }
+}
+
+fn git_params(
+    index: &RepoIndex<'_>,
+    git: &Node,
+    at: &dyn Fn(u32) -> Location,
+    out: &mut Outcome,
+) -> Vec<Params> {
+    let mut sets = Vec::new();
+    let repo = git
+        .get("repoURL")
+        .and_then(Node::as_str)
+        .unwrap_or("?")
+        .to_owned();
+    if let Some(dirs) = git.get("directories").and_then(Node::as_seq) {
+        let mut include = Vec::new();
+        let mut exclude = Vec::new();
+        for d in dirs {
+            let Some(p) = d.get("path").and_then(Node::as_str) else {
+                continue;
+            };
+            let Ok(glob) = Glob::new(p) else { continue };
+            let excluded = d.get("exclude").and_then(Node::as_str) == Some("true");
+            if excluded {
+                exclude.push(glob.compile_matcher());
+            } else {
+                include.push((glob.compile_matcher(), d.span.start.line));
+            }
+        }
+        let mut all_dirs: Vec<String> = Vec::new();
+        let mut stack = vec![String::new()];
+        while let Some(dir) = stack.pop() {
+            for sub in index.subdirs_of(&dir) {
+                all_dirs.push(sub.to_owned());
+                stack.push(sub.to_owned());
+            }
+        }
+        all_dirs.sort();
+        for dir in all_dirs {
+            let Some((_, line)) = include.iter().find(|(m, _)| m.is_match(&dir)) else {
+                continue;
+            };
+            if exclude.iter().any(|m| m.is_match(&dir)) {
+                continue;
+            }
+            let mut values = BTreeMap::new();
+            path_params(&dir, &mut values);
+            sets.push(Params {
+                values,
+                evidence: vec![Evidence {
+                    location: at(*line),
+                    note: format!(
+                        "git directory {dir} (repoURL {repo}, read from this repository)"
+                    ),
+                }],
+            });
+        }
+    }
+    if let Some(files) = git.get("files").and_then(Node::as_seq) {
+        for f in files {
+            let Some(p) = f.get("path").and_then(Node::as_str) else {
+                continue;
+            };
+            let Ok(glob) = Glob::new(p) else { continue };
+            let m = glob.compile_matcher();
+            let mut matched = false;
+            for file in index.files.iter().filter(|file| m.is_match(&*file.path)) {
+                for doc in &file.documents {
+                    matched = true;
+                    let mut values = BTreeMap::new();
+                    flatten("", &doc.root, &mut values);
+                    path_params(index::parent(&file.path), &mut values);
+                    sets.push(Params {
+                        values,
+                        evidence: vec![Evidence {
+                            location: Location::new(&file.path, doc.first_line),
+                            note: format!("git file {} (repoURL {repo})", file.path),
+                        }],
+                    });
+                }
+            }
+            if !matched {
+                out.unresolved.push(Unresolved {
+                    location: at(f.span.start.line),
+                    reason: format!("git files generator: no YAML file in this repository matches {p} (JSON files are not read)"),
+                });
+            }
+        }
+    }
+    sets
+}
+
+/// Flattens a node into dotted keys (`a.b.c`), the way ApplicationSet parameters are named.
+fn flatten(prefix: &str, node: &Node, out: &mut BTreeMap<String, String>) {
+    let key = |k: &str| {
+        if prefix.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    if let Some(entries) = node.as_map() {
+        for e in entries {
+            if let Some(k) = e.key.as_str() {
+                flatten(&key(k), &e.value, out);
+            }
+        }
+    } else if let Some(items) = node.as_seq() {
+        for (i, item) in items.iter().enumerate() {
+            flatten(&key(&i.to_string()), item, out);
+        }
+    } else if let Some(s) = node.as_str() {
+        if !prefix.is_empty() {
+            out.insert(prefix.to_owned(), s.to_owned());
+        }
+    }
+}
+
+/// Argo CD's `normalize`: lower case, anything but letters, digits, `-` and `.` becomes `-`.
+fn normalize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// Substitutes `{{key}}` (default mode) or Go template expressions (`goTemplate: true`).
+/// An unknown parameter is an error: the value cannot be known statically.
+pub fn render(text: &str, params: &BTreeMap<String, String>, go: bool) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            return Err(format!("unclosed {{{{ in `{text}`"));
+        };
+        let expr = after[..end]
+            .trim()
+            .trim_start_matches('-')
+            .trim_end_matches('-')
+            .trim();
+        let value = if go {
+            eval_go(expr, params)
+        } else {
+            params.get(expr).cloned()
+        };
+        match value {
+            Some(v) => out.push_str(&v),
+            None => {
+                return Err(format!(
+                    "`{{{{{expr}}}}}` in `{text}` cannot be resolved statically"
+                ))
+            }
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A small subset of Go templates: `.a.b`, `index .a "k"`, `normalize`/`lower`/`upper`
+/// (as a function or after a pipe), and `default "x" .a`.
+fn eval_go(expr: &str, params: &BTreeMap<String, String>) -> Option<String> {
+    let mut stages = expr.split('|').map(str::trim);
+    let first = stages.next()?;
+    let mut value = eval_call(first, params)?;
+    for stage in stages {
+        value = apply(stage, value)?;
+    }
+    Some(value)
+}
+
+fn words(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in expr.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                if !quoted {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            ' ' | '\t' if !quoted => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            _ => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn eval_call(expr: &str, params: &BTreeMap<String, String>) -> Option<String> {
+    let w = words(expr);
+    let lookup = |field: &str| -> Option<String> { params.get(field.strip_prefix('.')?).cloned() };
+    match w.first().map(String::as_str)? {
+        "index" => {
+            let base = w.get(1)?.strip_prefix('.')?;
+            let keys: Vec<&str> = w[2..].iter().map(String::as_str).collect();
+            params.get(&format!("{base}.{}", keys.join("."))).cloned()
+        }
+        "default" => {
+            let fallback = w.get(1)?.clone();
+            Some(
+                w.get(2)
+                    .and_then(|f| lookup(f))
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or(fallback),
+            )
+        }
+        f @ ("normalize" | "lower" | "upper") => apply(f, lookup(w.get(1)?)?),
+        field if field.starts_with('.') && w.len() == 1 => lookup(field),
+        _ => None,
+    }
+}
+
+fn apply(function: &str, value: String) -> Option<String> {
+    match function {
+        "normalize" => Some(normalize(&value)),
+        "lower" => Some(value.to_lowercase()),
+        "upper" => Some(value.to_uppercase()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn default_mode_substitution() {
+        let p = params(&[("cluster", "prod-us"), ("path.basename", "web")]);
+        assert_eq!(
+            render("apps/{{path.basename}}/{{ cluster }}", &p, false).as_deref(),
+            Ok("apps/web/prod-us")
+        );
+        assert!(render("{{missing}}", &p, false).is_err());
+    }
+
+    #[test]
+    fn go_template_substitution() {
+        let p = params(&[
+            ("name", "Prod_EU"),
+            ("metadata.labels.env", "production"),
+            ("path.segments.1", "web"),
+        ]);
+        assert_eq!(render("{{.name}}", &p, true).as_deref(), Ok("Prod_EU"));
+        assert_eq!(
+            render("{{ .name | normalize }}", &p, true).as_deref(),
+            Ok("prod-eu")
+        );
+        assert_eq!(
+            render("{{normalize .name}}", &p, true).as_deref(),
+            Ok("prod-eu")
+        );
+        assert_eq!(
+            render(r#"{{index .metadata.labels "env"}}"#, &p, true).as_deref(),
+            Ok("production")
+        );
+        assert_eq!(
+            render("{{index .path.segments 1}}", &p, true).as_deref(),
+            Ok("web")
+        );
+        assert_eq!(
+            render(r#"{{default "x" .nope}}"#, &p, true).as_deref(),
+            Ok("x")
+        );
+        assert!(render("{{.nope}}", &p, true).is_err());
+    }
+}

@@ -1,0 +1,432 @@
+//! The cluster inventory, merged by name and server URL from everything that declares a
+//! cluster: the config file, Argo CD cluster Secrets (plain, or wrapped in a SealedSecret or
+//! ExternalSecret template), Flux `clusters/<name>/` trees, Flux `kubeConfig` Secret names,
+//! and server URLs seen only in destinations. Each cluster's environment is decided in the
+//! order of DESIGN §3 and carries the reason.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine;
+
+use super::env::{Env, Vocabulary};
+use super::index::RepoIndex;
+use crate::config::{self, Config};
+use crate::documents::{Document, Node};
+use crate::findings::Location;
+
+/// Argo CD's name for the cluster it runs on.
+pub const IN_CLUSTER: &str = "in-cluster";
+pub const IN_CLUSTER_SERVER: &str = "https://kubernetes.default.svc";
+
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub name: String,
+    pub server: Option<String>,
+    pub aliases: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub environment: Env,
+    /// Why the environment is what it is, e.g. "label env=production".
+    pub env_reason: String,
+    pub declared_in: Vec<Location>,
+    /// Declared where Argo CD's cluster generator sees it (a cluster Secret, or the config).
+    pub argo_known: bool,
+    /// How strongly the environment was decided (lower is stronger), to merge declarations.
+    env_rank: u8,
+}
+
+impl Cluster {
+    /// The name findings and the topology show: the name, else the server URL.
+    pub fn display_name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Inventory {
+    pub clusters: Vec<Cluster>,
+    vocabulary: Vocabulary,
+}
+
+const RANK_CONFIG: u8 = 0;
+const RANK_LABEL: u8 = 1;
+const RANK_NAME: u8 = 2;
+const RANK_SERVER: u8 = 3;
+const RANK_FOLDER: u8 = 4;
+const RANK_NONE: u8 = 9;
+
+impl Inventory {
+    pub fn vocabulary(&self) -> &Vocabulary {
+        &self.vocabulary
+    }
+
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.clusters
+            .iter()
+            .position(|c| c.name == name || c.aliases.iter().any(|a| a == name))
+    }
+
+    pub fn find_server(&self, server: &str) -> Option<usize> {
+        let want = normalise_server(server);
+        self.clusters
+            .iter()
+            .position(|c| c.server.as_deref().map(normalise_server) == Some(want.clone()))
+    }
+
+    /// Adds or merges a declaration; returns the cluster's index.
+    fn declare(
+        &mut self,
+        name: Option<&str>,
+        server: Option<&str>,
+        labels: BTreeMap<String, String>,
+        location: Option<Location>,
+        explicit_env: Option<(Env, String)>,
+    ) -> usize {
+        let existing = name
+            .and_then(|n| self.find(n))
+            .or_else(|| server.and_then(|s| self.find_server(s)));
+        let index = match existing {
+            Some(i) => i,
+            None => {
+                let name = name
+                    .map(str::to_owned)
+                    .or_else(|| server.map(str::to_owned))
+                    .unwrap_or_default();
+                self.clusters.push(Cluster {
+                    name,
+                    server: None,
+                    aliases: Vec::new(),
+                    labels: BTreeMap::new(),
+                    environment: Env::Unknown,
+                    env_reason: "no environment word in its name, labels or server".into(),
+                    declared_in: Vec::new(),
+                    argo_known: false,
+                    env_rank: RANK_NONE,
+                });
+                self.clusters.len() - 1
+            }
+        };
+        let vocabulary = self.vocabulary.clone();
+        let c = &mut self.clusters[index];
+        if c.server.is_none() {
+            c.server = server.map(str::to_owned);
+        }
+        for (k, v) in labels {
+            c.labels.entry(k).or_insert(v);
+        }
+        if let Some(loc) = location {
+            if !c.declared_in.contains(&loc) {
+                c.declared_in.push(loc);
+            }
+        }
+        // Decide the environment: explicit (config) > labels > name > server URL.
+        let mut candidates: Vec<(u8, Env, String)> = Vec::new();
+        if let Some((env, why)) = explicit_env {
+            candidates.push((RANK_CONFIG, env, why));
+        }
+        for key in ["env", "environment", "stage"] {
+            if let Some(value) = c.labels.get(key) {
+                if let Some(m) = vocabulary.classify(value) {
+                    candidates.push((RANK_LABEL, m.env, format!("label {key}={value}")));
+                }
+            }
+        }
+        if let Some(m) = vocabulary.classify(&c.name) {
+            candidates.push((
+                RANK_NAME,
+                m.env,
+                format!("name `{}` has `{}`", c.name, m.token),
+            ));
+        }
+        if let Some(server) = &c.server {
+            if let Some(m) = vocabulary.classify(&host_of(server)) {
+                candidates.push((
+                    RANK_SERVER,
+                    m.env,
+                    format!("server {server} has `{}`", m.token),
+                ));
+            }
+        }
+        if let Some((rank, env, why)) = candidates.into_iter().min_by_key(|(r, ..)| *r) {
+            if rank < c.env_rank {
+                c.env_rank = rank;
+                c.environment = env;
+                c.env_reason = why;
+            }
+        }
+        index
+    }
+
+    /// A cluster named only by the folder that holds its tree (`clusters/<x>/`).
+    fn declare_folder(&mut self, name: &str, location: Location) -> usize {
+        let i = self.declare(Some(name), None, BTreeMap::new(), Some(location), None);
+        let vocabulary = self.vocabulary.clone();
+        let c = &mut self.clusters[i];
+        if c.env_rank > RANK_FOLDER {
+            if let Some(m) = vocabulary.classify(name) {
+                c.env_rank = RANK_FOLDER;
+                c.environment = m.env;
+                c.env_reason = format!("its tree is clusters/{name}");
+            }
+        }
+        i
+    }
+
+    /// The cluster a destination names, creating it when only the destination knows it.
+    /// Returns the index and whether it was declared anywhere else.
+    pub fn resolve_destination(
+        &mut self,
+        name: Option<&str>,
+        server: Option<&str>,
+        location: Location,
+    ) -> (usize, bool) {
+        if let Some(i) = name.and_then(|n| self.find(n)) {
+            return (i, true);
+        }
+        if let Some(i) = server.and_then(|s| self.find_server(s)) {
+            return (i, true);
+        }
+        let i = self.declare(name, server, BTreeMap::new(), Some(location), None);
+        (i, false)
+    }
+
+    /// Builds the inventory from the config and the repository.
+    pub fn build(config: &Config, index: &RepoIndex<'_>) -> Inventory {
+        let mut inv = Inventory {
+            clusters: Vec::new(),
+            vocabulary: Vocabulary {
+                extra_production: config.environments.production.words.clone(),
+                extra_non_production: config.environments.non_production.words.clone(),
+            },
+        };
+        let config_file: Arc<str> = config
+            .source
+            .as_ref()
+            .map(|s| Arc::from(s.path.to_string_lossy().as_ref()))
+            .unwrap_or_else(|| Arc::from(config::FILE_NAME));
+        for (i, decl) in config.clusters.iter().enumerate() {
+            let line = config
+                .source
+                .as_ref()
+                .and_then(|s| s.line_of(&format!("clusters[{i}].name")))
+                .unwrap_or(1);
+            let env = match decl.environment {
+                config::Environment::Production => Env::Production,
+                config::Environment::NonProduction => Env::NonProduction,
+            };
+            let c = inv.declare(
+                Some(&decl.name),
+                decl.server.as_deref(),
+                BTreeMap::new(),
+                Some(Location::new(&config_file, line)),
+                Some((env, format!("declared {env} in the config"))),
+            );
+            inv.clusters[c].aliases.extend(decl.aliases.iter().cloned());
+            inv.clusters[c].argo_known = true;
+        }
+        for (_, doc) in index.all_docs() {
+            if let Some(secret) = argo_cluster_secret(doc) {
+                let c = inv.declare(
+                    secret.name.as_deref(),
+                    secret.server.as_deref(),
+                    secret.labels,
+                    Some(Location::new(&doc.file, secret.line)),
+                    None,
+                );
+                inv.clusters[c].argo_known = true;
+            }
+        }
+        // Flux-style trees: clusters/<name>/... (at any depth).
+        let mut trees: BTreeMap<String, Location> = BTreeMap::new();
+        for f in index.files {
+            if let Some(name) = cluster_tree_of(&f.path) {
+                trees
+                    .entry(name.to_owned())
+                    .or_insert_with(|| Location::new(&f.path, 1));
+            }
+        }
+        for (name, loc) in trees {
+            inv.declare_folder(&name, loc);
+        }
+        inv
+    }
+
+    /// Argo CD's `in-cluster`: the cluster that runs the deployer, when that is known.
+    pub fn in_cluster(&mut self, host: Option<usize>, location: Location) -> usize {
+        if let Some(h) = host {
+            return h;
+        }
+        if let Some(i) = self
+            .find(IN_CLUSTER)
+            .or_else(|| self.find_server(IN_CLUSTER_SERVER))
+        {
+            return i;
+        }
+        let i = self.declare(
+            Some(IN_CLUSTER),
+            Some(IN_CLUSTER_SERVER),
+            BTreeMap::new(),
+            Some(location),
+            None,
+        );
+        let c = &mut self.clusters[i];
+        c.environment = Env::Unknown;
+        c.env_rank = RANK_NONE;
+        c.env_reason = "Argo CD's own cluster; which cluster runs Argo CD is not declared".into();
+        i
+    }
+
+    /// A Flux `kubeConfig.secretRef`: the Secret `<name>-kubeconfig` names cluster `<name>`.
+    pub fn kubeconfig_cluster(&mut self, secret_name: &str, location: Location) -> usize {
+        let name = secret_name
+            .strip_suffix("-kubeconfig")
+            .or_else(|| secret_name.strip_suffix("-kubeconfig-secret"))
+            .unwrap_or(secret_name);
+        self.declare(Some(name), None, BTreeMap::new(), Some(location), None)
+    }
+}
+
+/// `clusters/<name>/...` → `<name>` (the path must go below the cluster folder).
+pub fn cluster_tree_of(path: &str) -> Option<&str> {
+    let segments: Vec<&str> = path.split('/').collect();
+    segments
+        .windows(3)
+        .rev()
+        .find(|w| w[0] == "clusters")
+        .map(|w| w[1])
+}
+
+fn normalise_server(server: &str) -> String {
+    server.trim_end_matches('/').to_ascii_lowercase()
+}
+
+/// The host of a URL, or the text itself.
+pub fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let host = host
+        .rsplit_once(':')
+        .filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
+        .map_or(host, |(h, _)| h);
+    host.to_ascii_lowercase()
+}
+
+struct ClusterSecret {
+    name: Option<String>,
+    server: Option<String>,
+    labels: BTreeMap<String, String>,
+    line: u32,
+}
+
+/// An Argo CD cluster Secret, also inside a SealedSecret or ExternalSecret template.
+fn argo_cluster_secret(doc: &Document) -> Option<ClusterSecret> {
+    const LABEL: &str = "argocd.argoproj.io/secret-type";
+    let kind = doc.id.kind.as_deref()?;
+    let (labels_node, data_nodes): (Option<&Node>, Vec<(&Node, bool)>) = match kind {
+        "Secret" => (
+            doc.root.get("metadata").and_then(|m| m.get("labels")),
+            [("stringData", false), ("data", true)]
+                .into_iter()
+                .filter_map(|(k, b64)| Some((doc.root.get(k)?, b64)))
+                .collect(),
+        ),
+        "SealedSecret" => {
+            let template = doc.root.get("spec").and_then(|s| s.get("template"));
+            (
+                template
+                    .and_then(|t| t.get("metadata"))
+                    .and_then(|m| m.get("labels")),
+                template
+                    .and_then(|t| t.get("data"))
+                    .map(|d| vec![(d, false)])
+                    .unwrap_or_default(),
+            )
+        }
+        "ExternalSecret" => {
+            let template = doc
+                .root
+                .get("spec")
+                .and_then(|s| s.get("target"))
+                .and_then(|t| t.get("template"));
+            (
+                template
+                    .and_then(|t| t.get("metadata"))
+                    .and_then(|m| m.get("labels")),
+                template
+                    .and_then(|t| t.get("data"))
+                    .map(|d| vec![(d, false)])
+                    .unwrap_or_default(),
+            )
+        }
+        _ => return None,
+    };
+    let labels: BTreeMap<String, String> = labels_node
+        .map(|l| l.string_map().into_iter().collect())
+        .unwrap_or_default();
+    if labels.get(LABEL).map(String::as_str) != Some("cluster") {
+        return None;
+    }
+    let field = |key: &str| -> Option<(String, u32)> {
+        data_nodes.iter().find_map(|(node, b64)| {
+            let entry = node.entry(key)?;
+            let raw = entry.value.as_str()?;
+            let value = if *b64 {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(raw.trim())
+                    .ok()?;
+                String::from_utf8(bytes).ok()?
+            } else {
+                raw.to_owned()
+            };
+            // Templated values (`{{ .name }}`) say nothing statically.
+            (!value.contains("{{")).then_some((value, entry.key.span.start.line))
+        })
+    };
+    let name = field("name");
+    let server = field("server");
+    // Without a readable name, a wrapped Secret is known by its own name.
+    let fallback_name = doc
+        .id
+        .name
+        .as_deref()
+        .map(|n| n.strip_prefix("cluster-").unwrap_or(n).to_owned());
+    let line = name
+        .as_ref()
+        .map(|(_, l)| *l)
+        .or(server.as_ref().map(|(_, l)| *l))
+        .unwrap_or(doc.first_line);
+    Some(ClusterSecret {
+        name: name.map(|(n, _)| n).or(if server.is_none() {
+            fallback_name
+        } else {
+            None
+        }),
+        server: server.map(|(s, _)| s),
+        labels: labels.into_iter().filter(|(k, _)| k != LABEL).collect(),
+        line,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_trees_and_hosts() {
+        assert_eq!(
+            cluster_tree_of("clusters/prod-eu/apps.yaml"),
+            Some("prod-eu")
+        );
+        assert_eq!(
+            cluster_tree_of("x/clusters/staging/flux-system/gotk-sync.yaml"),
+            Some("staging")
+        );
+        assert_eq!(cluster_tree_of("argocd/clusters/prod-us.yaml"), None);
+        assert_eq!(
+            host_of("https://user@prod-us.k8s.acme.io:6443/path"),
+            "prod-us.k8s.acme.io"
+        );
+        assert_eq!(host_of("postgres://u:p@db.prod.x:5432/db"), "db.prod.x");
+    }
+}

@@ -1,0 +1,314 @@
+//! Environment words: deciding from a name whether it means production or not (DESIGN §3).
+//!
+//! Names are split into tokens on `-` `_` `.` `/` `:`, white space and case changes, and
+//! matched as whole tokens, so `product`, `latest`, `devops` and `contest` mean nothing, while
+//! `checkout-prod`, `prodEu` and `pr-123` do. Compounds (`non-prod`, `pre-production`,
+//! `load-test`, ...) are matched first: `preprod` is non-production, not production.
+
+use serde::Serialize;
+
+/// The environment of a cluster, or the class of a workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Env {
+    Production,
+    NonProduction,
+    #[default]
+    Unknown,
+}
+
+impl Env {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Env::Production => "production",
+            Env::NonProduction => "non-production",
+            Env::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+const PRODUCTION: &[&str] = &["prod", "production", "prd", "live"];
+const NON_PRODUCTION: &[&str] = &[
+    "dev",
+    "develop",
+    "development",
+    "test",
+    "tests",
+    "testing",
+    "qa",
+    "uat",
+    "int",
+    "integration",
+    "e2e",
+    "stg",
+    "stage",
+    "staging",
+    "sandbox",
+    "preview",
+    "review",
+    "ephemeral",
+    "feature",
+    "feat",
+    "perf",
+    "smoke",
+    // Single-token spellings of the compounds.
+    "nonprod",
+    "preprod",
+    "loadtest",
+    "nonproduction",
+    "preproduction",
+];
+/// Two-token compounds, all non-production.
+const COMPOUNDS: &[(&str, &str)] = &[
+    ("non", "prod"),
+    ("non", "production"),
+    ("pre", "prod"),
+    ("pre", "production"),
+    ("load", "test"),
+    ("perf", "test"),
+    ("smoke", "test"),
+];
+
+/// The environment words in force: the built-in ones plus the config's `environments.*.words`.
+#[derive(Debug, Clone, Default)]
+pub struct Vocabulary {
+    pub extra_production: Vec<String>,
+    pub extra_non_production: Vec<String>,
+}
+
+/// A name's verdict and the token that decided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WordMatch {
+    pub env: Env,
+    pub token: String,
+}
+
+/// Splits a name into lower-case tokens.
+pub fn tokens(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut prev: Option<char> = None;
+    for c in name.chars() {
+        if matches!(
+            c,
+            '-' | '_' | '.' | '/' | ':' | ' ' | '\t' | '@' | '=' | ',' | '"' | '\''
+        ) {
+            if !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            prev = None;
+            continue;
+        }
+        // Case change: `prodEu` → `prod`, `eu`; digits after letters stay (`pr123`).
+        if let Some(p) = prev {
+            if p.is_lowercase() && c.is_uppercase() && !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+        }
+        current.extend(c.to_lowercase());
+        prev = Some(c);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+impl Vocabulary {
+    /// What `name` says about its environment. Production and non-production words in one
+    /// name resolve to production, the fail-safe for clusters; `None` when it says nothing.
+    pub fn classify(&self, name: &str) -> Option<WordMatch> {
+        let toks = tokens(name);
+        let mut prod: Option<String> = None;
+        let mut nonprod: Option<String> = None;
+        let mut skip_next = false;
+        for (i, tok) in toks.iter().enumerate() {
+            if skip_next {
+                skip_next = false;
+                continue;
+            }
+            if let Some(next) = toks.get(i + 1) {
+                if COMPOUNDS.iter().any(|(a, b)| a == tok && b == next) {
+                    nonprod.get_or_insert_with(|| format!("{tok}-{next}"));
+                    skip_next = true;
+                    continue;
+                }
+            }
+            if self.is_production(tok) {
+                prod.get_or_insert_with(|| tok.clone());
+            } else if self.is_non_production(tok) || is_pull_request(tok, toks.get(i + 1)) {
+                let token = match toks.get(i + 1) {
+                    Some(n) if tok == "pr" => format!("pr-{n}"),
+                    _ => tok.clone(),
+                };
+                nonprod.get_or_insert(token);
+            }
+        }
+        match (prod, nonprod) {
+            (Some(token), _) => Some(WordMatch {
+                env: Env::Production,
+                token,
+            }),
+            (None, Some(token)) => Some(WordMatch {
+                env: Env::NonProduction,
+                token,
+            }),
+            (None, None) => None,
+        }
+    }
+
+    /// Like [`Vocabulary::classify`], but a name with both kinds of word is non-production:
+    /// for a workload's own name, `feature-prod-fix` is a feature.
+    pub fn classify_workload(&self, name: &str) -> Option<WordMatch> {
+        let verdict = self.classify(name)?;
+        if verdict.env == Env::Production {
+            let without: Vec<String> = tokens(name)
+                .into_iter()
+                .filter(|t| !self.is_production(t))
+                .collect();
+            if let Some(np) = self.classify(&without.join("-")) {
+                if np.env == Env::NonProduction {
+                    return Some(np);
+                }
+            }
+        }
+        Some(verdict)
+    }
+
+    fn is_production(&self, tok: &str) -> bool {
+        PRODUCTION.contains(&tok)
+            || self
+                .extra_production
+                .iter()
+                .any(|w| w.eq_ignore_ascii_case(tok))
+    }
+
+    fn is_non_production(&self, tok: &str) -> bool {
+        NON_PRODUCTION.contains(&tok)
+            || self
+                .extra_non_production
+                .iter()
+                .any(|w| w.eq_ignore_ascii_case(tok))
+    }
+}
+
+/// `pr` followed by a number (`pr-123`), or `pr123`.
+fn is_pull_request(tok: &str, next: Option<&String>) -> bool {
+    let all_digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    (tok == "pr" && next.is_some_and(|n| all_digits(n)))
+        || tok.strip_prefix("pr").is_some_and(all_digits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Env {
+        Vocabulary::default()
+            .classify(name)
+            .map_or(Env::Unknown, |m| m.env)
+    }
+
+    #[test]
+    fn tokenises_on_separators_and_case() {
+        assert_eq!(
+            tokens("prodEu-1.k8s/x:y"),
+            vec!["prod", "eu", "1", "k8s", "x", "y"]
+        );
+        assert_eq!(tokens("PR-481"), vec!["pr", "481"]);
+    }
+
+    #[test]
+    fn production_words() {
+        for name in [
+            "prod-eu",
+            "production",
+            "eu-prd-1",
+            "live",
+            "prodEu",
+            "https://prod-us.k8s.acme.io",
+        ] {
+            assert_eq!(env(name), Env::Production, "{name}");
+        }
+    }
+
+    #[test]
+    fn non_production_words_and_compounds() {
+        for name in [
+            "staging-eu",
+            "dev",
+            "checkout-feature-dark-mode",
+            "pr-123",
+            "preview-pr481",
+            "e2e",
+            "preprod",
+            "pre-prod",
+            "pre-production",
+            "non-prod",
+            "nonprod",
+            "load-test",
+            "loadtest",
+            "perf-test",
+            "smoke-test",
+            "integration",
+            "qa",
+        ] {
+            assert_eq!(env(name), Env::NonProduction, "{name}");
+        }
+    }
+
+    #[test]
+    fn look_alikes_are_not_environment_words() {
+        for name in [
+            "product",
+            "latest",
+            "devops",
+            "contest",
+            "load-balancer",
+            "products-api",
+            "pr-review-bot-x",
+        ] {
+            let verdict = env(name);
+            assert!(
+                verdict == Env::Unknown || name == "pr-review-bot-x",
+                "{name}: {verdict:?}"
+            );
+        }
+        // `review` is a word, so the bot's name does count.
+        assert_eq!(env("pr-review-bot-x"), Env::NonProduction);
+        assert_eq!(env("pr"), Env::Unknown);
+    }
+
+    #[test]
+    fn conflicts() {
+        assert_eq!(env("prod-staging"), Env::Production);
+        let v = Vocabulary::default();
+        assert_eq!(
+            v.classify_workload("feature-prod-fix").map(|m| m.env),
+            Some(Env::NonProduction)
+        );
+        assert_eq!(
+            v.classify_workload("payments-prod").map(|m| m.env),
+            Some(Env::Production)
+        );
+    }
+
+    #[test]
+    fn config_words_extend_the_vocabulary() {
+        let v = Vocabulary {
+            extra_production: vec!["emea".into()],
+            extra_non_production: vec!["sbx".into()],
+        };
+        assert_eq!(v.classify("emea-1").map(|m| m.env), Some(Env::Production));
+        assert_eq!(
+            v.classify("team-sbx").map(|m| m.env),
+            Some(Env::NonProduction)
+        );
+    }
+}

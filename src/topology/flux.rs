@@ -1,0 +1,399 @@
+//! Flux: `Kustomization` (path, source, generated kustomization, `targetNamespace`,
+//! `kubeConfig`, simple `postBuild.substitute`) and `HelmRelease` (`kubeConfig`). A Flux
+//! object runs on the cluster whose tree holds it; its payload goes where it points.
+//!
+//! Sources: the `flux-system` GitRepository (or one with the same URL and ref) is this
+//! repository; an `ExternalArtifact` is followed through the `ArtifactGenerator` copy rules
+//! that produce it (the Flux 2.7 layout); anything else is another repository.
+
+use std::collections::BTreeMap;
+
+use super::clusters::Inventory;
+use super::env::Env;
+use super::index::{self, RepoIndex};
+use super::kustomize::DirectoryMode;
+use super::{
+    Delivery, Deployer, Outcome, PlacedObject, Placement, Signal, SignalLevel, Unresolved,
+};
+use crate::documents::{Document, Node};
+use crate::findings::{Evidence, Location};
+
+pub fn is_flux_deployer(d: &Document) -> bool {
+    let api = d.id.api_version.as_deref().unwrap_or("");
+    (api.starts_with("kustomize.toolkit.fluxcd.io/")
+        && d.id.kind.as_deref() == Some("Kustomization"))
+        || (api.starts_with("helm.toolkit.fluxcd.io/")
+            && d.id.kind.as_deref() == Some("HelmRelease"))
+}
+
+/// Runs a Flux deployer placed on `host` (`usize::MAX` when only its kubeConfig is known).
+pub fn run(
+    index: &RepoIndex<'_>,
+    inventory: &mut Inventory,
+    d: &Document,
+    host: usize,
+    chain: &[Evidence],
+) -> Outcome {
+    let mut out = Outcome::default();
+    if !is_flux_deployer(d) {
+        return out;
+    }
+    let spec = d.root.get("spec");
+    let name = d.id.name.clone().unwrap_or_else(|| "?".into());
+    let at = |line: u32| Location::new(&d.file, line);
+    let kind = d.id.kind.clone().unwrap_or_default();
+
+    // Where the payload goes: a remote cluster through kubeConfig, else where it runs.
+    let kubeconfig = spec.and_then(|s| s.get("kubeConfig"));
+    let remote = kubeconfig.and_then(|k| {
+        ["secretRef", "configMapRef"].into_iter().find_map(|r| {
+            let entry = k.get(r)?.entry("name")?;
+            Some((
+                entry.value.as_str()?.to_owned(),
+                entry.key.span.start.line,
+                r,
+            ))
+        })
+    });
+    let (cluster, dest_hop) = match remote {
+        Some((secret, line, r)) => {
+            let c = inventory.kubeconfig_cluster(&secret, at(line));
+            (
+                c,
+                Some(Evidence {
+                    location: at(line),
+                    note: format!(
+                        "kubeConfig.{r}.name={secret} → cluster {}",
+                        inventory.clusters[c].name
+                    ),
+                }),
+            )
+        }
+        None if host == usize::MAX => return out,
+        None => (host, None),
+    };
+
+    let vocabulary = inventory.vocabulary().clone();
+    let mut signals = Vec::new();
+    if let Some(m) = vocabulary.classify_workload(&name) {
+        signals.push(Signal {
+            env: m.env,
+            note: format!("{kind} name {name}"),
+            level: SignalLevel::Deployer,
+        });
+    }
+    for key in ["env", "environment"] {
+        if let Some(v) = d.labels.get(key) {
+            if let Some(m) = vocabulary.classify_workload(v) {
+                signals.push(Signal {
+                    env: m.env,
+                    note: format!("{kind} label {key}={v}"),
+                    level: SignalLevel::Deployer,
+                });
+            }
+        }
+    }
+
+    if kind == "HelmRelease" {
+        // The chart is rendered by Helm; the HelmRelease stands for what it renders. On a
+        // remote cluster it is placed there too, so that rules see its values.
+        if let (Some(hop), true) = (dest_hop, cluster != host) {
+            let doc_ref = index
+                .all_docs()
+                .find(|(_, x)| std::ptr::eq(*x, d))
+                .map(|(r, _)| r);
+            let mut evidence = chain.to_vec();
+            evidence.push(hop.clone());
+            let env = inventory.clusters[cluster].environment;
+            let (class, reason) =
+                super::decide_class(env, &inventory.clusters[cluster].name, &signals);
+            out.extra_placements.push(Placement {
+                object: PlacedObject {
+                    file: d.file.clone(),
+                    line: d.first_line,
+                    doc: doc_ref,
+                    kind,
+                    name: Some(name.clone()),
+                    namespace: spec
+                        .and_then(|s| s.get("targetNamespace"))
+                        .and_then(Node::as_str)
+                        .map(str::to_owned)
+                        .or_else(|| d.id.namespace.clone()),
+                },
+                cluster,
+                cluster_environment: Env::Unknown,
+                workload_class: class,
+                class_reason: reason,
+                evidence,
+                deployer: Some(Deployer {
+                    kind: "HelmRelease".into(),
+                    name,
+                    location: hop.location,
+                }),
+                patch: false,
+            });
+        }
+        return out;
+    }
+
+    // Kustomization: resolve the source and the path.
+    let path_entry = spec.and_then(|s| s.entry("path"));
+    let path = path_entry
+        .and_then(|e| e.value.as_str())
+        .unwrap_or("./")
+        .to_owned();
+    let path_line = path_entry.map_or(d.first_line, |e| e.key.span.start.line);
+    let source = spec.and_then(|s| s.get("sourceRef"));
+    let source_kind = source
+        .and_then(|s| s.get("kind"))
+        .and_then(Node::as_str)
+        .unwrap_or("GitRepository");
+    let source_name = source
+        .and_then(|s| s.get("name"))
+        .and_then(Node::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let dir = match source_kind {
+        "GitRepository" => match this_repository(index, &source_name) {
+            Ok(()) => index::join("", &path, true),
+            Err(reason) => {
+                out.unresolved.push(Unresolved {
+                    location: at(path_line),
+                    reason: format!("Flux Kustomization {name}: {reason}"),
+                });
+                return out;
+            }
+        },
+        "ExternalArtifact" => match artifact_path(index, &source_name, &path) {
+            Some(p) => Some(p),
+            None => {
+                out.unresolved.push(Unresolved {
+                    location: at(path_line),
+                    reason: format!(
+                        "Flux Kustomization {name}: ExternalArtifact {source_name} is not produced from this repository by any ArtifactGenerator copy rule for {path}"
+                    ),
+                });
+                return out;
+            }
+        },
+        other => {
+            out.unresolved.push(Unresolved {
+                location: at(path_line),
+                reason: format!("Flux Kustomization {name}: source {other} {source_name} is outside this repository"),
+            });
+            return out;
+        }
+    };
+    let Some(dir) = dir.filter(|d| index.is_dir(d)) else {
+        out.unresolved.push(Unresolved {
+            location: at(path_line),
+            reason: format!(
+                "Flux Kustomization {name}: path {path} does not exist in this repository"
+            ),
+        });
+        return out;
+    };
+    if let Some(slot) = super::folder_slot(&dir).or(Some(index::basename(&dir))) {
+        if let Some(m) = vocabulary.classify_workload(slot) {
+            signals.push(Signal {
+                env: m.env,
+                note: format!("path {path}"),
+                level: SignalLevel::Deployer,
+            });
+        }
+    }
+    let substitute: BTreeMap<String, String> = spec
+        .and_then(|s| s.get("postBuild"))
+        .and_then(|p| p.get("substitute"))
+        .map(|s| s.string_map().into_iter().collect())
+        .unwrap_or_default();
+    let target_namespace = spec
+        .and_then(|s| s.get("targetNamespace"))
+        .and_then(Node::as_str)
+        .map(|ns| substitute_vars(ns, &substitute));
+    let mut hops = chain.to_vec();
+    hops.extend(dest_hop);
+    hops.push(Evidence {
+        location: at(path_line),
+        note: format!("Flux Kustomization {name} path {path}"),
+    });
+    out.deliveries.push(Delivery {
+        deployer: Deployer {
+            kind: "Kustomization".into(),
+            name,
+            location: at(path_line),
+        },
+        cluster,
+        dir,
+        mode: DirectoryMode::recursive(),
+        force_namespace: target_namespace,
+        default_namespace: None,
+        chain: hops,
+        signals,
+    });
+    out
+}
+
+/// `${var}` and `${var:=default}` from `postBuild.substitute`.
+fn substitute_vars(text: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('}') else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let inner = &rest[start + 2..start + end];
+        let (var, default) = inner
+            .split_once(":=")
+            .map_or((inner, None), |(v, d)| (v, Some(d)));
+        match vars.get(var).map(String::as_str).or(default) {
+            Some(v) => out.push_str(v),
+            None => out.push_str(&rest[start..start + end + 1]),
+        }
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn git_repositories<'a>(index: &'a RepoIndex<'a>) -> impl Iterator<Item = &'a Document> + 'a {
+    index.all_docs().map(|(_, d)| d).filter(|d| {
+        d.id.kind.as_deref() == Some("GitRepository")
+            && d.id
+                .api_version
+                .as_deref()
+                .is_some_and(|v| v.starts_with("source.toolkit.fluxcd.io/"))
+    })
+}
+
+fn url_and_ref(d: &Document) -> (Option<String>, Option<String>) {
+    let spec = d.root.get("spec");
+    let url = spec
+        .and_then(|s| s.get("url"))
+        .and_then(Node::as_str)
+        .map(|u| u.trim_end_matches(".git").to_owned());
+    let r = spec
+        .and_then(|s| s.get("ref"))
+        .and_then(|r| r.as_map().and_then(|m| m.first()))
+        .map(|e| {
+            format!(
+                "{}={}",
+                e.key.as_str().unwrap_or(""),
+                e.value.as_str().unwrap_or("")
+            )
+        });
+    (url, r)
+}
+
+/// Is GitRepository `name` this repository? `flux-system` is by convention (it is what
+/// `flux bootstrap` creates for the repository that holds it); another one is when it has
+/// the same URL and ref as `flux-system`.
+fn this_repository(index: &RepoIndex<'_>, name: &str) -> Result<(), String> {
+    if name == "flux-system" {
+        return Ok(());
+    }
+    let own = git_repositories(index)
+        .find(|d| d.id.name.as_deref() == Some("flux-system"))
+        .map(url_and_ref);
+    let Some(target) = git_repositories(index).find(|d| d.id.name.as_deref() == Some(name)) else {
+        return Err(format!(
+            "GitRepository {name} is not defined in this repository"
+        ));
+    };
+    let theirs = url_and_ref(target);
+    match own {
+        Some(own) if own == theirs => Ok(()),
+        Some((url, _)) if url == theirs.0 => Err(format!(
+            "GitRepository {name} reads another branch or tag ({}) of this repository",
+            theirs.1.unwrap_or_default()
+        )),
+        _ => Err(format!(
+            "GitRepository {name} is another repository ({})",
+            theirs.0.unwrap_or_else(|| "?".into())
+        )),
+    }
+}
+
+/// Maps a path inside an `ExternalArtifact` back to this repository through the copy rules
+/// (`from: "@monorepo/apps/base/**"`, `to: "@artifact/base/"`) of the ArtifactGenerator
+/// that produces it from this repository.
+fn artifact_path(index: &RepoIndex<'_>, artifact: &str, path: &str) -> Option<String> {
+    let want = index::join("", path, true)?;
+    for (_, gen) in index
+        .all_docs()
+        .filter(|(_, d)| d.id.kind.as_deref() == Some("ArtifactGenerator"))
+    {
+        let spec = gen.root.get("spec")?;
+        // Aliases of sources that are this repository.
+        let local: Vec<String> = spec
+            .get("sources")
+            .and_then(Node::as_seq)
+            .unwrap_or(&[])
+            .iter()
+            .filter(|s| {
+                s.get("kind").and_then(Node::as_str) == Some("GitRepository")
+                    && s.get("name")
+                        .and_then(Node::as_str)
+                        .is_some_and(|n| this_repository(index, n).is_ok())
+            })
+            .filter_map(|s| s.get("alias").and_then(Node::as_str).map(str::to_owned))
+            .collect();
+        for a in spec.get("artifacts").and_then(Node::as_seq).unwrap_or(&[]) {
+            if a.get("name").and_then(Node::as_str) != Some(artifact) {
+                continue;
+            }
+            for rule in a.get("copy").and_then(Node::as_seq).unwrap_or(&[]) {
+                let from = rule.get("from").and_then(Node::as_str).unwrap_or("");
+                let to = rule.get("to").and_then(Node::as_str).unwrap_or("");
+                let Some((alias, from_path)) =
+                    from.strip_prefix('@').and_then(|f| f.split_once('/'))
+                else {
+                    continue;
+                };
+                if !local.iter().any(|l| l == alias) {
+                    continue;
+                }
+                let from_dir = from_path
+                    .trim_end_matches("**")
+                    .trim_end_matches('*')
+                    .trim_end_matches('/');
+                let to_dir = to.strip_prefix("@artifact").unwrap_or(to).trim_matches('/');
+                let rest = if to_dir.is_empty() {
+                    Some(want.as_str())
+                } else if want == to_dir {
+                    Some("")
+                } else {
+                    want.strip_prefix(&format!("{to_dir}/"))
+                };
+                if let Some(rest) = rest {
+                    let mapped = if rest.is_empty() {
+                        from_dir.to_owned()
+                    } else {
+                        format!("{from_dir}/{rest}")
+                    };
+                    if index.is_dir(&mapped) {
+                        return Some(mapped);
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn post_build_substitution() {
+        let vars: BTreeMap<String, String> = [("tenant".to_owned(), "team-a".to_owned())]
+            .into_iter()
+            .collect();
+        assert_eq!(substitute_vars("${tenant}-ns", &vars), "team-a-ns");
+        assert_eq!(substitute_vars("${missing:=dev}", &vars), "dev");
+        assert_eq!(substitute_vars("${missing}", &vars), "${missing}");
+    }
+}

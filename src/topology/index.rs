@@ -1,0 +1,158 @@
+//! Lookups over the parsed repository: files by path, files by directory, and path joining
+//! that never leaves the repository.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::documents::{Document, FileKind, SourceFile};
+
+/// A document, by position: `files[file].documents[doc]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DocRef {
+    pub file: usize,
+    pub doc: usize,
+}
+
+pub struct RepoIndex<'a> {
+    pub files: &'a [SourceFile],
+    by_path: HashMap<&'a str, usize>,
+    /// Directory ("" for the root) → files directly in it.
+    by_dir: HashMap<&'a str, Vec<usize>>,
+    /// Directory → its subdirectories that hold YAML somewhere below.
+    subdirs: HashMap<String, BTreeSet<String>>,
+}
+
+/// The parent directory of a repository-relative path ("" at the root).
+pub fn parent(path: &str) -> &str {
+    path.rfind('/').map_or("", |i| &path[..i])
+}
+
+/// The last segment of a path.
+pub fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Joins `rel` onto directory `dir`, resolving `.` and `..`. `None` when the result would
+/// leave the repository. A leading `/` or `./` in `rel` is taken as repository-relative only
+/// when `from_root` is set (Flux and Argo paths), else relative to `dir`.
+pub fn join(dir: &str, rel: &str, from_root: bool) -> Option<String> {
+    let mut parts: Vec<&str> = if from_root {
+        Vec::new()
+    } else {
+        dir.split('/').filter(|s| !s.is_empty()).collect()
+    };
+    for seg in rel.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            s => parts.push(s),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+impl<'a> RepoIndex<'a> {
+    pub fn new(files: &'a [SourceFile]) -> Self {
+        let mut by_path = HashMap::new();
+        let mut by_dir: HashMap<&'a str, Vec<usize>> = HashMap::new();
+        let mut subdirs: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for (i, f) in files.iter().enumerate() {
+            by_path.insert(&*f.path, i);
+            let dir = parent(&f.path);
+            by_dir.entry(dir).or_default().push(i);
+            // Register every ancestor directory with its parent.
+            let mut child = dir;
+            while !child.is_empty() {
+                let up = parent(child);
+                if !subdirs
+                    .entry(up.to_owned())
+                    .or_default()
+                    .insert(child.to_owned())
+                {
+                    break;
+                }
+                child = up;
+            }
+        }
+        RepoIndex {
+            files,
+            by_path,
+            by_dir,
+            subdirs,
+        }
+    }
+
+    pub fn file(&self, path: &str) -> Option<usize> {
+        self.by_path.get(path).copied()
+    }
+
+    pub fn is_dir(&self, path: &str) -> bool {
+        self.by_dir.contains_key(path) || self.subdirs.contains_key(path)
+    }
+
+    pub fn files_in(&self, dir: &str) -> &[usize] {
+        self.by_dir.get(dir).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn subdirs_of(&self, dir: &str) -> impl Iterator<Item = &str> {
+        self.subdirs
+            .get(dir)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+    }
+
+    /// The kustomization file of a directory, if it has one.
+    pub fn kustomization_in(&self, dir: &str) -> Option<usize> {
+        self.files_in(dir)
+            .iter()
+            .copied()
+            .find(|&i| self.files[i].kind == FileKind::Kustomization)
+    }
+
+    pub fn doc(&self, r: DocRef) -> &'a Document {
+        &self.files[r.file].documents[r.doc]
+    }
+
+    /// Kubernetes objects of a file, as references.
+    pub fn manifests_of(&self, file: usize) -> impl Iterator<Item = DocRef> + '_ {
+        self.files[file]
+            .documents
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.is_manifest())
+            .map(move |(doc, _)| DocRef { file, doc })
+    }
+
+    /// Every document of every file, with its reference.
+    pub fn all_docs(&self) -> impl Iterator<Item = (DocRef, &'a Document)> + 'a {
+        self.files.iter().enumerate().flat_map(|(file, f)| {
+            f.documents
+                .iter()
+                .enumerate()
+                .map(move |(doc, d)| (DocRef { file, doc }, d))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_stay_inside() {
+        assert_eq!(
+            join("apps/x/overlays/prod", "../../base", false).as_deref(),
+            Some("apps/x/base")
+        );
+        assert_eq!(
+            join("apps", "./clusters/prod", true).as_deref(),
+            Some("clusters/prod")
+        );
+        assert_eq!(join("a", "../../etc", false), None);
+        assert_eq!(join("", ".", true).as_deref(), Some(""));
+        assert_eq!(parent("a/b/c.yaml"), "a/b");
+        assert_eq!(parent("c.yaml"), "");
+    }
+}

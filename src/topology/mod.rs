@@ -1,0 +1,754 @@
+//! Topology: which cluster every document lands on, the environment of each cluster, the
+//! class of each workload, and the chain of files and lines that proves it (DESIGN §3).
+//!
+//! The build is a worklist. Seeds are the `clusters/<name>/` trees and the Argo CD
+//! Applications and ApplicationSets of the repository. Delivering a directory to a cluster
+//! places every object it expands to; a placed object that is itself a deployer (a Flux
+//! Kustomization, an Application, ...) runs on that cluster and delivers its own payload.
+//! Files no deployer reaches fall back to the config's `paths` and folder conventions.
+
+pub mod argo;
+pub mod clusters;
+pub mod env;
+pub mod flux;
+pub mod index;
+pub mod kustomize;
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use globset::Glob;
+
+pub use clusters::{Cluster, Inventory};
+pub use env::Env;
+pub use index::{DocRef, RepoIndex};
+use kustomize::{DirectoryMode, Expander, ItemSource};
+
+use crate::config::Config;
+use crate::documents::{Document, SourceFile};
+use crate::findings::{Evidence, Location};
+
+/// The object a placement puts on a cluster.
+#[derive(Debug, Clone)]
+pub struct PlacedObject {
+    pub file: Arc<str>,
+    pub line: u32,
+    /// The document, or `None` for an object a kustomize generator creates.
+    pub doc: Option<DocRef>,
+    pub kind: String,
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+}
+
+/// The deployer that sent an object to its cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Deployer {
+    pub kind: String,
+    pub name: String,
+    /// The line that decides the destination (e.g. `destination.name`, `path`).
+    pub location: Location,
+}
+
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub object: PlacedObject,
+    pub cluster: usize,
+    pub cluster_environment: Env,
+    pub workload_class: Env,
+    /// Why the workload class is what it is.
+    pub class_reason: String,
+    pub evidence: Vec<Evidence>,
+    pub deployer: Option<Deployer>,
+    /// A kustomize patch or merging generator: it changes an object rather than being one.
+    pub patch: bool,
+}
+
+/// What running one deployer yields.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub deliveries: Vec<Delivery>,
+    pub unresolved: Vec<Unresolved>,
+    /// Placements a deployer makes directly (a HelmRelease on a remote cluster).
+    pub extra_placements: Vec<Placement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unresolved {
+    pub location: Location,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Topology {
+    pub clusters: Vec<Cluster>,
+    pub placements: Vec<Placement>,
+    pub unresolved: Vec<Unresolved>,
+    /// Kubernetes objects in the repository, placed or not.
+    pub manifests: usize,
+}
+
+impl Topology {
+    /// (documents placed, clusters that received something).
+    pub fn coverage(&self) -> (usize, usize) {
+        let docs: HashSet<DocRef> = self
+            .placements
+            .iter()
+            .filter(|p| !p.patch)
+            .filter_map(|p| p.object.doc)
+            .collect();
+        let clusters: HashSet<usize> = self.placements.iter().map(|p| p.cluster).collect();
+        (docs.len(), clusters.len())
+    }
+
+    pub fn placements_of_file<'a>(
+        &'a self,
+        file: &'a str,
+    ) -> impl Iterator<Item = &'a Placement> + 'a {
+        self.placements
+            .iter()
+            .filter(move |p| &*p.object.file == file)
+    }
+}
+
+/// A signal about a workload's class, and how close to the workload it comes from.
+#[derive(Debug, Clone)]
+pub struct Signal {
+    pub env: Env,
+    pub note: String,
+    pub level: SignalLevel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SignalLevel {
+    /// The object's own folder, namespace, labels, or (Jobs, Pods) name.
+    Own,
+    /// Its own deployer: name, labels, source folder, generator element.
+    Deployer,
+    /// An overlay or parent deployer that includes it.
+    Parent,
+}
+
+/// "Send what `dir` expands to onto `cluster`": one deployer's payload.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub deployer: Deployer,
+    pub cluster: usize,
+    pub dir: String,
+    pub mode: DirectoryMode,
+    /// Flux `targetNamespace`: overrides every namespaced object's namespace.
+    pub force_namespace: Option<String>,
+    /// Argo CD `destination.namespace`: for objects that do not set one.
+    pub default_namespace: Option<String>,
+    pub chain: Vec<Evidence>,
+    pub signals: Vec<Signal>,
+}
+
+/// Builds the topology of a parsed repository.
+pub fn build(files: &[SourceFile], config: &Config) -> Topology {
+    let index = RepoIndex::new(files);
+    let inventory = Inventory::build(config, &index);
+    let mut builder = Builder {
+        index: &index,
+        expander: Expander::new(&index),
+        inventory,
+        placements: Vec::new(),
+        placed: HashMap::new(),
+        unresolved: Vec::new(),
+        queue: VecDeque::new(),
+        ran: HashSet::new(),
+        host_of: HashMap::new(),
+    };
+    builder.seed_cluster_trees();
+    builder.drain();
+    builder.seed_argo();
+    builder.drain();
+    builder.report_unreached_flux();
+    builder.fallbacks(config);
+    builder.drain();
+
+    let manifests = index.all_docs().filter(|(_, d)| d.is_manifest()).count();
+    let mut topology = Topology {
+        clusters: builder.inventory.clusters,
+        placements: builder.placements,
+        unresolved: builder.unresolved,
+        manifests,
+    };
+    for p in &mut topology.placements {
+        p.cluster_environment = topology.clusters[p.cluster].environment;
+    }
+    topology.placements.sort_by(|a, b| {
+        (&a.object.file, a.object.line, a.cluster).cmp(&(&b.object.file, b.object.line, b.cluster))
+    });
+    topology
+        .unresolved
+        .sort_by(|a, b| (&a.location, &a.reason).cmp(&(&b.location, &b.reason)));
+    topology.unresolved.dedup();
+    topology
+}
+
+type PlacementKey = (ItemSource, usize, String, Option<String>, Option<String>);
+
+struct Builder<'a> {
+    index: &'a RepoIndex<'a>,
+    expander: Expander<'a>,
+    inventory: Inventory,
+    placements: Vec<Placement>,
+    /// One placement per object and cluster. An object is its source and its final identity:
+    /// one base document becomes several objects when overlays rename it.
+    placed: HashMap<PlacementKey, usize>,
+    unresolved: Vec<Unresolved>,
+    queue: VecDeque<(DocRef, usize, Vec<Evidence>, Vec<Signal>)>,
+    /// Deployers already run, per cluster they run on.
+    ran: HashSet<(DocRef, usize)>,
+    /// The first cluster each deployer document was placed on.
+    host_of: HashMap<DocRef, usize>,
+}
+
+impl<'a> Builder<'a> {
+    fn seed_cluster_trees(&mut self) {
+        let mut trees: BTreeSet<(String, String)> = BTreeSet::new();
+        for f in self.index.files {
+            if let Some(name) = clusters::cluster_tree_of(&f.path) {
+                let marker = format!("clusters/{name}/");
+                if let Some(pos) = f.path.find(&marker) {
+                    let dir = &f.path[..pos + marker.len() - 1];
+                    trees.insert((name.to_owned(), dir.to_owned()));
+                }
+            }
+        }
+        for (name, dir) in trees {
+            let Some(cluster) = self.inventory.find(&name) else {
+                continue;
+            };
+            let location = self.inventory.clusters[cluster]
+                .declared_in
+                .iter()
+                .find(|l| l.file.starts_with(&dir))
+                .cloned()
+                .unwrap_or_else(|| Location::new(&Arc::from(dir.as_str()), 1));
+            let delivery = Delivery {
+                deployer: Deployer {
+                    kind: "cluster folder".into(),
+                    name: dir.clone(),
+                    location: location.clone(),
+                },
+                cluster,
+                dir: dir.clone(),
+                mode: DirectoryMode::recursive(),
+                force_namespace: None,
+                default_namespace: None,
+                chain: vec![Evidence {
+                    location,
+                    note: format!("cluster {name}'s tree is {dir}/"),
+                }],
+                signals: Vec::new(),
+            };
+            self.deliver(&delivery);
+        }
+    }
+
+    /// Runs every Argo CD Application and ApplicationSet that no placement reached, parents
+    /// (apps of apps) first so that their children carry the parent in their evidence.
+    fn seed_argo(&mut self) {
+        let mut roots = Vec::new();
+        let mut contained = Vec::new();
+        let sources: Vec<(DocRef, Vec<String>)> = self
+            .index
+            .all_docs()
+            .filter(|(_, d)| argo::is_argo_deployer(d))
+            .map(|(r, d)| (r, argo::source_paths(d)))
+            .collect();
+        for (r, _) in &sources {
+            let file = &self.index.doc(*r).file;
+            let inside_other = sources.iter().any(|(other, paths)| {
+                other != r
+                    && paths
+                        .iter()
+                        .any(|p| p.is_empty() || file.starts_with(&format!("{p}/")))
+            });
+            if inside_other {
+                contained.push(*r);
+            } else {
+                roots.push(*r);
+            }
+        }
+        for r in roots.into_iter().chain(contained) {
+            if self.host_of.contains_key(&r) {
+                continue;
+            }
+            self.queue
+                .push_back((r, usize::MAX, Vec::new(), Vec::new()));
+            self.drain();
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some((doc, host, chain, parent_signals)) = self.queue.pop_front() {
+            if !self.ran.insert((doc, host)) {
+                continue;
+            }
+            let host = (host != usize::MAX).then_some(host);
+            let d = self.index.doc(doc);
+            let outcome = match d.id.kind.as_deref() {
+                Some("Application") | Some("ApplicationSet") => argo::run(
+                    self.index,
+                    &mut self.inventory,
+                    d,
+                    host,
+                    &chain,
+                    &parent_signals,
+                ),
+                Some("Kustomization") | Some("HelmRelease") => {
+                    let Some(host) = host else { continue };
+                    flux::run(self.index, &mut self.inventory, d, host, &chain)
+                }
+                _ => continue,
+            };
+            self.unresolved.extend(outcome.unresolved);
+            for delivery in outcome.deliveries {
+                self.deliver(&delivery);
+            }
+            for extra in outcome.extra_placements {
+                self.place_raw(extra);
+            }
+        }
+    }
+
+    /// Places everything a delivery's directory expands to, and queues deployers among them.
+    fn deliver(&mut self, delivery: &Delivery) {
+        let expansion = self.expander.expand(&delivery.dir, &delivery.mode);
+        for problem in &expansion.problems {
+            self.unresolved.push(Unresolved {
+                location: problem.location.clone(),
+                reason: problem.reason.clone(),
+            });
+        }
+        for item in &expansion.items {
+            let doc = match &item.source {
+                ItemSource::Doc(r) => Some(self.index.doc(*r)),
+                ItemSource::Generated { .. } => None,
+            };
+            let (kind, name, mut namespace) = kustomize::placed_identity(item, doc);
+            let namespaced = !kustomize::is_cluster_scoped(&kind);
+            if namespaced {
+                if let Some(ns) = &delivery.force_namespace {
+                    namespace = Some(ns.clone());
+                } else if namespace.is_none() {
+                    namespace.clone_from(&delivery.default_namespace);
+                }
+            }
+            let (file, line, doc_ref) = match &item.source {
+                ItemSource::Doc(r) => {
+                    let d = self.index.doc(*r);
+                    (Arc::clone(&d.file), d.first_line, Some(*r))
+                }
+                ItemSource::Generated { file, line, .. } => {
+                    (Arc::clone(&self.index.files[*file].path), *line, None)
+                }
+            };
+            let key = (
+                item.source.clone(),
+                delivery.cluster,
+                kind.clone(),
+                name.clone(),
+                namespace.clone(),
+            );
+            if self.placed.contains_key(&key) {
+                continue;
+            }
+            let mut evidence = delivery.chain.clone();
+            evidence.extend(item.chain.iter().cloned());
+            let label = format!("{kind}/{}", name.as_deref().unwrap_or("?"));
+            evidence.push(Evidence {
+                location: Location::new(&file, line),
+                note: match &namespace {
+                    Some(ns) => format!("{label} in namespace {ns}"),
+                    None => label,
+                },
+            });
+            let object = PlacedObject {
+                file,
+                line,
+                doc: doc_ref,
+                kind,
+                name,
+                namespace,
+            };
+            let mut signals = delivery.signals.clone();
+            signals.extend(own_signals(&object, doc, self.inventory.vocabulary()));
+            signals.extend(overlay_signals(&item.chain, self.inventory.vocabulary()));
+            let (class, reason) = decide_class(
+                self.inventory.clusters[delivery.cluster].environment,
+                &self.inventory.clusters[delivery.cluster].name,
+                &signals,
+            );
+            let placement = Placement {
+                object,
+                cluster: delivery.cluster,
+                cluster_environment: Env::Unknown,
+                workload_class: class,
+                class_reason: reason,
+                evidence: evidence.clone(),
+                deployer: Some(delivery.deployer.clone()),
+                patch: item.patch,
+            };
+            self.placed.insert(key, self.placements.len());
+            self.placements.push(placement);
+            if let (Some(r), Some(d)) = (doc_ref, doc) {
+                if !item.patch && (argo::is_argo_deployer(d) || flux::is_flux_deployer(d)) {
+                    self.host_of.entry(r).or_insert(delivery.cluster);
+                    let parent: Vec<Signal> = delivery
+                        .signals
+                        .iter()
+                        .filter(|s| s.level == SignalLevel::Deployer)
+                        .map(|s| Signal {
+                            level: SignalLevel::Parent,
+                            ..s.clone()
+                        })
+                        .collect();
+                    self.queue
+                        .push_back((r, delivery.cluster, evidence, parent));
+                }
+            }
+        }
+    }
+
+    /// A placement a deployer makes directly (a HelmRelease on its kubeConfig cluster).
+    fn place_raw(&mut self, placement: Placement) {
+        let Some(doc) = placement.object.doc else {
+            return;
+        };
+        let key = (
+            ItemSource::Doc(doc),
+            placement.cluster,
+            placement.object.kind.clone(),
+            placement.object.name.clone(),
+            placement.object.namespace.clone(),
+        );
+        if self.placed.contains_key(&key) {
+            return;
+        }
+        self.placed.insert(key, self.placements.len());
+        self.placements.push(placement);
+    }
+
+    /// Flux Kustomizations that no cluster tree or deployer reached run on no known cluster.
+    fn report_unreached_flux(&mut self) {
+        for (r, d) in self.index.all_docs() {
+            if flux::is_flux_deployer(d)
+                && !self.host_of.contains_key(&r)
+                && d.id.kind.as_deref() == Some("Kustomization")
+            {
+                let remote = d
+                    .root
+                    .get("spec")
+                    .and_then(|s| s.get("kubeConfig"))
+                    .is_some();
+                if remote {
+                    // A remote kubeConfig names its target cluster: run it from nowhere.
+                    let outcome = flux::run(self.index, &mut self.inventory, d, usize::MAX, &[]);
+                    self.unresolved.extend(outcome.unresolved);
+                    for delivery in outcome.deliveries {
+                        self.deliver(&delivery);
+                    }
+                    continue;
+                }
+                self.unresolved.push(Unresolved {
+                    location: Location::new(&d.file, d.first_line),
+                    reason: format!(
+                        "Flux Kustomization {} is not inside any clusters/<name>/ tree or deployer, so the cluster it runs on is unknown",
+                        d.id.name.as_deref().unwrap_or("?")
+                    ),
+                });
+            }
+        }
+    }
+
+    /// Files no deployer reached: the config's `paths`, then folder conventions.
+    fn fallbacks(&mut self, config: &Config) {
+        let placed_files: HashSet<Arc<str>> = self
+            .placements
+            .iter()
+            .map(|p| Arc::clone(&p.object.file))
+            .collect();
+        let reached = |f: &str| placed_files.contains(f);
+        // config paths
+        for (i, rule) in config.paths.iter().enumerate() {
+            let Ok(glob) = Glob::new(&rule.glob) else {
+                continue;
+            };
+            let matcher = glob.compile_matcher();
+            let line = config
+                .source
+                .as_ref()
+                .and_then(|s| s.line_of(&format!("paths[{i}].glob")))
+                .unwrap_or(1);
+            let cfg_file: Arc<str> = config
+                .source
+                .as_ref()
+                .map(|s| Arc::from(s.path.to_string_lossy().as_ref()))
+                .unwrap_or_else(|| Arc::from(crate::config::FILE_NAME));
+            let location = Location::new(&cfg_file, line);
+            let (cluster, _) =
+                self.inventory
+                    .resolve_destination(Some(&rule.cluster), None, location.clone());
+            let dirs: BTreeSet<String> = self
+                .index
+                .files
+                .iter()
+                .filter(|f| matcher.is_match(&*f.path) && !reached(&f.path))
+                .map(|f| index::parent(&f.path).to_owned())
+                .collect();
+            for dir in dirs {
+                // Only the files the glob names, not their neighbours.
+                let mut names = globset::GlobSetBuilder::new();
+                for f in self.index.files_in(&dir) {
+                    let path = &self.index.files[*f].path;
+                    if matcher.is_match(&**path) && !reached(path) {
+                        if let Ok(g) = Glob::new(&globset::escape(index::basename(path))) {
+                            names.add(g);
+                        }
+                    }
+                }
+                let mode = DirectoryMode {
+                    include: names.build().ok(),
+                    ..DirectoryMode::default()
+                };
+                self.deliver(&Delivery {
+                    deployer: Deployer {
+                        kind: "config path".into(),
+                        name: rule.glob.clone(),
+                        location: location.clone(),
+                    },
+                    cluster,
+                    dir: dir.clone(),
+                    mode,
+                    force_namespace: None,
+                    default_namespace: None,
+                    chain: vec![Evidence {
+                        location: location.clone(),
+                        note: format!("paths: {} → cluster {}", rule.glob, rule.cluster),
+                    }],
+                    signals: Vec::new(),
+                });
+            }
+        }
+        // Folder conventions: envs/<x>, environments/<x>, overlays/<x> name the cluster x.
+        let placed_files: HashSet<Arc<str>> = self
+            .placements
+            .iter()
+            .map(|p| Arc::clone(&p.object.file))
+            .collect();
+        let mut roots: BTreeSet<(String, String, String)> = BTreeSet::new();
+        for f in self.index.files {
+            if placed_files.contains(&f.path) || self.expander.reached(index::parent(&f.path)) {
+                continue;
+            }
+            let segments: Vec<&str> = f.path.split('/').collect();
+            for (i, w) in segments.windows(2).enumerate() {
+                if matches!(w[0], "envs" | "environments" | "overlays") && i + 2 < segments.len() {
+                    let dir = segments[..i + 2].join("/");
+                    if self.expander.reached(&dir) {
+                        break;
+                    }
+                    if self.index.kustomization_in(&dir).is_some()
+                        || f.documents.iter().any(Document::is_manifest)
+                    {
+                        roots.insert((dir, w[1].to_owned(), w[0].to_owned()));
+                    }
+                    break;
+                }
+            }
+        }
+        for (dir, name, slot) in roots {
+            let location = Location::new(&Arc::from(dir.as_str()), 1);
+            let (cluster, _) =
+                self.inventory
+                    .resolve_destination(Some(&name), None, location.clone());
+            self.deliver(&Delivery {
+                deployer: Deployer {
+                    kind: "folder convention".into(),
+                    name: dir.clone(),
+                    location: location.clone(),
+                },
+                cluster,
+                dir: dir.clone(),
+                mode: DirectoryMode::recursive(),
+                force_namespace: None,
+                default_namespace: None,
+                chain: vec![Evidence {
+                    location,
+                    note: format!(
+                        "no deployer reaches {dir}; the folder {slot}/{name} names cluster {name}"
+                    ),
+                }],
+                signals: Vec::new(),
+            });
+        }
+    }
+}
+
+/// Signals from the object itself: its folders, namespace, labels, and (Jobs, CronJobs,
+/// Pods) its name. Names of long-running workloads are weak and never decide.
+fn own_signals(
+    object: &PlacedObject,
+    doc: Option<&Document>,
+    vocabulary: &env::Vocabulary,
+) -> Vec<Signal> {
+    let mut out = Vec::new();
+    for folder in object.file.split('/').rev().skip(1) {
+        if matches!(
+            folder,
+            "tests" | "test" | "e2e" | "integration" | "integration-tests" | "e2e-tests"
+        ) {
+            out.push(Signal {
+                env: Env::NonProduction,
+                note: format!("its folder {folder}/"),
+                level: SignalLevel::Own,
+            });
+            break;
+        }
+    }
+    if let Some(ns) = &object.namespace {
+        if let Some(m) = vocabulary.classify_workload(ns) {
+            out.push(Signal {
+                env: m.env,
+                note: format!("namespace {ns}"),
+                level: SignalLevel::Own,
+            });
+        }
+    }
+    if let Some(d) = doc {
+        for key in ["env", "environment"] {
+            if let Some(v) = d.labels.get(key) {
+                if let Some(m) = vocabulary.classify_workload(v) {
+                    out.push(Signal {
+                        env: m.env,
+                        note: format!("label {key}={v}"),
+                        level: SignalLevel::Own,
+                    });
+                }
+            }
+        }
+    }
+    if matches!(
+        object.kind.as_str(),
+        "Job" | "CronJob" | "Pod" | "Namespace"
+    ) {
+        if let Some(name) = &object.name {
+            if let Some(m) = vocabulary.classify_workload(name) {
+                out.push(Signal {
+                    env: m.env,
+                    note: format!("{} name {name}", object.kind),
+                    level: SignalLevel::Own,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Signals from the overlays on the way to the object (`overlays/production/...`).
+fn overlay_signals(chain: &[Evidence], vocabulary: &env::Vocabulary) -> Vec<Signal> {
+    chain
+        .iter()
+        .filter_map(|hop| {
+            let slot = folder_slot(index::parent(&hop.location.file))?;
+            let m = vocabulary.classify_workload(slot)?;
+            Some(Signal {
+                env: m.env,
+                note: format!("included by {}", index::parent(&hop.location.file)),
+                level: SignalLevel::Parent,
+            })
+        })
+        .collect()
+}
+
+/// The environment slot of a folder path: the segment after `overlays/`, `envs/` or
+/// `environments/`, or a `feature-*` segment.
+pub fn folder_slot(dir: &str) -> Option<&str> {
+    let segments: Vec<&str> = dir.split('/').collect();
+    for (i, s) in segments.iter().enumerate() {
+        if matches!(*s, "overlays" | "envs" | "environments") {
+            if let Some(next) = segments.get(i + 1) {
+                return Some(next);
+            }
+        }
+        if s.starts_with("feature-") || s.starts_with("feature_") {
+            return Some(s);
+        }
+    }
+    None
+}
+
+/// The workload class from the cluster and the signals, with the reason (DESIGN §3).
+pub(crate) fn decide_class(cluster_env: Env, cluster: &str, signals: &[Signal]) -> (Env, String) {
+    if cluster_env == Env::NonProduction {
+        return (
+            Env::NonProduction,
+            format!("placed on non-production cluster {cluster}"),
+        );
+    }
+    let find =
+        |level: SignalLevel, env: Env| signals.iter().find(|s| s.level == level && s.env == env);
+    // A non-production signal from the workload's own identity or its own deployer wins.
+    for level in [SignalLevel::Own, SignalLevel::Deployer] {
+        if let Some(s) = find(level, Env::NonProduction) {
+            return (Env::NonProduction, s.note.clone());
+        }
+    }
+    for level in [SignalLevel::Own, SignalLevel::Deployer, SignalLevel::Parent] {
+        if let Some(s) = find(level, Env::Production) {
+            return (Env::Production, s.note.clone());
+        }
+    }
+    if let Some(s) = find(SignalLevel::Parent, Env::NonProduction) {
+        return (Env::NonProduction, s.note.clone());
+    }
+    (Env::Unknown, "no environment signal".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_slots() {
+        assert_eq!(
+            folder_slot("apps/x/overlays/production"),
+            Some("production")
+        );
+        assert_eq!(folder_slot("envs/dev/apps"), Some("dev"));
+        assert_eq!(folder_slot("apps/feature-login/x"), Some("feature-login"));
+        assert_eq!(folder_slot("apps/x/base"), None);
+    }
+
+    #[test]
+    fn own_non_production_beats_parent_production() {
+        let signals = vec![
+            Signal {
+                env: Env::Production,
+                note: "included by overlays/production".into(),
+                level: SignalLevel::Parent,
+            },
+            Signal {
+                env: Env::NonProduction,
+                note: "its folder tests/".into(),
+                level: SignalLevel::Own,
+            },
+        ];
+        assert_eq!(
+            decide_class(Env::Production, "p", &signals).0,
+            Env::NonProduction
+        );
+        assert_eq!(
+            decide_class(Env::Production, "p", &signals[..1]).0,
+            Env::Production
+        );
+        assert_eq!(
+            decide_class(Env::NonProduction, "s", &signals[..1]).0,
+            Env::NonProduction
+        );
+        assert_eq!(decide_class(Env::Production, "p", &[]).0, Env::Unknown);
+    }
+}
