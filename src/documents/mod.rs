@@ -350,16 +350,16 @@ pub fn load(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) -> Loade
         let document = Document::new(path, provisional, index, header_line, doc.root);
         expand_list(document, &mut documents);
     }
-    let kind = kind_hint.unwrap_or_else(|| {
-        if documents
-            .iter()
-            .any(|d| d.id.api_version.is_some() && d.id.kind.is_some())
-        {
-            FileKind::Manifest
-        } else {
-            FileKind::Data
-        }
-    });
+    // Names like `podinfo-values.yaml` suggest Helm values, but a file whose documents are
+    // Kubernetes objects is a manifest whatever its name (a kustomize patch, say).
+    let has_objects = documents
+        .iter()
+        .any(|d| d.id.api_version.is_some() && d.id.kind.is_some());
+    let kind = match kind_hint {
+        Some(FileKind::HelmValues) | None if has_objects => FileKind::Manifest,
+        Some(hint) => hint,
+        None => FileKind::Data,
+    };
     for d in &mut documents {
         d.file_kind = kind;
     }

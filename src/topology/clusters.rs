@@ -18,6 +18,8 @@ use crate::findings::Location;
 /// Argo CD's name for the cluster it runs on.
 pub const IN_CLUSTER: &str = "in-cluster";
 pub const IN_CLUSTER_SERVER: &str = "https://kubernetes.default.svc";
+/// The cluster Flux roots outside any `clusters/<name>/` tree run on.
+pub const UNNAMED: &str = "unnamed-cluster";
 
 #[derive(Debug, Clone)]
 pub struct Cluster {
@@ -273,6 +275,17 @@ impl Inventory {
         c.environment = Env::Unknown;
         c.env_rank = RANK_NONE;
         c.env_reason = "Argo CD's own cluster; which cluster runs Argo CD is not declared".into();
+        i
+    }
+
+    /// The one cluster of a repository whose Flux root names no cluster.
+    pub fn unnamed(&mut self, location: Location) -> usize {
+        if let Some(i) = self.find(UNNAMED) {
+            return i;
+        }
+        let i = self.declare(Some(UNNAMED), None, BTreeMap::new(), Some(location), None);
+        self.clusters[i].env_reason =
+            "the Flux root is outside any clusters/<name>/ tree; nothing names this cluster".into();
         i
     }
 

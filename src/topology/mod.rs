@@ -162,7 +162,7 @@ pub fn build(files: &[SourceFile], config: &Config) -> Topology {
     builder.drain();
     builder.seed_argo();
     builder.drain();
-    builder.report_unreached_flux();
+    builder.run_unreached_flux(config);
     builder.fallbacks(config);
     builder.drain();
 
@@ -298,10 +298,13 @@ impl<'a> Builder<'a> {
                     &chain,
                     &parent_signals,
                 ),
-                Some("Kustomization") | Some("HelmRelease") => {
-                    let Some(host) = host else { continue };
-                    flux::run(self.index, &mut self.inventory, d, host, &chain)
-                }
+                Some("Kustomization") | Some("HelmRelease") => flux::run(
+                    self.index,
+                    &mut self.inventory,
+                    d,
+                    host.unwrap_or(usize::MAX),
+                    &chain,
+                ),
                 _ => continue,
             };
             self.unresolved.extend(outcome.unresolved);
@@ -432,35 +435,69 @@ impl<'a> Builder<'a> {
         self.placements.push(placement);
     }
 
-    /// Flux Kustomizations that no cluster tree or deployer reached run on no known cluster.
-    fn report_unreached_flux(&mut self) {
-        for (r, d) in self.index.all_docs() {
-            if flux::is_flux_deployer(d)
-                && !self.host_of.contains_key(&r)
-                && d.id.kind.as_deref() == Some("Kustomization")
-            {
-                let remote = d
-                    .root
-                    .get("spec")
-                    .and_then(|s| s.get("kubeConfig"))
-                    .is_some();
-                if remote {
-                    // A remote kubeConfig names its target cluster: run it from nowhere.
-                    let outcome = flux::run(self.index, &mut self.inventory, d, usize::MAX, &[]);
-                    self.unresolved.extend(outcome.unresolved);
-                    for delivery in outcome.deliveries {
-                        self.deliver(&delivery);
-                    }
-                    continue;
-                }
+    /// Flux Kustomizations that no cluster tree or deployer reached. One with a remote
+    /// `kubeConfig` names its cluster; the others (a single-cluster repository with its root
+    /// in, say, `kubernetes/flux/cluster/`) run on one unnamed cluster of unknown environment,
+    /// shallowest first so that roots reach their children.
+    fn run_unreached_flux(&mut self, config: &Config) {
+        let mut pending: Vec<(usize, DocRef)> = self
+            .index
+            .all_docs()
+            .filter(|(_, d)| {
+                flux::is_flux_deployer(d) && d.id.kind.as_deref() == Some("Kustomization")
+            })
+            .map(|(r, d)| (d.file.matches('/').count(), r))
+            .collect();
+        pending.sort();
+        for (_, r) in pending {
+            if self.host_of.contains_key(&r) {
+                continue;
+            }
+            let d = self.index.doc(r);
+            let location = Location::new(&d.file, d.first_line);
+            let remote = d
+                .root
+                .get("spec")
+                .and_then(|s| s.get("kubeConfig"))
+                .is_some();
+            let by_rule = config.paths.iter().enumerate().find(|(_, rule)| {
+                Glob::new(&rule.glob).is_ok_and(|g| g.compile_matcher().is_match(&*d.file))
+            });
+            let host = if remote {
+                usize::MAX
+            } else if let Some((i, rule)) = by_rule {
+                let line = config
+                    .source
+                    .as_ref()
+                    .and_then(|s| s.line_of(&format!("paths[{i}].glob")))
+                    .unwrap_or(1);
+                let (c, _) = self.inventory.resolve_destination(
+                    Some(&rule.cluster),
+                    None,
+                    Location::new(&config_file(config), line),
+                );
+                c
+            } else {
                 self.unresolved.push(Unresolved {
-                    location: Location::new(&d.file, d.first_line),
+                    location: location.clone(),
                     reason: format!(
-                        "Flux Kustomization {} is not inside any clusters/<name>/ tree or deployer, so the cluster it runs on is unknown",
-                        d.id.name.as_deref().unwrap_or("?")
+                        "Flux Kustomization {} is not inside a clusters/<name>/ tree, so its cluster is not named: envfence places it on `{}` of unknown environment (name it with a `paths` rule for this file in .envfence.yaml)",
+                        d.id.name.as_deref().unwrap_or("?"),
+                        clusters::UNNAMED
                     ),
                 });
-            }
+                self.inventory.unnamed(location.clone())
+            };
+            self.host_of.insert(r, host);
+            let chain = vec![Evidence {
+                location,
+                note: format!(
+                    "Flux Kustomization {} (no cluster tree reaches it)",
+                    d.id.name.as_deref().unwrap_or("?")
+                ),
+            }];
+            self.queue.push_back((r, host, chain, Vec::new()));
+            self.drain();
         }
     }
 
@@ -483,12 +520,7 @@ impl<'a> Builder<'a> {
                 .as_ref()
                 .and_then(|s| s.line_of(&format!("paths[{i}].glob")))
                 .unwrap_or(1);
-            let cfg_file: Arc<str> = config
-                .source
-                .as_ref()
-                .map(|s| Arc::from(s.path.to_string_lossy().as_ref()))
-                .unwrap_or_else(|| Arc::from(crate::config::FILE_NAME));
-            let location = Location::new(&cfg_file, line);
+            let location = Location::new(&config_file(config), line);
             let (cluster, _) =
                 self.inventory
                     .resolve_destination(Some(&rule.cluster), None, location.clone());
@@ -586,6 +618,15 @@ impl<'a> Builder<'a> {
             });
         }
     }
+}
+
+/// The config file's path, as findings and evidence name it.
+fn config_file(config: &Config) -> Arc<str> {
+    config
+        .source
+        .as_ref()
+        .map(|s| Arc::from(s.path.to_string_lossy().as_ref()))
+        .unwrap_or_else(|| Arc::from(crate::config::FILE_NAME))
 }
 
 /// Signals from the object itself: its folders, namespace, labels, and (Jobs, CronJobs,
