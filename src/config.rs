@@ -138,6 +138,9 @@ pub struct Config {
 pub struct ConfigSource {
     pub path: PathBuf,
     pub root: Option<Node>,
+    /// How evidence names the file: `.envfence.yaml` for the repository's own config, the
+    /// path as given for `--config`.
+    pub shown: String,
 }
 
 impl ConfigSource {
@@ -166,7 +169,12 @@ impl Config {
             None => {
                 let path = root.join(FILE_NAME);
                 match std::fs::read_to_string(&path) {
-                    Ok(text) => Config::parse(&path, &text),
+                    Ok(text) => Config::parse(&path, &text).map(|mut c| {
+                        if let Some(s) = &mut c.source {
+                            s.shown = FILE_NAME.to_owned();
+                        }
+                        c
+                    }),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
                     // A directory of that name, or a file we cannot read, is not "missing".
                     Err(e) => Err(ConfigError(format!(
@@ -217,6 +225,7 @@ impl Config {
         config.source = Some(ConfigSource {
             path: path.to_path_buf(),
             root,
+            shown: shown.clone(),
         });
         config.validate(&shown)?;
         Ok(config)

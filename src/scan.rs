@@ -209,7 +209,7 @@ pub fn scan(
 ) -> anyhow::Result<ScanReport> {
     let started = Instant::now();
     let workspace = index(target, config, options, progress)?;
-    let topology = topology::build(&workspace.files, config);
+    let topology = topology::build(&workspace.files, &workspace.skipped, config);
     let ctx = RuleContext {
         files: &workspace.files,
         topology: &topology,
@@ -233,7 +233,11 @@ pub fn topology(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> anyhow::Result<Topology> {
     let workspace = index(target, config, options, progress)?;
-    Ok(topology::build(&workspace.files, config))
+    Ok(topology::build(
+        &workspace.files,
+        &workspace.skipped,
+        config,
+    ))
 }
 
 fn summarise(workspace: &Workspace, topology: &Topology, duration: Duration) -> Summary {

@@ -231,8 +231,15 @@ pub struct SourceFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SkipReason {
     Binary,
-    TooLarge { size: u64, cap: u64 },
-    HelmTemplate,
+    TooLarge {
+        size: u64,
+        cap: u64,
+    },
+    /// A chart template; `deploys` names the GitOps deployer kind it defines, if any (an
+    /// app-of-apps chart), so that the topology can say what it cannot see.
+    HelmTemplate {
+        deploys: Option<&'static str>,
+    },
     Template,
     SymlinkOutsideRepo,
     BrokenSymlink,
@@ -244,7 +251,7 @@ pub enum SkipReason {
 impl SkipReason {
     /// Templates (Helm or other `{{ }}` files) are skipped by design, not by accident.
     pub fn is_template(&self) -> bool {
-        matches!(self, SkipReason::HelmTemplate | SkipReason::Template)
+        matches!(self, SkipReason::HelmTemplate { .. } | SkipReason::Template)
     }
 
     /// A short category, used to group skips in summaries.
@@ -252,7 +259,7 @@ impl SkipReason {
         match self {
             SkipReason::Binary => "binary",
             SkipReason::TooLarge { .. } => "too large",
-            SkipReason::HelmTemplate => "Helm templates",
+            SkipReason::HelmTemplate { .. } => "Helm templates",
             SkipReason::Template => "template syntax",
             SkipReason::SymlinkOutsideRepo => "symlink out of the repository",
             SkipReason::BrokenSymlink => "broken symlink",
@@ -270,7 +277,9 @@ impl std::fmt::Display for SkipReason {
             SkipReason::TooLarge { size, cap } => {
                 write!(f, "{size} bytes, over the {cap}-byte cap (--max-file-size)")
             }
-            SkipReason::HelmTemplate => write!(f, "Helm chart template, not YAML until rendered"),
+            SkipReason::HelmTemplate { .. } => {
+                write!(f, "Helm chart template, not YAML until rendered")
+            }
             SkipReason::Template => {
                 write!(
                     f,
@@ -306,7 +315,9 @@ pub enum Loaded {
 /// Parses the bytes of one file into documents. `kind_hint` is the kind its path implies.
 pub fn load(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) -> Loaded {
     if kind_hint == Some(FileKind::HelmTemplate) {
-        return Loaded::Skipped(SkipReason::HelmTemplate);
+        return Loaded::Skipped(SkipReason::HelmTemplate {
+            deploys: deployer_kind_in(bytes),
+        });
     }
     if looks_binary(bytes) {
         return Loaded::Skipped(SkipReason::Binary);
@@ -420,6 +431,21 @@ fn expand_list(document: Document, out: &mut Vec<Document>) {
         }
         _ => out.push(document),
     }
+}
+
+/// The GitOps deployer kind a template defines (`kind: Application` ...), read from its
+/// text without rendering it.
+fn deployer_kind_in(bytes: &[u8]) -> Option<&'static str> {
+    let text = String::from_utf8_lossy(bytes);
+    text.lines().find_map(|line| match line.trim() {
+        "kind: Application" => Some("Application"),
+        "kind: ApplicationSet" => Some("ApplicationSet"),
+        "kind: HelmRelease" => Some("HelmRelease"),
+        "kind: Kustomization" if text.contains("kustomize.toolkit.fluxcd.io") => {
+            Some("Kustomization")
+        }
+        _ => None,
+    })
 }
 
 /// A NUL byte in the first 8 KiB, as git and ripgrep decide.

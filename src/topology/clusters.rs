@@ -48,6 +48,8 @@ impl Cluster {
 pub struct Inventory {
     pub clusters: Vec<Cluster>,
     vocabulary: Vocabulary,
+    /// kubeConfig Secret name → namespaces of the Flux objects that use it.
+    kubeconfig_namespaces: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 const RANK_CONFIG: u8 = 0;
@@ -200,11 +202,27 @@ impl Inventory {
                 extra_production: config.environments.production.words.clone(),
                 extra_non_production: config.environments.non_production.words.clone(),
             },
+            kubeconfig_namespaces: BTreeMap::new(),
         };
+        for (_, doc) in index.all_docs() {
+            let secret = doc
+                .root
+                .get("spec")
+                .and_then(|s| s.get("kubeConfig"))
+                .and_then(|k| k.get("secretRef"))
+                .and_then(|r| r.get("name"))
+                .and_then(Node::as_str);
+            if let Some(secret) = secret {
+                inv.kubeconfig_namespaces
+                    .entry(secret.to_owned())
+                    .or_default()
+                    .insert(doc.id.namespace.clone().unwrap_or_default());
+            }
+        }
         let config_file: Arc<str> = config
             .source
             .as_ref()
-            .map(|s| Arc::from(s.path.to_string_lossy().as_ref()))
+            .map(|s| Arc::from(s.shown.as_str()))
             .unwrap_or_else(|| Arc::from(config::FILE_NAME));
         for (i, decl) in config.clusters.iter().enumerate() {
             let line = config
@@ -290,11 +308,26 @@ impl Inventory {
     }
 
     /// A Flux `kubeConfig.secretRef`: the Secret `<name>-kubeconfig` names cluster `<name>`.
-    pub fn kubeconfig_cluster(&mut self, secret_name: &str, location: Location) -> usize {
-        let name = secret_name
+    /// When one Secret name is used from several namespaces (a hub with one namespace per
+    /// spoke, each holding its own `cluster-kubeconfig`), the namespace names the cluster.
+    pub fn kubeconfig_cluster(
+        &mut self,
+        secret_name: &str,
+        namespace: Option<&str>,
+        location: Location,
+    ) -> usize {
+        let derived = secret_name
             .strip_suffix("-kubeconfig")
             .or_else(|| secret_name.strip_suffix("-kubeconfig-secret"))
             .unwrap_or(secret_name);
+        let shared = self
+            .kubeconfig_namespaces
+            .get(secret_name)
+            .is_some_and(|namespaces| namespaces.len() > 1);
+        let name = match namespace {
+            Some(ns) if shared => ns,
+            _ => derived,
+        };
         self.declare(Some(name), None, BTreeMap::new(), Some(location), None)
     }
 }

@@ -57,7 +57,7 @@ pub fn run(
     });
     let (cluster, dest_hop) = match remote {
         Some((secret, line, r)) => {
-            let c = inventory.kubeconfig_cluster(&secret, at(line));
+            let c = inventory.kubeconfig_cluster(&secret, d.id.namespace.as_deref(), at(line));
             (
                 c,
                 Some(Evidence {

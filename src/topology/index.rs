@@ -1,7 +1,7 @@
 //! Lookups over the parsed repository: files by path, files by directory, and path joining
 //! that never leaves the repository.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::documents::{Document, FileKind, SourceFile};
 
@@ -19,6 +19,8 @@ pub struct RepoIndex<'a> {
     by_dir: HashMap<&'a str, Vec<usize>>,
     /// Directory → its subdirectories that hold YAML somewhere below.
     subdirs: HashMap<String, BTreeSet<String>>,
+    /// Files some kustomization uses as a patch: partial objects, never deployers.
+    patch_files: HashSet<String>,
 }
 
 /// The parent directory of a repository-relative path ("" at the root).
@@ -75,12 +77,41 @@ impl<'a> RepoIndex<'a> {
                 child = up;
             }
         }
+        let mut patch_files = HashSet::new();
+        for f in files.iter().filter(|f| f.kind == FileKind::Kustomization) {
+            let dir = parent(&f.path);
+            for doc in &f.documents {
+                let mut paths: Vec<&str> = doc
+                    .root
+                    .get("patchesStrategicMerge")
+                    .and_then(crate::documents::Node::as_seq)
+                    .unwrap_or(&[])
+                    .iter()
+                    .filter_map(crate::documents::Node::as_str)
+                    .collect();
+                for p in doc
+                    .root
+                    .get("patches")
+                    .and_then(crate::documents::Node::as_seq)
+                    .unwrap_or(&[])
+                {
+                    paths.extend(p.get("path").and_then(crate::documents::Node::as_str));
+                }
+                patch_files.extend(paths.into_iter().filter_map(|p| join(dir, p, false)));
+            }
+        }
         RepoIndex {
             files,
             by_path,
             by_dir,
             subdirs,
+            patch_files,
         }
+    }
+
+    /// Whether a kustomization uses this file as a patch.
+    pub fn is_patch_file(&self, path: &str) -> bool {
+        self.patch_files.contains(path)
     }
 
     pub fn file(&self, path: &str) -> Option<usize> {

@@ -25,8 +25,9 @@ pub use index::{DocRef, RepoIndex};
 use kustomize::{DirectoryMode, Expander, ItemSource};
 
 use crate::config::Config;
-use crate::documents::{Document, SourceFile};
+use crate::documents::{Document, SkipReason, SourceFile};
 use crate::findings::{Evidence, Location};
+use crate::walk::Skipped;
 
 /// The object a placement puts on a cluster.
 #[derive(Debug, Clone)]
@@ -143,8 +144,9 @@ pub struct Delivery {
     pub signals: Vec<Signal>,
 }
 
-/// Builds the topology of a parsed repository.
-pub fn build(files: &[SourceFile], config: &Config) -> Topology {
+/// Builds the topology of a parsed repository. `skipped` lists files that were not parsed
+/// (templates that define deployers become unresolved entries).
+pub fn build(files: &[SourceFile], skipped: &[Skipped], config: &Config) -> Topology {
     let index = RepoIndex::new(files);
     let inventory = Inventory::build(config, &index);
     let mut builder = Builder {
@@ -166,6 +168,19 @@ pub fn build(files: &[SourceFile], config: &Config) -> Topology {
     builder.fallbacks(config);
     builder.drain();
 
+    for skip in skipped {
+        if let SkipReason::HelmTemplate {
+            deploys: Some(kind),
+        } = skip.reason
+        {
+            builder.unresolved.push(Unresolved {
+                location: Location::new(&skip.rel_path, 1),
+                reason: format!(
+                    "this Helm template defines a {kind}; envfence does not render templates, so where it deploys is not known"
+                ),
+            });
+        }
+    }
     let manifests = index.all_docs().filter(|(_, d)| d.is_manifest()).count();
     let mut topology = Topology {
         clusters: builder.inventory.clusters,
@@ -216,7 +231,25 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+        // A tree that a Flux object outside it points into is a payload (a hub deploying to
+        // spokes), not a cluster's own root: that deployer places it.
+        let targeted: Vec<String> = self
+            .index
+            .all_docs()
+            .filter(|(_, d)| flux::is_flux_deployer(d))
+            .filter_map(|(_, d)| {
+                let path = d.root.get("spec")?.get("path")?.as_str()?;
+                let target = index::join("", path, true)?;
+                let tree = trees
+                    .iter()
+                    .find(|(_, dir)| target == *dir || target.starts_with(&format!("{dir}/")))?;
+                (!d.file.starts_with(&format!("{}/", tree.1))).then(|| tree.1.clone())
+            })
+            .collect();
         for (name, dir) in trees {
+            if targeted.contains(&dir) {
+                continue;
+            }
             let Some(cluster) = self.inventory.find(&name) else {
                 continue;
             };
@@ -440,16 +473,34 @@ impl<'a> Builder<'a> {
     /// in, say, `kubernetes/flux/cluster/`) run on one unnamed cluster of unknown environment,
     /// shallowest first so that roots reach their children.
     fn run_unreached_flux(&mut self, config: &Config) {
-        let mut pending: Vec<(usize, DocRef)> = self
+        let flux: Vec<(DocRef, &Document)> = self
             .index
             .all_docs()
             .filter(|(_, d)| {
-                flux::is_flux_deployer(d) && d.id.kind.as_deref() == Some("Kustomization")
+                flux::is_flux_deployer(d)
+                    && d.id.kind.as_deref() == Some("Kustomization")
+                    && !self.index.is_patch_file(&d.file)
             })
-            .map(|(r, d)| (d.file.matches('/').count(), r))
+            .collect();
+        // Roots first: a Kustomization whose file no other Kustomization's path covers.
+        let paths: Vec<(DocRef, String)> = flux
+            .iter()
+            .filter_map(|(r, d)| {
+                let path = d.root.get("spec")?.get("path")?.as_str()?;
+                Some((*r, index::join("", path, true)?))
+            })
+            .collect();
+        let mut pending: Vec<(bool, usize, DocRef)> = flux
+            .iter()
+            .map(|(r, d)| {
+                let covered = paths.iter().any(|(other, p)| {
+                    other != r && (p.is_empty() || d.file.starts_with(&format!("{p}/")))
+                });
+                (covered, d.file.matches('/').count(), *r)
+            })
             .collect();
         pending.sort();
-        for (_, r) in pending {
+        for (_, _, r) in pending {
             if self.host_of.contains_key(&r) {
                 continue;
             }
@@ -625,7 +676,7 @@ fn config_file(config: &Config) -> Arc<str> {
     config
         .source
         .as_ref()
-        .map(|s| Arc::from(s.path.to_string_lossy().as_ref()))
+        .map(|s| Arc::from(s.shown.as_str()))
         .unwrap_or_else(|| Arc::from(crate::config::FILE_NAME))
 }
 
