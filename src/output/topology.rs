@@ -329,15 +329,17 @@ pub fn explain(t: &Topology, file: &str) -> String {
     out
 }
 
-fn edges(t: &Topology) -> BTreeSet<(String, String, usize)> {
+/// Deployer → cluster edges. A deployer is identified by its kind, name and file, so two
+/// Kustomizations both called `apps` in two cluster trees stay two nodes.
+fn edges(t: &Topology) -> BTreeSet<(String, String, String)> {
     t.placements
         .iter()
         .filter_map(|p| {
             let d = p.deployer.as_ref()?;
             Some((
                 format!("{} {}", d.kind, d.name),
+                d.location.file.to_string(),
                 t.clusters[p.cluster].name.clone(),
-                p.cluster,
             ))
         })
         .collect()
@@ -376,12 +378,13 @@ pub fn mermaid(t: &Topology) -> String {
             }
         );
     }
-    for (deployer, cluster, _) in edges(t) {
+    for (deployer, file, cluster) in edges(t) {
         let _ = writeln!(
             out,
-            "  {}[\"{}\"] --> {}",
-            mermaid_id("d", &deployer),
+            "  {}[\"{}<br/><small>{}</small>\"] --> {}",
+            mermaid_id("d", &format!("{deployer} {file}")),
             mermaid_label(&deployer),
+            mermaid_label(&file),
             mermaid_id("c", &cluster)
         );
     }
@@ -390,7 +393,11 @@ pub fn mermaid(t: &Topology) -> String {
 }
 
 fn dot_quote(text: &str) -> String {
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n");
+    format!("\"{escaped}\"")
 }
 
 pub fn dot(t: &Topology) -> String {
@@ -410,11 +417,13 @@ pub fn dot(t: &Topology) -> String {
             dot_quote(&format!("{}\n{}", c.name, c.environment))
         );
     }
-    for (deployer, cluster, _) in edges(t) {
+    for (deployer, file, cluster) in edges(t) {
+        let id = dot_quote(&format!("{deployer} {file}"));
+        let label = dot_quote(&format!("{deployer}\n{file}"));
+        let _ = writeln!(out, "  {id} [label={label}];");
         let _ = writeln!(
             out,
-            "  {} -> {};",
-            dot_quote(&deployer),
+            "  {id} -> {};",
             dot_quote(&format!("cluster:{cluster}"))
         );
     }

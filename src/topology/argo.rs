@@ -131,17 +131,21 @@ impl AppSpec {
                 None => Ok(None),
             }
         };
+        // Names, labels and namespaces may keep a placeholder (`web-pr-{{number}}`): only
+        // the destination and the source path must be known to place the Application.
+        let lenient = |s: &str| subst(s).unwrap_or_else(|_| s.to_owned());
         let metadata = root.get("metadata");
         let name_node = metadata.and_then(|m| m.get("name"));
-        let name = text(name_node)?.unwrap_or_else(|| "?".into());
-        let mut labels = Vec::new();
-        for (k, v) in metadata
+        let name = name_node
+            .and_then(Node::as_str)
+            .map_or_else(|| "?".into(), lenient);
+        let labels = metadata
             .and_then(|m| m.get("labels"))
             .map(Node::string_map)
             .unwrap_or_default()
-        {
-            labels.push((k, subst(&v)?));
-        }
+            .into_iter()
+            .map(|(k, v)| (k, lenient(&v)))
+            .collect();
         let spec = root.get("spec");
         let dest = spec.and_then(|s| s.get("destination"));
         let with_line = |key: &str| -> Result<Option<(String, u32)>, String> {
@@ -193,8 +197,7 @@ impl AppSpec {
             dest_namespace: dest
                 .and_then(|d| d.get("namespace"))
                 .and_then(Node::as_str)
-                .map(subst)
-                .transpose()?,
+                .map(lenient),
             sources,
         })
     }

@@ -89,12 +89,12 @@ pub struct Topology {
 }
 
 impl Topology {
-    /// (documents placed, clusters that received something).
+    /// (documents placed, clusters that received something). A patch counts as placed: it
+    /// lands on the cluster as part of the object it changes.
     pub fn coverage(&self) -> (usize, usize) {
         let docs: HashSet<DocRef> = self
             .placements
             .iter()
-            .filter(|p| !p.patch)
             .filter_map(|p| p.object.doc)
             .collect();
         let clusters: HashSet<usize> = self.placements.iter().map(|p| p.cluster).collect();
@@ -669,6 +669,30 @@ impl<'a> Builder<'a> {
             });
         }
     }
+}
+
+/// The objects one directory expands to, as (kind, name, namespace), without patches: what
+/// `kustomize build` of that directory would output (generated names without their hash).
+/// Used by the differential test against kubectl's kustomize.
+pub fn kustomize_objects(
+    files: &[SourceFile],
+    dir: &str,
+) -> Vec<(String, Option<String>, Option<String>)> {
+    let index = RepoIndex::new(files);
+    let mut expander = Expander::new(&index);
+    let expansion = expander.expand(dir, &DirectoryMode::default());
+    expansion
+        .items
+        .iter()
+        .filter(|item| !item.patch)
+        .map(|item| {
+            let doc = match &item.source {
+                ItemSource::Doc(r) => Some(index.doc(*r)),
+                ItemSource::Generated { .. } => None,
+            };
+            kustomize::placed_identity(item, doc)
+        })
+        .collect()
 }
 
 /// The config file's path, as findings and evidence name it.

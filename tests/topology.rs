@@ -1,0 +1,191 @@
+//! `envfence topology` and `envfence explain` as a user runs them.
+
+mod common;
+
+use common::{corpora, envfence, fixture, normalise};
+use serde_json::Value;
+
+fn run(args: &[&str]) -> (Option<i32>, String) {
+    let out = envfence().args(args).output().expect("runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn demo() -> String {
+    fixture("demo").to_string_lossy().into_owned()
+}
+
+#[test]
+fn demo_topology_text() {
+    let (code, out) = run(&["topology", "-q", &demo()]);
+    assert_eq!(code, Some(0));
+    insta::assert_snapshot!("demo_topology_text", out);
+}
+
+#[test]
+fn demo_topology_json() {
+    let (code, out) = run(&["topology", "-q", "--format", "json", &demo()]);
+    assert_eq!(code, Some(0));
+    let t: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(t["version"], 1);
+    // Every planted non-production workload is where the demo README says it is.
+    let placed = |file: &str, cluster: &str| {
+        t["placements"]
+            .as_array()
+            .expect("placements")
+            .iter()
+            .find(|p| p["file"] == file && p["cluster"] == cluster)
+            .cloned()
+            .unwrap_or_else(|| panic!("{file} not placed on {cluster}"))
+    };
+    let feature = placed("apps/checkout/base/deployment.yaml", "prod-us");
+    let preview = placed(
+        "apps/payments/overlays/preview-pr-481/namespace.yaml",
+        "prod-eu",
+    );
+    let test_job = placed(
+        "apps/checkout/overlays/dev/integration-test-job.yaml",
+        "dev-us",
+    );
+    let cache_patch = placed("apps/orders/overlays/production/cache.yaml", "prod-us");
+    assert_eq!(preview["cluster_environment"], "production");
+    assert_eq!(preview["workload_class"], "non-production");
+    assert_eq!(test_job["workload_class"], "non-production");
+    assert_eq!(cache_patch["workload_class"], "production");
+    assert_eq!(cache_patch["patch"], true);
+    // The base Deployment lands on prod-us twice: once as production checkout, once renamed
+    // by the feature overlay.
+    let names: Vec<&str> = t["placements"]
+        .as_array()
+        .expect("placements")
+        .iter()
+        .filter(|p| p["file"] == "apps/checkout/base/deployment.yaml" && p["cluster"] == "prod-us")
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["checkout-dark-mode", "checkout"]);
+    assert_eq!(feature["workload_class"], "non-production");
+    let evidence: Vec<String> = feature["evidence"]
+        .as_array()
+        .expect("evidence")
+        .iter()
+        .map(|e| format!("{}:{}", e["file"].as_str().unwrap_or(""), e["line"]))
+        .collect();
+    assert_eq!(
+        evidence,
+        vec![
+            "argocd/root.yaml:14",
+            "argocd/root.yaml:12",
+            "argocd/apps/checkout-feature-dark-mode.yaml:2",
+            "argocd/apps/checkout-feature-dark-mode.yaml:16",
+            "argocd/apps/checkout-feature-dark-mode.yaml:14",
+            "apps/checkout/overlays/feature-dark-mode/kustomization.yaml:6",
+            "apps/checkout/base/kustomization.yaml:4",
+            "apps/checkout/base/deployment.yaml:1",
+        ]
+    );
+    insta::assert_snapshot!("demo_topology_json", out);
+}
+
+#[test]
+fn demo_graphs() {
+    let (code, mermaid) = run(&["topology", "-q", "--format", "mermaid", &demo()]);
+    assert_eq!(code, Some(0));
+    assert!(mermaid.starts_with("flowchart LR\n"));
+    assert!(
+        mermaid.contains("[\"Application checkout-feature-dark-mode<br/><small>argocd/apps/checkout-feature-dark-mode.yaml</small>\"] --> c_prod_us"),
+        "{mermaid}"
+    );
+    let (code, dot) = run(&["topology", "-q", "--format", "dot", &demo()]);
+    assert_eq!(code, Some(0));
+    assert!(dot.starts_with("digraph topology {"));
+    assert!(
+        dot.contains("\"Kustomization payments-preview-pr-481 clusters/prod-eu/payments-preview.yaml\" -> \"cluster:prod-eu\";"),
+        "{dot}"
+    );
+    insta::assert_snapshot!("demo_topology_mermaid", mermaid);
+}
+
+#[test]
+fn explain_shows_the_chain_with_lines() {
+    let file = fixture("demo").join("apps/checkout/overlays/dev/integration-test-job.yaml");
+    let (code, out) = run(&["explain", "-q", "--root", &demo(), &file.to_string_lossy()]);
+    assert_eq!(code, Some(0));
+    insta::assert_snapshot!("demo_explain_test_job", out);
+    // A file nothing deploys says so.
+    let file = fixture("demo").join("argocd/clusters/dev-us.yaml");
+    let (_, out) = run(&["explain", "-q", "--root", &demo(), &file.to_string_lossy()]);
+    assert!(out.contains("not placed on any cluster"), "{out}");
+}
+
+#[test]
+fn explain_finds_the_root_from_the_config_file() {
+    // fixtures/demo has .envfence.yaml, which marks the repository root.
+    let file = fixture("demo").join("clusters/prod-eu/payments-preview.yaml");
+    let (code, out) = run(&["explain", "-q", &file.to_string_lossy()]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.starts_with("clusters/prod-eu/payments-preview.yaml\n"),
+        "{out}"
+    );
+    let out = envfence()
+        .args(["explain", "/nonexistent.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn scan_summary_counts_placements() {
+    let (_, out) = run(&["scan", "-q", &demo()]);
+    assert!(
+        normalise(&out).contains("Placed 22 of 26 Kubernetes objects on 5 clusters."),
+        "{out}"
+    );
+}
+
+/// DESIGN's acceptance example: the Flux kustomize-helm example places its production and
+/// staging apps on the right clusters, with evidence.
+#[test]
+fn flux_kustomize_helm_example() {
+    let Some(dir) = corpora() else {
+        eprintln!("skipped: ../shared/corpora is not present");
+        return;
+    };
+    let repo = dir.join("fluxcd__flux2-kustomize-helm-example");
+    let (code, out) = run(&[
+        "topology",
+        "-q",
+        "--format",
+        "json",
+        &repo.to_string_lossy(),
+    ]);
+    assert_eq!(code, Some(0));
+    let t: Value = serde_json::from_str(&out).expect("json");
+    let placements = t["placements"].as_array().expect("placements");
+    let on = |prefix: &str, cluster: &str, env: &str| {
+        let hits: Vec<&Value> = placements
+            .iter()
+            .filter(|p| {
+                p["file"].as_str().is_some_and(|f| f.starts_with(prefix)) && p["cluster"] == cluster
+            })
+            .collect();
+        assert!(!hits.is_empty(), "nothing from {prefix} on {cluster}");
+        for p in hits {
+            assert_eq!(p["cluster_environment"], env, "{p}");
+            assert!(
+                p["evidence"].as_array().is_some_and(|e| e.len() >= 3),
+                "{p}"
+            );
+        }
+    };
+    on("apps/production/", "production", "production");
+    on("apps/base/podinfo/", "production", "production");
+    on("apps/staging/", "staging", "non-production");
+    on("apps/base/podinfo/", "staging", "non-production");
+    assert!(!placements.iter().any(|p| p["file"]
+        .as_str()
+        .is_some_and(|f| f.starts_with("apps/staging/"))
+        && p["cluster"] == "production"));
+}
