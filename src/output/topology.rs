@@ -72,6 +72,7 @@ struct JsonPlacement<'a> {
     workload_class_reason: &'a str,
     deployer: Option<JsonDeployer<'a>>,
     patch: bool,
+    images: Vec<&'a str>,
     evidence: Vec<JsonEvidence<'a>>,
 }
 
@@ -157,6 +158,7 @@ pub fn json(t: &Topology) -> String {
                     line: d.location.line,
                 }),
                 patch: p.patch,
+                images: p.object.images.iter().map(|(i, _)| i.as_str()).collect(),
                 evidence: evidence_dto(&p.evidence),
             })
             .collect(),

@@ -119,6 +119,7 @@ pub fn run(
                         .and_then(Node::as_str)
                         .map(str::to_owned)
                         .or_else(|| d.id.namespace.clone()),
+                    images: Vec::new(),
                 },
                 cluster,
                 cluster_environment: Env::Unknown,

@@ -42,6 +42,44 @@ pub struct Item {
     pub suffix: String,
     /// A patch (strategic merge) or merging generator: it changes an object, it is not one.
     pub patch: bool,
+    /// `images:` overrides on the way, innermost first (outer kustomizations apply last).
+    pub images: Vec<ImageOverride>,
+}
+
+/// One entry of a kustomization's `images:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageOverride {
+    pub name: String,
+    pub new_name: Option<String>,
+    pub new_tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl ImageOverride {
+    /// Applies this override to `image` when its name matches.
+    pub fn apply(&self, image: &str) -> Option<String> {
+        let (name, _) = split_image(image);
+        if name != self.name {
+            return None;
+        }
+        let new_name = self.new_name.as_deref().unwrap_or(name);
+        let (_, old_ref) = split_image(image);
+        Some(match (&self.digest, &self.new_tag) {
+            (Some(d), _) => format!("{new_name}@{d}"),
+            (None, Some(t)) => format!("{new_name}:{t}"),
+            (None, None) => format!("{new_name}{old_ref}"),
+        })
+    }
+}
+
+/// `registry:5000/app:1.2@sha256:..` → (`registry:5000/app`, `:1.2@sha256:..`).
+pub fn split_image(image: &str) -> (&str, &str) {
+    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
+    let tail = &image[last_slash..];
+    let cut = tail
+        .find(['@', ':'])
+        .map_or(image.len(), |i| last_slash + i);
+    image.split_at(cut)
 }
 
 /// A problem found while expanding: a missing path, a cycle, a remote resource.
@@ -179,6 +217,7 @@ impl<'a> Expander<'a> {
                 namespace: None,
                 prefix: String::new(),
                 suffix: String::new(),
+                images: Vec::new(),
                 patch: false,
             }));
         }
@@ -285,6 +324,7 @@ impl<'a> Expander<'a> {
                         namespace: None,
                         prefix: String::new(),
                         suffix: String::new(),
+                        images: Vec::new(),
                         patch: false,
                     }));
                 } else if index.is_dir(&target) {
@@ -356,6 +396,7 @@ impl<'a> Expander<'a> {
                 namespace: None,
                 prefix: String::new(),
                 suffix: String::new(),
+                images: Vec::new(),
                 patch: true,
             }));
         }
@@ -411,6 +452,7 @@ impl<'a> Expander<'a> {
                         .map(str::to_owned),
                     prefix: String::new(),
                     suffix: String::new(),
+                    images: Vec::new(),
                     patch: merging,
                 });
             }
@@ -435,7 +477,23 @@ impl<'a> Expander<'a> {
             .map(str::to_owned);
         let prefix = root.get("namePrefix").and_then(Node::as_str).unwrap_or("");
         let suffix = root.get("nameSuffix").and_then(Node::as_str).unwrap_or("");
+        let images: Vec<ImageOverride> = root
+            .get("images")
+            .and_then(Node::as_seq)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|i| {
+                let text = |k: &str| i.get(k).and_then(Node::as_str).map(str::to_owned);
+                Some(ImageOverride {
+                    name: text("name")?,
+                    new_name: text("newName"),
+                    new_tag: text("newTag"),
+                    digest: text("digest"),
+                })
+            })
+            .collect();
         for item in &mut out.items {
+            item.images.extend(images.iter().cloned());
             if namespace.is_some() {
                 item.namespace.clone_from(&namespace);
             }
@@ -445,6 +503,35 @@ impl<'a> Expander<'a> {
         self.visiting.remove(dir);
         out
     }
+}
+
+/// The container images of an object (every `image:` string under it, with its line), after
+/// the `images:` overrides of the kustomizations that brought it in.
+pub fn effective_images(doc: &Document, overrides: &[ImageOverride]) -> Vec<(String, u32)> {
+    let mut out = Vec::new();
+    let mut stack = vec![&doc.root];
+    while let Some(node) = stack.pop() {
+        if let Some(entries) = node.as_map() {
+            for e in entries {
+                if e.key.as_str() == Some("image") {
+                    if let Some(image) = e.value.as_str() {
+                        let mut current = image.to_owned();
+                        for o in overrides {
+                            if let Some(next) = o.apply(&current) {
+                                current = next;
+                            }
+                        }
+                        out.push((current, e.key.span.start.line));
+                    }
+                }
+                stack.push(&e.value);
+            }
+        } else if let Some(items) = node.as_seq() {
+            stack.extend(items.iter());
+        }
+    }
+    out.sort_by_key(|(_, line)| *line);
+    out
 }
 
 /// The string items of a list field, with their lines.
@@ -520,5 +607,44 @@ pub fn placed_identity(
             let ns = item.namespace.clone().or(own_ns);
             (kind, name, ns)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_overrides() {
+        assert_eq!(
+            split_image("ghcr.io/acme/app:1.2"),
+            ("ghcr.io/acme/app", ":1.2")
+        );
+        assert_eq!(
+            split_image("localhost:5000/app"),
+            ("localhost:5000/app", "")
+        );
+        assert_eq!(split_image("app@sha256:abc"), ("app", "@sha256:abc"));
+        let o = ImageOverride {
+            name: "ghcr.io/acme/app".into(),
+            new_name: None,
+            new_tag: Some("prod".into()),
+            digest: None,
+        };
+        assert_eq!(
+            o.apply("ghcr.io/acme/app:1.2").as_deref(),
+            Some("ghcr.io/acme/app:prod")
+        );
+        assert_eq!(o.apply("ghcr.io/acme/other:1.2"), None);
+        let renamed = ImageOverride {
+            name: "app".into(),
+            new_name: Some("mirror.example.com/app".into()),
+            new_tag: None,
+            digest: None,
+        };
+        assert_eq!(
+            renamed.apply("app:3").as_deref(),
+            Some("mirror.example.com/app:3")
+        );
     }
 }

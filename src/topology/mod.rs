@@ -39,6 +39,8 @@ pub struct PlacedObject {
     pub kind: String,
     pub name: Option<String>,
     pub namespace: Option<String>,
+    /// Container images after kustomize `images:` overrides, with the line of each `image:`.
+    pub images: Vec<(String, u32)>,
 }
 
 /// The deployer that sent an object to its cluster.
@@ -409,6 +411,9 @@ impl<'a> Builder<'a> {
                 kind,
                 name,
                 namespace,
+                images: doc
+                    .map(|d| kustomize::effective_images(d, &item.images))
+                    .unwrap_or_default(),
             };
             let mut signals = delivery.signals.clone();
             signals.extend(own_signals(&object, doc, self.inventory.vocabulary()));
