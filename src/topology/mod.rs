@@ -178,7 +178,13 @@ pub fn build(files: &[SourceFile], skipped: &[Skipped], config: &Config) -> Topo
             builder.unresolved.push(Unresolved {
                 location: Location::new(&skip.rel_path, 1),
                 reason: format!(
-                    "this Helm template defines a {kind}; envfence does not render templates, so where it deploys is not known"
+                    "this Helm template defines {}; envfence does not render templates, so where it deploys is not known",
+                    match kind {
+                        "Application" => "Argo CD Applications",
+                        "ApplicationSet" => "Argo CD ApplicationSets",
+                        "HelmRelease" => "Flux HelmReleases",
+                        _ => "Flux Kustomizations",
+                    }
                 ),
             });
         }
