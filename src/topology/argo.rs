@@ -231,42 +231,22 @@ fn deliver_app(
                 note: format!("destination.server={server} (the cluster running Argo CD)"),
             },
         ),
-        (Some((name, line)), server) => {
-            let (c, declared) = inventory.resolve_destination(
-                Some(name),
-                server.as_ref().map(|s| s.0.as_str()),
-                at(*line),
-            );
-            if !declared {
-                out.unresolved.push(Unresolved {
-                    location: at(*line),
-                    reason: format!("cluster `{name}` is not declared (config, Argo CD cluster Secret); its environment is guessed from its name"),
-                });
-            }
-            (
-                c,
-                Evidence {
-                    location: at(*line),
-                    note: format!("destination.name={name}"),
-                },
-            )
-        }
-        (None, Some((server, line))) => {
-            let (c, declared) = inventory.resolve_destination(None, Some(server), at(*line));
-            if !declared {
-                out.unresolved.push(Unresolved {
-                    location: at(*line),
-                    reason: format!("cluster {server} is not declared (config, Argo CD cluster Secret); its environment is guessed from its URL"),
-                });
-            }
-            (
-                c,
-                Evidence {
-                    location: at(*line),
-                    note: format!("destination.server={server}"),
-                },
-            )
-        }
+        (Some((name, line)), server) => named_destination(
+            inventory,
+            Some(name),
+            server.as_ref().map(|s| s.0.as_str()),
+            at(*line),
+            format!("destination.name={name}"),
+            out,
+        ),
+        (None, Some((server, line))) => named_destination(
+            inventory,
+            None,
+            Some(server),
+            at(*line),
+            format!("destination.server={server}"),
+            out,
+        ),
         (None, None) => {
             out.unresolved.push(Unresolved {
                 location: at(app.name_line),
@@ -391,6 +371,32 @@ fn deliver_app(
             signals: source_signals,
         });
     }
+}
+
+/// A destination that names a cluster (not `in-cluster`): the cluster, and the evidence hop.
+/// A cluster that nothing else declares is still used, with an unresolved entry.
+fn named_destination(
+    inventory: &mut Inventory,
+    name: Option<&str>,
+    server: Option<&str>,
+    location: Location,
+    note: String,
+    out: &mut Outcome,
+) -> (usize, Evidence) {
+    let (cluster, declared) = inventory.resolve_destination(name, server, location.clone());
+    if !declared {
+        let (what, from) = match name {
+            Some(n) => (format!("`{n}`"), "name"),
+            None => (server.unwrap_or("?").to_owned(), "URL"),
+        };
+        out.unresolved.push(Unresolved {
+            location: location.clone(),
+            reason: format!(
+                "cluster {what} is not declared (config, Argo CD cluster Secret); its environment is guessed from its {from}"
+            ),
+        });
+    }
+    (cluster, Evidence { location, note })
 }
 
 /// One set of generator parameters, with the line that produced it.

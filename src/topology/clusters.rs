@@ -365,6 +365,19 @@ struct ClusterSecret {
     line: u32,
 }
 
+/// The labels and (plain) data of a Secret template inside a wrapper object.
+fn wrapped(template: Option<&Node>) -> (Option<&Node>, Vec<(&Node, bool)>) {
+    (
+        template
+            .and_then(|t| t.get("metadata"))
+            .and_then(|m| m.get("labels")),
+        template
+            .and_then(|t| t.get("data"))
+            .map(|d| vec![(d, false)])
+            .unwrap_or_default(),
+    )
+}
+
 /// An Argo CD cluster Secret, also inside a SealedSecret or ExternalSecret template.
 fn argo_cluster_secret(doc: &Document) -> Option<ClusterSecret> {
     const LABEL: &str = "argocd.argoproj.io/secret-type";
@@ -377,34 +390,14 @@ fn argo_cluster_secret(doc: &Document) -> Option<ClusterSecret> {
                 .filter_map(|(k, b64)| Some((doc.root.get(k)?, b64)))
                 .collect(),
         ),
-        "SealedSecret" => {
-            let template = doc.root.get("spec").and_then(|s| s.get("template"));
-            (
-                template
-                    .and_then(|t| t.get("metadata"))
-                    .and_then(|m| m.get("labels")),
-                template
-                    .and_then(|t| t.get("data"))
-                    .map(|d| vec![(d, false)])
-                    .unwrap_or_default(),
-            )
-        }
-        "ExternalSecret" => {
-            let template = doc
-                .root
+        // Wrapped Secrets carry the real Secret's labels and data in a template.
+        "SealedSecret" => wrapped(doc.root.get("spec").and_then(|s| s.get("template"))),
+        "ExternalSecret" => wrapped(
+            doc.root
                 .get("spec")
                 .and_then(|s| s.get("target"))
-                .and_then(|t| t.get("template"));
-            (
-                template
-                    .and_then(|t| t.get("metadata"))
-                    .and_then(|m| m.get("labels")),
-                template
-                    .and_then(|t| t.get("data"))
-                    .map(|d| vec![(d, false)])
-                    .unwrap_or_default(),
-            )
-        }
+                .and_then(|t| t.get("template")),
+        ),
         _ => return None,
     };
     let labels: BTreeMap<String, String> = labels_node
