@@ -173,8 +173,8 @@ impl App {
             _ => Deployer::ApplicationSet,
         };
         let has_feature = index % 20 == 7;
-        let feature = has_feature
-            .then(|| format!("feature-{}", FEATURES[(index / 20) % FEATURES.len()]));
+        let feature =
+            has_feature.then(|| format!("feature-{}", FEATURES[(index / 20) % FEATURES.len()]));
         App {
             index,
             name,
@@ -282,13 +282,9 @@ fn parse_args(args: &[String]) -> Result<Args, ArgsError> {
                 let value = it
                     .next()
                     .ok_or_else(|| ArgsError::Bad(format!("{arg} needs a number")))?;
-                let n: usize = value
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| {
-                        ArgsError::Bad(format!("{arg}: expected a positive number, got {value:?}"))
-                    })?;
+                let n: usize = value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    ArgsError::Bad(format!("{arg}: expected a positive number, got {value:?}"))
+                })?;
                 if arg == "--apps" {
                     apps = n;
                 } else {
@@ -556,7 +552,10 @@ spec:
     name: flux-system
 "
     );
-    out.write(&format!("clusters/{name}/flux-system/gotk-sync.yaml"), &sync)?;
+    out.write(
+        &format!("clusters/{name}/flux-system/gotk-sync.yaml"),
+        &sync,
+    )?;
     out.write(
         &format!("clusters/{name}/flux-system/kustomization.yaml"),
         "apiVersion: kustomize.config.k8s.io/v1beta1
@@ -611,7 +610,8 @@ metadata:
 ",
     )?;
     for chart in CHARTS {
-        let mut values_files = format!("      valuesFiles:\n        - ./charts/{chart}/values.yaml\n");
+        let mut values_files =
+            format!("      valuesFiles:\n        - ./charts/{chart}/values.yaml\n");
         if cluster.env == Env::Production {
             let _ = writeln!(
                 values_files,
@@ -1098,8 +1098,17 @@ kind: Kustomization
     } else {
         k.push_str("patchesStrategicMerge:\n  - patch-replicas.yaml\n");
     }
-    let log_level = if env == Env::Production { "info" } else { "debug" };
-    let flags = rng.pick(&["none", "beta-search", "new-pricing,beta-search", "async-export"]);
+    let log_level = if env == Env::Production {
+        "info"
+    } else {
+        "debug"
+    };
+    let flags = rng.pick(&[
+        "none",
+        "beta-search",
+        "new-pricing,beta-search",
+        "async-export",
+    ]);
     let _ = write!(
         k,
         "configMapGenerator:
@@ -1180,7 +1189,12 @@ spec:
     Ok(())
 }
 
-fn write_feature_overlay(out: &mut Out, app: &App, feature: &str, version: &str) -> Result<(), String> {
+fn write_feature_overlay(
+    out: &mut Out,
+    app: &App,
+    feature: &str,
+    version: &str,
+) -> Result<(), String> {
     let name = &app.name;
     let dir = format!("apps/{name}/overlays/{feature}");
     out.write(

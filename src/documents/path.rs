@@ -77,20 +77,6 @@ impl FieldPath {
         }
         Ok(FieldPath(segments))
     }
-
-    /// A child path with one more key.
-    pub fn key(&self, key: &str) -> Self {
-        let mut next = self.clone();
-        next.0.push(Segment::Key(key.to_owned()));
-        next
-    }
-
-    /// A child path with one more index.
-    pub fn index(&self, index: usize) -> Self {
-        let mut next = self.clone();
-        next.0.push(Segment::Index(index));
-        next
-    }
 }
 
 impl fmt::Display for FieldPath {

@@ -37,13 +37,6 @@ pub struct Cluster {
     env_rank: u8,
 }
 
-impl Cluster {
-    /// The name findings and the topology show: the name, else the server URL.
-    pub fn display_name(&self) -> &str {
-        &self.name
-    }
-}
-
 #[derive(Debug, Default)]
 pub struct Inventory {
     pub clusters: Vec<Cluster>,
