@@ -15,8 +15,9 @@
 //!   the charts in `charts/`.
 //! - `argocd/`: cluster Secrets (`clusters/<cluster>.yaml`), AppProjects, an app-of-apps
 //!   (`root.yaml`), Applications (`apps/<app>-<env>.yaml`) and one ApplicationSet file per team
-//!   (`appsets/<team>.yaml`, list generators with `cluster` and `env` elements).
-//! - `apps/<app>/`: a kustomize `base/` and `overlays/{production,staging,dev}`; every 20th app
+//!   (`appsets/<team>.yaml`: one ApplicationSet per app, each with a list generator of
+//!   `cluster`, `env` and `namespace` elements).
+//! - `apps/<app>/`: a kustomize `base/` and `overlays/{production,staging,dev}`; one app in 20
 //!   also has an `overlays/feature-<name>/` overlay and a `tests/` integration Job.
 //! - `charts/<chart>/`: Helm charts whose `templates/` hold Go templates (not YAML until
 //!   rendered; envfence skips them by design).
@@ -26,10 +27,10 @@
 //! cluster (every 4th app on two). Cluster names carry their environment (`prod-eu-1`,
 //! `staging-eu-1`, `dev-eu-1`, ...).
 //!
-//! A few violations are planted on purpose so that a full scan has something to report:
-//! every 100th app (index 47, 147, ...) has its feature overlay deployed to a production
-//! cluster by an Argo CD Application, and every 200th app (index 107, 307, ...) pulls its
-//! integration-test Job into its production overlay.
+//! A few violations are planted on purpose so that a full scan has something to report: one
+//! app in 100 has its feature overlay deployed to a production cluster by an Argo CD
+//! Application (`argocd/apps/<app>-feature-<name>.yaml`), and one in 200 pulls its
+//! integration-test Job into its production overlay (`resources: ../../tests`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -149,7 +150,7 @@ struct App {
     name: String,
     team: &'static str,
     deployer: Deployer,
-    /// Feature overlay name (`feature-<x>`), for every 20th app.
+    /// Feature overlay name (`feature-<x>`), for one app in 20.
     feature: Option<String>,
     /// Planted: the feature overlay is also deployed to a production cluster.
     feature_on_prod: bool,
@@ -167,22 +168,24 @@ impl App {
         } else {
             format!("{domain}-{component}-{}", round + 1)
         };
-        let deployer = match index % 10 {
+        // Spread deployers and features over domains (and so teams): shift by the row.
+        let row = index / DOMAINS.len();
+        let mixed = index + row;
+        let deployer = match mixed % 10 {
             0..=5 => Deployer::Flux,
             6..=8 => Deployer::ArgoApplication,
             _ => Deployer::ApplicationSet,
         };
-        let has_feature = index % 20 == 7;
-        let feature =
-            has_feature.then(|| format!("feature-{}", FEATURES[(index / 20) % FEATURES.len()]));
+        let has_feature = mixed % 20 == 7;
+        let feature = has_feature.then(|| format!("feature-{}", FEATURES[row % FEATURES.len()]));
         App {
             index,
             name,
             team: TEAMS[index % DOMAINS.len() % TEAMS.len()],
             deployer,
             feature,
-            feature_on_prod: has_feature && index % 100 == 47,
-            tests_in_prod: has_feature && index % 200 == 107,
+            feature_on_prod: has_feature && row % 5 == 2,
+            tests_in_prod: has_feature && row % 10 == 5,
         }
     }
 
@@ -778,9 +781,10 @@ fn application_set(app: &App, placements: &[(Env, Vec<&Cluster>)]) -> String {
         for cluster in targets {
             let _ = writeln!(
                 elements,
-                "          - cluster: {}\n            env: {}",
+                "          - cluster: {}\n            env: {}\n            namespace: {}",
                 cluster.name,
-                env.overlay()
+                env.overlay(),
+                app.namespace(*env),
             );
         }
     }
@@ -815,7 +819,7 @@ spec:
         path: 'apps/{name}/overlays/{{{{env}}}}'
       destination:
         name: '{{{{cluster}}}}'
-        namespace: '{team}-{{{{env}}}}'
+        namespace: '{{{{namespace}}}}'
       syncPolicy:
         automated:
           prune: true
