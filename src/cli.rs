@@ -219,6 +219,7 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
     write_output(
         &output::render(&report, args.format),
         args.output.as_deref(),
+        args.format == Format::Text,
     )?;
     let failing = args.fail_on.threshold().is_some_and(|threshold| {
         report.findings.iter().any(|f| {
@@ -237,6 +238,7 @@ fn run_topology(args: TopologyArgs) -> anyhow::Result<u8> {
     write_output(
         &topology_output::render(&topology, args.format),
         args.output.as_deref(),
+        args.format == TopologyFormat::Text,
     )?;
     Ok(0)
 }
@@ -262,7 +264,7 @@ fn run_explain(args: ExplainArgs) -> anyhow::Result<u8> {
     let topology = with_progress(args.read.quiet, |progress| {
         scan::topology(&target, &config, &args.read.options(), progress)
     })?;
-    write_output(&topology_output::explain(&topology, &rel), None)?;
+    write_output(&topology_output::explain(&topology, &rel), None, true)?;
     Ok(0)
 }
 
@@ -305,19 +307,31 @@ fn with_progress<T>(quiet: bool, work: impl FnOnce(&(dyn Fn(Progress) + Sync)) -
 }
 
 /// Writes a rendered report to a file (never coloured) or to stdout (coloured on a terminal).
-fn write_output(rendered: &str, path: Option<&Path>) -> anyhow::Result<()> {
+/// Only `styled` output (text) can hold ANSI styles; JSON and graphs are written as they are.
+fn write_output(rendered: &str, path: Option<&Path>, styled: bool) -> anyhow::Result<()> {
     match path {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-            let mut stream = anstream::AutoStream::new(file, ColorChoice::Never);
+            let mut stream = anstream::AutoStream::new(
+                file,
+                if styled {
+                    ColorChoice::Never
+                } else {
+                    ColorChoice::AlwaysAnsi
+                },
+            );
             stream
                 .write_all(rendered.as_bytes())
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
         }
         None => {
-            let mut stdout = anstream::stdout();
-            if let Err(e) = stdout.write_all(rendered.as_bytes()) {
+            let result = if styled {
+                anstream::stdout().write_all(rendered.as_bytes())
+            } else {
+                std::io::stdout().lock().write_all(rendered.as_bytes())
+            };
+            if let Err(e) = result {
                 // A closed pipe (`envfence scan | head`) is not an error worth a message.
                 if e.kind() != std::io::ErrorKind::BrokenPipe {
                     anyhow::bail!("cannot write the report: {e}");

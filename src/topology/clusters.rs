@@ -251,11 +251,23 @@ impl Inventory {
         }
         // Flux-style trees: clusters/<name>/... (at any depth).
         let mut trees: BTreeMap<String, Location> = BTreeMap::new();
+        // Declared where Flux's own sync lives (`flux-system/`), else by its first file.
         for f in index.files {
             if let Some(name) = cluster_tree_of(&f.path) {
-                trees
-                    .entry(name.to_owned())
-                    .or_insert_with(|| Location::new(&f.path, 1));
+                let here = Location::new(&f.path, 1);
+                let rank = |file: &str| {
+                    if file.ends_with("/flux-system/gotk-sync.yaml") {
+                        0
+                    } else if file.contains("/flux-system/") {
+                        1
+                    } else {
+                        2
+                    }
+                };
+                let slot = trees.entry(name.to_owned()).or_insert_with(|| here.clone());
+                if rank(&f.path) < rank(&slot.file) {
+                    *slot = here;
+                }
             }
         }
         for (name, loc) in trees {

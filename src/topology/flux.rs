@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use super::clusters::Inventory;
 use super::env::Env;
-use super::index::{self, RepoIndex};
+use super::index::{self, DocRef, RepoIndex};
 use super::kustomize::DirectoryMode;
 use super::{
     Delivery, Deployer, Outcome, PlacedObject, Placement, Signal, SignalLevel, Unresolved,
@@ -30,11 +30,12 @@ pub fn is_flux_deployer(d: &Document) -> bool {
 pub fn run(
     index: &RepoIndex<'_>,
     inventory: &mut Inventory,
-    d: &Document,
+    doc: DocRef,
     host: usize,
     chain: &[Evidence],
 ) -> Outcome {
     let mut out = Outcome::default();
+    let d = index.doc(doc);
     if !is_flux_deployer(d) {
         return out;
     }
@@ -98,10 +99,7 @@ pub fn run(
         // The chart is rendered by Helm; the HelmRelease stands for what it renders. On a
         // remote cluster it is placed there too, so that rules see its values.
         if let (Some(hop), true) = (dest_hop, cluster != host) {
-            let doc_ref = index
-                .all_docs()
-                .find(|(_, x)| std::ptr::eq(*x, d))
-                .map(|(r, _)| r);
+            let doc_ref = Some(doc);
             let mut evidence = chain.to_vec();
             evidence.push(hop.clone());
             let env = inventory.clusters[cluster].environment;
@@ -260,7 +258,7 @@ fn substitute_vars(text: &str, vars: &BTreeMap<String, String>) -> String {
 }
 
 fn git_repositories<'a>(index: &'a RepoIndex<'a>) -> impl Iterator<Item = &'a Document> + 'a {
-    index.all_docs().map(|(_, d)| d).filter(|d| {
+    index.of_kind("GitRepository").map(|(_, d)| d).filter(|d| {
         d.id.kind.as_deref() == Some("GitRepository")
             && d.id
                 .api_version
@@ -322,10 +320,7 @@ fn this_repository(index: &RepoIndex<'_>, name: &str) -> Result<(), String> {
 /// that produces it from this repository.
 fn artifact_path(index: &RepoIndex<'_>, artifact: &str, path: &str) -> Option<String> {
     let want = index::join("", path, true)?;
-    for (_, gen) in index
-        .all_docs()
-        .filter(|(_, d)| d.id.kind.as_deref() == Some("ArtifactGenerator"))
-    {
+    for (_, gen) in index.of_kind("ArtifactGenerator") {
         let spec = gen.root.get("spec")?;
         // Aliases of sources that are this repository.
         let local: Vec<String> = spec

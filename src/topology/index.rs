@@ -21,6 +21,8 @@ pub struct RepoIndex<'a> {
     subdirs: HashMap<String, BTreeSet<String>>,
     /// Files some kustomization uses as a patch: partial objects, never deployers.
     patch_files: HashSet<String>,
+    /// Documents by `kind`, for the few kinds the topology looks up by kind.
+    by_kind: HashMap<String, Vec<DocRef>>,
 }
 
 /// The parent directory of a repository-relative path ("" at the root).
@@ -100,12 +102,24 @@ impl<'a> RepoIndex<'a> {
                 patch_files.extend(paths.into_iter().filter_map(|p| join(dir, p, false)));
             }
         }
+        let mut by_kind: HashMap<String, Vec<DocRef>> = HashMap::new();
+        for (file, f) in files.iter().enumerate() {
+            for (doc, d) in f.documents.iter().enumerate() {
+                if let Some(kind) = &d.id.kind {
+                    by_kind
+                        .entry(kind.clone())
+                        .or_default()
+                        .push(DocRef { file, doc });
+                }
+            }
+        }
         RepoIndex {
             files,
             by_path,
             by_dir,
             subdirs,
             patch_files,
+            by_kind,
         }
     }
 
@@ -154,6 +168,15 @@ impl<'a> RepoIndex<'a> {
             .enumerate()
             .filter(|(_, d)| d.is_manifest())
             .map(move |(doc, _)| DocRef { file, doc })
+    }
+
+    /// Documents of one `kind`, with their references.
+    pub fn of_kind<'s>(&'s self, kind: &str) -> impl Iterator<Item = (DocRef, &'a Document)> + 's {
+        self.by_kind
+            .get(kind)
+            .into_iter()
+            .flatten()
+            .map(move |r| (*r, self.doc(*r)))
     }
 
     /// Every document of every file, with its reference.

@@ -293,26 +293,27 @@ impl<'a> Builder<'a> {
     fn seed_argo(&mut self) {
         let mut roots = Vec::new();
         let mut contained = Vec::new();
-        let sources: Vec<(DocRef, Vec<String>)> = self
+        let argo: Vec<(DocRef, &Document)> = self
             .index
-            .all_docs()
+            .of_kind("Application")
+            .chain(self.index.of_kind("ApplicationSet"))
             .filter(|(_, d)| argo::is_argo_deployer(d))
-            .map(|(r, d)| (r, argo::source_paths(d)))
             .collect();
-        for (r, _) in &sources {
-            let file = &self.index.doc(*r).file;
-            let inside_other = sources.iter().any(|(other, paths)| {
-                other != r
-                    && paths
-                        .iter()
-                        .any(|p| p.is_empty() || file.starts_with(&format!("{p}/")))
-            });
-            if inside_other {
+        let mut sources: HashMap<String, Vec<DocRef>> = HashMap::new();
+        for (r, d) in &argo {
+            for p in argo::source_paths(d) {
+                sources.entry(p).or_default().push(*r);
+            }
+        }
+        for (r, d) in &argo {
+            if covered_by_others(&d.file, *r, &sources) {
                 contained.push(*r);
             } else {
                 roots.push(*r);
             }
         }
+        roots.sort();
+        contained.sort();
         for r in roots.into_iter().chain(contained) {
             if self.host_of.contains_key(&r) {
                 continue;
@@ -342,7 +343,7 @@ impl<'a> Builder<'a> {
                 Some("Kustomization") | Some("HelmRelease") => flux::run(
                     self.index,
                     &mut self.inventory,
-                    d,
+                    doc,
                     host.unwrap_or(usize::MAX),
                     &chain,
                 ),
@@ -486,28 +487,29 @@ impl<'a> Builder<'a> {
     fn run_unreached_flux(&mut self, config: &Config) {
         let flux: Vec<(DocRef, &Document)> = self
             .index
-            .all_docs()
-            .filter(|(_, d)| {
-                flux::is_flux_deployer(d)
-                    && d.id.kind.as_deref() == Some("Kustomization")
-                    && !self.index.is_patch_file(&d.file)
-            })
+            .of_kind("Kustomization")
+            .filter(|(_, d)| flux::is_flux_deployer(d) && !self.index.is_patch_file(&d.file))
             .collect();
         // Roots first: a Kustomization whose file no other Kustomization's path covers.
-        let paths: Vec<(DocRef, String)> = flux
-            .iter()
-            .filter_map(|(r, d)| {
-                let path = d.root.get("spec")?.get("path")?.as_str()?;
-                Some((*r, index::join("", path, true)?))
-            })
-            .collect();
+        let mut paths: HashMap<String, Vec<DocRef>> = HashMap::new();
+        for (r, d) in &flux {
+            let path = d
+                .root
+                .get("spec")
+                .and_then(|s| s.get("path"))
+                .and_then(|p| p.as_str());
+            if let Some(dir) = path.and_then(|p| index::join("", p, true)) {
+                paths.entry(dir).or_default().push(*r);
+            }
+        }
         let mut pending: Vec<(bool, usize, DocRef)> = flux
             .iter()
             .map(|(r, d)| {
-                let covered = paths.iter().any(|(other, p)| {
-                    other != r && (p.is_empty() || d.file.starts_with(&format!("{p}/")))
-                });
-                (covered, d.file.matches('/').count(), *r)
+                (
+                    covered_by_others(&d.file, *r, &paths),
+                    d.file.matches('/').count(),
+                    *r,
+                )
             })
             .collect();
         pending.sort();
@@ -704,6 +706,24 @@ pub fn kustomize_objects(
             kustomize::placed_identity(item, doc)
         })
         .collect()
+}
+
+/// Whether some deployer other than `me` reads a folder that holds `file` (its path is the
+/// file's folder or one of its ancestors, the repository root included).
+fn covered_by_others(file: &str, me: DocRef, dirs: &HashMap<String, Vec<DocRef>>) -> bool {
+    let mut dir = index::parent(file);
+    loop {
+        if dirs
+            .get(dir)
+            .is_some_and(|owners| owners.iter().any(|o| *o != me))
+        {
+            return true;
+        }
+        if dir.is_empty() {
+            return false;
+        }
+        dir = index::parent(dir);
+    }
 }
 
 /// The config file's path, as findings and evidence name it.
