@@ -170,6 +170,26 @@ pub fn build(files: &[SourceFile], skipped: &[Skipped], config: &Config) -> Topo
     builder.fallbacks(config);
     builder.drain();
 
+    // helmfile deploys releases envfence cannot render; say so once per helmfile.
+    let is_helmfile = |path: &str| index::basename(path).starts_with("helmfile");
+    let helmfile_reason =
+        "helmfile releases are rendered by helmfile; envfence does not render them";
+    for skip in skipped {
+        if skip.reason == SkipReason::Template && is_helmfile(&skip.rel_path) {
+            builder.unresolved.push(Unresolved {
+                location: Location::new(&skip.rel_path, 1),
+                reason: helmfile_reason.into(),
+            });
+        }
+    }
+    for f in files.iter().filter(|f| is_helmfile(&f.path)) {
+        if let Some(entry) = f.documents.iter().find_map(|d| d.root.entry("releases")) {
+            builder.unresolved.push(Unresolved {
+                location: Location::new(&f.path, entry.key.span.start.line),
+                reason: helmfile_reason.into(),
+            });
+        }
+    }
     for skip in skipped {
         if let SkipReason::HelmTemplate {
             deploys: Some(kind),
