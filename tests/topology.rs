@@ -189,3 +189,90 @@ fn flux_kustomize_helm_example() {
         .is_some_and(|f| f.starts_with("apps/staging/"))
         && p["cluster"] == "production"));
 }
+
+/// Every evidence hop and every placement names a line that exists and holds text, and hops
+/// that quote a field (`destination.name=…`, `resources …`, `path …`) sit on that field's line.
+#[test]
+fn evidence_points_at_real_lines() {
+    let mut roots = vec![fixture("demo")];
+    if let Some(dir) = corpora() {
+        let mut more: Vec<_> = std::fs::read_dir(dir)
+            .expect("corpora")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        more.sort();
+        roots.extend(more);
+    }
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for root in roots {
+        let (_, out) = run(&[
+            "topology",
+            "-q",
+            "--format",
+            "json",
+            &root.to_string_lossy(),
+        ]);
+        let t: Value = serde_json::from_str(&out).expect("json");
+        let mut files: std::collections::HashMap<String, Vec<String>> = Default::default();
+        let mut line_of = |file: &str, line: u64| -> Option<String> {
+            let lines = files.entry(file.to_owned()).or_insert_with(|| {
+                std::fs::read_to_string(root.join(file))
+                    .map(|t| t.lines().map(str::to_owned).collect())
+                    .unwrap_or_default()
+            });
+            lines
+                .get(usize::try_from(line).ok()?.checked_sub(1)?)
+                .cloned()
+        };
+        for p in t["placements"].as_array().expect("placements") {
+            let own = serde_json::json!({"file": p["file"], "line": p["line"], "note": "object"});
+            for hop in p["evidence"]
+                .as_array()
+                .expect("evidence")
+                .iter()
+                .chain([&own])
+            {
+                checked += 1;
+                let file = hop["file"].as_str().unwrap_or("");
+                let note = hop["note"].as_str().unwrap_or("");
+                let Some(text) = line_of(file, hop["line"].as_u64().unwrap_or(0)) else {
+                    problems.push(format!(
+                        "{}: {file}:{} does not exist ({note})",
+                        root.display(),
+                        hop["line"]
+                    ));
+                    continue;
+                };
+                let quoted = ["destination.name", "destination.server", "source.path"]
+                    .iter()
+                    .find(|k| note.starts_with(*k))
+                    .map(|k| k.rsplit('.').next().unwrap_or(k).to_owned())
+                    .or_else(|| {
+                        ["resources ", "bases ", "components ", "patch "]
+                            .iter()
+                            .find_map(|k| note.strip_prefix(k))
+                            .map(str::to_owned)
+                    });
+                if text.trim().is_empty()
+                    || quoted.as_ref().is_some_and(|q| !text.contains(q.as_str()))
+                {
+                    problems.push(format!(
+                        "{}: {file}:{} is `{text}` for `{note}`",
+                        root.display(),
+                        hop["line"]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} hops checked");
+    assert!(
+        problems.is_empty(),
+        "{} of {checked} hops are off:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}

@@ -677,7 +677,15 @@ impl<'a> Builder<'a> {
             }
         }
         for (dir, name, slot) in roots {
-            let location = Location::new(&Arc::from(dir.as_str()), 1);
+            // Point at the folder's kustomization (or its first file), not at the folder.
+            let file = self
+                .index
+                .kustomization_in(&dir)
+                .or_else(|| self.index.files_in(&dir).first().copied());
+            let location = match file {
+                Some(f) => Location::new(&self.index.files[f].path, 1),
+                None => Location::new(&Arc::from(dir.as_str()), 1),
+            };
             let (cluster, _) =
                 self.inventory
                     .resolve_destination(Some(&name), None, location.clone());
