@@ -211,23 +211,14 @@ impl Finding {
     }
 }
 
-/// Findings in report order: by file, line, then rule.
+/// Findings in report order: by file and line, the most severe first, then by rule.
 pub fn sort(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
-        (
-            &a.location.file,
-            a.location.line,
-            a.location.column,
-            a.rule.as_str(),
-            &a.message,
-        )
-            .cmp(&(
-                &b.location.file,
-                b.location.line,
-                b.location.column,
-                b.rule.as_str(),
-                &b.message,
-            ))
+        (&a.location.file, a.location.line, a.location.column)
+            .cmp(&(&b.location.file, b.location.line, b.location.column))
+            .then(b.severity.cmp(&a.severity))
+            .then(a.rule.as_str().cmp(b.rule.as_str()))
+            .then(a.message.cmp(&b.message))
     });
 }
 

@@ -14,8 +14,8 @@ fn demo_text_report() {
         .expect("runs");
     assert_eq!(
         out.status.code(),
-        Some(0),
-        "warnings alone do not fail the scan"
+        Some(1),
+        "the demo's planted errors fail the scan"
     );
     insta::assert_snapshot!(
         "demo_text",
@@ -30,7 +30,7 @@ fn demo_json_report() {
         .arg(fixture("demo"))
         .output()
         .expect("runs");
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(1));
     let report = json_report(&out);
     assert_eq!(report["version"], 1);
     assert_eq!(report["tool"]["name"], "envfence");
@@ -42,22 +42,32 @@ fn demo_json_report() {
 
 #[test]
 fn fail_on_sets_the_exit_code() {
-    let demo = fixture("demo");
+    // Only a warning (invalid-yaml): it fails the scan from --fail-on warning down.
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tree(dir.path(), &[("bad.yaml", "a: [1, 2\n")]);
     envfence()
         .args(["scan", "-q", "--fail-on", "warning"])
-        .arg(&demo)
+        .arg(dir.path())
         .assert()
         .code(1);
     envfence()
         .args(["scan", "-q", "--fail-on", "info"])
-        .arg(&demo)
+        .arg(dir.path())
         .assert()
         .code(1);
     envfence()
         .args(["scan", "-q", "--fail-on", "error"])
-        .arg(&demo)
+        .arg(dir.path())
         .assert()
         .code(0);
+    envfence()
+        .args(["scan", "-q"])
+        .arg(dir.path())
+        .assert()
+        .code(0);
+    // The demo has errors: they fail the scan unless --fail-on never.
+    let demo = fixture("demo");
+    envfence().args(["scan", "-q"]).arg(&demo).assert().code(1);
     envfence()
         .args(["scan", "-q", "--fail-on", "never"])
         .arg(&demo)
@@ -195,7 +205,7 @@ fn output_file_gets_the_report_without_colour() {
         .arg(&report)
         .arg(fixture("demo"))
         .assert()
-        .code(0)
+        .code(1)
         .stdout("");
     let text = std::fs::read_to_string(&report).expect("report written");
     assert!(text.contains("legacy/broken-configmap.yaml"));

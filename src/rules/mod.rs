@@ -3,6 +3,9 @@
 //! `policies/<id>.yaml`, embedded in the binary.
 
 mod invalid_yaml;
+mod mixed_environment_cluster;
+mod nonprod_on_prod_cluster;
+mod placement;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -165,7 +168,11 @@ pub trait Rule: Sync {
 
 /// The rules whose checks exist in this build.
 pub fn registry() -> Vec<Box<dyn Rule>> {
-    vec![Box::new(invalid_yaml::InvalidYaml)]
+    vec![
+        Box::new(nonprod_on_prod_cluster::NonprodOnProdCluster),
+        Box::new(mixed_environment_cluster::MixedEnvironmentCluster),
+        Box::new(invalid_yaml::InvalidYaml),
+    ]
 }
 
 /// Runs every enabled rule.

@@ -103,7 +103,7 @@ pub fn run(
             let mut evidence = chain.to_vec();
             evidence.push(hop.clone());
             let env = inventory.clusters[cluster].environment;
-            let (class, reason) =
+            let (class, reason, level) =
                 super::decide_class(env, &inventory.clusters[cluster].name, &signals);
             out.extra_placements.push(Placement {
                 object: PlacedObject {
@@ -123,6 +123,8 @@ pub fn run(
                 cluster_environment: Env::Unknown,
                 workload_class: class,
                 class_reason: reason,
+                class_level: level,
+                deployer_class: super::deployer_class(&signals),
                 evidence,
                 deployer: Some(Deployer {
                     kind: "HelmRelease".into(),

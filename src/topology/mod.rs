@@ -60,6 +60,12 @@ pub struct Placement {
     pub workload_class: Env,
     /// Why the workload class is what it is.
     pub class_reason: String,
+    /// How close to the object the deciding signal was (`None`: the cluster decided, or
+    /// nothing did).
+    pub class_level: Option<SignalLevel>,
+    /// What the deployer alone says (its name, labels, source folder): a non-production
+    /// deployer is the thing to change, even when the object's own namespace also says so.
+    pub deployer_class: Env,
     pub evidence: Vec<Evidence>,
     pub deployer: Option<Deployer>,
     /// A kustomize patch or merging generator: it changes an object rather than being one.
@@ -445,7 +451,7 @@ impl<'a> Builder<'a> {
             let mut signals = delivery.signals.clone();
             signals.extend(own_signals(&object, doc, self.inventory.vocabulary()));
             signals.extend(overlay_signals(&item.chain, self.inventory.vocabulary()));
-            let (class, reason) = decide_class(
+            let (class, reason, level) = decide_class(
                 self.inventory.clusters[delivery.cluster].environment,
                 &self.inventory.clusters[delivery.cluster].name,
                 &signals,
@@ -456,6 +462,8 @@ impl<'a> Builder<'a> {
                 cluster_environment: Env::Unknown,
                 workload_class: class,
                 class_reason: reason,
+                class_level: level,
+                deployer_class: deployer_class(&delivery.signals),
                 evidence: evidence.clone(),
                 deployer: Some(delivery.deployer.clone()),
                 patch: item.patch,
@@ -839,6 +847,22 @@ fn overlay_signals(chain: &[Evidence], vocabulary: &env::Vocabulary) -> Vec<Sign
         .collect()
 }
 
+/// The class the deployer-level signals alone give: non-production wins, as for workloads.
+pub(crate) fn deployer_class(signals: &[Signal]) -> Env {
+    let at = |env: Env| {
+        signals
+            .iter()
+            .any(|s| s.level == SignalLevel::Deployer && s.env == env)
+    };
+    if at(Env::NonProduction) {
+        Env::NonProduction
+    } else if at(Env::Production) {
+        Env::Production
+    } else {
+        Env::Unknown
+    }
+}
+
 /// The environment slot of a folder path: the segment after `overlays/`, `envs/` or
 /// `environments/`, or a `feature-*` segment.
 pub fn folder_slot(dir: &str) -> Option<&str> {
@@ -857,11 +881,16 @@ pub fn folder_slot(dir: &str) -> Option<&str> {
 }
 
 /// The workload class from the cluster and the signals, with the reason (DESIGN §3).
-pub(crate) fn decide_class(cluster_env: Env, cluster: &str, signals: &[Signal]) -> (Env, String) {
+pub(crate) fn decide_class(
+    cluster_env: Env,
+    cluster: &str,
+    signals: &[Signal],
+) -> (Env, String, Option<SignalLevel>) {
     if cluster_env == Env::NonProduction {
         return (
             Env::NonProduction,
             format!("placed on non-production cluster {cluster}"),
+            None,
         );
     }
     let find =
@@ -869,18 +898,22 @@ pub(crate) fn decide_class(cluster_env: Env, cluster: &str, signals: &[Signal]) 
     // A non-production signal from the workload's own identity or its own deployer wins.
     for level in [SignalLevel::Own, SignalLevel::Deployer] {
         if let Some(s) = find(level, Env::NonProduction) {
-            return (Env::NonProduction, s.note.clone());
+            return (Env::NonProduction, s.note.clone(), Some(level));
         }
     }
     for level in [SignalLevel::Own, SignalLevel::Deployer, SignalLevel::Parent] {
         if let Some(s) = find(level, Env::Production) {
-            return (Env::Production, s.note.clone());
+            return (Env::Production, s.note.clone(), Some(level));
         }
     }
     if let Some(s) = find(SignalLevel::Parent, Env::NonProduction) {
-        return (Env::NonProduction, s.note.clone());
+        return (
+            Env::NonProduction,
+            s.note.clone(),
+            Some(SignalLevel::Parent),
+        );
     }
-    (Env::Unknown, "no environment signal".into())
+    (Env::Unknown, "no environment signal".into(), None)
 }
 
 #[cfg(test)]

@@ -1,0 +1,105 @@
+//! `mixed-environment-cluster`: one cluster receives both production and non-production
+//! workloads, with namespaces as the only boundary between them.
+//!
+//! **Why it matters**: pods talk across namespaces by default, nodes and the kubelet are
+//! shared, and cluster-scoped objects apply to everyone. One noisy or compromised test
+//! workload affects every production service on the cluster.
+//!
+//! **Example**: a preview environment added to a production cluster's Flux tree.
+//! ```yaml
+//! # clusters/prod-eu/payments-preview.yaml
+//! kind: Kustomization
+//! spec:
+//!   path: ./apps/payments/overlays/preview-pr-481   # mixed-environment-cluster
+//! ```
+//! One finding per cluster and non-production deployer, at the deployer's destination line (or,
+//! for a test object pulled into a production overlay, at the line that pulls it in).
+
+use std::collections::BTreeMap;
+
+use super::placement::{is_workload, line_to_change, object_label, policy_list, resource_of};
+use super::{Rule, RuleContext, RuleId};
+use crate::findings::{Finding, Location, Severity};
+use crate::topology::{Deployer, Env, Placement};
+
+pub struct MixedEnvironmentCluster;
+
+impl Rule for MixedEnvironmentCluster {
+    fn id(&self) -> RuleId {
+        RuleId::MixedEnvironmentCluster
+    }
+
+    fn check(&self, ctx: &RuleContext<'_>, severity: Severity) -> Vec<Finding> {
+        // The workload/deployer distinction is the one nonprod-on-prod-cluster tunes.
+        let deployer_kinds = policy_list(
+            ctx.policies.get(RuleId::NonprodOnProdCluster),
+            "deployer_kinds",
+        );
+        let t = ctx.topology;
+        let mut findings = Vec::new();
+        for (index, cluster) in t.clusters.iter().enumerate() {
+            let here: Vec<&Placement> = t
+                .placements
+                .iter()
+                .filter(|p| p.cluster == index && is_workload(p, &deployer_kinds))
+                .collect();
+            let Some(production) = here.iter().find(|p| p.workload_class == Env::Production) else {
+                continue;
+            };
+            // Non-production deployers (or, for a test object pulled into a production overlay,
+            // the line that pulls it in), each with the first object it brings.
+            let mut by_source: BTreeMap<Location, (&Deployer, &Placement)> = BTreeMap::new();
+            for p in here
+                .iter()
+                .filter(|p| p.workload_class == Env::NonProduction)
+            {
+                if let Some(d) = &p.deployer {
+                    by_source.entry(line_to_change(p)).or_insert((d, p));
+                }
+            }
+            for (location, (deployer, first)) in by_source {
+                let prod_via = production
+                    .deployer
+                    .as_ref()
+                    .map(|d| format!(" via {} {}", d.kind, d.name))
+                    .unwrap_or_default();
+                let source = if deployer.location == location {
+                    format!("{} {}", deployer.kind, deployer.name)
+                } else {
+                    format!(
+                        "{} (through {} {})",
+                        object_label(first),
+                        deployer.kind,
+                        deployer.name
+                    )
+                };
+                let message = format!(
+                    "cluster {} ({}) runs production workloads (such as {}{prod_via}) and non-production workloads from {source}; namespaces are the only boundary between them",
+                    cluster.name,
+                    cluster.environment,
+                    object_label(production),
+                );
+                let mut finding = Finding::new(self.id(), severity, location, message)
+                    .resource(resource_of(first, ctx.files))
+                    .cluster(cluster.name.clone(), cluster.environment.as_str())
+                    .discriminator(&source);
+                for hop in &first.evidence {
+                    finding = finding.evidence(hop.location.clone(), hop.note.clone());
+                }
+                if let Some(d) = &production.deployer {
+                    finding = finding.evidence(
+                        d.location.clone(),
+                        format!(
+                            "production {} lands on {} too ({})",
+                            object_label(production),
+                            cluster.name,
+                            production.class_reason
+                        ),
+                    );
+                }
+                findings.push(finding);
+            }
+        }
+        findings
+    }
+}

@@ -1,0 +1,104 @@
+//! `nonprod-on-prod-cluster`: a non-production workload is placed on a production cluster.
+//!
+//! **Why it matters**: feature, preview and test workloads run unreviewed code. On a
+//! production cluster they share nodes, the pod network and cluster-wide objects with live
+//! services; a namespace does not keep them apart. A cluster-scoped object (a Namespace, a
+//! ClusterRole, a CRD, a webhook) changes the whole cluster.
+//!
+//! **Example**: a feature Application sent to the production cluster.
+//! ```yaml
+//! metadata:
+//!   name: checkout-feature-dark-mode
+//! spec:
+//!   destination:
+//!     name: prod-us        # nonprod-on-prod-cluster
+//! ```
+//! One finding per line to change and cluster: the objects a feature overlay brings along are
+//! listed in the message, not reported one by one.
+
+use std::collections::BTreeMap;
+
+use super::placement::{is_workload, line_to_change, object_label, policy_list, resource_of};
+use super::{Rule, RuleContext, RuleId};
+use crate::findings::{Finding, Location, Severity};
+use crate::topology::{Env, Placement};
+
+pub struct NonprodOnProdCluster;
+
+impl Rule for NonprodOnProdCluster {
+    fn id(&self) -> RuleId {
+        RuleId::NonprodOnProdCluster
+    }
+
+    fn check(&self, ctx: &RuleContext<'_>, severity: Severity) -> Vec<Finding> {
+        let policy = ctx.policies.get(self.id());
+        let deployer_kinds = policy_list(policy, "deployer_kinds");
+        let cluster_scoped = policy_list(policy, "cluster_scoped_kinds");
+        let t = ctx.topology;
+        // (line to change, cluster) → the placements it causes.
+        let mut groups: BTreeMap<(Location, usize), Vec<&Placement>> = BTreeMap::new();
+        for p in &t.placements {
+            if p.cluster_environment == Env::Production
+                && p.workload_class == Env::NonProduction
+                && is_workload(p, &deployer_kinds)
+            {
+                groups
+                    .entry((line_to_change(p), p.cluster))
+                    .or_default()
+                    .push(p);
+            }
+        }
+        groups
+            .into_iter()
+            .map(|((location, cluster), placements)| {
+                let c = &t.clusters[cluster];
+                let first = placements[0];
+                let scoped: Vec<String> = placements
+                    .iter()
+                    .filter(|p| cluster_scoped.contains(&p.object.kind))
+                    .map(|p| object_label(p))
+                    .collect();
+                let what = match placements.len() {
+                    1 => format!("non-production {}", object_label(first)),
+                    n => format!(
+                        "{n} non-production objects ({})",
+                        placements
+                            .iter()
+                            .map(|p| object_label(p))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                let via = first
+                    .deployer
+                    .as_ref()
+                    .map(|d| format!(" by {} {}", d.kind, d.name))
+                    .unwrap_or_default();
+                let mut message = format!(
+                    "{what} placed{via} on production cluster {} ({})",
+                    c.name, first.class_reason
+                );
+                if !scoped.is_empty() {
+                    message.push_str(&format!(
+                        "; cluster-scoped {} change{} the whole cluster",
+                        scoped.join(", "),
+                        if scoped.len() == 1 { "s" } else { "" }
+                    ));
+                }
+                let mut finding = Finding::new(self.id(), severity, location, message)
+                    .resource(resource_of(first, ctx.files))
+                    .cluster(c.name.clone(), c.environment.as_str());
+                for hop in &first.evidence {
+                    finding = finding.evidence(hop.location.clone(), hop.note.clone());
+                }
+                if let Some(declared) = c.declared_in.first() {
+                    finding = finding.evidence(
+                        declared.clone(),
+                        format!("cluster {} is production: {}", c.name, c.env_reason),
+                    );
+                }
+                finding
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,73 @@
+//! What the placement rules share: which placements are workloads, and which line a finding
+//! about a placement should point at.
+
+use crate::documents::{ResourceId, SourceFile};
+use crate::findings::{Evidence, Location};
+use crate::rules::Policy;
+use crate::topology::{Env, Placement, SignalLevel};
+
+/// A string list from a policy's `data`, empty when absent.
+pub fn policy_list(policy: Option<&Policy>, key: &str) -> Vec<String> {
+    policy
+        .and_then(|p| p.data.get(key))
+        .and_then(|v| v.as_sequence())
+        .map(|seq| {
+            seq.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A placement of an object that runs or configures something: not a patch, and not a
+/// deployer object (Applications, Flux Kustomizations, sources), which is judged by where it
+/// sends its payload.
+pub fn is_workload(p: &Placement, deployer_kinds: &[String]) -> bool {
+    !p.patch && !deployer_kinds.contains(&p.object.kind)
+}
+
+/// The line the author should change to move this placement: the `resources` entry that
+/// pulls the object in when the object's own identity decided its class and its deployer is
+/// not itself non-production (a test Job included by a production overlay), else the
+/// deployer's destination or path line.
+pub fn line_to_change(p: &Placement) -> Location {
+    let include = |e: &&Evidence| {
+        ["resources ", "bases ", "components "]
+            .iter()
+            .any(|k| e.note.starts_with(k))
+    };
+    if p.class_level == Some(SignalLevel::Own) && p.deployer_class != Env::NonProduction {
+        if let Some(hop) = p.evidence.iter().rev().find(include) {
+            return hop.location.clone();
+        }
+    }
+    match &p.deployer {
+        Some(d) => d.location.clone(),
+        None => Location::new(&p.object.file, p.object.line),
+    }
+}
+
+/// `Kind/name`.
+pub fn object_label(p: &Placement) -> String {
+    format!(
+        "{}/{}",
+        p.object.kind,
+        p.object.name.as_deref().unwrap_or("?")
+    )
+}
+
+/// The resource a finding about this placement names: its identity on the cluster (after
+/// kustomize's renames) and the document's apiVersion.
+pub fn resource_of(p: &Placement, files: &[SourceFile]) -> ResourceId {
+    let api_version = p
+        .object
+        .doc
+        .and_then(|r| files.get(r.file)?.documents.get(r.doc))
+        .and_then(|d| d.id.api_version.clone());
+    ResourceId {
+        api_version,
+        kind: Some(p.object.kind.clone()),
+        name: p.object.name.clone(),
+        namespace: p.object.namespace.clone(),
+    }
+}
