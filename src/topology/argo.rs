@@ -369,6 +369,7 @@ fn deliver_app(
             default_namespace: app.dest_namespace.clone(),
             chain: hops,
             signals: source_signals,
+            helm_releases_to: None,
         });
     }
 }

@@ -205,9 +205,10 @@ impl Inventory {
                 .and_then(|k| k.get("secretRef"))
                 .and_then(|r| r.get("name"))
                 .and_then(Node::as_str);
-            if let Some(secret) = secret {
+            let patched = super::flux::patched_helm_kubeconfig(doc).map(|(name, _)| name);
+            for secret in secret.map(str::to_owned).into_iter().chain(patched) {
                 inv.kubeconfig_namespaces
-                    .entry(secret.to_owned())
+                    .entry(secret)
                     .or_default()
                     .insert(doc.id.namespace.clone().unwrap_or_default());
             }

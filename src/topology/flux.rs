@@ -218,6 +218,19 @@ pub fn run(
         location: at(path_line),
         note: format!("Flux Kustomization {name} path {path}"),
     });
+    let helm_releases_to = patched_helm_kubeconfig(d).map(|(secret, line)| {
+        let c = inventory.kubeconfig_cluster(&secret, d.id.namespace.as_deref(), at(line));
+        (
+            c,
+            Evidence {
+                location: at(line),
+                note: format!(
+                    "patch gives every HelmRelease kubeConfig {secret} → cluster {}",
+                    inventory.clusters[c].name
+                ),
+            },
+        )
+    });
     out.deliveries.push(Delivery {
         deployer: Deployer {
             kind: "Kustomization".into(),
@@ -231,8 +244,35 @@ pub fn run(
         default_namespace: None,
         chain: hops,
         signals,
+        helm_releases_to,
     });
     out
+}
+
+/// A Flux Kustomization's inline JSON patch that adds `/spec/kubeConfig` to HelmReleases:
+/// the kubeConfig Secret name and the patch's line.
+pub fn patched_helm_kubeconfig(d: &Document) -> Option<(String, u32)> {
+    let patches = d.root.get("spec")?.get("patches")?.as_seq()?;
+    patches.iter().find_map(|p| {
+        let kind = p
+            .get("target")
+            .and_then(|t| t.get("kind"))
+            .and_then(Node::as_str);
+        if kind != Some("HelmRelease") {
+            return None;
+        }
+        let text = p.get("patch")?.as_str()?;
+        let ops = crate::documents::yaml::parse_stream(text);
+        let op = ops
+            .docs
+            .first()?
+            .root
+            .as_seq()?
+            .iter()
+            .find(|op| op.get("path").and_then(Node::as_str) == Some("/spec/kubeConfig"))?;
+        let name = op.get("value")?.get("secretRef")?.get("name")?.as_str()?;
+        Some((name.to_owned(), p.span.start.line))
+    })
 }
 
 /// `${var}` and `${var:=default}` from `postBuild.substitute`.

@@ -150,6 +150,9 @@ pub struct Delivery {
     pub default_namespace: Option<String>,
     pub chain: Vec<Evidence>,
     pub signals: Vec<Signal>,
+    /// A Flux Kustomization whose inline patches give every HelmRelease a `kubeConfig` (a hub
+    /// deploying charts to spokes): those HelmReleases render on this cluster instead.
+    pub helm_releases_to: Option<(usize, Evidence)>,
 }
 
 /// Builds the topology of a parsed repository. `skipped` lists files that were not parsed
@@ -309,6 +312,7 @@ impl<'a> Builder<'a> {
                     note: format!("cluster {name}'s tree is {dir}/"),
                 }],
                 signals: Vec::new(),
+                helm_releases_to: None,
             };
             self.deliver(&delivery);
         }
@@ -417,9 +421,13 @@ impl<'a> Builder<'a> {
                     (Arc::clone(&self.index.files[*file].path), *line, None)
                 }
             };
+            let (cluster, redirect) = match &delivery.helm_releases_to {
+                Some((c, hop)) if kind == "HelmRelease" => (*c, Some(hop.clone())),
+                _ => (delivery.cluster, None),
+            };
             let key = (
                 item.source.clone(),
-                delivery.cluster,
+                cluster,
                 kind.clone(),
                 name.clone(),
                 namespace.clone(),
@@ -428,6 +436,7 @@ impl<'a> Builder<'a> {
                 continue;
             }
             let mut evidence = delivery.chain.clone();
+            evidence.extend(redirect);
             evidence.extend(item.chain.iter().cloned());
             let label = format!("{kind}/{}", name.as_deref().unwrap_or("?"));
             evidence.push(Evidence {
@@ -452,13 +461,13 @@ impl<'a> Builder<'a> {
             signals.extend(own_signals(&object, doc, self.inventory.vocabulary()));
             signals.extend(overlay_signals(&item.chain, self.inventory.vocabulary()));
             let (class, reason, level) = decide_class(
-                self.inventory.clusters[delivery.cluster].environment,
-                &self.inventory.clusters[delivery.cluster].name,
+                self.inventory.clusters[cluster].environment,
+                &self.inventory.clusters[cluster].name,
                 &signals,
             );
             let placement = Placement {
                 object,
-                cluster: delivery.cluster,
+                cluster,
                 cluster_environment: Env::Unknown,
                 workload_class: class,
                 class_reason: reason,
@@ -472,7 +481,7 @@ impl<'a> Builder<'a> {
             self.placements.push(placement);
             if let (Some(r), Some(d)) = (doc_ref, doc) {
                 if !item.patch && (argo::is_argo_deployer(d) || flux::is_flux_deployer(d)) {
-                    self.host_of.entry(r).or_insert(delivery.cluster);
+                    self.host_of.entry(r).or_insert(cluster);
                     let parent: Vec<Signal> = delivery
                         .signals
                         .iter()
@@ -482,8 +491,7 @@ impl<'a> Builder<'a> {
                             ..s.clone()
                         })
                         .collect();
-                    self.queue
-                        .push_back((r, delivery.cluster, evidence, parent));
+                    self.queue.push_back((r, cluster, evidence, parent));
                 }
             }
         }
@@ -654,6 +662,7 @@ impl<'a> Builder<'a> {
                         note: format!("paths: {} → cluster {}", rule.glob, rule.cluster),
                     }],
                     signals: Vec::new(),
+                    helm_releases_to: None,
                 });
             }
         }
@@ -715,6 +724,7 @@ impl<'a> Builder<'a> {
                     ),
                 }],
                 signals: Vec::new(),
+                helm_releases_to: None,
             });
         }
     }
