@@ -225,7 +225,7 @@ pub fn run(
             Evidence {
                 location: at(line),
                 note: format!(
-                    "patch gives every HelmRelease kubeConfig {secret} → cluster {}",
+                    "an inline patch gives every HelmRelease kubeConfig {secret} → cluster {}",
                     inventory.clusters[c].name
                 ),
             },
