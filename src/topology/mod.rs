@@ -192,7 +192,10 @@ pub fn build(files: &[SourceFile], skipped: &[Skipped], config: &Config) -> Topo
         }
     }
     // Fleet bundles are not read yet (DESIGN lists Fleet as later): say so per bundle.
-    for f in files.iter().filter(|f| index::basename(&f.path) == "fleet.yaml") {
+    for f in files
+        .iter()
+        .filter(|f| index::basename(&f.path) == "fleet.yaml")
+    {
         builder.unresolved.push(Unresolved {
             location: Location::new(&f.path, 1),
             reason: "Fleet bundle: envfence does not read fleet.yaml targets yet, so where Fleet deploys this folder is not known".into(),
