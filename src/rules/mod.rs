@@ -4,8 +4,10 @@
 
 mod invalid_yaml;
 mod mixed_environment_cluster;
+mod no_network_isolation;
 mod nonprod_on_prod_cluster;
 mod placement;
+mod unresolved_placement;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -171,6 +173,8 @@ pub fn registry() -> Vec<Box<dyn Rule>> {
     vec![
         Box::new(nonprod_on_prod_cluster::NonprodOnProdCluster),
         Box::new(mixed_environment_cluster::MixedEnvironmentCluster),
+        Box::new(no_network_isolation::NoNetworkIsolation),
+        Box::new(unresolved_placement::UnresolvedPlacement),
         Box::new(invalid_yaml::InvalidYaml),
     ]
 }
