@@ -132,6 +132,9 @@ pub struct Finding {
     pub fingerprint: String,
     pub status: Status,
     pub suppressed: bool,
+    /// The document the finding is about (file, first line), for suppressions on the
+    /// resource; not part of the JSON report.
+    pub subject: Option<(Arc<str>, u32)>,
     /// Set by [`Finding::discriminator`]; part of the fingerprint.
     discriminator: Option<String>,
 }
@@ -156,6 +159,7 @@ impl Finding {
             fingerprint: String::new(),
             status: Status::New,
             suppressed: false,
+            subject: None,
             discriminator: None,
         };
         finding.fingerprint = finding.compute_fingerprint();
@@ -165,6 +169,13 @@ impl Finding {
     pub fn resource(mut self, resource: ResourceId) -> Self {
         self.resource = Some(resource);
         self.fingerprint = self.compute_fingerprint();
+        self
+    }
+
+    /// The document this finding is about: an `envfence.dev/ignore` annotation or an ignore
+    /// comment on it applies wherever the finding points.
+    pub fn subject(mut self, file: &Arc<str>, first_line: u32) -> Self {
+        self.subject = Some((Arc::clone(file), first_line));
         self
     }
 

@@ -14,5 +14,6 @@ pub mod findings;
 pub mod output;
 pub mod rules;
 pub mod scan;
+pub mod suppressions;
 pub mod topology;
 pub mod walk;

@@ -216,6 +216,7 @@ pub fn scan(
         policies,
     };
     let mut findings = rules::run_all(&ctx);
+    crate::suppressions::apply(&workspace.files, policies, &mut findings);
     findings::sort(&mut findings);
     let summary = summarise(&workspace, &topology, started.elapsed());
     Ok(ScanReport {

@@ -43,7 +43,31 @@ impl Rule for MixedEnvironmentCluster {
                 .iter()
                 .filter(|p| p.cluster == index && is_workload(p, &deployer_kinds))
                 .collect();
-            let Some(production) = here.iter().find(|p| p.workload_class == Env::Production) else {
+            // The example of production names a running workload where there is one, not
+            // its NetworkPolicy or ConfigMap.
+            let runs = |p: &Placement| {
+                matches!(
+                    p.object.kind.as_str(),
+                    "Deployment"
+                        | "StatefulSet"
+                        | "DaemonSet"
+                        | "Job"
+                        | "CronJob"
+                        | "Pod"
+                        | "HelmRelease"
+                )
+            };
+            let prod: Vec<&Placement> = here
+                .iter()
+                .copied()
+                .filter(|p| p.workload_class == Env::Production)
+                .collect();
+            let Some(production) = prod
+                .iter()
+                .copied()
+                .find(|p| runs(p))
+                .or(prod.first().copied())
+            else {
                 continue;
             };
             // Non-production deployers (or, for a test object pulled into a production overlay,
@@ -81,6 +105,7 @@ impl Rule for MixedEnvironmentCluster {
                 );
                 let mut finding = Finding::new(self.id(), severity, location, message)
                     .resource(resource_of(first, ctx.files))
+                    .subject(&first.object.file, first.object.line)
                     .cluster(cluster.name.clone(), cluster.environment.as_str())
                     .discriminator(&source);
                 for hop in &first.evidence {

@@ -130,7 +130,8 @@ impl Rule for NoNetworkIsolation {
                         name: Some(ns.to_owned()),
                         namespace: None,
                     })
-                    .cluster(cluster.name.clone(), cluster.environment.as_str());
+                    .cluster(cluster.name.clone(), cluster.environment.as_str())
+                    .subject(&p.object.file, p.object.line);
                 for hop in &p.evidence {
                     finding = finding.evidence(hop.location.clone(), hop.note.clone());
                 }
