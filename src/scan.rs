@@ -214,6 +214,7 @@ pub fn scan(
         files: &workspace.files,
         topology: &topology,
         policies,
+        config,
     };
     let mut findings = rules::run_all(&ctx);
     crate::suppressions::apply(&workspace.files, policies, &mut findings);

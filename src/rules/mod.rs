@@ -2,11 +2,14 @@
 //! rule; each rule's metadata (severity, summary, rationale, remediation) lives in
 //! `policies/<id>.yaml`, embedded in the binary.
 
+mod config_refs;
 mod invalid_yaml;
 mod mixed_environment_cluster;
 mod no_network_isolation;
 mod nonprod_on_prod_cluster;
+mod nonprod_uses_prod_config;
 mod placement;
+mod prod_uses_nonprod_config;
 mod unresolved_placement;
 
 use std::collections::BTreeMap;
@@ -160,6 +163,7 @@ pub struct RuleContext<'a> {
     pub files: &'a [SourceFile],
     pub topology: &'a Topology,
     pub policies: &'a Policies,
+    pub config: &'a Config,
 }
 
 /// A check. `severity` is the level the rule is configured at (it does not run when off).
@@ -172,6 +176,8 @@ pub trait Rule: Sync {
 pub fn registry() -> Vec<Box<dyn Rule>> {
     vec![
         Box::new(nonprod_on_prod_cluster::NonprodOnProdCluster),
+        Box::new(nonprod_uses_prod_config::NonprodUsesProdConfig),
+        Box::new(prod_uses_nonprod_config::ProdUsesNonprodConfig),
         Box::new(mixed_environment_cluster::MixedEnvironmentCluster),
         Box::new(no_network_isolation::NoNetworkIsolation),
         Box::new(unresolved_placement::UnresolvedPlacement),

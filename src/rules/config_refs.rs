@@ -1,0 +1,397 @@
+//! What the configuration-reference rules read: the values a placed workload carries (env
+//! values, generated ConfigMap literals, container images) and the objects it names
+//! (ConfigMaps and Secrets through `envFrom`, `valueFrom` and volumes), each with its line,
+//! and how to tell which environment a value points at: hosts of URLs and connection strings
+//! (`postgres://`, `redis://`, `jdbc:`...), matched against the config's
+//! `environments.*.hosts` globs first, then by whole environment words.
+
+use std::sync::Arc;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use crate::config::Config;
+use crate::documents::{Node, SourceFile};
+use crate::findings::Location;
+use crate::topology::env::Vocabulary;
+use crate::topology::kustomize::split_image;
+use crate::topology::{Env, Placement};
+
+/// One value or reference of a workload, at the line an author would change.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    pub location: Location,
+    /// What it is, for the message: `env ORDERS_DB_URL`, `literal LOG_LEVEL`, `image`,
+    /// `secretKeyRef`.
+    pub what: String,
+    pub value: String,
+    pub kind: RefKind,
+    /// For an env var, its name: a patch that sets the same name overrides the base value.
+    pub env_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefKind {
+    /// A value that may hold URLs or host names.
+    Value,
+    /// A container image reference; its tag is what counts.
+    Image,
+    /// The name of a ConfigMap or Secret.
+    ObjectName,
+}
+
+/// Environment hosts from the config, compiled once.
+pub struct Classifier {
+    vocabulary: Vocabulary,
+    production: GlobSet,
+    non_production: GlobSet,
+}
+
+fn globs(patterns: &[String]) -> GlobSet {
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        if let Ok(g) = Glob::new(&p.to_ascii_lowercase()) {
+            b.add(g);
+        }
+    }
+    b.build().unwrap_or_default()
+}
+
+impl Classifier {
+    pub fn new(config: &Config) -> Self {
+        Classifier {
+            vocabulary: Vocabulary {
+                extra_production: config.environments.production.words.clone(),
+                extra_non_production: config.environments.non_production.words.clone(),
+            },
+            production: globs(&config.environments.production.hosts),
+            non_production: globs(&config.environments.non_production.hosts),
+        }
+    }
+
+    /// The environment a reference points at, and why.
+    pub fn classify(&self, r: &Reference) -> Option<(Env, String)> {
+        match r.kind {
+            RefKind::Value => hosts_in(&r.value)
+                .into_iter()
+                .find_map(|host| self.host(&host)),
+            RefKind::Image => {
+                let (_, tag) = split_image(&r.value);
+                let tag = tag.strip_prefix(':')?.split('@').next()?;
+                let m = self.vocabulary.classify(tag)?;
+                Some((m.env, format!("image tag `{tag}`")))
+            }
+            RefKind::ObjectName => {
+                let m = self.vocabulary.classify_workload(&r.value)?;
+                Some((m.env, format!("{} name has `{}`", r.what, m.token)))
+            }
+        }
+    }
+
+    fn host(&self, host: &str) -> Option<(Env, String)> {
+        if self.production.is_match(host) {
+            return Some((
+                Env::Production,
+                format!("host {host} is production in the config"),
+            ));
+        }
+        if self.non_production.is_match(host) {
+            return Some((
+                Env::NonProduction,
+                format!("host {host} is non-production in the config"),
+            ));
+        }
+        let m = self.vocabulary.classify(host)?;
+        Some((m.env, format!("host {host} has `{}`", m.token)))
+    }
+}
+
+/// Host names in a value: of every `scheme://[user[:pass]@]host[:port]` (also `jdbc:...`),
+/// or the value itself when it is a bare dotted host name.
+pub fn hosts_in(value: &str) -> Vec<String> {
+    let mut hosts = Vec::new();
+    let mut rest = value;
+    while let Some(i) = rest.find("://") {
+        let after = &rest[i + 3..];
+        let authority = after
+            .split(['/', '?', '#', ' ', '"', '\'', ',', ';'])
+            .next()
+            .unwrap_or("");
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = host_port.split(':').next().unwrap_or("");
+        if !host.is_empty() {
+            hosts.push(host.to_ascii_lowercase());
+        }
+        rest = after;
+    }
+    let v = value.trim();
+    if hosts.is_empty()
+        && v.contains('.')
+        && !v.contains(char::is_whitespace)
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
+        && v.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+    {
+        hosts.push(v.split(':').next().unwrap_or(v).to_ascii_lowercase());
+    }
+    hosts
+}
+
+const POD_KINDS: &[&str] = &[
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+    "Pod",
+    "ReplicaSet",
+];
+
+/// The values and references of one placement.
+pub fn references(p: &Placement, files: &[SourceFile]) -> Vec<Reference> {
+    let mut out = Vec::new();
+    let file = &p.object.file;
+    let at = |line: u32| Location::new(file, line);
+    if p.object.kind == "ConfigMap" || p.object.kind == "Secret" {
+        if p.object.doc.is_none() {
+            generator_literals(p, files, &mut out);
+            return out;
+        }
+    }
+    let Some(doc) = p
+        .object
+        .doc
+        .and_then(|r| files.get(r.file)?.documents.get(r.doc))
+    else {
+        return out;
+    };
+    if p.object.kind == "ConfigMap" {
+        for e in doc.root.get("data").and_then(Node::as_map).unwrap_or(&[]) {
+            if let (Some(k), Some(v)) = (e.key.as_str(), e.value.as_str()) {
+                out.push(Reference {
+                    location: at(e.value.span.start.line),
+                    what: format!("ConfigMap key {k}"),
+                    value: v.to_owned(),
+                    kind: RefKind::Value,
+                    env_name: None,
+                });
+            }
+        }
+        return out;
+    }
+    if !POD_KINDS.contains(&p.object.kind.as_str()) {
+        return out;
+    }
+    for (image, line) in &p.object.images {
+        out.push(Reference {
+            location: at(*line),
+            what: "image".into(),
+            value: image.clone(),
+            kind: RefKind::Image,
+            env_name: None,
+        });
+    }
+    // Walk the whole object for env entries and references: pod templates nest differently
+    // per kind (Deployment, CronJob, Pod).
+    let mut stack = vec![&doc.root];
+    while let Some(node) = stack.pop() {
+        if let Some(entries) = node.as_map() {
+            for e in entries {
+                match e.key.as_str() {
+                    Some("env") => env_entries(&e.value, &at, &mut out),
+                    Some(
+                        k @ ("configMapRef" | "secretRef" | "configMapKeyRef" | "secretKeyRef"),
+                    ) => {
+                        if let Some(name) = e.value.entry("name") {
+                            if let Some(v) = name.value.as_str() {
+                                out.push(Reference {
+                                    location: at(name.key.span.start.line),
+                                    what: k.to_owned(),
+                                    value: v.to_owned(),
+                                    kind: RefKind::ObjectName,
+                                    env_name: None,
+                                });
+                            }
+                        }
+                    }
+                    Some(k @ ("configMap" | "secret")) => {
+                        let key = if k == "secret" { "secretName" } else { "name" };
+                        if let Some(name) = e.value.entry(key) {
+                            if let Some(v) = name.value.as_str() {
+                                out.push(Reference {
+                                    location: at(name.key.span.start.line),
+                                    what: format!("{k} volume"),
+                                    value: v.to_owned(),
+                                    kind: RefKind::ObjectName,
+                                    env_name: None,
+                                });
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                stack.push(&e.value);
+            }
+        } else if let Some(items) = node.as_seq() {
+            stack.extend(items.iter());
+        }
+    }
+    out
+}
+
+fn env_entries(env: &Node, at: &dyn Fn(u32) -> Location, out: &mut Vec<Reference>) {
+    for item in env.as_seq().unwrap_or(&[]) {
+        let name = item.get("name").and_then(Node::as_str).unwrap_or("?");
+        if let Some(value) = item.entry("value") {
+            if let Some(v) = value.value.as_str() {
+                out.push(Reference {
+                    location: at(value.key.span.start.line),
+                    what: format!("env {name}"),
+                    value: v.to_owned(),
+                    kind: RefKind::Value,
+                    env_name: Some(name.to_owned()),
+                });
+            }
+        }
+    }
+}
+
+/// `literals` of the kustomize generator that creates this ConfigMap or Secret.
+fn generator_literals(p: &Placement, files: &[SourceFile], out: &mut Vec<Reference>) {
+    let Some(f) = files
+        .iter()
+        .find(|f| Arc::ptr_eq(&f.path, &p.object.file) || f.path == p.object.file)
+    else {
+        return;
+    };
+    let Some(root) = f.documents.first().map(|d| &d.root) else {
+        return;
+    };
+    for key in ["configMapGenerator", "secretGenerator"] {
+        for g in root.get(key).and_then(Node::as_seq).unwrap_or(&[]) {
+            let Some(name) = g.entry("name") else {
+                continue;
+            };
+            if name.key.span.start.line != p.object.line {
+                continue;
+            }
+            for lit in g.get("literals").and_then(Node::as_seq).unwrap_or(&[]) {
+                if let Some((k, v)) = lit.as_str().and_then(|l| l.split_once('=')) {
+                    out.push(Reference {
+                        location: Location::new(&f.path, lit.span.start.line),
+                        what: format!("literal {k}"),
+                        value: v.to_owned(),
+                        kind: RefKind::Value,
+                        env_name: None,
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_of_urls_and_connection_strings() {
+        assert_eq!(
+            hosts_in("postgres://u:p@orders-db.prod.acme.internal:5432/orders"),
+            vec!["orders-db.prod.acme.internal"]
+        );
+        assert_eq!(
+            hosts_in("jdbc:postgresql://db.staging.x:5432/a"),
+            vec!["db.staging.x"]
+        );
+        assert_eq!(hosts_in("redis://cache:6379/0"), vec!["cache"]);
+        assert_eq!(
+            hosts_in("api.prod.example.com"),
+            vec!["api.prod.example.com"]
+        );
+        assert!(hosts_in("debug").is_empty());
+        assert!(hosts_in("0 3 * * *").is_empty());
+        assert!(hosts_in("1.2.3").is_empty());
+    }
+}
+
+/// The shared check: workloads of class `workload` whose references point at `target`. One
+/// finding per (line, cluster).
+pub fn check(
+    ctx: &crate::rules::RuleContext<'_>,
+    rule: crate::rules::RuleId,
+    severity: crate::findings::Severity,
+    workload: Env,
+    target: Env,
+) -> Vec<crate::findings::Finding> {
+    use std::collections::BTreeSet;
+
+    use super::placement::{object_label, resource_of};
+    use crate::findings::Finding;
+
+    let classifier = Classifier::new(ctx.config);
+    let t = ctx.topology;
+    // Env vars that a patch sets on an object: the base's value for them never lands.
+    let identity = |p: &Placement| {
+        (
+            p.cluster,
+            p.object.kind.clone(),
+            p.object.name.clone(),
+            p.object.namespace.clone(),
+        )
+    };
+    let mut overridden = BTreeSet::new();
+    for p in t.placements.iter().filter(|p| p.patch) {
+        for r in references(p, ctx.files) {
+            if let Some(name) = r.env_name {
+                overridden.insert((identity(p), name));
+            }
+        }
+    }
+    let mut seen = BTreeSet::new();
+    let mut findings = Vec::new();
+    for p in t.placements.iter().filter(|p| p.workload_class == workload) {
+        for r in references(p, ctx.files) {
+            let is_overridden = !p.patch
+                && r.env_name
+                    .as_ref()
+                    .is_some_and(|name| overridden.contains(&(identity(p), name.clone())));
+            if is_overridden {
+                continue;
+            }
+            let Some((env, why)) = classifier.classify(&r) else {
+                continue;
+            };
+            if env != target || !seen.insert((r.location.clone(), p.cluster)) {
+                continue;
+            }
+            let c = &t.clusters[p.cluster];
+            let message = format!(
+                "{} {} {} on cluster {} refers to {} {}: {} = `{}` ({why})",
+                p.workload_class,
+                object_label(p),
+                if p.patch { "(patch)" } else { "" },
+                c.name,
+                target,
+                if r.kind == RefKind::ObjectName {
+                    "config"
+                } else {
+                    "endpoints"
+                },
+                r.what,
+                r.value
+            )
+            .replace("  ", " ");
+            let mut f = Finding::new(rule, severity, r.location.clone(), message)
+                .resource(resource_of(p, ctx.files))
+                .subject(&p.object.file, p.object.line)
+                .cluster(c.name.clone(), c.environment.as_str())
+                .discriminator(&r.what);
+            for hop in &p.evidence {
+                f = f.evidence(hop.location.clone(), hop.note.clone());
+            }
+            f = f.evidence(r.location.clone(), format!("{} = {}", r.what, r.value));
+            findings.push(f);
+        }
+    }
+    findings
+}
