@@ -5,13 +5,16 @@
 //! (`postgres://`, `redis://`, `jdbc:`...), matched against the config's
 //! `environments.*.hosts` globs first, then by whole environment words.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
+use super::placement::{object_label, resource_of};
+use super::{RuleContext, RuleId};
 use crate::config::Config;
 use crate::documents::{Node, SourceFile};
-use crate::findings::Location;
+use crate::findings::{Finding, Location, Severity};
 use crate::topology::env::Vocabulary;
 use crate::topology::kustomize::split_image;
 use crate::topology::{Env, Placement};
@@ -151,11 +154,9 @@ pub fn references(p: &Placement, files: &[SourceFile]) -> Vec<Reference> {
     let mut out = Vec::new();
     let file = &p.object.file;
     let at = |line: u32| Location::new(file, line);
-    if p.object.kind == "ConfigMap" || p.object.kind == "Secret" {
-        if p.object.doc.is_none() {
-            generator_literals(p, files, &mut out);
-            return out;
-        }
+    if (p.object.kind == "ConfigMap" || p.object.kind == "Secret") && p.object.doc.is_none() {
+        generator_literals(p, files, &mut out);
+        return out;
     }
     let Some(doc) = p
         .object
@@ -289,45 +290,15 @@ fn generator_literals(p: &Placement, files: &[SourceFile], out: &mut Vec<Referen
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hosts_of_urls_and_connection_strings() {
-        assert_eq!(
-            hosts_in("postgres://u:p@orders-db.prod.acme.internal:5432/orders"),
-            vec!["orders-db.prod.acme.internal"]
-        );
-        assert_eq!(
-            hosts_in("jdbc:postgresql://db.staging.x:5432/a"),
-            vec!["db.staging.x"]
-        );
-        assert_eq!(hosts_in("redis://cache:6379/0"), vec!["cache"]);
-        assert_eq!(
-            hosts_in("api.prod.example.com"),
-            vec!["api.prod.example.com"]
-        );
-        assert!(hosts_in("debug").is_empty());
-        assert!(hosts_in("0 3 * * *").is_empty());
-        assert!(hosts_in("1.2.3").is_empty());
-    }
-}
-
 /// The shared check: workloads of class `workload` whose references point at `target`. One
 /// finding per (line, cluster).
 pub fn check(
-    ctx: &crate::rules::RuleContext<'_>,
-    rule: crate::rules::RuleId,
-    severity: crate::findings::Severity,
+    ctx: &RuleContext<'_>,
+    rule: RuleId,
+    severity: Severity,
     workload: Env,
     target: Env,
-) -> Vec<crate::findings::Finding> {
-    use std::collections::BTreeSet;
-
-    use super::placement::{object_label, resource_of};
-    use crate::findings::Finding;
-
+) -> Vec<Finding> {
     let classifier = Classifier::new(ctx.config);
     let t = ctx.topology;
     // Env vars that a patch sets on an object: the base's value for them never lands.
@@ -394,4 +365,29 @@ pub fn check(
         }
     }
     findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_of_urls_and_connection_strings() {
+        assert_eq!(
+            hosts_in("postgres://u:p@orders-db.prod.acme.internal:5432/orders"),
+            vec!["orders-db.prod.acme.internal"]
+        );
+        assert_eq!(
+            hosts_in("jdbc:postgresql://db.staging.x:5432/a"),
+            vec!["db.staging.x"]
+        );
+        assert_eq!(hosts_in("redis://cache:6379/0"), vec!["cache"]);
+        assert_eq!(
+            hosts_in("api.prod.example.com"),
+            vec!["api.prod.example.com"]
+        );
+        assert!(hosts_in("debug").is_empty());
+        assert!(hosts_in("0 3 * * *").is_empty());
+        assert!(hosts_in("1.2.3").is_empty());
+    }
 }
