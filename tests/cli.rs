@@ -249,3 +249,62 @@ fn jobs_do_not_change_the_report() {
     };
     assert_eq!(run("1"), run("4"));
 }
+
+#[test]
+fn demo_github_annotations() {
+    let out = envfence()
+        .args(["scan", "--format", "github"])
+        .arg(fixture("demo"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Errors first, every line a workflow command.
+    assert!(
+        text.lines()
+            .all(|l| l.starts_with("::error ") || l.starts_with("::warning ")),
+        "{text}"
+    );
+    assert!(text.starts_with("::error "));
+    insta::assert_snapshot!("demo_github", text);
+}
+
+#[test]
+fn github_annotations_are_capped_per_level() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files: Vec<(String, &str)> = (0..14)
+        .map(|i| (format!("bad{i:02}.yaml"), "a: [1\n"))
+        .collect();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), *c)).collect();
+    write_tree(dir.path(), &refs);
+    let out = envfence()
+        .args(["scan", "-f", "github"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("::warning ")).count(),
+        10
+    );
+    assert!(
+        text.contains("::notice title=envfence::4 more findings not shown"),
+        "{text}"
+    );
+}
+
+#[test]
+fn demo_markdown_comment() {
+    let out = envfence()
+        .args(["scan", "--format", "markdown"])
+        .arg(fixture("demo"))
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.starts_with("<!-- envfence:report -->\n## ❌ envfence: 3 errors, 6 warnings"),
+        "{text}"
+    );
+    assert!(text.contains("```mermaid"));
+    insta::assert_snapshot!("demo_markdown", text);
+}

@@ -1,6 +1,8 @@
 //! Renderers. Each one only reads a [`ScanReport`]; none of them changes a finding.
 
+pub mod github;
 pub mod json;
+pub mod markdown;
 pub mod text;
 pub mod topology;
 
@@ -13,6 +15,10 @@ pub enum Format {
     Text,
     /// The stable JSON document, schema version 1 (docs/json-schema.md).
     Json,
+    /// GitHub Actions workflow commands: annotations on the pull request's files.
+    Github,
+    /// The pull-request comment body (Markdown, with a Mermaid graph).
+    Markdown,
 }
 
 /// Renders `report` in `format`. Text may carry ANSI styles; the caller strips them when the
@@ -21,5 +27,7 @@ pub fn render(report: &ScanReport, format: Format) -> String {
     match format {
         Format::Text => text::render(report),
         Format::Json => json::render(report),
+        Format::Github => github::render(report),
+        Format::Markdown => markdown::render(report),
     }
 }
