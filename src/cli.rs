@@ -217,7 +217,7 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         scan::scan(&target, &config, &policies, &args.read.options(), progress)
     })?;
     write_output(
-        &output::render(&report, args.format),
+        &output::render(&report, args.format, &policies),
         args.output.as_deref(),
         args.format == Format::Text,
     )?;

@@ -3,6 +3,7 @@
 pub mod github;
 pub mod json;
 pub mod markdown;
+pub mod sarif;
 pub mod text;
 pub mod topology;
 
@@ -19,15 +20,18 @@ pub enum Format {
     Github,
     /// The pull-request comment body (Markdown, with a Mermaid graph).
     Markdown,
+    /// SARIF 2.1.0, for GitHub code scanning.
+    Sarif,
 }
 
 /// Renders `report` in `format`. Text may carry ANSI styles; the caller strips them when the
 /// destination is not a colour terminal.
-pub fn render(report: &ScanReport, format: Format) -> String {
+pub fn render(report: &ScanReport, format: Format, policies: &crate::rules::Policies) -> String {
     match format {
         Format::Text => text::render(report),
         Format::Json => json::render(report),
         Format::Github => github::render(report),
         Format::Markdown => markdown::render(report),
+        Format::Sarif => sarif::render(report, policies),
     }
 }
