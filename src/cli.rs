@@ -131,6 +131,10 @@ struct ScanArgs {
     /// Write the report to FILE instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Folder of policy files (`<rule-id>.yaml`) that change severities and texts and extend
+    /// the built-in policies' data lists.
+    #[arg(long, value_name = "DIR")]
+    policies: Option<PathBuf>,
     #[command(flatten)]
     read: ReadArgs,
 }
@@ -212,6 +216,9 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
     let target = Target::resolve(&args.path)?;
     let config = Config::discover(&target.display_root, args.read.config.as_deref())?;
     let mut policies = Policies::builtin()?;
+    if let Some(dir) = &args.policies {
+        policies.apply_dir(dir)?;
+    }
     policies.apply_config(&config);
     let report = with_progress(args.read.quiet, |progress| {
         scan::scan(&target, &config, &policies, &args.read.options(), progress)

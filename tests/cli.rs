@@ -308,3 +308,54 @@ fn demo_markdown_comment() {
     assert!(text.contains("```mermaid"));
     insta::assert_snapshot!("demo_markdown", text);
 }
+
+#[test]
+fn policies_dir_changes_severity_and_extends_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tree(
+        dir.path(),
+        &[
+            (
+                "nonprod-on-prod-cluster.yaml",
+                "id: nonprod-on-prod-cluster\nseverity: warning\ndata:\n  deployer_kinds: [Service]\n",
+            ),
+            ("nonprod-uses-prod-config.yaml", "id: nonprod-uses-prod-config\nseverity: warning\n"),
+        ],
+    );
+    let out = envfence()
+        .args(["scan", "-q", "--format", "json", "--policies"])
+        .arg(dir.path())
+        .arg(fixture("demo"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "no error left");
+    let report = json_report(&out);
+    let feature = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["rule"] == "nonprod-on-prod-cluster" && f["cluster"] == "prod-us")
+        .expect("finding");
+    assert_eq!(feature["severity"], "warning");
+    // Services now count as deployer objects: two objects instead of three.
+    assert!(
+        feature["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("2 non-production objects")),
+        "{feature}"
+    );
+
+    std::fs::write(dir.path().join("typo.yaml"), "id: nonprod-on-prod-clustr\n").expect("write");
+    let out = envfence()
+        .args(["scan", "-q", "--policies"])
+        .arg(dir.path())
+        .arg(fixture("demo"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("typo.yaml: unknown rule id `nonprod-on-prod-clustr`"),
+        "{stderr}"
+    );
+}

@@ -108,6 +108,23 @@ pub struct Policy {
     pub data: BTreeMap<String, serde_yaml::Value>,
 }
 
+/// A policy file of `--policies DIR`: only `id` is required.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyOverride {
+    id: String,
+    #[serde(default)]
+    severity: Option<Severity>,
+    #[serde(default)]
+    summary: Option<String>,
+    #[serde(default)]
+    rationale: Option<String>,
+    #[serde(default)]
+    remediation: Option<String>,
+    #[serde(default)]
+    data: BTreeMap<String, serde_yaml::Value>,
+}
+
 /// The policies in force: the built-in ones, with the config's severities applied.
 #[derive(Debug, Clone)]
 pub struct Policies {
@@ -135,6 +152,65 @@ impl Policies {
         Ok(Policies { policies, levels })
     }
 
+    /// Applies the policy files of `--policies DIR`: each `<id>.yaml` may change a rule's
+    /// severity and texts, and extends its data lists (entries are added, not replaced).
+    pub fn apply_dir(&mut self, dir: &std::path::Path) -> anyhow::Result<()> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| anyhow::anyhow!("cannot read policies {}: {e}", dir.display()))?;
+        let mut paths: Vec<std::path::PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("cannot read {shown}: {e}"))?;
+            let o: PolicyOverride =
+                serde_yaml::from_str(&text).map_err(|e| match e.location() {
+                    Some(l) => anyhow::anyhow!("{shown}:{}:{}: {e}", l.line(), l.column()),
+                    None => anyhow::anyhow!("{shown}: {e}"),
+                })?;
+            let rule = RuleId::parse(&o.id)
+                .ok_or_else(|| anyhow::anyhow!("{shown}: unknown rule id `{}`", o.id))?;
+            let Some(policy) = self.policies.get_mut(&rule) else {
+                continue;
+            };
+            if let Some(sev) = o.severity {
+                policy.severity = sev;
+                self.levels.insert(rule, Some(sev));
+            }
+            for (field, value) in [
+                (&mut policy.summary, o.summary),
+                (&mut policy.rationale, o.rationale),
+                (&mut policy.remediation, o.remediation),
+            ] {
+                if let Some(v) = value {
+                    *field = v;
+                }
+            }
+            for (key, value) in o.data {
+                match (policy.data.get_mut(&key), value) {
+                    (
+                        Some(serde_yaml::Value::Sequence(existing)),
+                        serde_yaml::Value::Sequence(more),
+                    ) => {
+                        for item in more {
+                            if !existing.contains(&item) {
+                                existing.push(item);
+                            }
+                        }
+                    }
+                    (_, value) => {
+                        policy.data.insert(key, value);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Applies the config's `rules:` section.
     pub fn apply_config(&mut self, config: &Config) {
         for (rule, level) in config.rules.levels() {
@@ -156,6 +232,44 @@ impl Policies {
     pub fn severity(&self, rule: RuleId) -> Option<Severity> {
         self.levels.get(&rule).copied().flatten()
     }
+}
+
+/// The documentation page of a rule, generated from its policy file: `docs/rules/<id>.md`.
+/// A test keeps the committed pages in step with the policies.
+pub fn doc_page(rule: RuleId, policy: &Policy) -> String {
+    let mut page = format!(
+        "<!-- Generated from policies/{id}.yaml by `ENVFENCE_BLESS=1 cargo test --test rule_docs`; do not edit. -->\n\
+         # `{id}`\n\n\
+         **Default severity:** {severity}\n\n\
+         {summary}\n\n\
+         ## Why it matters\n\n{rationale}\n\n\
+         ## How to fix it\n\n{remediation}\n\n\
+         ## Configuration\n\n\
+         Change its severity or turn it off in `.envfence.yaml`:\n\n\
+         ```yaml\nrules:\n  {id}: off   # off | info | warning | error\n```\n\n\
+         Silence one finding with a reason: `envfence.dev/ignore: \"{id}: <reason>\"` on the\n\
+         resource, or `# envfence: ignore[{id}] <reason>` on the line.\n",
+        id = rule.as_str(),
+        severity = policy.severity,
+        summary = policy.summary,
+        rationale = policy.rationale,
+        remediation = policy.remediation,
+    );
+    if !policy.data.is_empty() {
+        page.push_str("\n## Data\n\nTunable lists in the policy file:\n\n");
+        for (key, value) in &policy.data {
+            let items: Vec<String> = value
+                .as_sequence()
+                .map(|seq| {
+                    seq.iter()
+                        .filter_map(|v| v.as_str().map(|s| format!("`{s}`")))
+                        .collect()
+                })
+                .unwrap_or_default();
+            page.push_str(&format!("- `{key}`: {}\n", items.join(", ")));
+        }
+    }
+    page
 }
 
 /// What a rule gets to look at.
