@@ -179,9 +179,19 @@ pub fn references(p: &Placement, files: &[SourceFile]) -> Vec<Reference> {
         }
         return out;
     }
-    if !POD_KINDS.contains(&p.object.kind.as_str()) {
-        return out;
+    match p.object.kind.as_str() {
+        "ExternalSecret" => {
+            external_secret(&doc.root, &at, &mut out);
+            return out;
+        }
+        "HelmRelease" => {
+            helm_release(&doc.root, &at, &mut out);
+            return out;
+        }
+        k if !POD_KINDS.contains(&k) => return out,
+        _ => {}
     }
+    vault_annotations(&doc.root, &at, &mut out);
     for (image, line) in &p.object.images {
         out.push(Reference {
             location: at(*line),
@@ -237,6 +247,129 @@ pub fn references(p: &Placement, files: &[SourceFile]) -> Vec<Reference> {
         }
     }
     out
+}
+
+fn name_ref(
+    what: String,
+    node: &Node,
+    line_of: &Node,
+    at: &dyn Fn(u32) -> Location,
+) -> Option<Reference> {
+    Some(Reference {
+        location: at(line_of.span.start.line),
+        what,
+        value: node.as_str()?.to_owned(),
+        kind: RefKind::ObjectName,
+        env_name: None,
+    })
+}
+
+/// ExternalSecret: the store it reads from and the remote keys (`secret/data/prod/db`).
+fn external_secret(root: &Node, at: &dyn Fn(u32) -> Location, out: &mut Vec<Reference>) {
+    let Some(spec) = root.get("spec") else { return };
+    if let Some(e) = spec.get("secretStoreRef").and_then(|s| s.entry("name")) {
+        out.extend(name_ref("secretStoreRef".into(), &e.value, &e.key, at));
+    }
+    for item in spec.get("data").and_then(Node::as_seq).unwrap_or(&[]) {
+        if let Some(e) = item.get("remoteRef").and_then(|r| r.entry("key")) {
+            out.extend(name_ref("remoteRef.key".into(), &e.value, &e.key, at));
+        }
+    }
+    for item in spec.get("dataFrom").and_then(Node::as_seq).unwrap_or(&[]) {
+        for source in ["extract", "find"] {
+            let Some(node) = item.get(source) else {
+                continue;
+            };
+            for key in ["key", "path"] {
+                if let Some(e) = node.entry(key) {
+                    out.extend(name_ref(
+                        format!("dataFrom.{source}.{key}"),
+                        &e.value,
+                        &e.key,
+                        at,
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Vault agent injector annotations on a pod template: the secret paths and the role.
+fn vault_annotations(root: &Node, at: &dyn Fn(u32) -> Location, out: &mut Vec<Reference>) {
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        if let Some(annotations) = node
+            .get("metadata")
+            .and_then(|m| m.get("annotations"))
+            .and_then(Node::as_map)
+        {
+            for e in annotations {
+                let Some(key) = e.key.as_str() else { continue };
+                if key.starts_with("vault.hashicorp.com/agent-inject-secret-")
+                    || key == "vault.hashicorp.com/role"
+                {
+                    out.extend(name_ref(key.to_owned(), &e.value, &e.key, at));
+                }
+            }
+        }
+        if let Some(entries) = node.as_map() {
+            stack.extend(
+                entries
+                    .iter()
+                    .filter(|e| e.key.as_str() != Some("metadata"))
+                    .map(|e| &e.value),
+            );
+        }
+    }
+}
+
+/// HelmRelease: every string of `values` (read as URLs and hosts) and the `valuesFrom` objects.
+fn helm_release(root: &Node, at: &dyn Fn(u32) -> Location, out: &mut Vec<Reference>) {
+    let Some(spec) = root.get("spec") else { return };
+    if let Some(values) = spec.get("values") {
+        let mut stack = vec![(String::from("values"), values)];
+        while let Some((path, node)) = stack.pop() {
+            if let Some(entries) = node.as_map() {
+                for e in entries {
+                    let key = e.key.as_str().unwrap_or("?");
+                    if let Some(v) = e.value.as_str() {
+                        out.push(Reference {
+                            location: at(e.key.span.start.line),
+                            what: format!("{path}.{key}"),
+                            value: v.to_owned(),
+                            kind: RefKind::Value,
+                            env_name: None,
+                        });
+                    } else {
+                        stack.push((format!("{path}.{key}"), &e.value));
+                    }
+                }
+            } else if let Some(items) = node.as_seq() {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(v) = item.as_str() {
+                        out.push(Reference {
+                            location: at(item.span.start.line),
+                            what: format!("{path}[{i}]"),
+                            value: v.to_owned(),
+                            kind: RefKind::Value,
+                            env_name: None,
+                        });
+                    } else {
+                        stack.push((format!("{path}[{i}]"), item));
+                    }
+                }
+            }
+        }
+    }
+    for item in spec.get("valuesFrom").and_then(Node::as_seq).unwrap_or(&[]) {
+        let kind = item
+            .get("kind")
+            .and_then(Node::as_str)
+            .unwrap_or("ConfigMap");
+        if let Some(e) = item.entry("name") {
+            out.extend(name_ref(format!("valuesFrom {kind}"), &e.value, &e.key, at));
+        }
+    }
 }
 
 fn env_entries(env: &Node, at: &dyn Fn(u32) -> Location, out: &mut Vec<Reference>) {
