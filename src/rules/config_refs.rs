@@ -188,6 +188,10 @@ pub fn references(p: &Placement, files: &[SourceFile]) -> Vec<Reference> {
             helm_release(&doc.root, &at, &mut out);
             return out;
         }
+        "Application" if p.renders_chart => {
+            argo_helm(&doc.root, files, &at, &mut out);
+            return out;
+        }
         k if !POD_KINDS.contains(&k) => return out,
         _ => {}
     }
@@ -319,6 +323,100 @@ fn vault_annotations(root: &Node, at: &dyn Fn(u32) -> Location, out: &mut Vec<Re
                     .filter(|e| e.key.as_str() != Some("metadata"))
                     .map(|e| &e.value),
             );
+        }
+    }
+}
+
+/// Every string under `node` as a value reference, named by its path; `shift` is added to
+/// line numbers (for YAML parsed out of a block scalar).
+fn string_leaves(
+    prefix: &str,
+    node: &Node,
+    shift: u32,
+    loc: &dyn Fn(u32) -> Location,
+    out: &mut Vec<Reference>,
+) {
+    let mut stack = vec![(prefix.to_owned(), node)];
+    while let Some((path, node)) = stack.pop() {
+        if let Some(v) = node
+            .as_str()
+            .filter(|_| node.as_map().is_none() && node.as_seq().is_none())
+        {
+            out.push(Reference {
+                location: loc(node.span.start.line + shift),
+                what: path,
+                value: v.to_owned(),
+                kind: RefKind::Value,
+                env_name: None,
+            });
+        } else if let Some(entries) = node.as_map() {
+            for e in entries {
+                let key = e.key.as_str().unwrap_or("?");
+                stack.push((format!("{path}.{key}"), &e.value));
+            }
+        } else if let Some(items) = node.as_seq() {
+            for (i, item) in items.iter().enumerate() {
+                stack.push((format!("{path}[{i}]"), item));
+            }
+        }
+    }
+}
+
+/// An Argo CD Application of a Helm chart: `helm.values` (YAML text), `helm.valuesObject`,
+/// `helm.parameters`, and the `helm.valueFiles` found in this repository.
+fn argo_helm(
+    root: &Node,
+    files: &[SourceFile],
+    at: &dyn Fn(u32) -> Location,
+    out: &mut Vec<Reference>,
+) {
+    let Some(spec) = root.get("spec") else { return };
+    let mut sources: Vec<&Node> = spec.get("source").into_iter().collect();
+    sources.extend(spec.get("sources").and_then(Node::as_seq).unwrap_or(&[]));
+    for source in sources {
+        let Some(helm) = source.get("helm") else {
+            continue;
+        };
+        if let Some(values) = helm.get("values") {
+            if let Some(text) = values.as_str() {
+                // The block's first content line is the line after its `|` indicator.
+                let parsed = crate::documents::yaml::parse_stream(text);
+                for doc in &parsed.docs {
+                    string_leaves("helm.values", &doc.root, values.span.start.line, at, out);
+                }
+            }
+        }
+        if let Some(object) = helm.get("valuesObject") {
+            string_leaves("helm.valuesObject", object, 0, at, out);
+        }
+        for param in helm.get("parameters").and_then(Node::as_seq).unwrap_or(&[]) {
+            let name = param.get("name").and_then(Node::as_str).unwrap_or("?");
+            if let Some(e) = param.entry("value") {
+                if let Some(v) = e.value.as_str() {
+                    out.push(Reference {
+                        location: at(e.key.span.start.line),
+                        what: format!("helm parameter {name}"),
+                        value: v.to_owned(),
+                        kind: RefKind::Value,
+                        env_name: None,
+                    });
+                }
+            }
+        }
+        let dir = source.get("path").and_then(Node::as_str).unwrap_or("");
+        for vf in helm.get("valueFiles").and_then(Node::as_seq).unwrap_or(&[]) {
+            let Some(rel) = vf.as_str() else { continue };
+            let Some(path) = crate::topology::index::join(dir.trim_start_matches("./"), rel, false)
+            else {
+                continue;
+            };
+            let Some(file) = files.iter().find(|f| *f.path == *path) else {
+                continue;
+            };
+            let loc = |line: u32| Location::new(&file.path, line);
+            for doc in &file.documents {
+                string_leaves(&format!("values file {path}"), &doc.root, 0, &loc, out);
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ pub fn policy_list(policy: Option<&Policy>, key: &str) -> Vec<String> {
 /// deployer object (Applications, Flux Kustomizations, sources), which is judged by where it
 /// sends its payload.
 pub fn is_workload(p: &Placement, deployer_kinds: &[String]) -> bool {
-    !p.patch && !deployer_kinds.contains(&p.object.kind)
+    p.renders_chart || (!p.patch && !deployer_kinds.contains(&p.object.kind))
 }
 
 /// The line the author should change to move this placement: the `resources` entry that

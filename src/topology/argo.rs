@@ -12,9 +12,12 @@ use globset::Glob;
 
 use super::clusters::{Inventory, IN_CLUSTER, IN_CLUSTER_SERVER};
 use super::env::Env;
-use super::index::{self, RepoIndex};
+use super::index::{self, DocRef, RepoIndex};
 use super::kustomize::DirectoryMode;
-use super::{folder_slot, Delivery, Deployer, Outcome, Signal, SignalLevel, Unresolved};
+use super::{
+    folder_slot, Delivery, Deployer, Outcome, PlacedObject, Placement, Signal, SignalLevel,
+    Unresolved,
+};
 use crate::documents::{Document, Node};
 use crate::findings::{Evidence, Location};
 
@@ -61,27 +64,31 @@ pub fn source_paths(d: &Document) -> Vec<String> {
 pub fn run(
     index: &RepoIndex<'_>,
     inventory: &mut Inventory,
-    d: &Document,
+    doc: DocRef,
     host: Option<usize>,
     chain: &[Evidence],
     parent_signals: &[Signal],
 ) -> Outcome {
     let mut out = Outcome::default();
+    let d = index.doc(doc);
     match d.id.kind.as_deref() {
         Some("Application") => {
             let spec = AppSpec::read(&d.root, &d.file, &|s: &str| Ok(s.to_owned()));
             match spec {
-                Ok(spec) => deliver_app(
-                    index,
-                    inventory,
-                    &spec,
-                    host,
-                    chain,
-                    parent_signals,
-                    &[],
-                    false,
-                    &mut out,
-                ),
+                Ok(mut spec) => {
+                    spec.doc = Some(doc);
+                    deliver_app(
+                        index,
+                        inventory,
+                        &spec,
+                        host,
+                        chain,
+                        parent_signals,
+                        &[],
+                        false,
+                        &mut out,
+                    )
+                }
                 Err(reason) => out.unresolved.push(Unresolved {
                     location: Location::new(&d.file, d.first_line),
                     reason,
@@ -99,6 +106,9 @@ pub fn run(
 /// The parts of an Application (or template) that decide placement.
 #[derive(Debug)]
 struct AppSpec {
+    /// The Application document, when the spec is one (not an ApplicationSet template).
+    doc: Option<DocRef>,
+    first_line: u32,
     file: Arc<str>,
     name: String,
     name_line: u32,
@@ -188,6 +198,8 @@ impl AppSpec {
             });
         }
         Ok(AppSpec {
+            doc: None,
+            first_line: root.span.start.line,
             file: Arc::clone(file),
             name,
             name_line: name_node.map_or(root.span.start.line, |n| n.span.start.line),
@@ -296,6 +308,13 @@ fn deliver_app(
                     source.repo_url.as_deref().unwrap_or("?")
                 ),
             });
+            let hop = Evidence {
+                location: at(source.line),
+                note: format!("Helm chart {chart} rendered by Argo CD"),
+            };
+            out.extra_placements.extend(chart_placement(
+                app, cluster, inventory, &signals, chain, element, &dest_hop, hop,
+            ));
             continue;
         }
         let Some((path, path_line)) = &source.path else {
@@ -334,6 +353,13 @@ fn deliver_app(
                 location: at(*path_line),
                 reason: format!("{path} is a Helm chart that Argo CD renders; envfence does not render templates"),
             });
+            let hop = Evidence {
+                location: at(*path_line),
+                note: format!("source.path {path}: a Helm chart rendered by Argo CD"),
+            };
+            out.extra_placements.extend(chart_placement(
+                app, cluster, inventory, &signals, chain, element, &dest_hop, hop,
+            ));
             continue;
         }
         let mut source_signals = signals.clone();
@@ -372,6 +398,53 @@ fn deliver_app(
             helm_releases_to: None,
         });
     }
+}
+
+/// An Application of a Helm chart stands for what the chart renders on its destination: it is
+/// placed there (marked `renders_chart`), so that rules judge it and read its Helm values.
+#[allow(clippy::too_many_arguments)]
+fn chart_placement(
+    app: &AppSpec,
+    cluster: usize,
+    inventory: &Inventory,
+    signals: &[Signal],
+    chain: &[Evidence],
+    element: &[Evidence],
+    dest_hop: &Evidence,
+    source_hop: Evidence,
+) -> Option<Placement> {
+    let doc = app.doc?;
+    let c = &inventory.clusters[cluster];
+    let (class, reason, level) = super::decide_class(c.environment, &c.name, signals);
+    let mut evidence = chain.to_vec();
+    evidence.extend(element.iter().cloned());
+    evidence.push(dest_hop.clone());
+    evidence.push(source_hop);
+    Some(Placement {
+        object: PlacedObject {
+            file: Arc::clone(&app.file),
+            line: app.first_line,
+            doc: Some(doc),
+            kind: "Application".into(),
+            name: Some(app.name.clone()),
+            namespace: app.dest_namespace.clone(),
+            images: Vec::new(),
+        },
+        cluster,
+        cluster_environment: Env::Unknown,
+        workload_class: class,
+        class_reason: reason,
+        class_level: level,
+        deployer_class: super::deployer_class(signals),
+        evidence,
+        deployer: Some(Deployer {
+            kind: "Application".into(),
+            name: app.name.clone(),
+            location: dest_hop.location.clone(),
+        }),
+        patch: false,
+        renders_chart: true,
+    })
 }
 
 /// A destination that names a cluster (not `in-cluster`): the cluster, and the evidence hop.

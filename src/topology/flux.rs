@@ -132,6 +132,7 @@ pub fn run(
                     location: hop.location,
                 }),
                 patch: false,
+                renders_chart: true,
             });
         }
         return out;

@@ -70,6 +70,9 @@ pub struct Placement {
     pub deployer: Option<Deployer>,
     /// A kustomize patch or merging generator: it changes an object rather than being one.
     pub patch: bool,
+    /// The object stands for a Helm chart that its deployer renders on this cluster (an Argo
+    /// CD Application of a chart, a HelmRelease): a workload, though envfence cannot see inside.
+    pub renders_chart: bool,
 }
 
 /// What running one deployer yields.
@@ -375,7 +378,7 @@ impl<'a> Builder<'a> {
                 Some("Application") | Some("ApplicationSet") => argo::run(
                     self.index,
                     &mut self.inventory,
-                    d,
+                    doc,
                     host,
                     &chain,
                     &parent_signals,
@@ -486,6 +489,7 @@ impl<'a> Builder<'a> {
                 evidence: evidence.clone(),
                 deployer: Some(delivery.deployer.clone()),
                 patch: item.patch,
+                renders_chart: false,
             };
             self.placed.insert(key, self.placements.len());
             self.placements.push(placement);
