@@ -37,7 +37,15 @@ pub fn line_to_change(p: &Placement) -> Location {
             .any(|k| e.note.starts_with(k))
     };
     if p.class_level == Some(SignalLevel::Own) && p.deployer_class != Env::NonProduction {
-        if let Some(hop) = p.evidence.iter().rev().find(include) {
+        // When the object sits in a test folder with its own kustomization, the line to
+        // change is the one that pulls that folder in, not the folder's own `resources`.
+        let test_folder = test_folder_of(&p.object.file);
+        let outside = |e: &&Evidence| {
+            test_folder
+                .as_ref()
+                .is_none_or(|dir| !e.location.file.starts_with(dir.as_str()))
+        };
+        if let Some(hop) = p.evidence.iter().rev().filter(include).find(outside) {
             return hop.location.clone();
         }
     }
@@ -45,6 +53,22 @@ pub fn line_to_change(p: &Placement) -> Location {
         Some(d) => d.location.clone(),
         None => Location::new(&p.object.file, p.object.line),
     }
+}
+
+/// `apps/x/tests/job.yaml` → `apps/x/tests/`: the folder that makes a file a test.
+fn test_folder_of(file: &str) -> Option<String> {
+    let mut prefix = String::new();
+    for segment in file.split('/').collect::<Vec<_>>().split_last()?.1 {
+        prefix.push_str(segment);
+        prefix.push('/');
+        if matches!(
+            *segment,
+            "tests" | "test" | "e2e" | "integration" | "integration-tests" | "e2e-tests"
+        ) {
+            return Some(prefix);
+        }
+    }
+    None
 }
 
 /// `Kind/name`.
