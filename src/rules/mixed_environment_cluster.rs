@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use super::placement::{is_workload, line_to_change, object_label, policy_list, resource_of};
+use super::placement::{line_to_change, object_label, resource_of, workloads_by_cluster};
 use super::{Rule, RuleContext, RuleId};
 use crate::findings::{Finding, Location, Severity};
 use crate::topology::{Deployer, Env, Placement};
@@ -30,19 +30,8 @@ impl Rule for MixedEnvironmentCluster {
     }
 
     fn check(&self, ctx: &RuleContext<'_>, severity: Severity) -> Vec<Finding> {
-        // The workload/deployer distinction is the one nonprod-on-prod-cluster tunes.
-        let deployer_kinds = policy_list(
-            ctx.policies.get(RuleId::NonprodOnProdCluster),
-            "deployer_kinds",
-        );
-        let t = ctx.topology;
         let mut findings = Vec::new();
-        for (index, cluster) in t.clusters.iter().enumerate() {
-            let here: Vec<&Placement> = t
-                .placements
-                .iter()
-                .filter(|p| p.cluster == index && is_workload(p, &deployer_kinds))
-                .collect();
+        for (cluster, here) in workloads_by_cluster(ctx) {
             // The example of production names a running workload where there is one, not
             // its NetworkPolicy or ConfigMap.
             let runs = |p: &Placement| {

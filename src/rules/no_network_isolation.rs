@@ -18,11 +18,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::placement::{is_workload, line_to_change, object_label, policy_list};
+use super::placement::{line_to_change, object_label, workloads_by_cluster};
 use super::{Rule, RuleContext, RuleId};
 use crate::documents::{Document, Node};
 use crate::findings::{Finding, Severity};
-use crate::topology::{Env, Placement};
+use crate::topology::Env;
 
 pub struct NoNetworkIsolation;
 
@@ -63,18 +63,8 @@ impl Rule for NoNetworkIsolation {
     }
 
     fn check(&self, ctx: &RuleContext<'_>, severity: Severity) -> Vec<Finding> {
-        let deployer_kinds = policy_list(
-            ctx.policies.get(RuleId::NonprodOnProdCluster),
-            "deployer_kinds",
-        );
-        let t = ctx.topology;
         let mut findings = Vec::new();
-        for (index, cluster) in t.clusters.iter().enumerate() {
-            let workloads: Vec<&Placement> = t
-                .placements
-                .iter()
-                .filter(|p| p.cluster == index && is_workload(p, &deployer_kinds))
-                .collect();
+        for (cluster, workloads) in workloads_by_cluster(ctx) {
             let mixed = workloads
                 .iter()
                 .any(|p| p.workload_class == Env::Production)

@@ -55,6 +55,30 @@ pub fn line_to_change(p: &Placement) -> Location {
     }
 }
 
+/// The workloads on each cluster (deployer objects and patches left out), with the cluster.
+/// Deployer kinds are the ones `nonprod-on-prod-cluster`'s policy tunes.
+pub fn workloads_by_cluster<'t>(
+    ctx: &crate::rules::RuleContext<'t>,
+) -> Vec<(&'t crate::topology::Cluster, Vec<&'t Placement>)> {
+    let deployer_kinds = policy_list(
+        ctx.policies.get(crate::rules::RuleId::NonprodOnProdCluster),
+        "deployer_kinds",
+    );
+    let t = ctx.topology;
+    t.clusters
+        .iter()
+        .enumerate()
+        .map(|(index, cluster)| {
+            let here = t
+                .placements
+                .iter()
+                .filter(|p| p.cluster == index && is_workload(p, &deployer_kinds))
+                .collect();
+            (cluster, here)
+        })
+        .collect()
+}
+
 /// `apps/x/tests/job.yaml` → `apps/x/tests/`: the folder that makes a file a test.
 fn test_folder_of(file: &str) -> Option<String> {
     let mut prefix = String::new();
