@@ -210,12 +210,7 @@ pub fn scan(
     let started = Instant::now();
     let workspace = index(target, config, options, progress)?;
     let topology = topology::build(&workspace.files, &workspace.skipped, config);
-    let ctx = RuleContext {
-        files: &workspace.files,
-        topology: &topology,
-        policies,
-        config,
-    };
+    let ctx = RuleContext::new(&workspace.files, &topology, policies, config);
     let mut findings = rules::run_all(&ctx);
     crate::suppressions::apply(&workspace.files, policies, &mut findings);
     findings::sort(&mut findings);

@@ -5,8 +5,7 @@
 //! (`postgres://`, `redis://`, `jdbc:`...), matched against the config's
 //! `environments.*.hosts` globs first, then by whole environment words.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
@@ -150,12 +149,16 @@ const POD_KINDS: &[&str] = &[
 ];
 
 /// The values and references of one placement.
-pub fn references(p: &Placement, files: &[SourceFile]) -> Vec<Reference> {
+pub fn references(
+    p: &Placement,
+    files: &[SourceFile],
+    by_path: &HashMap<&str, usize>,
+) -> Vec<Reference> {
     let mut out = Vec::new();
     let file = &p.object.file;
     let at = |line: u32| Location::new(file, line);
     if (p.object.kind == "ConfigMap" || p.object.kind == "Secret") && p.object.doc.is_none() {
-        generator_literals(p, files, &mut out);
+        generator_literals(p, files, by_path, &mut out);
         return out;
     }
     let Some(doc) = p
@@ -488,11 +491,13 @@ fn env_entries(env: &Node, at: &dyn Fn(u32) -> Location, out: &mut Vec<Reference
 }
 
 /// `literals` of the kustomize generator that creates this ConfigMap or Secret.
-fn generator_literals(p: &Placement, files: &[SourceFile], out: &mut Vec<Reference>) {
-    let Some(f) = files
-        .iter()
-        .find(|f| Arc::ptr_eq(&f.path, &p.object.file) || f.path == p.object.file)
-    else {
+fn generator_literals(
+    p: &Placement,
+    files: &[SourceFile],
+    by_path: &HashMap<&str, usize>,
+    out: &mut Vec<Reference>,
+) {
+    let Some(f) = by_path.get(&*p.object.file).and_then(|&i| files.get(i)) else {
         return;
     };
     let Some(root) = f.documents.first().map(|d| &d.root) else {
@@ -521,6 +526,24 @@ fn generator_literals(p: &Placement, files: &[SourceFile], out: &mut Vec<Referen
     }
 }
 
+/// The references of every placement, in placement order: computed once per scan and
+/// shared by both configuration-reference rules.
+pub fn all_references(
+    topology: &crate::topology::Topology,
+    files: &[SourceFile],
+) -> Vec<Vec<Reference>> {
+    let by_path: HashMap<&str, usize> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (&*f.path, i))
+        .collect();
+    topology
+        .placements
+        .iter()
+        .map(|p| references(p, files, &by_path))
+        .collect()
+}
+
 /// The shared check: workloads of class `workload` whose references point at `target`. One
 /// finding per (line, cluster).
 pub fn check(
@@ -542,17 +565,25 @@ pub fn check(
         )
     };
     let mut overridden = BTreeSet::new();
-    for p in t.placements.iter().filter(|p| p.patch) {
-        for r in references(p, ctx.files) {
-            if let Some(name) = r.env_name {
-                overridden.insert((identity(p), name));
+    let refs = ctx
+        .references
+        .get_or_init(|| all_references(ctx.topology, ctx.files));
+    for (p, rs) in t.placements.iter().zip(refs).filter(|(p, _)| p.patch) {
+        for r in rs {
+            if let Some(name) = &r.env_name {
+                overridden.insert((identity(p), name.clone()));
             }
         }
     }
     let mut seen = BTreeSet::new();
     let mut findings = Vec::new();
-    for p in t.placements.iter().filter(|p| p.workload_class == workload) {
-        for r in references(p, ctx.files) {
+    for (p, rs) in t
+        .placements
+        .iter()
+        .zip(refs)
+        .filter(|(p, _)| p.workload_class == workload)
+    {
+        for r in rs {
             let is_overridden = !p.patch
                 && r.env_name
                     .as_ref()
@@ -560,7 +591,7 @@ pub fn check(
             if is_overridden {
                 continue;
             }
-            let Some((env, why)) = classifier.classify(&r) else {
+            let Some((env, why)) = classifier.classify(r) else {
                 continue;
             };
             if env != target || !seen.insert((r.location.clone(), p.cluster)) {

@@ -272,12 +272,31 @@ pub fn doc_page(rule: RuleId, policy: &Policy) -> String {
     page
 }
 
+impl<'a> RuleContext<'a> {
+    pub fn new(
+        files: &'a [SourceFile],
+        topology: &'a Topology,
+        policies: &'a Policies,
+        config: &'a Config,
+    ) -> Self {
+        RuleContext {
+            files,
+            topology,
+            policies,
+            config,
+            references: std::sync::OnceLock::new(),
+        }
+    }
+}
+
 /// What a rule gets to look at.
 pub struct RuleContext<'a> {
     pub files: &'a [SourceFile],
     pub topology: &'a Topology,
     pub policies: &'a Policies,
     pub config: &'a Config,
+    /// The configuration references of every placement, computed on first use.
+    pub(crate) references: std::sync::OnceLock<Vec<Vec<config_refs::Reference>>>,
 }
 
 /// A check. `severity` is the level the rule is configured at (it does not run when off).
