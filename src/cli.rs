@@ -135,6 +135,13 @@ struct ScanArgs {
     /// the built-in policies' data lists.
     #[arg(long, value_name = "DIR")]
     policies: Option<PathBuf>,
+    /// Diff-aware: also scan this git revision (read from git objects, no checkout) and mark
+    /// each finding new, existing or fixed; only new findings count for --fail-on.
+    #[arg(long, value_name = "REV")]
+    base: Option<String>,
+    /// With --base: scan this revision as the head instead of the working tree.
+    #[arg(long, value_name = "REV", requires = "base")]
+    head: Option<String>,
     #[command(flatten)]
     read: ReadArgs,
 }
@@ -220,8 +227,16 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         policies.apply_dir(dir)?;
     }
     policies.apply_config(&config);
-    let report = with_progress(args.read.quiet, |progress| {
-        scan::scan(&target, &config, &policies, &args.read.options(), progress)
+    let options = args.read.options();
+    let report = with_progress(args.read.quiet, |progress| match &args.base {
+        Some(base) => {
+            let revisions = scan::Revisions {
+                base: base.clone(),
+                head: args.head.clone(),
+            };
+            scan::diff_scan(&target, &config, &policies, &options, &revisions, progress)
+        }
+        None => scan::scan(&target, &config, &policies, &options, progress),
     })?;
     write_output(
         &output::render(&report, args.format, &policies),

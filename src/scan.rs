@@ -121,6 +121,31 @@ pub struct ScanReport {
     pub findings: Vec<Finding>,
     pub summary: Summary,
     pub topology: Topology,
+    /// Set by a diff-aware scan: what the findings' statuses were measured against.
+    pub comparison: Option<Comparison>,
+}
+
+/// The two sides of a diff-aware scan (`--base REV [--head REV]`).
+#[derive(Debug, Clone, Default)]
+pub struct Revisions {
+    /// The base revision as the user wrote it: a commit id, a branch, `HEAD~1`, ...
+    pub base: String,
+    /// The head revision; `None` scans the working tree.
+    pub head: Option<String>,
+}
+
+/// What a diff-aware report was compared against, for the report's headline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comparison {
+    /// The base revision as given, and the commit it resolved to.
+    pub base: String,
+    pub base_commit: String,
+    /// The head commit, or `None` for the working tree.
+    pub head_commit: Option<String>,
+    /// Counts of findings by status (unsuppressed findings only).
+    pub new: usize,
+    pub existing: usize,
+    pub fixed: usize,
 }
 
 /// Runs `f` on a pool of `jobs` threads (or rayon's global pool).
@@ -219,6 +244,7 @@ pub fn scan(
         findings,
         summary,
         topology,
+        comparison: None,
     })
 }
 
@@ -254,4 +280,20 @@ fn summarise(workspace: &Workspace, topology: &Topology, duration: Duration) -> 
         clusters_used,
         duration,
     }
+}
+
+/// A diff-aware scan: scans the head (the working tree, or `revisions.head` read from git
+/// objects) and the base, and marks each head finding `new` or `existing`; base findings that
+/// are gone come back as `fixed`.
+pub fn diff_scan(
+    target: &Target,
+    config: &Config,
+    policies: &Policies,
+    options: &ScanOptions,
+    revisions: &Revisions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> anyhow::Result<ScanReport> {
+    // Placeholder until the git reader lands: a plain scan, every finding `new`.
+    let _ = revisions;
+    scan(target, config, policies, options, progress)
 }
