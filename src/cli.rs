@@ -221,7 +221,12 @@ pub fn main() -> ExitCode {
 
 fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
     let target = Target::resolve(&args.path)?;
-    let config = Config::discover(&target.display_root, args.read.config.as_deref())?;
+    // A head revision brings its own `.envfence.yaml`; otherwise the working tree's applies
+    // (to the base too, so that both sides are judged by the same rules).
+    let config = match (&args.head, &args.read.config) {
+        (Some(head), None) => scan::config_at(&target, head)?,
+        _ => Config::discover(&target.display_root, args.read.config.as_deref())?,
+    };
     let mut policies = Policies::builtin()?;
     if let Some(dir) = &args.policies {
         policies.apply_dir(dir)?;

@@ -2,6 +2,7 @@
 //! primary location; everything else (resource, cluster, evidence) is added by the rule.
 //! Outputs only read findings; the stable JSON form lives in `output::json`.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -200,6 +201,28 @@ impl Finding {
         self.discriminator = Some(key.to_owned());
         self.fingerprint = self.compute_fingerprint();
         self
+    }
+
+    /// Moves the finding's paths (location and evidence) to the files' new names, and
+    /// recomputes the fingerprint, so that a base finding matches the same finding after a
+    /// rename.
+    pub fn follow_renames(&mut self, renames: &HashMap<Arc<str>, Arc<str>>) {
+        if renames.is_empty() {
+            return;
+        }
+        let rename = |file: &mut Arc<str>| {
+            if let Some(new) = renames.get(file) {
+                *file = Arc::clone(new);
+            }
+        };
+        rename(&mut self.location.file);
+        for e in &mut self.evidence {
+            rename(&mut e.location.file);
+        }
+        if let Some((file, _)) = &mut self.subject {
+            rename(file);
+        }
+        self.fingerprint = self.compute_fingerprint();
     }
 
     fn compute_fingerprint(&self) -> String {

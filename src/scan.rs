@@ -1,6 +1,7 @@
 //! The pipeline: walk → read and parse (in parallel) → rules → a report.
 //! Library code never prints; progress goes through a callback the caller provides.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,11 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use git2::Oid;
 use rayon::prelude::*;
 
 use crate::config::Config;
 use crate::documents::{self, FileKind, Loaded, SkipReason, SourceFile};
-use crate::findings::{self, Finding};
+use crate::findings::{self, Finding, Status};
+use crate::git::{GitRepo, TreeFile};
 use crate::rules::{self, Policies, RuleContext};
 use crate::topology::{self, Topology};
 use crate::walk::{self, Candidate, Skipped};
@@ -146,6 +149,8 @@ pub struct Comparison {
     pub new: usize,
     pub existing: usize,
     pub fixed: usize,
+    /// Files of the base whose blob the head has too: parsed once, for both sides.
+    pub unchanged_files: usize,
 }
 
 /// Runs `f` on a pool of `jobs` threads (or rayon's global pool).
@@ -169,58 +174,211 @@ pub fn index(
     options: &ScanOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> anyhow::Result<Workspace> {
-    let walked = walk::walk(&target.root, config, target.only.as_deref());
-    let total = walked.candidates.len();
-    let done = AtomicUsize::new(0);
-    let loaded: Vec<(Arc<str>, Loaded)> = with_pool(options.jobs, || {
-        walked
-            .candidates
-            .par_iter()
-            .map(|candidate| {
-                let loaded = read_and_load(candidate, options.max_file_size);
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                progress(Progress { done: n, total });
-                (Arc::clone(&candidate.rel_path), loaded)
-            })
-            .collect()
-    })?;
+    Ok(index_working_tree(target, config, options, false, progress)?.workspace)
+}
 
-    let mut workspace = Workspace {
-        root: target.root.clone(),
-        skipped: walked.skipped,
-        ignored: walked.ignored,
-        files: Vec::with_capacity(loaded.len()),
-    };
-    for (rel_path, loaded) in loaded {
-        match loaded {
-            Loaded::File(file) => workspace.files.push(file),
-            Loaded::Skipped(reason) => workspace.skipped.push(Skipped { rel_path, reason }),
-        }
-    }
+/// A workspace and, for a diff-aware scan, the blob id of each file read, so that the other
+/// side of the comparison can reuse what is unchanged instead of parsing it again.
+struct IndexedSide {
+    workspace: Workspace,
+    blobs: HashMap<Arc<str>, (Oid, Option<FileKind>)>,
+    /// Files taken from the other side instead of being parsed.
+    unchanged: usize,
+}
+
+fn index_working_tree(
+    target: &Target,
+    config: &Config,
+    options: &ScanOptions,
+    with_blob_ids: bool,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> anyhow::Result<IndexedSide> {
+    let walked = walk::walk(&target.root, config, target.only.as_deref());
+    let loaded = load_parallel(
+        &walked.candidates,
+        options.jobs,
+        progress,
+        || (),
+        |(), candidate| read_and_load(candidate, options.max_file_size, with_blob_ids),
+    )?;
+    let blobs = walked
+        .candidates
+        .iter()
+        .zip(&loaded)
+        .filter_map(|(c, (_, oid))| Some((Arc::clone(&c.rel_path), ((*oid)?, c.kind_hint))))
+        .collect();
+    let paths = walked.candidates.iter().map(|c| &c.rel_path);
+    let mut workspace = assemble(target, paths, loaded);
+    workspace.skipped.extend(walked.skipped);
+    workspace.ignored = walked.ignored;
     workspace
         .skipped
         .sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
-    Ok(workspace)
+    Ok(IndexedSide {
+        workspace,
+        blobs,
+        unchanged: 0,
+    })
 }
 
-fn read_and_load(candidate: &Candidate, cap: u64) -> Loaded {
+/// Indexes the scanned folder at a commit, read from git objects. Files whose blob is the one
+/// `reuse` already parsed are taken from it, not parsed again.
+fn index_revision(
+    target: &Target,
+    git: &GitRepo,
+    commit: Oid,
+    config: &Config,
+    options: &ScanOptions,
+    reuse: Option<&IndexedSide>,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> anyhow::Result<IndexedSide> {
+    let only = target
+        .only
+        .as_deref()
+        .map(|o| walk::relative(&target.root, o));
+    let listing = git.list(commit, config, only.as_deref())?;
+    let git_dir = git.git_dir().to_path_buf();
+    let parsed: HashMap<&str, &SourceFile> = reuse
+        .map(|side| side.workspace.files.iter().map(|f| (&*f.path, f)).collect())
+        .unwrap_or_default();
+    let skipped: HashMap<&str, &SkipReason> = reuse
+        .map(|side| {
+            side.workspace
+                .skipped
+                .iter()
+                .map(|s| (&*s.rel_path, &s.reason))
+                .collect()
+        })
+        .unwrap_or_default();
+    let is_unchanged = |file: &TreeFile| {
+        reuse
+            .and_then(|side| side.blobs.get(&file.rel_path))
+            .is_some_and(|&(oid, hint)| oid == file.oid && hint == file.kind_hint)
+    };
+    let loaded = load_parallel(
+        &listing.files,
+        options.jobs,
+        progress,
+        || crate::git::reopen(&git_dir),
+        |repo, file| {
+            if is_unchanged(file) {
+                if let Some(f) = parsed.get(&*file.rel_path) {
+                    return (Loaded::File((*f).clone()), Some(file.oid));
+                }
+                if let Some(reason) = skipped.get(&*file.rel_path) {
+                    return (Loaded::Skipped((*reason).clone()), Some(file.oid));
+                }
+            }
+            let loaded = match repo {
+                None => Loaded::Skipped(SkipReason::Unreadable(
+                    "cannot open the git repository".to_owned(),
+                )),
+                Some(repo) => match crate::git::read_blob(repo, file.oid, options.max_file_size) {
+                    Ok(bytes) => documents::load(&file.rel_path, &bytes, file.kind_hint),
+                    Err(reason) => Loaded::Skipped(reason),
+                },
+            };
+            (loaded, Some(file.oid))
+        },
+    )?;
+    let blobs = listing
+        .files
+        .iter()
+        .map(|f| (Arc::clone(&f.rel_path), (f.oid, f.kind_hint)))
+        .collect();
+    let unchanged = listing.files.iter().filter(|f| is_unchanged(f)).count();
+    let mut workspace = assemble(target, listing.files.iter().map(|f| &f.rel_path), loaded);
+    workspace.skipped.extend(listing.skipped);
+    workspace.ignored = listing.ignored;
+    workspace
+        .skipped
+        .sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    Ok(IndexedSide {
+        workspace,
+        blobs,
+        unchanged,
+    })
+}
+
+/// Loads `items` on the worker pool, reporting progress; `init` makes per-thread state (a
+/// git repository handle, which cannot be shared between threads).
+fn load_parallel<T: Sync, S>(
+    items: &[T],
+    jobs: Option<usize>,
+    progress: &(dyn Fn(Progress) + Sync),
+    init: impl Fn() -> S + Sync + Send,
+    load: impl Fn(&mut S, &T) -> (Loaded, Option<Oid>) + Sync + Send,
+) -> anyhow::Result<Vec<(Loaded, Option<Oid>)>> {
+    let total = items.len();
+    let done = AtomicUsize::new(0);
+    with_pool(jobs, || {
+        items
+            .par_iter()
+            .map_init(&init, |state, item| {
+                let loaded = load(state, item);
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                progress(Progress { done: n, total });
+                loaded
+            })
+            .collect()
+    })
+}
+
+/// Sorts loaded files into a workspace: parsed files, and the ones skipped with a reason.
+fn assemble<'a>(
+    target: &Target,
+    paths: impl Iterator<Item = &'a Arc<str>>,
+    loaded: Vec<(Loaded, Option<Oid>)>,
+) -> Workspace {
+    let mut workspace = Workspace {
+        root: target.root.clone(),
+        files: Vec::with_capacity(loaded.len()),
+        ..Workspace::default()
+    };
+    for (rel_path, (loaded, _)) in paths.zip(loaded) {
+        match loaded {
+            Loaded::File(file) => workspace.files.push(file),
+            Loaded::Skipped(reason) => workspace.skipped.push(Skipped {
+                rel_path: Arc::clone(rel_path),
+                reason,
+            }),
+        }
+    }
+    workspace
+}
+
+/// Reads and parses one working-tree file; with `blob_id`, also returns the id git would
+/// give its bytes.
+fn read_and_load(candidate: &Candidate, cap: u64, blob_id: bool) -> (Loaded, Option<Oid>) {
     if candidate.size > cap {
-        return Loaded::Skipped(SkipReason::TooLarge {
+        let skipped = Loaded::Skipped(SkipReason::TooLarge {
             size: candidate.size,
             cap,
         });
+        return (skipped, None);
     }
     let mut bytes = Vec::with_capacity(usize::try_from(candidate.size).unwrap_or(0));
     // Read at most one byte past the cap, in case the file grew since the walk.
     let read = std::fs::File::open(&candidate.read_path)
         .and_then(|f| f.take(cap.saturating_add(1)).read_to_end(&mut bytes));
     match read {
-        Err(e) => Loaded::Skipped(SkipReason::Unreadable(e.to_string())),
-        Ok(n) if n as u64 > cap => Loaded::Skipped(SkipReason::TooLarge {
-            size: n as u64,
-            cap,
-        }),
-        Ok(_) => documents::load(&candidate.rel_path, &bytes, candidate.kind_hint),
+        Err(e) => (Loaded::Skipped(SkipReason::Unreadable(e.to_string())), None),
+        Ok(n) if n as u64 > cap => {
+            let skipped = Loaded::Skipped(SkipReason::TooLarge {
+                size: n as u64,
+                cap,
+            });
+            (skipped, None)
+        }
+        Ok(_) => {
+            let oid = if blob_id {
+                crate::git::blob_id(&bytes)
+            } else {
+                None
+            };
+            let loaded = documents::load(&candidate.rel_path, &bytes, candidate.kind_hint);
+            (loaded, oid)
+        }
     }
 }
 
@@ -234,11 +392,7 @@ pub fn scan(
 ) -> anyhow::Result<ScanReport> {
     let started = Instant::now();
     let workspace = index(target, config, options, progress)?;
-    let topology = topology::build(&workspace.files, &workspace.skipped, config);
-    let ctx = RuleContext::new(&workspace.files, &topology, policies, config);
-    let mut findings = rules::run_all(&ctx);
-    crate::suppressions::apply(&workspace.files, policies, &mut findings);
-    findings::sort(&mut findings);
+    let (findings, topology) = analyse(&workspace, config, policies);
     let summary = summarise(&workspace, &topology, started.elapsed());
     Ok(ScanReport {
         findings,
@@ -246,6 +400,20 @@ pub fn scan(
         topology,
         comparison: None,
     })
+}
+
+/// Topology, rules and suppressions over an indexed workspace: its findings, in report order.
+fn analyse(
+    workspace: &Workspace,
+    config: &Config,
+    policies: &Policies,
+) -> (Vec<Finding>, Topology) {
+    let topology = topology::build(&workspace.files, &workspace.skipped, config);
+    let ctx = RuleContext::new(&workspace.files, &topology, policies, config);
+    let mut findings = rules::run_all(&ctx);
+    crate::suppressions::apply(&workspace.files, policies, &mut findings);
+    findings::sort(&mut findings);
+    (findings, topology)
 }
 
 /// Indexes the repository and resolves its topology, without running rules.
@@ -284,7 +452,9 @@ fn summarise(workspace: &Workspace, topology: &Topology, duration: Duration) -> 
 
 /// A diff-aware scan: scans the head (the working tree, or `revisions.head` read from git
 /// objects) and the base, and marks each head finding `new` or `existing`; base findings that
-/// are gone come back as `fixed`.
+/// are gone come back as `fixed`. Both sides are whole scans, so a change to a shared base, a
+/// cluster definition or a generator re-evaluates every placement it affects; files whose blob
+/// is the same on both sides are parsed once.
 pub fn diff_scan(
     target: &Target,
     config: &Config,
@@ -293,7 +463,111 @@ pub fn diff_scan(
     revisions: &Revisions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> anyhow::Result<ScanReport> {
-    // Placeholder until the git reader lands: a plain scan, every finding `new`.
-    let _ = revisions;
-    scan(target, config, policies, options, progress)
+    let started = Instant::now();
+    let git = GitRepo::open(&target.root)?;
+    let base_commit = git.commit(&revisions.base, "--base")?;
+    let head_commit = match &revisions.head {
+        Some(head) => Some(git.commit(head, "--head")?),
+        None => None,
+    };
+    let head = match head_commit {
+        None => index_working_tree(target, config, options, true, progress)?,
+        Some(commit) => index_revision(target, &git, commit, config, options, None, progress)?,
+    };
+    let base = index_revision(
+        target,
+        &git,
+        base_commit,
+        config,
+        options,
+        Some(&head),
+        progress,
+    )?;
+    let (head_findings, topology) = analyse(&head.workspace, config, policies);
+    let (base_findings, _) = analyse(&base.workspace, config, policies);
+    let renames = git.renames(base_commit, head_commit)?;
+    let mut findings = compare(head_findings, base_findings, &renames);
+    findings::sort(&mut findings);
+    let count = |status| {
+        findings
+            .iter()
+            .filter(|f| !f.suppressed && f.status == status)
+            .count()
+    };
+    let comparison = Comparison {
+        base: revisions.base.clone(),
+        base_commit: base_commit.to_string(),
+        head_commit: head_commit.map(|c| c.to_string()),
+        new: count(Status::New),
+        existing: count(Status::Existing),
+        fixed: count(Status::Fixed),
+        unchanged_files: base.unchanged,
+    };
+    let summary = summarise(&head.workspace, &topology, started.elapsed());
+    Ok(ScanReport {
+        findings,
+        summary,
+        topology,
+        comparison: Some(comparison),
+    })
+}
+
+/// The configuration of the scanned folder at a revision: its `.envfence.yaml` there, or none.
+/// Used for `--head REV`, whose configuration is the head's, not the working tree's.
+pub fn config_at(target: &Target, rev: &str) -> anyhow::Result<Config> {
+    let git = GitRepo::open(&target.root)?;
+    let commit = git.commit(rev, "--head")?;
+    match git.config_text(commit)? {
+        None => Ok(Config::default()),
+        Some(text) => {
+            let shown = format!("{rev}:{}", crate::config::FILE_NAME);
+            Ok(Config::parse(Path::new(&shown), &text)?)
+        }
+    }
+}
+
+/// Marks head findings `existing` when the base had the same finding (same fingerprint once
+/// the base's paths follow the renames), else `new`; unmatched base findings are `fixed`.
+/// Fingerprints may repeat, so they are matched as a multiset.
+fn compare(
+    mut head: Vec<Finding>,
+    base: Vec<Finding>,
+    renames: &HashMap<Arc<str>, Arc<str>>,
+) -> Vec<Finding> {
+    let mut base: Vec<Finding> = base
+        .into_iter()
+        .map(|mut f| {
+            f.follow_renames(renames);
+            f
+        })
+        .collect();
+    let mut unmatched_base: HashMap<&str, usize> = HashMap::new();
+    for f in &base {
+        *unmatched_base.entry(f.fingerprint.as_str()).or_default() += 1;
+    }
+    let mut matched_head: HashMap<String, usize> = HashMap::new();
+    for f in &mut head {
+        match unmatched_base.get_mut(f.fingerprint.as_str()) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                f.status = Status::Existing;
+                *matched_head.entry(f.fingerprint.clone()).or_default() += 1;
+            }
+            _ => f.status = Status::New,
+        }
+    }
+    // A base finding stays unmatched (fixed) once the head's matches of its fingerprint run out.
+    base.retain_mut(|f| match matched_head.get_mut(&f.fingerprint) {
+        Some(n) if *n > 0 => {
+            *n -= 1;
+            false
+        }
+        // A finding that was suppressed in the base was never reported, so it cannot be fixed.
+        _ => !f.suppressed,
+    });
+    for f in &mut base {
+        f.status = Status::Fixed;
+    }
+    head.extend(base);
+    head
 }

@@ -203,22 +203,28 @@ fn resolve_symlink(root: &Path, rel: Arc<str>, entry: &DirEntry, result: &mut Wa
 
 /// Marks files of Helm charts: templates are skipped later, other YAML in a chart is values.
 fn assign_kind_hints(candidates: &mut [Candidate]) {
-    let chart_dirs: HashSet<&str> = candidates
-        .iter()
-        .filter_map(|c| c.rel_path.strip_suffix("Chart.yaml"))
-        .filter(|dir| dir.is_empty() || dir.ends_with('/'))
-        .map(|dir| dir.trim_end_matches('/'))
-        .collect();
-    let hints: Vec<Option<FileKind>> = candidates
-        .iter()
-        .map(|c| {
-            let (in_chart, templates) = chart_position(&c.rel_path, &chart_dirs);
-            FileKind::from_path(&c.rel_path, in_chart, templates)
-        })
-        .collect();
+    let hints = kind_hints(&candidates.iter().map(|c| &*c.rel_path).collect::<Vec<_>>());
     for (c, hint) in candidates.iter_mut().zip(hints) {
         c.kind_hint = hint;
     }
+}
+
+/// The kind each path implies, given all the paths read (a `Chart.yaml` among them makes its
+/// folder a Helm chart). Shared by the working-tree walk and the git tree reader.
+pub fn kind_hints(paths: &[&str]) -> Vec<Option<FileKind>> {
+    let chart_dirs: HashSet<&str> = paths
+        .iter()
+        .filter_map(|p| p.strip_suffix("Chart.yaml"))
+        .filter(|dir| dir.is_empty() || dir.ends_with('/'))
+        .map(|dir| dir.trim_end_matches('/'))
+        .collect();
+    paths
+        .iter()
+        .map(|p| {
+            let (in_chart, templates) = chart_position(p, &chart_dirs);
+            FileKind::from_path(p, in_chart, templates)
+        })
+        .collect()
 }
 
 /// (inside a chart but not in its `templates/` or `crds/`, inside its `templates/`).

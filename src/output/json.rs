@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::findings::{Finding, Severity};
+use crate::findings::{Finding, Severity, Status};
 use crate::scan::ScanReport;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -71,6 +71,23 @@ pub struct JsonSummary {
     pub placed: usize,
     pub clusters_used: usize,
     pub duration_ms: u64,
+    /// Only in a diff-aware scan (`--base`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<JsonComparison>,
+}
+
+/// What a diff-aware scan compared, and how many unsuppressed findings have each status.
+#[derive(Serialize)]
+pub struct JsonComparison {
+    pub base: String,
+    pub base_commit: String,
+    /// `null` when the head is the working tree.
+    pub head_commit: Option<String>,
+    pub new: usize,
+    pub existing: usize,
+    pub fixed: usize,
+    /// Base files whose content the head has too (parsed once for both).
+    pub unchanged_files: usize,
 }
 
 #[derive(Serialize)]
@@ -121,7 +138,12 @@ pub fn to_report(report: &ScanReport) -> JsonReport {
             .into_iter()
             .map(|sev| (sev.as_str(), 0))
             .collect();
-    for f in report.findings.iter().filter(|f| !f.suppressed) {
+    // The head's findings: fixed ones (base only) are counted in `comparison`.
+    for f in report
+        .findings
+        .iter()
+        .filter(|f| !f.suppressed && f.status != Status::Fixed)
+    {
         *counts.entry(f.severity.as_str()).or_insert(0) += 1;
     }
     JsonReport {
@@ -154,6 +176,15 @@ pub fn to_report(report: &ScanReport) -> JsonReport {
             placed: s.placed,
             clusters_used: s.clusters_used,
             duration_ms: u64::try_from(s.duration.as_millis()).unwrap_or(u64::MAX),
+            comparison: report.comparison.as_ref().map(|c| JsonComparison {
+                base: c.base.clone(),
+                base_commit: c.base_commit.clone(),
+                head_commit: c.head_commit.clone(),
+                new: c.new,
+                existing: c.existing,
+                fixed: c.fixed,
+                unchanged_files: c.unchanged_files,
+            }),
         },
     }
 }

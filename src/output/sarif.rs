@@ -12,7 +12,7 @@ use serde_sarif::sarif::{
     Sarif, Suppression, Tool, ToolComponent,
 };
 
-use crate::findings::{Finding, Severity};
+use crate::findings::{Finding, Severity, Status};
 use crate::rules::{Policies, RuleId};
 use crate::scan::ScanReport;
 
@@ -142,9 +142,12 @@ pub fn render(report: &ScanReport, policies: &Policies) -> String {
             .and_then(|i| i64::try_from(i).ok())
             .unwrap_or(0)
     };
+    // Fixed findings are the base's, not in the scanned files: code scanning closes their
+    // alerts when they stop appearing.
     let results: Vec<SarifResult> = report
         .findings
         .iter()
+        .filter(|f| f.status != Status::Fixed)
         .map(|f| result(f, index_of(f.rule)))
         .collect();
     let driver = ToolComponent::builder()

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use anstyle::{AnsiColor, Style};
 
-use crate::findings::{Finding, Severity};
+use crate::findings::{Finding, Severity, Status};
 use crate::scan::{ScanReport, Summary};
 
 const BOLD: Style = Style::new().bold();
@@ -54,13 +54,22 @@ fn render_finding(out: &mut String, f: &Finding) {
     } else {
         String::new()
     };
+    // Against a base, only new findings get their evidence; the others are one line each.
+    let status = match f.status {
+        Status::New => "",
+        Status::Existing => " (existing)",
+        Status::Fixed => " (fixed; the line is the base's)",
+    };
     let _ = writeln!(
         out,
-        "  {position:>7}  {sev}{:<7}{sev:#}  {BOLD}{}{BOLD:#}  {}{suppressed}",
+        "  {position:>7}  {sev}{:<7}{sev:#}  {BOLD}{}{BOLD:#}  {}{suppressed}{DIM}{status}{DIM:#}",
         f.severity.as_str(),
         f.rule,
         f.message
     );
+    if f.status != Status::New {
+        return;
+    }
     let indent = " ".repeat(11);
     let mut context = Vec::new();
     if let Some(r) = &f.resource {
@@ -86,7 +95,17 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 
 fn render_summary(out: &mut String, report: &ScanReport) {
     let s: &Summary = &report.summary;
-    let active: Vec<&Finding> = report.findings.iter().filter(|f| !f.suppressed).collect();
+    // Only new findings count (without --base, every finding is new).
+    let active: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| !f.suppressed && f.status == Status::New)
+        .collect();
+    let new = if report.comparison.is_some() {
+        "new "
+    } else {
+        ""
+    };
     let count = |sev| active.iter().filter(|f| f.severity == sev).count();
     let (errors, warnings, infos) = (
         count(Severity::Error),
@@ -100,7 +119,7 @@ fn render_summary(out: &mut String, report: &ScanReport) {
     };
     let headline = if active.is_empty() {
         format!(
-            "{}No findings.{:#}",
+            "{}No {new}findings.{:#}",
             severity_style(Severity::Info),
             severity_style(Severity::Info)
         )
@@ -113,7 +132,8 @@ fn render_summary(out: &mut String, report: &ScanReport) {
         ] {
             if n > 0 {
                 let st = severity_style(sev);
-                parts.push(format!("{st}{}{st:#}", plural(n, one, many)));
+                let word = if n == 1 { one } else { many };
+                parts.push(format!("{st}{n} {new}{word}{st:#}"));
             }
         }
         format!(
@@ -122,13 +142,29 @@ fn render_summary(out: &mut String, report: &ScanReport) {
             plural(files_with, "file", "files")
         )
     };
-    let suppressed = report.findings.len() - active.len();
+    let suppressed = report.findings.iter().filter(|f| f.suppressed).count();
     let suppressed = if suppressed > 0 {
         format!(" ({suppressed} suppressed)")
     } else {
         String::new()
     };
     let _ = writeln!(out, "{BOLD}{headline}{BOLD:#}{suppressed}");
+    if let Some(c) = &report.comparison {
+        let short = |id: &str| id.chars().take(12).collect::<String>();
+        let head = match &c.head_commit {
+            Some(id) => format!("head {}", short(id)),
+            None => "the working tree".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "Compared {head} with base {} ({}): {} new, {} existing, {} fixed.",
+            c.base,
+            short(&c.base_commit),
+            c.new,
+            c.existing,
+            c.fixed
+        );
+    }
     let _ = writeln!(
         out,
         "Scanned {} ({}, {}) in {}.",

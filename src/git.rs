@@ -1,0 +1,374 @@
+//! Reading a repository at a git revision straight from git objects, for the diff-aware scan
+//! (`--base REV [--head REV]`): no checkout, no `git` process. It lists a revision's YAML
+//! files the way the working-tree walk does, reads their blobs, and finds the files renamed
+//! between two revisions, so that a finding keeps its identity across a rename.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use git2::{
+    Delta, DiffFindOptions, DiffOptions, ObjectType, Oid, Repository, Tree, TreeWalkMode,
+    TreeWalkResult,
+};
+
+use crate::config::Config;
+use crate::documents::{FileKind, SkipReason};
+use crate::walk::{self, Skipped};
+
+/// File modes of tree entries (git stores no other permissions).
+const MODE_SYMLINK: i32 = 0o120000;
+const MODE_SUBMODULE: i32 = 0o160000;
+/// Symlinks to symlinks are followed this many times, then called broken (a loop).
+const MAX_LINK_HOPS: usize = 8;
+
+/// The git repository that holds the scanned folder.
+pub struct GitRepo {
+    repo: Repository,
+    /// Where to reopen the repository from another thread (`Repository` is not `Sync`).
+    git_dir: PathBuf,
+    /// The scanned folder relative to the top of the work tree, `/`-separated with a trailing
+    /// `/`, or empty when the whole repository is scanned.
+    prefix: String,
+}
+
+/// A YAML file of a revision: its path relative to the scanned folder and its blob.
+#[derive(Debug, Clone)]
+pub struct TreeFile {
+    pub rel_path: Arc<str>,
+    pub oid: Oid,
+    pub size: u64,
+    pub kind_hint: Option<FileKind>,
+}
+
+/// A revision's files, as the working-tree walk would have listed them.
+#[derive(Debug, Default)]
+pub struct TreeListing {
+    pub files: Vec<TreeFile>,
+    pub skipped: Vec<Skipped>,
+    /// Files excluded by the config's `ignore` globs.
+    pub ignored: usize,
+}
+
+impl GitRepo {
+    /// Opens the repository that contains `scan_root` (a canonical folder).
+    pub fn open(scan_root: &Path) -> anyhow::Result<GitRepo> {
+        let repo = Repository::discover(scan_root).map_err(|_| {
+            anyhow::anyhow!(
+                "--base needs a git repository, and {} is not inside one",
+                scan_root.display()
+            )
+        })?;
+        let Some(workdir) = repo.workdir() else {
+            bail!(
+                "--base needs a work tree; {} is a bare repository",
+                repo.path().display()
+            );
+        };
+        let workdir = std::fs::canonicalize(workdir).unwrap_or_else(|_| workdir.to_path_buf());
+        let prefix = match scan_root.strip_prefix(&workdir) {
+            Ok(rel) if rel.as_os_str().is_empty() => String::new(),
+            Ok(rel) => format!("{}/", walk::relative(Path::new(""), rel)),
+            Err(_) => bail!(
+                "{} is not inside the work tree of {}",
+                scan_root.display(),
+                workdir.display()
+            ),
+        };
+        Ok(GitRepo {
+            git_dir: repo.path().to_path_buf(),
+            repo,
+            prefix,
+        })
+    }
+
+    /// The scanned folder relative to the top of the repository (`apps/` or empty).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The repository's `.git` folder, for [`reopen`] on another thread.
+    pub fn git_dir(&self) -> &Path {
+        &self.git_dir
+    }
+
+    /// Resolves a revision (`main`, `origin/main`, `HEAD~1`, a commit id) to a commit.
+    /// `flag` names the option it came from, for the message.
+    pub fn commit(&self, rev: &str, flag: &str) -> anyhow::Result<Oid> {
+        let object = match self.repo.revparse_single(rev) {
+            Ok(object) => object,
+            Err(e) => {
+                if self.repo.is_shallow() {
+                    bail!(
+                        "{flag} {rev}: not in this shallow clone; fetch the history it needs \
+                         (actions/checkout: `fetch-depth: 0`; locally: `git fetch --unshallow`)"
+                    );
+                }
+                bail!(
+                    "{flag} {rev}: no such revision in {} ({}); fetch it first, e.g. `git fetch origin {rev}`",
+                    self.git_dir.display(),
+                    e.message()
+                );
+            }
+        };
+        let commit = object
+            .peel_to_commit()
+            .with_context(|| format!("{flag} {rev} does not name a commit"))?;
+        Ok(commit.id())
+    }
+
+    /// The text of the scanned folder's `.envfence.yaml` at `commit`, if it has one.
+    pub fn config_text(&self, commit: Oid) -> anyhow::Result<Option<String>> {
+        let tree = self.repo.find_commit(commit)?.tree()?;
+        let path = format!("{}{}", self.prefix, crate::config::FILE_NAME);
+        let Ok(entry) = tree.get_path(Path::new(&path)) else {
+            return Ok(None);
+        };
+        let blob = self
+            .repo
+            .find_blob(entry.id())
+            .with_context(|| format!("cannot read {path} at {commit}"))?;
+        Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
+    }
+
+    /// Lists the YAML files of the scanned folder at `commit`. With `only`, just that file.
+    pub fn list(
+        &self,
+        commit: Oid,
+        config: &Config,
+        only: Option<&str>,
+    ) -> anyhow::Result<TreeListing> {
+        let root = self.repo.find_commit(commit)?.tree()?;
+        let mut listing = TreeListing::default();
+        let folder = if self.prefix.is_empty() {
+            root.clone()
+        } else {
+            match root.get_path(Path::new(self.prefix.trim_end_matches('/'))) {
+                Ok(entry) if entry.kind() == Some(ObjectType::Tree) => {
+                    self.repo.find_tree(entry.id())?
+                }
+                // The folder does not exist at this revision: nothing to read.
+                _ => return Ok(listing),
+            }
+        };
+        let odb = self.repo.odb()?;
+        let mut links = Vec::new();
+        folder.walk(TreeWalkMode::PreOrder, |dir, entry| {
+            let mode = entry.filemode();
+            if entry.kind() == Some(ObjectType::Tree) {
+                // `.git` cannot be committed, but a folder of that name is skipped like the walk does.
+                return if entry.name_bytes() == b".git" {
+                    TreeWalkResult::Skip
+                } else {
+                    TreeWalkResult::Ok
+                };
+            }
+            let (Ok(name), true) = (entry.name(), mode != MODE_SUBMODULE) else {
+                return TreeWalkResult::Ok;
+            };
+            if !walk::is_yaml_name(name) {
+                return TreeWalkResult::Ok;
+            }
+            let rel: Arc<str> = Arc::from(format!("{dir}{name}"));
+            if config.is_ignored(&rel) {
+                listing.ignored += 1;
+                return TreeWalkResult::Ok;
+            }
+            if only.is_some_and(|o| o != &*rel) {
+                return TreeWalkResult::Ok;
+            }
+            if mode == MODE_SYMLINK {
+                links.push((rel, entry.id()));
+            } else {
+                let size = odb.read_header(entry.id()).map(|(n, _)| n as u64);
+                listing.files.push(TreeFile {
+                    rel_path: rel,
+                    oid: entry.id(),
+                    size: size.unwrap_or(0),
+                    kind_hint: None,
+                });
+            }
+            TreeWalkResult::Ok
+        })?;
+        for (rel, oid) in links {
+            match self.resolve_link(&root, &rel, oid) {
+                Ok((target, size)) => listing.files.push(TreeFile {
+                    rel_path: rel,
+                    oid: target,
+                    size,
+                    kind_hint: None,
+                }),
+                Err(reason) => listing.skipped.push(Skipped {
+                    rel_path: rel,
+                    reason,
+                }),
+            }
+        }
+        let hints = walk::kind_hints(
+            &listing
+                .files
+                .iter()
+                .map(|f| &*f.rel_path)
+                .collect::<Vec<_>>(),
+        );
+        for (file, hint) in listing.files.iter_mut().zip(hints) {
+            file.kind_hint = hint;
+        }
+        listing.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+        listing.skipped.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+        Ok(listing)
+    }
+
+    /// Follows a committed symlink inside the tree. Like the working-tree walk, a link is
+    /// only read when it ends at a regular file inside the scanned folder.
+    fn resolve_link(&self, root: &Tree, rel: &str, mut oid: Oid) -> Result<(Oid, u64), SkipReason> {
+        let mut path = format!("{}{rel}", self.prefix);
+        for _ in 0..MAX_LINK_HOPS {
+            let blob = self
+                .repo
+                .find_blob(oid)
+                .map_err(|e| SkipReason::Unreadable(e.message().to_owned()))?;
+            let target = String::from_utf8_lossy(blob.content()).into_owned();
+            let parent = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+            let Some(resolved) = normalise_link(parent, &target) else {
+                return Err(SkipReason::SymlinkOutsideRepo);
+            };
+            if !resolved.starts_with(&self.prefix) {
+                return Err(SkipReason::SymlinkOutsideRepo);
+            }
+            let entry = root
+                .get_path(Path::new(&resolved))
+                .map_err(|_| SkipReason::BrokenSymlink)?;
+            match (entry.kind(), entry.filemode()) {
+                (Some(ObjectType::Tree), _) => return Err(SkipReason::SymlinkedDirectory),
+                (Some(ObjectType::Blob), MODE_SYMLINK) => {
+                    oid = entry.id();
+                    path = resolved;
+                }
+                (Some(ObjectType::Blob), _) => {
+                    let size = self
+                        .repo
+                        .odb()
+                        .and_then(|odb| odb.read_header(entry.id()))
+                        .map(|(n, _)| n as u64)
+                        .unwrap_or(0);
+                    return Ok((entry.id(), size));
+                }
+                _ => return Err(SkipReason::NotRegularFile),
+            }
+        }
+        Err(SkipReason::BrokenSymlink)
+    }
+
+    /// Files renamed from `base` to `head` (a commit, or the working tree with untracked files
+    /// when `None`), as paths relative to the scanned folder: old path → new path.
+    pub fn renames(
+        &self,
+        base: Oid,
+        head: Option<Oid>,
+    ) -> anyhow::Result<HashMap<Arc<str>, Arc<str>>> {
+        let base_tree = self.repo.find_commit(base)?.tree()?;
+        let mut options = DiffOptions::new();
+        options
+            .include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .ignore_submodules(true);
+        if !self.prefix.is_empty() {
+            options.pathspec(&self.prefix);
+        }
+        let mut diff = match head {
+            Some(head) => {
+                let head_tree = self.repo.find_commit(head)?.tree()?;
+                self.repo.diff_tree_to_tree(
+                    Some(&base_tree),
+                    Some(&head_tree),
+                    Some(&mut options),
+                )?
+            }
+            None => self
+                .repo
+                .diff_tree_to_workdir_with_index(Some(&base_tree), Some(&mut options))?,
+        };
+        let mut find = DiffFindOptions::new();
+        find.renames(true).for_untracked(true);
+        diff.find_similar(Some(&mut find))?;
+        let mut renames = HashMap::new();
+        for delta in diff.deltas() {
+            if delta.status() != Delta::Renamed {
+                continue;
+            }
+            let (Some(old), Some(new)) = (delta.old_file().path(), delta.new_file().path()) else {
+                continue;
+            };
+            let old = walk::relative(Path::new(""), old);
+            let new = walk::relative(Path::new(""), new);
+            if let (Some(old), Some(new)) = (
+                old.strip_prefix(&self.prefix),
+                new.strip_prefix(&self.prefix),
+            ) {
+                renames.insert(Arc::from(old), Arc::from(new));
+            }
+        }
+        Ok(renames)
+    }
+}
+
+/// Opens a repository again from its `.git` folder, for a worker thread (`Repository` cannot
+/// be shared between threads).
+pub fn reopen(git_dir: &Path) -> Option<Repository> {
+    Repository::open(git_dir).ok()
+}
+
+/// Reads a blob of at most `cap` bytes.
+pub fn read_blob(repo: &Repository, oid: Oid, cap: u64) -> Result<Vec<u8>, SkipReason> {
+    let blob = repo
+        .find_blob(oid)
+        .map_err(|e| SkipReason::Unreadable(e.message().to_owned()))?;
+    let size = blob.size() as u64;
+    if size > cap {
+        return Err(SkipReason::TooLarge { size, cap });
+    }
+    Ok(blob.content().to_vec())
+}
+
+/// The blob id git would give these bytes, to recognise a working-tree file that is unchanged
+/// since a revision.
+pub fn blob_id(bytes: &[u8]) -> Option<Oid> {
+    Oid::hash_object(ObjectType::Blob, bytes).ok()
+}
+
+/// Joins a symlink's target onto the folder that holds the link and removes `.` and `..`;
+/// `None` when it leaves the repository (absolute, or too many `..`).
+fn normalise_link(parent: &str, target: &str) -> Option<String> {
+    if target.starts_with('/') || target.contains('\\') || target.contains(':') {
+        return None;
+    }
+    let mut parts: Vec<&str> = parent.split('/').filter(|p| !p.is_empty()).collect();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            other => parts.push(other),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_targets_are_normalised_and_bounded() {
+        assert_eq!(
+            normalise_link("apps/web", "../shared/cm.yaml").as_deref(),
+            Some("apps/shared/cm.yaml")
+        );
+        assert_eq!(normalise_link("", "./a.yaml").as_deref(), Some("a.yaml"));
+        assert_eq!(normalise_link("apps", "../../etc/passwd"), None);
+        assert_eq!(normalise_link("apps", "/etc/passwd"), None);
+    }
+}
