@@ -1,0 +1,589 @@
+//! Diff-aware scans (`--base REV [--head REV]`) on real git repositories built in temp dirs:
+//! added, changed, deleted and renamed files, a shared base that moves many placements, a
+//! cluster definition that changes, a merge-commit checkout, shallow clones.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{envfence, json_report, write_tree};
+use serde_json::Value;
+
+/// Runs git in `dir` with a fixed identity, failing the test on error; returns stdout.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=envfence tests",
+            "-c",
+            "user.email=tests@envfence.invalid",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Commits everything in the work tree; returns the new commit id.
+fn commit_all(dir: &Path, message: &str) -> String {
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "--allow-empty", "-m", message]);
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+const CONFIG: &str = "\
+clusters:
+  - name: prod-eu
+    environment: production
+  - name: prod-us
+    environment: production
+  - name: dev-eu
+    environment: non-production
+";
+
+fn deployment(name: &str, env: &[(&str, &str)]) -> String {
+    let mut text = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {name}\n\
+         spec:\n  template:\n    spec:\n      containers:\n        - name: {name}\n          image: {name}:1.0\n"
+    );
+    if !env.is_empty() {
+        text.push_str("          env:\n");
+        for (key, value) in env {
+            text.push_str(&format!(
+                "            - name: {key}\n              value: {value}\n"
+            ));
+        }
+    }
+    text
+}
+
+fn application(name: &str, path: &str, cluster: &str, namespace: &str) -> String {
+    format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: {name}\n  namespace: argocd\n\
+         spec:\n  project: default\n  source:\n    repoURL: https://git.example.com/platform/gitops.git\n    path: {path}\n\
+         \x20 destination:\n    name: {cluster}\n    namespace: {namespace}\n"
+    )
+}
+
+/// A repository with one production app, committed; returns its first commit.
+fn base_repo(dir: &Path) -> String {
+    git(dir, &["init", "-q"]);
+    write_tree(
+        dir,
+        &[
+            (".envfence.yaml", CONFIG),
+            ("apps/web/deployment.yaml", &deployment("web", &[])),
+            ("apps/login/deployment.yaml", &deployment("login", &[])),
+            (
+                "argocd/web-production.yaml",
+                &application("web-production", "apps/web", "prod-eu", "web"),
+            ),
+        ],
+    );
+    commit_all(dir, "base")
+}
+
+fn add_feature_app(dir: &Path) {
+    write_tree(
+        dir,
+        &[(
+            "argocd/feature-login.yaml",
+            &application("feature-login", "apps/login", "prod-eu", "login"),
+        )],
+    );
+}
+
+/// Runs `envfence scan --format json` with `args`; returns (exit code, report).
+fn scan_json(dir: &Path, args: &[&str]) -> (i32, Value) {
+    let out = envfence()
+        .current_dir(dir)
+        .args(["scan", "--quiet", "--format", "json"])
+        .args(args)
+        .arg(".")
+        .output()
+        .expect("runs");
+    (out.status.code().unwrap_or(-1), json_report(&out))
+}
+
+/// (status, rule, file, cluster) of each finding, for readable assertions.
+fn statuses(report: &Value) -> Vec<(String, String, String, String)> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or("").to_owned();
+            (s("status"), s("rule"), s("file"), s("cluster"))
+        })
+        .collect()
+}
+
+fn with_status<'a>(report: &'a Value, status: &str) -> Vec<&'a Value> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["status"] == status)
+        .collect()
+}
+
+#[test]
+fn a_feature_app_added_on_production_is_new_then_existing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let base = base_repo(dir);
+    add_feature_app(dir);
+    let head = commit_all(dir, "add feature-login");
+
+    let (code, report) = scan_json(dir, &["--base", &base]);
+    assert_eq!(code, 1, "a new error fails the check");
+    let new = with_status(&report, "new");
+    assert!(
+        new.iter().any(|f| f["rule"] == "nonprod-on-prod-cluster"
+            && f["file"] == "argocd/feature-login.yaml"
+            && f["cluster"] == "prod-eu"),
+        "{:#?}",
+        statuses(&report)
+    );
+    let comparison = &report["summary"]["comparison"];
+    assert_eq!(comparison["base"], base.as_str());
+    assert_eq!(comparison["base_commit"], base.as_str());
+    assert_eq!(comparison["head_commit"], Value::Null);
+    assert_eq!(comparison["new"], new.len());
+
+    // An unrelated commit: against the previous head, the same finding is existing.
+    write_tree(dir, &[("README.md", "unrelated\n")]);
+    write_tree(dir, &[("apps/web/notes.yaml", "owner: web-team\n")]);
+    commit_all(dir, "unrelated");
+    let (code, report) = scan_json(dir, &["--base", &head]);
+    assert_eq!(code, 0, "{:#?}", statuses(&report));
+    assert!(with_status(&report, "new").is_empty());
+    assert!(with_status(&report, "existing")
+        .iter()
+        .any(|f| f["rule"] == "nonprod-on-prod-cluster"));
+    assert_eq!(report["summary"]["comparison"]["fixed"], 0);
+    // Every base file but none changed: the base reused the head's parse of each.
+    assert_eq!(report["summary"]["comparison"]["unchanged_files"], 5);
+
+    // The text report says what it compared, and counts new findings only.
+    let out = envfence()
+        .current_dir(dir)
+        .args(["scan", "--quiet", "--base", &head, "."])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("No new findings."), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Compared the working tree with base {head} ({}): 0 new, 4 existing, 0 fixed.",
+            &head[..12]
+        )),
+        "{text}"
+    );
+    assert!(text.contains("(existing)"), "{text}");
+}
+
+#[test]
+fn renamed_and_moved_files_keep_their_findings() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    base_repo(dir);
+    add_feature_app(dir);
+    let before = commit_all(dir, "add feature-login");
+    std::fs::create_dir_all(dir.join("argocd/features")).expect("mkdir");
+    git(
+        dir,
+        &[
+            "mv",
+            "argocd/feature-login.yaml",
+            "argocd/features/login.yaml",
+        ],
+    );
+    // A renamed file whose lines also shifted.
+    let moved = dir.join("argocd/features/login.yaml");
+    let text = std::fs::read_to_string(&moved).expect("read");
+    std::fs::write(&moved, format!("# moved into features/\n\n{text}")).expect("write");
+    commit_all(dir, "move it");
+
+    let (code, report) = scan_json(dir, &["--base", &before]);
+    assert_eq!(code, 0, "{:#?}", statuses(&report));
+    assert!(
+        with_status(&report, "new").is_empty(),
+        "{:#?}",
+        statuses(&report)
+    );
+    assert!(
+        with_status(&report, "fixed").is_empty(),
+        "{:#?}",
+        statuses(&report)
+    );
+    let existing = with_status(&report, "existing");
+    assert!(existing
+        .iter()
+        .any(|f| f["file"] == "argocd/features/login.yaml"
+            && f["rule"] == "nonprod-on-prod-cluster"
+            && f["line"] == 14));
+
+    // The same through the working tree: an uncommitted rename (untracked new file).
+    git(dir, &["reset", "-q", "--hard", &before]);
+    std::fs::rename(
+        dir.join("argocd/feature-login.yaml"),
+        dir.join("argocd/login-feature.yaml"),
+    )
+    .expect("rename");
+    let (code, report) = scan_json(dir, &["--base", &before]);
+    assert_eq!(code, 0, "{:#?}", statuses(&report));
+    assert!(
+        with_status(&report, "new").is_empty(),
+        "{:#?}",
+        statuses(&report)
+    );
+}
+
+#[test]
+fn a_deleted_deployer_reports_its_findings_fixed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    base_repo(dir);
+    add_feature_app(dir);
+    let with_feature = commit_all(dir, "add feature-login");
+    std::fs::remove_file(dir.join("argocd/feature-login.yaml")).expect("rm");
+
+    let (code, report) = scan_json(dir, &["--base", &with_feature]);
+    assert_eq!(code, 0);
+    assert!(with_status(&report, "new").is_empty());
+    let fixed = with_status(&report, "fixed");
+    assert!(
+        fixed
+            .iter()
+            .any(|f| f["rule"] == "nonprod-on-prod-cluster"
+                && f["file"] == "argocd/feature-login.yaml"),
+        "{:#?}",
+        statuses(&report)
+    );
+    assert_eq!(report["summary"]["comparison"]["fixed"], fixed.len());
+    // The head's own counts do not include what was fixed.
+    assert_eq!(report["summary"]["findings"]["error"], 0);
+
+    // SARIF describes the head only.
+    let out = envfence()
+        .current_dir(dir)
+        .args([
+            "scan",
+            "--quiet",
+            "--format",
+            "sarif",
+            "--base",
+            &with_feature,
+            ".",
+        ])
+        .output()
+        .expect("runs");
+    let sarif: Value = serde_json::from_slice(&out.stdout).expect("SARIF is JSON");
+    let results = sarif["runs"][0]["results"].as_array().expect("results");
+    assert!(results
+        .iter()
+        .all(|r| r["ruleId"] != "nonprod-on-prod-cluster"));
+}
+
+#[test]
+fn a_change_to_a_shared_base_re_evaluates_every_placement() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    base_repo(dir);
+    write_tree(
+        dir,
+        &[
+            (
+                "argocd/web-production-us.yaml",
+                &application("web-production-us", "apps/web", "prod-us", "web"),
+            ),
+            (
+                "argocd/web-dev.yaml",
+                &application("web-dev", "apps/web", "dev-eu", "web"),
+            ),
+        ],
+    );
+    let base = commit_all(dir, "web on three clusters");
+    // One line in the shared manifest: a staging database for every cluster that runs it.
+    write_tree(
+        dir,
+        &[(
+            "apps/web/deployment.yaml",
+            &deployment(
+                "web",
+                &[("DATABASE_URL", "postgres://db.staging.example.com/web")],
+            ),
+        )],
+    );
+
+    let (_, report) = scan_json(dir, &["--base", &base]);
+    let new = with_status(&report, "new");
+    let mut clusters: Vec<&str> = new
+        .iter()
+        .filter(|f| f["rule"] == "prod-uses-nonprod-config")
+        .map(|f| f["cluster"].as_str().unwrap_or(""))
+        .collect();
+    clusters.sort_unstable();
+    assert_eq!(clusters, ["prod-eu", "prod-us"], "{:#?}", statuses(&report));
+    assert!(new.iter().all(|f| f["file"] == "apps/web/deployment.yaml"));
+}
+
+#[test]
+fn a_cluster_definition_change_re_evaluates_what_lands_on_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    git(dir, &["init", "-q"]);
+    let secret = |env: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: edge-1\n  namespace: argocd\n  labels:\n\
+             \x20   argocd.argoproj.io/secret-type: cluster\n    env: {env}\n\
+             stringData:\n  name: edge-1\n  server: https://edge-1.k8s.example.com\n"
+        )
+    };
+    write_tree(
+        dir,
+        &[
+            ("argocd/clusters/edge-1.yaml", &secret("staging")),
+            ("apps/web/deployment.yaml", &deployment("web", &[])),
+            ("apps/login/deployment.yaml", &deployment("login", &[])),
+            (
+                "argocd/web-production.yaml",
+                &application("web-production", "apps/web", "edge-1", "web"),
+            ),
+            (
+                "argocd/feature-login.yaml",
+                &application("feature-login", "apps/login", "edge-1", "login"),
+            ),
+        ],
+    );
+    let base = commit_all(dir, "edge-1 is a staging cluster");
+    // Only the cluster Secret changes; the feature app now lands on production.
+    write_tree(
+        dir,
+        &[("argocd/clusters/edge-1.yaml", &secret("production"))],
+    );
+
+    let (code, report) = scan_json(dir, &["--base", &base]);
+    assert_eq!(code, 1, "{:#?}", statuses(&report));
+    assert!(with_status(&report, "new")
+        .iter()
+        .any(|f| f["rule"] == "nonprod-on-prod-cluster"
+            && f["file"] == "argocd/feature-login.yaml"
+            && f["cluster"] == "edge-1"));
+}
+
+#[test]
+fn head_revisions_are_read_from_git_objects_not_the_work_tree() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let base = base_repo(dir);
+    add_feature_app(dir);
+    let head = commit_all(dir, "add feature-login");
+    // Uncommitted noise in the work tree must not show up in a --head scan.
+    write_tree(dir, &[("argocd/broken.yaml", "a: [\n")]);
+    std::fs::remove_file(dir.join("argocd/feature-login.yaml")).expect("rm");
+
+    let (code, report) = scan_json(dir, &["--base", &base, "--head", &head]);
+    assert_eq!(code, 1, "{:#?}", statuses(&report));
+    assert!(with_status(&report, "new")
+        .iter()
+        .any(|f| f["file"] == "argocd/feature-login.yaml"));
+    assert!(statuses(&report).iter().all(|f| f.1 != "invalid-yaml"));
+    assert_eq!(
+        report["summary"]["comparison"]["head_commit"],
+        head.as_str()
+    );
+
+    // The head's configuration applies: without it, prod-eu is unknown and nothing is an error.
+    std::fs::remove_file(dir.join(".envfence.yaml")).expect("rm");
+    let (code, _) = scan_json(dir, &["--base", &base, "--head", &head]);
+    assert_eq!(
+        code, 1,
+        "--head reads .envfence.yaml from the head revision"
+    );
+}
+
+#[test]
+fn a_merge_commit_checkout_is_compared_with_its_first_parent() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    base_repo(dir);
+    git(dir, &["checkout", "-q", "-b", "feature"]);
+    add_feature_app(dir);
+    let pr_head = commit_all(dir, "add feature-login");
+    git(dir, &["checkout", "-q", "main"]);
+    write_tree(dir, &[("apps/web/extra.yaml", "owner: web-team\n")]);
+    let main_tip = commit_all(dir, "main moves on");
+    // What actions/checkout gives a pull_request run: the merge of the PR into its base.
+    git(dir, &["checkout", "-q", "--detach", &main_tip]);
+    git(
+        dir,
+        &[
+            "merge",
+            "-q",
+            "--no-ff",
+            "-m",
+            "Merge pull request",
+            &pr_head,
+        ],
+    );
+
+    let (code, report) = scan_json(dir, &["--base", "HEAD^1"]);
+    assert_eq!(code, 1);
+    assert!(with_status(&report, "new")
+        .iter()
+        .any(|f| f["file"] == "argocd/feature-login.yaml"));
+    assert_eq!(
+        report["summary"]["comparison"]["base_commit"],
+        main_tip.as_str()
+    );
+}
+
+#[test]
+fn a_subfolder_is_compared_with_the_same_subfolder() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let top = tmp.path();
+    git(top, &["init", "-q"]);
+    let dir = top.join("gitops");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    write_tree(
+        &dir,
+        &[
+            (".envfence.yaml", CONFIG),
+            ("apps/web/deployment.yaml", &deployment("web", &[])),
+            ("apps/login/deployment.yaml", &deployment("login", &[])),
+            (
+                "argocd/web-production.yaml",
+                &application("web-production", "apps/web", "prod-eu", "web"),
+            ),
+        ],
+    );
+    write_tree(top, &[("other/ignored.yaml", "a: [\n")]);
+    let base = commit_all(top, "base");
+    add_feature_app(&dir);
+
+    let (code, report) = scan_json(&dir, &["--base", &base]);
+    assert_eq!(code, 1);
+    let new = with_status(&report, "new");
+    assert!(new.iter().any(|f| f["file"] == "argocd/feature-login.yaml"));
+    assert!(statuses(&report).iter().all(|f| f.1 != "invalid-yaml"));
+    assert_eq!(report["summary"]["comparison"]["unchanged_files"], 4);
+}
+
+#[test]
+fn committed_symlinks_never_leave_the_scanned_folder() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let base = base_repo(dir);
+    std::os::unix::fs::symlink("/etc/passwd", dir.join("escape.yaml")).expect("symlink");
+    std::os::unix::fs::symlink("../../../outside.yaml", dir.join("apps/up.yaml")).expect("symlink");
+    std::os::unix::fs::symlink("web/deployment.yaml", dir.join("apps/alias.yaml"))
+        .expect("symlink");
+    std::os::unix::fs::symlink("web", dir.join("apps/dir.yaml")).expect("symlink");
+    std::os::unix::fs::symlink("loop-b.yaml", dir.join("loop-a.yaml")).expect("symlink");
+    std::os::unix::fs::symlink("loop-a.yaml", dir.join("loop-b.yaml")).expect("symlink");
+    let head = commit_all(dir, "links");
+
+    let (_, report) = scan_json(dir, &["--base", &base, "--head", &head]);
+    let skipped: Vec<(String, String)> = report["summary"]["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|s| {
+            (
+                s["file"].as_str().unwrap_or("").to_owned(),
+                s["category"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let expect = |file: &str, category: &str| {
+        assert!(
+            skipped.contains(&(file.to_owned(), category.to_owned())),
+            "{file}: {category} not in {skipped:#?}"
+        );
+    };
+    expect("escape.yaml", "symlink out of the repository");
+    expect("apps/up.yaml", "symlink out of the repository");
+    expect("apps/dir.yaml", "symlinked directory");
+    expect("loop-a.yaml", "broken symlink");
+    // A link inside the folder is read through its target.
+    assert!(!skipped.iter().any(|(f, _)| f == "apps/alias.yaml"));
+}
+
+#[test]
+fn revisions_that_cannot_be_read_are_one_line_errors() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("repo");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    base_repo(&dir);
+    add_feature_app(&dir);
+    commit_all(&dir, "second");
+
+    let exit_2 = |cwd: &Path, args: &[&str]| {
+        let out = envfence()
+            .current_dir(cwd)
+            .args(["scan", "--quiet"])
+            .args(args)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        stderr
+    };
+    let run = |cwd: &Path, args: &[&str]| {
+        let stderr = exit_2(cwd, args);
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        stderr
+    };
+    let err = run(&dir, &["--base", "no-such-branch", "."]);
+    assert!(
+        err.contains("--base no-such-branch: no such revision"),
+        "{err}"
+    );
+    // A usage error, in clap's words (with a usage line).
+    let err = exit_2(&dir, &["--head", "HEAD", "."]);
+    assert!(
+        err.contains("--base"),
+        "--head alone is a usage error: {err}"
+    );
+
+    // A shallow clone that lacks the base says which fetch depth to use.
+    let shallow = tmp.path().join("shallow");
+    let url = format!("file://{}", dir.display());
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--depth",
+            "1",
+            &url,
+            shallow.to_str().expect("utf-8"),
+        ],
+    );
+    let err = run(&shallow, &["--base", "HEAD~1", "."]);
+    assert!(
+        err.contains("shallow clone") && err.contains("fetch-depth: 0"),
+        "{err}"
+    );
+
+    // Outside any repository.
+    let plain = tmp.path().join("plain");
+    std::fs::create_dir_all(&plain).expect("mkdir");
+    let err = run(&plain, &["--base", "main", "."]);
+    assert!(err.contains("not inside one"), "{err}");
+}
