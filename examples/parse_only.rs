@@ -4,8 +4,12 @@
 //! - a full scan: what `envfence scan` does, minus rendering the report.
 //!
 //! ```text
-//! cargo run --release --example parse_only -- PATH [--runs K]
+//! cargo run --release --example parse_only -- PATH [--runs K] [--base REV]
 //! ```
+//!
+//! With `--base REV` (PATH in a git repository), a third pass times the diff-aware scan
+//! against REV, as `envfence scan --base REV` runs it: the working tree and REV's tree from
+//! git objects, unchanged blobs parsed once.
 //!
 //! Each pass runs K times (default 3); the table shows the best and the median wall time.
 //! The floor parses every candidate, Helm templates included, so its parse-error count
@@ -23,17 +27,19 @@ use envfence::rules::{Policies, RuleId};
 use envfence::scan::{self, ScanOptions, Target};
 use envfence::walk;
 
-const USAGE: &str = "usage: parse_only PATH [--runs K]";
+const USAGE: &str = "usage: parse_only PATH [--runs K] [--base REV]";
 
 struct Args {
     path: PathBuf,
     runs: usize,
+    base: Option<String>,
 }
 
 /// Parses the command line; on bad arguments prints the usage line and exits with status 2.
 fn parse_args() -> Args {
     let mut path = None;
     let mut runs = 3;
+    let mut base = None;
     let mut it = std::env::args().skip(1);
     let bad = |message: &str| -> ! {
         eprintln!("parse_only: {message}");
@@ -55,6 +61,10 @@ fn parse_args() -> Args {
                     )),
                 }
             }
+            "--base" => match it.next() {
+                Some(rev) => base = Some(rev),
+                None => bad("--base: expected a revision"),
+            },
             other if other.starts_with('-') => bad(&format!("unknown option {other}")),
             other => {
                 if path.is_some() {
@@ -65,7 +75,7 @@ fn parse_args() -> Args {
         }
     }
     match path {
-        Some(path) => Args { path, runs },
+        Some(path) => Args { path, runs, base },
         None => bad("missing PATH"),
     }
 }
@@ -146,6 +156,32 @@ fn full_pass(path: &Path) -> anyhow::Result<(Counts, scan::ScanReport)> {
     Ok((counts, report))
 }
 
+/// The diff-aware scan against `base`, as the CLI runs it, without output.
+fn diff_pass(path: &Path, base: &str) -> anyhow::Result<(Counts, scan::ScanReport)> {
+    let target = Target::resolve(path)?;
+    let config = Config::discover(&target.root, None)?;
+    let mut policies = Policies::builtin()?;
+    policies.apply_config(&config);
+    let revisions = scan::Revisions {
+        base: base.to_owned(),
+        head: None,
+    };
+    let report = scan::diff_scan(
+        &target,
+        &config,
+        &policies,
+        &ScanOptions::default(),
+        &revisions,
+        &|_| {},
+    )?;
+    let counts = Counts {
+        files: report.summary.files,
+        documents: report.summary.documents,
+        problems: report.findings.len(),
+    };
+    Ok((counts, report))
+}
+
 /// Best and median of the samples (zero for none).
 fn best_and_median(samples: &mut [Duration]) -> (Duration, Duration) {
     samples.sort();
@@ -201,6 +237,18 @@ fn main() -> anyhow::Result<()> {
     }
     let (full_counts, report) = full.context("no full scan ran")?;
 
+    let mut diff_times = Vec::with_capacity(args.runs);
+    let mut diff = None;
+    if let Some(base) = &args.base {
+        for _ in 0..args.runs {
+            let started = Instant::now();
+            let result = diff_pass(&args.path, base)?;
+            diff_times.push(started.elapsed());
+            diff = Some(result);
+        }
+    }
+    let (diff_best, diff_median) = best_and_median(&mut diff_times);
+
     let (floor_best, floor_median) = best_and_median(&mut floor_times);
     let (index_best, index_median) = best_and_median(&mut index_times);
     let (full_best, full_median) = best_and_median(&mut full_times);
@@ -216,11 +264,15 @@ fn main() -> anyhow::Result<()> {
         "{:<19} {:>8} {:>10} {:>10} {:>10} {:>10}",
         "pass", "files", "documents", "problems", "best ms", "median ms"
     );
-    for (name, counts, best, median) in [
+    let mut rows = vec![
         ("parse-only floor", &floor_counts, floor_best, floor_median),
         ("index (documents)", &index_counts, index_best, index_median),
         ("full scan", &full_counts, full_best, full_median),
-    ] {
+    ];
+    if let Some((counts, _)) = &diff {
+        rows.push(("diff-aware scan", counts, diff_best, diff_median));
+    }
+    for (name, counts, best, median) in rows {
         println!(
             "{:<19} {:>8} {:>10} {:>10} {:>10.1} {:>10.1}",
             name,
@@ -248,6 +300,19 @@ fn main() -> anyhow::Result<()> {
         ratio(index_best, floor_best),
         ratio(index_median, floor_median)
     );
+    if let Some((_, report)) = &diff {
+        println!(
+            "ratio diff/full: best {:.2}x, median {:.2}x",
+            ratio(diff_best, full_best),
+            ratio(diff_median, full_median)
+        );
+        if let Some(c) = &report.comparison {
+            println!(
+                "diff-aware scan against {} ({}): {} new, {} existing, {} fixed; {} base files unchanged (parsed once)",
+                c.base, &c.base_commit[..12.min(c.base_commit.len())], c.new, c.existing, c.fixed, c.unchanged_files
+            );
+        }
+    }
     println!("(problems: parse errors for the floor and index, findings for the full scan; full - index is topology + rules)");
 
     // What the full scan reported, by rule, and what it passed over.
