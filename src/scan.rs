@@ -1,7 +1,7 @@
 //! The pipeline: walk → read and parse (in parallel) → rules → a report.
 //! Library code never prints; progress goes through a callback the caller provides.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -474,18 +474,46 @@ pub fn diff_scan(
         None => index_working_tree(target, config, options, true, progress)?,
         Some(commit) => index_revision(target, &git, commit, config, options, None, progress)?,
     };
-    let base = index_revision(
-        target,
-        &git,
-        base_commit,
-        config,
-        options,
-        Some(&head),
-        progress,
-    )?;
-    let (head_findings, topology) = analyse(&head.workspace, config, policies);
-    let (base_findings, _) = analyse(&base.workspace, config, policies);
-    let renames = git.renames(base_commit, head_commit)?;
+    // The head's rules run while the base is read and judged: topology is sequential, so
+    // the two sides keep two cores busy.
+    let (head_analysis, base_side) = with_pool(options.jobs, || {
+        rayon::join(
+            || analyse(&head.workspace, config, policies),
+            || -> anyhow::Result<(IndexedSide, Option<Vec<Finding>>)> {
+                // A handle of this thread's own: a repository cannot be shared by threads.
+                let git = GitRepo::open(&target.root)?;
+                let base = index_revision(
+                    target,
+                    &git,
+                    base_commit,
+                    config,
+                    options,
+                    Some(&head),
+                    progress,
+                )?;
+                // Same files, same blobs, same configuration: the same findings.
+                let findings = (base.blobs != head.blobs)
+                    .then(|| analyse(&base.workspace, config, policies).0);
+                Ok((base, findings))
+            },
+        )
+    })?;
+    let (head_findings, topology) = head_analysis;
+    let (base, base_findings) = base_side?;
+    let base_findings = base_findings.unwrap_or_else(|| head_findings.clone());
+    // Renames only matter when a base file is missing from the head.
+    let head_paths: HashSet<&str> = head
+        .workspace
+        .files
+        .iter()
+        .map(|f| &*f.path)
+        .chain(head.workspace.skipped.iter().map(|s| &*s.rel_path))
+        .collect();
+    let renames = if base.blobs.keys().all(|p| head_paths.contains(&**p)) {
+        HashMap::new()
+    } else {
+        git.renames(base_commit, head_commit)?
+    };
     let mut findings = compare(head_findings, base_findings, &renames);
     findings::sort(&mut findings);
     let count = |status| {
