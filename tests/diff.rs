@@ -178,6 +178,16 @@ fn a_feature_app_added_on_production_is_new_then_existing() {
     // Every base file but none changed: the base reused the head's parse of each.
     assert_eq!(report["summary"]["comparison"]["unchanged_files"], 5);
 
+    // Against HEAD itself nothing changed: every finding of a plain scan is existing.
+    let (_, plain) = scan_json(dir, &[]);
+    let (code, report) = scan_json(dir, &["--base", "HEAD"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        with_status(&report, "existing").len(),
+        plain["findings"].as_array().map_or(0, Vec::len)
+    );
+    assert_eq!(report["summary"]["comparison"]["new"], 0);
+
     // The text report says what it compared, and counts new findings only.
     let out = envfence()
         .current_dir(dir)
