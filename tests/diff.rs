@@ -597,3 +597,58 @@ fn revisions_that_cannot_be_read_are_one_line_errors() {
     let err = run(&plain, &["--base", "main", "."]);
     assert!(err.contains("not inside one"), "{err}");
 }
+
+#[test]
+fn a_generator_element_added_to_an_applicationset_is_new() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    git(dir, &["init", "-q"]);
+    let appset = |elements: &str| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata:\n  name: web\n  namespace: argocd\n\
+             spec:\n  generators:\n    - list:\n        elements:\n{elements}\
+             \x20 template:\n    metadata:\n      name: 'web-{{{{overlay}}}}'\n    spec:\n      project: default\n\
+             \x20     source:\n        repoURL: https://git.example.com/platform/gitops.git\n\
+             \x20       path: 'apps/web/{{{{overlay}}}}'\n      destination:\n        name: '{{{{cluster}}}}'\n\
+             \x20       namespace: web\n"
+        )
+    };
+    let production = "          - cluster: prod-eu\n            overlay: production\n";
+    let preview = "          - cluster: prod-eu\n            overlay: preview\n";
+    write_tree(
+        dir,
+        &[
+            (".envfence.yaml", CONFIG),
+            (
+                "apps/web/production/deployment.yaml",
+                &deployment("web", &[]),
+            ),
+            (
+                "apps/web/preview/deployment.yaml",
+                &deployment("web-preview", &[]),
+            ),
+            ("argocd/web.yaml", &appset(production)),
+        ],
+    );
+    let base = commit_all(dir, "web on production");
+    // One generator element: the preview overlay, sent to the production cluster.
+    write_tree(
+        dir,
+        &[(
+            "argocd/web.yaml",
+            &appset(&format!("{production}{preview}")),
+        )],
+    );
+
+    let (code, report) = scan_json(dir, &["--base", &base]);
+    assert_eq!(code, 1, "{:#?}", statuses(&report));
+    assert!(
+        with_status(&report, "new")
+            .iter()
+            .any(|f| f["rule"] == "nonprod-on-prod-cluster"
+                && f["file"] == "argocd/web.yaml"
+                && f["cluster"] == "prod-eu"),
+        "{:#?}",
+        statuses(&report)
+    );
+}
