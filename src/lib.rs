@@ -4,13 +4,15 @@
 //! [`walk`] finds the files → [`documents`] parses them into line-accurate documents →
 //! (topology: which cluster each document lands on, coming) → [`rules`] turn them into
 //! [`findings`] → [`output`] renders a report. [`scan`] runs the pipeline; [`config`] is the
-//! optional `.envfence.yaml`. Library code never prints; the `envfence` binary is thin glue.
+//! optional `.envfence.yaml`; [`github`] is the pull-request bot around a diff-aware scan.
+//! Library code never prints; the `envfence` binary is thin glue.
 
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod documents;
 pub mod findings;
+pub mod github;
 pub mod output;
 pub mod rules;
 pub mod scan;
