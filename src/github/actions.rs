@@ -292,8 +292,11 @@ mod tests {
         ]))
         .expect("parses");
         assert!(push.is_none());
-        std::fs::write(&path, r#"{"pull_request":{"number":7,"base":{"sha":"x;rm"},"head":{"sha":"b"}}}"#)
-            .expect("write");
+        std::fs::write(
+            &path,
+            r#"{"pull_request":{"number":7,"base":{"sha":"x;rm"},"head":{"sha":"b"}}}"#,
+        )
+        .expect("write");
         assert!(pull_request(&env(&[
             ("GITHUB_EVENT_NAME", "pull_request"),
             ("GITHUB_EVENT_PATH", &p),

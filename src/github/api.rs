@@ -181,7 +181,9 @@ impl Api {
     pub async fn create(&self, number: u64, body: &str) -> Result<Comment, ApiError> {
         let path = format!("/repos/{}/issues/{number}/comments", self.repository);
         let payload = serde_json::json!({ "body": body });
-        let reply = self.send(Method::POST, &path, Some(&payload), false).await?;
+        let reply = self
+            .send(Method::POST, &path, Some(&payload), false)
+            .await?;
         parse_comment(&reply.body)
     }
 
@@ -189,7 +191,9 @@ impl Api {
     pub async fn update(&self, id: u64, body: &str) -> Result<Comment, ApiError> {
         let path = format!("/repos/{}/issues/comments/{id}", self.repository);
         let payload = serde_json::json!({ "body": body });
-        let reply = self.send(Method::PATCH, &path, Some(&payload), true).await?;
+        let reply = self
+            .send(Method::PATCH, &path, Some(&payload), true)
+            .await?;
         parse_comment(&reply.body)
     }
 

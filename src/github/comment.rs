@@ -108,10 +108,7 @@ pub fn publish(report: &ScanReport, request: &Publish) -> Outcome {
     {
         Ok(rt) => rt,
         Err(e) => {
-            return Outcome::failed(
-                "start the HTTP client",
-                &ApiError::Transport(e.to_string()),
-            )
+            return Outcome::failed("start the HTTP client", &ApiError::Transport(e.to_string()))
         }
     };
     runtime.block_on(publish_async(report, request))
@@ -143,8 +140,10 @@ async fn publish_async(report: &ScanReport, request: &Publish<'_>) -> Outcome {
     let ours = find_ours(&comments, &login).cloned();
 
     let new = new_findings(report);
-    let resolved =
-        new == 0 && ours.as_ref().is_some_and(|c| !markdown::is_clean_from_the_start(&c.body));
+    let resolved = new == 0
+        && ours
+            .as_ref()
+            .is_some_and(|c| !markdown::is_clean_from_the_start(&c.body));
     if new == 0 && ours.is_none() && request.mode == CommentMode::Auto {
         return Outcome {
             action: Action::NotNeeded,

@@ -33,9 +33,7 @@ impl RetryPolicy {
     /// The wait before try number `retry + 2`: the server's hint when it gave one, else
     /// exponential backoff; capped either way.
     pub fn delay(&self, retry: u32, hint: Option<Duration>) -> Duration {
-        let backoff = self
-            .base
-            .saturating_mul(2u32.saturating_pow(retry.min(16)));
+        let backoff = self.base.saturating_mul(2u32.saturating_pow(retry.min(16)));
         hint.unwrap_or(backoff).min(self.max_delay)
     }
 }
@@ -57,10 +55,14 @@ pub fn classify(status: u16, headers: &HeaderMap, message: &str) -> Option<Trans
         .map(Duration::from_secs);
     let exhausted = header("x-ratelimit-remaining").is_some_and(|v| v.trim() == "0");
     match status {
-        429 => Some(Transient::RateLimited(retry_after.or_else(|| reset_in(headers)))),
+        429 => Some(Transient::RateLimited(
+            retry_after.or_else(|| reset_in(headers)),
+        )),
         403 if retry_after.is_some()
             || exhausted
-            || message.to_ascii_lowercase().contains("secondary rate limit") =>
+            || message
+                .to_ascii_lowercase()
+                .contains("secondary rate limit") =>
         {
             Some(Transient::RateLimited(
                 retry_after.or_else(|| exhausted.then(|| reset_in(headers)).flatten()),
@@ -112,7 +114,10 @@ mod tests {
             Some(Transient::RateLimited(_))
         ));
         assert_eq!(classify(502, &none, ""), Some(Transient::ServerError(None)));
-        assert_eq!(classify(403, &none, "Resource not accessible by integration"), None);
+        assert_eq!(
+            classify(403, &none, "Resource not accessible by integration"),
+            None
+        );
         assert_eq!(classify(422, &none, ""), None);
         assert_eq!(classify(200, &none, ""), None);
     }
@@ -124,6 +129,9 @@ mod tests {
         assert_eq!(p.delay(2, None), Duration::from_secs(4));
         assert_eq!(p.delay(30, None), p.max_delay);
         assert_eq!(p.delay(0, Some(Duration::from_secs(3600))), p.max_delay);
-        assert_eq!(p.delay(3, Some(Duration::from_secs(2))), Duration::from_secs(2));
+        assert_eq!(
+            p.delay(3, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
     }
 }
