@@ -181,8 +181,9 @@ fn same_body(a: &str, b: &str) -> bool {
 }
 
 async fn update(api: &Api, existing: &Comment, body: &str, minimal: &str) -> Outcome {
-    if same_body(&existing.body, body) || same_body(&existing.body, minimal) && body != minimal {
-        // A minimal body stands for this same report when GitHub refused the full one.
+    // A minimal body already there stands for this report: GitHub refused the full one
+    // before, and would again.
+    if same_body(&existing.body, body) || (body != minimal && same_body(&existing.body, minimal)) {
         return Outcome {
             action: Action::Unchanged,
             url: Some(existing.html_url.clone()),
