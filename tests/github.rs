@@ -800,3 +800,59 @@ fn the_base_of_a_merge_checkout_is_its_first_parent() {
     git(repo, &["merge", "-q", "--no-ff", "--no-edit", "feature"]);
     assert_eq!(envfence::github::actions::base_revision(repo, &pr), main);
 }
+
+#[tokio::test]
+async fn github_enterprise_paths_keep_the_api_prefix() {
+    let fx = Fixture::new(&["feature-login"]);
+    let server = MockServer::start().await;
+    let comments = format!("/api/v3{COMMENTS}");
+    Mock::given(method("GET"))
+        .and(path(comments.as_str()))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(comments.as_str()))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": 9, "html_url": "https://ghe.test/acme/gitops/pull/7#issuecomment-9",
+            "body": "x", "user": {"login": BOT}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let out = bot()
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", &fx.event)
+        .env("GITHUB_REPOSITORY", REPO)
+        .env("GITHUB_API_URL", format!("{}/api/v3/", server.uri()))
+        .env("GITHUB_TOKEN", TOKEN)
+        .env("GITHUB_WORKSPACE", &fx.repo)
+        .args(["github", "-q"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    server.verify().await;
+}
+
+#[test]
+fn a_pull_request_event_without_its_payload_is_an_error() {
+    let fx = Fixture::new(&[]);
+    let out = bot()
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", fx.repo.join("missing.json"))
+        .env("GITHUB_WORKSPACE", &fx.repo)
+        .args(["github", "-q"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("envfence: error: cannot read the event payload"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1);
+}

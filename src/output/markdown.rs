@@ -350,6 +350,38 @@ fn render_graph(out: &mut String, findings: &[&Finding]) {
 mod tests {
     use super::*;
 
+    fn empty_report() -> ScanReport {
+        ScanReport {
+            findings: Vec::new(),
+            summary: crate::scan::Summary::default(),
+            topology: crate::topology::Topology::default(),
+            comparison: None,
+        }
+    }
+
+    #[test]
+    fn a_clean_report_says_resolved_only_when_asked() {
+        let report = empty_report();
+        let clean = render(&report);
+        assert!(clean.starts_with(MARKER));
+        assert!(!clean.contains("Resolved"));
+        assert!(is_clean_from_the_start(&clean));
+        let resolved = render_resolved(&report);
+        assert!(
+            resolved.contains("## ✅ envfence: **Resolved**:"),
+            "{resolved}"
+        );
+        assert!(!is_clean_from_the_start(&resolved));
+    }
+
+    #[test]
+    fn the_fitting_search_finds_the_largest() {
+        assert_eq!(largest_fitting(10, |k| k <= 7), 7);
+        assert_eq!(largest_fitting(10, |k| k == 0), 0);
+        assert_eq!(largest_fitting(10, |_| true), 10);
+        assert_eq!(largest_fitting(0, |_| true), 0);
+    }
+
     #[test]
     fn repository_text_cannot_inject_markup() {
         assert_eq!(
