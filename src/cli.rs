@@ -12,6 +12,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use envfence::config::Config;
 use envfence::findings::Severity;
+use envfence::github::actions::{self, ActionsEnv};
+use envfence::github::comment::{self, CommentMode, Publish};
+use envfence::github::{paths, retry::RetryPolicy};
 use envfence::output::topology::{self as topology_output, TopologyFormat};
 use envfence::output::{self, Format};
 use envfence::rules::Policies;
@@ -56,9 +59,24 @@ enum Command {
     /// Show the evidence chain of one file: deployer → overlay → cluster → environment.
     #[command(after_help = EXPLAIN_EXAMPLES)]
     Explain(ExplainArgs),
-    /// Run as the pull-request bot in GitHub Actions or any CI (not available yet).
-    Github,
+    /// Run as the pull-request bot in GitHub Actions or any CI: annotations, job summary,
+    /// SARIF, and one pull-request comment.
+    #[command(after_help = GITHUB_EXAMPLES)]
+    Github(GithubArgs),
 }
+
+const GITHUB_EXAMPLES: &str = "\
+Examples (in a workflow step, with GITHUB_TOKEN in the environment):
+  envfence github                            scan the checkout, comment on the pull request
+  envfence github deploy --sarif envfence.sarif
+  envfence github --comment never            annotations and job summary only
+
+On a pull_request event the scan is diff-aware: only findings the pull request introduces are
+reported and count for --fail-on. Reads GITHUB_EVENT_PATH, GITHUB_EVENT_NAME,
+GITHUB_REPOSITORY, GITHUB_API_URL, GITHUB_TOKEN, GITHUB_STEP_SUMMARY, GITHUB_WORKSPACE,
+GITHUB_OUTPUT, GITHUB_SERVER_URL, GITHUB_RUN_ID and ENVFENCE_BOT_LOGIN.
+
+Exit codes: as envfence scan; API failures are warnings, not errors.";
 
 const TOPOLOGY_EXAMPLES: &str = "\
 Examples:
@@ -147,6 +165,28 @@ struct ScanArgs {
 }
 
 #[derive(Args)]
+struct GithubArgs {
+    /// Folder to scan, relative to GITHUB_WORKSPACE when that is set.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// Folder of policy files (`<rule-id>.yaml`), as for `envfence scan`.
+    #[arg(long, value_name = "DIR")]
+    policies: Option<PathBuf>,
+    /// Lowest severity of a new finding that makes the exit code 1.
+    #[arg(long, value_enum, default_value_t = FailOn::Error, value_name = "LEVEL")]
+    fail_on: FailOn,
+    /// When to write the pull-request comment: auto (when the pull request introduces
+    /// findings, or to update an existing comment), always, or never.
+    #[arg(long, value_enum, default_value_t = CommentMode::Auto, value_name = "WHEN")]
+    comment: CommentMode,
+    /// Also write the SARIF report to FILE.
+    #[arg(long, value_name = "FILE")]
+    sarif: Option<PathBuf>,
+    #[command(flatten)]
+    read: ReadArgs,
+}
+
+#[derive(Args)]
 struct TopologyArgs {
     /// Repository to read.
     #[arg(default_value = ".")]
@@ -205,9 +245,7 @@ pub fn main() -> ExitCode {
         Command::Scan(args) => run_scan(args),
         Command::Topology(args) => run_topology(args),
         Command::Explain(args) => run_explain(args),
-        Command::Github => Err(anyhow::anyhow!(
-            "`envfence github` is not available yet in this version; use `envfence scan --format json` for now"
-        )),
+        Command::Github(args) => run_github(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -254,6 +292,141 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         })
     });
     Ok(u8::from(failing))
+}
+
+/// The job summary's own limit is 1 MiB; stay clear of it.
+const SUMMARY_MAX: usize = 1_000_000;
+
+fn run_github(args: GithubArgs) -> anyhow::Result<u8> {
+    let env = ActionsEnv::from_env();
+    // Warnings go out on one line each, with the token blanked should any text echo it.
+    let warn = |message: &str| {
+        let mut line = message.replace(['\n', '\r'], " ");
+        if let Some(token) = &env.token {
+            line = line.replace(token.expose(), "***");
+        }
+        eprintln!("envfence: warning: {line}");
+    };
+    let path = match &env.workspace {
+        Some(workspace) if args.path.is_relative() => workspace.join(&args.path),
+        _ => args.path.clone(),
+    };
+    let target = Target::resolve(&path)?;
+    let config = Config::discover(&target.display_root, args.read.config.as_deref())?;
+    let mut policies = Policies::builtin()?;
+    if let Some(dir) = &args.policies {
+        policies.apply_dir(dir)?;
+    }
+    policies.apply_config(&config);
+    let options = args.read.options();
+    let pull_request = actions::pull_request(&env)?;
+    let mut report = with_progress(args.read.quiet, |progress| match &pull_request {
+        Some(pr) => {
+            let revisions = scan::Revisions {
+                base: actions::base_revision(&target.root, pr),
+                head: None,
+            };
+            scan::diff_scan(&target, &config, &policies, &options, &revisions, progress).map_err(
+                |e| {
+                    e.context(format!(
+                        "cannot compare with the base revision {} (does the checkout have its history? actions/checkout needs fetch-depth: 0 or 2)",
+                        revisions.base
+                    ))
+                },
+            )
+        }
+        None => scan::scan(&target, &config, &policies, &options, progress),
+    })?;
+    if let Some(prefix) = paths::repository_prefix(&target.root) {
+        paths::prefix_paths(&mut report, &prefix);
+    }
+
+    write_output(&output::github::render(&report), None, false)?;
+    if let Some(sarif) = &args.sarif {
+        write_output(
+            &output::sarif::render(&report, &policies),
+            Some(sarif),
+            false,
+        )?;
+    }
+
+    let run_url = env.run_url();
+    let mut comment_url = None;
+    let mut resolved = false;
+    if let (Some(pr), true) = (&pull_request, args.comment != CommentMode::Never) {
+        let repository = env.repository.clone().or_else(|| pr.repository.clone());
+        match (&env.token, repository) {
+            (None, _) => warn(
+                "GITHUB_TOKEN is not set: no pull-request comment; the findings are in the annotations and the job summary",
+            ),
+            (Some(_), None) => warn("GITHUB_REPOSITORY is not set: no pull-request comment"),
+            (Some(_), Some(repo)) if !actions::valid_repository(&repo) => {
+                warn(&format!("GITHUB_REPOSITORY `{repo}` is not owner/name: no pull-request comment"))
+            }
+            (Some(token), Some(repo)) => {
+                let mut policy = RetryPolicy::default();
+                if let Some(base) = env.retry_base {
+                    policy.base = base;
+                }
+                let outcome = comment::publish(
+                    &report,
+                    &Publish {
+                        api_url: &env.api_url,
+                        token,
+                        repository: &repo,
+                        number: pr.number,
+                        mode: args.comment,
+                        fallback_login: env.bot_login.as_deref(),
+                        run_url: run_url.as_deref(),
+                        policy,
+                    },
+                );
+                for warning in &outcome.warnings {
+                    warn(warning);
+                }
+                comment_url = outcome.url;
+                resolved = outcome.resolved;
+            }
+        }
+    }
+
+    if let Some(summary) = &env.step_summary {
+        let body = output::markdown::render_comment(
+            &report,
+            &output::markdown::CommentOptions {
+                resolved,
+                max_len: Some(SUMMARY_MAX),
+                run_url: run_url.as_deref(),
+            },
+        );
+        actions::append_summary(summary, &body)?;
+    }
+    let new = comment::new_findings(&report);
+    if let Some(outputs) = &env.output {
+        let sarif = args
+            .sarif
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        actions::append_outputs(
+            outputs,
+            &[
+                ("findings", &new.to_string()),
+                ("sarif-file", &sarif),
+                ("comment-url", comment_url.as_deref().unwrap_or("")),
+            ],
+        )?;
+    }
+    Ok(u8::from(failing(&report, args.fail_on)))
+}
+
+/// Whether a new, unsuppressed finding is at or above `--fail-on`.
+fn failing(report: &scan::ScanReport, fail_on: FailOn) -> bool {
+    fail_on.threshold().is_some_and(|threshold| {
+        report.findings.iter().any(|f| {
+            !f.suppressed && f.status == envfence::findings::Status::New && f.severity >= threshold
+        })
+    })
 }
 
 fn run_topology(args: TopologyArgs) -> anyhow::Result<u8> {

@@ -2,9 +2,11 @@
 //!
 //! The library reads top-down as the data flows:
 //! [`walk`] finds the files → [`documents`] parses them into line-accurate documents →
-//! (topology: which cluster each document lands on, coming) → [`rules`] turn them into
+//! [`topology`] works out which cluster each document lands on → [`rules`] turn them into
 //! [`findings`] → [`output`] renders a report. [`scan`] runs the pipeline; [`config`] is the
-//! optional `.envfence.yaml`; [`git`] reads revisions from git objects for diff-aware scans. Library code never prints; the `envfence` binary is thin glue.
+//! optional `.envfence.yaml`; [`git`] reads revisions from git objects for diff-aware scans;
+//! [`github`] is the pull-request bot around a diff-aware scan.
+//! Library code never prints; the `envfence` binary is thin glue.
 
 #![forbid(unsafe_code)]
 
@@ -12,6 +14,7 @@ pub mod config;
 pub mod documents;
 pub mod findings;
 pub mod git;
+pub mod github;
 pub mod output;
 pub mod rules;
 pub mod scan;

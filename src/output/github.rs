@@ -1,10 +1,11 @@
 //! `--format github`: GitHub Actions workflow commands (`::error file=…,line=…::…`), one per
-//! unsuppressed finding, most severe first. GitHub shows at most 10 annotations of each
+//! new unsuppressed finding, most severe first (a diff-aware scan annotates only what the
+//! change introduces; a plain scan has only new findings). GitHub shows at most 10 annotations of each
 //! level per step, so beyond that a single notice says how many more there are.
 
 use std::fmt::Write as _;
 
-use crate::findings::{Finding, Severity};
+use crate::findings::{Finding, Severity, Status};
 use crate::scan::ScanReport;
 
 /// Annotations GitHub displays per level and step.
@@ -31,7 +32,11 @@ fn command(severity: Severity) -> &'static str {
 }
 
 pub fn render(report: &ScanReport) -> String {
-    let mut findings: Vec<&Finding> = report.findings.iter().filter(|f| !f.suppressed).collect();
+    let mut findings: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| !f.suppressed && f.status == Status::New)
+        .collect();
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let mut out = String::new();
     let mut shown = [0usize; 3];

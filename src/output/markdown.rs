@@ -56,38 +56,146 @@ fn icon(severity: Severity) -> &'static str {
     }
 }
 
+/// How [`render_comment`] shapes the body beyond the plain report.
+#[derive(Debug, Clone, Default)]
+pub struct CommentOptions<'a> {
+    /// Say **Resolved** in the headline when nothing is new: the comment once reported
+    /// findings that this run no longer sees.
+    pub resolved: bool,
+    /// Upper bound on the body's length in bytes (bytes are never fewer than the characters
+    /// GitHub counts). Findings that do not fit are left out, whole, with a note.
+    pub max_len: Option<usize>,
+    /// Where the full report is (the workflow run), for the note on left-out findings.
+    pub run_url: Option<&'a str>,
+}
+
+/// The report as `--format markdown` prints it.
 pub fn render(report: &ScanReport) -> String {
-    let mut new: Vec<&Finding> = report
-        .findings
-        .iter()
-        .filter(|f| !f.suppressed && f.status == Status::New)
-        .collect();
-    // Most severe first; the report's order (file, line) within a severity.
-    new.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    let fixed: Vec<&Finding> = report
-        .findings
-        .iter()
-        .filter(|f| f.status == Status::Fixed)
-        .collect();
-    let count = |sev| new.iter().filter(|f| f.severity == sev).count();
-    let (errors, warnings, notes) = (
-        count(Severity::Error),
-        count(Severity::Warning),
-        count(Severity::Info),
-    );
-    let mut out = String::new();
-    let _ = writeln!(out, "{MARKER}");
-    if new.is_empty() {
-        let resolved = if fixed.is_empty() {
-            ""
+    render_comment(report, &CommentOptions::default())
+}
+
+/// The body a resolved pull-request comment gets when no finding is new any more.
+pub fn render_resolved(report: &ScanReport) -> String {
+    render_comment(
+        report,
+        &CommentOptions {
+            resolved: true,
+            ..CommentOptions::default()
+        },
+    )
+}
+
+/// New and fixed findings of a report, in the order the comment lists them.
+struct Parts<'r> {
+    new: Vec<&'r Finding>,
+    fixed: Vec<&'r Finding>,
+}
+
+impl<'r> Parts<'r> {
+    fn of(report: &'r ScanReport) -> Self {
+        let mut new: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|f| !f.suppressed && f.status == Status::New)
+            .collect();
+        // Most severe first; the report's order (file, line) within a severity.
+        new.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        let fixed = report
+            .findings
+            .iter()
+            .filter(|f| f.status == Status::Fixed)
+            .collect();
+        Parts { new, fixed }
+    }
+
+    fn count(&self, severity: Severity) -> usize {
+        self.new.iter().filter(|f| f.severity == severity).count()
+    }
+}
+
+/// The comment body. With `max_len`, the tail of the new findings (and then of the fixed
+/// ones) is left out until the body fits; every finding is one self-contained block (table
+/// row, `<details>` element, list item), so the cut never splits a tag or a code fence.
+pub fn render_comment(report: &ScanReport, options: &CommentOptions) -> String {
+    let parts = Parts::of(report);
+    let (all_new, all_fixed) = (parts.new.len(), parts.fixed.len());
+    let body = assemble(report, &parts, all_new, all_fixed, options);
+    let Some(limit) = options.max_len else {
+        return body;
+    };
+    if body.len() <= limit {
+        return body;
+    }
+    let fits = |new: usize, fixed: usize| assemble(report, &parts, new, fixed, options);
+    // The body grows with each finding shown: search for the most that fit.
+    let (shown_new, shown_fixed) = if fits(0, all_fixed).len() <= limit {
+        let k = largest_fitting(all_new, |k| fits(k, all_fixed).len() <= limit);
+        (k, all_fixed)
+    } else {
+        (0, largest_fitting(all_fixed, |k| fits(0, k).len() <= limit))
+    };
+    let body = fits(shown_new, shown_fixed);
+    if body.len() <= limit {
+        body
+    } else {
+        render_minimal(report, options)
+    }
+}
+
+/// The largest `k` in `0..=n` with `ok(k)`, given that `ok` holds for 0 and, once false,
+/// stays false for larger `k`.
+fn largest_fitting(n: usize, ok: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if ok(mid) {
+            lo = mid;
         } else {
+            hi = mid - 1;
+        }
+    }
+    lo
+}
+
+/// The smallest useful body: the headline, the counts and where the full report is. The bot
+/// falls back to it when GitHub refuses a longer one.
+pub fn render_minimal(report: &ScanReport, options: &CommentOptions) -> String {
+    let parts = Parts::of(report);
+    let mut out = String::new();
+    headline(&mut out, &parts, options.resolved);
+    let _ = writeln!(
+        out,
+        "{} new finding{}, {} fixed. {}",
+        parts.new.len(),
+        if parts.new.len() == 1 { "" } else { "s" },
+        parts.fixed.len(),
+        match options.run_url {
+            Some(url) => format!("The full report is in the [workflow run]({url})."),
+            None => "Run `envfence scan` for the full report.".to_owned(),
+        }
+    );
+    out
+}
+
+/// The marker and the headline verdict.
+fn headline(out: &mut String, parts: &Parts, resolved: bool) {
+    let _ = writeln!(out, "{MARKER}");
+    if parts.new.is_empty() {
+        let resolved = if resolved || !parts.fixed.is_empty() {
             " **Resolved**:"
+        } else {
+            ""
         };
         let _ = writeln!(
             out,
             "## ✅ envfence:{resolved} no non-production workload reaches production\n"
         );
     } else {
+        let (errors, warnings, notes) = (
+            parts.count(Severity::Error),
+            parts.count(Severity::Warning),
+            parts.count(Severity::Info),
+        );
         let _ = writeln!(
             out,
             "## {} envfence: {errors} error{}, {warnings} warning{}, {notes} note{}\n",
@@ -96,8 +204,30 @@ pub fn render(report: &ScanReport) -> String {
             if warnings == 1 { "" } else { "s" },
             if notes == 1 { "" } else { "s" }
         );
+    }
+}
+
+/// Whether a comment body is a clean report that never listed findings (`--comment always`
+/// on a clean pull request): such a comment stays clean rather than turning "resolved".
+pub fn is_clean_from_the_start(body: &str) -> bool {
+    body.contains("## ✅ envfence:") && !body.contains("**Resolved**")
+}
+
+/// The body with the first `shown_new` new and `shown_fixed` fixed findings.
+fn assemble(
+    report: &ScanReport,
+    parts: &Parts,
+    shown_new: usize,
+    shown_fixed: usize,
+    options: &CommentOptions,
+) -> String {
+    let new = &parts.new[..shown_new.min(parts.new.len())];
+    let fixed = &parts.fixed[..shown_fixed.min(parts.fixed.len())];
+    let mut out = String::new();
+    headline(&mut out, parts, options.resolved);
+    if !new.is_empty() {
         out.push_str("| | rule | location | resource | cluster |\n|---|---|---|---|---|\n");
-        for f in &new {
+        for f in new {
             let resource = f
                 .resource
                 .as_ref()
@@ -118,7 +248,7 @@ pub fn render(report: &ScanReport) -> String {
             );
         }
         out.push('\n');
-        for f in &new {
+        for f in new {
             let _ = writeln!(
                 out,
                 "<details><summary>{} <code>{}</code> {}:{}: {}</summary>\n",
@@ -139,11 +269,11 @@ pub fn render(report: &ScanReport) -> String {
             }
             out.push_str("\n</details>\n");
         }
-        render_graph(&mut out, &new);
+        render_graph(&mut out, new);
     }
     if !fixed.is_empty() {
         let _ = writeln!(out, "\n### Fixed\n");
-        for f in &fixed {
+        for f in fixed {
             let _ = writeln!(
                 out,
                 "- ~~`{}` {}:{}~~ {}",
@@ -153,6 +283,18 @@ pub fn render(report: &ScanReport) -> String {
                 escape(&f.message)
             );
         }
+    }
+    let left_out = (parts.new.len() - new.len()) + (parts.fixed.len() - fixed.len());
+    if left_out > 0 {
+        let _ = writeln!(
+            out,
+            "\n> {left_out} more finding{} left out to keep this comment within GitHub's size limit. {}",
+            if left_out == 1 { " is" } else { "s are" },
+            match options.run_url {
+                Some(url) => format!("The full report is in the [workflow run]({url})."),
+                None => "Run `envfence scan` for the full report.".to_owned(),
+            }
+        );
     }
     let suppressed = report.findings.iter().filter(|f| f.suppressed).count();
     let _ = writeln!(
@@ -207,6 +349,38 @@ fn render_graph(out: &mut String, findings: &[&Finding]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn empty_report() -> ScanReport {
+        ScanReport {
+            findings: Vec::new(),
+            summary: crate::scan::Summary::default(),
+            topology: crate::topology::Topology::default(),
+            comparison: None,
+        }
+    }
+
+    #[test]
+    fn a_clean_report_says_resolved_only_when_asked() {
+        let report = empty_report();
+        let clean = render(&report);
+        assert!(clean.starts_with(MARKER));
+        assert!(!clean.contains("Resolved"));
+        assert!(is_clean_from_the_start(&clean));
+        let resolved = render_resolved(&report);
+        assert!(
+            resolved.contains("## ✅ envfence: **Resolved**:"),
+            "{resolved}"
+        );
+        assert!(!is_clean_from_the_start(&resolved));
+    }
+
+    #[test]
+    fn the_fitting_search_finds_the_largest() {
+        assert_eq!(largest_fitting(10, |k| k <= 7), 7);
+        assert_eq!(largest_fitting(10, |k| k == 0), 0);
+        assert_eq!(largest_fitting(10, |_| true), 10);
+        assert_eq!(largest_fitting(0, |_| true), 0);
+    }
 
     #[test]
     fn repository_text_cannot_inject_markup() {

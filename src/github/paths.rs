@@ -1,0 +1,42 @@
+//! Report paths relative to the git repository. The scan's paths are relative to the folder
+//! it was pointed at; GitHub places annotations, comments and code-scanning results by
+//! repository path, so a scan of a subfolder gets the subfolder put in front.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::scan::ScanReport;
+
+/// The folder `root` as a `/`-separated path inside its git repository's work tree: `None`
+/// outside a repository, `Some("")` at its top.
+pub fn repository_prefix(root: &Path) -> Option<String> {
+    let repo = git2::Repository::discover(root).ok()?;
+    let workdir = std::fs::canonicalize(repo.workdir()?).ok()?;
+    let root = std::fs::canonicalize(root).ok()?;
+    let rel = root.strip_prefix(&workdir).ok()?;
+    let rel = crate::walk::relative(Path::new(""), rel);
+    Some(if &*rel == "." {
+        String::new()
+    } else {
+        rel.to_string()
+    })
+}
+
+/// Puts `prefix` (a folder inside the repository) in front of every path of the report's
+/// findings: primary locations, evidence and subjects.
+pub fn prefix_paths(report: &mut ScanReport, prefix: &str) {
+    let prefix = prefix.trim_matches('/');
+    if prefix.is_empty() {
+        return;
+    }
+    let join = |file: &Arc<str>| -> Arc<str> { Arc::from(format!("{prefix}/{file}")) };
+    for finding in &mut report.findings {
+        finding.location.file = join(&finding.location.file);
+        for evidence in &mut finding.evidence {
+            evidence.location.file = join(&evidence.location.file);
+        }
+        if let Some((file, _)) = &mut finding.subject {
+            *file = join(file);
+        }
+    }
+}

@@ -1,0 +1,858 @@
+//! `envfence github` against a fake GitHub: a wiremock server on 127.0.0.1 that keeps issue
+//! comments in memory (list with pagination, create, update), or fixed answers for the
+//! failure cases. The repository under test is a real git repository in a temp folder.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::{Arc, Mutex};
+
+use common::{envfence, write_tree};
+use serde_json::{json, Value};
+use wiremock::matchers::{body_string_contains, header, method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const TOKEN: &str = "ghs_FAKEtoken0123456789abcdefSECRET";
+const REPO: &str = "acme/gitops";
+const NUMBER: u64 = 7;
+const COMMENTS: &str = "/repos/acme/gitops/issues/7/comments";
+const RUN_URL: &str = "https://github.test/acme/gitops/actions/runs/99";
+const BOT: &str = "github-actions[bot]";
+
+const CONFIG: &str = "\
+clusters:
+  - name: prod-eu
+    server: https://prod-eu.k8s.example.com
+    environment: production
+";
+
+const DEPLOYMENT: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: login
+";
+
+/// An Argo CD Application that sends `workloads/login` to the production cluster under a
+/// feature name: a `nonprod-on-prod-cluster` error.
+fn feature_app(name: &str) -> String {
+    format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: {name}\n  namespace: argocd\nspec:\n  source:\n    repoURL: https://git.example.com/platform.git\n    path: workloads/login\n  destination:\n    name: prod-eu\n    namespace: {name}\n"
+    )
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A repository whose base commit is clean and whose pull request adds `apps`.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    repo: PathBuf,
+    event: PathBuf,
+    summary: PathBuf,
+    output: PathBuf,
+    base: String,
+}
+
+impl Fixture {
+    fn new(apps: &[&str]) -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = dir.path().join("repo");
+        std::fs::create_dir_all(&repo).expect("mkdir");
+        git(&repo, &["init", "-q"]);
+        write_tree(
+            &repo,
+            &[
+                (".envfence.yaml", CONFIG),
+                ("workloads/login/deployment.yaml", DEPLOYMENT),
+            ],
+        );
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-q", "-m", "base"]);
+        let base = git(&repo, &["rev-parse", "HEAD"]);
+        let fixture = Fixture {
+            event: dir.path().join("event.json"),
+            summary: dir.path().join("summary.md"),
+            output: dir.path().join("output.txt"),
+            _dir: dir,
+            repo,
+            base,
+        };
+        fixture.commit_apps(apps, "the pull request");
+        fixture
+    }
+
+    /// Makes `apps/` hold exactly `apps`, commits, and points the event at the new head.
+    fn commit_apps(&self, apps: &[&str], message: &str) {
+        let dir = self.repo.join("apps");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        for app in apps {
+            std::fs::write(dir.join(format!("{app}.yaml")), feature_app(app)).expect("write");
+        }
+        std::fs::write(dir.join(".keep"), "").expect("write");
+        git(&self.repo, &["add", "-A"]);
+        git(
+            &self.repo,
+            &["commit", "-q", "--allow-empty", "-m", message],
+        );
+        let head = git(&self.repo, &["rev-parse", "HEAD"]);
+        let event = json!({
+            "action": "synchronize",
+            "number": NUMBER,
+            "pull_request": {
+                "number": NUMBER,
+                "base": { "sha": self.base, "ref": "main" },
+                "head": { "sha": head, "ref": "feature" }
+            },
+            "repository": { "full_name": REPO }
+        });
+        std::fs::write(&self.event, event.to_string()).expect("write");
+    }
+
+    fn run(&self, server: &MockServer, args: &[&str]) -> Output {
+        let out = bot()
+            .env("GITHUB_EVENT_NAME", "pull_request")
+            .env("GITHUB_EVENT_PATH", &self.event)
+            .env("GITHUB_REPOSITORY", REPO)
+            .env("GITHUB_API_URL", server.uri())
+            .env("GITHUB_TOKEN", TOKEN)
+            .env("GITHUB_STEP_SUMMARY", &self.summary)
+            .env("GITHUB_OUTPUT", &self.output)
+            .env("GITHUB_WORKSPACE", &self.repo)
+            .env("GITHUB_SERVER_URL", "https://github.test")
+            .env("GITHUB_RUN_ID", "99")
+            .env("ENVFENCE_GITHUB_RETRY_BASE_MS", "10")
+            .args(["github", "--quiet"])
+            .args(args)
+            .output()
+            .expect("runs");
+        self.assert_no_token(&out);
+        out
+    }
+
+    fn summary(&self) -> String {
+        std::fs::read_to_string(&self.summary).unwrap_or_default()
+    }
+
+    fn outputs(&self) -> String {
+        std::fs::read_to_string(&self.output).unwrap_or_default()
+    }
+
+    fn assert_no_token(&self, out: &Output) {
+        for (what, text) in [
+            ("stdout", String::from_utf8_lossy(&out.stdout).into_owned()),
+            ("stderr", String::from_utf8_lossy(&out.stderr).into_owned()),
+            ("summary", self.summary()),
+            ("outputs", self.outputs()),
+        ] {
+            assert!(
+                !text.contains(TOKEN),
+                "the token leaked into {what}:\n{text}"
+            );
+        }
+    }
+}
+
+/// `envfence` without the GitHub variables of the environment the tests run in (they may
+/// run in Actions themselves).
+fn bot() -> assert_cmd::Command {
+    let mut cmd = envfence();
+    for (key, _) in std::env::vars() {
+        if key.starts_with("GITHUB_") || key.starts_with("ENVFENCE_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The comments of the fake pull request.
+#[derive(Clone, Default)]
+struct Store(Arc<Mutex<Vec<Value>>>);
+
+impl Store {
+    fn add(&self, author: &str, body: &str) -> u64 {
+        let mut comments = self.0.lock().expect("lock");
+        let id = 1000 + comments.len() as u64;
+        comments.push(json!({
+            "id": id,
+            "html_url": format!("https://github.test/acme/gitops/pull/7#issuecomment-{id}"),
+            "body": body,
+            "user": { "login": author },
+        }));
+        id
+    }
+
+    fn all(&self) -> Vec<Value> {
+        self.0.lock().expect("lock").clone()
+    }
+
+    fn by(&self, author: &str) -> Vec<Value> {
+        self.all()
+            .into_iter()
+            .filter(|c| c["user"]["login"] == author)
+            .collect()
+    }
+}
+
+/// `GET .../comments?per_page=100&page=N`, with a `Link: rel="next"` while more remain.
+struct ListComments(Store);
+
+impl Respond for ListComments {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let page: usize = request
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "page")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(1);
+        let all = self.0.all();
+        let start = (page - 1) * 100;
+        let slice: Vec<Value> = all.iter().skip(start).take(100).cloned().collect();
+        let mut response = ResponseTemplate::new(200).set_body_json(slice);
+        if all.len() > start + 100 {
+            let mut next = request.url.clone();
+            next.set_query(Some(&format!("per_page=100&page={}", page + 1)));
+            response = response.insert_header("link", format!("<{next}>; rel=\"next\""));
+        }
+        response
+    }
+}
+
+struct CreateComment(Store, &'static str);
+
+impl Respond for CreateComment {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let payload: Value = serde_json::from_slice(&request.body).expect("JSON body");
+        let body = payload["body"].as_str().expect("body").to_owned();
+        let id = self.0.add(self.1, &body);
+        let created = self.0.all().into_iter().find(|c| c["id"] == id);
+        ResponseTemplate::new(201).set_body_json(created)
+    }
+}
+
+struct UpdateComment(Store);
+
+impl Respond for UpdateComment {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let id: u64 = request
+            .url
+            .path()
+            .rsplit('/')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .expect("comment id");
+        let payload: Value = serde_json::from_slice(&request.body).expect("JSON body");
+        let mut comments = (self.0).0.lock().expect("lock");
+        match comments.iter_mut().find(|c| c["id"] == id) {
+            Some(c) => {
+                c["body"] = payload["body"].clone();
+                ResponseTemplate::new(200).set_body_json(c.clone())
+            }
+            None => ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})),
+        }
+    }
+}
+
+/// A fake GitHub that keeps comments in `store`. `login` is what `GET /user` says; `None`
+/// answers 403 as GitHub does for the workflow's installation token.
+async fn fake_github(store: &Store, login: Option<&'static str>) -> MockServer {
+    let server = MockServer::start().await;
+    let user = match login {
+        Some(login) => ResponseTemplate::new(200).set_body_json(json!({ "login": login })),
+        None => ResponseTemplate::new(403)
+            .set_body_json(json!({ "message": "Resource not accessible by integration" })),
+    };
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(user)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(COMMENTS))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(ListComments(store.clone()))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(COMMENTS))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(CreateComment(store.clone(), login.unwrap_or(BOT)))
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path_regex(r"^/repos/acme/gitops/issues/comments/\d+$"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(UpdateComment(store.clone()))
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn requests(server: &MockServer, verb: &str) -> Vec<Request> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.method.as_str() == verb)
+        .collect()
+}
+
+fn sent_body(request: &Request) -> String {
+    let payload: Value = serde_json::from_slice(&request.body).expect("JSON body");
+    payload["body"].as_str().expect("body").to_owned()
+}
+
+#[tokio::test]
+async fn one_comment_created_then_resolved_in_place() {
+    let fx = Fixture::new(&["feature-login"]);
+    let store = Store::default();
+    let server = fake_github(&store, None).await;
+
+    let out = fx.run(&server, &[]);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("::error file=apps/feature-login.yaml,line=11,"),
+        "{}",
+        stdout(&out)
+    );
+    let ours = store.by(BOT);
+    assert_eq!(ours.len(), 1);
+    let body = ours[0]["body"].as_str().expect("body");
+    assert!(
+        body.starts_with("<!-- envfence:report -->\n## ❌ envfence: 1 error"),
+        "{body}"
+    );
+    assert!(body.contains("`nonprod-on-prod-cluster` | apps/feature-login.yaml:11"));
+    let url = ours[0]["html_url"].as_str().expect("url");
+    assert!(
+        fx.outputs().contains(&format!("comment-url={url}\n")),
+        "{}",
+        fx.outputs()
+    );
+    assert!(fx.outputs().starts_with("findings=1\nsarif-file=\n"));
+    assert!(fx.summary().contains("## ❌ envfence: 1 error"));
+
+    // A commit that removes the feature Application.
+    fx.commit_apps(&[], "remove the feature app");
+    let out = fx.run(&server, &[]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out), "", "nothing new to annotate");
+    assert_eq!(store.all().len(), 1, "still exactly one comment");
+    let body = store.all()[0]["body"].as_str().expect("body").to_owned();
+    assert!(body.contains("**Resolved**"), "{body}");
+    assert!(!body.contains("nonprod-on-prod-cluster` |"));
+    assert_eq!(requests(&server, "POST").await.len(), 1);
+    assert_eq!(requests(&server, "PATCH").await.len(), 1);
+    let outputs = fx.outputs();
+    assert!(outputs.contains("findings=0\n"), "{outputs}");
+    assert!(
+        outputs.ends_with(&format!("comment-url={url}\n")),
+        "{outputs}"
+    );
+    // The job summary gets each run's report.
+    let summary = fx.summary();
+    assert_eq!(summary.matches("<!-- envfence:report -->").count(), 2);
+    assert!(summary.contains("**Resolved**"));
+}
+
+#[tokio::test]
+async fn a_changed_report_updates_the_comment_and_an_unchanged_one_is_left() {
+    let fx = Fixture::new(&["feature-login"]);
+    let store = Store::default();
+    let server = fake_github(&store, Some("envfence-bot")).await;
+    fx.run(&server, &[]);
+    fx.commit_apps(&["feature-login", "feature-signup"], "another feature app");
+    let out = fx.run(&server, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(store.all().len(), 1);
+    let body = store.all()[0]["body"].as_str().expect("body").to_owned();
+    assert!(body.contains("## ❌ envfence: 2 errors"), "{body}");
+    assert!(body.contains("apps/feature-signup.yaml:11"));
+    assert_eq!(requests(&server, "PATCH").await.len(), 1);
+
+    // The same report again: GitHub is only read.
+    let quiet = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"login": "envfence-bot"})))
+        .mount(&quiet)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(COMMENTS))
+        .respond_with(ResponseTemplate::new(200).set_body_json(store.all()))
+        .expect(1)
+        .mount(&quiet)
+        .await;
+    Mock::given(method("PATCH"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&quiet)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&quiet)
+        .await;
+    let out = fx.run(&quiet, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(fx
+        .outputs()
+        .ends_with("comment-url=https://github.test/acme/gitops/pull/7#issuecomment-1000\n"));
+    quiet.verify().await;
+}
+
+#[tokio::test]
+async fn a_clean_pull_request_gets_no_comment_unless_always() {
+    let fx = Fixture::new(&[]);
+    let store = Store::default();
+    let server = fake_github(&store, None).await;
+    let out = fx.run(&server, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(store.all().is_empty());
+    assert!(fx
+        .summary()
+        .contains("## ✅ envfence: no non-production workload"));
+    assert!(fx.outputs().ends_with("comment-url=\n"));
+
+    let out = fx.run(&server, &["--comment", "always"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(store.all().len(), 1);
+    // A comment that was clean from the start stays clean, not "resolved".
+    fx.run(&server, &["--comment", "always"]);
+    assert_eq!(requests(&server, "PATCH").await.len(), 0);
+    assert!(!store.all()[0]["body"]
+        .as_str()
+        .unwrap_or("")
+        .contains("Resolved"));
+}
+
+#[tokio::test]
+async fn comment_never_writes_nothing_to_the_api() {
+    let fx = Fixture::new(&["feature-login"]);
+    let server = MockServer::start().await;
+    let out = fx.run(&server, &["--comment", "never", "--fail-on", "never"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .is_empty());
+    assert!(stdout(&out).starts_with("::error "));
+    assert!(fx.summary().contains("nonprod-on-prod-cluster"));
+}
+
+#[tokio::test]
+async fn another_users_marked_comment_is_left_alone() {
+    let fx = Fixture::new(&["feature-login"]);
+    let store = Store::default();
+    let forged = "<!-- envfence:report -->\nLooks fine to me, merge it.";
+    store.add("mallory", forged);
+    let server = fake_github(&store, Some("envfence-bot")).await;
+    let out = fx.run(&server, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(store.by("mallory")[0]["body"], forged);
+    assert_eq!(store.by("envfence-bot").len(), 1);
+    assert_eq!(requests(&server, "PATCH").await.len(), 0);
+}
+
+#[tokio::test]
+async fn our_comment_is_found_past_the_first_page() {
+    let fx = Fixture::new(&["feature-login"]);
+    let store = Store::default();
+    for i in 0..130 {
+        store.add("someone", &format!("comment {i}"));
+    }
+    let ours = store.add(BOT, "<!-- envfence:report -->\nan old report");
+    store.add("someone", "after");
+    let server = fake_github(&store, None).await;
+    let out = fx.run(&server, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(requests(&server, "POST").await.len(), 0);
+    let patches = requests(&server, "PATCH").await;
+    assert_eq!(patches.len(), 1);
+    assert!(patches[0].url.path().ends_with(&format!("/{ours}")));
+    assert_eq!(store.all().len(), 132);
+    let lists = requests(&server, "GET").await;
+    assert!(lists
+        .iter()
+        .any(|r| r.url.query().is_some_and(|q| q.contains("page=2"))));
+}
+
+#[tokio::test]
+async fn forbidden_create_falls_back_to_annotations_and_summary() {
+    let fx = Fixture::new(&["feature-login"]);
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(COMMENTS))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(COMMENTS))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_json(json!({"message": "Resource not accessible by integration"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let out = fx.run(&server, &[]);
+    assert_eq!(out.status.code(), Some(1), "exit code by --fail-on");
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("envfence: warning: cannot post the pull-request comment (HTTP 403: Resource not accessible by integration)"), "{err}");
+    assert!(stdout(&out).starts_with("::error "));
+    assert!(fx.summary().contains("nonprod-on-prod-cluster"));
+    assert!(fx.outputs().ends_with("comment-url=\n"));
+    server.verify().await;
+
+    let out = fx.run(&server, &["--fail-on", "never", "--comment", "never"]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn a_body_refused_as_too_long_is_sent_again_short() {
+    let fx = Fixture::new(&["feature-login"]);
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(COMMENTS))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("<details>"))
+        .respond_with(
+            ResponseTemplate::new(422).set_body_json(json!({"message": "Validation Failed"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": 5, "html_url": "https://github.test/c/5", "body": "x", "user": {"login": BOT}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let out = fx.run(&server, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    let posts = requests(&server, "POST").await;
+    let short = sent_body(&posts[1]);
+    assert!(
+        short.starts_with("<!-- envfence:report -->\n## ❌ envfence: 1 error"),
+        "{short}"
+    );
+    assert!(short.contains(RUN_URL), "{short}");
+    assert!(short.len() < 500);
+    assert!(fx
+        .outputs()
+        .ends_with("comment-url=https://github.test/c/5\n"));
+}
+
+#[tokio::test]
+async fn a_long_report_is_cut_between_findings() {
+    let apps: Vec<String> = (0..150).map(|i| format!("feature-login-{i:03}")).collect();
+    let refs: Vec<&str> = apps.iter().map(String::as_str).collect();
+    let fx = Fixture::new(&refs);
+    let store = Store::default();
+    let server = fake_github(&store, None).await;
+    let out = fx.run(&server, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let body = store.all()[0]["body"].as_str().expect("body").to_owned();
+    assert!(body.len() <= 65_000, "{}", body.len());
+    assert!(
+        body.contains("## ❌ envfence: 150 errors"),
+        "the headline counts everything"
+    );
+    assert!(body.contains("more findings are left out"), "{body}");
+    assert!(body.contains(RUN_URL));
+    assert_eq!(
+        body.matches("<details>").count(),
+        body.matches("</details>").count()
+    );
+    assert_eq!(body.matches("```").count() % 2, 0);
+    // The job summary has room for all of them.
+    assert!(!fx.summary().contains("left out"));
+}
+
+#[tokio::test]
+async fn rate_limits_are_waited_out() {
+    let fx = Fixture::new(&["feature-login"]);
+    let store = Store::default();
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(COMMENTS))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_json(json!({"message": "You have exceeded a secondary rate limit."})),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(COMMENTS))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "1")
+                .set_body_json(json!({"message": "slow down"})),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    // Then it behaves.
+    Mock::given(method("GET"))
+        .and(path(COMMENTS))
+        .respond_with(ListComments(store.clone()))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(COMMENTS))
+        .respond_with(CreateComment(store.clone(), BOT))
+        .mount(&server)
+        .await;
+    let started = std::time::Instant::now();
+    let out = fx.run(&server, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "retry-after honoured"
+    );
+    assert_eq!(requests(&server, "POST").await.len(), 2);
+    assert_eq!(store.all().len(), 1);
+}
+
+#[tokio::test]
+async fn a_create_that_failed_but_landed_is_not_posted_twice() {
+    let fx = Fixture::new(&["feature-login"]);
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(COMMENTS))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    // The 502 came after GitHub stored the comment: the second listing shows it.
+    Mock::given(method("GET"))
+        .and(path(COMMENTS))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([{
+            "id": 77, "html_url": "https://github.test/c/77",
+            "body": "<!-- envfence:report -->\nsomething", "user": {"login": BOT}
+        }])))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(502))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/repos/acme/gitops/issues/comments/77"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 77, "html_url": "https://github.test/c/77", "body": "x", "user": {"login": BOT}
+        })))
+        .mount(&server)
+        .await;
+    let out = fx.run(&server, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    assert!(fx
+        .outputs()
+        .ends_with("comment-url=https://github.test/c/77\n"));
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn without_a_token_the_run_still_reports() {
+    let fx = Fixture::new(&["feature-login"]);
+    let server = MockServer::start().await;
+    let out = bot()
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", &fx.event)
+        .env("GITHUB_REPOSITORY", REPO)
+        .env("GITHUB_API_URL", server.uri())
+        .env("GITHUB_STEP_SUMMARY", &fx.summary)
+        .env("GITHUB_WORKSPACE", &fx.repo)
+        .args(["github", "-q"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("envfence: warning: GITHUB_TOKEN is not set"));
+    assert!(stdout(&out).starts_with("::error "));
+    assert!(fx.summary().contains("nonprod-on-prod-cluster"));
+    assert!(server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .is_empty());
+}
+
+#[test]
+fn a_push_scans_everything_and_paths_start_at_the_repository() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = dir.path();
+    git(repo, &["init", "-q"]);
+    write_tree(
+        repo,
+        &[
+            ("deploy/.envfence.yaml", CONFIG),
+            ("deploy/workloads/login/deployment.yaml", DEPLOYMENT),
+            (
+                "deploy/apps/feature-login.yaml",
+                &feature_app("feature-login"),
+            ),
+        ],
+    );
+    let summary = repo.join("summary.md");
+    let sarif = repo.join("out.sarif");
+    let out = bot()
+        .env("GITHUB_EVENT_NAME", "push")
+        .env("GITHUB_WORKSPACE", repo)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_API_URL", "http://127.0.0.1:9")
+        .env("GITHUB_TOKEN", TOKEN)
+        .args(["github", "-q", "deploy", "--sarif"])
+        .arg(&sarif)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "", "no API call on a push");
+    assert!(
+        stdout(&out).starts_with("::error file=deploy/apps/feature-login.yaml,line=11,"),
+        "{}",
+        stdout(&out)
+    );
+    let summary = std::fs::read_to_string(&summary).expect("summary");
+    assert!(summary.contains("deploy/apps/feature-login.yaml:11"));
+    let sarif = std::fs::read_to_string(&sarif).expect("sarif");
+    let sarif: Value = serde_json::from_str(&sarif).expect("SARIF is JSON");
+    assert_eq!(
+        sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+            ["uri"],
+        "deploy/apps/feature-login.yaml"
+    );
+}
+
+#[test]
+fn the_base_of_a_merge_checkout_is_its_first_parent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = dir.path();
+    git(repo, &["init", "-q"]);
+    write_tree(repo, &[("a.yaml", "a: 1\n")]);
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-q", "-m", "base"]);
+    let old_base = git(repo, &["rev-parse", "HEAD"]);
+    git(repo, &["checkout", "-q", "-b", "feature"]);
+    write_tree(repo, &[("b.yaml", "b: 1\n")]);
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-q", "-m", "feature"]);
+    let head = git(repo, &["rev-parse", "HEAD"]);
+    git(repo, &["checkout", "-q", "main"]);
+    write_tree(repo, &[("c.yaml", "c: 1\n")]);
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-q", "-m", "main moved on"]);
+    let main = git(repo, &["rev-parse", "HEAD"]);
+    let pr = envfence::github::actions::PullRequest {
+        number: 1,
+        base_sha: old_base.clone(),
+        head_sha: head.clone(),
+        repository: None,
+    };
+    // On the PR's own head, the event's base.
+    git(repo, &["checkout", "-q", "feature"]);
+    assert_eq!(
+        envfence::github::actions::base_revision(repo, &pr),
+        old_base
+    );
+    // On GitHub's merge commit (main + feature), main as merged.
+    git(repo, &["checkout", "-q", "main"]);
+    git(repo, &["merge", "-q", "--no-ff", "--no-edit", "feature"]);
+    assert_eq!(envfence::github::actions::base_revision(repo, &pr), main);
+}
+
+#[tokio::test]
+async fn github_enterprise_paths_keep_the_api_prefix() {
+    let fx = Fixture::new(&["feature-login"]);
+    let server = MockServer::start().await;
+    let comments = format!("/api/v3{COMMENTS}");
+    Mock::given(method("GET"))
+        .and(path(comments.as_str()))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(comments.as_str()))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": 9, "html_url": "https://ghe.test/acme/gitops/pull/7#issuecomment-9",
+            "body": "x", "user": {"login": BOT}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let out = bot()
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", &fx.event)
+        .env("GITHUB_REPOSITORY", REPO)
+        .env("GITHUB_API_URL", format!("{}/api/v3/", server.uri()))
+        .env("GITHUB_TOKEN", TOKEN)
+        .env("GITHUB_WORKSPACE", &fx.repo)
+        .args(["github", "-q"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    server.verify().await;
+}
+
+#[test]
+fn a_pull_request_event_without_its_payload_is_an_error() {
+    let fx = Fixture::new(&[]);
+    let out = bot()
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", fx.repo.join("missing.json"))
+        .env("GITHUB_WORKSPACE", &fx.repo)
+        .args(["github", "-q"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("envfence: error: cannot read the event payload"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1);
+}
