@@ -286,12 +286,7 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         args.output.as_deref(),
         args.format == Format::Text,
     )?;
-    let failing = args.fail_on.threshold().is_some_and(|threshold| {
-        report.findings.iter().any(|f| {
-            !f.suppressed && f.status == envfence::findings::Status::New && f.severity >= threshold
-        })
-    });
-    Ok(u8::from(failing))
+    Ok(u8::from(failing(&report, args.fail_on)))
 }
 
 /// The job summary's own limit is 1 MiB; stay clear of it.
@@ -326,10 +321,11 @@ fn run_github(args: GithubArgs) -> anyhow::Result<u8> {
                 base: actions::base_revision(&target.root, pr),
                 head: None,
             };
+            // The git errors say what to fetch; this says which revision the event named.
             scan::diff_scan(&target, &config, &policies, &options, &revisions, progress).map_err(
                 |e| {
                     e.context(format!(
-                        "cannot compare with the base revision {} (does the checkout have its history? actions/checkout needs fetch-depth: 0 or 2)",
+                        "cannot compare with the pull request's base {}",
                         revisions.base
                     ))
                 },

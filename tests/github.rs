@@ -102,6 +102,11 @@ impl Fixture {
         fixture
     }
 
+    /// Makes the current head the pull request's base: what it has is on the base branch.
+    fn base_here(&mut self) {
+        self.base = git(&self.repo, &["rev-parse", "HEAD"]);
+    }
+
     /// Makes `apps/` hold exactly `apps`, commits, and points the event at the new head.
     fn commit_apps(&self, apps: &[&str], message: &str) {
         let dir = self.repo.join("apps");
@@ -429,6 +434,38 @@ async fn a_changed_report_updates_the_comment_and_an_unchanged_one_is_left() {
         .outputs()
         .ends_with("comment-url=https://github.test/acme/gitops/pull/7#issuecomment-1000\n"));
     quiet.verify().await;
+}
+
+#[tokio::test]
+async fn findings_already_on_the_base_branch_are_not_reported_again() {
+    let mut fx = Fixture::new(&["feature-login"]);
+    fx.base_here();
+    fx.commit_apps(&["feature-login", "feature-signup"], "another feature app");
+    let store = Store::default();
+    let server = fake_github(&store, None).await;
+
+    let out = fx.run(&server, &[]);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    let annotations = stdout(&out);
+    assert_eq!(annotations.lines().count(), 1, "{annotations}");
+    assert!(annotations.starts_with("::error file=apps/feature-signup.yaml,line=11,"));
+    let body = store.by(BOT)[0]["body"].as_str().expect("body").to_owned();
+    assert!(body.contains("## ❌ envfence: 1 error"), "{body}");
+    assert!(body.contains("apps/feature-signup.yaml:11"), "{body}");
+    assert!(!body.contains("apps/feature-login.yaml"), "{body}");
+    assert!(fx.outputs().starts_with("findings=1\n"), "{}", fx.outputs());
+
+    // Only an existing finding left: nothing fails, and a pull request that never introduced
+    // anything gets no comment.
+    let mut fx = Fixture::new(&["feature-login"]);
+    fx.base_here();
+    fx.commit_apps(&["feature-login"], "touch nothing that matters");
+    let store = Store::default();
+    let server = fake_github(&store, None).await;
+    let out = fx.run(&server, &["--fail-on", "info"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    assert!(store.all().is_empty());
 }
 
 #[tokio::test]
