@@ -208,12 +208,7 @@ fn index_working_tree(
         .filter_map(|(c, (_, oid))| Some((Arc::clone(&c.rel_path), ((*oid)?, c.kind_hint))))
         .collect();
     let paths = walked.candidates.iter().map(|c| &c.rel_path);
-    let mut workspace = assemble(target, paths, loaded);
-    workspace.skipped.extend(walked.skipped);
-    workspace.ignored = walked.ignored;
-    workspace
-        .skipped
-        .sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    let workspace = assemble(target, paths, loaded, walked.skipped, walked.ignored);
     Ok(IndexedSide {
         workspace,
         blobs,
@@ -287,12 +282,8 @@ fn index_revision(
         .map(|f| (Arc::clone(&f.rel_path), (f.oid, f.kind_hint)))
         .collect();
     let unchanged = listing.files.iter().filter(|f| is_unchanged(f)).count();
-    let mut workspace = assemble(target, listing.files.iter().map(|f| &f.rel_path), loaded);
-    workspace.skipped.extend(listing.skipped);
-    workspace.ignored = listing.ignored;
-    workspace
-        .skipped
-        .sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    let paths = listing.files.iter().map(|f| &f.rel_path);
+    let workspace = assemble(target, paths, loaded, listing.skipped, listing.ignored);
     Ok(IndexedSide {
         workspace,
         blobs,
@@ -324,16 +315,20 @@ fn load_parallel<T: Sync, S>(
     })
 }
 
-/// Sorts loaded files into a workspace: parsed files, and the ones skipped with a reason.
+/// Sorts loaded files into a workspace: parsed files, and the ones skipped with a reason
+/// (with those the listing already passed over).
 fn assemble<'a>(
     target: &Target,
     paths: impl Iterator<Item = &'a Arc<str>>,
     loaded: Vec<(Loaded, Option<Oid>)>,
+    skipped: Vec<Skipped>,
+    ignored: usize,
 ) -> Workspace {
     let mut workspace = Workspace {
         root: target.root.clone(),
         files: Vec::with_capacity(loaded.len()),
-        ..Workspace::default()
+        skipped,
+        ignored,
     };
     for (rel_path, (loaded, _)) in paths.zip(loaded) {
         match loaded {
@@ -344,6 +339,9 @@ fn assemble<'a>(
             }),
         }
     }
+    workspace
+        .skipped
+        .sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     workspace
 }
 

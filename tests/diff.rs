@@ -5,37 +5,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::{envfence, json_report, write_tree};
+use common::{envfence, git, json_report, write_tree};
 use serde_json::Value;
-
-/// Runs git in `dir` with a fixed identity, failing the test on error; returns stdout.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=envfence tests",
-            "-c",
-            "user.email=tests@envfence.invalid",
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// Commits everything in the work tree; returns the new commit id.
 fn commit_all(dir: &Path, message: &str) -> String {
