@@ -10,16 +10,9 @@ use crate::scan::ScanReport;
 /// The folder `root` as a `/`-separated path inside its git repository's work tree: `None`
 /// outside a repository, `Some("")` at its top.
 pub fn repository_prefix(root: &Path) -> Option<String> {
-    let repo = git2::Repository::discover(root).ok()?;
-    let workdir = std::fs::canonicalize(repo.workdir()?).ok()?;
     let root = std::fs::canonicalize(root).ok()?;
-    let rel = root.strip_prefix(&workdir).ok()?;
-    let rel = crate::walk::relative(Path::new(""), rel);
-    Some(if &*rel == "." {
-        String::new()
-    } else {
-        rel.to_string()
-    })
+    let git = crate::git::GitRepo::open(&root).ok()?;
+    Some(git.prefix().trim_end_matches('/').to_owned())
 }
 
 /// Puts `prefix` (a folder inside the repository) in front of every path of the report's

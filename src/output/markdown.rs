@@ -74,17 +74,6 @@ pub fn render(report: &ScanReport) -> String {
     render_comment(report, &CommentOptions::default())
 }
 
-/// The body a resolved pull-request comment gets when no finding is new any more.
-pub fn render_resolved(report: &ScanReport) -> String {
-    render_comment(
-        report,
-        &CommentOptions {
-            resolved: true,
-            ..CommentOptions::default()
-        },
-    )
-}
-
 /// New and fixed findings of a report, in the order the comment lists them.
 struct Parts<'r> {
     new: Vec<&'r Finding>,
@@ -366,7 +355,13 @@ mod tests {
         assert!(clean.starts_with(MARKER));
         assert!(!clean.contains("Resolved"));
         assert!(is_clean_from_the_start(&clean));
-        let resolved = render_resolved(&report);
+        let resolved = render_comment(
+            &report,
+            &CommentOptions {
+                resolved: true,
+                ..CommentOptions::default()
+            },
+        );
         assert!(
             resolved.contains("## ✅ envfence: **Resolved**:"),
             "{resolved}"
