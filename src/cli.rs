@@ -12,9 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use envfence::config::Config;
 use envfence::findings::Severity;
-use envfence::github::actions::{self, ActionsEnv};
-use envfence::github::comment::{self, CommentMode, Publish};
-use envfence::github::{paths, retry::RetryPolicy};
+use envfence::github::{self, actions::ActionsEnv, comment::CommentMode};
 use envfence::output::topology::{self as topology_output, TopologyFormat};
 use envfence::output::{self, Format};
 use envfence::rules::Policies;
@@ -27,6 +25,7 @@ Examples:
   envfence scan --format json -o r.json write the JSON report (schema v1) to a file
   envfence scan --fail-on warning       exit 1 on warnings too (default: errors only)
   envfence scan --fail-on never         report, but always exit 0
+  envfence scan --base origin/main      only what this branch introduces fails (new/existing/fixed)
 
 Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it;
 2 usage, config or I/O error.";
@@ -289,131 +288,24 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
     Ok(u8::from(failing(&report, args.fail_on)))
 }
 
-/// The job summary's own limit is 1 MiB; stay clear of it.
-const SUMMARY_MAX: usize = 1_000_000;
-
 fn run_github(args: GithubArgs) -> anyhow::Result<u8> {
     let env = ActionsEnv::from_env();
-    // Warnings go out on one line each, with the token blanked should any text echo it.
-    let warn = |message: &str| {
-        let mut line = message.replace(['\n', '\r'], " ");
-        if let Some(token) = &env.token {
-            line = line.replace(token.expose(), "***");
-        }
-        eprintln!("envfence: warning: {line}");
+    let request = github::Request {
+        path: &args.path,
+        config: args.read.config.as_deref(),
+        policies: args.policies.as_deref(),
+        comment: args.comment,
+        sarif: args.sarif.as_deref(),
+        options: args.read.options(),
     };
-    let path = match &env.workspace {
-        Some(workspace) if args.path.is_relative() => workspace.join(&args.path),
-        _ => args.path.clone(),
-    };
-    let target = Target::resolve(&path)?;
-    let config = Config::discover(&target.display_root, args.read.config.as_deref())?;
-    let mut policies = Policies::builtin()?;
-    if let Some(dir) = &args.policies {
-        policies.apply_dir(dir)?;
-    }
-    policies.apply_config(&config);
-    let options = args.read.options();
-    let pull_request = actions::pull_request(&env)?;
-    let mut report = with_progress(args.read.quiet, |progress| match &pull_request {
-        Some(pr) => {
-            let revisions = scan::Revisions {
-                base: actions::base_revision(&target.root, pr),
-                head: None,
-            };
-            // The git errors say what to fetch; this says which revision the event named.
-            scan::diff_scan(&target, &config, &policies, &options, &revisions, progress).map_err(
-                |e| {
-                    e.context(format!(
-                        "cannot compare with the pull request's base {}",
-                        revisions.base
-                    ))
-                },
-            )
-        }
-        None => scan::scan(&target, &config, &policies, &options, progress),
+    let outcome = with_progress(args.read.quiet, |progress| {
+        github::run(&request, &env, progress)
     })?;
-    if let Some(prefix) = paths::repository_prefix(&target.root) {
-        paths::prefix_paths(&mut report, &prefix);
+    write_output(&outcome.annotations, None, false)?;
+    for warning in &outcome.warnings {
+        eprintln!("envfence: warning: {warning}");
     }
-
-    write_output(&output::github::render(&report), None, false)?;
-    if let Some(sarif) = &args.sarif {
-        write_output(
-            &output::sarif::render(&report, &policies),
-            Some(sarif),
-            false,
-        )?;
-    }
-
-    let run_url = env.run_url();
-    let mut comment_url = None;
-    let mut resolved = false;
-    if let (Some(pr), true) = (&pull_request, args.comment != CommentMode::Never) {
-        let repository = env.repository.clone().or_else(|| pr.repository.clone());
-        match (&env.token, repository) {
-            (None, _) => warn(
-                "GITHUB_TOKEN is not set: no pull-request comment; the findings are in the annotations and the job summary",
-            ),
-            (Some(_), None) => warn("GITHUB_REPOSITORY is not set: no pull-request comment"),
-            (Some(_), Some(repo)) if !actions::valid_repository(&repo) => {
-                warn(&format!("GITHUB_REPOSITORY `{repo}` is not owner/name: no pull-request comment"))
-            }
-            (Some(token), Some(repo)) => {
-                let mut policy = RetryPolicy::default();
-                if let Some(base) = env.retry_base {
-                    policy.base = base;
-                }
-                let outcome = comment::publish(
-                    &report,
-                    &Publish {
-                        api_url: &env.api_url,
-                        token,
-                        repository: &repo,
-                        number: pr.number,
-                        mode: args.comment,
-                        fallback_login: env.bot_login.as_deref(),
-                        run_url: run_url.as_deref(),
-                        policy,
-                    },
-                );
-                for warning in &outcome.warnings {
-                    warn(warning);
-                }
-                comment_url = outcome.url;
-                resolved = outcome.resolved;
-            }
-        }
-    }
-
-    if let Some(summary) = &env.step_summary {
-        let body = output::markdown::render_comment(
-            &report,
-            &output::markdown::CommentOptions {
-                resolved,
-                max_len: Some(SUMMARY_MAX),
-                run_url: run_url.as_deref(),
-            },
-        );
-        actions::append_summary(summary, &body)?;
-    }
-    let new = comment::new_findings(&report);
-    if let Some(outputs) = &env.output {
-        let sarif = args
-            .sarif
-            .as_ref()
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        actions::append_outputs(
-            outputs,
-            &[
-                ("findings", &new.to_string()),
-                ("sarif-file", &sarif),
-                ("comment-url", comment_url.as_deref().unwrap_or("")),
-            ],
-        )?;
-    }
-    Ok(u8::from(failing(&report, args.fail_on)))
+    Ok(u8::from(failing(&outcome.report, args.fail_on)))
 }
 
 /// Whether a new, unsuppressed finding is at or above `--fail-on`.

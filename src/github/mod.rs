@@ -4,10 +4,183 @@
 //! payload, and picks the base revision of the diff-aware scan; [`paths`] makes the report's
 //! paths relative to the git repository; [`comment`] finds the bot's one marked comment and
 //! creates, updates or resolves it through [`api`], which retries what [`retry`] calls
-//! transient. The binary prints the annotations and warnings; nothing here prints.
+//! transient. [`run`] is one whole run, in that order; the binary prints the annotations and
+//! warnings it returns, and nothing here prints.
 
 pub mod actions;
 pub mod api;
 pub mod comment;
 pub mod paths;
 pub mod retry;
+
+use std::path::Path;
+
+use crate::config::Config;
+use crate::output;
+use crate::rules::Policies;
+use crate::scan::{self, Progress, ScanOptions, ScanReport, Target};
+
+use actions::ActionsEnv;
+use comment::{CommentMode, Publish};
+use retry::RetryPolicy;
+
+/// The job summary's own limit is 1 MiB; stay clear of it.
+const SUMMARY_MAX: usize = 1_000_000;
+
+/// What `envfence github` was asked to do: its command line.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// The folder to scan, relative to `GITHUB_WORKSPACE` when that is set.
+    pub path: &'a Path,
+    pub config: Option<&'a Path>,
+    pub policies: Option<&'a Path>,
+    pub comment: CommentMode,
+    pub sarif: Option<&'a Path>,
+    pub options: ScanOptions,
+}
+
+/// What a run leaves for the binary to print and to judge.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Paths relative to the git repository; statuses against the pull request's base.
+    pub report: ScanReport,
+    /// Workflow commands for the new findings, for standard output.
+    pub annotations: String,
+    /// One line each, with the token blanked, for standard error.
+    pub warnings: Vec<String>,
+}
+
+/// One run of the bot: scan (diff-aware on a pull request), write SARIF when asked, publish
+/// the comment, append the job summary and the step outputs. Problems with the GitHub API are
+/// warnings; only usage, configuration and I/O problems are errors.
+pub fn run(
+    request: &Request,
+    env: &ActionsEnv,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> anyhow::Result<Outcome> {
+    let mut warnings = Vec::new();
+    let path = match &env.workspace {
+        Some(workspace) if request.path.is_relative() => workspace.join(request.path),
+        _ => request.path.to_path_buf(),
+    };
+    let target = Target::resolve(&path)?;
+    let config = Config::discover(&target.display_root, request.config)?;
+    let mut policies = Policies::builtin()?;
+    if let Some(dir) = request.policies {
+        policies.apply_dir(dir)?;
+    }
+    policies.apply_config(&config);
+    let pull_request = actions::pull_request(env)?;
+    let mut report = match &pull_request {
+        Some(pr) => {
+            let revisions = scan::Revisions {
+                base: actions::base_revision(&target.root, pr),
+                head: None,
+            };
+            // The git errors say what to fetch; this says which revision the event named.
+            scan::diff_scan(
+                &target,
+                &config,
+                &policies,
+                &request.options,
+                &revisions,
+                progress,
+            )
+            .map_err(|e| {
+                e.context(format!(
+                    "cannot compare with the pull request's base {}",
+                    revisions.base
+                ))
+            })?
+        }
+        None => scan::scan(&target, &config, &policies, &request.options, progress)?,
+    };
+    if let Some(prefix) = paths::repository_prefix(&target.root) {
+        paths::prefix_paths(&mut report, &prefix);
+    }
+
+    if let Some(sarif) = request.sarif {
+        std::fs::write(sarif, output::sarif::render(&report, &policies))
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", sarif.display()))?;
+    }
+
+    let run_url = env.run_url();
+    let mut comment_url = None;
+    let mut resolved = false;
+    if let (Some(pr), true) = (&pull_request, request.comment != CommentMode::Never) {
+        let repository = env.repository.clone().or_else(|| pr.repository.clone());
+        match (&env.token, repository) {
+            (None, _) => warnings.push(
+                "GITHUB_TOKEN is not set: no pull-request comment; the findings are in the annotations and the job summary"
+                    .to_owned(),
+            ),
+            (Some(_), None) => {
+                warnings.push("GITHUB_REPOSITORY is not set: no pull-request comment".to_owned())
+            }
+            (Some(_), Some(repo)) if !actions::valid_repository(&repo) => warnings.push(format!(
+                "GITHUB_REPOSITORY `{repo}` is not owner/name: no pull-request comment"
+            )),
+            (Some(token), Some(repo)) => {
+                let mut policy = RetryPolicy::default();
+                if let Some(base) = env.retry_base {
+                    policy.base = base;
+                }
+                let outcome = comment::publish(
+                    &report,
+                    &Publish {
+                        api_url: &env.api_url,
+                        token,
+                        repository: &repo,
+                        number: pr.number,
+                        mode: request.comment,
+                        fallback_login: env.bot_login.as_deref(),
+                        run_url: run_url.as_deref(),
+                        policy,
+                    },
+                );
+                warnings.extend(outcome.warnings);
+                comment_url = outcome.url;
+                resolved = outcome.resolved;
+            }
+        }
+    }
+
+    if let Some(summary) = &env.step_summary {
+        let body = output::markdown::render_comment(
+            &report,
+            &output::markdown::CommentOptions {
+                resolved,
+                max_len: Some(SUMMARY_MAX),
+                run_url: run_url.as_deref(),
+            },
+        );
+        actions::append_summary(summary, &body)?;
+    }
+    if let Some(outputs) = &env.output {
+        let sarif = request
+            .sarif
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        actions::append_outputs(
+            outputs,
+            &[
+                ("findings", &comment::new_findings(&report).to_string()),
+                ("sarif-file", &sarif),
+                ("comment-url", comment_url.as_deref().unwrap_or("")),
+            ],
+        )?;
+    }
+
+    // One line each, with the token blanked should any text echo it.
+    for warning in &mut warnings {
+        *warning = warning.replace(['\n', '\r'], " ");
+        if let Some(token) = &env.token {
+            *warning = warning.replace(token.expose(), "***");
+        }
+    }
+    Ok(Outcome {
+        annotations: output::github::render(&report),
+        report,
+        warnings,
+    })
+}
