@@ -29,13 +29,6 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            ApiError::Http { status, .. } => Some(*status),
-            ApiError::Transport(_) => None,
-        }
-    }
-
     /// A server error or no answer: a POST may have been carried out anyway.
     pub fn outcome_unknown(&self) -> bool {
         matches!(
