@@ -17,7 +17,9 @@ use crate::rules::{Policies, RuleId};
 use crate::scan::ScanReport;
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
-const INFORMATION_URI: &str = "https://github.com/envfence/envfence";
+/// The project's home, from the package's `repository` metadata, so a fork that changes
+/// `Cargo.toml` links its own rule pages.
+const INFORMATION_URI: &str = env!("CARGO_PKG_REPOSITORY");
 
 fn level(severity: Severity) -> ResultLevel {
     match severity {
