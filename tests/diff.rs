@@ -795,7 +795,10 @@ fn a_missing_base_blob_is_an_error_not_new_findings() {
     );
     one_line_error(&partial);
     // The advice works: after the fetch the comparison runs, and the old finding is existing.
-    git(&partial, &["fetch", "-q", "--refetch", "--no-filter", "origin"]);
+    git(
+        &partial,
+        &["fetch", "-q", "--refetch", "--no-filter", "origin"],
+    );
     let (code, report) = scan_json(&partial, &["--base", "HEAD~1"]);
     assert_eq!(code, 0, "{:#?}", statuses(&report));
     assert_eq!(report["summary"]["comparison"]["new"], 0);

@@ -849,7 +849,9 @@ async fn github_enterprise_paths_keep_the_api_prefix() {
     let comments = format!("/api/v3{COMMENTS}");
     Mock::given(method("GET"))
         .and(path("/api/v3/user"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "Bad credentials"})))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(json!({"message": "Bad credentials"})),
+        )
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -936,8 +938,9 @@ async fn a_transient_failure_of_get_user_creates_and_edits_nothing() {
     assert_eq!(out.status.code(), Some(1), "by --fail-on: {}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.starts_with("envfence: warning: cannot tell which login the token acts as (GET /user: HTTP 502)")
-            && err.contains("no pull-request comment was created or edited"),
+        err.starts_with(
+            "envfence: warning: cannot tell which login the token acts as (GET /user: HTTP 502)"
+        ) && err.contains("no pull-request comment was created or edited"),
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -987,7 +990,11 @@ fn trickling_server() -> (String, Arc<Mutex<Vec<String>>>) {
                 }
                 loop {
                     std::thread::sleep(Duration::from_millis(500));
-                    if stream.write_all(b" ").and_then(|()| stream.flush()).is_err() {
+                    if stream
+                        .write_all(b" ")
+                        .and_then(|()| stream.flush())
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -1062,4 +1069,36 @@ async fn a_token_that_cannot_be_a_header_is_refused_without_a_panic() {
         .await
         .unwrap_or_default()
         .is_empty());
+}
+
+#[tokio::test]
+async fn an_oversized_answer_is_not_read_nor_retried() {
+    let fx = Fixture::new(&["feature-login"]);
+    let server = MockServer::start().await;
+    let huge = format!("{{\"login\":\"{}\"}}", "x".repeat(11 << 20));
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(huge))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(0)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let out = fx.run(&server, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("over the 10485760-byte cap")
+            && err.contains("no pull-request comment was created or edited"),
+        "{err}"
+    );
+    server.verify().await;
 }

@@ -177,9 +177,8 @@ impl Api {
         let mut all = Vec::new();
         for _ in 0..MAX_PAGES {
             let reply = self.send(&Method::GET, &path, None, true).await?;
-            let page: Vec<RawComment> = serde_json::from_str(&reply.body).map_err(|e| {
-                ApiError::Invalid(format!("listing comments: {e}"))
-            })?;
+            let page: Vec<RawComment> = serde_json::from_str(&reply.body)
+                .map_err(|e| ApiError::Invalid(format!("listing comments: {e}")))?;
             all.extend(page.into_iter().map(Comment::from));
             match next_page(&reply.headers) {
                 Some(next) => path = next,

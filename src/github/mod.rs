@@ -237,6 +237,9 @@ mod tests {
             warning_command("50% done\n##[error]x"),
             "::warning title=envfence github::50%25 done%0A#\u{200B}#[error]x\n"
         );
-        assert_eq!(summary_note("a <b>"), "\n> **envfence github:** a &lt;b&gt;\n");
+        assert_eq!(
+            summary_note("a <b>"),
+            "\n> **envfence github:** a &lt;b&gt;\n"
+        );
     }
 }
