@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use git2::{
-    Delta, DiffFindOptions, DiffOptions, ObjectType, Oid, Repository, Tree, TreeWalkMode,
-    TreeWalkResult,
+    Delta, DiffFindOptions, DiffOptions, ErrorCode, ObjectType, Odb, Oid, Repository, Tree,
+    TreeWalkMode, TreeWalkResult,
 };
 
 use crate::config::Config;
@@ -22,6 +22,10 @@ const MODE_SYMLINK: i32 = 0o120000;
 const MODE_SUBMODULE: i32 = 0o160000;
 /// Symlinks to symlinks are followed this many times, then called broken (a loop).
 const MAX_LINK_HOPS: usize = 8;
+/// A committed symlink's target is a path; anything longer is not one worth inflating.
+const MAX_LINK_TARGET: u64 = 4096;
+/// The largest `.envfence.yaml` read from a revision (a config is a few KiB).
+pub const MAX_CONFIG_BLOB: u64 = 1024 * 1024;
 
 /// The git repository that holds the scanned folder.
 pub struct GitRepo {
@@ -125,6 +129,11 @@ impl GitRepo {
         let Ok(entry) = tree.get_path(Path::new(&path)) else {
             return Ok(None);
         };
+        let size = blob_size(&self.repo.odb()?, entry.id())
+            .map_err(|e| unreadable_blob(&path, commit, entry.id(), &e))?;
+        if size > MAX_CONFIG_BLOB {
+            bail!("{path} at {commit} is {size} bytes, over the {MAX_CONFIG_BLOB}-byte cap for a config file");
+        }
         let blob = self
             .repo
             .find_blob(entry.id())
@@ -154,6 +163,8 @@ impl GitRepo {
         };
         let odb = self.repo.odb()?;
         let mut links = Vec::new();
+        // The first blob that cannot be read: the comparison would be wrong without it.
+        let mut unreadable: Option<(Arc<str>, Oid, git2::Error)> = None;
         folder.walk(TreeWalkMode::PreOrder, |dir, entry| {
             let mode = entry.filemode();
             if entry.kind() == Some(ObjectType::Tree) {
@@ -164,13 +175,23 @@ impl GitRepo {
                     TreeWalkResult::Ok
                 };
             }
-            let (Ok(name), true) = (entry.name(), mode != MODE_SUBMODULE) else {
+            let Ok(name) = entry.name() else {
                 return TreeWalkResult::Ok;
             };
+            let rel: Arc<str> = Arc::from(format!("{dir}{name}"));
+            if mode == MODE_SUBMODULE {
+                // Another repository: not entered, as the working-tree walk does not.
+                if only.is_none() && !config.is_ignored(&rel) {
+                    listing.skipped.push(Skipped {
+                        rel_path: rel,
+                        reason: SkipReason::Submodule,
+                    });
+                }
+                return TreeWalkResult::Ok;
+            }
             if !walk::is_yaml_name(name) {
                 return TreeWalkResult::Ok;
             }
-            let rel: Arc<str> = Arc::from(format!("{dir}{name}"));
             if config.is_ignored(&rel) {
                 listing.ignored += 1;
                 return TreeWalkResult::Ok;
@@ -178,21 +199,39 @@ impl GitRepo {
             if only.is_some_and(|o| o != &*rel) {
                 return TreeWalkResult::Ok;
             }
+            // The header gives the size (and tells a missing blob) without inflating it.
+            let size = match blob_size(&odb, entry.id()) {
+                Ok(size) => size,
+                Err(e) => {
+                    unreadable.get_or_insert((Arc::clone(&rel), entry.id(), e));
+                    return TreeWalkResult::Ok;
+                }
+            };
             if mode == MODE_SYMLINK {
                 links.push((rel, entry.id()));
             } else {
-                let size = odb.read_header(entry.id()).map(|(n, _)| n as u64);
                 listing.files.push(TreeFile {
                     rel_path: rel,
                     oid: entry.id(),
-                    size: size.unwrap_or(0),
+                    size,
                     kind_hint: None,
                 });
             }
             TreeWalkResult::Ok
         })?;
+        if let Some((rel, oid, e)) = unreadable {
+            return Err(unreadable_blob(
+                &format!("{}{rel}", self.prefix),
+                commit,
+                oid,
+                &e,
+            ));
+        }
         for (rel, oid) in links {
-            match self.resolve_link(&root, &rel, oid) {
+            let resolved = self
+                .resolve_link(&odb, &root, &rel, oid)
+                .map_err(|(path, oid, e)| unreadable_blob(&path, commit, oid, &e))?;
+            match resolved {
                 Ok((target, size)) => listing.files.push(TreeFile {
                     rel_path: rel,
                     oid: target,
@@ -221,44 +260,51 @@ impl GitRepo {
     }
 
     /// Follows a committed symlink inside the tree. Like the working-tree walk, a link is
-    /// only read when it ends at a regular file inside the scanned folder.
-    fn resolve_link(&self, root: &Tree, rel: &str, mut oid: Oid) -> Result<(Oid, u64), SkipReason> {
+    /// only read when it ends at a regular file inside the scanned folder. A blob that cannot
+    /// be read is an error (its repository path, id and cause), not a skip.
+    #[allow(clippy::type_complexity)]
+    fn resolve_link(
+        &self,
+        odb: &Odb,
+        root: &Tree,
+        rel: &str,
+        mut oid: Oid,
+    ) -> Result<Result<(Oid, u64), SkipReason>, (String, Oid, git2::Error)> {
         let mut path = format!("{}{rel}", self.prefix);
         for _ in 0..MAX_LINK_HOPS {
+            let size = blob_size(odb, oid).map_err(|e| (path.clone(), oid, e))?;
+            if size > MAX_LINK_TARGET {
+                return Ok(Err(SkipReason::BrokenSymlink));
+            }
             let blob = self
                 .repo
                 .find_blob(oid)
-                .map_err(|e| SkipReason::Unreadable(e.message().to_owned()))?;
+                .map_err(|e| (path.clone(), oid, e))?;
             let target = String::from_utf8_lossy(blob.content()).into_owned();
             let parent = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
             let Some(resolved) = normalise_link(parent, &target) else {
-                return Err(SkipReason::SymlinkOutsideRepo);
+                return Ok(Err(SkipReason::SymlinkOutsideRepo));
             };
             if !resolved.starts_with(&self.prefix) {
-                return Err(SkipReason::SymlinkOutsideRepo);
+                return Ok(Err(SkipReason::SymlinkOutsideRepo));
             }
-            let entry = root
-                .get_path(Path::new(&resolved))
-                .map_err(|_| SkipReason::BrokenSymlink)?;
+            let Ok(entry) = root.get_path(Path::new(&resolved)) else {
+                return Ok(Err(SkipReason::BrokenSymlink));
+            };
             match (entry.kind(), entry.filemode()) {
-                (Some(ObjectType::Tree), _) => return Err(SkipReason::SymlinkedDirectory),
+                (Some(ObjectType::Tree), _) => return Ok(Err(SkipReason::SymlinkedDirectory)),
                 (Some(ObjectType::Blob), MODE_SYMLINK) => {
                     oid = entry.id();
                     path = resolved;
                 }
                 (Some(ObjectType::Blob), _) => {
-                    let size = self
-                        .repo
-                        .odb()
-                        .and_then(|odb| odb.read_header(entry.id()))
-                        .map(|(n, _)| n as u64)
-                        .unwrap_or(0);
-                    return Ok((entry.id(), size));
+                    let size = blob_size(odb, entry.id()).map_err(|e| (resolved, entry.id(), e))?;
+                    return Ok(Ok((entry.id(), size)));
                 }
-                _ => return Err(SkipReason::NotRegularFile),
+                _ => return Ok(Err(SkipReason::NotRegularFile)),
             }
         }
-        Err(SkipReason::BrokenSymlink)
+        Ok(Err(SkipReason::BrokenSymlink))
     }
 
     /// Files renamed from `base` to `head` (a commit, or the working tree with untracked files
@@ -320,16 +366,41 @@ pub fn reopen(git_dir: &Path) -> Option<Repository> {
     Repository::open(git_dir).ok()
 }
 
-/// Reads a blob of at most `cap` bytes.
+/// Reads a blob of at most `cap` bytes. The size comes from the object's header, so a blob
+/// over the cap is never inflated (a 2 GiB blob of zeros packs into a few MiB).
 pub fn read_blob(repo: &Repository, oid: Oid, cap: u64) -> Result<Vec<u8>, SkipReason> {
-    let blob = repo
-        .find_blob(oid)
-        .map_err(|e| SkipReason::Unreadable(e.message().to_owned()))?;
-    let size = blob.size() as u64;
+    let unreadable = |e: git2::Error| SkipReason::Unreadable(e.message().to_owned());
+    let size = blob_size(&repo.odb().map_err(unreadable)?, oid).map_err(unreadable)?;
     if size > cap {
         return Err(SkipReason::TooLarge { size, cap });
     }
+    let blob = repo.find_blob(oid).map_err(unreadable)?;
     Ok(blob.content().to_vec())
+}
+
+/// A blob's size, read from its header without inflating it.
+fn blob_size(odb: &Odb, oid: Oid) -> Result<u64, git2::Error> {
+    odb.read_header(oid).map(|(size, _)| size as u64)
+}
+
+/// The one-line error for a blob of a revision that cannot be read: a missing blob says how
+/// to fetch it. Reading on without it would report the file's findings as new (or fixed).
+fn unreadable_blob(path: &str, commit: Oid, oid: Oid, e: &git2::Error) -> anyhow::Error {
+    let path = path.escape_debug();
+    let commit = &commit.to_string()[..12];
+    if e.code() == ErrorCode::NotFound {
+        anyhow::anyhow!(
+            "the blob of {path} at {commit} ({oid}) is missing from this repository \
+             (a partial clone, e.g. actions/checkout with `filter: blob:none`?): fetch the \
+             revision's files (`git fetch --refetch --no-filter origin`, or check out without \
+             `filter:`) and run again"
+        )
+    } else {
+        anyhow::anyhow!(
+            "cannot read the blob of {path} at {commit} ({oid}): {}",
+            e.message().replace(['\n', '\r'], " ")
+        )
+    }
 }
 
 /// The blob id git would give these bytes, to recognise a working-tree file that is unchanged

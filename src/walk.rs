@@ -53,6 +53,7 @@ pub fn walk(root: &Path, config: &Config, only: Option<&Path>) -> WalkResult {
     let mut pending_symlinks = Vec::new();
     let mut files = Vec::new();
 
+    let in_work_tree = root.ancestors().any(|dir| dir.join(".git").exists());
     let walker = WalkDir::new(root).follow_links(false).sort_by_file_name();
     let mut it = walker.into_iter();
     loop {
@@ -92,6 +93,14 @@ pub fn walk(root: &Path, config: &Config, only: Option<&Path>) -> WalkResult {
             }
         }
         if is_dir {
+            if depth > 0 && is_nested_checkout(entry.path(), in_work_tree) {
+                result.skipped.push(Skipped {
+                    rel_path: relative(root, entry.path()),
+                    reason: SkipReason::Submodule,
+                });
+                it.skip_current_dir();
+                continue;
+            }
             if let Some(gi) = load_gitignore(entry.path()) {
                 gitignores.push((depth, gi));
             }
@@ -145,6 +154,19 @@ pub fn walk(root: &Path, config: &Config, only: Option<&Path>) -> WalkResult {
         .sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     result.skipped.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     result
+}
+
+/// A folder that is another git checkout: a submodule (its `.git` is a file that points into
+/// the superproject's `.git/modules`), a linked worktree, or, inside a work tree, a nested
+/// repository. Its files are not this repository's: git's trees hold a submodule as one
+/// commit id, so a diff-aware scan could not compare them, and neither side enters it.
+/// A folder of repositories that is no repository itself is walked into as usual.
+fn is_nested_checkout(dir: &Path, in_work_tree: bool) -> bool {
+    match std::fs::symlink_metadata(dir.join(".git")) {
+        Ok(meta) if meta.is_file() => true,
+        Ok(meta) => meta.is_dir() && in_work_tree,
+        Err(_) => false,
+    }
 }
 
 /// Decides what a symlink is and whether it may be read. A link is only ever read through its

@@ -624,3 +624,191 @@ fn a_generator_element_added_to_an_applicationset_is_new() {
         statuses(&report)
     );
 }
+
+/// (file, category) of each skip note of a JSON report.
+fn skips(report: &Value) -> Vec<(String, String)> {
+    report["summary"]["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|s| {
+            (
+                s["file"].as_str().unwrap_or("").to_owned(),
+                s["category"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_huge_base_blob_is_skipped_unread() {
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("prlimit is not installed: skipped");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    base_repo(dir);
+    // 256 MiB of zeros: sparse on disk, a few hundred KiB in git, 256 MiB once inflated.
+    let big = std::fs::File::create(dir.join("apps/zeros.yaml")).expect("create");
+    big.set_len(256 << 20).expect("set_len");
+    drop(big);
+    commit_all(dir, "a huge file");
+
+    // 256 MiB of address space cannot hold the inflated blob: libgit2 would fail with "out
+    // of memory" (a skip as unreadable). Both sides must read the blob's header only.
+    let limited = |revisions: &[&str]| {
+        let out = std::process::Command::new("prlimit")
+            .arg("--as=268435456")
+            .arg("--")
+            .arg(assert_cmd::cargo::cargo_bin("envfence"))
+            .args(["scan", "--quiet", "--format", "json", "-j", "1"])
+            .args(revisions)
+            .arg(".")
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .env("MALLOC_ARENA_MAX", "1")
+            .output()
+            .expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = json_report(&out);
+        assert!(
+            skips(&report).contains(&("apps/zeros.yaml".to_owned(), "too large".to_owned())),
+            "{:#?}",
+            skips(&report)
+        );
+        assert_eq!(report["summary"]["comparison"]["new"], 0);
+    };
+    limited(&["--base", "HEAD"]);
+    // With a head revision, the report's skip notes are those of a side read from git.
+    limited(&["--base", "HEAD", "--head", "HEAD"]);
+}
+
+#[test]
+fn submodules_are_skipped_alike_on_both_sides() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sub = tmp.path().join("shared");
+    std::fs::create_dir_all(&sub).expect("mkdir");
+    git(&sub, &["init", "-q"]);
+    // Left alone, this would put a feature app on a production cluster.
+    write_tree(
+        &sub,
+        &[(
+            "feature-web.yaml",
+            &application("feature-web", "apps/web", "prod-eu", "web"),
+        )],
+    );
+    commit_all(&sub, "shared");
+
+    let dir = tmp.path().join("repo");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    base_repo(&dir);
+    git(
+        &dir,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            sub.to_str().expect("utf-8"),
+            "vendor/shared",
+        ],
+    );
+    commit_all(&dir, "add a submodule");
+    assert!(dir.join("vendor/shared/.git").is_file());
+
+    let (code, report) = scan_json(&dir, &["--base", "HEAD"]);
+    assert_eq!(code, 0, "{:#?}", statuses(&report));
+    assert_eq!(report["summary"]["comparison"]["new"], 0);
+    assert!(
+        skips(&report).contains(&("vendor/shared".to_owned(), "submodule".to_owned())),
+        "{:#?}",
+        skips(&report)
+    );
+    // A plain scan passes over it the same way.
+    let (code, plain) = scan_json(&dir, &[]);
+    assert_eq!(code, 0, "{:#?}", statuses(&plain));
+    assert!(skips(&plain).contains(&("vendor/shared".to_owned(), "submodule".to_owned())));
+    assert!(!statuses(&plain)
+        .iter()
+        .any(|(_, _, file, _)| file.starts_with("vendor/")));
+}
+
+#[test]
+fn a_missing_base_blob_is_an_error_not_new_findings() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let origin = tmp.path().join("origin");
+    std::fs::create_dir_all(&origin).expect("mkdir");
+    base_repo(&origin);
+    add_feature_app(&origin);
+    commit_all(&origin, "feature");
+    // The pull request changes the feature app: its base version is another blob.
+    write_tree(
+        &origin,
+        &[(
+            "argocd/feature-login.yaml",
+            &application("feature-login", "apps/login", "prod-eu", "login-v2"),
+        )],
+    );
+    commit_all(&origin, "change the feature app");
+    git(&origin, &["config", "uploadpack.allowFilter", "true"]);
+
+    let one_line_error = |dir: &Path| {
+        let out = envfence()
+            .current_dir(dir)
+            .args(["scan", "--quiet", "--base", "HEAD~1", "."])
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("the blob of argocd/feature-login.yaml at ")
+                && err.contains("is missing from this repository")
+                && err.contains("git fetch --refetch --no-filter origin"),
+            "{err}"
+        );
+    };
+
+    // A blobless partial clone has the head's blobs (checked out) but not the base's.
+    let partial = tmp.path().join("partial");
+    let url = format!("file://{}", origin.display());
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--filter=blob:none",
+            &url,
+            partial.to_str().expect("utf-8"),
+        ],
+    );
+    one_line_error(&partial);
+    // The advice works: after the fetch the comparison runs, and the old finding is existing.
+    git(
+        &partial,
+        &["fetch", "-q", "--refetch", "--no-filter", "origin"],
+    );
+    let (code, report) = scan_json(&partial, &["--base", "HEAD~1"]);
+    assert_eq!(code, 0, "{:#?}", statuses(&report));
+    assert_eq!(report["summary"]["comparison"]["new"], 0);
+    assert!(with_status(&report, "existing")
+        .iter()
+        .any(|f| f["file"] == "argocd/feature-login.yaml"));
+
+    // A lost loose object in an ordinary repository.
+    let old = git(&origin, &["rev-parse", "HEAD~1:argocd/feature-login.yaml"]);
+    std::fs::remove_file(origin.join(".git/objects").join(&old[..2]).join(&old[2..]))
+        .expect("the base blob is a loose object");
+    one_line_error(&origin);
+}

@@ -4,9 +4,11 @@
 
 mod common;
 
+use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
 use std::process::Output;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use common::{envfence, git, write_tree};
 use serde_json::{json, Value};
@@ -114,11 +116,22 @@ impl Fixture {
     }
 
     fn run(&self, server: &MockServer, args: &[&str]) -> Output {
-        let out = bot()
-            .env("GITHUB_EVENT_NAME", "pull_request")
+        let out = self
+            .command(&server.uri())
+            .args(args)
+            .output()
+            .expect("runs");
+        self.assert_no_token(&out);
+        out
+    }
+
+    /// `envfence github --quiet` for this pull request, against the API at `api_url`.
+    fn command(&self, api_url: &str) -> assert_cmd::Command {
+        let mut cmd = bot();
+        cmd.env("GITHUB_EVENT_NAME", "pull_request")
             .env("GITHUB_EVENT_PATH", &self.event)
             .env("GITHUB_REPOSITORY", REPO)
-            .env("GITHUB_API_URL", server.uri())
+            .env("GITHUB_API_URL", api_url)
             .env("GITHUB_TOKEN", TOKEN)
             .env("GITHUB_STEP_SUMMARY", &self.summary)
             .env("GITHUB_OUTPUT", &self.output)
@@ -126,12 +139,8 @@ impl Fixture {
             .env("GITHUB_SERVER_URL", "https://github.test")
             .env("GITHUB_RUN_ID", "99")
             .env("ENVFENCE_GITHUB_RETRY_BASE_MS", "10")
-            .args(["github", "--quiet"])
-            .args(args)
-            .output()
-            .expect("runs");
-        self.assert_no_token(&out);
-        out
+            .args(["github", "--quiet"]);
+        cmd
     }
 
     fn summary(&self) -> String {
@@ -298,6 +307,19 @@ async fn fake_github(store: &Store, login: Option<&'static str>) -> MockServer {
         .mount(&server)
         .await;
     server
+}
+
+/// `GET /user` refused, as GitHub refuses the workflow's installation token: the bot's
+/// login is then `github-actions[bot]`.
+async fn refuse_user(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_json(json!({ "message": "Resource not accessible by integration" })),
+        )
+        .mount(server)
+        .await;
 }
 
 async fn requests(server: &MockServer, verb: &str) -> Vec<Request> {
@@ -527,6 +549,7 @@ async fn our_comment_is_found_past_the_first_page() {
 async fn forbidden_create_falls_back_to_annotations_and_summary() {
     let fx = Fixture::new(&["feature-login"]);
     let server = MockServer::start().await;
+    refuse_user(&server).await;
     Mock::given(method("GET"))
         .and(path(COMMENTS))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
@@ -559,6 +582,7 @@ async fn forbidden_create_falls_back_to_annotations_and_summary() {
 async fn a_body_refused_as_too_long_is_sent_again_short() {
     let fx = Fixture::new(&["feature-login"]);
     let server = MockServer::start().await;
+    refuse_user(&server).await;
     Mock::given(method("GET"))
         .and(path(COMMENTS))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
@@ -626,6 +650,7 @@ async fn rate_limits_are_waited_out() {
     let fx = Fixture::new(&["feature-login"]);
     let store = Store::default();
     let server = MockServer::start().await;
+    refuse_user(&server).await;
     Mock::given(method("GET"))
         .and(path(COMMENTS))
         .respond_with(
@@ -672,6 +697,7 @@ async fn rate_limits_are_waited_out() {
 async fn a_create_that_failed_but_landed_is_not_posted_twice() {
     let fx = Fixture::new(&["feature-login"]);
     let server = MockServer::start().await;
+    refuse_user(&server).await;
     Mock::given(method("GET"))
         .and(path(COMMENTS))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
@@ -822,6 +848,13 @@ async fn github_enterprise_paths_keep_the_api_prefix() {
     let server = MockServer::start().await;
     let comments = format!("/api/v3{COMMENTS}");
     Mock::given(method("GET"))
+        .and(path("/api/v3/user"))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(json!({"message": "Bad credentials"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
         .and(path(comments.as_str()))
         .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
@@ -870,4 +903,202 @@ fn a_pull_request_event_without_its_payload_is_an_error() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1);
+}
+
+#[tokio::test]
+async fn a_transient_failure_of_get_user_creates_and_edits_nothing() {
+    let fx = Fixture::new(&["feature-login"]);
+    let store = Store::default();
+    // Another workflow's marked report, under the login the bot would have assumed.
+    let theirs = "<!-- envfence:report -->\nanother workflow's report";
+    store.add(BOT, theirs);
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(ResponseTemplate::new(502))
+        .expect(5)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(COMMENTS))
+        .respond_with(ListComments(store.clone()))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(0)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let out = fx.run(&server, &[]);
+    assert_eq!(out.status.code(), Some(1), "by --fail-on: {}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(
+            "envfence: warning: cannot tell which login the token acts as (GET /user: HTTP 502)"
+        ) && err.contains("no pull-request comment was created or edited"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        stdout(&out).contains("\n::warning title=envfence github::cannot tell which login"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(fx
+        .summary()
+        .contains("no pull-request comment was created or edited"));
+    assert!(fx.outputs().ends_with("comment-url=\n"));
+    assert_eq!(store.by(BOT)[0]["body"], theirs);
+    server.verify().await;
+}
+
+/// A server on 127.0.0.1 that answers every request with its headers and then one body byte
+/// every half second, for ever: each read is quick, the answer never ends. Returns its URL
+/// and the request lines it received.
+fn trickling_server() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let line = String::from_utf8_lossy(&head)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+                log.lock().expect("lock").push(line);
+                let headers = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000000\r\n\r\n";
+                if stream.write_all(headers.as_bytes()).is_err() {
+                    return;
+                }
+                loop {
+                    std::thread::sleep(Duration::from_millis(500));
+                    if stream
+                        .write_all(b" ")
+                        .and_then(|()| stream.flush())
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn a_trickling_api_cannot_hang_the_run() {
+    let fx = Fixture::new(&["feature-login"]);
+    let (url, seen) = trickling_server();
+    let started = Instant::now();
+    let out = fx
+        .command(&url)
+        // Shortened deadlines: 1.5 s a request (a byte arrives every 0.5 s, so no read
+        // times out), 4 s for the run.
+        .env("ENVFENCE_GITHUB_REQUEST_TIMEOUT_MS", "1500")
+        .env("ENVFENCE_GITHUB_TIMEOUT", "4")
+        .timeout(Duration::from_secs(30))
+        .output()
+        .expect("runs");
+    let elapsed = started.elapsed();
+    fx.assert_no_token(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot tell which login the token acts as")
+            && err.contains("no complete answer")
+            && err.contains("no pull-request comment was created or edited"),
+        "{err}"
+    );
+    assert!(stdout(&out).contains("::warning title=envfence github::"));
+    assert!(fx
+        .summary()
+        .contains("no pull-request comment was created or edited"));
+    let seen = seen.lock().expect("lock").clone();
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter().all(|line| line.starts_with("GET /user ")),
+        "nothing but GET /user: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_that_cannot_be_a_header_is_refused_without_a_panic() {
+    let fx = Fixture::new(&["feature-login"]);
+    let store = Store::default();
+    let server = fake_github(&store, None).await;
+    let bad = "ghs_BADtoken\u{1}SECRET";
+    let out = fx
+        .command(&server.uri())
+        .env("GITHUB_TOKEN", bad)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("envfence: warning: GITHUB_TOKEN holds a character that cannot be sent in an HTTP header"),
+        "{err}"
+    );
+    for text in [err.as_str(), &stdout(&out), &fx.summary()] {
+        assert!(!text.contains("BADtoken"), "the token leaked: {text}");
+    }
+    assert!(stdout(&out).contains("::warning title=envfence github::GITHUB_TOKEN holds"));
+    assert!(fx.summary().contains("GITHUB_TOKEN holds a character"));
+    assert!(fx.summary().contains("nonprod-on-prod-cluster"));
+    assert!(server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn an_oversized_answer_is_not_read_nor_retried() {
+    let fx = Fixture::new(&["feature-login"]);
+    let server = MockServer::start().await;
+    let huge = format!("{{\"login\":\"{}\"}}", "x".repeat(11 << 20));
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(huge))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(0)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let out = fx.run(&server, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("over the 10485760-byte cap")
+            && err.contains("no pull-request comment was created or edited"),
+        "{err}"
+    );
+    server.verify().await;
 }

@@ -245,6 +245,8 @@ pub enum SkipReason {
     BrokenSymlink,
     SymlinkedDirectory,
     NotRegularFile,
+    /// A git submodule (or another checkout nested in this one): not entered.
+    Submodule,
     Unreadable(String),
 }
 
@@ -265,6 +267,7 @@ impl SkipReason {
             SkipReason::BrokenSymlink => "broken symlink",
             SkipReason::SymlinkedDirectory => "symlinked directory",
             SkipReason::NotRegularFile => "not a regular file",
+            SkipReason::Submodule => "submodule",
             SkipReason::Unreadable(_) => "unreadable",
         }
     }
@@ -300,6 +303,10 @@ impl std::fmt::Display for SkipReason {
                 )
             }
             SkipReason::NotRegularFile => write!(f, "not a regular file"),
+            SkipReason::Submodule => write!(
+                f,
+                "git submodule; not entered (its files belong to another repository)"
+            ),
             SkipReason::Unreadable(cause) => write!(f, "cannot be read: {cause}"),
         }
     }

@@ -28,6 +28,13 @@ impl Token {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Whether the token can go into an HTTP header as is: visible ASCII only (GitHub's
+    /// tokens are letters, digits and `_`). A control character would make the HTTP
+    /// client panic; a space or a non-ASCII letter is a pasting mistake.
+    pub fn is_header_safe(&self) -> bool {
+        !self.0.is_empty() && self.0.bytes().all(|b| b.is_ascii_graphic())
+    }
 }
 
 impl fmt::Debug for Token {
@@ -55,6 +62,11 @@ pub struct ActionsEnv {
     /// Test knob `ENVFENCE_GITHUB_RETRY_BASE_MS`: the first retry delay, so the tests of
     /// retries need not wait seconds. Not documented for users.
     pub retry_base: Option<Duration>,
+    /// `ENVFENCE_GITHUB_TIMEOUT` (seconds): the deadline of all the API work of a run.
+    pub run_timeout: Option<Duration>,
+    /// Test knob `ENVFENCE_GITHUB_REQUEST_TIMEOUT_MS`: the deadline of one request, so the
+    /// tests of a server that never finishes need not wait 30 s. Not documented for users.
+    pub request_timeout: Option<Duration>,
 }
 
 impl ActionsEnv {
@@ -81,6 +93,14 @@ impl ActionsEnv {
             retry_base: var("ENVFENCE_GITHUB_RETRY_BASE_MS")
                 .and_then(|ms| ms.trim().parse().ok())
                 .map(Duration::from_millis),
+            run_timeout: var("ENVFENCE_GITHUB_TIMEOUT")
+                .and_then(|s| s.trim().parse::<f64>().ok())
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                .filter(|d| !d.is_zero()),
+            request_timeout: var("ENVFENCE_GITHUB_REQUEST_TIMEOUT_MS")
+                .and_then(|ms| ms.trim().parse().ok())
+                .map(Duration::from_millis)
+                .filter(|d| !d.is_zero()),
         }
     }
 

@@ -3,10 +3,13 @@
 //! URL: octocrab then sends the token to that host and nowhere else.
 
 use std::fmt;
+use std::time::Duration;
 
 use http::{HeaderMap, Method};
+use http_body_util::BodyExt as _;
 use octocrab::Octocrab;
 use serde::Deserialize;
+use tokio::time::Instant;
 
 use super::actions::Token;
 use super::retry::{classify, RetryPolicy, Transient};
@@ -15,6 +18,8 @@ use super::retry::{classify, RetryPolicy, Transient};
 const PER_PAGE: u32 = 100;
 /// Pages of comments read at most (10,000 comments): a bound on a misbehaving server.
 const MAX_PAGES: usize = 100;
+/// The largest answer read (a page of 100 comments of 65,536 characters is under 7 MiB).
+pub const MAX_RESPONSE_BYTES: usize = 10 * 1024 * 1024;
 
 /// A failed call. Messages hold the status and GitHub's own message, never a header.
 #[derive(Debug, Clone)]
@@ -26,6 +31,8 @@ pub enum ApiError {
     },
     /// No answer at all: connection, TLS, timeout.
     Transport(String),
+    /// An answer that cannot be GitHub's: too large, or not the JSON asked for. Not retried.
+    Invalid(String),
 }
 
 impl ApiError {
@@ -34,6 +41,7 @@ impl ApiError {
         matches!(
             self,
             ApiError::Transport(_)
+                | ApiError::Invalid(_)
                 | ApiError::Http {
                     transient: Some(Transient::ServerError(_)),
                     ..
@@ -52,6 +60,7 @@ impl fmt::Display for ApiError {
                 status, message, ..
             } => write!(f, "HTTP {status}: {message}"),
             ApiError::Transport(cause) => write!(f, "no answer from the GitHub API: {cause}"),
+            ApiError::Invalid(cause) => write!(f, "unexpected answer from the GitHub API: {cause}"),
         }
     }
 }
@@ -102,6 +111,8 @@ pub struct Api {
     client: Octocrab,
     repository: String,
     policy: RetryPolicy,
+    /// When the run's API work must be over: no request or retry goes past it.
+    deadline: Instant,
 }
 
 impl Api {
@@ -113,6 +124,13 @@ impl Api {
         repository: &str,
         policy: RetryPolicy,
     ) -> Result<Api, ApiError> {
+        // octocrab's header builder panics on a token it cannot send.
+        if !token.is_header_safe() {
+            return Err(ApiError::Invalid(
+                "GITHUB_TOKEN holds a character that cannot be sent in an HTTP header".to_owned(),
+            ));
+        }
+        let deadline = Instant::now() + policy.run_timeout;
         let client = Octocrab::builder()
             .base_uri(api_url)
             .map_err(|_| ApiError::Transport(format!("GITHUB_API_URL `{api_url}` is not a URL")))?
@@ -121,14 +139,16 @@ impl Api {
                 http::header::ACCEPT,
                 "application/vnd.github+json".to_owned(),
             )
-            .set_connect_timeout(Some(std::time::Duration::from_secs(15)))
-            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            // Per connect and per read; the whole answer's deadline is in `send`.
+            .set_connect_timeout(Some(policy.request_timeout.min(Duration::from_secs(15))))
+            .set_read_timeout(Some(policy.request_timeout))
             .build()
             .map_err(|e| ApiError::Transport(format!("cannot set up the HTTP client: {e}")))?;
         Ok(Api {
             client,
             repository: repository.to_owned(),
             policy,
+            deadline,
         })
     }
 
@@ -138,14 +158,14 @@ impl Api {
 
     /// The login the token acts as (`GET /user`).
     pub async fn login(&self) -> Result<String, ApiError> {
-        let reply = self.send(Method::GET, "/user", None, true).await?;
+        let reply = self.send(&Method::GET, "/user", None, true).await?;
         #[derive(Deserialize)]
         struct User {
             login: String,
         }
         serde_json::from_str::<User>(&reply.body)
             .map(|u| u.login)
-            .map_err(|e| ApiError::Transport(format!("unexpected answer to GET /user: {e}")))
+            .map_err(|e| ApiError::Invalid(format!("GET /user: {e}")))
     }
 
     /// Every comment of issue or pull request `number`, following `Link: rel="next"`.
@@ -156,10 +176,9 @@ impl Api {
         );
         let mut all = Vec::new();
         for _ in 0..MAX_PAGES {
-            let reply = self.send(Method::GET, &path, None, true).await?;
-            let page: Vec<RawComment> = serde_json::from_str(&reply.body).map_err(|e| {
-                ApiError::Transport(format!("unexpected answer listing comments: {e}"))
-            })?;
+            let reply = self.send(&Method::GET, &path, None, true).await?;
+            let page: Vec<RawComment> = serde_json::from_str(&reply.body)
+                .map_err(|e| ApiError::Invalid(format!("listing comments: {e}")))?;
             all.extend(page.into_iter().map(Comment::from));
             match next_page(&reply.headers) {
                 Some(next) => path = next,
@@ -175,7 +194,7 @@ impl Api {
         let path = format!("/repos/{}/issues/{number}/comments", self.repository);
         let payload = serde_json::json!({ "body": body });
         let reply = self
-            .send(Method::POST, &path, Some(&payload), false)
+            .send(&Method::POST, &path, Some(&payload), false)
             .await?;
         parse_comment(&reply.body)
     }
@@ -185,23 +204,45 @@ impl Api {
         let path = format!("/repos/{}/issues/comments/{id}", self.repository);
         let payload = serde_json::json!({ "body": body });
         let reply = self
-            .send(Method::PATCH, &path, Some(&payload), true)
+            .send(&Method::PATCH, &path, Some(&payload), true)
             .await?;
         parse_comment(&reply.body)
     }
 
     /// Sends a request, trying again on rate limits and (for `idempotent` ones) on server
-    /// errors and lost connections.
+    /// errors and lost connections. Each try has the request deadline for its whole answer
+    /// (a server that trickles a byte at a time passes every read timeout); no try and no
+    /// wait goes past the run's deadline.
     async fn send(
         &self,
-        method: Method,
+        method: &Method,
         path: &str,
         payload: Option<&serde_json::Value>,
         idempotent: bool,
     ) -> Result<Reply, ApiError> {
         let mut retry = 0;
         loop {
-            let result = self.send_once(&method, path, payload).await;
+            let remaining = self.deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(self.out_of_time());
+            }
+            let limit = self.policy.request_timeout.min(remaining);
+            let result = tokio::time::timeout(limit, self.send_once(method, path, payload))
+                .await
+                .unwrap_or_else(|_| {
+                    let which = if limit < self.policy.request_timeout {
+                        format!(
+                            "before the run's GitHub API deadline ({})",
+                            seconds(self.policy.run_timeout)
+                        )
+                    } else {
+                        format!("within {}", seconds(limit))
+                    };
+                    Err(ApiError::Transport(format!(
+                        "{method} {}: no complete answer {which}",
+                        path.split('?').next().unwrap_or(path),
+                    )))
+                });
             let hint = match &result {
                 Ok(_) => return result,
                 Err(ApiError::Http {
@@ -215,12 +256,29 @@ impl Api {
                 Err(ApiError::Transport(_)) if idempotent => None,
                 Err(_) => return result,
             };
-            if retry + 1 >= self.policy.attempts {
+            let delay = self.policy.delay(retry, hint);
+            if retry + 1 >= self.policy.attempts || Instant::now() + delay >= self.deadline {
                 return result;
             }
-            tokio::time::sleep(self.policy.delay(retry, hint)).await;
+            tokio::time::sleep(delay).await;
             retry += 1;
         }
+    }
+
+    /// Waits `delay` unless that would end past the run's deadline.
+    pub async fn pause(&self, delay: Duration) -> Result<(), ApiError> {
+        if Instant::now() + delay >= self.deadline {
+            return Err(self.out_of_time());
+        }
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+
+    fn out_of_time(&self) -> ApiError {
+        ApiError::Transport(format!(
+            "the run's GitHub API deadline ({}) has passed",
+            seconds(self.policy.run_timeout)
+        ))
     }
 
     async fn send_once(
@@ -236,12 +294,29 @@ impl Api {
         }
         .map_err(|e| ApiError::Transport(transport_cause(&e)))?;
         let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = self
-            .client
-            .body_to_string(response)
+        let (parts, body) = response.into_parts();
+        let headers = parts.headers;
+        let declared = headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let too_large = || {
+            ApiError::Invalid(format!(
+                "an answer over the {MAX_RESPONSE_BYTES}-byte cap (HTTP {status})"
+            ))
+        };
+        if declared.is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
+            return Err(too_large());
+        }
+        let bytes = match http_body_util::Limited::new(body, MAX_RESPONSE_BYTES)
+            .collect()
             .await
-            .map_err(|e| ApiError::Transport(transport_cause(&e)))?;
+        {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
+            Err(e) => return Err(ApiError::Transport(one_line(&error_chain(&*e), 300))),
+        };
+        let body = String::from_utf8_lossy(&bytes).into_owned();
         if (200..300).contains(&status) {
             return Ok(Reply { headers, body });
         }
@@ -254,22 +329,33 @@ impl Api {
     }
 }
 
-/// octocrab's error, on one line, without its backtrace.
-fn transport_cause(e: &octocrab::Error) -> String {
+/// `30 s`, `1.5 s`.
+fn seconds(d: Duration) -> String {
+    let text = format!("{:.1}", d.as_secs_f64());
+    format!("{} s", text.strip_suffix(".0").unwrap_or(&text))
+}
+
+/// An error and its sources, on one line.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = e.source();
     while let Some(s) = source {
         cause.push_str(": ");
         cause.push_str(&s.to_string());
         source = s.source();
     }
-    one_line(&cause, 300)
+    cause
+}
+
+/// octocrab's error, on one line, without its backtrace.
+fn transport_cause(e: &octocrab::Error) -> String {
+    one_line(&error_chain(e), 300)
 }
 
 fn parse_comment(body: &str) -> Result<Comment, ApiError> {
     serde_json::from_str::<RawComment>(body)
         .map(Comment::from)
-        .map_err(|e| ApiError::Transport(format!("unexpected answer about a comment: {e}")))
+        .map_err(|e| ApiError::Invalid(format!("about a comment: {e}")))
 }
 
 /// GitHub's `message` of an error answer, short and on one line.

@@ -111,7 +111,21 @@ pub fn publish(report: &ScanReport, request: &Publish) -> Outcome {
             return Outcome::failed("start the HTTP client", &ApiError::Transport(e.to_string()))
         }
     };
-    runtime.block_on(publish_async(report, request))
+    // A backstop: every request and wait already stops at the deadline.
+    let limit = request.policy.run_timeout + std::time::Duration::from_secs(1);
+    runtime.block_on(async {
+        tokio::time::timeout(limit, publish_async(report, request))
+            .await
+            .unwrap_or_else(|_| {
+                Outcome::failed(
+                    "finish with the pull-request comment",
+                    &ApiError::Transport(format!(
+                        "the run's GitHub API deadline ({} s) has passed",
+                        request.policy.run_timeout.as_secs_f64()
+                    )),
+                )
+            })
+    })
 }
 
 async fn publish_async(report: &ScanReport, request: &Publish<'_>) -> Outcome {
@@ -124,14 +138,27 @@ async fn publish_async(report: &ScanReport, request: &Publish<'_>) -> Outcome {
         Ok(api) => api,
         Err(e) => return Outcome::failed("reach the GitHub API", &e),
     };
-    // An installation token (the workflow's GITHUB_TOKEN) may not read /user: then the
-    // login is the configured one, or the Actions bot's.
+    // An installation token (the workflow's GITHUB_TOKEN) may not read /user: refused
+    // with 401 or 403, the login is the configured one, or the Actions bot's. Any other
+    // failure leaves the login unknown, and a comment of another identity could pass for
+    // ours: then nothing is created or edited.
     let login = match api.login().await {
         Ok(login) => login,
-        Err(_) => request
+        Err(ApiError::Http {
+            status: 401 | 403,
+            transient: None,
+            ..
+        }) => request
             .fallback_login
             .unwrap_or(DEFAULT_BOT_LOGIN)
             .to_owned(),
+        Err(e) => {
+            let mut outcome = Outcome::failed("tell which login the token acts as", &e);
+            outcome.warnings = vec![format!(
+                "cannot tell which login the token acts as (GET /user: {e}): no pull-request comment was created or edited; the findings are in the annotations and the job summary"
+            )];
+            return outcome;
+        }
     };
     let comments = match api.comments(request.number).await {
         Ok(c) => c,
@@ -222,17 +249,22 @@ async fn create(api: &Api, number: u64, login: &str, body: &str, minimal: &str) 
             // Too long after all: once more, with the smallest body.
             Err(ApiError::Http { status: 422, .. }) if body != minimal => body = minimal,
             Err(e) if e.outcome_unknown() => {
-                tokio::time::sleep(api.policy().delay(attempt, None)).await;
-                // Did the failed create land? Then that comment is ours to update.
-                if let Ok(comments) = api.comments(number).await {
-                    if let Some(existing) = find_ours(&comments, login) {
-                        let existing = existing.clone();
-                        let mut outcome = update(api, &existing, body, minimal).await;
-                        if outcome.action == Action::Unchanged {
-                            outcome.action = Action::Created;
-                        }
-                        return outcome;
+                if api.pause(api.policy().delay(attempt, None)).await.is_err() {
+                    return Outcome::failed("post the pull-request comment", &e);
+                }
+                // Did the failed create land? Then that comment is ours to update. When the
+                // list cannot tell, another create could make a second comment: stop.
+                let comments = match api.comments(number).await {
+                    Ok(comments) => comments,
+                    Err(_) => return Outcome::failed("post the pull-request comment", &e),
+                };
+                if let Some(existing) = find_ours(&comments, login) {
+                    let existing = existing.clone();
+                    let mut outcome = update(api, &existing, body, minimal).await;
+                    if outcome.action == Action::Unchanged {
+                        outcome.action = Action::Created;
                     }
+                    return outcome;
                 }
                 last_error = Some(e);
             }

@@ -120,11 +120,23 @@ pub fn run(
             (Some(_), Some(repo)) if !actions::valid_repository(&repo) => warnings.push(format!(
                 "GITHUB_REPOSITORY `{repo}` is not owner/name: no pull-request comment"
             )),
+            // Checked before any client exists: the HTTP client panics on such a header.
+            (Some(token), Some(_)) if !token.is_header_safe() => warnings.push(
+                "GITHUB_TOKEN holds a character that cannot be sent in an HTTP header (a control character, a space or a non-ASCII letter): no pull-request comment; the findings are in the annotations and the job summary"
+                    .to_owned(),
+            ),
             (Some(token), Some(repo)) => {
                 let mut policy = RetryPolicy::default();
                 if let Some(base) = env.retry_base {
                     policy.base = base;
                 }
+                if let Some(run) = env.run_timeout {
+                    policy.run_timeout = run;
+                }
+                if let Some(request) = env.request_timeout {
+                    policy.request_timeout = request;
+                }
+                policy.request_timeout = policy.request_timeout.min(policy.run_timeout);
                 let outcome = comment::publish(
                     &report,
                     &Publish {
@@ -145,8 +157,18 @@ pub fn run(
         }
     }
 
+    // One line each, with the token blanked should any text echo it.
+    for warning in &mut warnings {
+        *warning = warning.replace(['\n', '\r'], " ");
+        if let Some(token) = &env.token {
+            if !token.expose().is_empty() {
+                *warning = warning.replace(token.expose(), "***");
+            }
+        }
+    }
+
     if let Some(summary) = &env.step_summary {
-        let body = output::markdown::render_comment(
+        let mut body = output::markdown::render_comment(
             &report,
             &output::markdown::CommentOptions {
                 resolved,
@@ -154,6 +176,9 @@ pub fn run(
                 run_url: run_url.as_deref(),
             },
         );
+        for warning in &warnings {
+            body.push_str(&summary_note(warning));
+        }
         actions::append_summary(summary, &body)?;
     }
     if let Some(outputs) = &env.output {
@@ -171,16 +196,50 @@ pub fn run(
         )?;
     }
 
-    // One line each, with the token blanked should any text echo it.
-    for warning in &mut warnings {
-        *warning = warning.replace(['\n', '\r'], " ");
-        if let Some(token) = &env.token {
-            *warning = warning.replace(token.expose(), "***");
-        }
+    let mut annotations = output::github::render(&report);
+    for warning in &warnings {
+        annotations.push_str(&warning_command(warning));
     }
     Ok(Outcome {
-        annotations: output::github::render(&report),
+        annotations,
         report,
         warnings,
     })
+}
+
+/// A warning as a workflow command, so that it shows on the run's page: `%`, CR and LF
+/// escaped as the runner expects, and `##[` broken so no legacy command hides in it.
+fn warning_command(warning: &str) -> String {
+    let message = warning
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+        .replace("##[", "#\u{200B}#[");
+    format!("::warning title=envfence github::{message}\n")
+}
+
+/// A warning as a line of the job summary, with HTML neutralised.
+fn summary_note(warning: &str) -> String {
+    let text = warning
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    format!("\n> **envfence github:** {text}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_become_one_escaped_command_and_note() {
+        assert_eq!(
+            warning_command("50% done\n##[error]x"),
+            "::warning title=envfence github::50%25 done%0A#\u{200B}#[error]x\n"
+        );
+        assert_eq!(
+            summary_note("a <b>"),
+            "\n> **envfence github:** a &lt;b&gt;\n"
+        );
+    }
 }

@@ -8,6 +8,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::HeaderMap;
 
+/// One request, from connecting to the last byte of its answer.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// All the API work of one run: every request, retry and wait.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// How many times, and how patiently, to try a request.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -17,6 +22,10 @@ pub struct RetryPolicy {
     pub base: Duration,
     /// No wait is longer, whatever `retry-after` asks for: a CI job should not hang.
     pub max_delay: Duration,
+    /// The deadline of one try, whole answer included.
+    pub request_timeout: Duration,
+    /// The deadline of all the API calls of a run; no try or wait goes past it.
+    pub run_timeout: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -25,6 +34,8 @@ impl Default for RetryPolicy {
             attempts: 5,
             base: Duration::from_secs(1),
             max_delay: Duration::from_secs(60),
+            request_timeout: REQUEST_TIMEOUT,
+            run_timeout: RUN_TIMEOUT,
         }
     }
 }
