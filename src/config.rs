@@ -18,7 +18,7 @@ pub const FILE_NAME: &str = ".envfence.yaml";
 pub const MAX_FILE_SIZE: u64 = 1 << 20;
 
 /// How many characters of a value an error message may quote.
-pub const EXCERPT_CHARS: usize = 20;
+pub const EXCERPT_CHARS: usize = 32;
 
 /// The longest error message about a config or policy file, in characters.
 const MAX_MESSAGE_CHARS: usize = 600;

@@ -10,10 +10,14 @@
 //! What is redacted, always to `****`:
 //! - the password of a URL's userinfo: `postgres://orders:****@db.prod:5432/orders` (the host,
 //!   which is what findings are about, stays);
-//! - the value after `=` or `:` of a key that names a credential (`password`, `passwd`, `pwd`,
-//!   `pass`, `secret`, `token`, `auth`, `authorization`, `credential(s)`, `apikey`,
-//!   `api_key`, `access_key`, `private_key`, `client_secret`, `secret_key`, in any case and
-//!   as a word of a longer key such as `DB_PASSWORD` or `accessToken`), which covers
+//! - the value after `=` or `:` of a key that names a credential: its last word is one of
+//!   `password`, `passwd`, `pwd`, `pass`, `passphrase`, `secret`, `token`, `auth`,
+//!   `authorization`, `credential(s)`, `apikey`, or its last two are `api key`, `access
+//!   key`, `private key`, `secret key`, `client secret`, `signing key` (in any case, words
+//!   split at `_`, `-`, `.` and camelCase humps: `DB_PASSWORD`, `accessToken`, `x-api-key`).
+//!   Keys that only refer to a credential (`secretRef`, `secretName`, `PASSWORD_FILE`,
+//!   `TOKEN_URL`) end in another word and keep their value, which findings are about. This
+//!   covers
 //!   `key=value`, `key: value`, `"key": "value"`, the `env NAME = value` of evidence notes and
 //!   URL query parameters (`?token=…&x=1`). A value that is itself a URL keeps its host: only
 //!   its own userinfo and query parameters are redacted.
@@ -61,13 +65,16 @@ pub fn secrets(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// Whether a key (`DB_PASSWORD`, `accessToken`, `x-api-key`) names a credential.
+/// Whether a key (`DB_PASSWORD`, `accessToken`, `x-api-key`) names a credential: by its last
+/// word or two, so that `secretRef` or `PASSWORD_FILE`, which name where a credential is,
+/// do not.
 pub fn is_secret_key(key: &str) -> bool {
     let words = key_words(key);
-    words.iter().any(|w| SECRET_WORDS.contains(&w.as_str()))
-        || words
-            .windows(2)
-            .any(|p| SECRET_PAIRS.contains(&(p[0].as_str(), p[1].as_str())))
+    match words.as_slice() {
+        [.., last] if SECRET_WORDS.contains(&last.as_str()) => true,
+        [.., a, b] => SECRET_PAIRS.contains(&(a.as_str(), b.as_str())),
+        _ => false,
+    }
 }
 
 /// A key's words, lower-cased: split at punctuation and at camelCase humps.
@@ -175,7 +182,9 @@ fn keyed_values(text: &str) -> Cow<'_, str> {
             key_start -= 1;
         }
         let key = &text[key_start..key_end];
-        if key.is_empty() || !is_secret_key(key) {
+        // A URL's `user:password@` was handled by `url_passwords`, keeping the host.
+        let userinfo = text[..key_start].ends_with("://");
+        if key.is_empty() || userinfo || !is_secret_key(key) {
             i += 1;
             continue;
         }
@@ -277,6 +286,9 @@ mod tests {
             "host orders-db.prod is production",
             "keys: a, b",
             "token::path",
+            "secretRef = shop-prod-credentials",
+            "vault.hashicorp.com/agent-inject-secret-db = secret/data/prod/reporting",
+            "PASSWORD_FILE=/run/secrets/db",
         ] {
             assert_eq!(secrets(text), text);
         }

@@ -38,7 +38,8 @@ fn assert_refused(out: &std::process::Output, cause: &str) {
     assert!(stderr.starts_with("envfence: error: "), "{stderr}");
     assert!(stderr.contains(cause), "`{cause}` in: {stderr}");
     for text in [&stderr, &stdout] {
-        assert!(!text.contains(&TOKEN[..24]), "the token leaked: {text}");
+        // No more than an excerpt of 32 characters.
+        assert!(!text.contains(&TOKEN[..33]), "the token leaked: {text}");
     }
 }
 
@@ -160,12 +161,15 @@ fn config_errors_quote_only_a_short_excerpt() {
         ],
     );
     let out = run(&[os("scan"), os("-q"), os(".")], repo);
-    assert_refused(&out, ".envfence.yaml:1:11: clusters: invalid type: string \"eyJhbGciOiJSUzI1NiIs…\", expected a sequence");
+    assert_refused(&out, ".envfence.yaml:1:11: clusters: invalid type: string \"eyJhbGciOiJSUzI1NiIsImtpZCI6InNl…\", expected a sequence");
 
     // The whole file as one string, as a symlink to a token file would give.
     write_tree(repo, &[(".envfence.yaml", TOKEN)]);
     let out = run(&[os("scan"), os("-q"), os(".")], repo);
-    assert_refused(&out, "invalid type: string \"eyJhbGciOiJSUzI1NiIs…\"");
+    assert_refused(
+        &out,
+        "invalid type: string \"eyJhbGciOiJSUzI1NiIsImtpZCI6InNl…\"",
+    );
 
     // Unknown keys are quoted short too, but what serde expected is listed whole.
     let key = "k".repeat(500);
@@ -174,7 +178,7 @@ fn config_errors_quote_only_a_short_excerpt() {
         &[(".envfence.yaml", &format!("rules:\n  {key}: off\n"))],
     );
     let out = run(&[os("scan"), os("-q"), os(".")], repo);
-    assert_refused(&out, "unknown field `kkkkkkkkkkkkkkkkkkkk…`, expected one of `nonprod-on-prod-cluster`, `nonprod-uses-prod-config`");
+    assert_refused(&out, "unknown field `kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk…`, expected one of `nonprod-on-prod-cluster`, `nonprod-uses-prod-config`");
 }
 
 /// A config the user names outside the repository is theirs: it may be a link to anywhere,
@@ -397,7 +401,11 @@ fn file_names_cannot_become_workflow_commands() {
         let out = run(&args, repo);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{args:?}");
-        assert!(stdout.contains("feature-x"), "{args:?}: {stdout}");
+        // Graphs show deployers only; the text lists the objects.
+        assert!(
+            args.len() > 3 || stdout.contains("feature-x"),
+            "{args:?}: {stdout}"
+        );
         assert_eq!(workflow_commands(&stdout), Vec::<String>::new(), "{args:?}");
     }
     let hostile = repo.join("apps/##[group]feature\n::warning::z.yaml");

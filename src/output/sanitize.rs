@@ -45,16 +45,6 @@ pub fn text(text: &str) -> Cow<'_, str> {
     Cow::Owned(out.replace("##[", "##\\["))
 }
 
-/// At most `max` characters of `value`, escaped as [`text`] does, with `…` when cut: for
-/// error messages, which may quote a value but never a whole one.
-pub fn excerpt(value: &str, max: usize) -> String {
-    let mut cut: String = value.chars().take(max).collect();
-    if cut.len() < value.len() {
-        cut.push('…');
-    }
-    text(&cut).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,12 +59,5 @@ mod tests {
         assert_eq!(text("name ##[group]x"), "name ##\\[group]x");
         assert_eq!(text("evil\u{202e}lmay.yaml"), "evil\\u{202e}lmay.yaml");
         assert!(matches!(text("apps/web/deploy.yaml ✓"), Cow::Borrowed(_)));
-    }
-
-    #[test]
-    fn excerpts_are_short_and_escaped() {
-        assert_eq!(excerpt("abc", 10), "abc");
-        assert_eq!(excerpt("abcdef\n", 4), "abcd…");
-        assert_eq!(excerpt("a\nb", 10), "a\\nb");
     }
 }
