@@ -95,11 +95,13 @@ struct ReadArgs {
     /// Config file (default: .envfence.yaml at the repository root, if present).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Worker threads for reading and parsing (default: one per core).
+    /// Worker threads for reading and parsing (default: one per core; more than 4 per core
+    /// are not started).
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
-    /// Skip files larger than this (bytes, or with a K, M, G, KiB, MiB or GiB suffix).
-    #[arg(long, value_name = "SIZE", default_value = "4MiB", value_parser = parse_size)]
+    /// Skip files larger than this (bytes, or with a K, M, G, KiB, MiB or GiB suffix; at most
+    /// 256MiB).
+    #[arg(long, value_name = "SIZE", default_value = "4MiB", value_parser = parse_max_file_size)]
     max_file_size: u64,
     /// No progress on standard error.
     #[arg(long, short = 'q')]
@@ -110,9 +112,16 @@ impl ReadArgs {
     fn options(&self) -> ScanOptions {
         ScanOptions {
             max_file_size: self.max_file_size,
-            jobs: self.jobs.map(usize::from),
+            jobs: self.jobs.map(|n| usize::from(n).min(max_jobs())),
         }
     }
+}
+
+/// The most worker threads `--jobs` starts: 4 per core. More only cost memory and start-up
+/// time (65,535 threads take a minute to start), so a larger value is lowered, silently.
+fn max_jobs() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    cores.saturating_mul(4)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -212,6 +221,17 @@ struct ExplainArgs {
     read: ReadArgs,
 }
 
+/// `--max-file-size`: a size, at most [`scan::MAX_FILE_SIZE_LIMIT`].
+fn parse_max_file_size(text: &str) -> Result<u64, String> {
+    let size = parse_size(text)?;
+    if size > scan::MAX_FILE_SIZE_LIMIT {
+        return Err(format!(
+            "`{text}` is above the largest file size envfence reads, 256MiB"
+        ));
+    }
+    Ok(size)
+}
+
 /// Parses `4194304`, `4M`, `4MiB`, `512k` ... (K/M/G are binary units, as for file sizes).
 fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
@@ -249,7 +269,8 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let cause = format!("{e:#}").replace('\n', " ");
+            // One line, whatever the cause quotes (a --base value, a path, a config value).
+            let cause = envfence::output::sanitize::text(&format!("{e:#}")).into_owned();
             eprintln!("envfence: error: {cause}");
             ExitCode::from(2)
         }
@@ -266,7 +287,7 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
     };
     let mut policies = Policies::builtin()?;
     if let Some(dir) = &args.policies {
-        policies.apply_dir(dir)?;
+        policies.apply_dir(dir, &target.display_root)?;
     }
     policies.apply_config(&config);
     let options = args.read.options();
@@ -284,6 +305,7 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         &output::render(&report, args.format, &policies),
         args.output.as_deref(),
         args.format == Format::Text,
+        matches!(args.format, Format::Text | Format::Markdown),
     )?;
     Ok(u8::from(failing(&report, args.fail_on)))
 }
@@ -301,8 +323,9 @@ fn run_github(args: GithubArgs) -> anyhow::Result<u8> {
     let outcome = with_progress(args.read.quiet, |progress| {
         github::run(&request, &env, progress)
     })?;
-    write_output(&outcome.annotations, None, false)?;
+    write_output(&outcome.annotations, None, false, false)?;
     for warning in &outcome.warnings {
+        let warning = envfence::output::sanitize::text(warning);
         eprintln!("envfence: warning: {warning}");
     }
     Ok(u8::from(failing(&outcome.report, args.fail_on)))
@@ -326,6 +349,7 @@ fn run_topology(args: TopologyArgs) -> anyhow::Result<u8> {
     write_output(
         &topology_output::render(&topology, args.format),
         args.output.as_deref(),
+        args.format == TopologyFormat::Text,
         args.format == TopologyFormat::Text,
     )?;
     Ok(0)
@@ -352,7 +376,7 @@ fn run_explain(args: ExplainArgs) -> anyhow::Result<u8> {
     let topology = with_progress(args.read.quiet, |progress| {
         scan::topology(&target, &config, &args.read.options(), progress)
     })?;
-    write_output(&topology_output::explain(&topology, &rel), None, true)?;
+    write_output(&topology_output::explain(&topology, &rel), None, true, true)?;
     Ok(0)
 }
 
@@ -396,7 +420,14 @@ fn with_progress<T>(quiet: bool, work: impl FnOnce(&(dyn Fn(Progress) + Sync)) -
 
 /// Writes a rendered report to a file (never coloured) or to stdout (coloured on a terminal).
 /// Only `styled` output (text) can hold ANSI styles; JSON and graphs are written as they are.
-fn write_output(rendered: &str, path: Option<&Path>, styled: bool) -> anyhow::Result<()> {
+/// `human` output (text, Markdown) on stdout is fenced off from GitHub Actions' workflow
+/// commands when running there ([`fence_for_actions`]).
+fn write_output(
+    rendered: &str,
+    path: Option<&Path>,
+    styled: bool,
+    human: bool,
+) -> anyhow::Result<()> {
     match path {
         Some(path) => {
             let file = std::fs::File::create(path)
@@ -414,6 +445,13 @@ fn write_output(rendered: &str, path: Option<&Path>, styled: bool) -> anyhow::Re
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
         }
         None => {
+            let fenced;
+            let rendered = if human {
+                fenced = fence_for_actions(rendered);
+                &fenced
+            } else {
+                rendered
+            };
             let result = if styled {
                 anstream::stdout().write_all(rendered.as_bytes())
             } else {
@@ -428,6 +466,61 @@ fn write_output(rendered: &str, path: Option<&Path>, styled: bool) -> anyhow::Re
         }
     }
     Ok(())
+}
+
+/// Under GitHub Actions (`GITHUB_ACTIONS=true`), the log runs any line that starts with `::`
+/// as a workflow command. Repository text in the report is escaped already (no control
+/// character can start a line); as a second fence, human-readable stdout is wrapped in
+/// `::stop-commands::<token>` … `::<token>::`, the runner's own way to print text verbatim,
+/// with a random token the repository cannot know. Not when stdout is a regular file (`>
+/// report.md`), which is not the log, and never for JSON, SARIF or `--format github`.
+fn fence_for_actions(rendered: &str) -> std::borrow::Cow<'_, str> {
+    let in_actions = std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true");
+    if !in_actions || rendered.is_empty() || stdout_is_regular_file() {
+        return std::borrow::Cow::Borrowed(rendered);
+    }
+    let token = random_token();
+    let newline = if rendered.ends_with('\n') { "" } else { "\n" };
+    std::borrow::Cow::Owned(format!(
+        "::stop-commands::{token}\n{rendered}{newline}::{token}::\n"
+    ))
+}
+
+/// 128 random bits as hex, from the operating system; a per-process hash key (also random)
+/// if that fails.
+fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        use std::hash::{BuildHasher, Hasher};
+        for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_usize(i);
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+            );
+            chunk.copy_from_slice(&h.finish().to_le_bytes());
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(unix)]
+fn stdout_is_regular_file() -> bool {
+    use std::os::fd::AsFd;
+    std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .map(std::fs::File::from)
+        .and_then(|f| f.metadata().ok())
+        .is_some_and(|m| m.is_file())
+}
+
+#[cfg(not(unix))]
+fn stdout_is_regular_file() -> bool {
+    false
 }
 
 /// A progress bar on stderr, only for a terminal and only when not `--quiet`.

@@ -3,7 +3,7 @@
 //! Mistakes here are the user's to fix, so every error names the file, line and column, and
 //! unknown keys are rejected rather than ignored (a typo must not silently turn a rule off).
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
@@ -13,6 +13,15 @@ use crate::rules::RuleId;
 
 /// The file name looked for at the repository root.
 pub const FILE_NAME: &str = ".envfence.yaml";
+
+/// The largest config or policy file envfence reads: 1 MiB (real ones are a few KiB).
+pub const MAX_FILE_SIZE: u64 = 1 << 20;
+
+/// How many characters of a value an error message may quote.
+pub const EXCERPT_CHARS: usize = 32;
+
+/// The longest error message about a config or policy file, in characters.
+const MAX_MESSAGE_CHARS: usize = 600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -156,39 +165,216 @@ impl ConfigSource {
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
+/// The scanned repository, as the judge of which config and policy paths are its content.
+///
+/// A config or policy file found in the repository, or named by a path that lies inside it,
+/// is repository content: in a pull request it is the author's, not the user's (the GitHub
+/// Action's `config:` input names a file of the untrusted checkout). Such a file is confined
+/// like scanned files: it may be a symlink only to a file inside the repository. Whether a
+/// path lies inside is decided on the path as written, made absolute against the current
+/// directory with `.` and `..` resolved as text, never on where its symlinks lead; a path
+/// outside the repository is the user's own choice and may lead anywhere. Either way only a
+/// regular file of at most [`MAX_FILE_SIZE`] bytes is read, without blocking.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    /// The root with symlinks resolved: confined files must resolve inside it.
+    canonical: PathBuf,
+    /// The root as written, made absolute: a path written under it names repository content.
+    written: PathBuf,
+}
+
+impl Repository {
+    pub fn at(root: &Path) -> Repository {
+        let written = absolute_as_written(root);
+        Repository {
+            canonical: std::fs::canonicalize(root).unwrap_or_else(|_| written.clone()),
+            written,
+        }
+    }
+
+    /// Whether `path` (as given on the command line) names a file of the repository.
+    pub fn names(&self, path: &Path) -> bool {
+        let path = absolute_as_written(path);
+        path.starts_with(&self.written) || path.starts_with(&self.canonical)
+    }
+
+    /// Reads a config or policy file named on the command line: confined when it names
+    /// repository content.
+    pub fn read_named(&self, path: &Path) -> Result<String, String> {
+        self.read(path, self.names(path))
+    }
+
+    /// Reads a file at `path` as UTF-8 text; with `confined`, a symlink may not leave the
+    /// repository. The error is the cause alone, one line.
+    pub fn read(&self, path: &Path, confined: bool) -> Result<String, String> {
+        let real = if confined {
+            let real = std::fs::canonicalize(path).map_err(|e| {
+                let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink());
+                if is_link {
+                    "a broken symlink".to_owned()
+                } else {
+                    e.to_string()
+                }
+            })?;
+            if !real.starts_with(&self.canonical) {
+                return Err("a symlink that leads out of the repository".to_owned());
+            }
+            real
+        } else {
+            path.to_path_buf()
+        };
+        let bytes = crate::walk::read_regular_file(&real, MAX_FILE_SIZE).map_err(|e| match e {
+            crate::walk::ReadError::TooLarge { .. } => {
+                format!("larger than the limit of {} KiB", MAX_FILE_SIZE >> 10)
+            }
+            other => other.to_string(),
+        })?;
+        String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())
+    }
+}
+
+/// `path` made absolute against the current directory, `.` and `..` resolved as text.
+fn absolute_as_written(path: &Path) -> PathBuf {
+    let full = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    let mut out = PathBuf::new();
+    for component in full.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// An error message about a config or policy file made safe to print: every quoted span
+/// (`"…"`, as serde quotes values, or `` `…` ``) cut to [`EXCERPT_CHARS`] characters,
+/// control characters escaped, the whole cut to [`MAX_MESSAGE_CHARS`]. serde would otherwise
+/// repeat a whole value (`invalid type: string "<the whole file>"`).
+pub fn safe_message(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(MAX_MESSAGE_CHARS));
+    let mut rest = message;
+    // serde names what it expected after the value (`…, expected one of `a`, `b``): those
+    // are envfence's own names, quoted whole.
+    let mut expectation = false;
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = if rest.as_bytes()[open] == b'"' {
+            '"'
+        } else {
+            '`'
+        };
+        expectation |= rest[..open].contains(", expected");
+        out.push_str(&rest[..=open]);
+        let body = &rest[open + 1..];
+        let close = if quote == '"' {
+            // serde quotes with Rust's escapes: a `\"` does not close.
+            let mut escaped = false;
+            body.char_indices()
+                .find(|&(_, c)| {
+                    let closes = c == '"' && !escaped;
+                    escaped = c == '\\' && !escaped;
+                    closes
+                })
+                .map(|(i, _)| i)
+        } else {
+            body.find('`')
+        };
+        let cut = |value: &str| {
+            if expectation {
+                value.to_owned()
+            } else {
+                excerpt_raw(value)
+            }
+        };
+        let Some(close) = close else {
+            out.push_str(&cut(body));
+            rest = "";
+            break;
+        };
+        out.push_str(&cut(&body[..close]));
+        out.push(quote);
+        rest = &body[close + 1..];
+    }
+    out.push_str(rest);
+    let out = crate::output::sanitize::text(&out).into_owned();
+    if out.chars().count() > MAX_MESSAGE_CHARS {
+        let mut cut: String = out.chars().take(MAX_MESSAGE_CHARS).collect();
+        cut.push('…');
+        cut
+    } else {
+        out
+    }
+}
+
+fn excerpt_raw(value: &str) -> String {
+    let mut cut: String = value.chars().take(EXCERPT_CHARS).collect();
+    if cut.len() < value.len() {
+        cut.push('…');
+    }
+    cut
+}
+
+/// A path for an error message: control characters escaped.
+pub(crate) fn shown_path(path: &Path) -> String {
+    crate::output::sanitize::text(&path.display().to_string()).into_owned()
+}
+
 impl Config {
     /// Loads `explicit` (which must exist), or `.envfence.yaml` in `root` if there is one.
+    /// Both are read as [`Repository`] says: confined to the repository when they are its
+    /// content.
     pub fn discover(root: &Path, explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let repository = Repository::at(root);
         match explicit {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    ConfigError(format!("cannot read config {}: {e}", path.display()))
+                let text = repository.read_named(path).map_err(|cause| {
+                    ConfigError(format!("cannot read config {}: {cause}", shown_path(path)))
                 })?;
                 Config::parse(path, &text)
             }
             None => {
                 let path = root.join(FILE_NAME);
-                match std::fs::read_to_string(&path) {
-                    Ok(text) => Config::parse(&path, &text).map(|mut c| {
-                        if let Some(s) = &mut c.source {
-                            s.shown = FILE_NAME.to_owned();
-                        }
-                        c
-                    }),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-                    // A directory of that name, or a file we cannot read, is not "missing".
-                    Err(e) => Err(ConfigError(format!(
-                        "cannot read config {}: {e}",
-                        path.display()
-                    ))),
+                match std::fs::symlink_metadata(&path) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Ok(Config::default())
+                    }
+                    _ => {}
                 }
+                // A directory of that name, or a file we cannot read, is not "missing".
+                let text = repository.read(&path, true).map_err(|cause| {
+                    ConfigError(format!("cannot read config {}: {cause}", shown_path(&path)))
+                })?;
+                Config::parse(&path, &text).map(|mut c| {
+                    if let Some(s) = &mut c.source {
+                        s.shown = FILE_NAME.to_owned();
+                    }
+                    c
+                })
             }
         }
     }
 
-    /// Parses and validates config text; `path` is only used in messages.
+    /// Parses and validates config text; `path` is only used in messages, which never quote
+    /// more than a short excerpt of a value (see [`safe_message`]).
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let shown = path.display().to_string();
+        Config::parse_unchecked(path, text).map_err(|e| ConfigError(safe_message(&e.0)))
+    }
+
+    fn parse_unchecked(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let shown = shown_path(path);
+        // Text read from git objects (`--head`) has not been through the file reader's cap.
+        if text.len() as u64 > MAX_FILE_SIZE {
+            return Err(ConfigError(format!(
+                "{shown}: larger than the limit of {} KiB",
+                MAX_FILE_SIZE >> 10
+            )));
+        }
         let stream = yaml::parse_stream(text);
         if let Some(e) = &stream.error {
             return Err(ConfigError(format!(
@@ -259,19 +445,22 @@ impl Config {
             let glob = Glob::new(pattern).map_err(|e| {
                 at(
                     format!("ignore[{i}]"),
-                    format!("invalid glob `{pattern}`: {e}"),
+                    format!("invalid glob `{pattern}`: {}", e.kind()),
                 )
             })?;
             ignore.add(glob);
         }
-        self.ignore_set = ignore
-            .build()
-            .map_err(|e| at("ignore".into(), format!("invalid ignore globs: {e}")))?;
+        self.ignore_set = ignore.build().map_err(|e| {
+            at(
+                "ignore".into(),
+                format!("invalid ignore globs: {}", e.kind()),
+            )
+        })?;
         for (i, rule) in self.paths.iter().enumerate() {
             Glob::new(&rule.glob).map_err(|e| {
                 at(
                     format!("paths[{i}].glob"),
-                    format!("invalid glob `{}`: {e}", rule.glob),
+                    format!("invalid glob `{}`: {}", rule.glob, e.kind()),
                 )
             })?;
         }
@@ -284,7 +473,7 @@ impl Config {
                 Glob::new(host).map_err(|e| {
                     at(
                         format!("environments.{env}.hosts[{i}]"),
-                        format!("invalid host pattern `{host}`: {e}"),
+                        format!("invalid host pattern `{host}`: {}", e.kind()),
                     )
                 })?;
             }

@@ -151,7 +151,7 @@ impl Finding {
         let mut finding = Finding {
             rule,
             severity,
-            message: message.into(),
+            message: redacted(message.into()),
             location,
             resource: None,
             cluster: None,
@@ -190,7 +190,7 @@ impl Finding {
     pub fn evidence(mut self, location: Location, note: impl Into<String>) -> Self {
         self.evidence.push(Evidence {
             location,
-            note: note.into(),
+            note: redacted(note.into()),
         });
         self
     }
@@ -242,6 +242,15 @@ impl Finding {
         part(self.discriminator.as_deref().unwrap_or(""));
         let digest = h.finalize();
         digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Text of a finding with credentials masked (see [`crate::redact`]): every output format
+/// renders these fields, so this is the one place they are redacted.
+fn redacted(text: String) -> String {
+    match crate::redact::secrets(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(masked) => masked,
     }
 }
 

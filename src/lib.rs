@@ -16,6 +16,7 @@ pub mod findings;
 pub mod git;
 pub mod github;
 pub mod output;
+pub mod redact;
 pub mod rules;
 pub mod scan;
 pub mod suppressions;

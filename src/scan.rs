@@ -2,7 +2,6 @@
 //! Library code never prints; progress goes through a callback the caller provides.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -22,6 +21,9 @@ use crate::walk::{self, Candidate, Skipped};
 
 /// Default for `--max-file-size`: 4 MiB.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
+
+/// The largest `--max-file-size` accepted: 256 MiB, a size one read can always hold.
+pub const MAX_FILE_SIZE_LIMIT: u64 = 256 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
@@ -355,20 +357,10 @@ fn read_and_load(candidate: &Candidate, cap: u64, blob_id: bool) -> (Loaded, Opt
         });
         return (skipped, None);
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(candidate.size).unwrap_or(0));
-    // Read at most one byte past the cap, in case the file grew since the walk.
-    let read = std::fs::File::open(&candidate.read_path)
-        .and_then(|f| f.take(cap.saturating_add(1)).read_to_end(&mut bytes));
-    match read {
-        Err(e) => (Loaded::Skipped(SkipReason::Unreadable(e.to_string())), None),
-        Ok(n) if n as u64 > cap => {
-            let skipped = Loaded::Skipped(SkipReason::TooLarge {
-                size: n as u64,
-                cap,
-            });
-            (skipped, None)
-        }
-        Ok(_) => {
+    // The file may have changed since the walk: a FIFO swapped in must not block the scan.
+    match walk::read_regular_file(&candidate.read_path, cap) {
+        Err(e) => (Loaded::Skipped(e.into()), None),
+        Ok(bytes) => {
             let oid = if blob_id {
                 crate::git::blob_id(&bytes)
             } else {
@@ -596,4 +588,36 @@ fn compare(
     }
     head.extend(base);
     head
+}
+
+#[cfg(all(test, unix))]
+mod read_tests {
+    use super::*;
+
+    /// A file the walk saw as a regular file, swapped for a FIFO before it is read.
+    #[test]
+    fn a_file_swapped_for_a_fifo_does_not_block() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("swapped.yaml");
+        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        let candidate = Candidate {
+            rel_path: Arc::from("swapped.yaml"),
+            read_path: path,
+            size: 10,
+            kind_hint: None,
+        };
+        // On a thread, so that a regression fails the test instead of hanging it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(read_and_load(&candidate, DEFAULT_MAX_FILE_SIZE, false).0);
+        });
+        let loaded = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("reading a FIFO must not block");
+        assert!(
+            matches!(loaded, Loaded::Skipped(SkipReason::NotRegularFile)),
+            "{loaded:?}"
+        );
+    }
 }

@@ -67,7 +67,7 @@ pub fn run(
     let config = Config::discover(&target.display_root, request.config)?;
     let mut policies = Policies::builtin()?;
     if let Some(dir) = request.policies {
-        policies.apply_dir(dir)?;
+        policies.apply_dir(dir, &target.display_root)?;
     }
     policies.apply_config(&config);
     let pull_request = actions::pull_request(env)?;

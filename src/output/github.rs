@@ -6,12 +6,15 @@
 use std::fmt::Write as _;
 
 use crate::findings::{Finding, Severity, Status};
+use crate::output::sanitize::text as clean;
 use crate::scan::ScanReport;
 
 /// Annotations GitHub displays per level and step.
 pub const PER_LEVEL_LIMIT: usize = 10;
 
-/// Escapes the message part of a workflow command.
+/// Escapes the message part of a workflow command. Repository text is passed through
+/// [`clean`] first (other control characters, `##[`); this only encodes the line breaks the
+/// message itself uses, which the runner decodes.
 fn escape_data(text: &str) -> String {
     text.replace('%', "%25")
         .replace('\r', "%0D")
@@ -48,18 +51,23 @@ pub fn render(report: &ScanReport) -> String {
             continue;
         }
         *slot += 1;
-        let mut message = f.message.clone();
+        let mut message = clean(&f.message).into_owned();
         if let Some(cluster) = &f.cluster {
-            let _ = write!(message, " [cluster {cluster}]");
+            let _ = write!(message, " [cluster {}]", clean(cluster));
         }
         if let Some(first) = f.evidence.first() {
-            let _ = write!(message, "\nEvidence: {} {}", first.location, first.note);
+            let _ = write!(
+                message,
+                "\nEvidence: {} {}",
+                clean(&first.location.to_string()),
+                clean(&first.note)
+            );
         }
         let _ = writeln!(
             out,
             "::{} file={},line={},endLine={}{},title={}::{}",
             command(f.severity),
-            escape_property(&f.location.file),
+            escape_property(&clean(&f.location.file)),
             f.location.line,
             f.location.end_line,
             f.location

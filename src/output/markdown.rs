@@ -24,6 +24,9 @@ pub fn escape(text: &str) -> String {
             '|' => out.push_str("&#124;"),
             '@' => out.push_str("&#64;"),
             '\n' | '\r' => out.push(' '),
+            c if crate::output::sanitize::needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
             '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '~' | '!' => {
                 out.push('\\');
                 out.push(c);
@@ -36,7 +39,8 @@ pub fn escape(text: &str) -> String {
 
 /// Escapes a Mermaid node label (inside double quotes).
 fn mermaid_label(text: &str) -> String {
-    text.replace('"', "#quot;")
+    crate::output::sanitize::text(text)
+        .replace('"', "#quot;")
         .replace('<', "#lt;")
         .replace('>', "#gt;")
         .replace('@', "#64;")
@@ -383,5 +387,7 @@ mod tests {
             escape("a|b <img src=x> @admin `x` [l](u)"),
             "a&#124;b &lt;img src=x&gt; &#64;admin \\`x\\` \\[l\\](u)"
         );
+        assert_eq!(escape("x\n::error\u{1b}"), "x ::error\\u{1b}");
+        assert_eq!(mermaid_label("a\n::b"), "a\\n::b");
     }
 }

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use anstyle::{AnsiColor, Style};
 
 use crate::findings::{Finding, Severity, Status};
+use crate::output::sanitize::text as clean;
 use crate::scan::{ScanReport, Summary};
 
 const BOLD: Style = Style::new().bold();
@@ -33,7 +34,7 @@ pub fn render(report: &ScanReport) -> String {
         by_file.entry(&f.location.file).or_default().push(f);
     }
     for (file, findings) in &by_file {
-        let _ = writeln!(out, "{PATH}{file}{PATH:#}");
+        let _ = writeln!(out, "{PATH}{}{PATH:#}", clean(file));
         for f in findings {
             render_finding(&mut out, f);
         }
@@ -65,7 +66,7 @@ fn render_finding(out: &mut String, f: &Finding) {
         "  {position:>7}  {sev}{:<7}{sev:#}  {BOLD}{}{BOLD:#}  {}{suppressed}{DIM}{status}{DIM:#}",
         f.severity.as_str(),
         f.rule,
-        f.message
+        clean(&f.message)
     );
     if f.status != Status::New {
         return;
@@ -73,19 +74,24 @@ fn render_finding(out: &mut String, f: &Finding) {
     let indent = " ".repeat(11);
     let mut context = Vec::new();
     if let Some(r) = &f.resource {
-        context.push(format!("resource {r}"));
+        context.push(format!("resource {}", clean(&r.to_string())));
     }
     if let Some(c) = &f.cluster {
         match &f.environment {
-            Some(env) => context.push(format!("cluster {c} ({env})")),
-            None => context.push(format!("cluster {c}")),
+            Some(env) => context.push(format!("cluster {} ({})", clean(c), clean(env))),
+            None => context.push(format!("cluster {}", clean(c))),
         }
     }
     if !context.is_empty() {
         let _ = writeln!(out, "{indent}{DIM}{}{DIM:#}", context.join(" · "));
     }
     for e in &f.evidence {
-        let _ = writeln!(out, "{indent}{DIM}↳{DIM:#} {}  {}", e.location, e.note);
+        let _ = writeln!(
+            out,
+            "{indent}{DIM}↳{DIM:#} {}  {}",
+            clean(&e.location.to_string()),
+            clean(&e.note)
+        );
     }
 }
 
@@ -158,7 +164,7 @@ fn render_summary(out: &mut String, report: &ScanReport) {
         let _ = writeln!(
             out,
             "Compared {head} with base {} ({}): {} new, {} existing, {} fixed.",
-            c.base,
+            clean(&c.base),
             short(&c.base_commit),
             c.new,
             c.existing,
@@ -210,7 +216,12 @@ fn render_summary(out: &mut String, report: &ScanReport) {
             .filter(|k| !k.reason.is_template())
             .collect();
         for k in unusual.iter().take(SKIPPED_LISTED) {
-            let _ = writeln!(out, "  {DIM}{}: {}{DIM:#}", k.rel_path, k.reason);
+            let _ = writeln!(
+                out,
+                "  {DIM}{}: {}{DIM:#}",
+                clean(&k.rel_path),
+                clean(&k.reason.to_string())
+            );
         }
         if unusual.len() > SKIPPED_LISTED {
             let _ = writeln!(

@@ -8,6 +8,7 @@ use anstyle::Style;
 use serde::Serialize;
 
 use crate::findings::Evidence;
+use crate::output::sanitize::text as clean;
 use crate::topology::{Env, Placement, Topology};
 
 const BOLD: Style = Style::new().bold();
@@ -88,7 +89,7 @@ struct JsonDeployer<'a> {
 struct JsonEvidence<'a> {
     file: &'a str,
     line: u32,
-    note: &'a str,
+    note: std::borrow::Cow<'a, str>,
 }
 
 #[derive(Serialize)]
@@ -110,9 +111,15 @@ fn evidence_dto(e: &[Evidence]) -> Vec<JsonEvidence<'_>> {
         .map(|e| JsonEvidence {
             file: &e.location.file,
             line: e.location.line,
-            note: &e.note,
+            note: crate::redact::secrets(&e.note),
         })
         .collect()
+}
+
+/// An evidence note or reason for a human reader: credentials masked, control characters
+/// escaped.
+fn note(text: &str) -> String {
+    clean(&crate::redact::secrets(text)).into_owned()
 }
 
 pub fn json(t: &Topology) -> String {
@@ -196,11 +203,11 @@ fn env_style(env: Env) -> Style {
 fn object_label(p: &Placement) -> String {
     let mut s = format!(
         "{}/{}",
-        p.object.kind,
-        p.object.name.as_deref().unwrap_or("?")
+        clean(&p.object.kind),
+        clean(p.object.name.as_deref().unwrap_or("?"))
     );
     if let Some(ns) = &p.object.namespace {
-        let _ = write!(s, " (namespace {ns})");
+        let _ = write!(s, " (namespace {})", clean(ns));
     }
     if p.patch {
         s.push_str(" [patch]");
@@ -217,12 +224,14 @@ pub fn text(t: &Topology) -> String {
         let declared = c
             .declared_in
             .first()
-            .map(|l| format!(" · {l}"))
+            .map(|l| format!(" · {}", clean(&l.to_string())))
             .unwrap_or_default();
         let _ = writeln!(
             out,
             "  {BOLD}{}{BOLD:#}  {st}{}{st:#}  {DIM}{}{declared}{DIM:#}",
-            c.name, c.environment, c.env_reason
+            clean(&c.name),
+            c.environment,
+            note(&c.env_reason)
         );
     }
     out.push('\n');
@@ -235,7 +244,7 @@ pub fn text(t: &Topology) -> String {
         let _ = writeln!(
             out,
             "{BOLD}{}{BOLD:#} ({st}{}{st:#}): {} objects",
-            c.name,
+            clean(&c.name),
             c.environment,
             here.len()
         );
@@ -244,7 +253,10 @@ pub fn text(t: &Topology) -> String {
             let key = p
                 .deployer
                 .as_ref()
-                .map(|d| format!("{} {} ({})", d.kind, d.name, d.location))
+                .map(|d| {
+                    let deployer = format!("{} {} ({})", d.kind, d.name, d.location);
+                    clean(&deployer).into_owned()
+                })
                 .unwrap_or_else(|| "no deployer".into());
             by_deployer.entry(key).or_default().push(p);
         }
@@ -255,11 +267,11 @@ pub fn text(t: &Topology) -> String {
                 let _ = writeln!(
                     out,
                     "    {}:{}  {}  {st}{}{st:#} {DIM}({}){DIM:#}",
-                    p.object.file,
+                    clean(&p.object.file),
                     p.object.line,
                     object_label(p),
                     p.workload_class,
-                    p.class_reason
+                    note(&p.class_reason)
                 );
             }
         }
@@ -268,7 +280,12 @@ pub fn text(t: &Topology) -> String {
     if !t.unresolved.is_empty() {
         let _ = writeln!(out, "{BOLD}Unresolved{BOLD:#} ({})", t.unresolved.len());
         for u in &t.unresolved {
-            let _ = writeln!(out, "  {}  {}", u.location, u.reason);
+            let _ = writeln!(
+                out,
+                "  {}  {}",
+                clean(&u.location.to_string()),
+                note(&u.reason)
+            );
         }
         out.push('\n');
     }
@@ -284,7 +301,7 @@ pub fn text(t: &Topology) -> String {
 /// The evidence chains of every placement of one file.
 pub fn explain(t: &Topology, file: &str) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{BOLD}{file}{BOLD:#}");
+    let _ = writeln!(out, "{BOLD}{}{BOLD:#}", clean(file));
     let placements: Vec<&Placement> = t.placements_of_file(file).collect();
     if placements.is_empty() {
         let _ = writeln!(out, "  not placed on any cluster: no deployer, `paths` rule or folder convention reaches it");
@@ -297,24 +314,31 @@ pub fn explain(t: &Topology, file: &str) -> String {
             out,
             "\n  {BOLD}{}{BOLD:#} → cluster {BOLD}{}{BOLD:#} ({cs}{}{cs:#}): workload {ws}{}{ws:#} ({})",
             object_label(p),
-            c.name,
+            clean(&c.name),
             c.environment,
             p.workload_class,
-            p.class_reason
+            note(&p.class_reason)
         );
         for (i, e) in p.evidence.iter().enumerate() {
             let arrow = if i == 0 { " " } else { "↳" };
-            let _ = writeln!(out, "    {DIM}{arrow}{DIM:#} {}  {}", e.location, e.note);
+            let _ = writeln!(
+                out,
+                "    {DIM}{arrow}{DIM:#} {}  {}",
+                clean(&e.location.to_string()),
+                note(&e.note)
+            );
         }
         let declared = c
             .declared_in
             .first()
-            .map(|l| format!(" ({l})"))
+            .map(|l| format!(" ({})", clean(&l.to_string())))
             .unwrap_or_default();
         let _ = writeln!(
             out,
             "    {DIM}cluster {} is {}: {}{declared}{DIM:#}",
-            c.name, c.environment, c.env_reason
+            clean(&c.name),
+            c.environment,
+            note(&c.env_reason)
         );
     }
     let unresolved: Vec<_> = t
@@ -325,7 +349,12 @@ pub fn explain(t: &Topology, file: &str) -> String {
     if !unresolved.is_empty() {
         let _ = writeln!(out, "\n  unresolved:");
         for u in unresolved {
-            let _ = writeln!(out, "    {}  {}", u.location, u.reason);
+            let _ = writeln!(
+                out,
+                "    {}  {}",
+                clean(&u.location.to_string()),
+                note(&u.reason)
+            );
         }
     }
     out
@@ -357,7 +386,8 @@ fn mermaid_id(prefix: &str, text: &str) -> String {
 
 /// Escapes text for a quoted Mermaid label.
 fn mermaid_label(text: &str) -> String {
-    text.replace('"', "#quot;")
+    clean(text)
+        .replace('"', "#quot;")
         .replace('<', "#lt;")
         .replace('>', "#gt;")
 }
@@ -395,10 +425,12 @@ pub fn mermaid(t: &Topology) -> String {
 }
 
 fn dot_quote(text: &str) -> String {
+    // DOT's own `\n` breaks label lines; other control characters are escaped as text.
     let escaped = text
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n");
+        .split('\n')
+        .map(|line| clean(line).replace('\\', "\\\\").replace('"', "\\\""))
+        .collect::<Vec<_>>()
+        .join("\\n");
     format!("\"{escaped}\"")
 }
 

@@ -154,9 +154,19 @@ impl Policies {
 
     /// Applies the policy files of `--policies DIR`: each `<id>.yaml` may change a rule's
     /// severity and texts, and extends its data lists (entries are added, not replaced).
-    pub fn apply_dir(&mut self, dir: &std::path::Path) -> anyhow::Result<()> {
+    /// `root` is the scanned repository: a folder inside it is repository content and is read
+    /// under the same confinement as `.envfence.yaml` ([`crate::config::Repository`]).
+    pub fn apply_dir(
+        &mut self,
+        dir: &std::path::Path,
+        root: &std::path::Path,
+    ) -> anyhow::Result<()> {
+        use crate::config::{safe_message, shown_path, Repository};
+
+        let repository = Repository::at(root);
+        let confined = repository.names(dir);
         let entries = std::fs::read_dir(dir)
-            .map_err(|e| anyhow::anyhow!("cannot read policies {}: {e}", dir.display()))?;
+            .map_err(|e| anyhow::anyhow!("cannot read policies {}: {e}", shown_path(dir)))?;
         let mut paths: Vec<std::path::PathBuf> = entries
             .filter_map(Result::ok)
             .map(|e| e.path())
@@ -164,19 +174,30 @@ impl Policies {
             .collect();
         paths.sort();
         for path in paths {
-            let shown = path.display().to_string();
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| anyhow::anyhow!("cannot read {shown}: {e}"))?;
-            let o: PolicyOverride =
-                serde_yaml::from_str(&text).map_err(|e| match e.location() {
-                    Some(l) => anyhow::anyhow!("{shown}:{}:{}: {e}", l.line(), l.column()),
-                    None => anyhow::anyhow!("{shown}: {e}"),
-                })?;
-            let rule = RuleId::parse(&o.id)
-                .ok_or_else(|| anyhow::anyhow!("{shown}: unknown rule id `{}`", o.id))?;
+            let shown = shown_path(&path);
+            let text = repository
+                .read(&path, confined)
+                .map_err(|cause| anyhow::anyhow!("cannot read {shown}: {cause}"))?;
+            let o: PolicyOverride = serde_yaml::from_str(&text).map_err(|e| {
+                let message = e.to_string();
+                let message = match e.location() {
+                    Some(l) => {
+                        let suffix = format!(" at line {} column {}", l.line(), l.column());
+                        let message = message.strip_suffix(&suffix).unwrap_or(&message);
+                        format!("{shown}:{}:{}: {message}", l.line(), l.column())
+                    }
+                    None => format!("{shown}: {message}"),
+                };
+                anyhow::anyhow!("{}", safe_message(&message))
+            })?;
+            let rule = RuleId::parse(&o.id).ok_or_else(|| {
+                let id = safe_message(&format!("`{}`", o.id));
+                anyhow::anyhow!("{shown}: unknown rule id {id}")
+            })?;
             let Some(policy) = self.policies.get_mut(&rule) else {
                 continue;
             };
+            check_data_types(&policy.data, &o.data, &text, &shown)?;
             if let Some(sev) = o.severity {
                 policy.severity = sev;
                 self.levels.insert(rule, Some(sev));
@@ -195,13 +216,7 @@ impl Policies {
                     (
                         Some(serde_yaml::Value::Sequence(existing)),
                         serde_yaml::Value::Sequence(more),
-                    ) => {
-                        for item in more {
-                            if !existing.contains(&item) {
-                                existing.push(item);
-                            }
-                        }
-                    }
+                    ) => extend_unique(existing, more),
                     (_, value) => {
                         policy.data.insert(key, value);
                     }
@@ -232,6 +247,68 @@ impl Policies {
     pub fn severity(&self, rule: RuleId) -> Option<Severity> {
         self.levels.get(&rule).copied().flatten()
     }
+}
+
+/// Appends the items of `more` that `list` does not hold yet, in order, in linear time (a
+/// policy file may add tens of thousands of entries).
+fn extend_unique(list: &mut Vec<serde_yaml::Value>, more: Vec<serde_yaml::Value>) {
+    let mut seen: std::collections::HashSet<serde_yaml::Value> = list.iter().cloned().collect();
+    for item in more {
+        if seen.insert(item.clone()) {
+            list.push(item);
+        }
+    }
+}
+
+/// What kind of YAML value a policy data entry is, for messages.
+fn value_kind(value: &serde_yaml::Value) -> &'static str {
+    match value {
+        serde_yaml::Value::Null => "empty",
+        serde_yaml::Value::Bool(_) => "a boolean",
+        serde_yaml::Value::Number(_) => "a number",
+        serde_yaml::Value::String(_) => "a string",
+        serde_yaml::Value::Sequence(_) => "a list",
+        serde_yaml::Value::Mapping(_) => "a mapping",
+        serde_yaml::Value::Tagged(_) => "a tagged value",
+    }
+}
+
+/// A policy file's `data` entries must have the type of the built-in entry they extend: a
+/// string where the rule reads a list would otherwise replace the whole built-in list.
+fn check_data_types(
+    builtin: &BTreeMap<String, serde_yaml::Value>,
+    data: &BTreeMap<String, serde_yaml::Value>,
+    text: &str,
+    shown: &str,
+) -> anyhow::Result<()> {
+    use crate::documents::{path as field_path, yaml, FieldPath};
+
+    for (key, value) in data {
+        let Some(expected) = builtin.get(key) else {
+            continue;
+        };
+        let (want, found) = (value_kind(expected), value_kind(value));
+        if want == found {
+            continue;
+        }
+        let stream = yaml::parse_stream(text);
+        let line = stream
+            .docs
+            .first()
+            .and_then(|doc| {
+                let path = FieldPath(vec![
+                    field_path::Segment::Key("data".to_owned()),
+                    field_path::Segment::Key(key.clone()),
+                ]);
+                field_path::locate(&doc.root, &path)
+            })
+            .map_or(1, |l| l.pos.line);
+        let key = crate::config::safe_message(&format!("`{key}`"));
+        anyhow::bail!(
+            "{shown}:{line}: data {key} must be {want}, like the built-in one, not {found}"
+        );
+    }
+    Ok(())
 }
 
 /// The documentation page of a rule, generated from its policy file: `docs/rules/<id>.md`.
