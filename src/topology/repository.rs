@@ -113,13 +113,9 @@ mod tests {
 
     #[test]
     fn config_and_detected_urls_are_this_repository() {
-        let config = Config {
-            repository: crate::config::RepositoryConfig {
-                urls: vec!["https://github.com/acme/platform.git".into()],
-            },
-            detected_urls: vec![("git@github.com:acme/mirror".into(), "origin".into())],
-            ..Config::default()
-        };
+        let mut config = Config::default();
+        config.repository.urls = vec!["https://github.com/acme/platform.git".into()];
+        config.detected_urls = vec![("git@github.com:acme/mirror".into(), "origin".into())];
         let this = ThisRepository::from_config(&config);
         assert!(matches!(
             this.classify(Some("git@github.com:acme/platform")),
