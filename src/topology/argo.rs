@@ -209,10 +209,7 @@ impl AppSpec {
                 repo_url: source_text(s.get("repoURL"), &mut unresolved)?,
                 path,
                 chart: source_text(s.get("chart"), &mut unresolved)?,
-                target_revision: s
-                    .get("targetRevision")
-                    .and_then(Node::as_str)
-                    .map(|r| lenient(r)),
+                target_revision: s.get("targetRevision").and_then(Node::as_str).map(&lenient),
                 unresolved,
                 recurse: directory
                     .and_then(|d| d.get("recurse"))
