@@ -36,7 +36,9 @@ pub struct ClusterDecl {
     pub name: String,
     #[serde(default)]
     pub server: Option<String>,
-    pub environment: Environment,
+    /// Optional: when absent the environment is inferred as for any other cluster.
+    #[serde(default)]
+    pub environment: Option<Environment>,
     #[serde(default)]
     pub aliases: Vec<String>,
 }
@@ -135,11 +137,82 @@ pub struct Config {
     pub rules: RulesConfig,
     #[serde(default)]
     pub ignore: Vec<String>,
+    #[serde(default)]
+    pub repository: RepositoryConfig,
+    /// URLs of this repository found outside the config (the `origin` remote,
+    /// `GITHUB_REPOSITORY`), each with where it was found.
+    #[serde(skip)]
+    pub detected_urls: Vec<(String, String)>,
     /// Where the config came from, for diagnostics that point into it.
     #[serde(skip)]
     pub source: Option<ConfigSource>,
     #[serde(skip)]
     ignore_set: GlobSet,
+}
+
+/// `repository:`: the `repoURL`s that mean this repository.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryConfig {
+    #[serde(default)]
+    pub urls: Vec<String>,
+}
+
+/// The URLs by which this repository is known besides the config: the `origin` remote of
+/// `root/.git/config` (read as text, no process) and `GITHUB_REPOSITORY` on GitHub runners.
+pub fn detect_repository_urls(root: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(url) = origin_url(root) {
+        out.push((url, "the origin remote in .git/config".to_owned()));
+    }
+    if let Ok(repo) = std::env::var("GITHUB_REPOSITORY") {
+        if !repo.trim().is_empty() {
+            let server = std::env::var("GITHUB_SERVER_URL")
+                .unwrap_or_else(|_| "https://github.com".to_owned());
+            out.push((
+                format!("{}/{}", server.trim_end_matches('/'), repo.trim()),
+                "GITHUB_REPOSITORY".to_owned(),
+            ));
+        }
+    }
+    out
+}
+
+/// `url` of `[remote "origin"]`, following a worktree's `.git` file to the shared config.
+fn origin_url(root: &Path) -> Option<String> {
+    let dot_git = root.join(".git");
+    let git_dir = if dot_git.is_file() {
+        let text = std::fs::read_to_string(&dot_git).ok()?;
+        let dir = PathBuf::from(text.trim().strip_prefix("gitdir:")?.trim());
+        let dir = if dir.is_absolute() {
+            dir
+        } else {
+            root.join(dir)
+        };
+        match std::fs::read_to_string(dir.join("commondir")) {
+            Ok(common) => dir.join(common.trim()),
+            Err(_) => dir,
+        }
+    } else {
+        dot_git
+    };
+    let text = std::fs::read_to_string(git_dir.join("config")).ok()?;
+    let mut in_origin = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_origin = line.replace(' ', "") == "[remote\"origin\"]";
+            continue;
+        }
+        if in_origin {
+            if let Some((key, value)) = line.split_once('=') {
+                if key.trim() == "url" {
+                    return Some(value.trim().to_owned());
+                }
+            }
+        }
+    }
+    None
 }
 
 /// The config file's path and its span tree, so that later stages can point into it.
@@ -336,13 +409,19 @@ impl Config {
                 let text = repository.read_named(path).map_err(|cause| {
                     ConfigError(format!("cannot read config {}: {cause}", shown_path(path)))
                 })?;
-                Config::parse(path, &text)
+                Config::parse(path, &text).map(|mut c| {
+                    c.detected_urls = detect_repository_urls(root);
+                    c
+                })
             }
             None => {
                 let path = root.join(FILE_NAME);
                 match std::fs::symlink_metadata(&path) {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        return Ok(Config::default())
+                        return Ok(Config {
+                            detected_urls: detect_repository_urls(root),
+                            ..Config::default()
+                        })
                     }
                     _ => {}
                 }
@@ -354,6 +433,7 @@ impl Config {
                     if let Some(s) = &mut c.source {
                         s.shown = FILE_NAME.to_owned();
                     }
+                    c.detected_urls = detect_repository_urls(root);
                     c
                 })
             }
@@ -520,7 +600,7 @@ ignore: ["vendor/**"]
 "#,
         )
         .expect("valid");
-        assert_eq!(c.clusters[0].environment, Environment::Production);
+        assert_eq!(c.clusters[0].environment, Some(Environment::Production));
         assert_eq!(
             c.rules.levels(),
             vec![(RuleId::NoNetworkIsolation, RuleLevel::Off)]

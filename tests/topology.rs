@@ -276,3 +276,66 @@ fn evidence_points_at_real_lines() {
         problems.join("\n")
     );
 }
+
+/// Issue 11's acceptance corpus: one Argo CD instance deploys production and non-production
+/// Applications to its own cluster. `in-cluster` holds `prod-us-app`, so it is production and
+/// the qa and staging Applications are errors at their destination lines; the mixed-cluster and
+/// isolation warnings come once per deployer.
+#[test]
+fn multi_sources_example_local_cluster_is_production() {
+    let Some(dir) = corpora() else {
+        eprintln!("skipped: ../shared/corpora is not present");
+        return;
+    };
+    let repo = dir.join("kostis-codefresh__multi-sources-example");
+    let out = common::envfence()
+        .env_remove("GITHUB_REPOSITORY")
+        .args(["scan", "-q", "--format", "json"])
+        .arg(&repo)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let report = common::json_report(&out);
+    let at = |rule: &str| -> Vec<String> {
+        let mut v: Vec<String> = report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["rule"] == rule)
+            .map(|f| format!("{}:{}", f["file"].as_str().unwrap_or(""), f["line"]))
+            .collect();
+        v.sort();
+        v
+    };
+    let errors = at("nonprod-on-prod-cluster");
+    for expected in [
+        "example-apps/qa-app.yaml:11",
+        "example-apps/staging-eu-app.yaml:11",
+    ] {
+        assert!(errors.contains(&expected.to_owned()), "{errors:?}");
+    }
+    assert!(
+        !errors
+            .iter()
+            .any(|e| e.starts_with("example-apps/prod-us.yaml")),
+        "{errors:?}"
+    );
+    let in_cluster = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["file"] == "example-apps/qa-app.yaml" && f["rule"] == "nonprod-on-prod-cluster")
+        .expect("qa-app error");
+    assert_eq!(in_cluster["cluster"], "in-cluster");
+    // Grouped: one mixed-cluster and one isolation finding per deployer line.
+    for rule in ["mixed-environment-cluster", "no-network-isolation"] {
+        let lines = at(rule);
+        let mut unique = lines.clone();
+        unique.dedup();
+        assert_eq!(lines, unique, "{rule}: {lines:?}");
+        assert!(
+            lines.contains(&"example-apps/qa-app.yaml:11".to_owned()),
+            "{rule}: {lines:?}"
+        );
+    }
+}

@@ -73,6 +73,9 @@ struct JsonPlacement<'a> {
     workload_class_reason: &'a str,
     deployer: Option<JsonDeployer<'a>>,
     patch: bool,
+    /// An opaque placement: the deployer stands for a payload whose contents were not read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    opaque: bool,
     images: Vec<&'a str>,
     evidence: Vec<JsonEvidence<'a>>,
 }
@@ -165,6 +168,7 @@ pub fn json(t: &Topology) -> String {
                     line: d.location.line,
                 }),
                 patch: p.patch,
+                opaque: p.opaque,
                 images: p.object.images.iter().map(|(i, _)| i.as_str()).collect(),
                 evidence: evidence_dto(&p.evidence),
             })
@@ -319,6 +323,12 @@ pub fn explain(t: &Topology, file: &str) -> String {
             p.workload_class,
             note(&p.class_reason)
         );
+        if p.opaque {
+            let _ = writeln!(
+                out,
+                "    opaque: its contents were not read; the deployer is judged by its own identity"
+            );
+        }
         for (i, e) in p.evidence.iter().enumerate() {
             let arrow = if i == 0 { " " } else { "↳" };
             let _ = writeln!(

@@ -17,7 +17,9 @@
 
 use std::collections::BTreeMap;
 
-use super::placement::{line_to_change, object_label, resource_of, workloads_by_cluster};
+use super::placement::{
+    labels_of, line_to_change, object_label, resource_of, workloads_by_cluster,
+};
 use super::{Rule, RuleContext, RuleId};
 use crate::findings::{Finding, Location, Severity};
 use crate::topology::{Deployer, Env, Placement};
@@ -61,22 +63,35 @@ impl Rule for MixedEnvironmentCluster {
             };
             // Non-production deployers (or, for a test object pulled into a production overlay,
             // the line that pulls it in), each with the first object it brings.
-            let mut by_source: BTreeMap<Location, (&Deployer, &Placement)> = BTreeMap::new();
+            let mut by_source: BTreeMap<Location, (&Deployer, Vec<&Placement>)> = BTreeMap::new();
             for p in here
                 .iter()
                 .filter(|p| p.workload_class == Env::NonProduction)
             {
                 if let Some(d) = &p.deployer {
-                    by_source.entry(line_to_change(p)).or_insert((d, p));
+                    by_source
+                        .entry(line_to_change(p))
+                        .or_insert((d, Vec::new()))
+                        .1
+                        .push(p);
                 }
             }
-            for (location, (deployer, first)) in by_source {
+            for (location, (deployer, all)) in by_source {
+                let first = all[0];
                 let prod_via = production
                     .deployer
                     .as_ref()
                     .map(|d| format!(" via {} {}", d.kind, d.name))
                     .unwrap_or_default();
-                let source = if deployer.location == location {
+                // Applications generated at one line (an ApplicationSet template) are all named.
+                let generated: Vec<&Placement> = all
+                    .iter()
+                    .copied()
+                    .filter(|p| p.opaque || p.renders_chart)
+                    .collect();
+                let source = if deployer.location == location && generated.len() > 1 {
+                    labels_of(&generated, 12)
+                } else if deployer.location == location {
                     format!("{} {}", deployer.kind, deployer.name)
                 } else {
                     format!(

@@ -14,17 +14,24 @@
 //!   policyTypes: [Ingress, Egress]
 //! ```
 //! Two policies (one denying ingress, one denying egress) count too. One finding per cluster
-//! and namespace, at the deployer line of the first workload in that namespace.
+//! and deployer, listing the namespaces it fills, at the deployer's destination line.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use super::placement::{line_to_change, object_label, workloads_by_cluster};
+use super::placement::{object_label, workloads_by_cluster};
 use super::{Rule, RuleContext, RuleId};
 use crate::documents::{Document, Node};
-use crate::findings::{Finding, Severity};
-use crate::topology::Env;
+use crate::findings::{Finding, Location, Severity};
+use crate::topology::{Env, Placement};
 
 pub struct NoNetworkIsolation;
+
+/// The namespaces one deployer fills on a mixed cluster without isolation.
+struct Group<'a> {
+    first: &'a Placement,
+    /// Namespace → the directions it does not deny.
+    namespaces: BTreeMap<&'a str, &'static str>,
+}
 
 /// Which directions a NetworkPolicy denies by default: (ingress, egress).
 fn default_deny(doc: &Document) -> (bool, bool) {
@@ -91,33 +98,65 @@ impl Rule for NoNetworkIsolation {
                 entry.0 |= i;
                 entry.1 |= e;
             }
-            let mut seen = BTreeSet::new();
+            // One finding per deployer: the namespaces it fills without isolation.
+            let mut by_deployer: BTreeMap<Location, Group<'_>> = BTreeMap::new();
             for p in &workloads {
                 let Some(ns) = p.object.namespace.as_deref() else {
                     continue;
                 };
-                if p.object.kind == "NetworkPolicy" || !seen.insert(ns) {
+                if p.object.kind == "NetworkPolicy" {
                     continue;
                 }
                 let (ingress, egress) = denied.get(ns).copied().unwrap_or_default();
                 if ingress && egress {
                     continue;
                 }
-                let missing = match (ingress, egress) {
-                    (false, false) => "ingress and egress",
-                    (true, false) => "egress",
-                    _ => "ingress",
+                let location = match &p.deployer {
+                    Some(d) => d.location.clone(),
+                    None => Location::new(&p.object.file, p.object.line),
+                };
+                let group = by_deployer.entry(location).or_insert_with(|| Group {
+                    first: p,
+                    namespaces: BTreeMap::new(),
+                });
+                group
+                    .namespaces
+                    .entry(ns)
+                    .or_insert(match (ingress, egress) {
+                        (false, false) => "ingress and egress",
+                        (true, false) => "egress",
+                        _ => "ingress",
+                    });
+            }
+            for (location, group) in by_deployer {
+                let p = group.first;
+                let listed: Vec<String> = group
+                    .namespaces
+                    .iter()
+                    .map(|(ns, missing)| format!("{ns} ({missing})"))
+                    .collect();
+                let via = p
+                    .deployer
+                    .as_ref()
+                    .map(|d| format!(" from {} {}", d.kind, d.name))
+                    .unwrap_or_default();
+                let (noun, verb, whose) = if listed.len() == 1 {
+                    ("namespace", "has", "its")
+                } else {
+                    ("namespaces", "have", "their")
                 };
                 let message = format!(
-                    "namespace {ns} on mixed cluster {} has no default-deny NetworkPolicy for {missing}: its workloads (such as {}) can reach, and be reached from, every other namespace",
+                    "{noun} {} on mixed cluster {}{via} {verb} no default-deny NetworkPolicy: {whose} workloads (such as {}) can reach, and be reached from, every other namespace",
+                    listed.join(", "),
                     cluster.name,
                     object_label(p)
                 );
-                let mut finding = Finding::new(self.id(), severity, line_to_change(p), message)
+                let first_ns = group.namespaces.keys().next().copied().unwrap_or("?");
+                let mut finding = Finding::new(self.id(), severity, location, message)
                     .resource(crate::documents::ResourceId {
                         api_version: Some("v1".into()),
                         kind: Some("Namespace".into()),
-                        name: Some(ns.to_owned()),
+                        name: Some(first_ns.to_owned()),
                         namespace: None,
                     })
                     .cluster(cluster.name.clone(), cluster.environment.as_str())

@@ -21,9 +21,10 @@ pub fn policy_list(policy: Option<&Policy>, key: &str) -> Vec<String> {
 
 /// A placement of an object that runs or configures something: not a patch, and not a
 /// deployer object (Applications, Flux Kustomizations, sources), which is judged by where it
-/// sends its payload.
+/// sends its payload, unless the deployer stands for a payload envfence cannot read (a chart,
+/// an opaque placement).
 pub fn is_workload(p: &Placement, deployer_kinds: &[String]) -> bool {
-    p.renders_chart || (!p.patch && !deployer_kinds.contains(&p.object.kind))
+    p.renders_chart || p.opaque || (!p.patch && !deployer_kinds.contains(&p.object.kind))
 }
 
 /// The line the author should change to move this placement: the `resources` entry that
@@ -95,13 +96,36 @@ fn test_folder_of(file: &str) -> Option<String> {
     None
 }
 
-/// `Kind/name`.
+/// `Kind/name`; for a deployer standing for its payload (a chart, an opaque placement),
+/// `Kind/name (namespace ns)`, since generated Applications differ by namespace.
 pub fn object_label(p: &Placement) -> String {
-    format!(
+    let label = format!(
         "{}/{}",
         p.object.kind,
         p.object.name.as_deref().unwrap_or("?")
-    )
+    );
+    match &p.object.namespace {
+        Some(ns) if p.opaque || p.renders_chart => format!("{label} (namespace {ns})"),
+        _ => label,
+    }
+}
+
+/// Labels of several placements, the first `max` of them and a count of the rest.
+pub fn labels_of(placements: &[&Placement], max: usize) -> String {
+    let mut labels: Vec<String> = Vec::new();
+    for p in placements {
+        let label = object_label(p);
+        if !labels.contains(&label) {
+            labels.push(label);
+        }
+    }
+    let more = labels.len().saturating_sub(max);
+    labels.truncate(max);
+    let mut text = labels.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
 }
 
 /// The resource a finding about this placement names: its identity on the cluster (after

@@ -14,6 +14,7 @@ use super::clusters::{Inventory, IN_CLUSTER, IN_CLUSTER_SERVER};
 use super::env::Env;
 use super::index::{self, DocRef, RepoIndex};
 use super::kustomize::DirectoryMode;
+use super::repository::RepoMatch;
 use super::{
     folder_slot, Delivery, Deployer, Outcome, PlacedObject, Placement, Signal, SignalLevel,
     Unresolved,
@@ -73,7 +74,7 @@ pub fn run(
     let d = index.doc(doc);
     match d.id.kind.as_deref() {
         Some("Application") => {
-            let spec = AppSpec::read(&d.root, &d.file, &|s: &str| Ok(s.to_owned()));
+            let spec = AppSpec::read(&d.root, &d.file, &|s: &str| Ok(s.to_owned()), false);
             match spec {
                 Ok(mut spec) => {
                     spec.doc = Some(doc);
@@ -96,7 +97,7 @@ pub fn run(
             }
         }
         Some("ApplicationSet") => {
-            run_appset(index, inventory, d, host, chain, parent_signals, &mut out)
+            run_appset(index, inventory, doc, host, chain, parent_signals, &mut out)
         }
         _ => {}
     }
@@ -124,6 +125,10 @@ struct SourceSpec {
     repo_url: Option<String>,
     path: Option<(String, u32)>,
     chart: Option<String>,
+    target_revision: Option<String>,
+    /// Why a field of the source could not be resolved (an ephemeral Application whose
+    /// source depends on the pull request): its contents cannot be read.
+    unresolved: Option<String>,
     recurse: bool,
     include: Option<String>,
     exclude: Option<String>,
@@ -134,13 +139,30 @@ type Subst<'a> = dyn Fn(&str) -> Result<String, String> + 'a;
 
 impl AppSpec {
     /// Reads an Application-shaped node (`metadata` + `spec`), substituting every string.
-    fn read(root: &Node, file: &Arc<str>, subst: &Subst<'_>) -> Result<AppSpec, String> {
+    /// With `lenient_sources`, a source field that cannot be resolved keeps its text and marks
+    /// the source unresolved instead of failing (the destination must still resolve).
+    fn read(
+        root: &Node,
+        file: &Arc<str>,
+        subst: &Subst<'_>,
+        lenient_sources: bool,
+    ) -> Result<AppSpec, String> {
         let text = |n: Option<&Node>| -> Result<Option<String>, String> {
             match n.and_then(Node::as_str) {
                 Some(s) => subst(s).map(Some),
                 None => Ok(None),
             }
         };
+        let source_text =
+            |n: Option<&Node>, failed: &mut Option<String>| -> Result<Option<String>, String> {
+                match (text(n), lenient_sources) {
+                    (Err(why), true) => {
+                        failed.get_or_insert(why);
+                        Ok(n.and_then(Node::as_str).map(str::to_owned))
+                    }
+                    (other, _) => other,
+                }
+            };
         // Names, labels and namespaces may keep a placeholder (`web-pr-{{number}}`): only
         // the destination and the source path must be known to place the Application.
         let lenient = |s: &str| subst(s).unwrap_or_else(|_| s.to_owned());
@@ -176,18 +198,19 @@ impl AppSpec {
         );
         let mut sources = Vec::new();
         for s in sources_nodes {
+            let mut unresolved = None;
             let path = match s.entry("path") {
-                Some(e) => match e.value.as_str() {
-                    Some(p) => Some((subst(p)?, e.key.span.start.line)),
-                    None => None,
-                },
+                Some(e) => source_text(Some(&e.value), &mut unresolved)?
+                    .map(|p| (p, e.key.span.start.line)),
                 None => None,
             };
             let directory = s.get("directory");
             sources.push(SourceSpec {
-                repo_url: text(s.get("repoURL"))?,
+                repo_url: source_text(s.get("repoURL"), &mut unresolved)?,
                 path,
-                chart: text(s.get("chart"))?,
+                chart: source_text(s.get("chart"), &mut unresolved)?,
+                target_revision: s.get("targetRevision").and_then(Node::as_str).map(&lenient),
+                unresolved,
                 recurse: directory
                     .and_then(|d| d.get("recurse"))
                     .and_then(Node::as_str)
@@ -268,14 +291,12 @@ fn deliver_app(
         }
     };
     let vocabulary = inventory.vocabulary().clone();
-    let cluster_name = inventory.clusters[cluster].name.clone();
-    let env = inventory.clusters[cluster].environment;
     let mut signals: Vec<Signal> = parent_signals.to_vec();
     if ephemeral {
         signals.push(Signal {
             env: Env::NonProduction,
             note: format!(
-                "Application {} comes from a pull-request generator",
+                "Application {} comes from a pull-request or SCM provider generator (ephemeral)",
                 app.name
             ),
             level: SignalLevel::Deployer,
@@ -300,20 +321,38 @@ fn deliver_app(
         }
     }
     for source in &app.sources {
+        let opaque = |why: String, hop_line: u32, hop_note: String, chart: bool| OpaqueSource {
+            why,
+            hop: Evidence {
+                location: at(hop_line),
+                note: hop_note,
+            },
+            chart,
+        };
+        let repo = source.repo_url.as_deref().unwrap_or("?");
+        if let Some(why) = &source.unresolved {
+            // An ephemeral Application whose source depends on run-time parameters.
+            let payload = opaque(
+                format!("its source depends on run-time parameters ({why})"),
+                source.line,
+                format!("source {repo} (per pull request)"),
+                source.chart.is_some(),
+            );
+            out.extra_placements.extend(opaque_placement(
+                app, source, cluster, inventory, &signals, chain, element, &dest_hop, payload,
+            ));
+            continue;
+        }
         if let Some(chart) = &source.chart {
-            out.unresolved.push(Unresolved {
-                location: at(source.line),
-                reason: format!(
-                    "Helm chart {chart} from {} is outside this repository; what it renders on {cluster_name} ({env}) is not known",
-                    source.repo_url.as_deref().unwrap_or("?")
-                ),
-            });
-            let hop = Evidence {
-                location: at(source.line),
-                note: format!("Helm chart {chart} rendered by Argo CD"),
-            };
-            out.extra_placements.extend(chart_placement(
-                app, cluster, inventory, &signals, chain, element, &dest_hop, hop,
+            // A chart from a Helm repository or OCI registry: its contents are elsewhere.
+            let payload = opaque(
+                format!("Helm chart {chart} comes from {repo}, outside this repository"),
+                source.line,
+                format!("Helm chart {chart} from {repo}, rendered by Argo CD"),
+                true,
+            );
+            out.extra_placements.extend(opaque_placement(
+                app, source, cluster, inventory, &signals, chain, element, &dest_hop, payload,
             ));
             continue;
         }
@@ -327,16 +366,40 @@ fn deliver_app(
             });
             continue;
         };
+        let this = inventory.repository.classify(source.repo_url.as_deref());
         if !index.is_dir(&dir) {
-            out.unresolved.push(Unresolved {
-                location: at(*path_line),
-                reason: format!(
-                    "source path {path} is not in this repository (repoURL {})",
-                    source.repo_url.as_deref().unwrap_or("?")
-                ),
-            });
+            match this {
+                RepoMatch::This(from) => out.unresolved.push(Unresolved {
+                    location: at(*path_line),
+                    reason: format!(
+                        "source path {path} is not in this repository (repoURL {repo} is this repository by {from})"
+                    ),
+                }),
+                RepoMatch::Unknown => {
+                    let payload = opaque(
+                        format!("its source {repo} path {path} is not in this repository"),
+                        *path_line,
+                        format!("source.path {path} of {repo} (another repository)"),
+                        false,
+                    );
+                    out.extra_placements.extend(opaque_placement(
+                        app, source, cluster, inventory, &signals, chain, element, &dest_hop,
+                        payload,
+                    ));
+                }
+            }
             continue;
         }
+        // A repoURL not known to be this one, whose path exists here: read from here, and say so.
+        let assumed = match (&this, &source.repo_url) {
+            (RepoMatch::Unknown, Some(url)) => Some(Evidence {
+                location: at(source.line),
+                note: format!(
+                    "repoURL {url} is assumed to be this repository: {path} exists here (declare it in repository.urls to make this certain)"
+                ),
+            }),
+            _ => None,
+        };
         if index
             .file(&format!(
                 "{}Chart.yaml",
@@ -353,12 +416,14 @@ fn deliver_app(
                 location: at(*path_line),
                 reason: format!("{path} is a Helm chart that Argo CD renders; envfence does not render templates"),
             });
-            let hop = Evidence {
-                location: at(*path_line),
-                note: format!("source.path {path}: a Helm chart rendered by Argo CD"),
-            };
-            out.extra_placements.extend(chart_placement(
-                app, cluster, inventory, &signals, chain, element, &dest_hop, hop,
+            let payload = opaque(
+                format!("{path} is a Helm chart that envfence does not render"),
+                *path_line,
+                format!("source.path {path}: a Helm chart rendered by Argo CD"),
+                true,
+            );
+            out.extra_placements.extend(opaque_placement(
+                app, source, cluster, inventory, &signals, chain, element, &dest_hop, payload,
             ));
             continue;
         }
@@ -374,6 +439,7 @@ fn deliver_app(
         let mut hops = chain.to_vec();
         hops.extend(element.iter().cloned());
         hops.push(dest_hop.clone());
+        hops.extend(assumed);
         hops.push(Evidence {
             location: at(*path_line),
             note: format!("source.path {path}"),
@@ -400,26 +466,68 @@ fn deliver_app(
     }
 }
 
-/// An Application of a Helm chart stands for what the chart renders on its destination: it is
-/// placed there (marked `renders_chart`), so that rules judge it and read its Helm values.
+/// Why a source's contents cannot be read, and the evidence hop that names the source.
+struct OpaqueSource {
+    why: String,
+    hop: Evidence,
+    /// A Helm chart: rules read the Application's Helm values as the chart's.
+    chart: bool,
+}
+
+/// A deployer whose payload is not in the repository (a chart from a Helm repository, another
+/// repository, a source known only per pull request) still places one workload on its
+/// destination: the Application itself, classed by its own identity (DESIGN §3, opaque
+/// placement), so that every rule judges it.
 #[allow(clippy::too_many_arguments)]
-fn chart_placement(
+fn opaque_placement(
     app: &AppSpec,
+    source: &SourceSpec,
     cluster: usize,
     inventory: &Inventory,
     signals: &[Signal],
     chain: &[Evidence],
     element: &[Evidence],
     dest_hop: &Evidence,
-    source_hop: Evidence,
+    payload: OpaqueSource,
 ) -> Option<Placement> {
     let doc = app.doc?;
+    let vocabulary = inventory.vocabulary();
+    let mut signals = signals.to_vec();
+    let mut identity = |what: &str, value: &str, classified: Option<&str>| {
+        if let Some(m) = vocabulary.classify_workload(classified.unwrap_or(value)) {
+            signals.push(Signal {
+                env: m.env,
+                note: format!("Application {} {what} {value}", app.name),
+                level: SignalLevel::Deployer,
+            });
+        }
+    };
+    if let Some(ns) = &app.dest_namespace {
+        identity("namespace", ns, None);
+    }
+    if let Some(rev) = &source.target_revision {
+        identity("targetRevision", rev, None);
+    }
+    if let Some((path, _)) = &source.path {
+        let slot = folder_slot(path).unwrap_or(index::basename(path.trim_end_matches('/')));
+        identity("source path", path, Some(slot));
+    }
+    if let Some(chart) = &source.chart {
+        identity("chart", chart, None);
+    }
     let c = &inventory.clusters[cluster];
-    let (class, reason, level) = super::decide_class(c.environment, &c.name, signals);
+    let (class, reason, level) = super::decide_class(c.environment, &c.name, &signals);
     let mut evidence = chain.to_vec();
     evidence.extend(element.iter().cloned());
     evidence.push(dest_hop.clone());
-    evidence.push(source_hop);
+    evidence.push(payload.hop);
+    evidence.push(Evidence {
+        location: Location::new(&app.file, app.name_line),
+        note: format!(
+            "opaque placement: the contents of Application {} were not read ({}); it is judged by its own name, labels, namespace and source",
+            app.name, payload.why
+        ),
+    });
     Some(Placement {
         object: PlacedObject {
             file: Arc::clone(&app.file),
@@ -435,7 +543,7 @@ fn chart_placement(
         workload_class: class,
         class_reason: reason,
         class_level: level,
-        deployer_class: super::deployer_class(signals),
+        deployer_class: super::deployer_class(&signals),
         evidence,
         deployer: Some(Deployer {
             kind: "Application".into(),
@@ -443,7 +551,8 @@ fn chart_placement(
             location: dest_hop.location.clone(),
         }),
         patch: false,
-        renders_chart: true,
+        renders_chart: payload.chart,
+        opaque: true,
     })
 }
 
@@ -483,12 +592,13 @@ struct Params {
 fn run_appset(
     index: &RepoIndex<'_>,
     inventory: &mut Inventory,
-    d: &Document,
+    doc: DocRef,
     host: Option<usize>,
     chain: &[Evidence],
     parent_signals: &[Signal],
     out: &mut Outcome,
 ) {
+    let d = index.doc(doc);
     let spec = d.root.get("spec");
     let go = spec
         .and_then(|s| s.get("goTemplate"))
@@ -521,18 +631,24 @@ fn run_appset(
     chain.push(hop);
     for params in sets {
         let subst = |s: &str| render(s, &params.values, go);
-        match AppSpec::read(template, &d.file, &subst) {
-            Ok(app) => deliver_app(
-                index,
-                inventory,
-                &app,
-                host,
-                &chain,
-                parent_signals,
-                &params.evidence,
-                ephemeral,
-                out,
-            ),
+        // An ephemeral Application's source may depend on the pull request: it is then an
+        // opaque placement on the destination rather than nothing.
+        match AppSpec::read(template, &d.file, &subst, ephemeral) {
+            Ok(mut app) => {
+                // Generated Applications stand on the ApplicationSet's document.
+                app.doc = Some(doc);
+                deliver_app(
+                    index,
+                    inventory,
+                    &app,
+                    host,
+                    &chain,
+                    parent_signals,
+                    &params.evidence,
+                    ephemeral,
+                    out,
+                )
+            }
             Err(reason) => out.unresolved.push(Unresolved {
                 location: params.evidence.last().map_or_else(
                     || Location::new(&d.file, d.first_line),
@@ -559,6 +675,7 @@ fn generate(
         for element in list.get("elements").and_then(Node::as_seq).unwrap_or(&[]) {
             let mut values = BTreeMap::new();
             flatten("", element, &mut values);
+            declare_element_cluster(inventory, &values, at(element.span.start.line));
             let summary: Vec<String> = values
                 .iter()
                 .take(4)
@@ -581,10 +698,16 @@ fn generate(
         return (sets, false);
     }
     if let Some(clusters) = g.get("clusters") {
-        return (cluster_params(inventory, clusters, &at), false);
+        return (cluster_params(inventory, clusters, &at, out), false);
     }
     if let Some(git) = g.get("git") {
-        return (git_params(index, git, &at, out), false);
+        let this = inventory
+            .repository
+            .classify(git.get("repoURL").and_then(Node::as_str));
+        return (
+            git_params(index, git, &this, g.span.start.line, &at, out),
+            false,
+        );
     }
     for combiner in ["matrix", "merge"] {
         if let Some(node) = g.get(combiner) {
@@ -637,15 +760,29 @@ fn generate(
             return (combined, ephemeral);
         }
     }
-    for (kind, why) in [
-        (
-            "pullRequest",
-            "pull-request generator: one Application per open pull request, known only at run time",
-        ),
+    // Pull requests and SCM repositories are known only at run time: one ephemeral,
+    // non-production Application on the template's destination stands for them.
+    for (kind, what) in [
+        ("pullRequest", "one Application per open pull request"),
         (
             "scmProvider",
-            "SCM provider generator: repositories are discovered at run time",
+            "one Application per repository the SCM provider finds",
         ),
+    ] {
+        if let Some(node) = g.get(kind) {
+            return (
+                vec![Params {
+                    values: BTreeMap::new(),
+                    evidence: vec![Evidence {
+                        location: at(node.span.start.line),
+                        note: format!("{kind} generator: {what} (ephemeral, non-production)"),
+                    }],
+                }],
+                true,
+            );
+        }
+    }
+    for (kind, why) in [
         (
             "clusterDecisionResource",
             "cluster decision resource generator: clusters are decided at run time",
@@ -667,10 +804,10 @@ fn generate(
                     values: BTreeMap::new(),
                     evidence: vec![Evidence {
                         location: at(node.span.start.line),
-                        note: format!("{kind} generator (ephemeral, non-production)"),
+                        note: format!("{kind} generator (parameters known at run time)"),
                     }],
                 }],
-                kind == "pullRequest",
+                false,
             );
         }
     }
@@ -685,6 +822,7 @@ fn cluster_params(
     inventory: &mut Inventory,
     node: &Node,
     at: &dyn Fn(u32) -> Location,
+    out: &mut Outcome,
 ) -> Vec<Params> {
     let selector = node.get("selector");
     let match_labels: Vec<(String, String)> = selector
@@ -700,12 +838,17 @@ fn cluster_params(
     let extra_values: Vec<(String, String)> =
         node.get("values").map(Node::string_map).unwrap_or_default();
     let mut sets = Vec::new();
+    // Argo CD always offers its own cluster to an empty selector, even when only a
+    // destination (not a cluster Secret) names it here.
+    let local = inventory
+        .find(IN_CLUSTER)
+        .or_else(|| inventory.find_server(IN_CLUSTER_SERVER));
     let known: Vec<usize> = (0..inventory.clusters.len())
-        .filter(|&i| inventory.clusters[i].argo_known)
+        .filter(|&i| inventory.clusters[i].argo_known || (empty_selector && Some(i) == local))
         .collect();
     for i in known {
         let c = &inventory.clusters[i];
-        if c.name == IN_CLUSTER && !empty_selector {
+        if Some(i) == local && !empty_selector && !c.argo_known {
             continue;
         }
         let labels = &c.labels;
@@ -766,7 +909,7 @@ fn cluster_params(
             ],
         });
     }
-    if empty_selector && inventory.find(IN_CLUSTER).is_none() {
+    if empty_selector && local.is_none() {
         let mut values = BTreeMap::new();
         values.insert("name".to_owned(), IN_CLUSTER.to_owned());
         values.insert("nameNormalized".to_owned(), IN_CLUSTER.to_owned());
@@ -779,7 +922,55 @@ fn cluster_params(
             }],
         });
     }
+    if sets.is_empty() && !empty_selector {
+        let mut terms: Vec<String> = match_labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        for e in &expressions {
+            let key = e.get("key").and_then(Node::as_str).unwrap_or("?");
+            let op = e.get("operator").and_then(Node::as_str).unwrap_or("?");
+            let values: Vec<&str> = e
+                .get("values")
+                .and_then(Node::as_seq)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(Node::as_str)
+                .collect();
+            terms.push(format!("{key} {op} [{}]", values.join(", ")));
+        }
+        out.unresolved.push(Unresolved {
+            location: at(node
+                .entry("selector")
+                .map_or(node.span.start.line, |e| e.key.span.start.line)),
+            reason: format!(
+                "clusters generator: the selector {{{}}} matches no cluster declared in this repository (Argo CD cluster Secrets, .envfence.yaml clusters), so where these Applications go is not known",
+                terms.join(", ")
+            ),
+        });
+    }
     sets
+}
+
+/// A list element with a cluster name (`cluster`, `name`) and its URL (`url`, `server`)
+/// names one cluster, known by both.
+fn declare_element_cluster(
+    inventory: &mut Inventory,
+    values: &BTreeMap<String, String>,
+    location: Location,
+) {
+    let name = ["cluster", "name", "clusterName"]
+        .iter()
+        .find_map(|k| values.get(*k));
+    let url = ["url", "server", "clusterURL", "clusterUrl"]
+        .iter()
+        .find_map(|k| values.get(*k))
+        .filter(|u| u.contains("://"));
+    if let (Some(name), Some(url)) = (name, url) {
+        if !name.contains("{{") && !url.contains("{{") && name != IN_CLUSTER {
+            inventory.declare_element(name, url, location);
+        }
+    }
 }
 
 fn path_params(path: &str, values: &mut BTreeMap<String, String>) {
@@ -797,6 +988,8 @@ fn path_params(path: &str, values: &mut BTreeMap<String, String>) {
 fn git_params(
     index: &RepoIndex<'_>,
     git: &Node,
+    this: &RepoMatch,
+    generator_line: u32,
     at: &dyn Fn(u32) -> Location,
     out: &mut Outcome,
 ) -> Vec<Params> {
@@ -806,6 +999,21 @@ fn git_params(
         .and_then(Node::as_str)
         .unwrap_or("?")
         .to_owned();
+    let read_from = match this {
+        RepoMatch::This(_) => "this repository",
+        RepoMatch::Unknown => "assumed to be this repository: the directory exists here",
+    };
+    // Another repository, as far as envfence can tell: nothing it generates is known.
+    let elsewhere = |what: &str| {
+        match this {
+        RepoMatch::This(from) => {
+            format!("git generator: {what} in this repository (repoURL {repo} is this repository by {from})")
+        }
+        RepoMatch::Unknown => format!(
+            "git generator reads {repo}, which is not this repository as far as envfence can tell (no repository.urls, origin or GITHUB_REPOSITORY match) and {what} here, so its Applications are not known"
+        ),
+    }
+    };
     if let Some(dirs) = git.get("directories").and_then(Node::as_seq) {
         let mut include = Vec::new();
         let mut exclude = Vec::new();
@@ -843,10 +1051,14 @@ fn git_params(
                 values,
                 evidence: vec![Evidence {
                     location: at(*line),
-                    note: format!(
-                        "git directory {dir} (repoURL {repo}, read from this repository)"
-                    ),
+                    note: format!("git directory {dir} (repoURL {repo}, {read_from})"),
                 }],
+            });
+        }
+        if sets.is_empty() && !include.is_empty() {
+            out.unresolved.push(Unresolved {
+                location: at(generator_line),
+                reason: elsewhere("no directory matches its paths"),
             });
         }
     }
@@ -876,7 +1088,9 @@ fn git_params(
             if !matched {
                 out.unresolved.push(Unresolved {
                     location: at(f.span.start.line),
-                    reason: format!("git files generator: no YAML file in this repository matches {p} (JSON files are not read)"),
+                    reason: elsewhere(&format!(
+                        "no YAML file matches {p} (JSON files are not read)"
+                    )),
                 });
             }
         }

@@ -41,8 +41,8 @@ pub struct Cluster {
 pub struct Inventory {
     pub clusters: Vec<Cluster>,
     vocabulary: Vocabulary,
-    /// kubeConfig Secret name → namespaces of the Flux objects that use it.
-    kubeconfig_namespaces: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// Which `repoURL`s are this repository.
+    pub repository: super::repository::ThisRepository,
 }
 
 const RANK_CONFIG: u8 = 0;
@@ -50,6 +50,7 @@ const RANK_LABEL: u8 = 1;
 const RANK_NAME: u8 = 2;
 const RANK_SERVER: u8 = 3;
 const RANK_FOLDER: u8 = 4;
+const RANK_HOLDS_PRODUCTION: u8 = 8;
 const RANK_NONE: u8 = 9;
 
 impl Inventory {
@@ -195,24 +196,8 @@ impl Inventory {
                 extra_production: config.environments.production.words.clone(),
                 extra_non_production: config.environments.non_production.words.clone(),
             },
-            kubeconfig_namespaces: BTreeMap::new(),
+            repository: super::repository::ThisRepository::from_config(config),
         };
-        for (_, doc) in index.all_docs() {
-            let secret = doc
-                .root
-                .get("spec")
-                .and_then(|s| s.get("kubeConfig"))
-                .and_then(|k| k.get("secretRef"))
-                .and_then(|r| r.get("name"))
-                .and_then(Node::as_str);
-            let patched = super::flux::patched_helm_kubeconfig(doc).map(|(name, _)| name);
-            for secret in secret.map(str::to_owned).into_iter().chain(patched) {
-                inv.kubeconfig_namespaces
-                    .entry(secret)
-                    .or_default()
-                    .insert(doc.id.namespace.clone().unwrap_or_default());
-            }
-        }
         let config_file: Arc<str> = config
             .source
             .as_ref()
@@ -224,16 +209,21 @@ impl Inventory {
                 .as_ref()
                 .and_then(|s| s.line_of(&format!("clusters[{i}].name")))
                 .unwrap_or(1);
-            let env = match decl.environment {
-                config::Environment::Production => Env::Production,
-                config::Environment::NonProduction => Env::NonProduction,
-            };
+            // Without `environment` the cluster is only named here; its environment is
+            // inferred like any other's.
+            let explicit = decl.environment.map(|e| {
+                let env = match e {
+                    config::Environment::Production => Env::Production,
+                    config::Environment::NonProduction => Env::NonProduction,
+                };
+                (env, format!("declared {env} in the config"))
+            });
             let c = inv.declare(
                 Some(&decl.name),
                 decl.server.as_deref(),
                 BTreeMap::new(),
                 Some(Location::new(&config_file, line)),
-                Some((env, format!("declared {env} in the config"))),
+                explicit,
             );
             inv.clusters[c].aliases.extend(decl.aliases.iter().cloned());
             inv.clusters[c].argo_known = true;
@@ -313,29 +303,83 @@ impl Inventory {
         i
     }
 
-    /// A Flux `kubeConfig.secretRef`: the Secret `<name>-kubeconfig` names cluster `<name>`.
-    /// When one Secret name is used from several namespaces (a hub with one namespace per
-    /// spoke, each holding its own `cluster-kubeconfig`), the namespace names the cluster.
+    /// A Flux `kubeConfig.secretRef`: the Secret names the cluster (`<x>-kubeconfig`,
+    /// `kubeconfig-<x>` → `<x>`), so that every deployer using one Secret lands on one
+    /// cluster. A generic name (`kubeconfig`, `cluster-kubeconfig`, `value`) says nothing:
+    /// the namespace that holds the Secret names the cluster (a hub with one namespace per
+    /// spoke).
     pub fn kubeconfig_cluster(
         &mut self,
         secret_name: &str,
         namespace: Option<&str>,
         location: Location,
     ) -> usize {
-        let derived = secret_name
-            .strip_suffix("-kubeconfig")
-            .or_else(|| secret_name.strip_suffix("-kubeconfig-secret"))
-            .unwrap_or(secret_name);
-        let shared = self
-            .kubeconfig_namespaces
-            .get(secret_name)
-            .is_some_and(|namespaces| namespaces.len() > 1);
-        let name = match namespace {
-            Some(ns) if shared => ns,
-            _ => derived,
+        let name = match (kubeconfig_secret_cluster(secret_name), namespace) {
+            (Some(name), _) => name,
+            (None, Some(ns)) if !ns.is_empty() => ns,
+            (None, _) => secret_name,
         };
         self.declare(Some(name), None, BTreeMap::new(), Some(location), None)
     }
+
+    /// A generator element that carries both a cluster name and its URL: one cluster known
+    /// by both (a cluster first seen by its URL takes the name, the URL stays an alias).
+    pub fn declare_element(&mut self, name: &str, server: &str, location: Location) -> usize {
+        if self.find(name).is_none() {
+            if let Some(i) = self.find_server(server) {
+                let c = &mut self.clusters[i];
+                if c.name == server || normalise_server(&c.name) == normalise_server(server) {
+                    c.aliases
+                        .push(std::mem::replace(&mut c.name, name.to_owned()));
+                } else {
+                    c.aliases.push(name.to_owned());
+                }
+                return self.declare(
+                    Some(name),
+                    Some(server),
+                    BTreeMap::new(),
+                    Some(location),
+                    None,
+                );
+            }
+        }
+        let i = self.declare(
+            Some(name),
+            Some(server),
+            BTreeMap::new(),
+            Some(location),
+            None,
+        );
+        let c = &mut self.clusters[i];
+        if !c.aliases.iter().any(|a| a == server) && c.name != server {
+            c.aliases.push(server.to_owned());
+        }
+        i
+    }
+
+    /// DESIGN §3: a cluster whose environment is still unknown after every other signal and
+    /// that receives a production workload is production, with that workload as evidence.
+    pub fn promote(&mut self, cluster: usize, why: String) {
+        let c = &mut self.clusters[cluster];
+        if c.environment == Env::Unknown {
+            c.environment = Env::Production;
+            c.env_reason = why;
+            c.env_rank = RANK_HOLDS_PRODUCTION;
+        }
+    }
+}
+
+/// The cluster a kubeconfig Secret's name gives, or `None` for a generic name.
+pub fn kubeconfig_secret_cluster(secret: &str) -> Option<&str> {
+    let derived = secret
+        .strip_suffix("-kubeconfig-secret")
+        .or_else(|| secret.strip_suffix("-kubeconfig"))
+        .or_else(|| secret.strip_prefix("kubeconfig-"))?;
+    let generic = matches!(
+        derived,
+        "" | "cluster" | "remote" | "target" | "default" | "value"
+    );
+    (!generic).then_some(derived)
 }
 
 /// `clusters/<name>/...` → `<name>` (the path must go below the cluster folder).

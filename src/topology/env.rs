@@ -140,6 +140,13 @@ impl Vocabulary {
                     continue;
                 }
             }
+            // `dev-team`, `qa-teams`: a team's name, not an environment.
+            if toks
+                .get(i + 1)
+                .is_some_and(|next| next == "team" || next == "teams")
+            {
+                continue;
+            }
             if self.is_production(tok) {
                 prod.get_or_insert_with(|| tok.clone());
             } else if self.is_non_production(tok) || is_pull_request(tok, toks.get(i + 1)) {
@@ -273,6 +280,8 @@ mod tests {
             "load-balancer",
             "products-api",
             "pr-review-bot-x",
+            "dev-team",
+            "qa-teams",
         ] {
             let verdict = env(name);
             assert!(

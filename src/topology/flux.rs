@@ -133,6 +133,8 @@ pub fn run(
                 }),
                 patch: false,
                 renders_chart: true,
+                // The chart is not rendered: what it holds was not read.
+                opaque: true,
             });
         }
         return out;
@@ -155,18 +157,50 @@ pub fn run(
         .and_then(Node::as_str)
         .unwrap_or("")
         .to_owned();
+    let mut assumed = None;
     let dir = match source_kind {
-        "GitRepository" => match this_repository(index, &source_name) {
+        "GitRepository" => match this_repository(index, inventory, &source_name) {
             Ok(()) => index::join("", &path, true),
-            Err(reason) => {
-                out.unresolved.push(Unresolved {
-                    location: at(path_line),
-                    reason: format!("Flux Kustomization {name}: {reason}"),
-                });
+            // `flux bootstrap` creates the repository's own source outside the repository:
+            // a source defined nowhere here is this repository when the path exists.
+            Err(SourceElsewhere::Undefined(reason)) => {
+                match index::join("", &path, true).filter(|d| index.is_dir(d)) {
+                    Some(dir) => {
+                        assumed = Some(Evidence {
+                            location: at(path_line),
+                            note: format!(
+                                "GitRepository {source_name} is not defined in this repository; assumed to be this repository because {path} exists here"
+                            ),
+                        });
+                        Some(dir)
+                    }
+                    None => {
+                        out.unresolved.push(Unresolved {
+                            location: at(path_line),
+                            reason: format!(
+                                "Flux Kustomization {name}: {reason}, and {path} does not exist here"
+                            ),
+                        });
+                        return out;
+                    }
+                }
+            }
+            Err(SourceElsewhere::Other(reason)) => {
+                out.extra_placements.extend(opaque_kustomization(
+                    d,
+                    doc,
+                    cluster,
+                    inventory,
+                    &signals,
+                    chain,
+                    dest_hop,
+                    at(path_line),
+                    &reason,
+                ));
                 return out;
             }
         },
-        "ExternalArtifact" => match artifact_path(index, &source_name, &path) {
+        "ExternalArtifact" => match artifact_path(index, inventory, &source_name, &path) {
             Some(p) => Some(p),
             None => {
                 out.unresolved.push(Unresolved {
@@ -215,6 +249,7 @@ pub fn run(
         .map(|ns| substitute_vars(ns, &substitute));
     let mut hops = chain.to_vec();
     hops.extend(dest_hop);
+    hops.extend(assumed);
     hops.push(Evidence {
         location: at(path_line),
         note: format!("Flux Kustomization {name} path {path}"),
@@ -329,10 +364,23 @@ fn url_and_ref(d: &Document) -> (Option<String>, Option<String>) {
     (url, r)
 }
 
+/// Why a GitRepository source is not (known to be) this repository.
+enum SourceElsewhere {
+    /// The repository does not define it.
+    Undefined(String),
+    /// It is defined, and reads another repository or another branch.
+    Other(String),
+}
+
 /// Is GitRepository `name` this repository? `flux-system` is by convention (it is what
 /// `flux bootstrap` creates for the repository that holds it); another one is when it has
-/// the same URL and ref as `flux-system`.
-fn this_repository(index: &RepoIndex<'_>, name: &str) -> Result<(), String> {
+/// the same URL and ref as `flux-system`, or a URL that is this repository's (config
+/// `repository.urls`, origin, `GITHUB_REPOSITORY`).
+fn this_repository(
+    index: &RepoIndex<'_>,
+    inventory: &Inventory,
+    name: &str,
+) -> Result<(), SourceElsewhere> {
     if name == "flux-system" {
         return Ok(());
     }
@@ -340,28 +388,122 @@ fn this_repository(index: &RepoIndex<'_>, name: &str) -> Result<(), String> {
         .find(|d| d.id.name.as_deref() == Some("flux-system"))
         .map(url_and_ref);
     let Some(target) = git_repositories(index).find(|d| d.id.name.as_deref() == Some(name)) else {
-        return Err(format!(
+        return Err(SourceElsewhere::Undefined(format!(
             "GitRepository {name} is not defined in this repository"
-        ));
+        )));
     };
     let theirs = url_and_ref(target);
     match own {
         Some(own) if own == theirs => Ok(()),
-        Some((url, _)) if url == theirs.0 => Err(format!(
+        Some((url, _)) if url == theirs.0 => Err(SourceElsewhere::Other(format!(
             "GitRepository {name} reads another branch or tag ({}) of this repository",
             theirs.1.unwrap_or_default()
-        )),
-        _ => Err(format!(
+        ))),
+        _ if matches!(
+            inventory.repository.classify(theirs.0.as_deref()),
+            super::repository::RepoMatch::This(_)
+        ) =>
+        {
+            Ok(())
+        }
+        _ => Err(SourceElsewhere::Other(format!(
             "GitRepository {name} is another repository ({})",
             theirs.0.unwrap_or_else(|| "?".into())
-        )),
+        ))),
     }
+}
+
+/// A Kustomization whose source is another repository: the Kustomization itself stands for
+/// its payload on its cluster (an opaque placement), classed by its own name, labels,
+/// namespace and path.
+#[allow(clippy::too_many_arguments)]
+fn opaque_kustomization(
+    d: &Document,
+    doc: DocRef,
+    cluster: usize,
+    inventory: &Inventory,
+    signals: &[Signal],
+    chain: &[Evidence],
+    dest_hop: Option<Evidence>,
+    path_location: Location,
+    reason: &str,
+) -> Option<Placement> {
+    let name = d.id.name.clone().unwrap_or_else(|| "?".into());
+    let spec = d.root.get("spec");
+    let namespace = spec
+        .and_then(|s| s.get("targetNamespace"))
+        .and_then(Node::as_str)
+        .map(str::to_owned)
+        .or_else(|| d.id.namespace.clone());
+    let vocabulary = inventory.vocabulary();
+    let mut signals = signals.to_vec();
+    if let Some(ns) = &namespace {
+        if let Some(m) = vocabulary.classify_workload(ns) {
+            signals.push(Signal {
+                env: m.env,
+                note: format!("Kustomization {name} namespace {ns}"),
+                level: SignalLevel::Deployer,
+            });
+        }
+    }
+    if let Some(path) = spec.and_then(|s| s.get("path")).and_then(Node::as_str) {
+        let trimmed = path.trim_end_matches('/');
+        let slot = super::folder_slot(trimmed).unwrap_or(index::basename(trimmed));
+        if let Some(m) = vocabulary.classify_workload(slot) {
+            signals.push(Signal {
+                env: m.env,
+                note: format!("Kustomization {name} path {path}"),
+                level: SignalLevel::Deployer,
+            });
+        }
+    }
+    let c = &inventory.clusters[cluster];
+    let (class, class_reason, level) = super::decide_class(c.environment, &c.name, &signals);
+    let mut evidence = chain.to_vec();
+    evidence.extend(dest_hop);
+    evidence.push(Evidence {
+        location: path_location.clone(),
+        note: format!(
+            "opaque placement: the contents of Kustomization {name} were not read ({reason}); it is judged by its own name, labels, namespace and path"
+        ),
+    });
+    Some(Placement {
+        object: PlacedObject {
+            file: d.file.clone(),
+            line: d.first_line,
+            doc: Some(doc),
+            kind: "Kustomization".into(),
+            name: Some(name.clone()),
+            namespace,
+            images: Vec::new(),
+        },
+        cluster,
+        cluster_environment: Env::Unknown,
+        workload_class: class,
+        class_reason,
+        class_level: level,
+        deployer_class: super::deployer_class(&signals),
+        evidence,
+        deployer: Some(Deployer {
+            kind: "Kustomization".into(),
+            name,
+            location: path_location,
+        }),
+        patch: false,
+        renders_chart: false,
+        opaque: true,
+    })
 }
 
 /// Maps a path inside an `ExternalArtifact` back to this repository through the copy rules
 /// (`from: "@monorepo/apps/base/**"`, `to: "@artifact/base/"`) of the ArtifactGenerator
 /// that produces it from this repository.
-fn artifact_path(index: &RepoIndex<'_>, artifact: &str, path: &str) -> Option<String> {
+fn artifact_path(
+    index: &RepoIndex<'_>,
+    inventory: &Inventory,
+    artifact: &str,
+    path: &str,
+) -> Option<String> {
     let want = index::join("", path, true)?;
     for (_, gen) in index.of_kind("ArtifactGenerator") {
         let spec = gen.root.get("spec")?;
@@ -375,7 +517,7 @@ fn artifact_path(index: &RepoIndex<'_>, artifact: &str, path: &str) -> Option<St
                 s.get("kind").and_then(Node::as_str) == Some("GitRepository")
                     && s.get("name")
                         .and_then(Node::as_str)
-                        .is_some_and(|n| this_repository(index, n).is_ok())
+                        .is_some_and(|n| this_repository(index, inventory, n).is_ok())
             })
             .filter_map(|s| s.get("alias").and_then(Node::as_str).map(str::to_owned))
             .collect();

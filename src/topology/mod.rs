@@ -13,6 +13,7 @@ pub mod env;
 pub mod flux;
 pub mod index;
 pub mod kustomize;
+pub mod repository;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -73,6 +74,11 @@ pub struct Placement {
     /// The object stands for a Helm chart that its deployer renders on this cluster (an Argo
     /// CD Application of a chart, a HelmRelease): a workload, though envfence cannot see inside.
     pub renders_chart: bool,
+    /// An opaque placement (DESIGN §3): the deployer's payload is not in the repository (a
+    /// chart from a Helm repository, another repository, a source known only per pull
+    /// request), so the deployer itself stands for it, classed by its own identity. Its
+    /// contents were not read; coverage counts these apart from objects.
+    pub opaque: bool,
 }
 
 /// What running one deployer yields.
@@ -231,6 +237,7 @@ pub fn build(files: &[SourceFile], skipped: &[Skipped], config: &Config) -> Topo
             });
         }
     }
+    builder.promote_clusters_holding_production();
     let manifests = index.all_docs().filter(|(_, d)| d.is_manifest()).count();
     let mut topology = Topology {
         clusters: builder.inventory.clusters,
@@ -411,6 +418,7 @@ impl<'a> Builder<'a> {
                 reason: problem.reason.clone(),
             });
         }
+        let variants = variant_signals(&expansion.items, self.index, self.inventory.vocabulary());
         for item in &expansion.items {
             let doc = match &item.source {
                 ItemSource::Doc(r) => Some(self.index.doc(*r)),
@@ -473,6 +481,7 @@ impl<'a> Builder<'a> {
             let mut signals = delivery.signals.clone();
             signals.extend(own_signals(&object, doc, self.inventory.vocabulary()));
             signals.extend(overlay_signals(&item.chain, self.inventory.vocabulary()));
+            signals.extend(variants.iter().cloned());
             let (class, reason, level) = decide_class(
                 self.inventory.clusters[cluster].environment,
                 &self.inventory.clusters[cluster].name,
@@ -490,6 +499,7 @@ impl<'a> Builder<'a> {
                 deployer: Some(delivery.deployer.clone()),
                 patch: item.patch,
                 renders_chart: false,
+                opaque: false,
             };
             self.placed.insert(key, self.placements.len());
             self.placements.push(placement);
@@ -511,6 +521,43 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// DESIGN §3: a cluster still `unknown` that receives a production workload is
+    /// production, with that workload as evidence. Workload classes do not change: on a
+    /// production cluster only the signals decide them.
+    fn promote_clusters_holding_production(&mut self) {
+        const DEPLOYERS: &[&str] = &[
+            "Application",
+            "ApplicationSet",
+            "AppProject",
+            "Kustomization",
+            "GitRepository",
+            "HelmRepository",
+            "OCIRepository",
+            "HelmChart",
+        ];
+        for p in &self.placements {
+            let workload = p.renders_chart
+                || p.opaque
+                || (!p.patch && !DEPLOYERS.contains(&p.object.kind.as_str()));
+            if !workload || p.workload_class != Env::Production {
+                continue;
+            }
+            let via = match &p.deployer {
+                Some(d) => format!(" by {} {} ({})", d.kind, d.name, d.location),
+                None => String::new(),
+            };
+            self.inventory.promote(
+                p.cluster,
+                format!(
+                    "it holds production workload {}/{}{via}: {}",
+                    p.object.kind,
+                    p.object.name.as_deref().unwrap_or("?"),
+                    p.class_reason
+                ),
+            );
+        }
+    }
+
     /// A placement a deployer makes directly (a HelmRelease on its kubeConfig cluster).
     fn place_raw(&mut self, placement: Placement) {
         let Some(doc) = placement.object.doc else {
@@ -523,7 +570,12 @@ impl<'a> Builder<'a> {
             placement.object.name.clone(),
             placement.object.namespace.clone(),
         );
-        if self.placed.contains_key(&key) {
+        if let Some(&existing) = self.placed.get(&key) {
+            // The deployer object was placed here as an object (an app of apps, a Flux tree)
+            // and also stands for its unread payload here: it is the opaque workload.
+            if placement.opaque && !self.placements[existing].opaque {
+                self.placements[existing] = placement;
+            }
             return;
         }
         self.placed.insert(key, self.placements.len());
@@ -680,7 +732,8 @@ impl<'a> Builder<'a> {
                 });
             }
         }
-        // Folder conventions: envs/<x>, environments/<x>, overlays/<x> name the cluster x.
+        // Folder conventions: envs/<x>, environments/<x>, overlays/<x>, stages/<x> name the
+        // cluster x when x is an environment word.
         let placed_files: HashSet<Arc<str>> = self
             .placements
             .iter()
@@ -693,7 +746,9 @@ impl<'a> Builder<'a> {
             }
             let segments: Vec<&str> = f.path.split('/').collect();
             for (i, w) in segments.windows(2).enumerate() {
-                if matches!(w[0], "envs" | "environments" | "overlays") && i + 2 < segments.len() {
+                if matches!(w[0], "envs" | "environments" | "overlays" | "stages")
+                    && i + 2 < segments.len()
+                {
                     let dir = segments[..i + 2].join("/");
                     if self.expander.reached(&dir) {
                         break;
@@ -708,6 +763,11 @@ impl<'a> Builder<'a> {
             }
         }
         for (dir, name, slot) in roots {
+            // Only a folder name with an environment meaning names a cluster (`overlays/blue`
+            // says nothing about where it runs).
+            if self.inventory.vocabulary().classify(&name).is_none() {
+                continue;
+            }
             // Point at the folder's kustomization (or its first file), not at the folder.
             let file = self
                 .index
@@ -855,6 +915,41 @@ fn own_signals(
     out
 }
 
+/// Signals from the kustomize components and patch files a delivery applies, by their folder
+/// (`variants/non-prod/`): they shape every object of the delivery, like an overlay does.
+fn variant_signals(
+    items: &[kustomize::Item],
+    index: &RepoIndex<'_>,
+    vocabulary: &env::Vocabulary,
+) -> Vec<Signal> {
+    let mut folders: BTreeSet<String> = BTreeSet::new();
+    for item in items {
+        if item.patch {
+            if let ItemSource::Doc(r) = &item.source {
+                folders.insert(index::parent(&index.doc(*r).file).to_owned());
+            }
+        }
+        for hop in &item.chain {
+            if let Some(entry) = hop.note.strip_prefix("components ") {
+                if let Some(dir) = index::join(index::parent(&hop.location.file), entry, false) {
+                    folders.insert(dir);
+                }
+            }
+        }
+    }
+    folders
+        .into_iter()
+        .filter_map(|dir| {
+            let m = vocabulary.classify_workload(index::basename(&dir))?;
+            Some(Signal {
+                env: m.env,
+                note: format!("component or patch folder {dir}/"),
+                level: SignalLevel::Parent,
+            })
+        })
+        .collect()
+}
+
 /// Signals from the overlays on the way to the object (`overlays/production/...`).
 fn overlay_signals(chain: &[Evidence], vocabulary: &env::Vocabulary) -> Vec<Signal> {
     chain
@@ -887,12 +982,12 @@ pub(crate) fn deployer_class(signals: &[Signal]) -> Env {
     }
 }
 
-/// The environment slot of a folder path: the segment after `overlays/`, `envs/` or
-/// `environments/`, or a `feature-*` segment.
+/// The environment slot of a folder path: the segment after `overlays/`, `envs/`,
+/// `environments/` or `stages/` (Kargo layouts), or a `feature-*` segment.
 pub fn folder_slot(dir: &str) -> Option<&str> {
     let segments: Vec<&str> = dir.split('/').collect();
     for (i, s) in segments.iter().enumerate() {
-        if matches!(*s, "overlays" | "envs" | "environments") {
+        if matches!(*s, "overlays" | "envs" | "environments" | "stages") {
             if let Some(next) = segments.get(i + 1) {
                 return Some(next);
             }
