@@ -103,7 +103,10 @@ impl Target {
             } else {
                 std::env::current_dir().ok()?
             };
-            start.ancestors().find(|d| is_root(d)).map(Path::to_path_buf)
+            start
+                .ancestors()
+                .find(|d| is_root(d))
+                .map(Path::to_path_buf)
         });
         Some(Alone {
             file,

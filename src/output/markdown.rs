@@ -237,7 +237,7 @@ fn checked(report: &ScanReport) -> String {
             if c.objects == 1 { "" } else { "s" }
         )
     };
-    if c.unplaced() > 0 {
+    if c.unplaced() > 0 && s.alone.is_none() {
         let folders: Vec<String> = c
             .unplaced_folders
             .iter()
@@ -489,8 +489,14 @@ mod tests {
 
         let few = render(&report_with(330, 37));
         assert!(!few.contains("✅"), "{few}");
-        assert!(few.contains("## ⚪ envfence: no finding, but most objects were not checked"), "{few}");
-        assert!(few.contains("Checked 37 of 330 objects; 293 are reached"), "{few}");
+        assert!(
+            few.contains("## ⚪ envfence: no finding, but most objects were not checked"),
+            "{few}"
+        );
+        assert!(
+            few.contains("Checked 37 of 330 objects; 293 are reached"),
+            "{few}"
+        );
         assert!(is_clean_from_the_start(&few));
 
         let mut nothing = report_with(0, 0);
@@ -503,9 +509,14 @@ mod tests {
             .collect();
         let nothing = render(&nothing);
         assert!(!nothing.contains("✅"), "{nothing}");
-        assert!(nothing.contains("## ⚪ envfence: nothing was checked"), "{nothing}");
         assert!(
-            nothing.contains("No Kubernetes object was found in 2 YAML files; skipped 3 Helm templates."),
+            nothing.contains("## ⚪ envfence: nothing was checked"),
+            "{nothing}"
+        );
+        assert!(
+            nothing.contains(
+                "No Kubernetes object was found in 2 YAML files; skipped 3 Helm templates."
+            ),
             "{nothing}"
         );
     }

@@ -208,14 +208,19 @@ fn render_summary(out: &mut String, report: &ScanReport) {
         let verdict = if c.objects == 0 {
             let scanned = if s.alone.is_some() { "file" } else { "folder" };
             format!("Nothing was checked: the scanned {scanned} holds no Kubernetes object.")
+        } else if let Some(alone) = &s.alone {
+            format!(
+                "No {new}findings in {}, judged alone.",
+                alone.file.display()
+            )
         } else if c.mostly_placed() {
             format!("No {new}findings.")
         } else {
             format!(
-                "No {new}findings in the {} of {} placed; the other {} were not checked.",
+                "No {new}findings in the {} of {} placed; the other {} not checked.",
                 c.placed,
                 plural(c.objects, "Kubernetes object", "Kubernetes objects"),
-                c.unplaced()
+                plural(c.unplaced(), "was", "were")
             )
         };
         format!("{info}{verdict}{info:#}")
@@ -269,13 +274,15 @@ fn render_summary(out: &mut String, report: &ScanReport) {
         plural(s.manifests, "Kubernetes object", "Kubernetes objects"),
         format_duration(s.duration)
     );
-    let _ = writeln!(out, "{}", coverage_line(c, s.clusters_used));
+    // A file judged alone has no folders to point at: the line under it says why.
+    let _ = writeln!(
+        out,
+        "{}",
+        coverage_line(c, s.clusters_used, s.alone.is_none())
+    );
     if let Some(alone) = &s.alone {
         let root = match &alone.repository_root {
-            Some(root) => format!(
-                "scan {} to judge it where it is deployed",
-                root.display()
-            ),
+            Some(root) => format!("scan {} to judge it where it is deployed", root.display()),
             None => "scan its repository to judge it where it is deployed".to_owned(),
         };
         let _ = writeln!(
@@ -327,7 +334,7 @@ fn render_summary(out: &mut String, report: &ScanReport) {
 }
 
 /// "Placed 37 of 330 Kubernetes objects on 3 clusters; 293 reached by no deployer: …".
-fn coverage_line(c: &Coverage, clusters: usize) -> String {
+fn coverage_line(c: &Coverage, clusters: usize, list_folders: bool) -> String {
     let mut line = format!(
         "Placed {} of {} on {}",
         c.placed,
@@ -341,7 +348,7 @@ fn coverage_line(c: &Coverage, clusters: usize) -> String {
             plural(c.opaque, "opaque placement", "opaque placements")
         );
     }
-    if c.unplaced() > 0 {
+    if c.unplaced() > 0 && list_folders {
         let folders: Vec<String> = c
             .unplaced_folders
             .iter()

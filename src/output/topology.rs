@@ -301,8 +301,11 @@ pub fn text(t: &Topology) -> String {
     if !folders.is_empty() {
         let _ = writeln!(
             out,
-            "{BOLD}Unplaced{BOLD:#} ({} objects reached by no deployer, by folder)",
-            t.object_coverage.unplaced()
+            "{BOLD}Unplaced{BOLD:#} ({} reached by no deployer, by folder)",
+            match t.object_coverage.unplaced() {
+                1 => "1 object".to_owned(),
+                n => format!("{n} objects"),
+            }
         );
         for f in folders {
             let family = f

@@ -254,7 +254,7 @@ fn config_sync_source(spec: Option<&Node>) -> String {
 
 /// The family that owns `dir`: the deepest family root that holds it, else the family of the
 /// roots inside it when they all agree.
-pub fn family_of<'r>(roots: &'r [FamilyRoot], dir: &str) -> Option<&'r str> {
+pub fn family_of(roots: &[FamilyRoot], dir: &str) -> Option<&'static str> {
     let holds = |outer: &str, inner: &str| {
         outer.is_empty() || inner == outer || inner.starts_with(&format!("{outer}/"))
     };
@@ -265,7 +265,10 @@ pub fn family_of<'r>(roots: &'r [FamilyRoot], dir: &str) -> Option<&'r str> {
     {
         return Some(r.family);
     }
-    let mut inside = roots.iter().filter(|r| holds(dir, &r.dir)).map(|r| r.family);
+    let mut inside = roots
+        .iter()
+        .filter(|r| holds(dir, &r.dir))
+        .map(|r| r.family);
     let first = inside.next()?;
     inside.all(|f| f == first).then_some(first)
 }
