@@ -358,6 +358,15 @@ fn run_topology(args: TopologyArgs) -> anyhow::Result<u8> {
 fn run_explain(args: ExplainArgs) -> anyhow::Result<u8> {
     let file = std::fs::canonicalize(&args.file)
         .map_err(|e| anyhow::anyhow!("cannot explain {}: {e}", args.file.display()))?;
+    let yaml_name = file
+        .file_name()
+        .is_some_and(|n| envfence::walk::is_yaml_name(&n.to_string_lossy()));
+    if !file.is_file() || !yaml_name {
+        anyhow::bail!(
+            "cannot explain {}: it is not a YAML file (envfence reads *.yaml, *.yml and Kustomization files)",
+            args.file.display()
+        );
+    }
     let root = match &args.root {
         Some(r) => std::fs::canonicalize(r)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", r.display()))?,

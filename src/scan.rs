@@ -16,6 +16,7 @@ use crate::documents::{self, FileKind, Loaded, SkipReason, SourceFile};
 use crate::findings::{self, Finding, Status};
 use crate::git::{GitRepo, TreeFile};
 use crate::rules::{self, Policies, RuleContext};
+use crate::topology::coverage::Coverage;
 use crate::topology::{self, Topology};
 use crate::walk::{self, Candidate, Skipped};
 
@@ -82,6 +83,38 @@ impl Target {
             })
         }
     }
+
+    /// For a single-file target: the file, and the repository it belongs to.
+    pub fn alone(&self) -> Option<Alone> {
+        let only = self.only.as_ref()?;
+        let file = self.display_root.join(only.file_name()?);
+        let is_root =
+            |dir: &Path| dir.join(".git").exists() || dir.join(crate::config::FILE_NAME).is_file();
+        // The user's own spelling first (`repo/apps` → `repo`), then absolute folders above.
+        let relative = self.display_root.ancestors().find_map(|dir| {
+            let shown = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            is_root(shown).then(|| shown.to_path_buf())
+        });
+        let repository_root = relative.or_else(|| {
+            let start = if self.display_root.is_absolute() {
+                self.root.clone()
+            } else {
+                std::env::current_dir().ok()?
+            };
+            start
+                .ancestors()
+                .find(|d| is_root(d))
+                .map(Path::to_path_buf)
+        });
+        Some(Alone {
+            file,
+            repository_root,
+        })
+    }
 }
 
 /// Progress of the read-and-parse phase.
@@ -118,7 +151,21 @@ pub struct Summary {
     /// Kubernetes objects placed on at least one cluster, and clusters that received any.
     pub placed: usize,
     pub clusters_used: usize,
+    /// Objects, placed objects, opaque placements and unplaced folders (docs/json-schema.md).
+    pub coverage: Coverage,
+    /// Set when one file was scanned on its own.
+    pub alone: Option<Alone>,
     pub duration: Duration,
+}
+
+/// A file scanned on its own: nothing outside it was read, so no deployer placed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alone {
+    /// The file as the user named it.
+    pub file: PathBuf,
+    /// The repository that would place it: the nearest folder above it with `.git` or
+    /// `.envfence.yaml`, if any.
+    pub repository_root: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -383,7 +430,8 @@ pub fn scan(
     let started = Instant::now();
     let workspace = index(target, config, options, progress)?;
     let (findings, topology) = analyse(&workspace, config, policies);
-    let summary = summarise(&workspace, &topology, started.elapsed());
+    let mut summary = summarise(&workspace, &topology, started.elapsed());
+    summary.alone = target.alone();
     Ok(ScanReport {
         findings,
         summary,
@@ -436,6 +484,8 @@ fn summarise(workspace: &Workspace, topology: &Topology, duration: Duration) -> 
         ignored: workspace.ignored,
         placed,
         clusters_used,
+        coverage: topology.object_coverage.clone(),
+        alone: None,
         duration,
     }
 }
@@ -521,7 +571,8 @@ pub fn diff_scan(
         fixed: count(Status::Fixed),
         unchanged_files: base.unchanged,
     };
-    let summary = summarise(&head.workspace, &topology, started.elapsed());
+    let mut summary = summarise(&head.workspace, &topology, started.elapsed());
+    summary.alone = target.alone();
     Ok(ScanReport {
         findings,
         summary,

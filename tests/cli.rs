@@ -100,7 +100,7 @@ fn config_can_turn_a_rule_off_or_up() {
         .arg(dir.path())
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("No findings."));
+        .stdout(predicate::str::contains("Nothing was checked"));
 }
 
 #[test]

@@ -140,7 +140,7 @@ fn explain_finds_the_root_from_the_config_file() {
 fn scan_summary_counts_placements() {
     let (_, out) = run(&["scan", "-q", &demo()]);
     assert!(
-        normalise(&out).contains("Placed 22 of 26 Kubernetes objects on 5 clusters."),
+        normalise(&out).contains("Placed 22 of 26 Kubernetes objects on 5 clusters; 4 reached by no deployer: argocd/clusters/ 2, argocd/ 1, argocd/appsets/ 1."),
         "{out}"
     );
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::findings::{Finding, Severity, Status};
 use crate::scan::ScanReport;
+use crate::topology::coverage::FOLDERS_LISTED;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -70,10 +71,30 @@ pub struct JsonSummary {
     pub ignored: usize,
     pub placed: usize,
     pub clusters_used: usize,
+    pub coverage: JsonCoverage,
     pub duration_ms: u64,
     /// Only in a diff-aware scan (`--base`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comparison: Option<JsonComparison>,
+}
+
+/// How much of the repository was checked (docs/json-schema.md defines each number).
+#[derive(Serialize)]
+pub struct JsonCoverage {
+    pub objects: usize,
+    pub placed: usize,
+    pub opaque: usize,
+    /// The folders with the most unplaced objects, most first, at most ten.
+    pub unplaced_folders: Vec<JsonUnplacedFolder>,
+}
+
+#[derive(Serialize)]
+pub struct JsonUnplacedFolder {
+    /// Repository-relative, two segments at most; `.` for the root.
+    pub folder: String,
+    pub objects: usize,
+    /// The deployer family that owns the folder and that envfence does not follow yet.
+    pub family: Option<&'static str>,
 }
 
 /// What a diff-aware scan compared, and how many unsuppressed findings have each status.
@@ -175,6 +196,26 @@ pub fn to_report(report: &ScanReport) -> JsonReport {
             ignored: s.ignored,
             placed: s.placed,
             clusters_used: s.clusters_used,
+            coverage: JsonCoverage {
+                objects: s.coverage.objects,
+                placed: s.coverage.placed,
+                opaque: s.coverage.opaque,
+                unplaced_folders: s
+                    .coverage
+                    .unplaced_folders
+                    .iter()
+                    .take(FOLDERS_LISTED)
+                    .map(|f| JsonUnplacedFolder {
+                        folder: if f.folder.is_empty() {
+                            ".".to_owned()
+                        } else {
+                            f.folder.clone()
+                        },
+                        objects: f.objects,
+                        family: f.family,
+                    })
+                    .collect(),
+            },
             duration_ms: u64::try_from(s.duration.as_millis()).unwrap_or(u64::MAX),
             comparison: report.comparison.as_ref().map(|c| JsonComparison {
                 base: c.base.clone(),

@@ -4,11 +4,12 @@
 //! repository text is escaped, so a file or resource name cannot inject Markdown, HTML or
 //! mentions into the comment.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::findings::{Finding, Severity, Status};
 use crate::scan::ScanReport;
+use crate::topology::coverage::FOLDERS_LISTED;
 
 /// The hidden marker the bot finds its own comment by.
 pub const MARKER: &str = "<!-- envfence:report -->";
@@ -155,7 +156,7 @@ fn largest_fitting(n: usize, ok: impl Fn(usize) -> bool) -> usize {
 pub fn render_minimal(report: &ScanReport, options: &CommentOptions) -> String {
     let parts = Parts::of(report);
     let mut out = String::new();
-    headline(&mut out, &parts, options.resolved);
+    headline(&mut out, report, &parts, options.resolved);
     let _ = writeln!(
         out,
         "{} new finding{}, {} fixed. {}",
@@ -170,19 +171,26 @@ pub fn render_minimal(report: &ScanReport, options: &CommentOptions) -> String {
     out
 }
 
-/// The marker and the headline verdict.
-fn headline(out: &mut String, parts: &Parts, resolved: bool) {
+/// The marker, the headline verdict and what was checked. A report without findings is
+/// called clean only when at least half of the objects were placed; with less, or nothing at
+/// all, the headline says so instead.
+fn headline(out: &mut String, report: &ScanReport, parts: &Parts, resolved: bool) {
     let _ = writeln!(out, "{MARKER}");
+    let coverage = &report.summary.coverage;
     if parts.new.is_empty() {
         let resolved = if resolved || !parts.fixed.is_empty() {
             " **Resolved**:"
         } else {
             ""
         };
-        let _ = writeln!(
-            out,
-            "## ✅ envfence:{resolved} no non-production workload reaches production\n"
-        );
+        let verdict = if coverage.objects == 0 {
+            format!("{UNCHECKED} envfence:{resolved} nothing was checked")
+        } else if coverage.mostly_placed() {
+            format!("{CLEAN} envfence:{resolved} no non-production workload reaches production")
+        } else {
+            format!("{UNCHECKED} envfence:{resolved} no finding, but most objects were not checked")
+        };
+        let _ = writeln!(out, "## {verdict}\n");
     } else {
         let (errors, warnings, notes) = (
             parts.count(Severity::Error),
@@ -198,12 +206,105 @@ fn headline(out: &mut String, parts: &Parts, resolved: bool) {
             if notes == 1 { "" } else { "s" }
         );
     }
+    let _ = writeln!(out, "{}\n", checked(report));
 }
 
-/// Whether a comment body is a clean report that never listed findings (`--comment always`
-/// on a clean pull request): such a comment stays clean rather than turning "resolved".
+/// "Checked 37 of 330 objects; 293 are reached by no deployer this version understands: …".
+fn checked(report: &ScanReport) -> String {
+    let s = &report.summary;
+    let c = &s.coverage;
+    let mut line = if c.objects == 0 {
+        let mut skipped: BTreeMap<&str, usize> = BTreeMap::new();
+        for k in &s.skipped {
+            *skipped.entry(k.reason.category()).or_default() += 1;
+        }
+        let skipped: Vec<String> = skipped.iter().map(|(c, n)| format!("{n} {c}")).collect();
+        if skipped.is_empty() {
+            format!(
+                "No Kubernetes object was found in {} YAML file{}",
+                s.files,
+                if s.files == 1 { "" } else { "s" }
+            )
+        } else {
+            format!(
+                "No Kubernetes object was found in {} YAML file{}; skipped {}",
+                s.files,
+                if s.files == 1 { "" } else { "s" },
+                skipped.join(", ")
+            )
+        }
+    } else {
+        format!(
+            "Checked {} of {} object{}",
+            c.placed,
+            c.objects,
+            if c.objects == 1 { "" } else { "s" }
+        )
+    };
+    if c.unplaced() > 0 && s.alone.is_none() {
+        let folders: Vec<String> = c
+            .unplaced_folders
+            .iter()
+            .take(FOLDERS_LISTED)
+            .map(|f| match f.family {
+                Some(family) => format!("{} ({family}) {}", escape(&f.shown()), f.objects),
+                None => format!("{} {}", escape(&f.shown()), f.objects),
+            })
+            .collect();
+        let more = c.unplaced_folders.len().saturating_sub(FOLDERS_LISTED);
+        let _ = write!(
+            line,
+            "; {} {} reached by no deployer this version understands: {}{}",
+            c.unplaced(),
+            if c.unplaced() == 1 { "is" } else { "are" },
+            folders.join(", "),
+            if more > 0 {
+                format!(", and {more} more folders")
+            } else {
+                String::new()
+            }
+        );
+    }
+    if c.opaque > 0 {
+        let _ = write!(
+            line,
+            "; {} opaque placement{} (a deployer whose payload was not read) not looked into",
+            c.opaque,
+            if c.opaque == 1 { "" } else { "s" }
+        );
+    }
+    line.push('.');
+    if let Some(alone) = &s.alone {
+        let _ = write!(
+            line,
+            " {} was judged alone, so no deployer placed it",
+            escape(&alone.file.display().to_string())
+        );
+        match &alone.repository_root {
+            Some(root) => {
+                let _ = write!(
+                    line,
+                    "; scan {} to judge it where it is deployed.",
+                    escape(&root.display().to_string())
+                );
+            }
+            None => line.push('.'),
+        }
+    }
+    line
+}
+
+/// Headline icons of a report without new findings: clean, or not (enough) checked.
+const CLEAN: &str = "✅";
+const UNCHECKED: &str = "⚪";
+
+/// Whether a comment body is a report without findings that never listed any (`--comment
+/// always` on a clean pull request): such a comment stays as it is rather than turning
+/// "resolved".
 pub fn is_clean_from_the_start(body: &str) -> bool {
-    body.contains("## ✅ envfence:") && !body.contains("**Resolved**")
+    (body.contains(&format!("## {CLEAN} envfence:"))
+        || body.contains(&format!("## {UNCHECKED} envfence:")))
+        && !body.contains("**Resolved**")
 }
 
 /// The body with the first `shown_new` new and `shown_fixed` fixed findings.
@@ -217,7 +318,7 @@ fn assemble(
     let new = &parts.new[..shown_new.min(parts.new.len())];
     let fixed = &parts.fixed[..shown_fixed.min(parts.fixed.len())];
     let mut out = String::new();
-    headline(&mut out, parts, options.resolved);
+    headline(&mut out, report, parts, options.resolved);
     if !new.is_empty() {
         out.push_str("| | rule | location | resource | cluster |\n|---|---|---|---|---|\n");
         for f in new {
@@ -342,11 +443,22 @@ fn render_graph(out: &mut String, findings: &[&Finding]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::topology::coverage::UnplacedFolder;
 
-    fn empty_report() -> ScanReport {
+    fn report_with(objects: usize, placed: usize) -> ScanReport {
+        let mut summary = crate::scan::Summary::default();
+        summary.coverage.objects = objects;
+        summary.coverage.placed = placed;
+        if objects > placed {
+            summary.coverage.unplaced_folders = vec![UnplacedFolder {
+                folder: "namespaces".into(),
+                objects: objects - placed,
+                family: Some("Config Sync"),
+            }];
+        }
         ScanReport {
             findings: Vec::new(),
-            summary: crate::scan::Summary::default(),
+            summary,
             topology: crate::topology::Topology::default(),
             comparison: None,
         }
@@ -354,7 +466,7 @@ mod tests {
 
     #[test]
     fn a_clean_report_says_resolved_only_when_asked() {
-        let report = empty_report();
+        let report = report_with(4, 4);
         let clean = render(&report);
         assert!(clean.starts_with(MARKER));
         assert!(!clean.contains("Resolved"));
@@ -371,6 +483,46 @@ mod tests {
             "{resolved}"
         );
         assert!(!is_clean_from_the_start(&resolved));
+    }
+
+    #[test]
+    fn a_report_is_clean_only_when_most_objects_were_placed() {
+        let half = render(&report_with(10, 5));
+        assert!(half.contains("## ✅ envfence: no non-production"), "{half}");
+        assert!(half.contains("Checked 5 of 10 objects; 5 are reached by no deployer this version understands: namespaces/ (Config Sync) 5."), "{half}");
+
+        let few = render(&report_with(330, 37));
+        assert!(!few.contains("✅"), "{few}");
+        assert!(
+            few.contains("## ⚪ envfence: no finding, but most objects were not checked"),
+            "{few}"
+        );
+        assert!(
+            few.contains("Checked 37 of 330 objects; 293 are reached"),
+            "{few}"
+        );
+        assert!(is_clean_from_the_start(&few));
+
+        let mut nothing = report_with(0, 0);
+        nothing.summary.files = 2;
+        nothing.summary.skipped = (0..3)
+            .map(|i| crate::walk::Skipped {
+                rel_path: format!("chart/templates/{i}.yaml").into(),
+                reason: crate::documents::SkipReason::HelmTemplate { deploys: None },
+            })
+            .collect();
+        let nothing = render(&nothing);
+        assert!(!nothing.contains("✅"), "{nothing}");
+        assert!(
+            nothing.contains("## ⚪ envfence: nothing was checked"),
+            "{nothing}"
+        );
+        assert!(
+            nothing.contains(
+                "No Kubernetes object was found in 2 YAML files; skipped 3 Helm templates."
+            ),
+            "{nothing}"
+        );
     }
 
     #[test]

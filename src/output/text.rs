@@ -9,7 +9,9 @@ use anstyle::{AnsiColor, Style};
 
 use crate::findings::{Finding, Severity, Status};
 use crate::output::sanitize::text as clean;
+use crate::rules::RuleId;
 use crate::scan::{ScanReport, Summary};
+use crate::topology::coverage::{folder_group, Coverage, FOLDERS_LISTED};
 
 const BOLD: Style = Style::new().bold();
 const DIM: Style = Style::new().dimmed();
@@ -29,8 +31,9 @@ const SKIPPED_LISTED: usize = 10;
 
 pub fn render(report: &ScanReport) -> String {
     let mut out = String::new();
+    let (alone, grouped) = group_notes(&report.findings);
     let mut by_file: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
-    for f in &report.findings {
+    for f in alone {
         by_file.entry(&f.location.file).or_default().push(f);
     }
     for (file, findings) in &by_file {
@@ -40,8 +43,90 @@ pub fn render(report: &ScanReport) -> String {
         }
         out.push('\n');
     }
+    render_groups(&mut out, &grouped);
     render_summary(&mut out, report);
     out
+}
+
+/// Notes that share a reason within one folder, shown as one line.
+struct NoteGroup<'r> {
+    folder: &'r str,
+    findings: Vec<&'r Finding>,
+}
+
+/// Splits off the `unresolved-placement` notes that share their reason with another in the
+/// same folder (as coverage groups folders): a repository of 200 helmfiles gets one line, not
+/// 200. Every other finding stays on its own.
+fn group_notes(findings: &[Finding]) -> (Vec<&Finding>, Vec<NoteGroup<'_>>) {
+    let mut groups: BTreeMap<(&str, &str, &str, bool), Vec<&Finding>> = BTreeMap::new();
+    for f in findings
+        .iter()
+        .filter(|f| f.rule == RuleId::UnresolvedPlacement)
+    {
+        groups
+            .entry((
+                folder_group(&f.location.file),
+                f.message.as_str(),
+                f.status.as_str(),
+                f.suppressed,
+            ))
+            .or_default()
+            .push(f);
+    }
+    let grouped: Vec<NoteGroup> = groups
+        .into_iter()
+        .filter(|(_, fs)| fs.len() > 1)
+        .map(|((folder, ..), findings)| NoteGroup { folder, findings })
+        .collect();
+    let in_group: std::collections::HashSet<*const Finding> = grouped
+        .iter()
+        .flat_map(|g| g.findings.iter().map(|f| *f as *const Finding))
+        .collect();
+    let alone = findings
+        .iter()
+        .filter(|f| !in_group.contains(&(*f as *const Finding)))
+        .collect();
+    (alone, grouped)
+}
+
+fn render_groups(out: &mut String, groups: &[NoteGroup]) {
+    if groups.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{BOLD}Notes that share a reason{BOLD:#} {DIM}(`--format json` lists each){DIM:#}"
+    );
+    for g in groups {
+        let Some(first) = g.findings.first() else {
+            continue;
+        };
+        let folder = if g.folder.is_empty() {
+            "./".to_owned()
+        } else {
+            format!("{}/", g.folder)
+        };
+        let sev = severity_style(first.severity);
+        let suppressed = if first.suppressed {
+            format!(" {DIM}(suppressed){DIM:#}")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "  {PATH}{folder}{PATH:#}  {sev}{}{sev:#} × {}  {BOLD}{}{BOLD:#}  {}{suppressed}",
+            first.severity.as_str(),
+            g.findings.len(),
+            first.rule,
+            first.message
+        );
+        let _ = writeln!(
+            out,
+            "           {DIM}first at {}:{}{DIM:#}",
+            first.location.file, first.location.line
+        );
+    }
+    out.push('\n');
 }
 
 fn render_finding(out: &mut String, f: &Finding) {
@@ -123,12 +208,28 @@ fn render_summary(out: &mut String, report: &ScanReport) {
         files.dedup();
         files.len()
     };
+    let c = &s.coverage;
     let headline = if active.is_empty() {
-        format!(
-            "{}No {new}findings.{:#}",
-            severity_style(Severity::Info),
-            severity_style(Severity::Info)
-        )
+        let info = severity_style(Severity::Info);
+        let verdict = if c.objects == 0 {
+            let scanned = if s.alone.is_some() { "file" } else { "folder" };
+            format!("Nothing was checked: the scanned {scanned} holds no Kubernetes object.")
+        } else if let Some(alone) = &s.alone {
+            format!(
+                "No {new}findings in {}, judged alone.",
+                alone.file.display()
+            )
+        } else if c.mostly_placed() {
+            format!("No {new}findings.")
+        } else {
+            format!(
+                "No {new}findings in the {} of {} placed; the other {} not checked.",
+                c.placed,
+                plural(c.objects, "Kubernetes object", "Kubernetes objects"),
+                plural(c.unplaced(), "was", "were")
+            )
+        };
+        format!("{info}{verdict}{info:#}")
     } else {
         let mut parts = Vec::new();
         for (n, sev, one, many) in [
@@ -179,13 +280,23 @@ fn render_summary(out: &mut String, report: &ScanReport) {
         plural(s.manifests, "Kubernetes object", "Kubernetes objects"),
         format_duration(s.duration)
     );
+    // A file judged alone has no folders to point at: the line under it says why.
     let _ = writeln!(
         out,
-        "Placed {} of {} on {}.",
-        s.placed,
-        plural(s.manifests, "Kubernetes object", "Kubernetes objects"),
-        plural(s.clusters_used, "cluster", "clusters")
+        "{}",
+        coverage_line(c, s.clusters_used, s.alone.is_none())
     );
+    if let Some(alone) = &s.alone {
+        let root = match &alone.repository_root {
+            Some(root) => format!("scan {} to judge it where it is deployed", root.display()),
+            None => "scan its repository to judge it where it is deployed".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "{} was judged alone: no deployer outside it was read, so nothing placed it; {root}.",
+            alone.file.display()
+        );
+    }
     if s.ignored > 0 {
         let _ = writeln!(
             out,
@@ -231,6 +342,48 @@ fn render_summary(out: &mut String, report: &ScanReport) {
             );
         }
     }
+}
+
+/// "Placed 37 of 330 Kubernetes objects on 3 clusters; 293 reached by no deployer: …".
+fn coverage_line(c: &Coverage, clusters: usize, list_folders: bool) -> String {
+    let mut line = format!(
+        "Placed {} of {} on {}",
+        c.placed,
+        plural(c.objects, "Kubernetes object", "Kubernetes objects"),
+        plural(clusters, "cluster", "clusters")
+    );
+    if c.opaque > 0 {
+        let _ = write!(
+            line,
+            ", plus {} whose payload was not read",
+            plural(c.opaque, "opaque placement", "opaque placements")
+        );
+    }
+    if c.unplaced() > 0 && list_folders {
+        let folders: Vec<String> = c
+            .unplaced_folders
+            .iter()
+            .take(FOLDERS_LISTED)
+            .map(|f| match f.family {
+                Some(family) => format!("{} ({family}) {}", f.shown(), f.objects),
+                None => format!("{} {}", f.shown(), f.objects),
+            })
+            .collect();
+        let more = c.unplaced_folders.len().saturating_sub(FOLDERS_LISTED);
+        let _ = write!(
+            line,
+            "; {} reached by no deployer: {}{}",
+            c.unplaced(),
+            folders.join(", "),
+            if more > 0 {
+                format!(", and {more} more folders")
+            } else {
+                String::new()
+            }
+        );
+    }
+    line.push('.');
+    line
 }
 
 fn format_duration(d: std::time::Duration) -> String {

@@ -107,6 +107,16 @@ struct JsonSummary {
     manifests: usize,
     placed: usize,
     clusters_used: usize,
+    /// As `summary.coverage` of the scan report, with every unplaced folder.
+    opaque: usize,
+    unplaced_folders: Vec<JsonUnplacedFolder<'static>>,
+}
+
+#[derive(Serialize)]
+struct JsonUnplacedFolder<'a> {
+    folder: String,
+    objects: usize,
+    family: Option<&'a str>,
 }
 
 fn evidence_dto(e: &[Evidence]) -> Vec<JsonEvidence<'_>> {
@@ -186,6 +196,21 @@ pub fn json(t: &Topology) -> String {
             manifests: t.manifests,
             placed,
             clusters_used: used,
+            opaque: t.object_coverage.opaque,
+            unplaced_folders: t
+                .object_coverage
+                .unplaced_folders
+                .iter()
+                .map(|f| JsonUnplacedFolder {
+                    folder: if f.folder.is_empty() {
+                        ".".to_owned()
+                    } else {
+                        f.folder.clone()
+                    },
+                    objects: f.objects,
+                    family: f.family,
+                })
+                .collect(),
         },
     };
     let mut out =
@@ -290,6 +315,25 @@ pub fn text(t: &Topology) -> String {
                 clean(&u.location.to_string()),
                 note(&u.reason)
             );
+        }
+        out.push('\n');
+    }
+    let folders = &t.object_coverage.unplaced_folders;
+    if !folders.is_empty() {
+        let _ = writeln!(
+            out,
+            "{BOLD}Unplaced{BOLD:#} ({} reached by no deployer, by folder)",
+            match t.object_coverage.unplaced() {
+                1 => "1 object".to_owned(),
+                n => format!("{n} objects"),
+            }
+        );
+        for f in folders {
+            let family = f
+                .family
+                .map(|family| format!("  {DIM}{family}, not followed yet{DIM:#}"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  {:>5}  {}{family}", f.objects, f.shown());
         }
         out.push('\n');
     }

@@ -9,11 +9,13 @@
 
 pub mod argo;
 pub mod clusters;
+pub mod coverage;
 pub mod env;
 pub mod flux;
 pub mod index;
 pub mod kustomize;
 pub mod repository;
+pub mod unfollowed;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -103,19 +105,16 @@ pub struct Topology {
     pub unresolved: Vec<Unresolved>,
     /// Kubernetes objects in the repository, placed or not.
     pub manifests: usize,
+    /// Objects placed, opaque placements, and the folders of the unplaced objects.
+    pub object_coverage: coverage::Coverage,
 }
 
 impl Topology {
-    /// (documents placed, clusters that received something). A patch counts as placed: it
-    /// lands on the cluster as part of the object it changes.
+    /// (objects placed, clusters that received something), as [`coverage::Coverage`] defines
+    /// them: a patch counts as placed, an opaque placement does not.
     pub fn coverage(&self) -> (usize, usize) {
-        let docs: HashSet<DocRef> = self
-            .placements
-            .iter()
-            .filter_map(|p| p.object.doc)
-            .collect();
         let clusters: HashSet<usize> = self.placements.iter().map(|p| p.cluster).collect();
-        (docs.len(), clusters.len())
+        (self.object_coverage.placed, clusters.len())
     }
 
     pub fn placements_of_file<'a>(
@@ -238,12 +237,16 @@ pub fn build(files: &[SourceFile], skipped: &[Skipped], config: &Config) -> Topo
         }
     }
     builder.promote_clusters_holding_production();
+    let unfollowed = unfollowed::find(&index, &builder.unresolved);
+    builder.unresolved.extend(unfollowed.notes);
+    let object_coverage = coverage::compute(&index, &builder.placements, &unfollowed.roots);
     let manifests = index.all_docs().filter(|(_, d)| d.is_manifest()).count();
     let mut topology = Topology {
         clusters: builder.inventory.clusters,
         placements: builder.placements,
         unresolved: builder.unresolved,
         manifests,
+        object_coverage,
     };
     for p in &mut topology.placements {
         p.cluster_environment = topology.clusters[p.cluster].environment;
