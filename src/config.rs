@@ -126,11 +126,55 @@ pub struct Config {
     pub rules: RulesConfig,
     #[serde(default)]
     pub ignore: Vec<String>,
+    #[serde(default)]
+    pub limits: Limits,
     /// Where the config came from, for diagnostics that point into it.
     #[serde(skip)]
     pub source: Option<ConfigSource>,
     #[serde(skip)]
     ignore_set: GlobSet,
+}
+
+/// Budgets that keep a hostile repository from exhausting memory or time (DESIGN §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Limits {
+    /// Parameter sets one ApplicationSet's generators may yield.
+    #[serde(default = "Limits::default_appset_parameter_sets")]
+    pub appset_parameter_sets: usize,
+    /// Objects one directory may expand to through its kustomizations.
+    #[serde(default = "Limits::default_kustomize_objects")]
+    pub kustomize_objects: usize,
+    /// Objects all expanded directories of one scan may yield together.
+    #[serde(default = "Limits::default_expanded_objects")]
+    pub expanded_objects: usize,
+}
+
+impl Limits {
+    /// A config (itself part of a possibly hostile checkout) may not raise a limit above this.
+    pub const CEILING: usize = 1_000_000;
+
+    fn default_appset_parameter_sets() -> usize {
+        10_000
+    }
+
+    fn default_kustomize_objects() -> usize {
+        10_000
+    }
+
+    fn default_expanded_objects() -> usize {
+        100_000
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            appset_parameter_sets: Limits::default_appset_parameter_sets(),
+            kustomize_objects: Limits::default_kustomize_objects(),
+            expanded_objects: Limits::default_expanded_objects(),
+        }
+    }
 }
 
 /// The config file's path and its span tree, so that later stages can point into it.
@@ -275,6 +319,18 @@ impl Config {
                 )
             })?;
         }
+        for (key, value) in [
+            ("appset-parameter-sets", self.limits.appset_parameter_sets),
+            ("kustomize-objects", self.limits.kustomize_objects),
+            ("expanded-objects", self.limits.expanded_objects),
+        ] {
+            if !(1..=Limits::CEILING).contains(&value) {
+                return Err(at(
+                    format!("limits.{key}"),
+                    format!("limits.{key} must be between 1 and {}", Limits::CEILING),
+                ));
+            }
+        }
         let host_lists = [
             ("production", &self.environments.production.hosts),
             ("non-production", &self.environments.non_production.hosts),
@@ -375,6 +431,30 @@ ignore: ["vendor/**"]
             "{}",
             e.0
         );
+    }
+
+    #[test]
+    fn limits_default_override_and_reject_unknown_keys() {
+        assert_eq!(parse("").expect("empty").limits, Limits::default());
+        let c = parse("limits:\n  appset-parameter-sets: 50\n").expect("valid");
+        assert_eq!(c.limits.appset_parameter_sets, 50);
+        assert_eq!(c.limits.kustomize_objects, 10_000);
+        assert_eq!(c.limits.expanded_objects, 100_000);
+        let e = parse("limits:\n  kustomize-objects: 10\n  appset-sets: 5\n").expect_err("key");
+        assert!(
+            e.0.starts_with(".envfence.yaml:3:") && e.0.contains("unknown field `appset-sets`"),
+            "{}",
+            e.0
+        );
+        let e = parse("limits:\n  appset-parameter-sets: 0\n").expect_err("zero");
+        assert!(
+            e.0.starts_with(".envfence.yaml:2: limits.appset"),
+            "{}",
+            e.0
+        );
+        let e = parse("limits:\n  kustomize-objects: 99000000\n").expect_err("ceiling");
+        assert!(e.0.contains("between 1 and 1000000"), "{}", e.0);
+        assert!(parse("limits:\n  kustomize-objects: -1\n").is_err());
     }
 
     #[test]
