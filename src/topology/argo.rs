@@ -489,6 +489,7 @@ struct Params {
     evidence: Vec<Evidence>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_appset(
     index: &RepoIndex<'_>,
     inventory: &mut Inventory,
