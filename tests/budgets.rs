@@ -309,3 +309,37 @@ fn appset_parameter_set_limit_is_configurable() {
         vec!["matrix generator would yield 12 parameter sets; the limit is 5 (limits.appset-parameter-sets): the first 5 are expanded, the other 7 are not placed"]
     );
 }
+
+#[test]
+fn expanded_objects_limit_spans_the_whole_scan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    kustomize_fan_out(dir.path(), 6);
+    // A second cluster delivers the same 64 objects; the scan's budget is 100.
+    write_tree(
+        dir.path(),
+        &[
+            (
+                "clusters/staging/kustomization.yaml",
+                "resources:\n- ../../fan/l0/a\n- ../../fan/l0/b\n",
+            ),
+            (".envfence.yaml", "limits:\n  expanded-objects: 100\n"),
+        ],
+    );
+    let out = common::envfence()
+        .args(["topology", "--quiet", "--format", "json"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let t = common::json_report(&out);
+    assert_eq!(t["placements"].as_array().expect("placements").len(), 100);
+    let reasons: Vec<&str> = t["unresolved"]
+        .as_array()
+        .expect("unresolved")
+        .iter()
+        .filter_map(|u| u["reason"].as_str())
+        .collect();
+    assert_eq!(
+        reasons,
+        vec!["kustomization clusters/staging/kustomization.yaml expands to 64 objects, but only 36 of the scan's 100 expanded objects are left (limits.expanded-objects): the first 36 are placed, the rest are not"]
+    );
+}
