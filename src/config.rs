@@ -143,6 +143,7 @@ pub struct Config {
     /// `GITHUB_REPOSITORY`), each with where it was found.
     #[serde(skip)]
     pub detected_urls: Vec<(String, String)>,
+    pub limits: Limits,
     /// Where the config came from, for diagnostics that point into it.
     #[serde(skip)]
     pub source: Option<ConfigSource>,
@@ -178,25 +179,33 @@ pub fn detect_repository_urls(root: &Path) -> Vec<(String, String)> {
     out
 }
 
+/// A small git file (`.git`, `commondir`, `config`) as text: a regular file of at most
+/// 64 KiB, read without blocking. A scanned folder that is not a checkout may hold anything
+/// under these names (a FIFO, a link to `/dev/zero`).
+fn small_git_file(path: &Path) -> Option<String> {
+    let bytes = crate::walk::read_regular_file(path, 64 * 1024).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
 /// `url` of `[remote "origin"]`, following a worktree's `.git` file to the shared config.
 fn origin_url(root: &Path) -> Option<String> {
     let dot_git = root.join(".git");
     let git_dir = if dot_git.is_file() {
-        let text = std::fs::read_to_string(&dot_git).ok()?;
+        let text = small_git_file(&dot_git)?;
         let dir = PathBuf::from(text.trim().strip_prefix("gitdir:")?.trim());
         let dir = if dir.is_absolute() {
             dir
         } else {
             root.join(dir)
         };
-        match std::fs::read_to_string(dir.join("commondir")) {
-            Ok(common) => dir.join(common.trim()),
-            Err(_) => dir,
+        match small_git_file(&dir.join("commondir")) {
+            Some(common) => dir.join(common.trim()),
+            None => dir,
         }
     } else {
         dot_git
     };
-    let text = std::fs::read_to_string(git_dir.join("config")).ok()?;
+    let text = small_git_file(&git_dir.join("config"))?;
     let mut in_origin = false;
     for line in text.lines() {
         let line = line.trim();
@@ -213,6 +222,48 @@ fn origin_url(root: &Path) -> Option<String> {
         }
     }
     None
+}
+
+/// Budgets that keep a hostile repository from exhausting memory or time (DESIGN §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Limits {
+    /// Parameter sets one ApplicationSet's generators may yield.
+    #[serde(default = "Limits::default_appset_parameter_sets")]
+    pub appset_parameter_sets: usize,
+    /// Objects one directory may expand to through its kustomizations.
+    #[serde(default = "Limits::default_kustomize_objects")]
+    pub kustomize_objects: usize,
+    /// Objects all expanded directories of one scan may yield together.
+    #[serde(default = "Limits::default_expanded_objects")]
+    pub expanded_objects: usize,
+}
+
+impl Limits {
+    /// A config (itself part of a possibly hostile checkout) may not raise a limit above this.
+    pub const CEILING: usize = 1_000_000;
+
+    fn default_appset_parameter_sets() -> usize {
+        10_000
+    }
+
+    fn default_kustomize_objects() -> usize {
+        10_000
+    }
+
+    fn default_expanded_objects() -> usize {
+        100_000
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            appset_parameter_sets: Limits::default_appset_parameter_sets(),
+            kustomize_objects: Limits::default_kustomize_objects(),
+            expanded_objects: Limits::default_expanded_objects(),
+        }
+    }
 }
 
 /// The config file's path and its span tree, so that later stages can point into it.
@@ -544,6 +595,18 @@ impl Config {
                 )
             })?;
         }
+        for (key, value) in [
+            ("appset-parameter-sets", self.limits.appset_parameter_sets),
+            ("kustomize-objects", self.limits.kustomize_objects),
+            ("expanded-objects", self.limits.expanded_objects),
+        ] {
+            if !(1..=Limits::CEILING).contains(&value) {
+                return Err(at(
+                    format!("limits.{key}"),
+                    format!("limits.{key} must be between 1 and {}", Limits::CEILING),
+                ));
+            }
+        }
         let host_lists = [
             ("production", &self.environments.production.hosts),
             ("non-production", &self.environments.non_production.hosts),
@@ -644,6 +707,30 @@ ignore: ["vendor/**"]
             "{}",
             e.0
         );
+    }
+
+    #[test]
+    fn limits_default_override_and_reject_unknown_keys() {
+        assert_eq!(parse("").expect("empty").limits, Limits::default());
+        let c = parse("limits:\n  appset-parameter-sets: 50\n").expect("valid");
+        assert_eq!(c.limits.appset_parameter_sets, 50);
+        assert_eq!(c.limits.kustomize_objects, 10_000);
+        assert_eq!(c.limits.expanded_objects, 100_000);
+        let e = parse("limits:\n  kustomize-objects: 10\n  appset-sets: 5\n").expect_err("key");
+        assert!(
+            e.0.starts_with(".envfence.yaml:3:") && e.0.contains("unknown field `appset-sets`"),
+            "{}",
+            e.0
+        );
+        let e = parse("limits:\n  appset-parameter-sets: 0\n").expect_err("zero");
+        assert!(
+            e.0.starts_with(".envfence.yaml:2: limits.appset"),
+            "{}",
+            e.0
+        );
+        let e = parse("limits:\n  kustomize-objects: 99000000\n").expect_err("ceiling");
+        assert!(e.0.contains("between 1 and 1000000"), "{}", e.0);
+        assert!(parse("limits:\n  kustomize-objects: -1\n").is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! Applications are ephemeral non-production workloads whose static destination still counts,
 //! and what cannot be known becomes an unresolved entry.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use globset::Glob;
@@ -13,12 +13,13 @@ use globset::Glob;
 use super::clusters::{Inventory, IN_CLUSTER, IN_CLUSTER_SERVER};
 use super::env::Env;
 use super::index::{self, DocRef, RepoIndex};
-use super::kustomize::DirectoryMode;
+use super::kustomize::{count_text, DirectoryMode};
 use super::repository::RepoMatch;
 use super::{
     folder_slot, Delivery, Deployer, Outcome, PlacedObject, Placement, Signal, SignalLevel,
     Unresolved,
 };
+use crate::config::Limits;
 use crate::documents::{Document, Node};
 use crate::findings::{Evidence, Location};
 
@@ -69,6 +70,7 @@ pub fn run(
     host: Option<usize>,
     chain: &[Evidence],
     parent_signals: &[Signal],
+    limits: &Limits,
 ) -> Outcome {
     let mut out = Outcome::default();
     let d = index.doc(doc);
@@ -96,9 +98,16 @@ pub fn run(
                 }),
             }
         }
-        Some("ApplicationSet") => {
-            run_appset(index, inventory, doc, host, chain, parent_signals, &mut out)
-        }
+        Some("ApplicationSet") => run_appset(
+            index,
+            inventory,
+            doc,
+            host,
+            chain,
+            parent_signals,
+            limits,
+            &mut out,
+        ),
         _ => {}
     }
     out
@@ -589,6 +598,7 @@ struct Params {
     evidence: Vec<Evidence>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_appset(
     index: &RepoIndex<'_>,
     inventory: &mut Inventory,
@@ -596,6 +606,7 @@ fn run_appset(
     host: Option<usize>,
     chain: &[Evidence],
     parent_signals: &[Signal],
+    limits: &Limits,
     out: &mut Outcome,
 ) {
     let d = index.doc(doc);
@@ -611,18 +622,47 @@ fn run_appset(
         });
         return;
     };
+    let appset_name = d.id.name.clone().unwrap_or_else(|| "?".into());
+    // At most `limit` parameter sets, counted while generating (a matrix is never built
+    // whole); what the rest would have been is counted, not materialised.
+    let limit = limits.appset_parameter_sets;
     let mut ephemeral = false;
     let mut sets = Vec::new();
+    let mut total: u64 = 0;
+    let mut overflow = None;
     for g in spec
         .and_then(|s| s.get("generators"))
         .and_then(Node::as_seq)
         .unwrap_or(&[])
     {
-        let (params, eph) = generate(index, inventory, d, g, out);
-        ephemeral |= eph;
-        sets.extend(params);
+        let remaining = limit.saturating_sub(sets.len());
+        let generated = generate_bounded(index, inventory, d, g, remaining, limit, out);
+        ephemeral |= generated.ephemeral;
+        total = total.saturating_add(generated.total);
+        // A generator cut only because earlier ones used the budget is counted in `total`.
+        overflow = overflow.or(generated.overflow.filter(|(_, _, n)| *n > limit as u64));
+        sets.extend(generated.sets);
     }
-    let appset_name = d.id.name.clone().unwrap_or_else(|| "?".into());
+    if overflow.is_some() || total > limit as u64 {
+        let (location, what, count) = overflow.unwrap_or_else(|| {
+            (
+                Location::new(&d.file, d.first_line),
+                format!("the generators of ApplicationSet {appset_name}"),
+                total,
+            )
+        });
+        let limit = limit as u64;
+        out.unresolved.push(Unresolved {
+            location,
+            reason: format!(
+                "{what} would yield {} parameter sets; the limit is {} (limits.appset-parameter-sets): the first {} are expanded, the other {} are not placed",
+                count_text(count),
+                count_text(limit),
+                count_text(count.min(limit)),
+                count_text(count.saturating_sub(limit)),
+            ),
+        });
+    }
     let hop = Evidence {
         location: Location::new(&d.file, d.first_line),
         note: format!("ApplicationSet {appset_name}"),
@@ -660,7 +700,159 @@ fn run_appset(
     }
 }
 
-/// Expands one generator into parameter sets; the flag says its Applications are ephemeral.
+/// Parameter sets of one generator, at most the limit it was given.
+#[derive(Debug, Default)]
+struct Generated {
+    sets: Vec<Params>,
+    ephemeral: bool,
+    /// How many sets there would be without the limit (saturating).
+    total: u64,
+    /// The outermost generator whose sets were cut: where, which, how many it would yield.
+    overflow: Option<(Location, String, u64)>,
+}
+
+/// Expands a generator into at most `limit` parameter sets, the first ones in Argo CD's
+/// order; matrix and merge combine their children here without building the whole product.
+/// `ceiling` is the ApplicationSet's limit (a merge's other generators add no sets, so they
+/// are cut only there).
+fn generate_bounded(
+    index: &RepoIndex<'_>,
+    inventory: &mut Inventory,
+    d: &Document,
+    g: &Node,
+    limit: usize,
+    ceiling: usize,
+    out: &mut Outcome,
+) -> Generated {
+    let location = Location::new(&d.file, g.span.start.line);
+    for combiner in ["matrix", "merge"] {
+        let Some(node) = g.get(combiner) else {
+            continue;
+        };
+        let children: Vec<Generated> = node
+            .get("generators")
+            .and_then(Node::as_seq)
+            .unwrap_or(&[])
+            .iter()
+            .enumerate()
+            .map(|(i, child)| {
+                let limit = if combiner == "merge" && i > 0 {
+                    ceiling
+                } else {
+                    limit
+                };
+                generate_bounded(index, inventory, d, child, limit, ceiling, out)
+            })
+            .collect();
+        let ephemeral = children.iter().any(|c| c.ephemeral);
+        let mut children = children.into_iter();
+        let Some(first) = children.next() else {
+            return Generated::default();
+        };
+        if combiner == "matrix" {
+            let mut inner_overflow = first.overflow;
+            let mut total = first.total;
+            let mut sets = first.sets;
+            for next in children {
+                inner_overflow = inner_overflow.or(next.overflow);
+                total = total.saturating_mul(next.total);
+                let mut product =
+                    Vec::with_capacity(sets.len().saturating_mul(next.sets.len()).min(limit));
+                'product: for a in &sets {
+                    for b in &next.sets {
+                        if product.len() >= limit {
+                            break 'product;
+                        }
+                        let mut values = a.values.clone();
+                        values.extend(b.values.iter().map(|(k, v)| (k.clone(), v.clone())));
+                        let mut evidence = a.evidence.clone();
+                        evidence.extend(b.evidence.iter().cloned());
+                        product.push(Params { values, evidence });
+                    }
+                }
+                sets = product;
+            }
+            // The product's own count, else a merge inside it that lost sets.
+            let overflow = if total > limit as u64 {
+                Some((location, "matrix generator".to_owned(), total))
+            } else {
+                inner_overflow.filter(|_| total > 0)
+            };
+            return Generated {
+                sets,
+                ephemeral,
+                total,
+                overflow,
+            };
+        }
+        let keys: Vec<String> = node
+            .get("mergeKeys")
+            .and_then(Node::as_seq)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect();
+        let mut base = first.sets;
+        let mut overflow = (first.total > limit as u64)
+            .then(|| (location.clone(), "merge generator".to_owned(), first.total))
+            .or(first.overflow);
+        let mut repeated = false;
+        for next in children {
+            overflow = overflow.or(next.overflow);
+            if keys.is_empty() {
+                continue;
+            }
+            // Index the other generator by its merge-key values: linear, not |base|×|next|.
+            let key_of = |p: &Params| -> Vec<Option<String>> {
+                keys.iter().map(|k| p.values.get(k).cloned()).collect()
+            };
+            // Argo CD rejects repeated merge keys; the first set with a key is the one merged.
+            let mut by_key: HashMap<Vec<Option<String>>, &Params> = HashMap::new();
+            for b in next.sets.iter().rev() {
+                repeated |= by_key.insert(key_of(b), b).is_some();
+            }
+            for a in base.iter_mut() {
+                if let Some(b) = by_key.get(&key_of(a)) {
+                    a.values
+                        .extend(b.values.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    a.evidence.extend(b.evidence.iter().cloned());
+                }
+            }
+        }
+        if repeated {
+            out.unresolved.push(Unresolved {
+                location: location.clone(),
+                reason: "merge generator: several parameter sets share the same merge key values, which Argo CD rejects; envfence merges the first of them".into(),
+            });
+        }
+        return Generated {
+            sets: base,
+            ephemeral,
+            total: first.total,
+            overflow,
+        };
+    }
+    let (mut sets, ephemeral) = generate(index, inventory, d, g, out);
+    let total = sets.len() as u64;
+    let overflow = (sets.len() > limit).then(|| {
+        let kind = g
+            .as_map()
+            .and_then(|entries| entries.first())
+            .and_then(|e| e.key.as_str())
+            .unwrap_or("?");
+        (location, format!("{kind} generator"), total)
+    });
+    sets.truncate(limit);
+    Generated {
+        sets,
+        ephemeral,
+        total,
+        overflow,
+    }
+}
+
+/// Expands one leaf generator (matrix and merge are `generate_bounded`'s) into parameter
+/// sets; the flag says its Applications are ephemeral.
 fn generate(
     index: &RepoIndex<'_>,
     inventory: &mut Inventory,
@@ -708,57 +900,6 @@ fn generate(
             git_params(index, git, &this, g.span.start.line, &at, out),
             false,
         );
-    }
-    for combiner in ["matrix", "merge"] {
-        if let Some(node) = g.get(combiner) {
-            let children: Vec<(Vec<Params>, bool)> = node
-                .get("generators")
-                .and_then(Node::as_seq)
-                .unwrap_or(&[])
-                .iter()
-                .map(|child| generate(index, inventory, d, child, out))
-                .collect();
-            let ephemeral = children.iter().any(|(_, e)| *e);
-            let mut sets = children.into_iter().map(|(s, _)| s);
-            let first = sets.next().unwrap_or_default();
-            let combined = if combiner == "matrix" {
-                sets.fold(first, |acc, next| {
-                    let mut product = Vec::new();
-                    for a in &acc {
-                        for b in &next {
-                            let mut values = a.values.clone();
-                            values.extend(b.values.clone());
-                            let mut evidence = a.evidence.clone();
-                            evidence.extend(b.evidence.clone());
-                            product.push(Params { values, evidence });
-                        }
-                    }
-                    product
-                })
-            } else {
-                let keys: Vec<String> = node
-                    .get("mergeKeys")
-                    .and_then(Node::as_seq)
-                    .unwrap_or(&[])
-                    .iter()
-                    .filter_map(|k| k.as_str().map(str::to_owned))
-                    .collect();
-                sets.fold(first, |mut base, next| {
-                    for b in next {
-                        for a in base.iter_mut() {
-                            if !keys.is_empty()
-                                && keys.iter().all(|k| a.values.get(k) == b.values.get(k))
-                            {
-                                a.values.extend(b.values.clone());
-                                a.evidence.extend(b.evidence.clone());
-                            }
-                        }
-                    }
-                    base
-                })
-            };
-            return (combined, ephemeral);
-        }
     }
     // Pull requests and SCM repositories are known only at run time: one ephemeral,
     // non-production Application on the template's destination stands for them.

@@ -4,7 +4,9 @@
 //! kustomization lines that brought each object in. Directories without a kustomization are
 //! expanded as Argo CD (one level, or recursive) and Flux (recursive) do.
 //!
-//! Results are memoised per directory: a base shared by fifty overlays is read once.
+//! Each kustomization is resolved once and shared, not copied, by everything that includes it
+//! (a base shared by fifty overlays is read once; a fan-out of bases that include each other
+//! stays linear), and one expansion yields at most `limits.kustomize-objects` objects.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -143,21 +145,106 @@ pub fn is_remote(entry: &str) -> bool {
         || entry.contains(".git//")
 }
 
+/// The most objects one expansion places unless `limits.kustomize-objects` says otherwise.
+pub const DEFAULT_OBJECT_LIMIT: usize = 10_000;
+/// The most objects all expansions of one scan place together (`limits.expanded-objects`).
+pub const DEFAULT_SCAN_OBJECT_LIMIT: usize = 100_000;
+
+/// A directory resolved once and shared by everything that includes it. Nested kustomizations
+/// are referenced, not copied, and transforms are applied when the root is flattened: a base
+/// that two overlays each include twice is still resolved, and stored, once.
+#[derive(Debug, Default)]
+struct Resolved {
+    /// The kustomization file, for a kustomization (plain directories have none).
+    origin: Option<Location>,
+    parts: Vec<Part>,
+    transform: Transform,
+    problems: Vec<Problem>,
+    /// Objects it expands to, each path through shared bases counted (saturating).
+    count: u64,
+}
+
+#[derive(Debug)]
+enum Part {
+    Object(Leaf),
+    Nested {
+        hop: Option<Evidence>,
+        inner: Arc<Resolved>,
+    },
+}
+
+#[derive(Debug)]
+struct Leaf {
+    source: ItemSource,
+    hop: Option<Evidence>,
+    namespace: Option<String>,
+    patch: bool,
+}
+
+/// What one kustomization does to everything it gathers.
+#[derive(Debug, Default)]
+struct Transform {
+    namespace: Option<String>,
+    prefix: String,
+    suffix: String,
+    images: Vec<ImageOverride>,
+}
+
+impl Resolved {
+    fn only_problem(problem: Problem) -> Arc<Resolved> {
+        Arc::new(Resolved {
+            problems: vec![problem],
+            ..Resolved::default()
+        })
+    }
+
+    fn push_leaf(&mut self, leaf: Leaf) {
+        self.count = self.count.saturating_add(1);
+        self.parts.push(Part::Object(leaf));
+    }
+
+    fn push_nested(&mut self, hop: Option<Evidence>, inner: Arc<Resolved>) {
+        self.count = self.count.saturating_add(inner.count);
+        self.parts.push(Part::Nested { hop, inner });
+    }
+}
+
 pub struct Expander<'a> {
     index: &'a RepoIndex<'a>,
-    memo: HashMap<(String, bool), Arc<Expansion>>,
+    /// Each kustomization, resolved once.
+    kustomizations: HashMap<String, Arc<Resolved>>,
+    /// Directories expanded as plain directories (key: directory, recursive).
+    directories: HashMap<(String, bool), Arc<Resolved>>,
     visiting: HashSet<String>,
     /// Every directory some expansion read (the fallbacks skip them).
     reached: HashSet<String>,
+    /// The most objects one expansion yields (`limits.kustomize-objects`).
+    object_limit: usize,
+    /// What is left of the scan's budget (`limits.expanded-objects`).
+    scan_objects_left: usize,
+    scan_object_limit: usize,
 }
 
 impl<'a> Expander<'a> {
     pub fn new(index: &'a RepoIndex<'a>) -> Self {
+        Self::with_limits(index, DEFAULT_OBJECT_LIMIT, DEFAULT_SCAN_OBJECT_LIMIT)
+    }
+
+    /// `object_limit` objects per expansion, `scan_object_limit` for all of them together.
+    pub fn with_limits(
+        index: &'a RepoIndex<'a>,
+        object_limit: usize,
+        scan_object_limit: usize,
+    ) -> Self {
         Expander {
             index,
-            memo: HashMap::new(),
+            kustomizations: HashMap::new(),
+            directories: HashMap::new(),
             visiting: HashSet::new(),
             reached: HashSet::new(),
+            object_limit,
+            scan_objects_left: scan_object_limit,
+            scan_object_limit,
         }
     }
 
@@ -168,27 +255,40 @@ impl<'a> Expander<'a> {
 
     /// What `dir` produces. A kustomization in it wins; otherwise its YAML files (recursively
     /// when `mode.recurse`, where a subdirectory with its own kustomization is expanded by it).
+    /// At most `object_limit` objects, and no more than the scan's budget has left: beyond
+    /// them a problem names the kustomization (or directory) and the limit.
     pub fn expand(&mut self, dir: &str, mode: &DirectoryMode) -> Arc<Expansion> {
+        let resolved = self.resolve(dir, mode);
+        let budget = if self.scan_objects_left < self.object_limit {
+            Budget::Scan {
+                left: self.scan_objects_left,
+                limit: self.scan_object_limit,
+            }
+        } else {
+            Budget::Expansion(self.object_limit)
+        };
+        let expansion = flatten(&resolved, dir, budget);
+        self.scan_objects_left -= expansion.items.len();
+        Arc::new(expansion)
+    }
+
+    fn resolve(&mut self, dir: &str, mode: &DirectoryMode) -> Arc<Resolved> {
+        self.reached.insert(dir.to_owned());
+        if let Some(k) = self.index.kustomization_in(dir) {
+            return self.resolve_kustomization_guarded(dir, k, 0, None);
+        }
         let key = (dir.to_owned(), mode.recurse);
         if mode.is_plain() {
-            if let Some(done) = self.memo.get(&key) {
+            if let Some(done) = self.directories.get(&key) {
                 return Arc::clone(done);
             }
         }
-        let result = Arc::new(self.expand_uncached(dir, mode, 0));
+        let mut out = Resolved::default();
+        self.collect_plain(dir, dir, mode, 0, &mut out);
+        let out = Arc::new(out);
         if mode.is_plain() {
-            self.memo.insert(key, Arc::clone(&result));
+            self.directories.insert(key, Arc::clone(&out));
         }
-        result
-    }
-
-    fn expand_uncached(&mut self, dir: &str, mode: &DirectoryMode, depth: usize) -> Expansion {
-        self.reached.insert(dir.to_owned());
-        if let Some(k) = self.index.kustomization_in(dir) {
-            return self.expand_kustomization(dir, k, depth);
-        }
-        let mut out = Expansion::default();
-        self.collect_plain(dir, dir, mode, depth, &mut out);
         out
     }
 
@@ -198,7 +298,7 @@ impl<'a> Expander<'a> {
         dir: &str,
         mode: &DirectoryMode,
         depth: usize,
-        out: &mut Expansion,
+        out: &mut Resolved,
     ) {
         let index = self.index;
         self.reached.insert(dir.to_owned());
@@ -211,15 +311,14 @@ impl<'a> Expander<'a> {
             if !mode.admits(rel) {
                 continue;
             }
-            out.items.extend(index.manifests_of(f).map(|r| Item {
-                source: ItemSource::Doc(r),
-                chain: Vec::new(),
-                namespace: None,
-                prefix: String::new(),
-                suffix: String::new(),
-                images: Vec::new(),
-                patch: false,
-            }));
+            for r in index.manifests_of(f) {
+                out.push_leaf(Leaf {
+                    source: ItemSource::Doc(r),
+                    hop: None,
+                    namespace: None,
+                    patch: false,
+                });
+            }
         }
         if !mode.recurse {
             return;
@@ -227,68 +326,55 @@ impl<'a> Expander<'a> {
         let subdirs: Vec<String> = index.subdirs_of(dir).map(str::to_owned).collect();
         for sub in subdirs {
             if let Some(k) = index.kustomization_in(&sub) {
-                let nested = self.expand_kustomization_guarded(&sub, k, depth + 1, None);
-                out.items.extend(nested.items);
-                out.problems.extend(nested.problems);
+                let nested = self.resolve_kustomization_guarded(&sub, k, depth + 1, None);
+                out.push_nested(None, nested);
             } else {
                 self.collect_plain(root, &sub, mode, depth, out);
             }
         }
     }
 
-    /// Expands the kustomization `k` of `dir`, refusing cycles and runaway depth.
-    fn expand_kustomization_guarded(
+    /// Resolves the kustomization `k` of `dir` once, refusing cycles and runaway depth.
+    fn resolve_kustomization_guarded(
         &mut self,
         dir: &str,
         k: usize,
         depth: usize,
         from: Option<&Location>,
-    ) -> Expansion {
+    ) -> Arc<Resolved> {
         let here = || {
             from.cloned()
                 .unwrap_or_else(|| Location::new(&self.index.files[k].path, 1))
         };
         if self.visiting.contains(dir) {
-            return Expansion {
-                items: Vec::new(),
-                problems: vec![Problem {
-                    location: here(),
-                    reason: format!("kustomization cycle: {dir} includes itself"),
-                }],
-            };
+            return Resolved::only_problem(Problem {
+                location: here(),
+                reason: format!("kustomization cycle: {dir} includes itself"),
+            });
         }
         if depth > MAX_DEPTH {
-            return Expansion {
-                items: Vec::new(),
-                problems: vec![Problem {
-                    location: here(),
-                    reason: format!("kustomizations nested deeper than {MAX_DEPTH}"),
-                }],
-            };
+            return Resolved::only_problem(Problem {
+                location: here(),
+                reason: format!("kustomizations nested deeper than {MAX_DEPTH}"),
+            });
         }
-        let key = (dir.to_owned(), false);
-        if let Some(done) = self.memo.get(&key) {
-            return Expansion {
-                items: done.items.clone(),
-                problems: done.problems.clone(),
-            };
+        if let Some(done) = self.kustomizations.get(dir) {
+            return Arc::clone(done);
         }
-        let result = self.expand_kustomization(dir, k, depth);
-        self.memo.insert(
-            key,
-            Arc::new(Expansion {
-                items: result.items.clone(),
-                problems: result.problems.clone(),
-            }),
-        );
+        let result = Arc::new(self.resolve_kustomization(dir, k, depth));
+        self.kustomizations
+            .insert(dir.to_owned(), Arc::clone(&result));
         result
     }
 
-    fn expand_kustomization(&mut self, dir: &str, k: usize, depth: usize) -> Expansion {
+    fn resolve_kustomization(&mut self, dir: &str, k: usize, depth: usize) -> Resolved {
         let index = self.index;
         self.reached.insert(dir.to_owned());
         let file = &index.files[k];
-        let mut out = Expansion::default();
+        let mut out = Resolved {
+            origin: Some(Location::new(&file.path, 1)),
+            ..Resolved::default()
+        };
         let Some(doc) = file.documents.first() else {
             return out;
         };
@@ -318,38 +404,32 @@ impl<'a> Expander<'a> {
                     continue;
                 };
                 if let Some(f) = index.file(&target) {
-                    out.items.extend(index.manifests_of(f).map(|r| Item {
-                        source: ItemSource::Doc(r),
-                        chain: vec![hop.clone()],
-                        namespace: None,
-                        prefix: String::new(),
-                        suffix: String::new(),
-                        images: Vec::new(),
-                        patch: false,
-                    }));
-                } else if index.is_dir(&target) {
-                    let nested = match index.kustomization_in(&target) {
-                        Some(nk) => self.expand_kustomization_guarded(
-                            &target,
-                            nk,
-                            depth + 1,
-                            Some(&at(line)),
-                        ),
-                        None => Expansion {
-                            items: Vec::new(),
-                            problems: vec![Problem {
-                                location: at(line),
-                                reason: format!(
-                                    "{key} entry {entry}: directory {target} has no kustomization"
-                                ),
-                            }],
-                        },
-                    };
-                    for mut item in nested.items {
-                        item.chain.insert(0, hop.clone());
-                        out.items.push(item);
+                    for r in index.manifests_of(f) {
+                        out.push_leaf(Leaf {
+                            source: ItemSource::Doc(r),
+                            hop: Some(hop.clone()),
+                            namespace: None,
+                            patch: false,
+                        });
                     }
-                    out.problems.extend(nested.problems);
+                } else if index.is_dir(&target) {
+                    match index.kustomization_in(&target) {
+                        Some(nk) => {
+                            let nested = self.resolve_kustomization_guarded(
+                                &target,
+                                nk,
+                                depth + 1,
+                                Some(&at(line)),
+                            );
+                            out.push_nested(Some(hop), nested);
+                        }
+                        None => out.problems.push(Problem {
+                            location: at(line),
+                            reason: format!(
+                                "{key} entry {entry}: directory {target} has no kustomization"
+                            ),
+                        }),
+                    }
                 } else {
                     out.problems.push(Problem {
                         location: at(line),
@@ -387,18 +467,17 @@ impl<'a> Expander<'a> {
                 });
                 continue;
             };
-            out.items.extend(index.manifests_of(f).map(|r| Item {
-                source: ItemSource::Doc(r),
-                chain: vec![Evidence {
-                    location: at(line),
-                    note: format!("patch {entry}"),
-                }],
-                namespace: None,
-                prefix: String::new(),
-                suffix: String::new(),
-                images: Vec::new(),
-                patch: true,
-            }));
+            for r in index.manifests_of(f) {
+                out.push_leaf(Leaf {
+                    source: ItemSource::Doc(r),
+                    hop: Some(Evidence {
+                        location: at(line),
+                        note: format!("patch {entry}"),
+                    }),
+                    namespace: None,
+                    patch: true,
+                });
+            }
         }
 
         // Generators create ConfigMaps and Secrets (with a hash suffix we do not compute).
@@ -435,24 +514,21 @@ impl<'a> Expander<'a> {
                         }
                     }
                 }
-                out.items.push(Item {
+                out.push_leaf(Leaf {
                     source: ItemSource::Generated {
                         file: k,
                         line,
                         kind,
                         name: name.to_owned(),
                     },
-                    chain: vec![Evidence {
+                    hop: Some(Evidence {
                         location: at(line),
                         note: format!("{key} {name}"),
-                    }],
+                    }),
                     namespace: generator
                         .get("namespace")
                         .and_then(Node::as_str)
                         .map(str::to_owned),
-                    prefix: String::new(),
-                    suffix: String::new(),
-                    images: Vec::new(),
                     patch: merging,
                 });
             }
@@ -470,37 +546,238 @@ impl<'a> Expander<'a> {
         }
 
         // This level's transforms apply to everything it gathered; outer levels apply later
-        // and win for the namespace, and wrap prefixes and suffixes.
-        let namespace = root
-            .get("namespace")
-            .and_then(Node::as_str)
-            .map(str::to_owned);
-        let prefix = root.get("namePrefix").and_then(Node::as_str).unwrap_or("");
-        let suffix = root.get("nameSuffix").and_then(Node::as_str).unwrap_or("");
-        let images: Vec<ImageOverride> = root
-            .get("images")
-            .and_then(Node::as_seq)
-            .unwrap_or(&[])
-            .iter()
-            .filter_map(|i| {
-                let text = |k: &str| i.get(k).and_then(Node::as_str).map(str::to_owned);
-                Some(ImageOverride {
-                    name: text("name")?,
-                    new_name: text("newName"),
-                    new_tag: text("newTag"),
-                    digest: text("digest"),
+        // and win for the namespace, and wrap prefixes and suffixes (see `Flattener::item`).
+        out.transform = Transform {
+            namespace: root
+                .get("namespace")
+                .and_then(Node::as_str)
+                .map(str::to_owned),
+            prefix: root
+                .get("namePrefix")
+                .and_then(Node::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            suffix: root
+                .get("nameSuffix")
+                .and_then(Node::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            images: root
+                .get("images")
+                .and_then(Node::as_seq)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(|i| {
+                    let text = |k: &str| i.get(k).and_then(Node::as_str).map(str::to_owned);
+                    Some(ImageOverride {
+                        name: text("name")?,
+                        new_name: text("newName"),
+                        new_tag: text("newTag"),
+                        digest: text("digest"),
+                    })
                 })
-            })
-            .collect();
-        for item in &mut out.items {
-            item.images.extend(images.iter().cloned());
-            if namespace.is_some() {
-                item.namespace.clone_from(&namespace);
-            }
-            item.prefix = format!("{prefix}{}", item.prefix);
-            item.suffix = format!("{}{suffix}", item.suffix);
-        }
+                .collect(),
+        };
         self.visiting.remove(dir);
+        out
+    }
+}
+
+/// Which limit an expansion runs into first.
+#[derive(Debug, Clone, Copy)]
+enum Budget {
+    /// `limits.kustomize-objects`.
+    Expansion(usize),
+    /// What `limits.expanded-objects` has left for the rest of the scan.
+    Scan { left: usize, limit: usize },
+}
+
+/// The objects of `root` in order, within the budget, with every problem of the
+/// kustomizations it reaches (each reported once, however many paths lead to it).
+fn flatten(root: &Resolved, dir: &str, budget: Budget) -> Expansion {
+    let limit = match budget {
+        Budget::Expansion(limit) => limit,
+        Budget::Scan { left, .. } => left,
+    };
+    let mut walk = Flattener {
+        limit,
+        items: Vec::new(),
+        transforms: Vec::new(),
+        chain: Vec::new(),
+        cut_in: None,
+    };
+    let complete = walk.visit(root, None);
+    let mut problems = Vec::new();
+    let mut seen = HashSet::new();
+    collect_problems(root, &mut seen, &mut problems);
+    if let (false, Budget::Scan { left, limit }) = (complete, budget) {
+        let (location, what) = match &root.origin {
+            Some(origin) => (origin.clone(), format!("kustomization {}", origin.file)),
+            None => (
+                Location::new(&Arc::from(dir), 1),
+                format!("directory {dir}"),
+            ),
+        };
+        problems.push(Problem {
+            location,
+            reason: format!(
+                "{what} expands to {} objects, but only {} of the scan's {} expanded objects are left (limits.expanded-objects): the first {} are placed, the rest are not",
+                count_text(root.count),
+                count_text(left as u64),
+                count_text(limit as u64),
+                count_text(left as u64),
+            ),
+        });
+    } else if !complete {
+        // Name the outermost kustomization that alone exceeds the limit, else the directory.
+        let (location, what, count) = match walk.cut_in {
+            Some(k) if k.count > limit as u64 => match &k.origin {
+                Some(origin) => (
+                    origin.clone(),
+                    format!("kustomization {}", origin.file),
+                    k.count,
+                ),
+                None => (
+                    Location::new(&Arc::from(dir), 1),
+                    format!("directory {dir}"),
+                    k.count,
+                ),
+            },
+            _ => match &root.origin {
+                Some(origin) => (
+                    origin.clone(),
+                    format!("kustomization {}", origin.file),
+                    root.count,
+                ),
+                None => (
+                    Location::new(&Arc::from(dir), 1),
+                    format!("directory {dir}"),
+                    root.count,
+                ),
+            },
+        };
+        problems.push(Problem {
+            location,
+            reason: format!(
+                "{what} expands to {} objects (each path through shared bases counted); the limit is {} (limits.kustomize-objects): the first {} are placed, the rest are not",
+                count_text(count),
+                count_text(limit as u64),
+                count_text(limit as u64),
+            ),
+        });
+    }
+    Expansion {
+        items: walk.items,
+        problems,
+    }
+}
+
+/// Every problem of `node` and what it includes, each node visited once.
+fn collect_problems(node: &Resolved, seen: &mut HashSet<usize>, out: &mut Vec<Problem>) {
+    if !seen.insert(std::ptr::from_ref(node) as usize) {
+        return;
+    }
+    out.extend(node.problems.iter().cloned());
+    for part in &node.parts {
+        if let Part::Nested { inner, .. } = part {
+            collect_problems(inner, seen, out);
+        }
+    }
+}
+
+/// Walks a resolved tree top-down, applying the transforms on the way to each object.
+struct Flattener<'r> {
+    limit: usize,
+    items: Vec<Item>,
+    /// Transforms of the kustomizations on the current path, outermost first.
+    transforms: Vec<&'r Transform>,
+    /// Hops on the current path, outermost first.
+    chain: Vec<Evidence>,
+    /// The outermost node being walked when the limit was reached.
+    cut_in: Option<&'r Resolved>,
+}
+
+impl<'r> Flattener<'r> {
+    /// Returns false once the limit is reached.
+    fn visit(&mut self, node: &'r Resolved, outermost: Option<&'r Resolved>) -> bool {
+        let outermost = outermost.or(node.origin.as_ref().map(|_| node));
+        self.transforms.push(&node.transform);
+        let mut complete = true;
+        for part in &node.parts {
+            match part {
+                Part::Object(leaf) => {
+                    if self.items.len() >= self.limit {
+                        self.cut_in = outermost;
+                        complete = false;
+                        break;
+                    }
+                    let item = self.item(leaf);
+                    self.items.push(item);
+                }
+                // An empty base is skipped, so that a walk never wanders through paths that
+                // yield nothing (fan-outs of empty bases would be exponential).
+                Part::Nested { inner, .. } if inner.count == 0 => {}
+                Part::Nested { hop, inner } => {
+                    if let Some(hop) = hop {
+                        self.chain.push(hop.clone());
+                    }
+                    complete = self.visit(inner, outermost);
+                    if hop.is_some() {
+                        self.chain.pop();
+                    }
+                    if !complete {
+                        break;
+                    }
+                }
+            }
+        }
+        self.transforms.pop();
+        complete
+    }
+
+    fn item(&self, leaf: &Leaf) -> Item {
+        let mut namespace = leaf.namespace.clone();
+        let mut prefix = String::new();
+        let mut suffix = String::new();
+        let mut images = Vec::new();
+        for t in &self.transforms {
+            prefix.push_str(&t.prefix);
+        }
+        // Innermost first: outer kustomizations apply last, so their namespace wins.
+        for t in self.transforms.iter().rev() {
+            images.extend(t.images.iter().cloned());
+            if t.namespace.is_some() {
+                namespace.clone_from(&t.namespace);
+            }
+            suffix.push_str(&t.suffix);
+        }
+        let mut chain = self.chain.clone();
+        chain.extend(leaf.hop.iter().cloned());
+        Item {
+            source: leaf.source.clone(),
+            chain,
+            namespace,
+            prefix,
+            suffix,
+            patch: leaf.patch,
+            images,
+        }
+    }
+}
+
+/// `24300000` → `24,300,000`; the saturated maximum reads as a lower bound.
+pub(crate) fn count_text(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n == u64::MAX {
+        format!("at least {out}")
+    } else {
         out
     }
 }

@@ -27,7 +27,7 @@ pub use env::Env;
 pub use index::{DocRef, RepoIndex};
 use kustomize::{DirectoryMode, Expander, ItemSource};
 
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::documents::{Document, SkipReason, SourceFile};
 use crate::findings::{Evidence, Location};
 use crate::walk::Skipped;
@@ -170,7 +170,12 @@ pub fn build(files: &[SourceFile], skipped: &[Skipped], config: &Config) -> Topo
     let inventory = Inventory::build(config, &index);
     let mut builder = Builder {
         index: &index,
-        expander: Expander::new(&index),
+        expander: Expander::with_limits(
+            &index,
+            config.limits.kustomize_objects,
+            config.limits.expanded_objects,
+        ),
+        limits: config.limits,
         inventory,
         placements: Vec::new(),
         placed: HashMap::new(),
@@ -266,6 +271,7 @@ type PlacementKey = (ItemSource, usize, String, Option<String>, Option<String>);
 struct Builder<'a> {
     index: &'a RepoIndex<'a>,
     expander: Expander<'a>,
+    limits: Limits,
     inventory: Inventory,
     placements: Vec<Placement>,
     /// One placement per object and cluster. An object is its source and its final identity:
@@ -392,6 +398,7 @@ impl<'a> Builder<'a> {
                     host,
                     &chain,
                     &parent_signals,
+                    &self.limits,
                 ),
                 Some("Kustomization") | Some("HelmRelease") => flux::run(
                     self.index,
