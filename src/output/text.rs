@@ -180,6 +180,14 @@ fn render_summary(out: &mut String, report: &ScanReport) {
         plural(s.manifests, "Kubernetes object", "Kubernetes objects"),
         plural(s.clusters_used, "cluster", "clusters")
     );
+    if let Some(helm) = &s.helm {
+        let _ = writeln!(
+            out,
+            "{DIM}Rendered local Helm charts with {helm}: {} in {}.{DIM:#}",
+            plural(s.renders, "helm template run", "helm template runs"),
+            format_duration(s.render_time)
+        );
+    }
     if s.ignored > 0 {
         let _ = writeln!(
             out,

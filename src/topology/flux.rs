@@ -96,6 +96,11 @@ pub fn run(
     }
 
     if kind == "HelmRelease" {
+        if let Some(install) =
+            super::helm::flux_install(index, d, cluster, chain, dest_hop.clone(), &signals)
+        {
+            out.charts.push(install);
+        }
         // The chart is rendered by Helm; the HelmRelease stands for what it renders. On a
         // remote cluster it is placed there too, so that rules see its values.
         if let (Some(hop), true) = (dest_hop, cluster != host) {
@@ -332,7 +337,7 @@ fn url_and_ref(d: &Document) -> (Option<String>, Option<String>) {
 /// Is GitRepository `name` this repository? `flux-system` is by convention (it is what
 /// `flux bootstrap` creates for the repository that holds it); another one is when it has
 /// the same URL and ref as `flux-system`.
-fn this_repository(index: &RepoIndex<'_>, name: &str) -> Result<(), String> {
+pub(crate) fn this_repository(index: &RepoIndex<'_>, name: &str) -> Result<(), String> {
     if name == "flux-system" {
         return Ok(());
     }
