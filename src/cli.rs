@@ -113,10 +113,11 @@ struct ReadArgs {
 
 impl ReadArgs {
     fn options(&self) -> ScanOptions {
-        let helm = self
-            .helm
-            .clone()
-            .or_else(|| std::env::var("ENVFENCE_HELM").ok().filter(|v| !v.is_empty()));
+        let helm = self.helm.clone().or_else(|| {
+            std::env::var("ENVFENCE_HELM")
+                .ok()
+                .filter(|v| !v.is_empty())
+        });
         ScanOptions {
             max_file_size: self.max_file_size,
             jobs: self.jobs.map(usize::from),

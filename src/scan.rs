@@ -462,8 +462,7 @@ pub fn build_rendering(
     let mut renders = helm::Renders::new(availability, first);
     let mut round = 0;
     loop {
-        let topology =
-            topology::build_with(&workspace.files, &workspace.skipped, config, &renders);
+        let topology = topology::build_with(&workspace.files, &workspace.skipped, config, &renders);
         round += 1;
         if renders.helm().is_none() || round > helm::MAX_ROUNDS {
             return Ok((topology, renders));
@@ -503,8 +502,7 @@ fn summarise(workspace: &Workspace, topology: &Topology, duration: Duration) -> 
         files: files.len(),
         documents: documents().count(),
         // Rendered objects count too: coverage is over what the deployers deliver.
-        manifests: documents().filter(|d| d.is_manifest()).count()
-            + topology.rendered_objects(),
+        manifests: documents().filter(|d| d.is_manifest()).count() + topology.rendered_objects(),
         files_by_kind: by_kind.into_iter().collect(),
         skipped: workspace.skipped.clone(),
         ignored: workspace.ignored,

@@ -353,13 +353,24 @@ fn deliver_app(
                 note: format!("source.path {path}: a Helm chart rendered by Argo CD"),
             };
             let fallback = chart_placement(
-                app, cluster, inventory, &signals, chain, element, &dest_hop, hop.clone(),
+                app,
+                cluster,
+                inventory,
+                &signals,
+                chain,
+                element,
+                &dest_hop,
+                hop.clone(),
             );
             let mut hops = chain.to_vec();
             hops.extend(element.iter().cloned());
             hops.push(dest_hop.clone());
             hops.push(hop);
-            let refs: Vec<String> = app.sources.iter().filter_map(|s| s.ref_name.clone()).collect();
+            let refs: Vec<String> = app
+                .sources
+                .iter()
+                .filter_map(|s| s.ref_name.clone())
+                .collect();
             let (mut values_evidence, mut notes) = (Vec::new(), Vec::new());
             let request = super::helm::argo_request(
                 index,

@@ -110,15 +110,18 @@ impl Availability {
 
 /// Finds the helm binary: an explicit choice must work (an error is a usage error); `helm` on
 /// PATH is used when present. A binary inside the scanned repository is never run.
-pub fn locate(choice: &HelmChoice, config: &Config, repo_root: &Path) -> Result<Availability, String> {
+pub fn locate(
+    choice: &HelmChoice,
+    config: &Config,
+    repo_root: &Path,
+) -> Result<Availability, String> {
     if !config.helm.enabled {
         return Ok(Availability::Off("helm.enabled: false in the config"));
     }
     let kube_version = config.helm.kube_version.clone();
     let inside_repo = |p: &Path| {
-        std::fs::canonicalize(p).is_ok_and(|c| {
-            std::fs::canonicalize(repo_root).is_ok_and(|root| c.starts_with(root))
-        })
+        std::fs::canonicalize(p)
+            .is_ok_and(|c| std::fs::canonicalize(repo_root).is_ok_and(|root| c.starts_with(root)))
     };
     match choice {
         HelmChoice::Off => Ok(Availability::Off("--helm off")),
@@ -129,8 +132,8 @@ pub fn locate(choice: &HelmChoice, config: &Config, repo_root: &Path) -> Result<
                     path.display()
                 ));
             }
-            let version = version_of(path)
-                .map_err(|e| format!("--helm {}: {e}", path.display()))?;
+            let version =
+                version_of(path).map_err(|e| format!("--helm {}: {e}", path.display()))?;
             Ok(Availability::Ready(Helm {
                 path: path.clone(),
                 version,
@@ -164,7 +167,10 @@ fn version_of(path: &Path) -> Result<String, String> {
     let text = String::from_utf8_lossy(&out);
     let version = text.trim().split('+').next().unwrap_or("").to_owned();
     if !version.starts_with("v3.") && !version.starts_with("v4.") {
-        return Err(format!("not helm 3 (`helm version --short` says `{}`)", text.trim()));
+        return Err(format!(
+            "not helm 3 (`helm version --short` says `{}`)",
+            text.trim()
+        ));
     }
     Ok(version)
 }
@@ -223,12 +229,18 @@ fn run_confined(
             Ok(None) if overflow.load(Ordering::Relaxed) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                break Err(format!("its output passed the {} MiB cap", cap / (1024 * 1024)));
+                break Err(format!(
+                    "its output passed the {} MiB cap",
+                    cap / (1024 * 1024)
+                ));
             }
             Ok(None) if started.elapsed() > timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
-                break Err(format!("it ran longer than {} s and was stopped", timeout.as_secs()));
+                break Err(format!(
+                    "it ran longer than {} s and was stopped",
+                    timeout.as_secs()
+                ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),
             Err(e) => {
@@ -241,7 +253,10 @@ fn run_confined(
     let err = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
     let status = status?;
     if overflow.load(Ordering::Relaxed) {
-        return Err(format!("its output passed the {} MiB cap", cap / (1024 * 1024)));
+        return Err(format!(
+            "its output passed the {} MiB cap",
+            cap / (1024 * 1024)
+        ));
     }
     if !status.success() {
         let text = String::from_utf8_lossy(&err);
@@ -488,7 +503,8 @@ fn content_hash(root: &Path, r: &RenderRequest) -> [u8; 32] {
 
 /// Every file of the chart folder, after symlinks, stays inside the repository.
 fn confined(root: &Path, chart: &Path) -> Result<(), String> {
-    let root = std::fs::canonicalize(root).map_err(|e| format!("cannot read the repository: {e}"))?;
+    let root =
+        std::fs::canonicalize(root).map_err(|e| format!("cannot read the repository: {e}"))?;
     let mut count = 0;
     for entry in walkdir::WalkDir::new(chart).follow_links(true) {
         let entry = entry.map_err(|e| {
@@ -506,13 +522,21 @@ fn confined(root: &Path, chart: &Path) -> Result<(), String> {
         let real = std::fs::canonicalize(entry.path()).map_err(|_| {
             format!(
                 "{} is a broken symlink",
-                entry.path().strip_prefix(&root).unwrap_or(entry.path()).display()
+                entry
+                    .path()
+                    .strip_prefix(&root)
+                    .unwrap_or(entry.path())
+                    .display()
             )
         })?;
         if !real.starts_with(&root) {
             return Err(format!(
                 "{} is a symlink that leaves the repository; the chart is not rendered",
-                entry.path().strip_prefix(&root).unwrap_or(entry.path()).display()
+                entry
+                    .path()
+                    .strip_prefix(&root)
+                    .unwrap_or(entry.path())
+                    .display()
             ));
         }
     }
@@ -542,8 +566,8 @@ fn render(helm: &Helm, root: &Path, r: &RenderRequest) -> Result<Vec<SourceFile>
         let path = match v {
             ValuesInput::File(f) => {
                 let path = root.join(f);
-                let real = std::fs::canonicalize(&path)
-                    .map_err(|e| format!("values file {f}: {e}"))?;
+                let real =
+                    std::fs::canonicalize(&path).map_err(|e| format!("values file {f}: {e}"))?;
                 let root_real = std::fs::canonicalize(root).map_err(|e| e.to_string())?;
                 if !real.starts_with(&root_real) || !real.is_file() {
                     return Err(format!(
@@ -566,8 +590,14 @@ fn render(helm: &Helm, root: &Path, r: &RenderRequest) -> Result<Vec<SourceFile>
         args.push(if *string { "--set-string" } else { "--set" }.into());
         args.push(format!("{k}={v}").into());
     }
-    let out = run_confined(&helm.path, &args, homes.path(), RENDER_TIMEOUT, MAX_RENDER_OUTPUT)
-        .map_err(|e| explain_failure(&r.chart, &e))?;
+    let out = run_confined(
+        &helm.path,
+        &args,
+        homes.path(),
+        RENDER_TIMEOUT,
+        MAX_RENDER_OUTPUT,
+    )
+    .map_err(|e| explain_failure(&r.chart, &e))?;
     let text = String::from_utf8_lossy(&out);
     Ok(split_output(root, r, &text))
 }
@@ -610,7 +640,9 @@ fn split_output(root: &Path, r: &RenderRequest, text: &str) -> Vec<SourceFile> {
             .clone();
         if template_text.is_none() {
             // A packaged subchart: point at the chart itself.
-            template = format!("{}/Chart.yaml", r.chart).trim_start_matches('/').to_owned();
+            template = format!("{}/Chart.yaml", r.chart)
+                .trim_start_matches('/')
+                .to_owned();
         }
         let path: Arc<str> = Arc::from(template.as_str());
         let template_lines: Vec<&str> = template_text.as_deref().unwrap_or("").lines().collect();
@@ -647,7 +679,9 @@ fn chunks(text: &str) -> Vec<Chunk<'_>> {
                 continue;
             }
         }
-        let Some(current) = out.last_mut() else { continue };
+        let Some(current) = out.last_mut() else {
+            continue;
+        };
         if current.lines.is_empty() && current.source.is_none() {
             if let Some(source) = line.strip_prefix("# Source: ") {
                 current.source = Some(source.trim());
@@ -976,7 +1010,11 @@ pub fn flux_request(
         values: Vec::new(),
         set: Vec::new(),
     };
-    for f in chart_spec.get("valuesFiles").and_then(Node::as_seq).unwrap_or(&[]) {
+    for f in chart_spec
+        .get("valuesFiles")
+        .and_then(Node::as_seq)
+        .unwrap_or(&[])
+    {
         let Some(p) = f.as_str().and_then(|p| index::join("", p, true)) else {
             continue;
         };
@@ -989,7 +1027,9 @@ pub fn flux_request(
         } else {
             notes.push(Unresolved {
                 location: at(f.span.start.line),
-                reason: format!("values file {p} is not in this repository; the chart is rendered without it"),
+                reason: format!(
+                    "values file {p} is not in this repository; the chart is rendered without it"
+                ),
             });
         }
     }
@@ -1019,9 +1059,9 @@ pub fn flux_request(
         }
     }
     if let Some(e) = spec.entry("values") {
-        request
-            .values
-            .push(ValuesInput::Inline(to_json(&e.value, &|s| s.to_owned()).to_string()));
+        request.values.push(ValuesInput::Inline(
+            to_json(&e.value, &|s| s.to_owned()).to_string(),
+        ));
         evidence.push(Evidence {
             location: at(e.key.span.start.line),
             note: "HelmRelease values".into(),
@@ -1091,7 +1131,9 @@ fn values_from(
     }
     index.of_kind(kind).find_map(|(_, d)| {
         if d.id.name.as_deref() != Some(name)
-            || (d.id.namespace.is_some() && namespace.is_some() && d.id.namespace.as_deref() != namespace)
+            || (d.id.namespace.is_some()
+                && namespace.is_some()
+                && d.id.namespace.as_deref() != namespace)
         {
             return None;
         }
@@ -1125,9 +1167,15 @@ pub fn implicit_installs(
     installed: &BTreeSet<String>,
 ) -> Vec<ChartInstall> {
     let mut out = Vec::new();
-    for f in index.files.iter().filter(|f| index::basename(&f.path) == "Chart.yaml") {
+    for f in index
+        .files
+        .iter()
+        .filter(|f| index::basename(&f.path) == "Chart.yaml")
+    {
         let dir = index::parent(&f.path);
-        if installed.contains(dir) || dir.split('/').any(|s| s == "charts") && nested_chart(index, dir) {
+        if installed.contains(dir)
+            || dir.split('/').any(|s| s == "charts") && nested_chart(index, dir)
+        {
             continue;
         }
         let library = f

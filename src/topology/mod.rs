@@ -521,8 +521,7 @@ impl<'a> Builder<'a> {
 
     /// Charts no deployer installs, rendered per `values-<env>.yaml` onto cluster `<env>`.
     fn seed_env_charts(&mut self) {
-        let installs =
-            helm::implicit_installs(self.index, &mut self.inventory, &self.installed);
+        let installs = helm::implicit_installs(self.index, &mut self.inventory, &self.installed);
         for install in installs {
             self.install_chart(install);
         }
