@@ -311,7 +311,7 @@ fn helm_off_keeps_the_chart_opaque_with_a_note() {
     assert!(
         notes(&report)
             .iter()
-            .any(|n| n == "chart charts/web is not rendered: chart rendering is off (--helm off)"),
+            .any(|n| n == "chart charts/web is not rendered: chart rendering is off (--helm off or ENVFENCE_HELM=off)"),
         "{:?}",
         notes(&report)
     );

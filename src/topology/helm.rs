@@ -124,7 +124,7 @@ pub fn locate(
             .is_ok_and(|c| std::fs::canonicalize(repo_root).is_ok_and(|root| c.starts_with(root)))
     };
     match choice {
-        HelmChoice::Off => Ok(Availability::Off("--helm off")),
+        HelmChoice::Off => Ok(Availability::Off("--helm off or ENVFENCE_HELM=off")),
         HelmChoice::Binary(path) => {
             if inside_repo(path) {
                 return Err(format!(
