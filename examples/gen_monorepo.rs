@@ -949,7 +949,7 @@ fn deployment(app: &App, port: u64, version: &str, rng: &mut Lcg) -> String {
             "            - name: QUEUE_URL\n              value: amqp://rabbitmq.infra.svc:5672/{name}"
         );
     }
-    if app.index % 3 == 0 {
+    if app.index.is_multiple_of(3) {
         let _ = writeln!(
             extra_env,
             "            - name: REDIS_URL\n              value: redis://redis-cache.infra.svc:6379/{}",
@@ -1097,7 +1097,7 @@ kind: Kustomization
         env = env.overlay(),
         team = app.team,
     );
-    if app.index % 2 == 0 {
+    if app.index.is_multiple_of(2) {
         k.push_str("patches:\n  - path: patch-replicas.yaml\n");
     } else {
         k.push_str("patchesStrategicMerge:\n  - patch-replicas.yaml\n");

@@ -17,6 +17,7 @@ use envfence::output::topology::{self as topology_output, TopologyFormat};
 use envfence::output::{self, Format};
 use envfence::rules::Policies;
 use envfence::scan::{self, Progress, ScanOptions, Target};
+use envfence::topology::helm::HelmChoice;
 
 const SCAN_EXAMPLES: &str = "\
 Examples:
@@ -106,13 +107,23 @@ struct ReadArgs {
     /// No progress on standard error.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// The helm binary that renders local charts, or `off` (default: ENVFENCE_HELM, else
+    /// `helm` on PATH when there is one). Never taken from the repository or its config.
+    #[arg(long, value_name = "PATH|off")]
+    helm: Option<String>,
 }
 
 impl ReadArgs {
     fn options(&self) -> ScanOptions {
+        let helm = self.helm.clone().or_else(|| {
+            std::env::var("ENVFENCE_HELM")
+                .ok()
+                .filter(|v| !v.is_empty())
+        });
         ScanOptions {
             max_file_size: self.max_file_size,
             jobs: self.jobs.map(|n| usize::from(n).min(max_jobs())),
+            helm: helm.map_or(HelmChoice::Auto, |h| HelmChoice::parse(&h)),
         }
     }
 }

@@ -81,6 +81,30 @@ pub enum RuleLevel {
 }
 
 /// Per-rule levels. One field per rule id, so that serde rejects an unknown id with its line.
+/// `helm:`: whether to render local charts, and for which Kubernetes version. The binary is
+/// never named here (a pull request could point it at a script): `--helm` or `ENVFENCE_HELM`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelmConfig {
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    #[serde(default, rename = "kube-version")]
+    pub kube_version: Option<String>,
+}
+
+impl Default for HelmConfig {
+    fn default() -> Self {
+        HelmConfig {
+            enabled: true,
+            kube_version: None,
+        }
+    }
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RulesConfig {
@@ -144,6 +168,7 @@ pub struct Config {
     #[serde(skip)]
     pub detected_urls: Vec<(String, String)>,
     pub limits: Limits,
+    pub helm: HelmConfig,
     /// Where the config came from, for diagnostics that point into it.
     #[serde(skip)]
     pub source: Option<ConfigSource>,
@@ -621,6 +646,20 @@ impl Config {
                 })?;
             }
         }
+        if let Some(v) = &self.helm.kube_version {
+            let plain = v.trim_start_matches('v');
+            let valid = !plain.is_empty()
+                && plain.split('.').count() <= 3
+                && plain
+                    .split('.')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+            if !valid {
+                return Err(at(
+                    "helm.kube-version".into(),
+                    format!("kube-version `{v}` is not a version such as \"1.31\""),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -636,6 +675,18 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(Path::new(".envfence.yaml"), text)
+    }
+
+    #[test]
+    fn helm_section_never_names_a_program() {
+        let c = parse("helm:\n  enabled: false\n  kube-version: \"1.31\"\n").expect("valid");
+        assert!(!c.helm.enabled);
+        assert_eq!(c.helm.kube_version.as_deref(), Some("1.31"));
+        assert!(parse("").expect("empty").helm.enabled);
+        let e = parse("helm:\n  binary: ./evil.sh\n").expect_err("binary is not a key");
+        assert!(e.0.starts_with(".envfence.yaml:2:"), "{}", e.0);
+        let e = parse("helm:\n  kube-version: \"1.31; rm\"\n").expect_err("not a version");
+        assert!(e.0.contains("kube-version"), "{}", e.0);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::findings::{self, Finding, Status};
 use crate::git::{GitRepo, TreeFile};
 use crate::rules::{self, Policies, RuleContext};
 use crate::topology::coverage::Coverage;
+use crate::topology::helm::{self, HelmChoice};
 use crate::topology::{self, Topology};
 use crate::walk::{self, Candidate, Skipped};
 
@@ -32,6 +33,8 @@ pub struct ScanOptions {
     pub max_file_size: u64,
     /// Worker threads; `None` uses one per core.
     pub jobs: Option<usize>,
+    /// The helm that renders local charts (`--helm PATH|off`, `ENVFENCE_HELM`).
+    pub helm: HelmChoice,
 }
 
 impl Default for ScanOptions {
@@ -39,6 +42,7 @@ impl Default for ScanOptions {
         ScanOptions {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             jobs: None,
+            helm: HelmChoice::Auto,
         }
     }
 }
@@ -131,9 +135,16 @@ pub struct Workspace {
     pub files: Vec<SourceFile>,
     pub skipped: Vec<Skipped>,
     pub ignored: usize,
+    /// The last `rendered` entries of `files` are Helm output, not repository files.
+    pub rendered: usize,
 }
 
 impl Workspace {
+    /// The repository's own files (without Helm output).
+    pub fn repository_files(&self) -> &[SourceFile] {
+        &self.files[..self.files.len() - self.rendered.min(self.files.len())]
+    }
+
     pub fn documents(&self) -> impl Iterator<Item = &documents::Document> {
         self.files.iter().flat_map(|f| f.documents.iter())
     }
@@ -156,6 +167,11 @@ pub struct Summary {
     /// Set when one file was scanned on its own.
     pub alone: Option<Alone>,
     pub duration: Duration,
+    /// The helm that rendered charts (`helm v3.17.3 at /usr/bin/helm`), its `helm template`
+    /// runs and their wall time; `None` when nothing could be rendered.
+    pub helm: Option<String>,
+    pub renders: usize,
+    pub render_time: Duration,
 }
 
 /// A file scanned on its own: nothing outside it was read, so no deployer placed it.
@@ -378,6 +394,7 @@ fn assemble<'a>(
         files: Vec::with_capacity(loaded.len()),
         skipped,
         ignored,
+        rendered: 0,
     };
     for (rel_path, (loaded, _)) in paths.zip(loaded) {
         match loaded {
@@ -428,10 +445,14 @@ pub fn scan(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> anyhow::Result<ScanReport> {
     let started = Instant::now();
-    let workspace = index(target, config, options, progress)?;
-    let (findings, topology) = analyse(&workspace, config, policies);
+    let mut workspace = index(target, config, options, progress)?;
+    let (topology, renders) = build_rendering(&mut workspace, target, config, options)?;
+    let findings = judge(&workspace, &topology, config, policies);
     let mut summary = summarise(&workspace, &topology, started.elapsed());
     summary.alone = target.alone();
+    summary.helm = renders.helm().map(ToString::to_string);
+    summary.renders = renders.runs;
+    summary.render_time = renders.time;
     Ok(ScanReport {
         findings,
         summary,
@@ -446,12 +467,56 @@ fn analyse(
     config: &Config,
     policies: &Policies,
 ) -> (Vec<Finding>, Topology) {
-    let topology = topology::build(&workspace.files, &workspace.skipped, config);
-    let ctx = RuleContext::new(&workspace.files, &topology, policies, config);
+    let renders = helm::Renders::none(helm::Availability::NotForRevisions, workspace.files.len());
+    let topology = topology::build_with(&workspace.files, &workspace.skipped, config, &renders);
+    let findings = judge(workspace, &topology, config, policies);
+    (findings, topology)
+}
+
+/// The rules and suppressions over a workspace and its topology: findings in report order.
+fn judge(
+    workspace: &Workspace,
+    topology: &Topology,
+    config: &Config,
+    policies: &Policies,
+) -> Vec<Finding> {
+    let ctx = RuleContext::new(&workspace.files, topology, policies, config);
     let mut findings = rules::run_all(&ctx);
     crate::suppressions::apply(&workspace.files, policies, &mut findings);
     findings::sort(&mut findings);
-    (findings, topology)
+    findings
+}
+
+/// The topology, with local Helm charts rendered by the user's helm: build, render what the
+/// build asked for (appending the output to the workspace), build again, until nothing new is
+/// asked for (rendered Applications can install more charts).
+pub fn build_rendering(
+    workspace: &mut Workspace,
+    target: &Target,
+    config: &Config,
+    options: &ScanOptions,
+) -> anyhow::Result<(Topology, helm::Renders)> {
+    let availability =
+        helm::locate(&options.helm, config, &target.root).map_err(anyhow::Error::msg)?;
+    let first = workspace.files.len() - workspace.rendered.min(workspace.files.len());
+    let mut renders = helm::Renders::new(availability, first);
+    let mut round = 0;
+    loop {
+        let topology = topology::build_with(&workspace.files, &workspace.skipped, config, &renders);
+        round += 1;
+        if renders.helm().is_none() || round > helm::MAX_ROUNDS {
+            return Ok((topology, renders));
+        }
+        let files = &mut workspace.files;
+        let requests = &topology.render_requests;
+        let resolved = with_pool(options.jobs, || {
+            renders.render_missing(&target.root, requests, files)
+        })?;
+        workspace.rendered = workspace.files.len() - first;
+        if resolved == 0 {
+            return Ok((topology, renders));
+        }
+    }
 }
 
 /// Indexes the repository and resolves its topology, without running rules.
@@ -461,24 +526,23 @@ pub fn topology(
     options: &ScanOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> anyhow::Result<Topology> {
-    let workspace = index(target, config, options, progress)?;
-    Ok(topology::build(
-        &workspace.files,
-        &workspace.skipped,
-        config,
-    ))
+    let mut workspace = index(target, config, options, progress)?;
+    Ok(build_rendering(&mut workspace, target, config, options)?.0)
 }
 
 fn summarise(workspace: &Workspace, topology: &Topology, duration: Duration) -> Summary {
     let (placed, clusters_used) = topology.coverage();
     let mut by_kind = std::collections::BTreeMap::new();
-    for f in &workspace.files {
+    let files = workspace.repository_files();
+    for f in files {
         *by_kind.entry(f.kind).or_insert(0) += 1;
     }
+    let documents = || files.iter().flat_map(|f| f.documents.iter());
     Summary {
-        files: workspace.files.len(),
-        documents: workspace.documents().count(),
-        manifests: workspace.documents().filter(|d| d.is_manifest()).count(),
+        files: files.len(),
+        documents: documents().count(),
+        // Rendered objects count too: coverage is over what the deployers deliver.
+        manifests: documents().filter(|d| d.is_manifest()).count() + topology.rendered_objects(),
         files_by_kind: by_kind.into_iter().collect(),
         skipped: workspace.skipped.clone(),
         ignored: workspace.ignored,
@@ -487,6 +551,9 @@ fn summarise(workspace: &Workspace, topology: &Topology, duration: Duration) -> 
         coverage: topology.object_coverage.clone(),
         alone: None,
         duration,
+        helm: None,
+        renders: 0,
+        render_time: Duration::ZERO,
     }
 }
 

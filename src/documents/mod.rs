@@ -394,6 +394,59 @@ pub fn load(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) -> Loade
     })
 }
 
+/// Parses one document of `helm template` output, shown at `path` (its template). Lines are
+/// mapped through `line_in_source` (a line of `text` → the template line it came from);
+/// comments are dropped (helm's `# Source:` lines and the template's own comments are not
+/// the rendered document's). `None` when the output is not YAML.
+pub fn load_rendered(
+    path: &Arc<str>,
+    text: &str,
+    line_in_source: &dyn Fn(u32) -> u32,
+) -> Option<SourceFile> {
+    let Loaded::File(mut file) = load(path, text.as_bytes(), Some(FileKind::Manifest)) else {
+        return None;
+    };
+    if file.problem.is_some() {
+        return None;
+    }
+    for d in &mut file.documents {
+        remap_lines(&mut d.root, line_in_source);
+        d.header_line = line_in_source(d.header_line);
+        d.first_line = line_in_source(d.first_line);
+        d.last_line = line_in_source(d.last_line).max(d.first_line);
+        d.comments.clear();
+    }
+    Some(file)
+}
+
+/// Shows a rendered document at one line of another file (a values-file line that defines it).
+pub fn move_to(d: &mut Document, path: &Arc<str>, line: u32) {
+    d.file = Arc::clone(path);
+    remap_lines(&mut d.root, &|_| line);
+    d.header_line = line;
+    d.first_line = line;
+    d.last_line = line;
+}
+
+fn remap_lines(node: &mut Node, f: &dyn Fn(u32) -> u32) {
+    node.span.start.line = f(node.span.start.line);
+    node.span.end = node.span.start;
+    match &mut node.value {
+        yaml::Value::Map(entries) => {
+            for e in entries {
+                remap_lines(&mut e.key, f);
+                remap_lines(&mut e.value, f);
+            }
+        }
+        yaml::Value::Seq(items) => {
+            for item in items {
+                remap_lines(item, f);
+            }
+        }
+        yaml::Value::Scalar { .. } => {}
+    }
+}
+
 /// The parser's wording, with a hint for the most common cause: a tab in indentation.
 fn explain_parse_error(text: &str, e: YamlError) -> String {
     let line = text

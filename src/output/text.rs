@@ -297,6 +297,14 @@ fn render_summary(out: &mut String, report: &ScanReport) {
             alone.file.display()
         );
     }
+    if let Some(helm) = &s.helm {
+        let _ = writeln!(
+            out,
+            "{DIM}Rendered local Helm charts with {helm}: {} in {}.{DIM:#}",
+            plural(s.renders, "helm template run", "helm template runs"),
+            format_duration(s.render_time)
+        );
+    }
     if s.ignored > 0 {
         let _ = writeln!(
             out,

@@ -142,6 +142,10 @@ struct SourceSpec {
     include: Option<String>,
     exclude: Option<String>,
     line: u32,
+    /// The `helm:` block, for a source that is a local chart.
+    helm: Option<super::helm::ArgoHelm>,
+    /// `ref:`, naming this source for other sources' `$ref/...` value files.
+    ref_name: Option<String>,
 }
 
 type Subst<'a> = dyn Fn(&str) -> Result<String, String> + 'a;
@@ -227,6 +231,8 @@ impl AppSpec {
                 include: text(directory.and_then(|d| d.get("include")))?,
                 exclude: text(directory.and_then(|d| d.get("exclude")))?,
                 line: s.span.start.line,
+                helm: super::helm::ArgoHelm::read(s, &lenient),
+                ref_name: s.get("ref").and_then(Node::as_str).map(lenient),
             });
         }
         Ok(AppSpec {
@@ -409,31 +415,70 @@ fn deliver_app(
             }),
             _ => None,
         };
-        if index
-            .file(&format!(
-                "{}Chart.yaml",
-                if dir.is_empty() {
-                    String::new()
-                } else {
-                    format!("{dir}/")
-                }
-            ))
-            .is_some()
-            && index.kustomization_in(&dir).is_none()
-        {
-            out.unresolved.push(Unresolved {
+        if super::helm::is_chart(index, &dir) && index.kustomization_in(&dir).is_none() {
+            // Rendered with helm when it can be; otherwise the Application stands for its chart
+            // as an opaque placement, with a note that says why.
+            let note = Unresolved {
                 location: at(*path_line),
                 reason: format!("{path} is a Helm chart that Argo CD renders; envfence does not render templates"),
-            });
+            };
+            let hop = Evidence {
+                location: at(*path_line),
+                note: format!("source.path {path}: a Helm chart rendered by Argo CD"),
+            };
             let payload = opaque(
                 format!("{path} is a Helm chart that envfence does not render"),
                 *path_line,
                 format!("source.path {path}: a Helm chart rendered by Argo CD"),
                 true,
             );
-            out.extra_placements.extend(opaque_placement(
+            let fallback = opaque_placement(
                 app, source, cluster, inventory, &signals, chain, element, &dest_hop, payload,
-            ));
+            );
+            let mut hops = chain.to_vec();
+            hops.extend(element.iter().cloned());
+            hops.push(dest_hop.clone());
+            hops.extend(assumed.clone());
+            hops.push(hop);
+            let refs: Vec<String> = app
+                .sources
+                .iter()
+                .filter_map(|s| s.ref_name.clone())
+                .collect();
+            let (mut values_evidence, mut notes) = (Vec::new(), Vec::new());
+            let request = super::helm::argo_request(
+                index,
+                &dir,
+                &app.name,
+                app.dest_namespace.as_deref(),
+                source.helm.as_ref(),
+                &refs,
+                &app.file,
+                &mut values_evidence,
+                &mut notes,
+            );
+            out.charts.push(super::helm::ChartInstall {
+                request,
+                delivery: Delivery {
+                    deployer: Deployer {
+                        kind: "Application".into(),
+                        name: app.name.clone(),
+                        location: dest_hop.location.clone(),
+                    },
+                    cluster,
+                    dir,
+                    mode: DirectoryMode::default(),
+                    force_namespace: None,
+                    default_namespace: app.dest_namespace.clone(),
+                    chain: hops,
+                    signals: signals.clone(),
+                    helm_releases_to: None,
+                },
+                values_evidence,
+                notes,
+                fallback: fallback.into_iter().collect(),
+                fallback_notes: vec![note],
+            });
             continue;
         }
         let mut source_signals = signals.clone();

@@ -96,6 +96,19 @@ pub fn run(
     }
 
     if kind == "HelmRelease" {
+        if let Some(install) =
+            super::helm::flux_install(
+                index,
+                inventory,
+                d,
+                cluster,
+                chain,
+                dest_hop.clone(),
+                &signals,
+            )
+        {
+            out.charts.push(install);
+        }
         // The chart is rendered by Helm; the HelmRelease stands for what it renders. On a
         // remote cluster it is placed there too, so that rules see its values.
         if let (Some(hop), true) = (dest_hop, cluster != host) {
@@ -365,7 +378,7 @@ fn url_and_ref(d: &Document) -> (Option<String>, Option<String>) {
 }
 
 /// Why a GitRepository source is not (known to be) this repository.
-enum SourceElsewhere {
+pub(crate) enum SourceElsewhere {
     /// The repository does not define it.
     Undefined(String),
     /// It is defined, and reads another repository or another branch.
@@ -376,7 +389,7 @@ enum SourceElsewhere {
 /// `flux bootstrap` creates for the repository that holds it); another one is when it has
 /// the same URL and ref as `flux-system`, or a URL that is this repository's (config
 /// `repository.urls`, origin, `GITHUB_REPOSITORY`).
-fn this_repository(
+pub(crate) fn this_repository(
     index: &RepoIndex<'_>,
     inventory: &Inventory,
     name: &str,

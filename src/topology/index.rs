@@ -13,7 +13,10 @@ pub struct DocRef {
 }
 
 pub struct RepoIndex<'a> {
+    /// The repository's files. Rendered files (Helm output) follow them in `all`; only
+    /// references reach those.
     pub files: &'a [SourceFile],
+    all: &'a [SourceFile],
     by_path: HashMap<&'a str, usize>,
     /// Directory ("" for the root) → files directly in it.
     by_dir: HashMap<&'a str, Vec<usize>>,
@@ -58,6 +61,13 @@ pub fn join(dir: &str, rel: &str, from_root: bool) -> Option<String> {
 
 impl<'a> RepoIndex<'a> {
     pub fn new(files: &'a [SourceFile]) -> Self {
+        Self::with_rendered(files, files.len())
+    }
+
+    /// An index of `all[..first_rendered]`; later files are rendered output, reached only by
+    /// reference ([`RepoIndex::doc`]), never by path, folder or kind.
+    pub fn with_rendered(all: &'a [SourceFile], first_rendered: usize) -> Self {
+        let files = &all[..first_rendered.min(all.len())];
         let mut by_path = HashMap::new();
         let mut by_dir: HashMap<&'a str, Vec<usize>> = HashMap::new();
         let mut subdirs: HashMap<String, BTreeSet<String>> = HashMap::new();
@@ -115,6 +125,7 @@ impl<'a> RepoIndex<'a> {
         }
         RepoIndex {
             files,
+            all,
             by_path,
             by_dir,
             subdirs,
@@ -157,7 +168,7 @@ impl<'a> RepoIndex<'a> {
     }
 
     pub fn doc(&self, r: DocRef) -> &'a Document {
-        &self.files[r.file].documents[r.doc]
+        &self.all[r.file].documents[r.doc]
     }
 
     /// Kubernetes objects of a file, as references.

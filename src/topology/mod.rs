@@ -12,6 +12,7 @@ pub mod clusters;
 pub mod coverage;
 pub mod env;
 pub mod flux;
+pub mod helm;
 pub mod index;
 pub mod kustomize;
 pub mod repository;
@@ -90,6 +91,8 @@ pub struct Outcome {
     pub unresolved: Vec<Unresolved>,
     /// Placements a deployer makes directly (a HelmRelease on a remote cluster).
     pub extra_placements: Vec<Placement>,
+    /// Local Helm charts the deployer installs (rendered, or opaque when they cannot be).
+    pub charts: Vec<helm::ChartInstall>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,10 +106,14 @@ pub struct Topology {
     pub clusters: Vec<Cluster>,
     pub placements: Vec<Placement>,
     pub unresolved: Vec<Unresolved>,
-    /// Kubernetes objects in the repository, placed or not.
+    /// Kubernetes objects in the repository, placed or not, plus the objects Helm rendered.
     pub manifests: usize,
     /// Objects placed, opaque placements, and the folders of the unplaced objects.
     pub object_coverage: coverage::Coverage,
+    /// Files from this index on are Helm output: see [`Topology::is_rendered`].
+    pub rendered_from: usize,
+    /// The renders this build asked for (the next round renders those not done yet).
+    pub render_requests: BTreeSet<helm::RenderRequest>,
 }
 
 impl Topology {
@@ -115,6 +122,22 @@ impl Topology {
     pub fn coverage(&self) -> (usize, usize) {
         let clusters: HashSet<usize> = self.placements.iter().map(|p| p.cluster).collect();
         (self.object_coverage.placed, clusters.len())
+    }
+
+    /// Whether a placed object is one that `helm template` rendered (not a repository file).
+    pub fn is_rendered(&self, p: &Placement) -> bool {
+        p.object.doc.is_some_and(|d| d.file >= self.rendered_from)
+    }
+
+    /// Distinct objects that Helm rendered and some deployer placed.
+    pub fn rendered_objects(&self) -> usize {
+        let docs: HashSet<DocRef> = self
+            .placements
+            .iter()
+            .filter(|p| self.is_rendered(p))
+            .filter_map(|p| p.object.doc)
+            .collect();
+        docs.len()
     }
 
     pub fn placements_of_file<'a>(
@@ -166,9 +189,27 @@ pub struct Delivery {
 /// Builds the topology of a parsed repository. `skipped` lists files that were not parsed
 /// (templates that define deployers become unresolved entries).
 pub fn build(files: &[SourceFile], skipped: &[Skipped], config: &Config) -> Topology {
-    let index = RepoIndex::new(files);
+    let renders = helm::Renders::none(
+        helm::Availability::Off("this build does not render charts"),
+        files.len(),
+    );
+    build_with(files, skipped, config, &renders)
+}
+
+/// Builds the topology with the charts rendered so far: `files[renders.first_rendered..]` are
+/// their output. The result lists the renders it asked for (`render_requests`).
+pub fn build_with(
+    files: &[SourceFile],
+    skipped: &[Skipped],
+    config: &Config,
+    renders: &helm::Renders,
+) -> Topology {
+    let index = RepoIndex::with_rendered(files, renders.first_rendered);
     let inventory = Inventory::build(config, &index);
     let mut builder = Builder {
+        renders,
+        requests: BTreeSet::new(),
+        installed: BTreeSet::new(),
         index: &index,
         expander: Expander::with_limits(
             &index,
@@ -189,6 +230,7 @@ pub fn build(files: &[SourceFile], skipped: &[Skipped], config: &Config) -> Topo
     builder.seed_argo();
     builder.drain();
     builder.run_unreached_flux(config);
+    builder.seed_env_charts();
     builder.fallbacks(config);
     builder.drain();
 
@@ -227,6 +269,14 @@ pub fn build(files: &[SourceFile], skipped: &[Skipped], config: &Config) -> Topo
             deploys: Some(kind),
         } = skip.reason
         {
+            // A rendered chart's deployers are placed: nothing is unknown.
+            let in_rendered_chart = skip
+                .rel_path
+                .find("/templates/")
+                .is_some_and(|i| renders.rendered_chart(&skip.rel_path[..i]));
+            if in_rendered_chart {
+                continue;
+            }
             builder.unresolved.push(Unresolved {
                 location: Location::new(&skip.rel_path, 1),
                 reason: format!(
@@ -252,7 +302,10 @@ pub fn build(files: &[SourceFile], skipped: &[Skipped], config: &Config) -> Topo
         unresolved: builder.unresolved,
         manifests,
         object_coverage,
+        rendered_from: renders.first_rendered,
+        render_requests: builder.requests,
     };
+    topology.manifests += topology.rendered_objects();
     for p in &mut topology.placements {
         p.cluster_environment = topology.clusters[p.cluster].environment;
     }
@@ -269,6 +322,10 @@ pub fn build(files: &[SourceFile], skipped: &[Skipped], config: &Config) -> Topo
 type PlacementKey = (ItemSource, usize, String, Option<String>, Option<String>);
 
 struct Builder<'a> {
+    renders: &'a helm::Renders,
+    requests: BTreeSet<helm::RenderRequest>,
+    /// Chart folders some deployer installs.
+    installed: BTreeSet<String>,
     index: &'a RepoIndex<'a>,
     expander: Expander<'a>,
     limits: Limits,
@@ -416,7 +473,77 @@ impl<'a> Builder<'a> {
             for extra in outcome.extra_placements {
                 self.place_raw(extra);
             }
+            for chart in outcome.charts {
+                self.install_chart(chart);
+            }
         }
+    }
+
+    /// Places what a chart rendered; without a render, the deployer's opaque placement and a
+    /// note that says why (and how to render it).
+    fn install_chart(&mut self, install: helm::ChartInstall) {
+        let chart = install.request.chart.clone();
+        self.installed.insert(chart.clone());
+        self.requests.insert(install.request.clone());
+        self.unresolved.extend(install.notes);
+        let chart_yaml: Arc<str> = Arc::from(
+            format!("{chart}/Chart.yaml")
+                .trim_start_matches('/')
+                .to_owned(),
+        );
+        match self.renders.get(&install.request) {
+            Some(helm::Rendered::Files(files)) => {
+                let mut delivery = install.delivery;
+                delivery.chain.extend(install.values_evidence);
+                delivery.chain.push(Evidence {
+                    location: Location::new(&chart_yaml, 1),
+                    note: install.request.describe(),
+                });
+                let items: Vec<kustomize::Item> = helm::rendered_docs(files)
+                    .into_iter()
+                    .map(|r| kustomize::Item {
+                        source: ItemSource::Doc(r),
+                        chain: Vec::new(),
+                        namespace: None,
+                        prefix: String::new(),
+                        suffix: String::new(),
+                        patch: false,
+                        images: Vec::new(),
+                    })
+                    .collect();
+                self.place_items(&delivery, &items);
+            }
+            other => {
+                for p in install.fallback {
+                    self.place_raw(p);
+                }
+                self.unresolved.extend(install.fallback_notes);
+                let note = match other {
+                    Some(helm::Rendered::Failed(note)) => Unresolved {
+                        location: install.delivery.deployer.location.clone(),
+                        reason: note.clone(),
+                    },
+                    _ if self.renders.helm().is_some() => return,
+                    _ => Unresolved {
+                        location: Location::new(&chart_yaml, 1),
+                        reason: format!(
+                            "chart {chart} is not rendered: {}",
+                            self.renders.availability.hint()
+                        ),
+                    },
+                };
+                self.unresolved.push(note);
+            }
+        }
+    }
+
+    /// Charts no deployer installs, rendered per `values-<env>.yaml` onto cluster `<env>`.
+    fn seed_env_charts(&mut self) {
+        let installs = helm::implicit_installs(self.index, &mut self.inventory, &self.installed);
+        for install in installs {
+            self.install_chart(install);
+        }
+        self.drain();
     }
 
     /// Places everything a delivery's directory expands to, and queues deployers among them.
@@ -428,8 +555,13 @@ impl<'a> Builder<'a> {
                 reason: problem.reason.clone(),
             });
         }
-        let variants = variant_signals(&expansion.items, self.index, self.inventory.vocabulary());
-        for item in &expansion.items {
+        self.place_items(delivery, &expansion.items);
+    }
+
+    /// Places the objects of one delivery, and queues deployers among them.
+    fn place_items(&mut self, delivery: &Delivery, items: &[kustomize::Item]) {
+        let variants = variant_signals(items, self.index, self.inventory.vocabulary());
+        for item in items {
             let doc = match &item.source {
                 ItemSource::Doc(r) => Some(self.index.doc(*r)),
                 ItemSource::Generated { .. } => None,

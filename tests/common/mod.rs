@@ -6,11 +6,35 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
-/// The `envfence` binary built by cargo for this test run, with colour and progress off.
+/// The `envfence` binary built by cargo for this test run, with colour and progress off,
+/// and chart rendering off (outputs must not depend on whether this machine has helm; the
+/// Helm tests turn it on with `ENVFENCE_HELM`).
 pub fn envfence() -> Command {
     let mut cmd = Command::cargo_bin("envfence").expect("binary is built");
-    cmd.env("NO_COLOR", "1").env_remove("CLICOLOR_FORCE");
+    cmd.env("NO_COLOR", "1")
+        .env_remove("CLICOLOR_FORCE")
+        .env("ENVFENCE_HELM", "off");
     cmd
+}
+
+/// The helm binary for the Helm tests: `ENVFENCE_TEST_HELM`, else `helm` on PATH. Without
+/// one the test says "skipped: helm not found", or fails when `CI=true`.
+pub fn helm_for_tests() -> Option<PathBuf> {
+    let found = std::env::var_os("ENVFENCE_TEST_HELM")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::split_paths(&std::env::var_os("PATH")?)
+                .map(|d| d.join("helm"))
+                .find(|p| p.is_file())
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "helm not found, and CI=true: .ci/run puts a pinned helm on PATH"
+        );
+        eprintln!("skipped: helm not found");
+    }
+    found
 }
 
 pub fn repo_root() -> PathBuf {
