@@ -130,11 +130,25 @@ impl Rule for NoNetworkIsolation {
             }
             for (location, group) in by_deployer {
                 let p = group.first;
-                let listed: Vec<String> = group
-                    .namespaces
-                    .iter()
-                    .map(|(ns, missing)| format!("{ns} ({missing})"))
-                    .collect();
+                // When every namespace lacks the same directions, say them once at the end;
+                // otherwise after each namespace.
+                let mut missing_kinds: Vec<&str> = group.namespaces.values().copied().collect();
+                missing_kinds.sort_unstable();
+                missing_kinds.dedup();
+                let (listed, for_what): (Vec<String>, String) = match missing_kinds.as_slice() {
+                    [only] => (
+                        group.namespaces.keys().map(|ns| ns.to_string()).collect(),
+                        format!(" for {only}"),
+                    ),
+                    _ => (
+                        group
+                            .namespaces
+                            .iter()
+                            .map(|(ns, missing)| format!("{ns} ({missing})"))
+                            .collect(),
+                        String::new(),
+                    ),
+                };
                 let via = p
                     .deployer
                     .as_ref()
@@ -146,7 +160,7 @@ impl Rule for NoNetworkIsolation {
                     ("namespaces", "have", "their")
                 };
                 let message = format!(
-                    "{noun} {} on mixed cluster {}{via} {verb} no default-deny NetworkPolicy: {whose} workloads (such as {}) can reach, and be reached from, every other namespace",
+                    "{noun} {} on mixed cluster {}{via} {verb} no default-deny NetworkPolicy{for_what}: {whose} workloads (such as {}) can reach, and be reached from, every other namespace",
                     listed.join(", "),
                     cluster.name,
                     object_label(p)

@@ -69,14 +69,35 @@ impl Rule for NonprodOnProdCluster {
                             .join(", ")
                     ),
                 };
-                let via = first
-                    .deployer
-                    .as_ref()
-                    .map(|d| format!(" by {} {}", d.kind, d.name))
-                    .unwrap_or_default();
+                // One line can place through several deployers: the Applications that one
+                // ApplicationSet template generates. Name them all, not just the first.
+                let mut deployers: Vec<(&str, &str)> = Vec::new();
+                for d in placements.iter().filter_map(|p| p.deployer.as_ref()) {
+                    if !deployers.contains(&(d.kind.as_str(), d.name.as_str())) {
+                        deployers.push((&d.kind, &d.name));
+                    }
+                }
+                let via = match deployers.as_slice() {
+                    [] => String::new(),
+                    [(kind, name)] => format!(" by {kind} {name}"),
+                    many => format!(
+                        " by {} {}s {}",
+                        many.len(),
+                        many[0].0,
+                        names_listed(many.iter().map(|(_, name)| *name))
+                    ),
+                };
+                let reason = if placements
+                    .iter()
+                    .all(|p| p.class_reason == first.class_reason)
+                {
+                    first.class_reason.clone()
+                } else {
+                    format!("{}, and likewise for the others", first.class_reason)
+                };
                 let mut message = format!(
-                    "{what} placed{via} on production cluster {} ({})",
-                    c.name, first.class_reason
+                    "{what} placed{via} on production cluster {} ({reason})",
+                    c.name
                 );
                 if !scoped.is_empty() {
                     message.push_str(&format!(
@@ -102,4 +123,20 @@ impl Rule for NonprodOnProdCluster {
             })
             .collect()
     }
+}
+
+/// Up to twelve names, then how many more.
+fn names_listed<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    const SHOWN: usize = 12;
+    let names: Vec<&str> = names.collect();
+    let mut out = names
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        out.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    out
 }
