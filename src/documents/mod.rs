@@ -3,6 +3,7 @@
 //! lines, and a way to find the exact line of any field.
 
 pub mod comments;
+pub mod guard;
 pub mod path;
 pub mod yaml;
 
@@ -313,7 +314,24 @@ pub enum Loaded {
 }
 
 /// Parses the bytes of one file into documents. `kind_hint` is the kind its path implies.
+/// A panic while reading (a bug of the YAML layer) becomes a problem of this file only.
 pub fn load(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) -> Loaded {
+    guard::guarded(|| load_unguarded(path, bytes, kind_hint)).unwrap_or_else(|panic| {
+        Loaded::File(SourceFile {
+            path: Arc::clone(path),
+            kind: kind_hint.unwrap_or(FileKind::Data),
+            documents: Vec::new(),
+            problem: Some(ParseProblem {
+                file: Arc::clone(path),
+                pos: Pos { line: 1, col: 1 },
+                message: format!("the YAML reader failed: {panic}"),
+            }),
+        })
+    })
+}
+
+/// [`load`] without the panic guard.
+fn load_unguarded(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) -> Loaded {
     if kind_hint == Some(FileKind::HelmTemplate) {
         return Loaded::Skipped(SkipReason::HelmTemplate {
             deploys: deployer_kind_in(bytes),

@@ -19,6 +19,12 @@ pub const MAX_DEPTH: usize = 256;
 /// anchors; a billion-laughs bomb needs millions.
 pub const MAX_ALIAS_NODES: usize = 100_000;
 
+/// Most bytes one file may create by copying anchored values: each alias copies its anchor's
+/// value, and each anchor keeps a copy for later aliases. A node counts its size in memory
+/// plus its text. Few nodes can still be many bytes (one 100 KB scalar aliased 10×10×10×10
+/// times is 10,000 nodes but 1 GB), so the node budget alone does not bound memory.
+pub const MAX_ALIAS_BYTES: usize = 16 * 1024 * 1024;
+
 /// A 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
 pub struct Pos {
@@ -143,14 +149,16 @@ impl Node {
             .collect()
     }
 
-    /// The number of nodes in this subtree (used for the alias budget).
-    fn count(&self) -> usize {
-        let mut total = 0;
+    /// The number of nodes in this subtree and the bytes a copy of it takes (used for the
+    /// alias budgets).
+    fn weight(&self) -> (usize, usize) {
+        let (mut nodes, mut bytes) = (0usize, 0usize);
         let mut stack = vec![self];
         while let Some(n) = stack.pop() {
-            total += 1;
+            nodes += 1;
+            bytes = bytes.saturating_add(std::mem::size_of::<Node>());
             match &n.value {
-                Value::Scalar { .. } => {}
+                Value::Scalar { text, .. } => bytes = bytes.saturating_add(text.len()),
                 Value::Seq(items) => stack.extend(items.iter()),
                 Value::Map(entries) => {
                     for e in entries {
@@ -160,7 +168,7 @@ impl Node {
                 }
             }
         }
-        total
+        (nodes, bytes)
     }
 }
 
@@ -209,6 +217,23 @@ enum Frame {
     },
 }
 
+/// The error that stops a file whose aliases copy more than the budgets allow.
+fn alias_budget_error(nodes: usize, bytes: usize, pos: Pos) -> Option<YamlError> {
+    let exceeded = if nodes > MAX_ALIAS_NODES {
+        format!("{MAX_ALIAS_NODES} nodes")
+    } else if bytes > MAX_ALIAS_BYTES {
+        format!("{} MiB", MAX_ALIAS_BYTES / (1024 * 1024))
+    } else {
+        return None;
+    };
+    Some(YamlError {
+        pos,
+        message: format!(
+            "alias expansion exceeds {exceeded} (an alias bomb?); the rest of the file is not read"
+        ),
+    })
+}
+
 fn error_at(mark: Option<Mark>, message: String) -> YamlError {
     YamlError {
         pos: mark.map_or(Pos { line: 1, col: 1 }, pos),
@@ -216,12 +241,14 @@ fn error_at(mark: Option<Mark>, message: String) -> YamlError {
     }
 }
 
-/// Parses every document of `text`. Never panics on input and never recurses on its nesting.
+/// Parses every document of `text`, never recursing on its nesting. A panic here is a bug
+/// (tests/yaml_fuzz.rs hunts for them); `documents::load` still guards every call.
 pub fn parse_stream(text: &str) -> YamlStream {
     let mut out = YamlStream::default();
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<String, Node> = HashMap::new();
     let mut alias_nodes = 0usize;
+    let mut alias_bytes = 0usize;
     let mut doc_start: Option<(u32, bool)> = None;
     let mut root: Option<Node> = None;
 
@@ -297,15 +324,12 @@ pub fn parse_stream(text: &str) -> YamlStream {
             }
             EventData::Alias { anchor } => match anchors.get(&anchor) {
                 Some(target) => {
-                    alias_nodes = alias_nodes.saturating_add(target.count());
-                    if alias_nodes > MAX_ALIAS_NODES {
-                        out.error = Some(YamlError {
-                            pos: span.start,
-                            message: format!(
-                                "aliases expand to more than {MAX_ALIAS_NODES} nodes \
-                                 (an alias bomb?); the rest of the file is not read"
-                            ),
-                        });
+                    let (nodes, bytes) = target.weight();
+                    alias_nodes = alias_nodes.saturating_add(nodes);
+                    alias_bytes = alias_bytes.saturating_add(bytes);
+                    if let Some(error) = alias_budget_error(alias_nodes, alias_bytes, span.start)
+                    {
+                        out.error = Some(error);
                         return out;
                     }
                     // The copy keeps the anchor's content but takes the alias's position, so
@@ -386,6 +410,13 @@ pub fn parse_stream(text: &str) -> YamlStream {
 
         if let Some((node, anchor)) = completed {
             if let Some(anchor) = anchor {
+                // The copy an anchor keeps counts too: nested anchors each copy their subtree.
+                alias_bytes = alias_bytes.saturating_add(node.weight().1);
+                if let Some(error) = alias_budget_error(alias_nodes, alias_bytes, node.span.start)
+                {
+                    out.error = Some(error);
+                    return out;
+                }
                 anchors.insert(anchor, node.clone());
             }
             match stack.last_mut() {
@@ -460,6 +491,31 @@ mod tests {
         let s = parse_stream(&text);
         let err = s.error.expect("bomb detected");
         assert!(err.message.contains("alias bomb"), "{}", err.message);
+    }
+
+    /// Few nodes, many bytes: the node budget alone lets this take a gigabyte.
+    pub(crate) fn wide_alias_bomb(scalar_bytes: usize) -> String {
+        let mut text = format!("a0: &a0 {}\n", "x".repeat(scalar_bytes));
+        for i in 1..5 {
+            let prev = i - 1;
+            let items = vec![format!("*a{prev}"); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{items}]\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn alias_expansion_is_bounded_in_bytes() {
+        let s = parse_stream(&wide_alias_bomb(100_000));
+        let err = s.error.expect("bomb detected");
+        assert!(
+            err.message.starts_with("alias expansion exceeds 16 MiB"),
+            "{}",
+            err.message
+        );
+        // The same shape with small values is an ordinary file.
+        let s = parse_stream(&wide_alias_bomb(10));
+        assert!(s.error.is_none(), "{:?}", s.error);
     }
 
     #[test]
