@@ -427,7 +427,12 @@ pub enum Loaded {
 /// Parses the bytes of one file into documents. `kind_hint` is the kind its path implies.
 /// A panic while reading (a bug of the YAML layer) becomes a problem of this file only.
 pub fn load(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) -> Loaded {
-    guard::guarded(|| load_unguarded(path, bytes, kind_hint)).unwrap_or_else(|panic| {
+    injected_panic(path, false);
+    guard::guarded(|| {
+        injected_panic(path, true);
+        load_unguarded(path, bytes, kind_hint)
+    })
+    .unwrap_or_else(|panic| {
         Loaded::File(SourceFile {
             path: Arc::clone(path),
             kind: kind_hint.unwrap_or(FileKind::Data),
@@ -439,6 +444,21 @@ pub fn load(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) -> Loade
             }),
         })
     })
+}
+
+/// For the tests of the panic defences with the real binary: a file named
+/// `envfence-test-panic.yaml` panics inside the guard when `ENVFENCE_TEST_PANIC=reader`, and
+/// outside it (an internal error) when `ENVFENCE_TEST_PANIC=outside`. Other files never look.
+fn injected_panic(path: &str, inside_guard: bool) {
+    static MODE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if !path.ends_with("envfence-test-panic.yaml") {
+        return;
+    }
+    let mode = MODE.get_or_init(|| std::env::var("ENVFENCE_TEST_PANIC").ok());
+    match (mode.as_deref(), inside_guard) {
+        (Some("reader"), true) | (Some("outside"), false) => panic!("injected test panic"),
+        _ => {}
+    }
 }
 
 /// [`load`] without the panic guard.
