@@ -1546,7 +1546,17 @@ impl<R: BufRead> Scanner<R> {
                         break;
                     } else if !single && CHECK!(self.buffer, '\\') {
                         let mut code_length = 0usize;
-                        match self.buffer.get(1).copied().unwrap() {
+                        // envfence patch: a `\` that ends the input escapes nothing: an unknown
+                        // escape, as in libyaml (which reads its NUL padding there); the upstream
+                        // port panicked on `unwrap()`.
+                        match self.buffer.get(1).copied().unwrap_or('\0') {
+                            '\0' if self.buffer.len() < 2 => {
+                                return self.set_scanner_error(
+                                    "while parsing a quoted scalar",
+                                    start_mark,
+                                    "found unknown escape character",
+                                );
+                            }
                             '0' => {
                                 string.push('\0');
                             }

@@ -1,0 +1,176 @@
+//! Property and fuzz-style tests of the YAML reader itself (`documents::yaml::parse_stream`)
+//! and of the config loader (`Config::parse`), called directly: below the per-file panic
+//! guard, so any panic fails the test. Bounded: fixed seeds and case counts, a few seconds.
+
+use std::path::Path;
+
+use envfence::config::Config;
+use envfence::documents::yaml::parse_stream;
+use proptest::prelude::*;
+use proptest::test_runner::{Config as ProptestConfig, RngSeed};
+
+/// A real manifest with the constructs that matter: block scalars (literal, folded, with
+/// chomping indicators), flow collections, anchors and aliases, quoted scalars with escapes,
+/// comments, tags, several documents, and a block scalar that ends the file.
+const MANIFEST: &str = r#"# A deployment, as people write them.
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web   # trailing comment
+  namespace: "prod-\u00e9u"
+  labels: &labels {app: web, tier: 'front end', env: production}
+  annotations:
+    note: >-
+      folded text
+      over two lines
+spec:
+  replicas: !!int 3
+  selector:
+    matchLabels: *labels
+  template:
+    metadata: {labels: *labels}
+    spec:
+      containers:
+        - name: web
+          image: "registry.example/web:1.2"
+          args: [--port, "8080", ? complex]
+          env:
+            - {name: DATABASE_URL, value: 'postgres://db:5432/app'}
+          command:
+            - sh
+            - -c
+            - |
+              echo "starting ${HOME}"
+              exec web
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data:
+  script: |+
+    keep trailing
+
+  tail: |
+    no final line break"#;
+
+/// The config loader's own example, ending in a block scalar without a line break.
+const CONFIG: &str = "clusters:\n  - name: prod-eu\n    environment: production\n    server: https://prod.example\n    aliases: [eu, 'prod eu']\nenvironments:\n  production:\n    words: [live]\nignore:\n  - vendor/**\nrules:\n  invalid-yaml: warning\n# last\npaths:\n  - glob: |\n      apps/**";
+
+/// Feeds `text` to both readers; a panic fails the calling test.
+fn read_everything(text: &str) {
+    let stream = parse_stream(text);
+    // Spans must stay inside the text's lines (+1 for the end marker after the last line).
+    let lines = u32::try_from(text.lines().count()).unwrap_or(u32::MAX);
+    for doc in &stream.docs {
+        assert!(doc.root.span.start.line >= 1);
+        assert!(
+            doc.root.span.start.line <= lines.saturating_add(1),
+            "{:?} past {lines} lines",
+            doc.root.span
+        );
+    }
+    let _ = Config::parse(Path::new(".envfence.yaml"), text);
+}
+
+fn config(cases: u32, seed: u64) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: None,
+        max_shrink_iters: 2_000,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Every prefix of the manifest and of the config, as LF, CRLF, with a BOM and with tabs
+/// for indentation: truncation is how block scalars end up at the end of a file.
+#[test]
+fn truncation_at_every_offset() {
+    for source in [MANIFEST, CONFIG] {
+        let variants = [
+            source.to_owned(),
+            source.replace('\n', "\r\n"),
+            format!("\u{feff}{source}"),
+            source.replace("  ", "\t"),
+        ];
+        for variant in &variants {
+            for end in (0..=variant.len()).filter(|&i| variant.is_char_boundary(i)) {
+                read_everything(&variant[..end]);
+            }
+        }
+    }
+}
+
+/// Pieces of YAML syntax, including the awkward ones: indicators, tags before `,`, block
+/// scalar headers, tabs, BOMs, CR, NUL, directives, document markers.
+fn fragment() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "a", "key", ": ", ":", "- ", "-", "? ", "|", "|-", "|+", "|2", ">", ">-", "[", "]", "{",
+        "}", ", ", ",", "!", "!!str", "!t ", "&a ", "*a", "'", "\"", "\\", "#", " # c", "\n",
+        "\r\n", "\r", "\t", " ", "  ", "    ", "\u{feff}", "\0", "---", "...", "%YAML 1.2",
+        "%TAG ! tag:x,2000:", "${X}", "{{ x }}", "é", "\u{2028}", "\u{85}", "@", "`", "%",
+        "0x1F", "~", "null", "<<: *a",
+    ])
+}
+
+proptest! {
+    #![proptest_config(config(3_000, 0x5eed_0001))]
+
+    /// Random sequences of YAML syntax.
+    #[test]
+    fn random_fragments(parts in prop::collection::vec(fragment(), 0..48)) {
+        read_everything(&parts.concat());
+    }
+}
+
+proptest! {
+    #![proptest_config(config(1_500, 0x5eed_0002))]
+
+    /// The manifest with a few bytes replaced, inserted or removed (bytes that break UTF-8
+    /// are read as the replacement character, as a file would be after decoding).
+    #[test]
+    fn byte_flips(edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..6)) {
+        let mut bytes = MANIFEST.as_bytes().to_vec();
+        for (at, byte, op) in edits {
+            let i = at.index(bytes.len() + 1);
+            match op {
+                0 if i < bytes.len() => bytes[i] = byte,
+                1 => bytes.insert(i, byte),
+                _ if i < bytes.len() => { bytes.remove(i); }
+                _ => bytes.push(byte),
+            }
+        }
+        read_everything(&String::from_utf8_lossy(&bytes));
+    }
+
+    /// A block scalar at the end of the input, with any header and any last line: no line
+    /// break, trailing spaces, tabs, CR, a comment, a document marker.
+    #[test]
+    fn block_scalars_at_end_of_input(
+        key in "[a-z]{1,3}",
+        header in prop::sample::select(vec!["|", "|-", "|+", ">", ">-", ">+", "|2", ">1-", "|9"]),
+        indent in 0usize..6,
+        lines in prop::collection::vec("[ -~\t]{0,8}", 0..4),
+        last in prop::sample::select(vec!["", " ", "   ", "\t", "\r", "\n ", " #c", "\n---", "\n..."]),
+        in_sequence in any::<bool>(),
+    ) {
+        let prefix = if in_sequence { "- " } else { "" };
+        let mut text = format!("{prefix}{key}: {header}");
+        for line in &lines {
+            text.push('\n');
+            text.push_str(&" ".repeat(indent));
+            text.push_str(line);
+        }
+        text.push_str(last);
+        read_everything(&text);
+    }
+
+    /// Deep and unbalanced flow nesting, with and without content and commas.
+    #[test]
+    fn deep_flow_nesting(depth in 0usize..3_000, close in 0usize..3_000, item in prop::sample::select(vec!["", "a", "a,", "!t,", "{a: ", "- "])) {
+        let text = format!("x: {}{item}{}", "[".repeat(depth), "]".repeat(close));
+        read_everything(&text);
+        let text = format!("{}{item}{}", "{a: ".repeat(depth / 2), "}".repeat(close / 2));
+        read_everything(&text);
+    }
+}
