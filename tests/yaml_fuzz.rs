@@ -59,8 +59,13 @@ const CONFIG: &str = "clusters:\n  - name: prod-eu\n    environment: production\
 /// Feeds `text` to both readers; a panic fails the calling test.
 fn read_everything(text: &str) {
     let stream = parse_stream(text);
-    // Spans must stay inside the text's lines (+1 for the end marker after the last line).
-    let lines = u32::try_from(text.lines().count()).unwrap_or(u32::MAX);
+    // Spans stay inside the text's lines (+1 for the end marker after the last line). YAML
+    // breaks lines at CR, NEL and LS/PS too (CRLF counts twice here: only a looser bound).
+    let breaks = text
+        .chars()
+        .filter(|c| matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}'))
+        .count();
+    let lines = u32::try_from(breaks + 1).unwrap_or(u32::MAX);
     for doc in &stream.docs {
         assert!(doc.root.span.start.line >= 1);
         assert!(
@@ -124,7 +129,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(1_500, 0x5eed_0002))]
+    #![proptest_config(config(600, 0x5eed_0002))]
 
     /// The manifest with a few bytes replaced, inserted or removed (bytes that break UTF-8
     /// are read as the replacement character, as a file would be after decoding).
@@ -164,6 +169,11 @@ proptest! {
         text.push_str(last);
         read_everything(&text);
     }
+
+}
+
+proptest! {
+    #![proptest_config(config(48, 0x5eed_0003))]
 
     /// Deep and unbalanced flow nesting, with and without content and commas.
     #[test]
