@@ -67,7 +67,9 @@ fn libyaml_safer_patched(text: &str) -> bool {
 }
 
 fn envfence_reader(text: &str) -> bool {
-    envfence::documents::yaml::parse_stream(text).error.is_none()
+    envfence::documents::yaml::parse_stream(text)
+        .error
+        .is_none()
 }
 
 fn saphyr(text: &str) -> bool {
@@ -221,7 +223,9 @@ fn bench(dir: &Path) {
             accepted = pool.install(|| {
                 texts
                     .par_iter()
-                    .filter(|t| catch_unwind(AssertUnwindSafe(|| (reader.parse)(t))).unwrap_or(false))
+                    .filter(|t| {
+                        catch_unwind(AssertUnwindSafe(|| (reader.parse)(t))).unwrap_or(false)
+                    })
                     .count()
             });
             best = best.min(started.elapsed());

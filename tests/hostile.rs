@@ -268,7 +268,11 @@ fn block_scalar_at_end_of_file_without_a_line_break_scans_clean() {
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = json_report(&out);
     assert_eq!(report["findings"], Value::Array(Vec::new()));
     assert_eq!(report["summary"]["files"], 3);
@@ -288,9 +292,17 @@ fn config_ending_in_a_block_scalar_without_a_line_break_is_read() {
             ),
         ],
     );
-    let out = envfence().arg("scan").arg(dir.path()).output().expect("runs");
+    let out = envfence()
+        .arg("scan")
+        .arg(dir.path())
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// One 100 KB anchor aliased 10×10×10×10 times: 10,000 nodes (under the node budget) but a
@@ -309,7 +321,10 @@ fn aliases_of_a_large_value_are_bounded_in_bytes() {
         let refs = vec![format!("*a{}", i - 1); 10].join(", ");
         bomb.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
     }
-    write_tree(dir.path(), &[("good.yaml", GOOD), ("wide-bomb.yaml", &bomb)]);
+    write_tree(
+        dir.path(),
+        &[("good.yaml", GOOD), ("wide-bomb.yaml", &bomb)],
+    );
     let binary = assert_cmd::cargo::cargo_bin("envfence");
     let out = std::process::Command::new(prlimit)
         .arg("--as=1073741824")
@@ -354,11 +369,17 @@ fn a_panic_while_reading_one_file_is_a_finding_for_that_file() {
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(0));
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let by_file = findings_by_file(&json_report(&out));
     assert_eq!(
         by_file.get("envfence-test-panic.yaml").map(Vec::as_slice),
-        Some(&["1:\"invalid-yaml\" \"the YAML reader failed: injected test panic\"".to_owned()][..]),
+        Some(
+            &["1:\"invalid-yaml\" \"the YAML reader failed: injected test panic\"".to_owned()][..]
+        ),
         "{by_file:#?}"
     );
     assert!(!by_file.contains_key("good.yaml"));

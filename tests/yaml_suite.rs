@@ -12,7 +12,10 @@ use common::{envfence, json_report, repo_root};
 use serde_json::Value;
 
 fn suite() -> Option<PathBuf> {
-    let dir = repo_root().join("..").join("shared").join("yaml-test-suite");
+    let dir = repo_root()
+        .join("..")
+        .join("shared")
+        .join("yaml-test-suite");
     if dir.is_dir() {
         Some(dir)
     } else {
@@ -89,7 +92,11 @@ fn every_input_of_the_suite_scans() {
         + report["summary"]["skipped"]
             .as_array()
             .map_or(0, |s| s.len() as u64);
-    assert_eq!(scanned, cases.len() as u64, "every input is read or skipped");
+    assert_eq!(
+        scanned,
+        cases.len() as u64,
+        "every input is read or skipped"
+    );
 }
 
 /// The two valid inputs on which libyaml-safer 0.3.0 panicked: a block scalar whose last line

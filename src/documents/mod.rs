@@ -254,7 +254,10 @@ pub enum SkipReason {
 impl SkipReason {
     /// Templates (Helm charts' and other engines') are skipped by design, not by accident.
     pub fn is_template(&self) -> bool {
-        matches!(self, SkipReason::HelmTemplate { .. } | SkipReason::Template(_))
+        matches!(
+            self,
+            SkipReason::HelmTemplate { .. } | SkipReason::Template(_)
+        )
     }
 
     /// A short category, used to group skips in summaries.
@@ -719,11 +722,17 @@ mod tests {
             Some(TemplateEngine::FreeMarker)
         );
         assert_eq!(
-            skipped_as("f.yaml", "image: ${image.repo}:${image.tag!\"latest\"}\nx: {y: ${z.w}}\n"),
+            skipped_as(
+                "f.yaml",
+                "image: ${image.repo}:${image.tag!\"latest\"}\nx: {y: ${z.w}}\n"
+            ),
             Some(TemplateEngine::FreeMarker)
         );
         assert_eq!(
-            skipped_as("j.yaml", "{% for e in envs %}\n- name: {{ e }}\n{% endfor %}\n"),
+            skipped_as(
+                "j.yaml",
+                "{% for e in envs %}\n- name: {{ e }}\n{% endfor %}\n"
+            ),
             Some(TemplateEngine::Jinja)
         );
         assert_eq!(

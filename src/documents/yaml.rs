@@ -327,8 +327,7 @@ pub fn parse_stream(text: &str) -> YamlStream {
                     let (nodes, bytes) = target.weight();
                     alias_nodes = alias_nodes.saturating_add(nodes);
                     alias_bytes = alias_bytes.saturating_add(bytes);
-                    if let Some(error) = alias_budget_error(alias_nodes, alias_bytes, span.start)
-                    {
+                    if let Some(error) = alias_budget_error(alias_nodes, alias_bytes, span.start) {
                         out.error = Some(error);
                         return out;
                     }
@@ -412,8 +411,7 @@ pub fn parse_stream(text: &str) -> YamlStream {
             if let Some(anchor) = anchor {
                 // The copy an anchor keeps counts too: nested anchors each copy their subtree.
                 alias_bytes = alias_bytes.saturating_add(node.weight().1);
-                if let Some(error) = alias_budget_error(alias_nodes, alias_bytes, node.span.start)
-                {
+                if let Some(error) = alias_budget_error(alias_nodes, alias_bytes, node.span.start) {
                     out.error = Some(error);
                     return out;
                 }
