@@ -6,10 +6,10 @@
 //! cargo run --release --example yaml_readers -- bench /tmp/bench1000
 //! ```
 //!
-//! Readers: `libyaml-safer` from crates.io and envfence's patched copy
-//! (`vendor/libyaml-safer`), events only; `envfence` (`documents::yaml::parse_stream`, the
-//! reader envfence ships, tree and budgets included); `saphyr-parser` (events only). Each input is read on a worker thread with a 10 s deadline,
-//! so a panic or a hang is counted, not fatal.
+//! Readers: `libyaml-safer` 0.3.0 alone and `saphyr-parser` 0.3 alone (events only), and
+//! envfence's reader (`documents::yaml::parse_stream`: libyaml-safer, saphyr-parser on a
+//! panic, tree and budgets included). Each input is read on a worker thread with a 10 s
+//! deadline, so a panic or a hang is counted, not fatal.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -33,33 +33,22 @@ struct Reader {
     parse: fn(&str) -> bool,
 }
 
-const READERS: [Reader; 4] = [
+const READERS: [Reader; 3] = [
     Reader {
-        name: "libyaml-safer 0.3.0 (crates.io)",
-        parse: libyaml_safer_upstream,
+        name: "libyaml-safer 0.3.0 alone",
+        parse: libyaml_safer,
     },
     Reader {
-        name: "libyaml-safer 0.3.0, patched",
-        parse: libyaml_safer_patched,
-    },
-    Reader {
-        name: "envfence reader",
-        parse: envfence_reader,
-    },
-    Reader {
-        name: "saphyr-parser 0.3",
+        name: "saphyr-parser 0.3 alone",
         parse: saphyr,
+    },
+    Reader {
+        name: "envfence's reader (libyaml-safer, saphyr on panic)",
+        parse: envfence_reader,
     },
 ];
 
-fn libyaml_safer_upstream(text: &str) -> bool {
-    let mut input = text.as_bytes();
-    let mut parser = libyaml_safer_upstream::Parser::new();
-    parser.set_input_string(&mut input);
-    parser.into_iter().all(|event| event.is_ok())
-}
-
-fn libyaml_safer_patched(text: &str) -> bool {
+fn libyaml_safer(text: &str) -> bool {
     let mut input = text.as_bytes();
     let mut parser = libyaml_safer::Parser::new();
     parser.set_input_string(&mut input);

@@ -1,12 +1,16 @@
-//! Property and fuzz-style tests of the YAML reader itself (`documents::yaml::parse_stream`)
-//! and of the config loader (`Config::parse`), called directly: below the per-file panic
-//! guard, so any panic fails the test. Bounded: fixed seeds and case counts, a few seconds.
+//! Property and fuzz-style tests of the YAML reader itself (`documents::yaml::parse_stream`,
+//! the entry point every caller uses: libyaml-safer, then saphyr-parser where libyaml-safer
+//! panics) and of the config loader (`Config::parse`), called directly: outside the per-file
+//! panic guard, so a panic that escapes the reader fails the test. Bounded: fixed seeds and
+//! case counts, a few seconds.
 
 use std::path::Path;
 
 use envfence::config::Config;
+use envfence::documents::guard;
 use envfence::documents::yaml::parse_stream;
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as ProptestConfig, RngSeed};
 
 /// A real manifest with the constructs that matter: block scalars (literal, folded, with
@@ -58,6 +62,9 @@ const CONFIG: &str = "clusters:\n  - name: prod-eu\n    environment: production\
 
 /// Feeds `text` to both readers; a panic fails the calling test.
 fn read_everything(text: &str) {
+    quiet_caught_panics();
+    // Outside any guard: a panic escaping `parse_stream` reaches the test.
+    assert!(!guard::in_guarded_read());
     let stream = parse_stream(text);
     // Spans stay inside the text's lines (+1 for the end marker after the last line). YAML
     // breaks lines at CR, NEL and LS/PS too (CRLF counts twice here: only a looser bound).
@@ -75,6 +82,93 @@ fn read_everything(text: &str) {
         );
     }
     let _ = Config::parse(Path::new(".envfence.yaml"), text);
+}
+
+/// The binary's panic hook: silent for panics the reader catches (its fallback), loud for
+/// any other.
+fn quiet_caught_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let loud = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !guard::in_guarded_read() {
+                loud(info);
+            }
+        }));
+    });
+}
+
+/// Whether libyaml-safer alone panics on `text`, as `parse_stream` reads it (with a final
+/// line break): those inputs take the saphyr-parser path.
+fn libyaml_safer_panics(text: &str) -> bool {
+    quiet_caught_panics();
+    let padded = if text.ends_with(['\n', '\r']) {
+        text.to_owned()
+    } else {
+        format!("{text}\n")
+    };
+    guard::guarded(|| {
+        let mut input = padded.as_bytes();
+        let mut parser = libyaml_safer::Parser::new();
+        parser.set_input_string(&mut input);
+        parser.into_iter().take_while(Result::is_ok).count()
+    })
+    .is_err()
+}
+
+/// Flow collections with tags right before `,` or `}` (yaml-test-suite WZ62): where
+/// libyaml-safer panics even on text with a final line break, so these inputs are read by
+/// saphyr-parser. With anchors, aliases and nesting for its side of the tree builder.
+fn flow_fragment() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "{",
+        "}",
+        "[",
+        "]",
+        ", ",
+        ",",
+        "!!str",
+        "!!str ",
+        "!t",
+        ": ",
+        ":",
+        "a",
+        "b: ",
+        "&a ",
+        "*a",
+        "!!str,",
+        "!t,",
+        "{a: !!str,",
+        "? ",
+        "'q'",
+        "\"d\"",
+        " ",
+        "\n",
+        "\n  ",
+        " #c\n",
+        "- ",
+        "|",
+        "\\",
+        "---\n",
+    ])
+}
+
+/// The flow fuzzing reaches both readers: some of its inputs make libyaml-safer panic, so
+/// `parse_stream` reads them with saphyr-parser (where a panic would fail `flow_fragments`).
+#[test]
+fn flow_fragments_reach_the_fallback() {
+    let mut runner = proptest::test_runner::TestRunner::new(config(2_000, 0x5eed_0004));
+    let strategy = prop::collection::vec(flow_fragment(), 0..32);
+    let fallbacks = (0..2_000)
+        .filter_map(|_| strategy.new_tree(&mut runner).ok())
+        .filter(|tree| libyaml_safer_panics(&tree.current().concat()))
+        .count();
+    eprintln!("{fallbacks} of 2000 inputs took the fallback");
+    assert!(
+        fallbacks >= 100,
+        "only {fallbacks} of 2000 inputs took the fallback"
+    );
+    assert!(libyaml_safer_panics("{ foo: !!str, !!str : bar }\n"));
 }
 
 fn config(cases: u32, seed: u64) -> ProptestConfig {
@@ -219,6 +313,16 @@ proptest! {
         read_everything(&text);
     }
 
+}
+
+proptest! {
+    #![proptest_config(config(2_000, 0x5eed_0004))]
+
+    /// Flow collections with tags, anchors and aliases, the fallback's inputs.
+    #[test]
+    fn flow_fragments(parts in prop::collection::vec(flow_fragment(), 0..32)) {
+        read_everything(&parts.concat());
+    }
 }
 
 proptest! {

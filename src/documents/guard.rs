@@ -20,11 +20,17 @@ pub fn in_guarded_read() -> bool {
 
 /// Runs `read`, turning a panic into `Err` with the panic's message (one line, shortened).
 pub fn guarded<T>(read: impl FnOnce() -> T) -> Result<T, String> {
+    caught(read).map_err(|payload| panic_message(payload.as_ref()))
+}
+
+/// Runs `read` silently guarded, turning a panic into `Err` with its payload (which
+/// `std::panic::resume_unwind` can raise again without a message).
+pub fn caught<T>(read: impl FnOnce() -> T) -> Result<T, Box<dyn std::any::Any + Send>> {
     let outer = GUARDED.with(|g| g.replace(true));
     // Nothing `read` touches outlives a panic: the caller drops every partial result.
     let result = catch_unwind(AssertUnwindSafe(read));
     GUARDED.with(|g| g.set(outer));
-    result.map_err(|payload| panic_message(payload.as_ref()))
+    result
 }
 
 /// The text of a panic payload, on one line and at most 200 characters.
