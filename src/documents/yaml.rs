@@ -4,7 +4,8 @@
 //! field, so we build our own small tree from parser events. The events come from
 //! `libyaml-safer`, a safe-Rust port of libyaml: kubectl, Helm, Argo CD and Flux parse with
 //! go-yaml, itself a libyaml port, so what they accept we accept, and what they reject we
-//! report. The builder is iterative (no recursion on the input's nesting) and carries two
+//! report. Only a text on which libyaml-safer panics is read with `saphyr-parser` instead
+//! (see [`parse_stream`]). The builder is iterative (no recursion on the input's nesting) and carries two
 //! budgets that make hostile input cheap: a nesting limit and an alias-expansion limit (the
 //! "billion laughs" bomb).
 
