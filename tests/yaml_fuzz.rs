@@ -111,7 +111,7 @@ fn libyaml_safer_panics(text: &str) -> bool {
         let mut input = padded.as_bytes();
         let mut parser = libyaml_safer::Parser::new();
         parser.set_input_string(&mut input);
-        parser.into_iter().take_while(Result::is_ok).count()
+        parser.take_while(Result::is_ok).count()
     })
     .is_err()
 }
