@@ -533,7 +533,9 @@ impl Config {
                 MAX_FILE_SIZE >> 10
             )));
         }
-        let stream = yaml::parse_stream(text);
+        // A panic of the YAML layer is a bug; here it is a config error, not a crash.
+        let stream = crate::documents::guard::guarded(|| yaml::parse_stream(text))
+            .map_err(|panic| ConfigError(format!("{shown}: the YAML reader failed: {panic}")))?;
         if let Some(e) = &stream.error {
             return Err(ConfigError(format!(
                 "{shown}:{}:{}: invalid YAML: {}",
@@ -791,5 +793,8 @@ ignore: ["vendor/**"]
         assert!(parse("").is_ok());
         assert!(parse("# nothing yet\n").is_ok());
         assert!(parse("a: [").is_err());
+        // A block scalar that runs to the end of the file, with no final line break.
+        let c = parse("clusters:\n  - name: prod\n    environment: production\n    server: |\n      https://prod.example").expect("valid");
+        assert_eq!(c.clusters.len(), 1);
     }
 }

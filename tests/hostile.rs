@@ -248,3 +248,176 @@ fn gitignore_and_config_ignore_are_honoured() {
         "x.generated.yaml and vendor/lib/broken.yaml"
     );
 }
+
+/// A block scalar that runs to the end of the file with no final line break is valid YAML
+/// (libyaml-safer 0.3.0 panicked on it and the scan exited 101).
+#[test]
+fn block_scalar_at_end_of_file_without_a_line_break_scans_clean() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tree(
+        dir.path(),
+        &[
+            ("f.yaml", "a: |\n  x"),
+            ("folded.yaml", "a: >-\n  x\n  y"),
+            ("trailing-spaces.yaml", "foo: |\n  x\n   "),
+        ],
+    );
+    let out = envfence()
+        .args(["scan", "--format", "json"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_report(&out);
+    assert_eq!(report["findings"], Value::Array(Vec::new()));
+    assert_eq!(report["summary"]["files"], 3);
+}
+
+/// The same shape inside `.envfence.yaml` is read, not a crash.
+#[test]
+fn config_ending_in_a_block_scalar_without_a_line_break_is_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tree(
+        dir.path(),
+        &[
+            ("good.yaml", GOOD),
+            (
+                ".envfence.yaml",
+                "clusters:\n  - name: prod\n    environment: production\n    server: |\n      https://prod.example",
+            ),
+        ],
+    );
+    let out = envfence()
+        .arg("scan")
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// One 100 KB anchor aliased 10×10×10×10 times: 10,000 nodes (under the node budget) but a
+/// gigabyte once copied. Under a 1 GiB address-space limit the scan must finish normally
+/// and report the file.
+#[test]
+fn aliases_of_a_large_value_are_bounded_in_bytes() {
+    let prlimit = Path::new("/usr/bin/prlimit");
+    if !prlimit.exists() {
+        println!("skipped: prlimit (util-linux) is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut bomb = format!("a0: &a0 {}\n", "x".repeat(100_000));
+    for i in 1..5 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        bomb.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    write_tree(
+        dir.path(),
+        &[("good.yaml", GOOD), ("wide-bomb.yaml", &bomb)],
+    );
+    let binary = assert_cmd::cargo::cargo_bin("envfence");
+    let out = std::process::Command::new(prlimit)
+        .arg("--as=1073741824")
+        .arg(binary)
+        .args(["scan", "--format", "json", "--quiet", "-j", "2"])
+        .arg(dir.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_report(&out);
+    let by_file = findings_by_file(&report);
+    let messages = by_file.get("wide-bomb.yaml").expect("finding");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("invalid-yaml") && m.contains("alias expansion exceeds 16 MiB")),
+        "{messages:?}"
+    );
+    assert!(!by_file.contains_key("good.yaml"));
+}
+
+/// A panic inside the per-file guard (injected: `ENVFENCE_TEST_PANIC=reader`) is that file's
+/// `invalid-yaml` finding; the other files are read, and nothing is printed on stderr.
+#[test]
+fn a_panic_while_reading_one_file_is_a_finding_for_that_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tree(
+        dir.path(),
+        &[("good.yaml", GOOD), ("envfence-test-panic.yaml", "a: 1\n")],
+    );
+    let out = envfence()
+        .env("ENVFENCE_TEST_PANIC", "reader")
+        .env("RUST_BACKTRACE", "1")
+        .args(["scan", "--format", "json"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let by_file = findings_by_file(&json_report(&out));
+    assert_eq!(
+        by_file.get("envfence-test-panic.yaml").map(Vec::as_slice),
+        Some(
+            &["1:\"invalid-yaml\" \"the YAML reader failed: injected test panic\"".to_owned()][..]
+        ),
+        "{by_file:#?}"
+    );
+    assert!(!by_file.contains_key("good.yaml"));
+}
+
+/// A panic anywhere else (injected outside the guard, on a worker thread) stops every
+/// command with one line and exit code 2, never a backtrace and 101.
+#[test]
+fn an_internal_panic_exits_2_with_one_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tree(
+        dir.path(),
+        &[("good.yaml", GOOD), ("envfence-test-panic.yaml", "a: 1\n")],
+    );
+    common::git(dir.path(), &["init", "-q"]);
+    common::git(dir.path(), &["add", "-A"]);
+    common::git(dir.path(), &["commit", "-q", "-m", "init"]);
+    let repo = dir.path().to_string_lossy().into_owned();
+    let file = dir.path().join("good.yaml").to_string_lossy().into_owned();
+    let commands: [&[&str]; 4] = [
+        &["scan", &repo],
+        &["scan", "--base", "HEAD", &repo],
+        &["topology", &repo],
+        &["explain", &file],
+    ];
+    for args in commands {
+        let out = envfence()
+            .env("ENVFENCE_TEST_PANIC", "outside")
+            .env("RUST_BACKTRACE", "1")
+            .args(args)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("envfence: error: internal error: injected test panic at src/"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

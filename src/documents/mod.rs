@@ -3,6 +3,7 @@
 //! lines, and a way to find the exact line of any field.
 
 pub mod comments;
+pub mod guard;
 pub mod path;
 pub mod yaml;
 
@@ -240,7 +241,9 @@ pub enum SkipReason {
     HelmTemplate {
         deploys: Option<&'static str>,
     },
-    Template,
+    /// A template of another engine (or Go templates outside a Helm chart), known by its
+    /// compound name (`*.ftl.yaml`) or by its syntax in a file that is not YAML.
+    Template(TemplateEngine),
     SymlinkOutsideRepo,
     BrokenSymlink,
     SymlinkedDirectory,
@@ -251,9 +254,12 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
-    /// Templates (Helm or other `{{ }}` files) are skipped by design, not by accident.
+    /// Templates (Helm charts' and other engines') are skipped by design, not by accident.
     pub fn is_template(&self) -> bool {
-        matches!(self, SkipReason::HelmTemplate { .. } | SkipReason::Template)
+        matches!(
+            self,
+            SkipReason::HelmTemplate { .. } | SkipReason::Template(_)
+        )
     }
 
     /// A short category, used to group skips in summaries.
@@ -262,7 +268,7 @@ impl SkipReason {
             SkipReason::Binary => "binary",
             SkipReason::TooLarge { .. } => "too large",
             SkipReason::HelmTemplate { .. } => "Helm templates",
-            SkipReason::Template => "template syntax",
+            SkipReason::Template(engine) => engine.category(),
             SkipReason::SymlinkOutsideRepo => "symlink out of the repository",
             SkipReason::BrokenSymlink => "broken symlink",
             SkipReason::SymlinkedDirectory => "symlinked directory",
@@ -283,10 +289,12 @@ impl std::fmt::Display for SkipReason {
             SkipReason::HelmTemplate { .. } => {
                 write!(f, "Helm chart template, not YAML until rendered")
             }
-            SkipReason::Template => {
+            SkipReason::Template(engine) => {
                 write!(
                     f,
-                    "template syntax ({{{{ }}}}) that is not YAML until rendered"
+                    "{} template ({}), not YAML until rendered",
+                    engine.name(),
+                    engine.syntax()
                 )
             }
             SkipReason::SymlinkOutsideRepo => {
@@ -312,6 +320,113 @@ impl std::fmt::Display for SkipReason {
     }
 }
 
+/// The template engine a skipped file is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TemplateEngine {
+    /// Go `text/template` (`{{ }}`): helmfile, `*.tmpl`, `*.gotmpl`, charts' `*.tpl`.
+    Go,
+    /// Apache FreeMarker (`<#if>`, `<#list>`, `${…}`).
+    FreeMarker,
+    /// Jinja (`{% %}`, `{# #}`): Ansible, Salt, cookiecutter.
+    Jinja,
+    /// Shell-style `${VAR}` substitution (envsubst, Flux post-build variables).
+    Envsubst,
+}
+
+impl TemplateEngine {
+    pub fn name(self) -> &'static str {
+        match self {
+            TemplateEngine::Go => "Go",
+            TemplateEngine::FreeMarker => "FreeMarker",
+            TemplateEngine::Jinja => "Jinja",
+            TemplateEngine::Envsubst => "envsubst",
+        }
+    }
+
+    /// The summary's category: "FreeMarker templates".
+    pub fn category(self) -> &'static str {
+        match self {
+            TemplateEngine::Go => "Go templates",
+            TemplateEngine::FreeMarker => "FreeMarker templates",
+            TemplateEngine::Jinja => "Jinja templates",
+            TemplateEngine::Envsubst => "envsubst templates",
+        }
+    }
+
+    fn syntax(self) -> &'static str {
+        match self {
+            TemplateEngine::Go => "{{ }}",
+            TemplateEngine::FreeMarker => "<#…>, ${…}",
+            TemplateEngine::Jinja => "{% %}, {{ }}",
+            TemplateEngine::Envsubst => "${VAR}",
+        }
+    }
+
+    /// The engine a compound file name names: `deploy.ftl.yaml`, `values.j2.yml`, ... The
+    /// walk reads only YAML names, so the engine's extension is the one before `.yaml`.
+    pub fn from_file_name(rel_path: &str) -> Option<TemplateEngine> {
+        let name = rel_path.rsplit('/').next().unwrap_or(rel_path);
+        let lower = name.to_ascii_lowercase();
+        let stem = lower
+            .strip_suffix(".yaml")
+            .or_else(|| lower.strip_suffix(".yml"))?;
+        let (_, engine_ext) = stem.rsplit_once('.')?;
+        match engine_ext {
+            "ftl" | "ftlh" => Some(TemplateEngine::FreeMarker),
+            "j2" | "jinja" | "jinja2" => Some(TemplateEngine::Jinja),
+            "tmpl" | "tpl" | "gotmpl" => Some(TemplateEngine::Go),
+            _ => None,
+        }
+    }
+
+    /// The engine whose syntax a file that failed to parse holds, if any. Directives count
+    /// anywhere; `${…}` only on the lines where parsing stopped, because shell scripts in
+    /// block scalars and quoted strings use it in perfectly valid YAML.
+    pub fn from_content(text: &str, error_line: u32) -> Option<TemplateEngine> {
+        if text.contains("<#") || text.contains("</#") {
+            return Some(TemplateEngine::FreeMarker);
+        }
+        if text.contains("{%") || text.contains("{#") {
+            return Some(TemplateEngine::Jinja);
+        }
+        if text.contains("{{") {
+            return Some(TemplateEngine::Go);
+        }
+        let first = usize::try_from(error_line.saturating_sub(2)).unwrap_or(0);
+        let near_error: Vec<&str> = text.lines().skip(first).take(2).collect();
+        let mut expressions = near_error
+            .iter()
+            .flat_map(|line| line.split("${").skip(1))
+            .map(|rest| rest.split('}').next().unwrap_or(""))
+            .peekable();
+        expressions.peek()?;
+        // `${NAME}` and `${NAME:-default}` are shell variables; anything else (`${a.b}`,
+        // `${x!"d"}`, `${f(x)}`) is a FreeMarker expression.
+        let shell_variable = |expr: &str| {
+            let name_end = expr
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(expr.len());
+            let (name, rest) = expr.split_at(name_end);
+            !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && (rest.is_empty() || [":-", ":=", "-", "="].iter().any(|op| rest.starts_with(op)))
+        };
+        if expressions.all(shell_variable) {
+            Some(TemplateEngine::Envsubst)
+        } else {
+            Some(TemplateEngine::FreeMarker)
+        }
+    }
+}
+
+/// "2 FreeMarker templates", "1 FreeMarker template": a skip category with its count.
+pub fn counted_category(category: &str, count: usize) -> String {
+    match category.strip_suffix("templates") {
+        Some(stem) if count == 1 => format!("1 {stem}template"),
+        _ => format!("{count} {category}"),
+    }
+}
+
 /// Either a parsed file or the reason it was skipped.
 #[derive(Debug, Clone)]
 pub enum Loaded {
@@ -320,11 +435,51 @@ pub enum Loaded {
 }
 
 /// Parses the bytes of one file into documents. `kind_hint` is the kind its path implies.
+/// A panic while reading (a bug of the YAML layer) becomes a problem of this file only.
 pub fn load(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) -> Loaded {
+    injected_panic(path, false);
+    guard::guarded(|| {
+        injected_panic(path, true);
+        load_unguarded(path, bytes, kind_hint)
+    })
+    .unwrap_or_else(|panic| {
+        Loaded::File(SourceFile {
+            path: Arc::clone(path),
+            kind: kind_hint.unwrap_or(FileKind::Data),
+            documents: Vec::new(),
+            problem: Some(ParseProblem {
+                file: Arc::clone(path),
+                pos: Pos { line: 1, col: 1 },
+                message: format!("the YAML reader failed: {panic}"),
+            }),
+        })
+    })
+}
+
+/// For the tests of the panic defences with the real binary: a file named
+/// `envfence-test-panic.yaml` panics inside the guard when `ENVFENCE_TEST_PANIC=reader`, and
+/// outside it (an internal error) when `ENVFENCE_TEST_PANIC=outside`. Other files never look.
+fn injected_panic(path: &str, inside_guard: bool) {
+    static MODE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if !path.ends_with("envfence-test-panic.yaml") {
+        return;
+    }
+    let mode = MODE.get_or_init(|| std::env::var("ENVFENCE_TEST_PANIC").ok());
+    match (mode.as_deref(), inside_guard) {
+        (Some("reader"), true) | (Some("outside"), false) => panic!("injected test panic"),
+        _ => {}
+    }
+}
+
+/// [`load`] without the panic guard.
+fn load_unguarded(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) -> Loaded {
     if kind_hint == Some(FileKind::HelmTemplate) {
         return Loaded::Skipped(SkipReason::HelmTemplate {
             deploys: deployer_kind_in(bytes),
         });
+    }
+    if let Some(engine) = TemplateEngine::from_file_name(path) {
+        return Loaded::Skipped(SkipReason::Template(engine));
     }
     if looks_binary(bytes) {
         return Loaded::Skipped(SkipReason::Binary);
@@ -351,8 +506,10 @@ pub fn load(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) -> Loade
         }
     };
     let stream = yaml::parse_stream(text);
-    if stream.error.is_some() && text.contains("{{") {
-        return Loaded::Skipped(SkipReason::Template);
+    if let Some(error) = &stream.error {
+        if let Some(engine) = TemplateEngine::from_content(text, error.pos.line) {
+            return Loaded::Skipped(SkipReason::Template(engine));
+        }
     }
 
     let provisional = kind_hint.unwrap_or(FileKind::Data);
@@ -585,12 +742,69 @@ mod tests {
     #[test]
     fn templates_and_binaries_are_skipped() {
         let t = load(&Arc::from("t.yaml"), b"a: {{ .Values.x }}\nb: [\n", None);
-        assert!(matches!(t, Loaded::Skipped(SkipReason::Template)));
+        assert!(matches!(
+            t,
+            Loaded::Skipped(SkipReason::Template(TemplateEngine::Go))
+        ));
         let b = load(&Arc::from("b.yaml"), b"a: 1\0\0", None);
         assert!(matches!(b, Loaded::Skipped(SkipReason::Binary)));
         // An ApplicationSet with quoted templates is still YAML and is kept.
         let ok = parsed("name: '{{cluster}}-app'\n", None);
         assert_eq!(ok.documents.len(), 1);
+    }
+
+    fn skipped_as(path: &str, text: &str) -> Option<TemplateEngine> {
+        match load(&Arc::from(path), text.as_bytes(), None) {
+            Loaded::Skipped(SkipReason::Template(engine)) => Some(engine),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn templates_of_other_engines_are_named() {
+        // By compound name, whatever the content.
+        assert_eq!(
+            skipped_as("a/deploy.ftl.yaml", "a: 1\n"),
+            Some(TemplateEngine::FreeMarker)
+        );
+        assert_eq!(
+            skipped_as("a/v.J2.yml", "a: 1\n"),
+            Some(TemplateEngine::Jinja)
+        );
+        assert_eq!(
+            skipped_as("a/x.gotmpl.yaml", "a: 1\n"),
+            Some(TemplateEngine::Go)
+        );
+        assert_eq!(skipped_as("a/my.app.yaml", "a: 1\n"), None);
+        // By syntax, once the file fails to parse.
+        assert_eq!(
+            skipped_as("f.yaml", "<#if prod>\nreplicas: 3\n</#if>\na: [\n"),
+            Some(TemplateEngine::FreeMarker)
+        );
+        assert_eq!(
+            skipped_as(
+                "f.yaml",
+                "image: ${image.repo}:${image.tag!\"latest\"}\nx: {y: ${z.w}}\n"
+            ),
+            Some(TemplateEngine::FreeMarker)
+        );
+        assert_eq!(
+            skipped_as(
+                "j.yaml",
+                "{% for e in envs %}\n- name: {{ e }}\n{% endfor %}\n"
+            ),
+            Some(TemplateEngine::Jinja)
+        );
+        assert_eq!(
+            skipped_as("e.yaml", "resources: {limits: {cpu: ${CPU_LIMIT}}}\n"),
+            Some(TemplateEngine::Envsubst)
+        );
+        // `${` in a quoted string or a block scalar of valid YAML is just text.
+        let kept = parsed("cmd: \"echo ${HOME}\"\nscript: |\n  x=${Y:-1}\n", None);
+        assert_eq!(kept.documents.len(), 1);
+        // A real YAML error far from a quoted `${` is still reported, not skipped.
+        let broken = parsed("a: \"${HOME}\"\nb: 1\nc: 2\nd: [\n", None);
+        assert!(broken.problem.is_some());
     }
 
     #[test]

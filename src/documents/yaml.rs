@@ -4,7 +4,8 @@
 //! field, so we build our own small tree from parser events. The events come from
 //! `libyaml-safer`, a safe-Rust port of libyaml: kubectl, Helm, Argo CD and Flux parse with
 //! go-yaml, itself a libyaml port, so what they accept we accept, and what they reject we
-//! report. The builder is iterative (no recursion on the input's nesting) and carries two
+//! report. Only a text on which libyaml-safer panics is read with `saphyr-parser` instead
+//! (see [`parse_stream`]). The builder is iterative (no recursion on the input's nesting) and carries two
 //! budgets that make hostile input cheap: a nesting limit and an alias-expansion limit (the
 //! "billion laughs" bomb).
 
@@ -12,12 +13,20 @@ use std::collections::HashMap;
 
 use libyaml_safer::{EventData, Mark, Parser, ScalarStyle};
 
+use super::guard;
+
 /// Deepest nesting we build. Real manifests stay well under 30 levels.
 pub const MAX_DEPTH: usize = 256;
 
 /// Most nodes one file may create by expanding aliases. Legitimate files use a handful of
 /// anchors; a billion-laughs bomb needs millions.
 pub const MAX_ALIAS_NODES: usize = 100_000;
+
+/// Most bytes one file may create by copying anchored values: each alias copies its anchor's
+/// value, and each anchor keeps a copy for later aliases. A node counts its size in memory
+/// plus its text. Few nodes can still be many bytes (one 100 KB scalar aliased 10×10×10×10
+/// times is 10,000 nodes but 1 GB), so the node budget alone does not bound memory.
+pub const MAX_ALIAS_BYTES: usize = 16 * 1024 * 1024;
 
 /// A 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
@@ -143,14 +152,16 @@ impl Node {
             .collect()
     }
 
-    /// The number of nodes in this subtree (used for the alias budget).
-    fn count(&self) -> usize {
-        let mut total = 0;
+    /// The number of nodes in this subtree and the bytes a copy of it takes (used for the
+    /// alias budgets).
+    fn weight(&self) -> (usize, usize) {
+        let (mut nodes, mut bytes) = (0usize, 0usize);
         let mut stack = vec![self];
         while let Some(n) = stack.pop() {
-            total += 1;
+            nodes += 1;
+            bytes = bytes.saturating_add(std::mem::size_of::<Node>());
             match &n.value {
-                Value::Scalar { .. } => {}
+                Value::Scalar { text, .. } => bytes = bytes.saturating_add(text.len()),
                 Value::Seq(items) => stack.extend(items.iter()),
                 Value::Map(entries) => {
                     for e in entries {
@@ -160,7 +171,7 @@ impl Node {
                 }
             }
         }
-        total
+        (nodes, bytes)
     }
 }
 
@@ -209,6 +220,23 @@ enum Frame {
     },
 }
 
+/// The error that stops a file whose aliases copy more than the budgets allow.
+fn alias_budget_error(nodes: usize, bytes: usize, pos: Pos) -> Option<YamlError> {
+    let exceeded = if nodes > MAX_ALIAS_NODES {
+        format!("{MAX_ALIAS_NODES} nodes")
+    } else if bytes > MAX_ALIAS_BYTES {
+        format!("{} MiB", MAX_ALIAS_BYTES / (1024 * 1024))
+    } else {
+        return None;
+    };
+    Some(YamlError {
+        pos,
+        message: format!(
+            "alias expansion exceeds {exceeded} (an alias bomb?); the rest of the file is not read"
+        ),
+    })
+}
+
 fn error_at(mark: Option<Mark>, message: String) -> YamlError {
     YamlError {
         pos: mark.map_or(Pos { line: 1, col: 1 }, pos),
@@ -216,141 +244,155 @@ fn error_at(mark: Option<Mark>, message: String) -> YamlError {
     }
 }
 
-/// Parses every document of `text`. Never panics on input and never recurses on its nesting.
+/// Parses every document of `text` into trees with spans, never recursing on its nesting.
+///
+/// Libyaml's grammar comes first (`libyaml-safer`), because kubectl, Helm, Argo CD and Flux
+/// read YAML with libyaml ports: what they accept we accept, what they reject we report.
+/// `libyaml-safer` 0.3.0 panics on a few valid inputs, so:
+/// - a text without a final line break is read with one appended: the known panics at the
+///   end of a block or quoted scalar need the input to end mid-line. Every node keeps its
+///   line and column; a block scalar that ends the file keeps libyaml's value (see
+///   [`unappend_line_break`]).
+/// - if libyaml-safer still panics, the text is read again with `saphyr-parser`, a YAML 1.2
+///   parser that finishes where libyaml-safer cannot, through the same tree builder and
+///   budgets. Its errors are reported with its own line and column.
+/// - if that panics too, the panic goes on to the caller: `documents::load` turns it into
+///   the file's "the YAML reader failed" problem.
 pub fn parse_stream(text: &str) -> YamlStream {
-    let mut out = YamlStream::default();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<String, Node> = HashMap::new();
-    let mut alias_nodes = 0usize;
-    let mut doc_start: Option<(u32, bool)> = None;
-    let mut root: Option<Node> = None;
+    read_with_fallback(text, read_with_libyaml, read_with_saphyr)
+}
 
-    let mut input = text.as_bytes();
-    let mut parser = Parser::new();
-    parser.set_input_string(&mut input);
-    for item in parser {
-        let event = match item {
-            Ok(ev) => ev,
-            Err(e) => {
-                // libyaml says what it was parsing and where that began, which is often where
-                // the real mistake is (an unclosed quote or bracket lines earlier).
-                let message = match (e.context(), e.context_mark()) {
-                    (Some(context), Some(mark))
-                        if e.problem_mark().is_some_and(|p| p.line != mark.line) =>
-                    {
-                        format!(
-                            "{} {context} that began at line {}",
-                            e.problem(),
-                            mark.line + 1
-                        )
-                    }
-                    (Some(context), _) => format!("{} {context}", e.problem()),
-                    (None, _) => e.problem().to_owned(),
-                };
-                out.error = Some(error_at(e.problem_mark(), message));
-                return out;
-            }
-        };
-        let span = Span::from_marks(event.start_mark, event.end_mark);
-        let is_sequence = matches!(event.data, EventData::SequenceStart { .. });
-        let completed: Option<(Node, Option<String>)> = match event.data {
-            EventData::StreamStart { .. } | EventData::StreamEnd => None,
-            EventData::DocumentStart { implicit, .. } => {
-                doc_start = Some((span.start.line, !implicit));
-                anchors.clear();
+/// `primary`'s result, or `fallback`'s if `primary` panics; a panic of both is raised again.
+fn read_with_fallback(
+    text: &str,
+    primary: fn(&str) -> YamlStream,
+    fallback: fn(&str) -> YamlStream,
+) -> YamlStream {
+    // The guard keeps the panic hook silent: a caught panic here is expected, not news.
+    guard::caught(|| primary(text)).unwrap_or_else(|_| {
+        guard::caught(|| fallback(text))
+            .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+    })
+}
+
+/// One parser event, as the tree builder needs it; both parsers are translated to these.
+enum YamlEvent {
+    DocumentStart {
+        explicit: bool,
+    },
+    DocumentEnd,
+    Scalar {
+        text: String,
+        kind: ScalarKind,
+        anchor: Option<String>,
+    },
+    Alias {
+        anchor: String,
+    },
+    SequenceStart {
+        anchor: Option<String>,
+    },
+    MappingStart {
+        anchor: Option<String>,
+    },
+    /// The end of a sequence or of a mapping.
+    CollectionEnd,
+}
+
+/// Builds the trees of a stream from [`YamlEvent`]s, within the nesting and alias budgets.
+#[derive(Default)]
+struct TreeBuilder {
+    out: YamlStream,
+    stack: Vec<Frame>,
+    anchors: HashMap<String, Node>,
+    alias_nodes: usize,
+    alias_bytes: usize,
+    doc_start: Option<(u32, bool)>,
+    root: Option<Node>,
+}
+
+impl TreeBuilder {
+    /// Adds one event. An error ends the stream; documents before it are kept.
+    fn feed(&mut self, event: YamlEvent, span: Span) -> Result<(), YamlError> {
+        let completed: Option<(Node, Option<String>)> = match event {
+            YamlEvent::DocumentStart { explicit } => {
+                self.doc_start = Some((span.start.line, explicit));
+                self.anchors.clear();
                 None
             }
-            EventData::DocumentEnd { .. } => {
+            YamlEvent::DocumentEnd => {
                 // A document of only comments (or an explicit null) holds nothing.
-                if let Some(root) = root.take().filter(|r| !r.is_null()) {
+                if let Some(root) = self.root.take().filter(|r| !r.is_null()) {
                     let (start_line, explicit_start) =
-                        doc_start.unwrap_or((root.span.start.line, false));
-                    out.docs.push(YamlDoc {
+                        self.doc_start.unwrap_or((root.span.start.line, false));
+                    self.out.docs.push(YamlDoc {
                         start_line,
                         explicit_start,
                         root,
                     });
                 }
-                doc_start = None;
+                self.doc_start = None;
                 None
             }
-            EventData::Scalar {
-                value,
-                style,
-                anchor,
-                ..
-            } => {
-                let kind = match style {
-                    ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => ScalarKind::Quoted,
-                    ScalarStyle::Literal | ScalarStyle::Folded => {
-                        out.block_scalar_lines
-                            .push((span.start.line, span.end.line.max(span.start.line)));
-                        ScalarKind::Block
-                    }
-                    _ => ScalarKind::Plain,
-                };
+            YamlEvent::Scalar { text, kind, anchor } => {
+                if kind == ScalarKind::Block {
+                    self.out
+                        .block_scalar_lines
+                        .push((span.start.line, span.end.line.max(span.start.line)));
+                }
                 let node = Node {
                     span,
-                    value: Value::Scalar { text: value, kind },
+                    value: Value::Scalar { text, kind },
                 };
                 Some((node, anchor))
             }
-            EventData::Alias { anchor } => match anchors.get(&anchor) {
-                Some(target) => {
-                    alias_nodes = alias_nodes.saturating_add(target.count());
-                    if alias_nodes > MAX_ALIAS_NODES {
-                        out.error = Some(YamlError {
-                            pos: span.start,
-                            message: format!(
-                                "aliases expand to more than {MAX_ALIAS_NODES} nodes \
-                                 (an alias bomb?); the rest of the file is not read"
-                            ),
-                        });
-                        return out;
-                    }
-                    // The copy keeps the anchor's content but takes the alias's position, so
-                    // findings point where the value is used.
-                    let mut node = target.clone();
-                    node.span = span;
-                    Some((node, None))
-                }
-                None => {
-                    out.error = Some(YamlError {
+            YamlEvent::Alias { anchor } => {
+                let Some(target) = self.anchors.get(&anchor) else {
+                    return Err(YamlError {
                         pos: span.start,
                         message: format!("alias *{anchor} refers to an unknown anchor"),
                     });
-                    return out;
+                };
+                let (nodes, bytes) = target.weight();
+                self.alias_nodes = self.alias_nodes.saturating_add(nodes);
+                self.alias_bytes = self.alias_bytes.saturating_add(bytes);
+                if let Some(error) =
+                    alias_budget_error(self.alias_nodes, self.alias_bytes, span.start)
+                {
+                    return Err(error);
                 }
-            },
-            EventData::SequenceStart { anchor, .. } | EventData::MappingStart { anchor, .. } => {
-                if stack.len() >= MAX_DEPTH {
-                    out.error = Some(YamlError {
-                        pos: span.start,
-                        message: format!(
-                            "nesting deeper than {MAX_DEPTH} levels; the rest of the file is not read"
-                        ),
-                    });
-                    return out;
-                }
-                stack.push(if is_sequence {
+                // The copy keeps the anchor's content but takes the alias's position, so
+                // findings point where the value is used.
+                let mut node = target.clone();
+                node.span = span;
+                Some((node, None))
+            }
+            YamlEvent::SequenceStart { anchor } => {
+                self.open(
                     Frame::Seq {
                         start: span.start,
                         anchor,
                         items: Vec::new(),
-                    }
-                } else {
+                    },
+                    span,
+                )?;
+                None
+            }
+            YamlEvent::MappingStart { anchor } => {
+                self.open(
                     Frame::Map {
                         start: span.start,
                         anchor,
                         entries: Vec::new(),
                         pending_key: None,
-                    }
-                });
+                    },
+                    span,
+                )?;
                 None
             }
             // A collection ends where its last child ends: the end event of a block
             // collection sits at the next token, possibly lines of comments later.
-            EventData::SequenceEnd | EventData::MappingEnd => match stack.pop() {
+            YamlEvent::CollectionEnd => match self.stack.pop() {
                 Some(Frame::Seq {
                     start,
                     anchor,
@@ -386,9 +428,16 @@ pub fn parse_stream(text: &str) -> YamlStream {
 
         if let Some((node, anchor)) = completed {
             if let Some(anchor) = anchor {
-                anchors.insert(anchor, node.clone());
+                // The copy an anchor keeps counts too: nested anchors each copy their subtree.
+                self.alias_bytes = self.alias_bytes.saturating_add(node.weight().1);
+                if let Some(error) =
+                    alias_budget_error(self.alias_nodes, self.alias_bytes, node.span.start)
+                {
+                    return Err(error);
+                }
+                self.anchors.insert(anchor, node.clone());
             }
-            match stack.last_mut() {
+            match self.stack.last_mut() {
                 Some(Frame::Seq { items, .. }) => items.push(node),
                 Some(Frame::Map {
                     entries,
@@ -398,11 +447,222 @@ pub fn parse_stream(text: &str) -> YamlStream {
                     Some(key) => entries.push(Entry { key, value: node }),
                     None => *pending_key = Some(node),
                 },
-                None => root = Some(node),
+                None => self.root = Some(node),
             }
         }
+        Ok(())
     }
-    out
+
+    fn open(&mut self, frame: Frame, span: Span) -> Result<(), YamlError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(YamlError {
+                pos: span.start,
+                message: format!(
+                    "nesting deeper than {MAX_DEPTH} levels; the rest of the file is not read"
+                ),
+            });
+        }
+        self.stack.push(frame);
+        Ok(())
+    }
+
+    /// The stream so far, ended by `error` if there is one.
+    fn finish(mut self, error: Option<YamlError>) -> YamlStream {
+        self.out.error = error;
+        self.out
+    }
+}
+
+/// Reads `text` with libyaml-safer (libyaml's grammar and messages).
+fn read_with_libyaml(text: &str) -> YamlStream {
+    // libyaml-safer panics when some scalars run into the end of the input (it lacks
+    // libyaml's NUL padding there); with a final line break they end as libyaml ends them.
+    let appended = !text.ends_with(['\n', '\r']);
+    let padded;
+    let source = if appended {
+        padded = format!("{text}\n");
+        padded.as_str()
+    } else {
+        text
+    };
+    let mut builder = TreeBuilder::default();
+    // Columns of the open collections: a block scalar's explicit indentation counts from the
+    // innermost one, as in libyaml.
+    let mut open_columns: Vec<u64> = Vec::new();
+    let mut input = source.as_bytes();
+    let mut parser = Parser::new();
+    parser.set_input_string(&mut input);
+    for item in parser {
+        let event = match item {
+            Ok(event) => event,
+            Err(e) => {
+                // libyaml says what it was parsing and where that began, which is often where
+                // the real mistake is (an unclosed quote or bracket lines earlier).
+                let message = match (e.context(), e.context_mark()) {
+                    (Some(context), Some(mark))
+                        if e.problem_mark().is_some_and(|p| p.line != mark.line) =>
+                    {
+                        format!(
+                            "{} {context} that began at line {}",
+                            e.problem(),
+                            mark.line + 1
+                        )
+                    }
+                    (Some(context), _) => format!("{} {context}", e.problem()),
+                    (None, _) => e.problem().to_owned(),
+                };
+                return builder.finish(Some(error_at(e.problem_mark(), message)));
+            }
+        };
+        let span = Span::from_marks(event.start_mark, event.end_mark);
+        let event = match event.data {
+            EventData::StreamStart { .. } | EventData::StreamEnd => continue,
+            EventData::DocumentStart { implicit, .. } => YamlEvent::DocumentStart {
+                explicit: !implicit,
+            },
+            EventData::DocumentEnd { .. } => YamlEvent::DocumentEnd,
+            EventData::Scalar {
+                mut value,
+                style,
+                anchor,
+                ..
+            } => {
+                let kind = match style {
+                    ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => ScalarKind::Quoted,
+                    ScalarStyle::Literal | ScalarStyle::Folded => ScalarKind::Block,
+                    _ => ScalarKind::Plain,
+                };
+                if appended
+                    && kind == ScalarKind::Block
+                    && event.end_mark.index >= text.len() as u64
+                {
+                    let parent_indent = open_columns.last().copied();
+                    unappend_line_break(text, event.start_mark.index, parent_indent, &mut value);
+                }
+                YamlEvent::Scalar {
+                    text: value,
+                    kind,
+                    anchor,
+                }
+            }
+            EventData::Alias { anchor } => YamlEvent::Alias { anchor },
+            EventData::SequenceStart { anchor, .. } => {
+                open_columns.push(event.start_mark.column);
+                YamlEvent::SequenceStart { anchor }
+            }
+            EventData::MappingStart { anchor, .. } => {
+                open_columns.push(event.start_mark.column);
+                YamlEvent::MappingStart { anchor }
+            }
+            EventData::SequenceEnd | EventData::MappingEnd => {
+                open_columns.pop();
+                YamlEvent::CollectionEnd
+            }
+        };
+        if let Err(error) = builder.feed(event, span) {
+            return builder.finish(Some(error));
+        }
+    }
+    builder.finish(None)
+}
+
+/// Takes back from a block scalar that ends the file the line break [`read_with_libyaml`]
+/// appended, so its value is libyaml's for the file as it is. The appended break ended the
+/// last line: it shows in the value under `|+`, and under `|` when that line holds content
+/// (more than the indentation); `|-` drops it anyway. `header_at` is the byte offset where
+/// the scalar's event starts (its anchor, tag or indicator); `parent_indent` is the column
+/// (from 0) of the collection that holds it.
+fn unappend_line_break(text: &str, header_at: u64, parent_indent: Option<u64>, value: &mut String) {
+    let Some(indicator) = usize::try_from(header_at)
+        .ok()
+        .and_then(|at| text.get(at..))
+        .and_then(|rest| rest.find(['|', '>']).map(|i| &rest[i..]))
+    else {
+        return;
+    };
+    let header: String = indicator.chars().skip(1).take(2).collect();
+    if header.contains('-') || !value.ends_with('\n') {
+        return;
+    }
+    let keep = header.contains('+');
+    // The indentation of the first line with content (every line after the header belongs to
+    // the scalar: it runs to the end of the file).
+    let body = indicator.split_once('\n').map_or("", |(_, body)| body);
+    let explicit = header
+        .chars()
+        .find_map(|c| c.to_digit(10))
+        .map(|digit| parent_indent.unwrap_or(0).saturating_add(u64::from(digit)))
+        .and_then(|indent| usize::try_from(indent).ok());
+    let indent = explicit.or_else(|| {
+        body.lines()
+            .find(|line| !line.trim_start_matches(' ').is_empty())
+            .map(|line| line.len() - line.trim_start_matches(' ').len())
+    });
+    let last_line = text.rsplit(['\n', '\r']).next().unwrap_or("");
+    let last_line_has_content = indent
+        .is_some_and(|indent| last_line.len() > indent || last_line.contains(|c: char| c != ' '));
+    if keep || last_line_has_content {
+        value.pop();
+    }
+}
+
+/// Reads `text` with saphyr-parser: only for texts on which libyaml-safer panics.
+fn read_with_saphyr(text: &str) -> YamlStream {
+    use saphyr_parser::{Event, Marker, ScalarStyle as Style};
+
+    // saphyr counts lines from 1 and columns from 0.
+    fn pos(marker: &Marker) -> Pos {
+        Pos {
+            line: u32::try_from(marker.line()).unwrap_or(u32::MAX).max(1),
+            col: u32::try_from(marker.col().saturating_add(1)).unwrap_or(u32::MAX),
+        }
+    }
+    // saphyr numbers anchors from 1; 0 is "no anchor".
+    fn anchor(id: usize) -> Option<String> {
+        (id != 0).then(|| id.to_string())
+    }
+
+    let mut builder = TreeBuilder::default();
+    for item in saphyr_parser::Parser::new_from_str(text) {
+        let (event, span) = match item {
+            Ok(pair) => pair,
+            Err(e) => {
+                let error = YamlError {
+                    pos: pos(e.marker()),
+                    message: e.info().to_owned(),
+                };
+                return builder.finish(Some(error));
+            }
+        };
+        let span = Span {
+            start: pos(&span.start),
+            end: pos(&span.end),
+        };
+        let event = match event {
+            Event::Nothing | Event::StreamStart | Event::StreamEnd => continue,
+            Event::DocumentStart(explicit) => YamlEvent::DocumentStart { explicit },
+            Event::DocumentEnd => YamlEvent::DocumentEnd,
+            Event::Scalar(value, style, id, _tag) => YamlEvent::Scalar {
+                text: value.into_owned(),
+                kind: match style {
+                    Style::SingleQuoted | Style::DoubleQuoted => ScalarKind::Quoted,
+                    Style::Literal | Style::Folded => ScalarKind::Block,
+                    Style::Plain => ScalarKind::Plain,
+                },
+                anchor: anchor(id),
+            },
+            Event::Alias(id) => YamlEvent::Alias {
+                anchor: id.to_string(),
+            },
+            Event::SequenceStart(id, _tag) => YamlEvent::SequenceStart { anchor: anchor(id) },
+            Event::MappingStart(id, _tag) => YamlEvent::MappingStart { anchor: anchor(id) },
+            Event::SequenceEnd | Event::MappingEnd => YamlEvent::CollectionEnd,
+        };
+        if let Err(error) = builder.feed(event, span) {
+            return builder.finish(Some(error));
+        }
+    }
+    builder.finish(None)
 }
 
 #[cfg(test)]
@@ -462,6 +722,31 @@ mod tests {
         assert!(err.message.contains("alias bomb"), "{}", err.message);
     }
 
+    /// Few nodes, many bytes: the node budget alone lets this take a gigabyte.
+    pub(crate) fn wide_alias_bomb(scalar_bytes: usize) -> String {
+        let mut text = format!("a0: &a0 {}\n", "x".repeat(scalar_bytes));
+        for i in 1..5 {
+            let prev = i - 1;
+            let items = vec![format!("*a{prev}"); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{items}]\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn alias_expansion_is_bounded_in_bytes() {
+        let s = parse_stream(&wide_alias_bomb(100_000));
+        let err = s.error.expect("bomb detected");
+        assert!(
+            err.message.starts_with("alias expansion exceeds 16 MiB"),
+            "{}",
+            err.message
+        );
+        // The same shape with small values is an ordinary file.
+        let s = parse_stream(&wide_alias_bomb(10));
+        assert!(s.error.is_none(), "{:?}", s.error);
+    }
+
     #[test]
     fn deep_nesting_stops_with_an_error() {
         let text = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
@@ -480,6 +765,83 @@ mod tests {
     fn last_line_of_block_collections() {
         let s = parse_stream("a:\n  b: 1\n  c: 2\n\n# trailing\n");
         assert_eq!(s.docs[0].root.span.last_line(), 3);
+    }
+
+    fn scalar_a(text: &str) -> Option<String> {
+        let s = parse_stream(text);
+        assert!(s.error.is_none(), "{text:?}: {:?}", s.error);
+        s.docs[0]
+            .root
+            .get("a")
+            .and_then(Node::as_str)
+            .map(str::to_owned)
+    }
+
+    /// libyaml-safer alone panics on these; the appended line break must not change values.
+    #[test]
+    fn block_scalars_at_end_of_input_keep_libyaml_values() {
+        assert_eq!(scalar_a("a: |\n  x").as_deref(), Some("x"));
+        assert_eq!(scalar_a("a: |-\n  x").as_deref(), Some("x"));
+        assert_eq!(scalar_a("a: |+\n  x").as_deref(), Some("x"));
+        assert_eq!(scalar_a("a: &k >\n  x\n  y").as_deref(), Some("x y"));
+        // libyaml's values (PyYAML's CSafeLoader): a last line of spaces holds content past
+        // the indentation, and none at the indentation.
+        assert_eq!(scalar_a("a: |\n  x\n   ").as_deref(), Some("x\n "));
+        assert_eq!(scalar_a("a: |+\n  x\n   ").as_deref(), Some("x\n "));
+        assert_eq!(scalar_a("a: |\n  x\n  ").as_deref(), Some("x\n"));
+        assert_eq!(scalar_a("a: |+\n  x\n  ").as_deref(), Some("x\n"));
+        assert_eq!(scalar_a("a: |\n  x\n").as_deref(), Some("x\n"));
+        let s = parse_stream("a: |\n  x");
+        let a = s.docs[0].root.get("a").expect("a");
+        assert_eq!(a.span.start, Pos { line: 1, col: 4 });
+        assert_eq!(a.span.last_line(), 2);
+        assert_eq!(s.docs[0].root.span.last_line(), 2);
+    }
+
+    #[test]
+    fn a_backslash_ending_a_quoted_scalar_is_an_error() {
+        let s = parse_stream("a: \"x\\");
+        assert!(s.error.is_some());
+    }
+
+    /// yaml-test-suite WZ62: valid, and libyaml-safer 0.3.0 panics on it.
+    #[test]
+    fn saphyr_reads_what_libyaml_safer_cannot_finish() {
+        let text = "{\n  foo : !!str,\n  !!str : bar,\n}\n";
+        assert!(guard::caught(|| read_with_libyaml(text)).is_err());
+        let s = parse_stream(text);
+        assert!(s.error.is_none(), "{:?}", s.error);
+        let root = &s.docs[0].root;
+        assert_eq!(root.as_map().map(<[Entry]>::len), Some(2));
+        assert_eq!(root.get("foo").map(|n| n.span.start.line), Some(2));
+        assert_eq!(root.span.start, Pos { line: 1, col: 1 });
+    }
+
+    #[test]
+    fn saphyr_errors_keep_their_position_and_budgets_hold() {
+        let s = read_with_saphyr("a: 1\n---\nb: [1, 2\n");
+        assert_eq!(s.docs.len(), 1);
+        assert!(s.error.expect("error").pos.line >= 3);
+        let s = read_with_saphyr(&wide_alias_bomb(100_000));
+        assert!(s.error.expect("bomb").message.contains("alias bomb"));
+        let s = read_with_saphyr(&format!("{}{}", "[".repeat(5000), "]".repeat(5000)));
+        // saphyr stops first, at its own limit of the same order.
+        let e = s.error.expect("deep");
+        assert!(e.pos.col <= 258, "{e:?}");
+        let s = read_with_saphyr("base: &b {x: 1}\nuse: *b\n");
+        let used = s.docs[0].root.get("use").and_then(|u| u.get("x"));
+        assert_eq!(used.and_then(Node::as_str), Some("1"));
+    }
+
+    #[test]
+    fn a_panic_of_both_readers_reaches_the_caller() {
+        fn panics(_: &str) -> YamlStream {
+            panic!("reader bug")
+        }
+        let fell_back = read_with_fallback("a: 1\n", panics, read_with_saphyr);
+        assert_eq!(fell_back.docs.len(), 1);
+        let both = std::panic::catch_unwind(|| read_with_fallback("a: 1\n", panics, panics));
+        assert!(both.is_err());
     }
 
     #[test]

@@ -319,7 +319,7 @@ fn render_summary(out: &mut String, report: &ScanReport) {
         }
         let categories: Vec<String> = by_category
             .iter()
-            .map(|(c, n)| format!("{n} {c}"))
+            .map(|(c, n)| crate::documents::counted_category(c, *n))
             .collect();
         let _ = writeln!(
             out,

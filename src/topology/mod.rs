@@ -239,7 +239,7 @@ pub fn build_with(
     let helmfile_reason =
         "helmfile releases are rendered by helmfile; envfence does not render them";
     for skip in skipped {
-        if skip.reason == SkipReason::Template && is_helmfile(&skip.rel_path) {
+        if matches!(skip.reason, SkipReason::Template(_)) && is_helmfile(&skip.rel_path) {
             builder.unresolved.push(Unresolved {
                 location: Location::new(&skip.rel_path, 1),
                 reason: helmfile_reason.into(),
