@@ -167,7 +167,9 @@ pub struct Config {
     /// `GITHUB_REPOSITORY`), each with where it was found.
     #[serde(skip)]
     pub detected_urls: Vec<(String, String)>,
+    #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
     pub helm: HelmConfig,
     /// Where the config came from, for diagnostics that point into it.
     #[serde(skip)]
