@@ -96,7 +96,11 @@ pub fn compute(index: &RepoIndex<'_>, placements: &[Placement], roots: &[FamilyR
         ..Coverage::default()
     };
     let mut unplaced: BTreeMap<&str, usize> = BTreeMap::new();
-    for (r, d) in index.all_docs().filter(|(_, d)| d.is_manifest()) {
+    // Objects a renderer produced count like the repository's own (docs/json-schema.md).
+    for (r, d) in index
+        .all_docs_with_rendered()
+        .filter(|(_, d)| d.is_manifest())
+    {
         coverage.objects += 1;
         if placed_docs.contains(&r) {
             coverage.placed += 1;

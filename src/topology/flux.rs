@@ -96,17 +96,15 @@ pub fn run(
     }
 
     if kind == "HelmRelease" {
-        if let Some(install) =
-            super::helm::flux_install(
-                index,
-                inventory,
-                d,
-                cluster,
-                chain,
-                dest_hop.clone(),
-                &signals,
-            )
-        {
+        if let Some(install) = super::helm::flux_install(
+            index,
+            inventory,
+            d,
+            cluster,
+            chain,
+            dest_hop.clone(),
+            &signals,
+        ) {
             out.charts.push(install);
         }
         // The chart is rendered by Helm; the HelmRelease stands for what it renders. On a

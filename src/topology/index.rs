@@ -191,6 +191,17 @@ impl<'a> RepoIndex<'a> {
     }
 
     /// Every document of every file, with its reference.
+    /// Every document of the repository's own files and of rendered output (Helm): what
+    /// coverage counts as objects.
+    pub fn all_docs_with_rendered(&self) -> impl Iterator<Item = (DocRef, &'a Document)> + 'a {
+        self.all.iter().enumerate().flat_map(|(file, f)| {
+            f.documents
+                .iter()
+                .enumerate()
+                .map(move |(doc, d)| (DocRef { file, doc }, d))
+        })
+    }
+
     pub fn all_docs(&self) -> impl Iterator<Item = (DocRef, &'a Document)> + 'a {
         self.files.iter().enumerate().flat_map(|(file, f)| {
             f.documents
