@@ -17,6 +17,9 @@ use crate::config::Config;
 use crate::documents::{FileKind, SkipReason};
 use crate::walk::{self, Skipped};
 
+mod export;
+pub use export::{RevisionFiles, MAX_EXPORT_BYTES, MAX_EXPORT_FILES};
+
 /// File modes of tree entries (git stores no other permissions).
 const MODE_SYMLINK: i32 = 0o120000;
 const MODE_SUBMODULE: i32 = 0o160000;

@@ -299,7 +299,10 @@ fn index_revision(
     let listing = git.list(commit, config, only.as_deref())?;
     let git_dir = git.git_dir().to_path_buf();
     let parsed: HashMap<&str, &SourceFile> = reuse
-        .map(|side| side.workspace.files.iter().map(|f| (&*f.path, f)).collect())
+        .map(|side| {
+            let files = side.workspace.repository_files().iter();
+            files.map(|f| (&*f.path, f)).collect()
+        })
         .unwrap_or_default();
     let skipped: HashMap<&str, &SkipReason> = reuse
         .map(|side| {
@@ -461,18 +464,6 @@ pub fn scan(
     })
 }
 
-/// Topology, rules and suppressions over an indexed workspace: its findings, in report order.
-fn analyse(
-    workspace: &Workspace,
-    config: &Config,
-    policies: &Policies,
-) -> (Vec<Finding>, Topology) {
-    let renders = helm::Renders::none(helm::Availability::NotForRevisions, workspace.files.len());
-    let topology = topology::build_with(&workspace.files, &workspace.skipped, config, &renders);
-    let findings = judge(workspace, &topology, config, policies);
-    (findings, topology)
-}
-
 /// The rules and suppressions over a workspace and its topology: findings in report order.
 fn judge(
     workspace: &Workspace,
@@ -498,8 +489,25 @@ pub fn build_rendering(
 ) -> anyhow::Result<(Topology, helm::Renders)> {
     let availability =
         helm::locate(&options.helm, config, &target.root).map_err(anyhow::Error::msg)?;
+    render_side(workspace, target, config, options, availability, None, None)
+}
+
+/// [`build_rendering`] for one side of a diff-aware scan: charts of a side read from git
+/// objects (`revision`) are copied out to render; `donor` is the other side's renders and files.
+fn render_side(
+    workspace: &mut Workspace,
+    target: &Target,
+    config: &Config,
+    options: &ScanOptions,
+    availability: helm::Availability,
+    revision: Option<&crate::git::RevisionFiles>,
+    donor: Option<(&helm::Renders, &[SourceFile])>,
+) -> anyhow::Result<(Topology, helm::Renders)> {
     let first = workspace.files.len() - workspace.rendered.min(workspace.files.len());
     let mut renders = helm::Renders::new(availability, first);
+    if let Some((other, files)) = donor {
+        renders.adopt(other, files);
+    }
     let mut round = 0;
     loop {
         let topology = topology::build_with(&workspace.files, &workspace.skipped, config, &renders);
@@ -509,8 +517,9 @@ pub fn build_rendering(
         }
         let files = &mut workspace.files;
         let requests = &topology.render_requests;
-        let resolved = with_pool(options.jobs, || {
-            renders.render_missing(&target.root, requests, files)
+        let resolved = with_pool(options.jobs, || match revision {
+            None => renders.render_missing(&target.root, requests, files),
+            Some(tree) => renders.render_missing_staged(&|p, d| tree.export(p, d), requests, files),
         })?;
         workspace.rendered = workspace.files.len() - first;
         if resolved == 0 {
@@ -577,19 +586,39 @@ pub fn diff_scan(
         Some(head) => Some(git.commit(head, "--head")?),
         None => None,
     };
-    let head = match head_commit {
+    let mut head = match head_commit {
         None => index_working_tree(target, config, options, true, progress)?,
         Some(commit) => index_revision(target, &git, commit, config, options, None, progress)?,
     };
+    let availability =
+        helm::locate(&options.helm, config, &target.root).map_err(anyhow::Error::msg)?;
+    let cap = options.max_file_size;
+    let head_tree = match head_commit {
+        Some(commit) => Some(crate::git::RevisionFiles::new(
+            GitRepo::open(&target.root)?,
+            commit,
+            cap,
+        )),
+        None => None,
+    };
+    let (topology, head_renders) = render_side(
+        &mut head.workspace,
+        target,
+        config,
+        options,
+        availability.clone(),
+        head_tree.as_ref(),
+        None,
+    )?;
     // The head's rules run while the base is read and judged: topology is sequential, so
     // the two sides keep two cores busy.
-    let (head_analysis, base_side) = with_pool(options.jobs, || {
+    let (head_findings, base_side) = with_pool(options.jobs, || {
         rayon::join(
-            || analyse(&head.workspace, config, policies),
-            || -> anyhow::Result<(IndexedSide, Option<Vec<Finding>>)> {
+            || judge(&head.workspace, &topology, config, policies),
+            || -> anyhow::Result<(IndexedSide, Option<Vec<Finding>>, usize)> {
                 // A handle of this thread's own: a repository cannot be shared by threads.
                 let git = GitRepo::open(&target.root)?;
-                let base = index_revision(
+                let mut base = index_revision(
                     target,
                     &git,
                     base_commit,
@@ -598,15 +627,28 @@ pub fn diff_scan(
                     Some(&head),
                     progress,
                 )?;
-                // Same files, same blobs, same configuration: the same findings.
-                let findings = (base.blobs != head.blobs)
-                    .then(|| analyse(&base.workspace, config, policies).0);
-                Ok((base, findings))
+                // Same files, same blobs, same configuration: the same findings (charts read
+                // files that are not YAML, so a side that rendered is judged again).
+                if base.blobs == head.blobs && head_renders.is_empty() {
+                    return Ok((base, None, 0));
+                }
+                let tree = crate::git::RevisionFiles::new(git, base_commit, cap);
+                let donor = (&head_renders, head.workspace.files.as_slice());
+                let (base_topology, renders) = render_side(
+                    &mut base.workspace,
+                    target,
+                    config,
+                    options,
+                    availability.clone(),
+                    Some(&tree),
+                    Some(donor),
+                )?;
+                let findings = judge(&base.workspace, &base_topology, config, policies);
+                Ok((base, Some(findings), renders.runs))
             },
         )
     })?;
-    let (head_findings, topology) = head_analysis;
-    let (base, base_findings) = base_side?;
+    let (base, base_findings, base_renders) = base_side?;
     let base_findings = base_findings.unwrap_or_else(|| head_findings.clone());
     // Renames only matter when a base file is missing from the head.
     let head_paths: HashSet<&str> = head
@@ -640,6 +682,9 @@ pub fn diff_scan(
     };
     let mut summary = summarise(&head.workspace, &topology, started.elapsed());
     summary.alone = target.alone();
+    summary.helm = head_renders.helm().map(ToString::to_string);
+    summary.renders = head_renders.runs + base_renders;
+    summary.render_time = head_renders.time;
     Ok(ScanReport {
         findings,
         summary,

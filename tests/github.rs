@@ -1109,3 +1109,60 @@ async fn an_oversized_answer_is_not_read_nor_retried() {
     );
     server.verify().await;
 }
+
+/// A pull request that only edits a chart's values file: the bot renders the chart on both
+/// sides (the base from git objects) and reports the Application the edit adds, at its line.
+#[tokio::test]
+async fn a_values_change_of_a_local_chart_is_reported() {
+    let Some(helm) = common::helm_for_tests() else {
+        return;
+    };
+    let template = "{{- range .Values.apps }}\n---\napiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: {{ .name }}\n  namespace: argocd\nspec:\n  destination:\n    name: prod-eu\n    namespace: {{ .name }}\n  source:\n    repoURL: https://charts.example.com\n    chart: {{ .name }}\n    targetRevision: 1.0.0\n{{- end }}\n";
+    let installer = "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: apps-prod\n  namespace: argocd\nspec:\n  destination:\n    name: prod-eu\n    namespace: argocd\n  source:\n    repoURL: https://git.example.com/platform.git\n    path: charts/apps\n    helm:\n      valueFiles:\n        - values-prod.yaml\n";
+    let values = "apps:\n  - name: frontend\n";
+    let mut fx = Fixture::new(&[]);
+    write_tree(
+        &fx.repo,
+        &[
+            (
+                "charts/apps/Chart.yaml",
+                "apiVersion: v2\nname: apps\nversion: 0.1.0\n",
+            ),
+            ("charts/apps/values.yaml", "apps: []\n"),
+            ("charts/apps/values-prod.yaml", values),
+            ("charts/apps/templates/apps.yaml", template),
+            ("argo/apps-prod.yaml", installer),
+        ],
+    );
+    fx.commit_apps(&[], "a chart of applications");
+    fx.base_here();
+    std::fs::write(
+        fx.repo.join("charts/apps/values-prod.yaml"),
+        format!("{values}  - name: integration-tests\n"),
+    )
+    .expect("write");
+    fx.commit_apps(&[], "integration tests on production");
+    let store = Store::default();
+    let server = fake_github(&store, None).await;
+
+    let out = fx
+        .command(&server.uri())
+        .env("ENVFENCE_HELM", &helm)
+        .output()
+        .expect("runs");
+    fx.assert_no_token(&out);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    let annotations = stdout(&out);
+    let errors: Vec<&str> = annotations
+        .lines()
+        .filter(|l| l.starts_with("::error"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{annotations}");
+    assert!(
+        errors[0].starts_with("::error file=charts/apps/values-prod.yaml,line=3,"),
+        "{annotations}"
+    );
+    let body = store.by(BOT)[0]["body"].as_str().expect("body").to_owned();
+    assert!(body.contains("integration-tests"), "{body}");
+    assert!(body.contains("charts/apps/values-prod.yaml:3"), "{body}");
+}

@@ -89,8 +89,6 @@ pub enum Availability {
     /// `--helm off`, `ENVFENCE_HELM=off` or `helm.enabled: false`.
     Off(&'static str),
     NotFound,
-    /// A diff-aware scan: both sides are judged alike, without rendering.
-    NotForRevisions,
 }
 
 impl Availability {
@@ -100,10 +98,6 @@ impl Availability {
             Availability::Ready(_) => String::new(),
             Availability::Off(by) => format!("chart rendering is off ({by})"),
             Availability::NotFound => "helm was not found: install helm 3 or pass --helm PATH (or ENVFENCE_HELM) to render it".into(),
-            Availability::NotForRevisions => {
-                "diff-aware scans (--base) do not render charts; scan without --base to render it"
-                    .into()
-            }
         }
     }
 }
@@ -371,7 +365,20 @@ pub struct Renders {
     /// `helm template` runs, and the wall time spent in them.
     pub runs: usize,
     pub time: Duration,
+    /// Chart folder → digest of its files (or why it is not rendered).
+    chart_digests: HashMap<String, Result<[u8; 32], String>>,
+    /// Renders of the other side of a diff-aware scan, by content hash: an unchanged chart
+    /// with unchanged values is not rendered twice.
+    donated: HashMap<[u8; 32], Result<Vec<SourceFile>, String>>,
+    /// For a side read from git objects: the private folder its charts are copied into, and
+    /// what was copied (a path → whether the copy can be used).
+    staging: Option<tempfile::TempDir>,
+    staged: HashMap<String, Result<(), String>>,
 }
+
+/// Copies a path of a revision (relative to the scanned folder) to the same relative path under
+/// a folder; an error says why the chart is not rendered.
+pub type Export<'a> = &'a (dyn Fn(&str, &Path) -> Result<(), String> + Sync);
 
 impl Renders {
     pub fn new(availability: Availability, first_rendered: usize) -> Self {
@@ -382,7 +389,87 @@ impl Renders {
             by_hash: HashMap::new(),
             runs: 0,
             time: Duration::ZERO,
+            chart_digests: HashMap::new(),
+            donated: HashMap::new(),
+            staging: None,
+            staged: HashMap::new(),
         }
+    }
+
+    /// Whether nothing was asked to render.
+    pub fn is_empty(&self) -> bool {
+        self.results.is_empty()
+    }
+
+    /// Takes the renders of the other side of a diff-aware scan (`files` is its file list):
+    /// a request whose inputs hash the same reuses them instead of running helm.
+    pub fn adopt(&mut self, other: &Renders, files: &[SourceFile]) {
+        for (hash, request) in &other.by_hash {
+            let donated = match other.results.get(request) {
+                Some(Rendered::Files(indices)) => Ok(indices
+                    .iter()
+                    .filter_map(|&i| files.get(i).cloned())
+                    .collect()),
+                Some(Rendered::Failed(note)) => Err(note.clone()),
+                None => continue,
+            };
+            self.donated.insert(*hash, donated);
+        }
+    }
+
+    /// [`Renders::render_missing`] for a side read from git objects: each request's chart
+    /// folder and values files are first copied (confined, bounded) into a private folder.
+    pub fn render_missing_staged(
+        &mut self,
+        export: Export<'_>,
+        requests: &BTreeSet<RenderRequest>,
+        files: &mut Vec<SourceFile>,
+    ) -> usize {
+        if self.helm().is_none() {
+            return 0;
+        }
+        if self.staging.is_none() {
+            match tempfile::tempdir() {
+                Ok(dir) => self.staging = Some(dir),
+                Err(e) => {
+                    let note = format!("not rendered: cannot make a temporary folder: {e}");
+                    let pending: Vec<RenderRequest> = requests
+                        .iter()
+                        .filter(|r| !self.results.contains_key(*r))
+                        .cloned()
+                        .collect();
+                    for r in &pending {
+                        self.results
+                            .insert(r.clone(), Rendered::Failed(note.clone()));
+                    }
+                    return pending.len();
+                }
+            }
+        }
+        let Some(staging) = self.staging.as_ref().map(|d| d.path().to_path_buf()) else {
+            return 0;
+        };
+        let mut refused = 0;
+        for r in requests {
+            if self.results.contains_key(r) {
+                continue;
+            }
+            let mut problem = None;
+            for path in std::iter::once(r.chart.as_str()).chain(r.value_files()) {
+                let copied = self
+                    .staged
+                    .entry(path.to_owned())
+                    .or_insert_with(|| export(path, &staging));
+                if let Err(note) = copied {
+                    problem.get_or_insert_with(|| note.clone());
+                }
+            }
+            if let Some(note) = problem {
+                self.results.insert(r.clone(), Rendered::Failed(note));
+                refused += 1;
+            }
+        }
+        refused + self.render_missing(&staging, requests, files)
     }
 
     /// No rendering: every chart stays opaque (diff-aware scans, `topology` without helm).
@@ -422,7 +509,19 @@ impl Renders {
             .collect();
         for r in pending {
             resolved += 1;
-            let hash = content_hash(root, r);
+            let digest = self
+                .chart_digests
+                .entry(r.chart.clone())
+                .or_insert_with(|| chart_digest(root, &r.chart))
+                .clone();
+            let digest = match digest {
+                Ok(digest) => digest,
+                Err(note) => {
+                    self.results.insert(r.clone(), Rendered::Failed(note));
+                    continue;
+                }
+            };
+            let hash = content_hash(root, r, &digest);
             if let Some(same) = self
                 .by_hash
                 .get(&hash)
@@ -430,6 +529,19 @@ impl Renders {
                 .cloned()
             {
                 self.results.insert(r.clone(), same);
+                continue;
+            }
+            if let Some(donated) = self.donated.get(&hash) {
+                let result = match donated {
+                    Ok(rendered) => {
+                        let start = files.len();
+                        files.extend(rendered.iter().cloned());
+                        Rendered::Files((start..files.len()).collect())
+                    }
+                    Err(note) => Rendered::Failed(note.clone()),
+                };
+                self.by_hash.insert(hash, r.clone());
+                self.results.insert(r.clone(), result);
                 continue;
             }
             if self.runs + todo.len() >= MAX_RENDERS {
@@ -476,10 +588,11 @@ impl Renders {
     }
 }
 
-/// The hash of everything a render reads: chart folder, value file contents, inline values,
-/// parameters, release and namespace.
-fn content_hash(root: &Path, r: &RenderRequest) -> [u8; 32] {
+/// The hash of everything a render reads: chart folder (its `digest`), value file contents,
+/// inline values, parameters, release and namespace.
+fn content_hash(root: &Path, r: &RenderRequest, digest: &[u8; 32]) -> [u8; 32] {
     let mut h = Sha256::new();
+    h.update(digest);
     h.update(r.chart.as_bytes());
     h.update([0]);
     h.update(r.release.as_bytes());
@@ -499,6 +612,37 @@ fn content_hash(root: &Path, r: &RenderRequest) -> [u8; 32] {
         h.update(v.as_bytes());
     }
     h.finalize().into()
+}
+
+/// The hash of a chart folder's files (paths and contents, after symlinks), the same for a
+/// working tree and a copy read from git; an error when the chart is not confined.
+fn chart_digest(root: &Path, chart: &str) -> Result<[u8; 32], String> {
+    let chart_dir = root.join(chart);
+    confined(root, &chart_dir)?;
+    let mut h = Sha256::new();
+    let walk = walkdir::WalkDir::new(&chart_dir)
+        .follow_links(true)
+        .sort_by_file_name();
+    for entry in walk.into_iter().filter_map(Result::ok) {
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(&chart_dir)
+            .unwrap_or(entry.path());
+        h.update(rel.to_string_lossy().as_bytes());
+        h.update([0]);
+        let bytes = std::fs::read(entry.path()).map_err(|e| {
+            format!(
+                "{}: cannot read it ({e}); the chart is not rendered",
+                rel.display()
+            )
+        })?;
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    }
+    Ok(h.finalize().into())
 }
 
 /// Every file of the chart folder, after symlinks, stays inside the repository.
@@ -597,7 +741,9 @@ fn render(helm: &Helm, root: &Path, r: &RenderRequest) -> Result<Vec<SourceFile>
         RENDER_TIMEOUT,
         MAX_RENDER_OUTPUT,
     )
-    .map_err(|e| explain_failure(&r.chart, &e))?;
+    // helm may name the chart by its absolute path: show it relative, the same on both sides
+    // of a diff-aware scan.
+    .map_err(|e| explain_failure(&r.chart, &e.replace(&format!("{}/", root.display()), "")))?;
     let text = String::from_utf8_lossy(&out);
     Ok(split_output(root, r, &text))
 }
