@@ -754,7 +754,8 @@ spec:
     );
     let prod_message = &isolation[1].1;
     assert!(
-        prod_message.contains("namespaces cart (ingress and egress), orders (ingress and egress)"),
+        prod_message.contains("namespaces cart, orders on mixed cluster")
+            && prod_message.contains("no default-deny NetworkPolicy for ingress and egress"),
         "{prod_message}"
     );
 }

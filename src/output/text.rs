@@ -217,7 +217,12 @@ fn render_summary(out: &mut String, report: &ScanReport) {
         } else if let Some(alone) = &s.alone {
             format!(
                 "No {new}findings in {}, judged alone.",
-                alone.file.display()
+                clean(&alone.file.display().to_string())
+            )
+        } else if c.placed == 0 {
+            format!(
+                "Nothing was checked: no deployer that envfence follows reaches any of the {}.",
+                plural(c.objects, "Kubernetes object", "Kubernetes objects")
             )
         } else if c.mostly_placed() {
             format!("No {new}findings.")
@@ -294,7 +299,7 @@ fn render_summary(out: &mut String, report: &ScanReport) {
         let _ = writeln!(
             out,
             "{} was judged alone: no deployer outside it was read, so nothing placed it; {root}.",
-            alone.file.display()
+            clean(&alone.file.display().to_string())
         );
     }
     if let Some(helm) = &s.helm {

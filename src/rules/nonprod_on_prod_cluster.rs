@@ -87,17 +87,9 @@ impl Rule for NonprodOnProdCluster {
                         names_listed(many.iter().map(|(_, name)| *name))
                     ),
                 };
-                let reason = if placements
-                    .iter()
-                    .all(|p| p.class_reason == first.class_reason)
-                {
-                    first.class_reason.clone()
-                } else {
-                    format!("{}, and likewise for the others", first.class_reason)
-                };
                 let mut message = format!(
-                    "{what} placed{via} on production cluster {} ({reason})",
-                    c.name
+                    "{what} placed{via} on production cluster {} ({})",
+                    c.name, first.class_reason
                 );
                 if !scoped.is_empty() {
                     message.push_str(&format!(
