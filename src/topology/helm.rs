@@ -697,6 +697,9 @@ fn render(helm: &Helm, root: &Path, r: &RenderRequest) -> Result<Vec<SourceFile>
         r.release.clone().into(),
         chart_dir.clone().into_os_string(),
         "--include-crds".into(),
+        // `helm test` hooks are not deployed: Argo CD ignores them and Flux runs them only
+        // when a HelmRelease enables tests, so they are no workload of the cluster.
+        "--skip-tests".into(),
     ];
     if let Some(ns) = &r.namespace {
         args.push("--namespace".into());
