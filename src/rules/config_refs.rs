@@ -595,7 +595,7 @@ pub fn check(
             let Some((env, why)) = classifier.classify(r) else {
                 continue;
             };
-            if env != target || !seen.insert((r.location.clone(), p.cluster)) {
+            if env != target {
                 continue;
             }
             let c = &t.clusters[p.cluster];
@@ -632,6 +632,11 @@ pub fn check(
             let location = origin
                 .as_ref()
                 .map_or_else(|| r.location.clone(), |o| o.location.clone());
+            // One finding per line to change and cluster: renders of one template with
+            // different values are told apart by the values line that set each.
+            if !seen.insert((location.clone(), p.cluster)) {
+                continue;
+            }
             let mut f = Finding::new(rule, severity, location, message)
                 .resource(resource_of(p, ctx.files))
                 .subject(&p.object.file, p.object.line)
