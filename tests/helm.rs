@@ -475,3 +475,150 @@ fn corpora_render_through_their_deployers() {
         );
     }
 }
+
+const DB_DEPLOYMENT: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  template:
+    spec:
+      containers:
+        - name: api
+          image: "api:{{ .Values.tag }}"
+          env:
+            - name: DB_URL
+              value: {{ .Values.dbUrl | quote }}
+            - name: CACHE_URL
+              value: {{ printf "redis://cache.%s.example.com:6379" .Values.cacheEnv | quote }}
+"#;
+
+const QA_CLUSTER_CONFIG: &str = "clusters:\n  - name: qa-eu\n    environment: non-production\nenvironments:\n  production:\n    hosts:\n      - db.prod.example.com\n      - cache.prod.example.com\n";
+
+/// An Argo CD Application of the `api` chart on the QA cluster, with `helm:` as given.
+fn qa_application(name: &str, helm: &str) -> String {
+    format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: {name}\nspec:\n  destination:\n    name: qa-eu\n    namespace: api\n  source:\n    repoURL: https://example.com/repo.git\n    path: charts/api\n    helm:\n{helm}"
+    )
+}
+
+fn api_chart(extra: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut files = vec![
+        (".envfence.yaml", QA_CLUSTER_CONFIG),
+        (
+            "charts/api/Chart.yaml",
+            "apiVersion: v2\nname: api\nversion: 0.1.0\n",
+        ),
+        (
+            "charts/api/values.yaml",
+            "tag: stable\ndbUrl: postgres://db.example.com/x\ncacheEnv: dev\n",
+        ),
+        ("charts/api/templates/deployment.yaml", DB_DEPLOYMENT),
+    ];
+    files.extend_from_slice(extra);
+    write_tree(dir.path(), &files);
+    dir
+}
+
+/// The finding of `rule` about env `name`, exactly one.
+fn about_env<'a>(report: &'a serde_json::Value, rule: &str, name: &str) -> &'a serde_json::Value {
+    let matching: Vec<_> = findings(report, rule)
+        .into_iter()
+        .filter(|f| f["message"].as_str().unwrap_or("").contains(name))
+        .collect();
+    assert_eq!(matching.len(), 1, "{report:#}");
+    matching[0]
+}
+
+/// A production URL that a values file sets: the finding is at that values line, and the
+/// template line that rendered it is in the evidence.
+#[test]
+fn a_rendered_value_points_at_the_values_file_line_that_sets_it() {
+    let Some(helm) = helm_for_tests() else { return };
+    let app = qa_application("api-qa", "      valueFiles:\n        - values-qa.yaml\n");
+    let dir = api_chart(&[
+        (
+            "charts/api/values-qa.yaml",
+            "tag: qa\ndbUrl: postgres://db.prod.example.com/x\n",
+        ),
+        ("apps/api-qa.yaml", &app),
+    ]);
+    let report = scan_json(dir.path(), &helm);
+    let e = about_env(&report, "nonprod-uses-prod-config", "DB_URL");
+    assert_eq!(e["severity"], "error", "{e:#}");
+    assert_eq!(e["file"], "charts/api/values-qa.yaml", "{e:#}");
+    assert_eq!(e["line"], 2, "{e:#}");
+    let evidence = e["evidence"].to_string();
+    assert!(
+        evidence.contains("rendered at charts/api/templates/deployment.yaml:13"),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains("dbUrl = postgres://db.prod.example.com/x in charts/api/values-qa.yaml"),
+        "{evidence}"
+    );
+}
+
+/// The same value in the Application's inline `helm.values` text or `valuesObject`: the
+/// finding is at the Application line inside the block.
+#[test]
+fn a_rendered_value_points_at_the_applications_inline_values() {
+    let Some(helm) = helm_for_tests() else { return };
+    let text = qa_application(
+        "api-text",
+        "      values: |\n        tag: qa\n        dbUrl: postgres://db.prod.example.com/x\n",
+    );
+    let object = qa_application(
+        "api-object",
+        "      valuesObject:\n        dbUrl: postgres://db.prod.example.com/y\n",
+    );
+    let dir = api_chart(&[
+        ("apps/api-text.yaml", &text),
+        ("apps/api-object.yaml", &object),
+    ]);
+    let report = scan_json(dir.path(), &helm);
+    let db: Vec<_> = findings(&report, "nonprod-uses-prod-config")
+        .into_iter()
+        .filter(|f| f["message"].as_str().unwrap_or("").contains("DB_URL"))
+        .collect();
+    assert_eq!(db.len(), 2, "{report:#}");
+    let at = |file: &str| {
+        db.iter()
+            .find(|f| f["file"] == file)
+            .unwrap_or_else(|| panic!("no finding at {file}: {report:#}"))
+    };
+    // `values: |` is on line 13: its text begins on line 14, `dbUrl` is its second line.
+    let text_finding = at("apps/api-text.yaml");
+    assert_eq!(text_finding["line"], 15, "{text_finding:#}");
+    assert!(
+        text_finding["evidence"]
+            .to_string()
+            .contains("rendered at charts/api/templates/deployment.yaml:13"),
+        "{text_finding:#}"
+    );
+    let object_finding = at("apps/api-object.yaml");
+    assert_eq!(object_finding["line"], 14, "{object_finding:#}");
+}
+
+/// A value the template computes (`printf`) is set by no values line: the finding stays at
+/// the template line.
+#[test]
+fn a_computed_value_stays_at_the_template_line() {
+    let Some(helm) = helm_for_tests() else { return };
+    let app = qa_application("api-qa", "      valueFiles:\n        - values-qa.yaml\n");
+    let dir = api_chart(&[
+        ("charts/api/values-qa.yaml", "tag: qa\ncacheEnv: prod\n"),
+        ("apps/api-qa.yaml", &app),
+    ]);
+    let report = scan_json(dir.path(), &helm);
+    let e = about_env(&report, "nonprod-uses-prod-config", "CACHE_URL");
+    assert_eq!(e["file"], "charts/api/templates/deployment.yaml", "{e:#}");
+    assert_eq!(e["line"], 15, "{e:#}");
+    assert!(
+        findings(&report, "nonprod-uses-prod-config")
+            .iter()
+            .all(|f| !f["message"].as_str().unwrap_or("").contains("DB_URL")),
+        "{report:#}"
+    );
+}

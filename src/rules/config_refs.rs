@@ -577,6 +577,7 @@ pub fn check(
     }
     let mut seen = BTreeSet::new();
     let mut findings = Vec::new();
+    let by_path: std::cell::OnceCell<HashMap<&str, usize>> = std::cell::OnceCell::new();
     for (p, rs) in t
         .placements
         .iter()
@@ -594,7 +595,7 @@ pub fn check(
             let Some((env, why)) = classifier.classify(r) else {
                 continue;
             };
-            if env != target || !seen.insert((r.location.clone(), p.cluster)) {
+            if env != target {
                 continue;
             }
             let c = &t.clusters[p.cluster];
@@ -614,7 +615,29 @@ pub fn check(
                 r.value
             )
             .replace("  ", " ");
-            let mut f = Finding::new(rule, severity, r.location.clone(), message)
+            // A rendered value points at the values line that sets it, when one does.
+            let origin = t
+                .is_rendered(p)
+                .then(|| {
+                    let by_path = by_path.get_or_init(|| {
+                        ctx.files
+                            .iter()
+                            .enumerate()
+                            .map(|(i, f)| (&*f.path, i))
+                            .collect()
+                    });
+                    value_origin(t, p, r, ctx.files, by_path)
+                })
+                .flatten();
+            let location = origin
+                .as_ref()
+                .map_or_else(|| r.location.clone(), |o| o.location.clone());
+            // One finding per line to change and cluster: renders of one template with
+            // different values are told apart by the values line that set each.
+            if !seen.insert((location.clone(), p.cluster)) {
+                continue;
+            }
+            let mut f = Finding::new(rule, severity, location, message)
                 .resource(resource_of(p, ctx.files))
                 .subject(&p.object.file, p.object.line)
                 .cluster(c.name.clone(), c.environment.as_str())
@@ -622,11 +645,51 @@ pub fn check(
             for hop in &p.evidence {
                 f = f.evidence(hop.location.clone(), hop.note.clone());
             }
-            f = f.evidence(r.location.clone(), format!("{} = {}", r.what, r.value));
+            match origin {
+                Some(o) => {
+                    f = f.evidence(
+                        r.location.clone(),
+                        format!(
+                            "{} = {}, rendered at {}:{} from {}",
+                            r.what, r.value, r.location.file, r.location.line, o.note
+                        ),
+                    );
+                    f = f.evidence(o.location, o.note);
+                }
+                None => {
+                    f = f.evidence(r.location.clone(), format!("{} = {}", r.what, r.value));
+                }
+            }
             findings.push(f);
         }
     }
     findings
+}
+
+/// The values-file line, inline `values:` block or parameter that set a rendered value: the
+/// value itself, or the part the finding is about (a URL's host, an image's tag).
+fn value_origin(
+    t: &crate::topology::Topology,
+    p: &Placement,
+    r: &Reference,
+    files: &[SourceFile],
+    by_path: &HashMap<&str, usize>,
+) -> Option<crate::topology::helm_values::Origin> {
+    let sources = t.value_sources(p)?;
+    let parts = match r.kind {
+        RefKind::Value => hosts_in(&r.value),
+        RefKind::Image => {
+            let (_, tag) = split_image(&r.value);
+            let tag = tag.strip_prefix(':').and_then(|t| t.split('@').next());
+            tag.map(str::to_owned).into_iter().collect()
+        }
+        RefKind::ObjectName => Vec::new(),
+    };
+    let wanted = crate::topology::helm_values::Wanted {
+        value: &r.value,
+        parts,
+    };
+    sources.origin(files, by_path, &wanted)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod coverage;
 pub mod env;
 pub mod flux;
 pub mod helm;
+pub mod helm_values;
 pub mod index;
 pub mod kustomize;
 pub mod repository;
@@ -114,6 +115,9 @@ pub struct Topology {
     pub rendered_from: usize,
     /// The renders this build asked for (the next round renders those not done yet).
     pub render_requests: BTreeSet<helm::RenderRequest>,
+    /// For each rendered file, the value sources of the renders that placed it, by deployer
+    /// location: see [`Topology::value_sources`].
+    pub rendered_values: HashMap<usize, Vec<(Location, Arc<helm_values::ValueSources>)>>,
 }
 
 impl Topology {
@@ -127,6 +131,18 @@ impl Topology {
     /// Whether a placed object is one that `helm template` rendered (not a repository file).
     pub fn is_rendered(&self, p: &Placement) -> bool {
         p.object.doc.is_some_and(|d| d.file >= self.rendered_from)
+    }
+
+    /// The value sources of the render that produced a rendered placement (its deployer's,
+    /// when several deployers placed the same render).
+    pub fn value_sources(&self, p: &Placement) -> Option<&helm_values::ValueSources> {
+        let by_deployer = self.rendered_values.get(&p.object.doc?.file)?;
+        let deployer = p.deployer.as_ref().map(|d| &d.location);
+        by_deployer
+            .iter()
+            .find(|(at, _)| Some(at) == deployer)
+            .or(by_deployer.first())
+            .map(|(_, sources)| sources.as_ref())
     }
 
     /// Distinct objects that Helm rendered and some deployer placed.
@@ -209,6 +225,7 @@ pub fn build_with(
     let mut builder = Builder {
         renders,
         requests: BTreeSet::new(),
+        rendered_values: HashMap::new(),
         installed: BTreeSet::new(),
         index: &index,
         expander: Expander::with_limits(
@@ -304,6 +321,7 @@ pub fn build_with(
         object_coverage,
         rendered_from: renders.first_rendered,
         render_requests: builder.requests,
+        rendered_values: builder.rendered_values,
     };
     topology.manifests += topology.rendered_objects();
     for p in &mut topology.placements {
@@ -324,6 +342,7 @@ type PlacementKey = (ItemSource, usize, String, Option<String>, Option<String>);
 struct Builder<'a> {
     renders: &'a helm::Renders,
     requests: BTreeSet<helm::RenderRequest>,
+    rendered_values: HashMap<usize, Vec<(Location, Arc<helm_values::ValueSources>)>>,
     /// Chart folders some deployer installs.
     installed: BTreeSet<String>,
     index: &'a RepoIndex<'a>,
@@ -493,6 +512,16 @@ impl<'a> Builder<'a> {
         );
         match self.renders.get(&install.request) {
             Some(helm::Rendered::Files(files)) => {
+                let sources = Arc::new(helm_values::ValueSources::new(
+                    &install.request,
+                    &install.values_evidence,
+                ));
+                for &f in files {
+                    self.rendered_values.entry(f).or_default().push((
+                        install.delivery.deployer.location.clone(),
+                        Arc::clone(&sources),
+                    ));
+                }
                 let mut delivery = install.delivery;
                 delivery.chain.extend(install.values_evidence);
                 delivery.chain.push(Evidence {
