@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::findings::{Finding, Severity, Status};
 use crate::scan::ScanReport;
-use crate::topology::coverage::FOLDERS_LISTED;
+use crate::topology::coverage::{UnplacedFolder, FOLDERS_LISTED};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -95,6 +95,20 @@ pub struct JsonUnplacedFolder {
     pub objects: usize,
     /// The deployer family that owns the folder and that envfence does not follow yet.
     pub family: Option<&'static str>,
+}
+
+impl From<&UnplacedFolder> for JsonUnplacedFolder {
+    fn from(f: &UnplacedFolder) -> Self {
+        JsonUnplacedFolder {
+            folder: if f.folder.is_empty() {
+                ".".to_owned()
+            } else {
+                f.folder.clone()
+            },
+            objects: f.objects,
+            family: f.family,
+        }
+    }
 }
 
 /// What a diff-aware scan compared, and how many unsuppressed findings have each status.
@@ -205,15 +219,7 @@ pub fn to_report(report: &ScanReport) -> JsonReport {
                     .unplaced_folders
                     .iter()
                     .take(FOLDERS_LISTED)
-                    .map(|f| JsonUnplacedFolder {
-                        folder: if f.folder.is_empty() {
-                            ".".to_owned()
-                        } else {
-                            f.folder.clone()
-                        },
-                        objects: f.objects,
-                        family: f.family,
-                    })
+                    .map(JsonUnplacedFolder::from)
                     .collect(),
             },
             duration_ms: u64::try_from(s.duration.as_millis()).unwrap_or(u64::MAX),

@@ -8,6 +8,7 @@ use anstyle::Style;
 use serde::Serialize;
 
 use crate::findings::Evidence;
+use crate::output::json::JsonUnplacedFolder;
 use crate::output::sanitize::text as clean;
 use crate::topology::{Env, Placement, Topology};
 
@@ -109,14 +110,7 @@ struct JsonSummary {
     clusters_used: usize,
     /// As `summary.coverage` of the scan report, with every unplaced folder.
     opaque: usize,
-    unplaced_folders: Vec<JsonUnplacedFolder<'static>>,
-}
-
-#[derive(Serialize)]
-struct JsonUnplacedFolder<'a> {
-    folder: String,
-    objects: usize,
-    family: Option<&'a str>,
+    unplaced_folders: Vec<JsonUnplacedFolder>,
 }
 
 fn evidence_dto(e: &[Evidence]) -> Vec<JsonEvidence<'_>> {
@@ -201,15 +195,7 @@ pub fn json(t: &Topology) -> String {
                 .object_coverage
                 .unplaced_folders
                 .iter()
-                .map(|f| JsonUnplacedFolder {
-                    folder: if f.folder.is_empty() {
-                        ".".to_owned()
-                    } else {
-                        f.folder.clone()
-                    },
-                    objects: f.objects,
-                    family: f.family,
-                })
+                .map(JsonUnplacedFolder::from)
                 .collect(),
         },
     };
