@@ -1004,6 +1004,41 @@ fn generate(
     (Vec::new(), false)
 }
 
+/// One `matchExpressions` entry of a label selector, read once for every cluster it is tried on.
+struct Requirement<'a> {
+    key: Option<&'a str>,
+    operator: Option<&'a str>,
+    values: Vec<&'a str>,
+}
+
+impl<'a> Requirement<'a> {
+    fn read(e: &'a Node) -> Self {
+        Requirement {
+            key: e.get("key").and_then(Node::as_str),
+            operator: e.get("operator").and_then(Node::as_str),
+            values: e
+                .get("values")
+                .and_then(Node::as_seq)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(Node::as_str)
+                .collect(),
+        }
+    }
+
+    fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        let key = self.key.unwrap_or("");
+        let value = labels.get(key).map(String::as_str);
+        match self.operator.unwrap_or("") {
+            "In" => value.is_some_and(|v| self.values.contains(&v)),
+            "NotIn" => value.is_none_or(|v| !self.values.contains(&v)),
+            "Exists" => value.is_some(),
+            "DoesNotExist" => value.is_none(),
+            _ => false,
+        }
+    }
+}
+
 fn cluster_params(
     inventory: &mut Inventory,
     node: &Node,
@@ -1015,11 +1050,13 @@ fn cluster_params(
         .and_then(|s| s.get("matchLabels"))
         .map(Node::string_map)
         .unwrap_or_default();
-    let expressions: Vec<&Node> = selector
+    let expressions: Vec<Requirement<'_>> = selector
         .and_then(|s| s.get("matchExpressions"))
         .and_then(Node::as_seq)
-        .map(|s| s.iter().collect())
-        .unwrap_or_default();
+        .unwrap_or(&[])
+        .iter()
+        .map(Requirement::read)
+        .collect();
     let empty_selector = match_labels.is_empty() && expressions.is_empty();
     let extra_values: Vec<(String, String)> =
         node.get("values").map(Node::string_map).unwrap_or_default();
@@ -1039,27 +1076,7 @@ fn cluster_params(
         }
         let labels = &c.labels;
         let matches_labels = match_labels.iter().all(|(k, v)| labels.get(k) == Some(v));
-        let matches_expr = expressions.iter().all(|e| {
-            let key = e.get("key").and_then(Node::as_str).unwrap_or("");
-            let values: Vec<&str> = e
-                .get("values")
-                .and_then(Node::as_seq)
-                .unwrap_or(&[])
-                .iter()
-                .filter_map(Node::as_str)
-                .collect();
-            match e.get("operator").and_then(Node::as_str).unwrap_or("") {
-                "In" => labels
-                    .get(key)
-                    .is_some_and(|v| values.contains(&v.as_str())),
-                "NotIn" => labels
-                    .get(key)
-                    .is_none_or(|v| !values.contains(&v.as_str())),
-                "Exists" => labels.contains_key(key),
-                "DoesNotExist" => !labels.contains_key(key),
-                _ => false,
-            }
-        });
+        let matches_expr = expressions.iter().all(|e| e.matches(labels));
         if !(matches_labels && matches_expr) {
             continue;
         }
@@ -1114,16 +1131,12 @@ fn cluster_params(
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         for e in &expressions {
-            let key = e.get("key").and_then(Node::as_str).unwrap_or("?");
-            let op = e.get("operator").and_then(Node::as_str).unwrap_or("?");
-            let values: Vec<&str> = e
-                .get("values")
-                .and_then(Node::as_seq)
-                .unwrap_or(&[])
-                .iter()
-                .filter_map(Node::as_str)
-                .collect();
-            terms.push(format!("{key} {op} [{}]", values.join(", ")));
+            terms.push(format!(
+                "{} {} [{}]",
+                e.key.unwrap_or("?"),
+                e.operator.unwrap_or("?"),
+                e.values.join(", ")
+            ));
         }
         out.unresolved.push(Unresolved {
             location: at(node
