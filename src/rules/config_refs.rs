@@ -14,7 +14,7 @@ use super::{RuleContext, RuleId};
 use crate::config::Config;
 use crate::documents::{Node, SourceFile};
 use crate::findings::{Finding, Location, Severity};
-use crate::topology::env::Vocabulary;
+use crate::topology::env::{tokens, Vocabulary};
 use crate::topology::kustomize::split_image;
 use crate::topology::{Env, Placement};
 
@@ -79,8 +79,13 @@ impl Classifier {
             RefKind::Image => {
                 let (_, tag) = split_image(&r.value);
                 let tag = tag.strip_prefix(':')?.split('@').next()?;
+                // An environment's channel is the tag (`:prod`) or how it begins
+                // (`:staging-4f2a`); a word after a version or date names a build variant
+                // (`:2023-10-03-114937-production`), not where the image may run.
+                let first = tokens(tag).into_iter().next()?;
                 let m = self.vocabulary.classify(tag)?;
-                Some((m.env, format!("image tag `{tag}`")))
+                let leads = m.token == first || m.token.starts_with(&format!("{first}-"));
+                leads.then(|| (m.env, format!("image tag `{tag}`")))
             }
             RefKind::ObjectName => {
                 let m = self.vocabulary.classify_workload(&r.value)?;
@@ -575,6 +580,20 @@ pub fn check(
             }
         }
     }
+    // ConfigMap and Secret names the same workload uses where it runs as `target`: a name
+    // used alike in both environments is that workload's own, on every cluster (each
+    // cluster has its own object of that name), not a pointer into the other environment.
+    let same_in_target: BTreeSet<(&str, Option<&str>, &str)> = t
+        .placements
+        .iter()
+        .zip(refs)
+        .filter(|(p, _)| p.workload_class == target)
+        .flat_map(|(p, rs)| {
+            rs.iter()
+                .filter(|r| r.kind == RefKind::ObjectName)
+                .map(|r| (p.object.kind.as_str(), p.object.name.as_deref(), r.value.as_str()))
+        })
+        .collect();
     let mut seen = BTreeSet::new();
     let mut findings = Vec::new();
     let by_path: std::cell::OnceCell<HashMap<&str, usize>> = std::cell::OnceCell::new();
@@ -589,7 +608,13 @@ pub fn check(
                 && r.env_name
                     .as_ref()
                     .is_some_and(|name| overridden.contains(&(identity(p), name.clone())));
-            if is_overridden {
+            let used_alike = r.kind == RefKind::ObjectName
+                && same_in_target.contains(&(
+                    p.object.kind.as_str(),
+                    p.object.name.as_deref(),
+                    r.value.as_str(),
+                ));
+            if is_overridden || used_alike {
                 continue;
             }
             let Some((env, why)) = classifier.classify(r) else {

@@ -173,6 +173,7 @@ impl Vocabulary {
     /// Like [`Vocabulary::classify`], but a name with both kinds of word is non-production:
     /// for a workload's own name, `feature-prod-fix` is a feature.
     pub fn classify_workload(&self, name: &str) -> Option<WordMatch> {
+        let name = &without_product_nouns(name);
         let verdict = self.classify(name)?;
         if verdict.env == Env::Production {
             let without: Vec<String> = tokens(name)
@@ -203,6 +204,27 @@ impl Vocabulary {
                 .iter()
                 .any(|w| w.eq_ignore_ascii_case(tok))
     }
+}
+
+/// `preview` and `review` are also nouns of product and task names (`content-preview`,
+/// `send-review-reminders`): in a workload's name they mark an environment only as its first
+/// word (`preview-pr-42`, `review-app`) or before an id (`web-preview-42`). Elsewhere they
+/// are replaced by a neutral word.
+fn without_product_nouns(name: &str) -> String {
+    let toks = tokens(name);
+    let has_digit = |t: &String| t.chars().any(|c| c.is_ascii_digit());
+    toks.iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let marks_env = i == 0 || toks.get(i + 1).is_some_and(has_digit);
+            if matches!(t.as_str(), "preview" | "review") && !marks_env {
+                "word"
+            } else {
+                t.as_str()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// `pr` followed by a number (`pr-123`), or `pr123`.
@@ -306,6 +328,24 @@ mod tests {
             v.classify_workload("payments-prod").map(|m| m.env),
             Some(Env::Production)
         );
+    }
+
+    #[test]
+    fn preview_and_review_inside_a_name_are_nouns() {
+        let v = Vocabulary::default();
+        let class = |n: &str| v.classify_workload(n).map(|m| m.env);
+        for name in [
+            "govspeak-preview",
+            "signon-app-content-preview",
+            "whitehall-admin-send-review-reminders",
+        ] {
+            assert_eq!(class(name), None, "{name}");
+        }
+        for name in ["preview", "preview-pr-42", "review-app", "web-preview-42", "pr-7-preview"] {
+            assert_eq!(class(name), Some(Env::NonProduction), "{name}");
+        }
+        // Cluster names keep every word.
+        assert_eq!(env("eks-preview"), Env::NonProduction);
     }
 
     #[test]

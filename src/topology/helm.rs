@@ -96,6 +96,12 @@ impl Availability {
     pub fn hint(&self) -> String {
         match self {
             Availability::Ready(_) => String::new(),
+            Availability::Off(by) if by.starts_with("helm.enabled") => {
+                format!("chart rendering is off ({by}); set helm.enabled: true to render it")
+            }
+            Availability::Off(by) if by.starts_with("--helm") => {
+                format!("chart rendering is off ({by}); leave that out, with helm 3 on PATH or --helm PATH, to render it")
+            }
             Availability::Off(by) => format!("chart rendering is off ({by})"),
             Availability::NotFound => "helm was not found: install helm 3 or pass --helm PATH (or ENVFENCE_HELM) to render it".into(),
         }
@@ -285,6 +291,34 @@ pub struct RenderRequest {
     pub values: Vec<ValuesInput>,
     /// `--set` / `--set-string` (name, value, as string).
     pub set: Vec<(String, String, bool)>,
+    pub flags: RenderFlags,
+}
+
+/// The `helm template` switches a deployer chooses. Argo CD and Flux install CRDs and do not
+/// deploy `helm test` hooks (the default); kustomize's `helmCharts` decides per entry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RenderFlags {
+    pub include_crds: bool,
+    pub skip_tests: bool,
+    pub skip_hooks: bool,
+    /// `--api-versions`, each.
+    pub api_versions: Vec<String>,
+    /// `--kube-version`, over the config's `helm.kube-version`.
+    pub kube_version: Option<String>,
+}
+
+impl Default for RenderFlags {
+    fn default() -> Self {
+        RenderFlags {
+            include_crds: true,
+            // `helm test` hooks are not deployed: Argo CD ignores them and Flux runs them
+            // only when a HelmRelease enables tests, so they are no workload of the cluster.
+            skip_tests: true,
+            skip_hooks: false,
+            api_versions: Vec::new(),
+            kube_version: None,
+        }
+    }
 }
 
 impl RenderRequest {
@@ -611,6 +645,7 @@ fn content_hash(root: &Path, r: &RenderRequest, digest: &[u8; 32]) -> [u8; 32] {
         h.update([0]);
         h.update(v.as_bytes());
     }
+    h.update(format!("{:?}", r.flags).as_bytes());
     h.finalize().into()
 }
 
@@ -696,16 +731,25 @@ fn render(helm: &Helm, root: &Path, r: &RenderRequest) -> Result<Vec<SourceFile>
         "template".into(),
         r.release.clone().into(),
         chart_dir.clone().into_os_string(),
-        "--include-crds".into(),
-        // `helm test` hooks are not deployed: Argo CD ignores them and Flux runs them only
-        // when a HelmRelease enables tests, so they are no workload of the cluster.
-        "--skip-tests".into(),
     ];
+    for (on, flag) in [
+        (r.flags.include_crds, "--include-crds"),
+        (r.flags.skip_tests, "--skip-tests"),
+        (r.flags.skip_hooks, "--no-hooks"),
+    ] {
+        if on {
+            args.push(flag.into());
+        }
+    }
+    for v in &r.flags.api_versions {
+        args.push("--api-versions".into());
+        args.push(v.into());
+    }
     if let Some(ns) = &r.namespace {
         args.push("--namespace".into());
         args.push(ns.into());
     }
-    if let Some(v) = &helm.kube_version {
+    if let Some(v) = r.flags.kube_version.as_ref().or(helm.kube_version.as_ref()) {
         args.push("--kube-version".into());
         args.push(v.into());
     }
@@ -940,6 +984,9 @@ fn anchor_to_values(
     file
 }
 
+/// How the evidence names one `helm.parameters` entry (`helm.parameters image.tag = qa`).
+pub const PARAMETER_NOTE: &str = "helm.parameters ";
+
 /// An Argo CD source's `helm:` block, with strings already substituted.
 #[derive(Debug, Clone, Default)]
 pub struct ArgoHelm {
@@ -948,6 +995,8 @@ pub struct ArgoHelm {
     pub values: Option<(String, u32)>,
     pub values_object: Option<(String, u32)>,
     pub parameters: Vec<(String, String, bool)>,
+    /// The line of each parameter's `value:` (else its `- name:`), in `parameters` order.
+    pub parameter_lines: Vec<u32>,
     pub release_name: Option<String>,
     pub ignore_missing: bool,
 }
@@ -981,6 +1030,8 @@ impl ArgoHelm {
             ) {
                 let string = p.get("forceString").and_then(Node::as_str) == Some("true");
                 out.parameters.push((subst(n), subst(v), string));
+                let line = p.entry("value").map_or(p.span.start.line, |e| e.key.span.start.line);
+                out.parameter_lines.push(line);
             }
         }
         out.release_name = helm.get("releaseName").and_then(Node::as_str).map(subst);
@@ -1059,6 +1110,7 @@ pub fn argo_request(
         namespace: namespace.map(str::to_owned),
         values: Vec::new(),
         set: Vec::new(),
+        flags: RenderFlags::default(),
     };
     let Some(h) = helm else { return request };
     if let Some(r) = &h.release_name {
@@ -1110,10 +1162,12 @@ pub fn argo_request(
         });
     }
     request.set.clone_from(&h.parameters);
-    if !h.parameters.is_empty() {
+    // One hop per parameter, at its own line: a finding about a value a parameter sets
+    // points there (see `ValueSources::new`).
+    for ((name, value, _), line) in h.parameters.iter().zip(&h.parameter_lines) {
         evidence.push(Evidence {
-            location: Location::new(file, h.line),
-            note: format!("helm.parameters ({})", h.parameters.len()),
+            location: Location::new(file, *line),
+            note: format!("{PARAMETER_NOTE}{name} = {value}"),
         });
     }
     request
@@ -1159,6 +1213,7 @@ pub fn flux_request(
         namespace,
         values: Vec::new(),
         set: Vec::new(),
+        flags: RenderFlags::default(),
     };
     for f in chart_spec
         .get("valuesFiles")
@@ -1191,22 +1246,40 @@ pub fn flux_request(
             .and_then(Node::as_str)
             .unwrap_or("values.yaml");
         let optional = from.get("optional").and_then(Node::as_str) == Some("true");
-        match values_from(index, kind, ref_name, d.id.namespace.as_deref(), key) {
-            Some((text, location)) if from.get("targetPath").is_none() => {
-                evidence.push(Evidence {
-                    location,
-                    note: format!("valuesFrom {kind} {ref_name} key {key}"),
+        let target = from.get("targetPath").and_then(Node::as_str);
+        let Some((text, location)) =
+            values_from(index, kind, ref_name, d.id.namespace.as_deref(), key)
+        else {
+            if !optional {
+                notes.push(Unresolved {
+                    location: at(from.span.start.line),
+                    reason: format!(
+                        "valuesFrom {kind} {ref_name} (key {key}) is not defined in this repository as plain values; the chart is rendered without it"
+                    ),
                 });
-                request.values.push(ValuesInput::Inline(text));
             }
-            _ if optional => {}
-            _ => notes.push(Unresolved {
-                location: at(from.span.start.line),
-                reason: format!(
-                    "valuesFrom {kind} {ref_name} (key {key}) is not defined in this repository as plain values; the chart is rendered without it"
+            continue;
+        };
+        let (text, note) = match target {
+            None => (text, format!("valuesFrom {kind} {ref_name} key {key}")),
+            Some(path) => match at_target_path(path, &text) {
+                Some(nested) => (
+                    nested,
+                    format!("valuesFrom {kind} {ref_name} key {key} at {path}"),
                 ),
-            }),
-        }
+                None => {
+                    notes.push(Unresolved {
+                        location: at(from.span.start.line),
+                        reason: format!(
+                            "valuesFrom {kind} {ref_name}: envfence does not apply targetPath {path} (list indices); the chart is rendered without it"
+                        ),
+                    });
+                    continue;
+                }
+            },
+        };
+        evidence.push(Evidence { location, note });
+        request.values.push(ValuesInput::Inline(text));
     }
     if let Some(e) = spec.entry("values") {
         request.values.push(ValuesInput::Inline(
@@ -1270,6 +1343,45 @@ pub fn flux_install(
     })
 }
 
+/// A `valuesFrom` value merged at `targetPath`, as helm-controller does: the path is read
+/// like a `--set` key (`a.b.c`, a backslash before a dot inside a key) and the value typed
+/// like `--set` (`true`, `false`, `null` and integers are not strings) unless quoted.
+/// Returns the values as JSON; `None` for paths with list indices, not supported here.
+fn at_target_path(path: &str, value: &str) -> Option<String> {
+    let mut keys: Vec<String> = vec![String::new()];
+    let mut chars = path.trim().chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => keys.last_mut()?.push(chars.next()?),
+            '.' => keys.push(String::new()),
+            '[' | ']' | '=' | ',' => return None,
+            c => keys.last_mut()?.push(c),
+        }
+    }
+    if keys.iter().any(String::is_empty) {
+        return None;
+    }
+    let quoted = value.len() >= 2
+        && (value.starts_with('"') && value.ends_with('"')
+            || value.starts_with('\'') && value.ends_with('\''));
+    let mut out = match value {
+        _ if quoted => serde_json::Value::String(value[1..value.len() - 1].to_owned()),
+        "true" => serde_json::Value::Bool(true),
+        "false" => serde_json::Value::Bool(false),
+        "null" => serde_json::Value::Null,
+        // Like `--set`, a leading zero keeps the value a string.
+        v => v
+            .parse::<i64>()
+            .ok()
+            .filter(|_| !v.starts_with('0'))
+            .map_or_else(|| serde_json::Value::String(v.to_owned()), serde_json::Value::from),
+    };
+    for key in keys.into_iter().rev() {
+        out = serde_json::Value::Object(std::iter::once((key, out)).collect());
+    }
+    Some(out.to_string())
+}
+
 /// The values text a `valuesFrom` ConfigMap or Secret of the repository holds under `key`.
 fn values_from(
     index: &RepoIndex<'_>,
@@ -1309,6 +1421,148 @@ fn values_from(
             Location::new(&d.file, e.key.span.start.line),
         ))
     })
+}
+
+/// One entry of a kustomization's `helmCharts` (or the older `helmChartInflationGenerator`),
+/// read as kustomize reads it.
+#[derive(Debug, Clone)]
+pub enum KustomizeChart {
+    /// The chart is in the repository: the render kustomize runs, with its values evidence
+    /// and notes about values files that are missing.
+    Local {
+        request: RenderRequest,
+        values_evidence: Vec<Evidence>,
+        notes: Vec<Unresolved>,
+    },
+    /// No copy under the chart home: kustomize would download it; envfence does not.
+    Remote(String),
+}
+
+/// The render a `helmCharts` entry of the kustomization in `dir` asks for. `root` is the
+/// kustomization, `entry` the item; `legacy` reads `helmChartInflationGenerator` names.
+/// The chart is `<chartHome>/<name>` (`<chartHome>/<name>-<version>/<name>` when a `repo`
+/// and `version` are given), `chartHome` (`helmGlobals.chartHome`, default `charts`)
+/// relative to the kustomization. Values as kustomize passes them: `valuesFile` (else the
+/// chart's own), `valuesInline` over it (`valuesMerge: override`), then
+/// `additionalValuesFiles`; no CRDs unless `includeCRDs`, tests unless `skipTests`.
+pub fn kustomize_chart(
+    index: &RepoIndex<'_>,
+    dir: &str,
+    file: &Arc<str>,
+    root: &Node,
+    entry: &Node,
+    legacy: bool,
+) -> KustomizeChart {
+    let key = |modern: &'static str, old: &'static str| if legacy { old } else { modern };
+    let text = |k: &str| entry.get(k).and_then(Node::as_str).map(str::to_owned);
+    let flag = |k: &str| entry.get(k).and_then(Node::as_str) == Some("true");
+    let at = |node: &Node| Location::new(file, node.span.start.line);
+    let name = text(key("name", "chartName")).unwrap_or_default();
+    let repo = text(key("repo", "chartRepoUrl"));
+    let version = text(key("version", "chartVersion"));
+    let home = if legacy {
+        text("chartHome")
+    } else {
+        root.get("helmGlobals")
+            .and_then(|g| g.get("chartHome"))
+            .and_then(Node::as_str)
+            .map(str::to_owned)
+    }
+    .unwrap_or_else(|| "charts".into());
+    let home_dir = index::join(dir, &home, false);
+    let chart = home_dir.as_deref().and_then(|h| match (&repo, &version) {
+        (Some(_), Some(v)) => index::join(h, &format!("{name}-{v}/{name}"), false),
+        _ => index::join(h, &name, false),
+    });
+    let Some(chart) = chart.filter(|c| !name.is_empty() && is_chart(index, c)) else {
+        return KustomizeChart::Remote(match (&repo, home_dir) {
+            _ if name.is_empty() => "helmCharts entry without a name".to_owned(),
+            (_, None) => format!(
+                "helmCharts entry {name}: its chartHome {home} leaves the repository; the chart is not rendered"
+            ),
+            (Some(repo), Some(_)) => format!(
+                "helmCharts entry {name} comes from {repo} and has no copy under {home}/; envfence does not download charts, so what it deploys is not known"
+            ),
+            (None, Some(_)) => format!(
+                "helmCharts entry {name}: no chart at {home}/{name}, so what it deploys is not known"
+            ),
+        });
+    };
+    let mut request = RenderRequest {
+        chart,
+        release: text("releaseName").unwrap_or_else(|| "release-name".into()),
+        namespace: text(key("namespace", "releaseNamespace")),
+        values: Vec::new(),
+        set: Vec::new(),
+        flags: RenderFlags {
+            include_crds: flag("includeCRDs"),
+            skip_tests: flag("skipTests"),
+            skip_hooks: flag("skipHooks"),
+            api_versions: entry
+                .get("apiVersions")
+                .and_then(Node::as_seq)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(Node::as_str)
+                .map(str::to_owned)
+                .collect(),
+            kube_version: text("kubeVersion"),
+        },
+    };
+    let (mut values_evidence, mut notes) = (Vec::new(), Vec::new());
+    let mut file_values = |node: &Node, field: &str, values: &mut Vec<ValuesInput>| {
+        let Some(rel) = node.as_str() else { return };
+        match index::join(dir, rel, false).filter(|p| index.file(p).is_some()) {
+            Some(p) => {
+                values_evidence.push(Evidence {
+                    location: Location::new(&Arc::from(p.as_str()), 1),
+                    note: format!("values file {p} (helmCharts {field})"),
+                });
+                values.push(ValuesInput::File(p));
+            }
+            None => notes.push(Unresolved {
+                location: at(node),
+                reason: format!(
+                    "values file {rel} is not in this repository; the chart is rendered without it"
+                ),
+            }),
+        }
+    };
+    let mut base = Vec::new();
+    if let Some(f) = entry.get(key("valuesFile", "values")) {
+        file_values(f, "valuesFile", &mut base);
+    }
+    let mut additional = Vec::new();
+    for f in entry
+        .get("additionalValuesFiles")
+        .and_then(Node::as_seq)
+        .unwrap_or(&[])
+    {
+        file_values(f, "additionalValuesFiles", &mut additional);
+    }
+    let inline = entry.entry(key("valuesInline", "valuesLocal")).map(|e| {
+        values_evidence.push(Evidence {
+            location: Location::new(file, e.key.span.start.line),
+            note: "helmCharts valuesInline".into(),
+        });
+        ValuesInput::Inline(to_json(&e.value, &|s| s.to_owned()).to_string())
+    });
+    // `valuesMerge`: `override` (the default) lays the inline values over the file,
+    // `merge` keeps the file's where both set a key, `replace` drops the file.
+    match (inline, text("valuesMerge").as_deref()) {
+        (None, _) => request.values = base,
+        (Some(inline), Some("replace")) => request.values = vec![inline],
+        (Some(inline), Some("merge")) => {
+            request.values = std::iter::once(inline).chain(base).collect();
+        }
+        (Some(inline), _) => request.values = base.into_iter().chain([inline]).collect(),
+    }
+    request.values.extend(additional);
+    KustomizeChart::Local {
+        request,
+        values_evidence,
+        notes,
+    }
 }
 
 /// Charts that no deployer of this round installs but that carry `values-<env>.yaml` files
@@ -1372,6 +1626,7 @@ pub fn implicit_installs(
                 namespace: None,
                 values: vec![ValuesInput::File(path.clone())],
                 set: Vec::new(),
+                flags: RenderFlags::default(),
             };
             let signal = inventory.vocabulary().classify(&env).map(|m| Signal {
                 env: m.env,
@@ -1471,6 +1726,28 @@ mod tests {
         );
         assert!(note.contains("dependency common is not vendored"), "{note}");
         assert!(explain_failure("c", "Error: boom").contains("\"Error: boom\""));
+    }
+
+    #[test]
+    fn target_path_nests_the_value_like_set() {
+        assert_eq!(
+            at_target_path("image.tag", "qa").as_deref(),
+            Some(r#"{"image":{"tag":"qa"}}"#)
+        );
+        assert_eq!(
+            at_target_path("replicas", "3").as_deref(),
+            Some(r#"{"replicas":3}"#)
+        );
+        assert_eq!(
+            at_target_path(r"ingress.annotations.kubernetes\.io/class", "nginx").as_deref(),
+            Some(r#"{"ingress":{"annotations":{"kubernetes.io/class":"nginx"}}}"#)
+        );
+        assert_eq!(
+            at_target_path("tag", "\"0123\"").as_deref(),
+            Some(r#"{"tag":"0123"}"#)
+        );
+        assert_eq!(at_target_path("hosts[0]", "x"), None);
+        assert_eq!(at_target_path("a..b", "x"), None);
     }
 
     #[test]

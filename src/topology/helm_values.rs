@@ -16,7 +16,7 @@ use crate::documents::yaml::{self, Node, ScalarKind, Value};
 use crate::documents::SourceFile;
 use crate::findings::{Evidence, Location};
 
-use super::helm::{RenderRequest, ValuesInput};
+use super::helm::{RenderRequest, ValuesInput, PARAMETER_NOTE};
 
 /// The value sources of one render, in the order helm applies them (the last wins).
 #[derive(Debug, Clone, Default)]
@@ -31,8 +31,8 @@ enum Source {
     /// An inline block, at the line of its key (`helm.values`, `valuesObject`, a
     /// HelmRelease's `values`, a `valuesFrom` ConfigMap key).
     Inline(Location),
-    /// `helm.parameters` (name, value), at the Application's `helm:` line.
-    Parameters(Vec<(String, String)>, Location),
+    /// `helm.parameters` (name, value, the line that sets it).
+    Parameters(Vec<(String, String, Location)>),
 }
 
 /// What a finding is about, in a rendered value.
@@ -73,11 +73,10 @@ impl ValueSources {
         let mut sources = vec![Source::File(Arc::from(
             format!("{}/values.yaml", request.chart).trim_start_matches('/'),
         ))];
+        let is_parameter = |e: &&Evidence| e.note.starts_with(PARAMETER_NOTE);
         let mut inline_at = values_evidence
             .iter()
-            .filter(|e| {
-                !e.note.starts_with("values file ") && !e.note.starts_with("helm.parameters")
-            })
+            .filter(|e| !e.note.starts_with("values file ") && !is_parameter(e))
             .map(|e| e.location.clone());
         for v in &request.values {
             match v {
@@ -89,16 +88,15 @@ impl ValueSources {
                 }
             }
         }
-        let parameters_at = values_evidence
+        // Parameters and their hops come in the same order.
+        let set: Vec<(String, String, Location)> = request
+            .set
             .iter()
-            .find(|e| e.note.starts_with("helm.parameters"));
-        if let Some(at) = parameters_at {
-            let set = request
-                .set
-                .iter()
-                .map(|(k, v, _)| (k.clone(), v.clone()))
-                .collect();
-            sources.push(Source::Parameters(set, at.location.clone()));
+            .zip(values_evidence.iter().filter(is_parameter))
+            .map(|((k, v, _), e)| (k.clone(), v.clone(), e.location.clone()))
+            .collect();
+        if !set.is_empty() {
+            sources.push(Source::Parameters(set));
         }
         ValueSources { sources }
     }
@@ -112,7 +110,7 @@ impl ValueSources {
     ) -> Option<Origin> {
         let file = |path: &str| by_path.get(path).and_then(|&i| files.get(i));
         self.sources.iter().rev().find_map(|source| match source {
-            Source::Parameters(set, at) => set.iter().find_map(|(name, value)| {
+            Source::Parameters(set) => set.iter().rev().find_map(|(name, value, at)| {
                 wanted.set_by(value).then(|| Origin {
                     location: at.clone(),
                     note: format!("helm.parameters {name} = {value}"),
@@ -146,6 +144,13 @@ fn inline_origin(file: &Arc<str>, block: (&Node, &Node), wanted: &Wanted<'_>) ->
     let (key, value) = block;
     let name = key.as_str().unwrap_or("values");
     if let Value::Scalar { text, kind } = &value.value {
+        // A single value (a `valuesFrom` key merged at a `targetPath`).
+        if wanted.set_by(text) {
+            return Some(Origin {
+                location: Location::new(file, key.span.start.line),
+                note: format!("{name} = {}", text.trim()),
+            });
+        }
         let stream = yaml::parse_stream(text);
         let (path, scalar) = stream
             .docs

@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
+use super::helm;
+use super::helm_values::ValueSources;
 use super::index::{self, DocRef, RepoIndex};
 use crate::documents::{Document, Node};
 use crate::findings::{Evidence, Location};
@@ -223,6 +225,9 @@ pub struct Expander<'a> {
     /// What is left of the scan's budget (`limits.expanded-objects`).
     scan_objects_left: usize,
     scan_object_limit: usize,
+    /// The renders so far, for `helmCharts` of local charts (`None`: not rendered at all).
+    renders: Option<&'a helm::Renders>,
+    charts: Vec<InflatedChart>,
 }
 
 impl<'a> Expander<'a> {
@@ -245,7 +250,15 @@ impl<'a> Expander<'a> {
             object_limit,
             scan_objects_left: scan_object_limit,
             scan_object_limit,
+            renders: None,
+            charts: Vec::new(),
         }
+    }
+
+    /// Inflates `helmCharts` of local charts with what `renders` rendered.
+    pub fn with_renders(mut self, renders: &'a helm::Renders) -> Self {
+        self.renders = Some(renders);
+        self
     }
 
     /// Whether any expansion so far read `dir`.
@@ -533,15 +546,9 @@ impl<'a> Expander<'a> {
                 });
             }
         }
-        if let Some(charts) = root.get("helmCharts").and_then(Node::as_seq) {
-            for chart in charts {
-                out.problems.push(Problem {
-                    location: at(chart.span.start.line),
-                    reason: format!(
-                        "helmCharts entry {} is rendered by Helm; envfence does not render charts",
-                        chart.get("name").and_then(Node::as_str).unwrap_or("?")
-                    ),
-                });
+        for (field, legacy) in [("helmCharts", false), ("helmChartInflationGenerator", true)] {
+            for entry in root.get(field).and_then(Node::as_seq).unwrap_or(&[]) {
+                self.inflate(dir, k, root, entry, legacy, &mut out);
             }
         }
 
@@ -581,6 +588,105 @@ impl<'a> Expander<'a> {
         self.visiting.remove(dir);
         out
     }
+}
+
+impl Expander<'_> {
+    /// A `helmCharts` entry: the objects its local chart rendered, as this kustomization's
+    /// own (its transforms apply), or a note when the chart is remote or not rendered (yet).
+    fn inflate(
+        &mut self,
+        dir: &str,
+        k: usize,
+        root: &Node,
+        entry: &Node,
+        legacy: bool,
+        out: &mut Resolved,
+    ) {
+        let file = &self.index.files[k].path;
+        let location = Location::new(file, entry.span.start.line);
+        let (request, values_evidence, notes) =
+            match helm::kustomize_chart(self.index, dir, file, root, entry, legacy) {
+                helm::KustomizeChart::Local {
+                    request,
+                    values_evidence,
+                    notes,
+                } => (request, values_evidence, notes),
+                helm::KustomizeChart::Remote(reason) => {
+                    out.problems.push(Problem { location, reason });
+                    return;
+                }
+            };
+        out.problems.extend(notes.into_iter().map(|n| Problem {
+            location: n.location,
+            reason: n.reason,
+        }));
+        let Some(renders) = self.renders else {
+            return;
+        };
+        let rendered = renders.get(&request).cloned();
+        let hop = Evidence {
+            location: location.clone(),
+            note: format!("helmCharts {}: {}", index::basename(&request.chart), request.describe()),
+        };
+        match rendered {
+            Some(helm::Rendered::Files(files)) => {
+                for r in helm::rendered_docs(&files) {
+                    out.push_leaf(Leaf {
+                        source: ItemSource::Doc(r),
+                        hop: Some(hop.clone()),
+                        namespace: None,
+                        patch: false,
+                    });
+                }
+                let sources = Arc::new(ValueSources::new(&request, &values_evidence));
+                self.charts.push(InflatedChart {
+                    request,
+                    files,
+                    sources: Some(sources),
+                });
+            }
+            Some(helm::Rendered::Failed(reason)) => {
+                out.problems.push(Problem { location, reason });
+                self.charts.push(InflatedChart {
+                    request,
+                    files: Vec::new(),
+                    sources: None,
+                });
+            }
+            None => {
+                if renders.helm().is_none() {
+                    out.problems.push(Problem {
+                        location,
+                        reason: format!(
+                            "chart {} is not rendered: {}",
+                            request.chart,
+                            renders.availability.hint()
+                        ),
+                    });
+                }
+                self.charts.push(InflatedChart {
+                    request,
+                    files: Vec::new(),
+                    sources: None,
+                });
+            }
+        }
+    }
+
+    /// The charts kustomizations inflated since the last call: the renders they need, and
+    /// where the values of what they rendered come from.
+    pub fn take_charts(&mut self) -> Vec<InflatedChart> {
+        std::mem::take(&mut self.charts)
+    }
+}
+
+/// A local chart a kustomization inflates (see [`Expander::take_charts`]).
+#[derive(Debug)]
+pub struct InflatedChart {
+    pub request: helm::RenderRequest,
+    /// Its rendered files, once rendered.
+    pub files: Vec<usize>,
+    pub sources: Option<Arc<ValueSources>>,
 }
 
 /// Which limit an expansion runs into first.

@@ -232,7 +232,8 @@ pub fn build_with(
             &index,
             config.limits.kustomize_objects,
             config.limits.expanded_objects,
-        ),
+        )
+        .with_renders(renders),
         limits: config.limits,
         inventory,
         placements: Vec::new(),
@@ -309,7 +310,8 @@ pub fn build_with(
         }
     }
     builder.promote_clusters_holding_production();
-    let unfollowed = unfollowed::find(&index, &builder.unresolved);
+    let expanded = |dir: &str| builder.expander.reached(dir);
+    let unfollowed = unfollowed::find(&index, &builder.unresolved, &expanded, &builder.installed);
     builder.unresolved.extend(unfollowed.notes);
     let object_coverage = coverage::compute(&index, &builder.placements, &unfollowed.roots);
     let manifests = index.all_docs().filter(|(_, d)| d.is_manifest()).count();
@@ -546,13 +548,16 @@ impl<'a> Builder<'a> {
                 for p in install.fallback {
                     self.place_raw(p);
                 }
-                self.unresolved.extend(install.fallback_notes);
+                // One note per chart: why it is not rendered (and how to render it).
                 let note = match other {
                     Some(helm::Rendered::Failed(note)) => Unresolved {
                         location: install.delivery.deployer.location.clone(),
                         reason: note.clone(),
                     },
-                    _ if self.renders.helm().is_some() => return,
+                    _ if self.renders.helm().is_some() => {
+                        self.unresolved.extend(install.fallback_notes);
+                        return;
+                    }
                     _ => Unresolved {
                         location: Location::new(&chart_yaml, 1),
                         reason: format!(
@@ -578,6 +583,16 @@ impl<'a> Builder<'a> {
     /// Places everything a delivery's directory expands to, and queues deployers among them.
     fn deliver(&mut self, delivery: &Delivery) {
         let expansion = self.expander.expand(&delivery.dir, &delivery.mode);
+        for chart in self.expander.take_charts() {
+            self.installed.insert(chart.request.chart.clone());
+            self.requests.insert(chart.request);
+            for (&f, sources) in chart.files.iter().zip(chart.sources.iter().cycle()) {
+                self.rendered_values
+                    .entry(f)
+                    .or_default()
+                    .push((delivery.deployer.location.clone(), Arc::clone(sources)));
+            }
+        }
         for problem in &expansion.problems {
             self.unresolved.push(Unresolved {
                 location: problem.location.clone(),

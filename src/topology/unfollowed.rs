@@ -52,8 +52,15 @@ fn line_of(d: &Document, path: &str) -> u32 {
 }
 
 /// Notes for every deployer of a family envfence does not follow, skipping lines that
-/// `existing` notes already cover, and the folders those families own.
-pub fn find(index: &RepoIndex<'_>, existing: &[Unresolved]) -> Unfollowed {
+/// `existing` notes already cover, and the folders those families own. `expanded` tells
+/// which folders a delivery expanded (their kustomizations' charts were followed there), and
+/// `installed` the chart folders some deployer installed (rendered, or noted there).
+pub fn find(
+    index: &RepoIndex<'_>,
+    existing: &[Unresolved],
+    expanded: &dyn Fn(&str) -> bool,
+    installed: &BTreeSet<String>,
+) -> Unfollowed {
     let covered: HashSet<(&str, u32)> = existing
         .iter()
         .map(|u| (&*u.location.file, u.location.line))
@@ -175,11 +182,14 @@ pub fn find(index: &RepoIndex<'_>, existing: &[Unresolved]) -> Unfollowed {
                     continue;
                 }
                 let path = text(chart, &["chart"]).unwrap_or("?");
+                if index::join("", path, true).is_some_and(|p| installed.contains(&p)) {
+                    continue;
+                }
                 note(
                     d,
                     line_of(d, "spec.chart.spec.chart"),
                     format!(
-                        "HelmRelease {} renders the Helm chart at {path} of GitRepository {}; envfence does not render Helm charts yet, so what it deploys is not known",
+                        "HelmRelease {} installs the Helm chart at {path} of GitRepository {}, not rendered here (no Flux Kustomization envfence follows applies it, or the source is not this repository), so what it deploys is not known",
                         name_of(d),
                         text(chart, &["sourceRef", "name"]).unwrap_or("?")
                     ),
@@ -189,27 +199,25 @@ pub fn find(index: &RepoIndex<'_>, existing: &[Unresolved]) -> Unfollowed {
         }
     }
     // kustomize `helmCharts` entries of kustomizations no delivery expanded (expanded ones
-    // already have their note, at the same line).
-    for f in index
-        .files
-        .iter()
-        .filter(|f| f.kind == crate::documents::FileKind::Kustomization)
-    {
+    // were rendered there, or have their note).
+    for f in index.files.iter().filter(|f| {
+        f.kind == crate::documents::FileKind::Kustomization && !expanded(index::parent(&f.path))
+    }) {
         for d in &f.documents {
-            for chart in d
-                .root
-                .get("helmCharts")
-                .and_then(Node::as_seq)
-                .unwrap_or(&[])
-            {
-                note(
-                    d,
-                    chart.span.start.line,
-                    format!(
-                        "helmCharts entry {} is rendered by Helm; envfence does not render charts",
-                        chart.get("name").and_then(Node::as_str).unwrap_or("?")
-                    ),
-                );
+            for field in ["helmCharts", "helmChartInflationGenerator"] {
+                for chart in d.root.get(field).and_then(Node::as_seq).unwrap_or(&[]) {
+                    let name = ["name", "chartName"]
+                        .into_iter()
+                        .find_map(|k| chart.get(k).and_then(Node::as_str))
+                        .unwrap_or("?");
+                    note(
+                        d,
+                        chart.span.start.line,
+                        format!(
+                            "{field} entry {name}: no deployer envfence follows builds this kustomization, so its chart is not rendered and where it deploys is not known"
+                        ),
+                    );
+                }
             }
         }
     }
