@@ -73,9 +73,19 @@ impl Classifier {
     /// The environment a reference points at, and why.
     pub fn classify(&self, r: &Reference) -> Option<(Env, String)> {
         match r.kind {
-            RefKind::Value => hosts_in(&r.value)
-                .into_iter()
-                .find_map(|host| self.host(&host)),
+            RefKind::Value => hosts_in(&r.value).into_iter().find_map(|host| {
+                // A single-label host (`http://govspeak-preview`) is a Service of the
+                // workload's own namespace, on its own cluster: its name says nothing about
+                // another environment. A bucket (`s3://govuk-production-backups`) is global.
+                let service = !host.contains('.') && !names_a_bucket(&r.value, &host);
+                if service
+                    && !self.production.is_match(&host)
+                    && !self.non_production.is_match(&host)
+                {
+                    return None;
+                }
+                self.host(&host)
+            }),
             RefKind::Image => {
                 let (_, tag) = split_image(&r.value);
                 let tag = tag.strip_prefix(':')?.split('@').next()?;
@@ -110,6 +120,16 @@ impl Classifier {
         let m = self.vocabulary.classify(host)?;
         Some((m.env, format!("host {host} has `{}`", m.token)))
     }
+}
+
+/// Whether `host` is a bucket of an object store URL in `value` (`s3://host/...`): bucket
+/// names are global, not names of the cluster's Services.
+fn names_a_bucket(value: &str, host: &str) -> bool {
+    [
+        "s3", "s3a", "s3n", "gs", "gcs", "az", "abfs", "abfss", "wasb", "wasbs", "oss", "cos", "r2",
+    ]
+    .iter()
+    .any(|scheme| value.contains(&format!("{scheme}://{host}")))
 }
 
 /// Host names in a value: of every `scheme://[user[:pass]@]host[:port]` (also `jdbc:...`),
@@ -583,15 +603,20 @@ pub fn check(
     // ConfigMap and Secret names the same workload uses where it runs as `target`: a name
     // used alike in both environments is that workload's own, on every cluster (each
     // cluster has its own object of that name), not a pointer into the other environment.
+    // Paths in external secret stores are not: clusters may share the store.
     let same_in_target: BTreeSet<(&str, Option<&str>, &str)> = t
         .placements
         .iter()
         .zip(refs)
         .filter(|(p, _)| p.workload_class == target)
         .flat_map(|(p, rs)| {
-            rs.iter()
-                .filter(|r| r.kind == RefKind::ObjectName)
-                .map(|r| (p.object.kind.as_str(), p.object.name.as_deref(), r.value.as_str()))
+            rs.iter().filter(|r| names_a_local_object(r)).map(|r| {
+                (
+                    p.object.kind.as_str(),
+                    p.object.name.as_deref(),
+                    r.value.as_str(),
+                )
+            })
         })
         .collect();
     let mut seen = BTreeSet::new();
@@ -608,7 +633,7 @@ pub fn check(
                 && r.env_name
                     .as_ref()
                     .is_some_and(|name| overridden.contains(&(identity(p), name.clone())));
-            let used_alike = r.kind == RefKind::ObjectName
+            let used_alike = names_a_local_object(r)
                 && same_in_target.contains(&(
                     p.object.kind.as_str(),
                     p.object.name.as_deref(),
@@ -691,6 +716,21 @@ pub fn check(
     findings
 }
 
+/// A reference to a ConfigMap or Secret of the workload's own namespace (not a path in an
+/// external secret store, which clusters may share).
+fn names_a_local_object(r: &Reference) -> bool {
+    r.kind == RefKind::ObjectName
+        && matches!(
+            r.what.as_str(),
+            "configMapRef"
+                | "secretRef"
+                | "configMapKeyRef"
+                | "secretKeyRef"
+                | "configMap volume"
+                | "secret volume"
+        )
+}
+
 /// The values-file line, inline `values:` block or parameter that set a rendered value: the
 /// value itself, or the part the finding is about (a URL's host, an image's tag).
 fn value_origin(
@@ -739,5 +779,49 @@ mod tests {
         assert!(hosts_in("debug").is_empty());
         assert!(hosts_in("0 3 * * *").is_empty());
         assert!(hosts_in("1.2.3").is_empty());
+    }
+
+    fn verdict(kind: RefKind, value: &str) -> Option<Env> {
+        let r = Reference {
+            location: Location::new(&std::sync::Arc::from("x.yaml"), 1),
+            what: "x".into(),
+            value: value.into(),
+            kind,
+            env_name: None,
+        };
+        Classifier::new(&Config::default())
+            .classify(&r)
+            .map(|(env, _)| env)
+    }
+
+    #[test]
+    fn image_tags_count_when_an_environment_word_leads() {
+        for tag in ["prod", "production-4f2a", "staging", "pr-42-abc"] {
+            assert!(
+                verdict(RefKind::Image, &format!("acme/web:{tag}")).is_some(),
+                "{tag}"
+            );
+        }
+        for tag in ["2023-10-03-114937-production", "1.2.3-prod", "latest"] {
+            assert_eq!(
+                verdict(RefKind::Image, &format!("acme/web:{tag}")),
+                None,
+                "{tag}"
+            );
+        }
+    }
+
+    #[test]
+    fn single_label_hosts_are_services_of_the_namespace() {
+        assert_eq!(verdict(RefKind::Value, "http://govspeak-preview"), None);
+        assert_eq!(verdict(RefKind::Value, "redis://cache-prod:6379"), None);
+        assert_eq!(
+            verdict(RefKind::Value, "s3://govuk-production-database-backups"),
+            Some(Env::Production)
+        );
+        assert_eq!(
+            verdict(RefKind::Value, "https://api.prod.example.com"),
+            Some(Env::Production)
+        );
     }
 }

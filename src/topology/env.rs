@@ -341,7 +341,13 @@ mod tests {
         ] {
             assert_eq!(class(name), None, "{name}");
         }
-        for name in ["preview", "preview-pr-42", "review-app", "web-preview-42", "pr-7-preview"] {
+        for name in [
+            "preview",
+            "preview-pr-42",
+            "review-app",
+            "web-preview-42",
+            "pr-7-preview",
+        ] {
             assert_eq!(class(name), Some(Env::NonProduction), "{name}");
         }
         // Cluster names keep every word.

@@ -1030,7 +1030,9 @@ impl ArgoHelm {
             ) {
                 let string = p.get("forceString").and_then(Node::as_str) == Some("true");
                 out.parameters.push((subst(n), subst(v), string));
-                let line = p.entry("value").map_or(p.span.start.line, |e| e.key.span.start.line);
+                let line = p
+                    .entry("value")
+                    .map_or(p.span.start.line, |e| e.key.span.start.line);
                 out.parameter_lines.push(line);
             }
         }
@@ -1374,7 +1376,10 @@ fn at_target_path(path: &str, value: &str) -> Option<String> {
             .parse::<i64>()
             .ok()
             .filter(|_| !v.starts_with('0'))
-            .map_or_else(|| serde_json::Value::String(v.to_owned()), serde_json::Value::from),
+            .map_or_else(
+                || serde_json::Value::String(v.to_owned()),
+                serde_json::Value::from,
+            ),
     };
     for key in keys.into_iter().rev() {
         out = serde_json::Value::Object(std::iter::once((key, out)).collect());

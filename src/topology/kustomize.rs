@@ -626,7 +626,11 @@ impl Expander<'_> {
         let rendered = renders.get(&request).cloned();
         let hop = Evidence {
             location: location.clone(),
-            note: format!("helmCharts {}: {}", index::basename(&request.chart), request.describe()),
+            note: format!(
+                "helmCharts {}: {}",
+                index::basename(&request.chart),
+                request.describe()
+            ),
         };
         match rendered {
             Some(helm::Rendered::Files(files)) => {
