@@ -1496,7 +1496,8 @@ pub fn kustomize_chart(
     let mut request = RenderRequest {
         chart,
         release: text("releaseName").unwrap_or_else(|| "release-name".into()),
-        namespace: text(key("namespace", "releaseNamespace")),
+        // kustomize (v5.5) passes no namespace for the older form's `releaseNamespace`.
+        namespace: if legacy { None } else { text("namespace") },
         values: Vec::new(),
         set: Vec::new(),
         flags: RenderFlags {
