@@ -391,6 +391,52 @@ fn helm_binaries_come_from_the_user_only() {
     assert_eq!(config.status.code(), Some(2));
 }
 
+/// A release name is the repository's text: one that looks like a helm flag
+/// (`--post-renderer=...`) stays a name, so helm refuses it and runs no program.
+#[test]
+fn a_release_name_is_never_a_helm_flag() {
+    let Some(helm) = helm_for_tests() else { return };
+    let outside = tempfile::tempdir().expect("tempdir");
+    let marker = outside.path().join("ran");
+    let renderer = outside.path().join("renderer.sh");
+    std::fs::write(
+        &renderer,
+        format!(
+            "#!/bin/sh
+touch {}
+cat
+",
+            marker.display()
+        ),
+    )
+    .expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&renderer, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let app = format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: web\nspec:\n  destination:\n    name: prod-eu\n  source:\n    repoURL: https://example.com/repo.git\n    path: charts/web\n    helm:\n      releaseName: --post-renderer={}\n",
+        renderer.display()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tree(
+        dir.path(),
+        &[
+            ("charts/web/Chart.yaml", CHART),
+            ("charts/web/values.yaml", "tag: a\napiUrl: x\n"),
+            ("charts/web/templates/deployment.yaml", DEPLOYMENT),
+            ("apps/web.yaml", &app),
+        ],
+    );
+    let report = scan_json(dir.path(), &helm);
+    assert!(!marker.exists(), "helm ran the post-renderer");
+    assert!(
+        notes(&report)
+            .iter()
+            .any(|n| n.contains("invalid release name")),
+        "{:?}",
+        notes(&report)
+    );
+}
+
 fn corpus(name: &str) -> Option<PathBuf> {
     let dir = common::corpora()?.join(name);
     dir.is_dir().then_some(dir)

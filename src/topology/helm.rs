@@ -727,11 +727,7 @@ fn render(helm: &Helm, root: &Path, r: &RenderRequest) -> Result<Vec<SourceFile>
     let chart_dir = root.join(&r.chart);
     confined(root, &chart_dir)?;
     let homes = tempfile::tempdir().map_err(|e| format!("cannot make a temporary folder: {e}"))?;
-    let mut args: Vec<OsString> = vec![
-        "template".into(),
-        r.release.clone().into(),
-        chart_dir.clone().into_os_string(),
-    ];
+    let mut args: Vec<OsString> = vec!["template".into()];
     for (on, flag) in [
         (r.flags.include_crds, "--include-crds"),
         (r.flags.skip_tests, "--skip-tests"),
@@ -781,6 +777,11 @@ fn render(helm: &Helm, root: &Path, r: &RenderRequest) -> Result<Vec<SourceFile>
         args.push(if *string { "--set-string" } else { "--set" }.into());
         args.push(format!("{k}={v}").into());
     }
+    // The release name comes from the repository: after `--` it can only be a name, never a
+    // flag (`--post-renderer=/bin/sh` would run a program).
+    args.push("--".into());
+    args.push(r.release.clone().into());
+    args.push(chart_dir.clone().into_os_string());
     let out = run_confined(
         &helm.path,
         &args,
