@@ -632,7 +632,7 @@ impl Expander<'_> {
                 request.describe()
             ),
         };
-        match rendered {
+        let (files, sources) = match rendered {
             Some(helm::Rendered::Files(files)) => {
                 for r in helm::rendered_docs(&files) {
                     out.push_leaf(Leaf {
@@ -643,20 +643,13 @@ impl Expander<'_> {
                     });
                 }
                 let sources = Arc::new(ValueSources::new(&request, &values_evidence));
-                self.charts.push(InflatedChart {
-                    request,
-                    files,
-                    sources: Some(sources),
-                });
+                (files, Some(sources))
             }
             Some(helm::Rendered::Failed(reason)) => {
                 out.problems.push(Problem { location, reason });
-                self.charts.push(InflatedChart {
-                    request,
-                    files: Vec::new(),
-                    sources: None,
-                });
+                (Vec::new(), None)
             }
+            // Not rendered yet: the next round renders it, when helm is there.
             None => {
                 if renders.helm().is_none() {
                     out.problems.push(Problem {
@@ -668,13 +661,14 @@ impl Expander<'_> {
                         ),
                     });
                 }
-                self.charts.push(InflatedChart {
-                    request,
-                    files: Vec::new(),
-                    sources: None,
-                });
+                (Vec::new(), None)
             }
-        }
+        };
+        self.charts.push(InflatedChart {
+            request,
+            files,
+            sources,
+        });
     }
 
     /// The charts kustomizations inflated since the last call: the renders they need, and
