@@ -255,7 +255,12 @@ impl Catalog {
     /// The purpose a name gives (a namespace, a folder, a deployer's name), with the word.
     /// A tool's machinery (`k6-operator`) has none.
     pub fn purpose_word(&self, name: &str) -> Option<(Purpose, String)> {
-        let toks = tokens(name);
+        // Notes carry punctuation (`(ephemeral)`): only letters and digits make words.
+        let plain: String = name
+            .chars()
+            .map(|c| if c.is_alphanumeric() { c } else { '-' })
+            .collect();
+        let toks = tokens(&plain);
         if toks.iter().any(|t| self.machinery.contains(t)) {
             return None;
         }
@@ -438,13 +443,13 @@ fn purpose_of(p: &Placement, doc: Option<&Document>, catalog: &Catalog) -> (Purp
     if p.workload_class != Env::NonProduction {
         return (Purpose::Unknown, "not a non-production workload".into());
     }
+    // The workload's own identity, most specific first: its name (Jobs, Pods, deployers
+    // standing for a chart), its `env` labels, its namespace, its folders from the nearest.
     let mut sources: Vec<(String, String)> = Vec::new();
-    let file_dir = super::index::parent(&p.object.file);
-    for folder in file_dir.split('/').filter(|s| !s.is_empty()) {
-        sources.push((folder.to_owned(), format!("its folder {folder}/")));
-    }
-    if let Some(ns) = &p.object.namespace {
-        sources.push((ns.clone(), format!("namespace {ns}")));
+    if let Some(name) = &p.object.name {
+        if named_by_purpose(&p.object.kind) || p.opaque || p.renders_chart {
+            sources.push((name.clone(), format!("{} name {name}", p.object.kind)));
+        }
     }
     if let Some(d) = doc {
         for key in ["env", "environment"] {
@@ -453,10 +458,23 @@ fn purpose_of(p: &Placement, doc: Option<&Document>, catalog: &Catalog) -> (Purp
             }
         }
     }
-    if let Some(name) = &p.object.name {
-        if named_by_purpose(&p.object.kind) || p.opaque || p.renders_chart {
-            sources.push((name.clone(), format!("{} name {name}", p.object.kind)));
+    if let Some(ns) = &p.object.namespace {
+        sources.push((ns.clone(), format!("namespace {ns}")));
+    }
+    // Folders: the environment slot (`overlays/<x>`, `feature-*`), and any folder that is a
+    // purpose word as a whole (`tests/`, `load/`, `e2e/`), not one that merely contains one
+    // (`dev-portal/`).
+    let file_dir = super::index::parent(&p.object.file);
+    for folder in file_dir.rsplit('/').filter(|s| !s.is_empty()) {
+        let whole = catalog
+            .purpose_word(folder)
+            .is_some_and(|(_, word)| tokens(&word) == tokens(folder));
+        if whole {
+            sources.push((folder.to_owned(), format!("its folder {folder}/")));
         }
+    }
+    if let Some(slot) = super::folder_slot(file_dir) {
+        sources.push((slot.to_owned(), format!("its folder {slot}/")));
     }
     if let Some(d) = &p.deployer {
         sources.push((d.name.clone(), format!("{} {}", d.kind, d.name)));
@@ -464,6 +482,11 @@ fn purpose_of(p: &Placement, doc: Option<&Document>, catalog: &Catalog) -> (Purp
         if let Some(slot) = super::folder_slot(dir) {
             sources.push((slot.to_owned(), format!("deployer folder {dir}/")));
         }
+    }
+    // The signal that made the workload non-production, unless that was its cluster (a
+    // cluster's own name says nothing about what runs on it).
+    if p.class_level.is_some() {
+        sources.push((p.class_reason.clone(), p.class_reason.clone()));
     }
     for hop in &p.evidence {
         let dir = super::index::parent(&hop.location.file);
