@@ -178,7 +178,10 @@ impl RulesConfig {
                 self.mixed_environment_cluster,
             ),
             (RuleId::NoNetworkIsolation, self.no_network_isolation),
-            (RuleId::WorkloadOutsideItsTier, self.workload_outside_its_tier),
+            (
+                RuleId::WorkloadOutsideItsTier,
+                self.workload_outside_its_tier,
+            ),
             (RuleId::UnresolvedPlacement, self.unresolved_placement),
             (RuleId::InvalidYaml, self.invalid_yaml),
             (RuleId::UnusedSuppression, self.unused_suppression),
@@ -642,7 +645,11 @@ impl Config {
                         format!(
                             "cluster `{}` is declared {} but its tier is {tier}",
                             cluster.name,
-                            if production { "production" } else { "non-production" }
+                            if production {
+                                "production"
+                            } else {
+                                "non-production"
+                            }
                         ),
                     ));
                 }

@@ -31,7 +31,8 @@ const DESTINATION_LINE: u64 = 12;
 
 /// A config naming the clusters (their tiers come from their names) and, optionally, more.
 fn config(clusters: &[&str], more: &str) -> String {
-    let mut out = String::from("repository:\n  urls: [https://github.com/acme/gitops.git]\nclusters:\n");
+    let mut out =
+        String::from("repository:\n  urls: [https://github.com/acme/gitops.git]\nclusters:\n");
     for c in clusters {
         out.push_str(&format!("  - name: {c}\n"));
     }
@@ -136,7 +137,10 @@ fn a_load_test_on_staging_is_flagged_when_a_testing_cluster_exists() {
     assert_eq!(f["tier"], "staging");
     assert_eq!(f["purpose"], "load-test");
     let message = f["message"].as_str().expect("message");
-    assert!(message.contains("load-test workload TestRun/checkout"), "{message}");
+    assert!(
+        message.contains("load-test workload TestRun/checkout"),
+        "{message}"
+    );
     assert!(message.contains("such as load-eu"), "{message}");
 }
 
@@ -203,7 +207,10 @@ fn a_runner_deployment_on_production_is_an_error_that_says_why() {
     assert_eq!(found.len(), 1, "{report:#}");
     let message = found[0]["message"].as_str().expect("message");
     assert!(message.contains("RunnerDeployment/runners"), "{message}");
-    assert!(message.contains("CI runners execute code from pull requests"), "{message}");
+    assert!(
+        message.contains("CI runners execute code from pull requests"),
+        "{message}"
+    );
     assert_eq!(found[0]["purpose"], "ci");
     assert_eq!(found[0]["tier"], "production");
 }
@@ -223,7 +230,10 @@ fn a_neutral_k6_test_run_on_production_is_an_error() {
     assert_eq!(found.len(), 1, "{report:#}");
     let message = found[0]["message"].as_str().expect("message");
     assert!(message.contains("TestRun/checkout"), "{message}");
-    assert!(message.contains("k6.io/TestRun is a load-test tool"), "{message}");
+    assert!(
+        message.contains("k6.io/TestRun is a load-test tool"),
+        "{message}"
+    );
     assert!(!message.contains("Deployment/checkout"), "{message}");
 }
 
@@ -276,8 +286,14 @@ fn a_feature_preview_on_the_testing_cluster_is_flagged() {
     assert_eq!(found[0]["purpose"], "feature");
     assert_eq!(found[0]["tier"], "testing");
     let message = found[0]["message"].as_str().expect("message");
-    assert!(message.contains("feature workload Deployment/checkout"), "{message}");
-    assert!(message.contains("belong on development clusters, such as dev-eu"), "{message}");
+    assert!(
+        message.contains("feature workload Deployment/checkout"),
+        "{message}"
+    );
+    assert!(
+        message.contains("belong on development clusters, such as dev-eu"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -316,9 +332,10 @@ fn the_config_tier_of_a_cluster_wins_over_its_name() {
 
 #[test]
 fn tier_words_make_clusters_non_production_but_production_wins() {
-    let t = topology(&[
-        (".envfence.yaml", &config(&["ops-prod", "load-1", "tools", "ci-eu", "qa"], "")),
-    ]);
+    let t = topology(&[(
+        ".envfence.yaml",
+        &config(&["ops-prod", "load-1", "tools", "ci-eu", "qa"], ""),
+    )]);
     let cluster = |name: &str| {
         t["clusters"]
             .as_array()
@@ -330,7 +347,11 @@ fn tier_words_make_clusters_non_production_but_production_wins() {
     };
     assert_eq!(cluster("ops-prod")["environment"], "production");
     assert_eq!(cluster("ops-prod")["tier"], "production");
-    for (name, tier) in [("load-1", "testing"), ("tools", "internal"), ("ci-eu", "internal")] {
+    for (name, tier) in [
+        ("load-1", "testing"),
+        ("tools", "internal"),
+        ("ci-eu", "internal"),
+    ] {
         assert_eq!(cluster(name)["environment"], "non-production", "{name}");
         assert_eq!(cluster(name)["tier"], tier, "{name}");
     }
@@ -348,12 +369,21 @@ fn the_topology_text_groups_clusters_by_tier_and_prints_the_matrix() {
         .output()
         .expect("runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("staging-eu (non-production · staging tier)"), "{text}");
+    assert!(
+        text.contains("staging-eu (non-production · staging tier)"),
+        "{text}"
+    );
     assert!(text.contains("Purposes by tier"), "{text}");
-    let order: Vec<usize> = ["prod-eu (", "staging-eu (", "dev-eu (", "testing-eu (", "tools-eu ("]
-        .iter()
-        .map(|c| text.find(c).unwrap_or_else(|| panic!("{c}: {text}")))
-        .collect();
+    let order: Vec<usize> = [
+        "prod-eu (",
+        "staging-eu (",
+        "dev-eu (",
+        "testing-eu (",
+        "tools-eu (",
+    ]
+    .iter()
+    .map(|c| text.find(c).unwrap_or_else(|| panic!("{c}: {text}")))
+    .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
     let mermaid = envfence()
         .args(["topology", "-q", "--format", "mermaid"])
@@ -361,7 +391,10 @@ fn the_topology_text_groups_clusters_by_tier_and_prints_the_matrix() {
         .output()
         .expect("runs");
     let mermaid = String::from_utf8_lossy(&mermaid.stdout);
-    assert!(mermaid.contains("subgraph tier_testing[\"tier: testing\"]"), "{mermaid}");
+    assert!(
+        mermaid.contains("subgraph tier_testing[\"tier: testing\"]"),
+        "{mermaid}"
+    );
     let dot = envfence()
         .args(["topology", "-q", "--format", "dot"])
         .arg(&dir)
@@ -394,7 +427,10 @@ fn the_tiers_fixture_reports_its_one_planted_mistake() {
         .filter_map(|f| f["rule"].as_str())
         .collect();
     assert_eq!(rules, ["workload-outside-its-tier"], "{report:#}");
-    assert_eq!(report["findings"][0]["file"], "argocd/apps/checkout-soak.yaml");
+    assert_eq!(
+        report["findings"][0]["file"],
+        "argocd/apps/checkout-soak.yaml"
+    );
 }
 
 #[test]
@@ -411,7 +447,11 @@ fn config_tiers_reject_unknown_purposes_and_tiers_with_their_line() {
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
         write_tree(dir.path(), &[(".envfence.yaml", text)]);
-        let out = envfence().arg("scan").arg(dir.path()).output().expect("runs");
+        let out = envfence()
+            .arg("scan")
+            .arg(dir.path())
+            .output()
+            .expect("runs");
         assert_eq!(out.status.code(), Some(2), "{text}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(

@@ -484,7 +484,10 @@ pub fn mermaid(t: &Topology) -> String {
     let used: BTreeSet<usize> = t.placements.iter().map(|p| p.cluster).collect();
     let tiered = has_lower_tiers(t);
     let mut group: Option<Option<Tier>> = None;
-    for i in clusters_in_order(t).into_iter().filter(|i| used.contains(i)) {
+    for i in clusters_in_order(t)
+        .into_iter()
+        .filter(|i| used.contains(i))
+    {
         let c = &t.clusters[i];
         let indent = if tiered { "    " } else { "  " };
         if tiered && group != Some(c.tier) {
@@ -544,7 +547,10 @@ pub fn dot(t: &Topology) -> String {
     let used: BTreeSet<usize> = t.placements.iter().map(|p| p.cluster).collect();
     let tiered = has_lower_tiers(t);
     let mut group: Option<Option<Tier>> = None;
-    for i in clusters_in_order(t).into_iter().filter(|i| used.contains(i)) {
+    for i in clusters_in_order(t)
+        .into_iter()
+        .filter(|i| used.contains(i))
+    {
         let c = &t.clusters[i];
         if tiered && group != Some(c.tier) {
             if group.is_some() {
@@ -642,9 +648,7 @@ fn purpose_tier_counts(t: &Topology) -> BTreeMap<Purpose, BTreeMap<Option<Tier>,
         "HelmChart",
     ];
     let workload = |p: &Placement| {
-        p.renders_chart
-            || p.opaque
-            || (!p.patch && !DEPLOYERS.contains(&p.object.kind.as_str()))
+        p.renders_chart || p.opaque || (!p.patch && !DEPLOYERS.contains(&p.object.kind.as_str()))
     };
     for p in t.placements.iter().filter(|p| workload(p)) {
         *counts
@@ -664,7 +668,10 @@ fn matrix(t: &Topology) -> String {
     columns.push(None);
     columns.retain(|col| t.clusters.iter().any(|c| c.tier == *col));
     let mut out = String::new();
-    let _ = writeln!(out, "{BOLD}Purposes by tier{BOLD:#} (placed workloads, deployer objects left out)");
+    let _ = writeln!(
+        out,
+        "{BOLD}Purposes by tier{BOLD:#} (placed workloads, deployer objects left out)"
+    );
     let _ = write!(out, "  {:<18}", "purpose");
     for col in &columns {
         let _ = write!(out, " {:>11}", tier_name(*col));

@@ -438,7 +438,9 @@ fn add_tiers_and_purposes(topology: &Topology, findings: &mut [Finding]) {
         let Some(cluster) = topology.clusters.iter().position(|c| c.name == name) else {
             continue;
         };
-        f.tier = topology.clusters[cluster].tier.map(|t| t.as_str().to_owned());
+        f.tier = topology.clusters[cluster]
+            .tier
+            .map(|t| t.as_str().to_owned());
         if let Some((file, line)) = &f.subject {
             f.purpose = purposes
                 .get(&(cluster, &**file, *line))

@@ -28,8 +28,8 @@ use globset::Glob;
 pub use clusters::{Cluster, Inventory};
 pub use env::Env;
 pub use index::{DocRef, RepoIndex};
-pub use tiers::{Purpose, Tier};
 use kustomize::{DirectoryMode, Expander, ItemSource};
+pub use tiers::{Purpose, Tier};
 
 use crate::config::{Config, Limits};
 use crate::documents::{Document, SkipReason, SourceFile};

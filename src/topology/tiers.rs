@@ -197,7 +197,12 @@ impl Catalog {
             Tier::Internal,
         ]
         .into_iter()
-        .map(|t| (t, phrases(list(data, &format!("{}_tier_words", t.as_str())))))
+        .map(|t| {
+            (
+                t,
+                phrases(list(data, &format!("{}_tier_words", t.as_str()))),
+            )
+        })
         .collect();
         let purpose_words = Purpose::TESTS
             .into_iter()
@@ -536,7 +541,8 @@ pub fn assign_tiers(clusters: &mut [super::Cluster], config: &Config) {
                     c.tier_reason = why;
                 } else {
                     c.tier = None;
-                    c.tier_reason = "non-production, with no tier word in its name or labels".into();
+                    c.tier_reason =
+                        "non-production, with no tier word in its name or labels".into();
                 }
             }
             Env::Unknown => {
@@ -568,7 +574,11 @@ pub fn cluster_tier_word(c: &super::Cluster, catalog: &Catalog) -> Option<(Tier,
 }
 
 /// Where a purpose may run: the config's `tiers:` entry, else the policy's default homes.
-pub fn homes(purpose: Purpose, config: &Config, catalog: &Catalog) -> (Vec<Tier>, Option<Location>) {
+pub fn homes(
+    purpose: Purpose,
+    config: &Config,
+    catalog: &Catalog,
+) -> (Vec<Tier>, Option<Location>) {
     if let Some(tiers) = config.tiers.get(purpose) {
         let line = config
             .source
@@ -579,7 +589,10 @@ pub fn homes(purpose: Purpose, config: &Config, catalog: &Catalog) -> (Vec<Tier>
             .source
             .as_ref()
             .map_or(crate::config::FILE_NAME, |s| s.shown.as_str());
-        return (tiers.to_vec(), Some(Location::new(&std::sync::Arc::from(file), line)));
+        return (
+            tiers.to_vec(),
+            Some(Location::new(&std::sync::Arc::from(file), line)),
+        );
     }
     (catalog.homes(purpose), None)
 }
@@ -595,10 +608,16 @@ mod tests {
         assert_eq!(repository_of("localhost:5000/locust:1"), "locust");
         assert_eq!(repository_of("registry:5000/x/y:z"), "x/y");
         let c = Catalog::builtin();
-        let tool = |image: &str| c.tool(None, "Deployment", &[(image.to_owned(), 1)]).map(|t| t.0);
+        let tool = |image: &str| {
+            c.tool(None, "Deployment", &[(image.to_owned(), 1)])
+                .map(|t| t.0)
+        };
         assert_eq!(tool("grafana/k6:latest"), Some(Purpose::LoadTest));
         assert_eq!(tool("docker.io/locustio/locust"), Some(Purpose::LoadTest));
-        assert_eq!(tool("ghcr.io/zaproxy/zaproxy:stable"), Some(Purpose::SecurityTest));
+        assert_eq!(
+            tool("ghcr.io/zaproxy/zaproxy:stable"),
+            Some(Purpose::SecurityTest)
+        );
         assert_eq!(tool("gitlab/gitlab-runner:alpine"), Some(Purpose::Ci));
         // A tag is not a tool: `app:k6` is an app.
         assert_eq!(tool("acme/app:k6"), None);
@@ -616,8 +635,12 @@ mod tests {
         );
         assert_eq!(c.tool(Some("example.com/v1"), "TestRun", &[]), None);
         assert_eq!(
-            c.tool(Some("actions.summerwind.dev/v1alpha1"), "RunnerDeployment", &[])
-                .map(|t| t.0),
+            c.tool(
+                Some("actions.summerwind.dev/v1alpha1"),
+                "RunnerDeployment",
+                &[]
+            )
+            .map(|t| t.0),
             Some(Purpose::Ci)
         );
     }
@@ -634,6 +657,9 @@ mod tests {
         assert_eq!(purpose("aws-load-balancer-controller"), None);
         assert_eq!(purpose("nginx-load-balancer"), None);
         assert_eq!(purpose("payments"), None);
+        // Found on real repositories: a data import and an editorial task, not tests.
+        assert_eq!(purpose("search-api-load-page-traffic"), None);
+        assert_eq!(purpose("whitehall-admin-send-review-reminders"), None);
         let tier = |n: &str| c.tier_word(n).map(|t| t.0);
         assert_eq!(tier("load-1"), Some(Tier::Testing));
         assert_eq!(tier("tools"), Some(Tier::Internal));
