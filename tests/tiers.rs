@@ -158,6 +158,35 @@ fn a_load_test_on_staging_is_fine_without_a_testing_cluster() {
         findings_of(&report, "workload-outside-its-tier").is_empty(),
         "{report:#}"
     );
+    // Not for want of knowing: the test is a load test, on a staging cluster.
+    let t = topology(&[
+        (".envfence.yaml", &cfg),
+        ("argocd/checkout-soak.yaml", &load_app),
+        ("tests/load/testrun.yaml", K6_TESTRUN),
+    ]);
+    let run = placement(&t, "TestRun");
+    assert_eq!(run["purpose"], "load-test", "{t:#}");
+    assert_eq!(cluster_of(&t, "staging-eu")["tier"], "staging");
+}
+
+fn placement(t: &Value, kind: &str) -> Value {
+    t["placements"]
+        .as_array()
+        .expect("placements")
+        .iter()
+        .find(|p| p["kind"] == kind)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {kind} placed: {t:#}"))
+}
+
+fn cluster_of(t: &Value, name: &str) -> Value {
+    t["clusters"]
+        .as_array()
+        .expect("clusters")
+        .iter()
+        .find(|c| c["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no cluster {name}: {t:#}"))
 }
 
 #[test]
@@ -267,6 +296,20 @@ spec:
     assert!(
         findings_of(&report, "nonprod-on-prod-cluster").is_empty(),
         "{report:#}"
+    );
+    let t = topology(&[
+        (".envfence.yaml", &cfg),
+        ("argocd/platform.yaml", &platform),
+        ("platform/kube-bench.yaml", bench),
+        ("platform/app.yaml", &tagged),
+    ]);
+    let bench = placement(&t, "CronJob");
+    assert_eq!(bench["purpose"], "unknown", "{t:#}");
+    assert!(
+        bench["purpose_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("posture scanner")),
+        "{t:#}"
     );
 }
 
