@@ -39,8 +39,46 @@ pub struct ClusterDecl {
     /// Optional: when absent the environment is inferred as for any other cluster.
     #[serde(default)]
     pub environment: Option<Environment>,
+    /// Optional: the cluster's tier; when absent it is inferred from its labels and name.
+    #[serde(default)]
+    pub tier: Option<crate::topology::Tier>,
     #[serde(default)]
     pub aliases: Vec<String>,
+}
+
+/// `tiers:`: the tiers where each workload purpose may run, replacing the policy's default
+/// homes per purpose. One field per purpose, so that serde rejects an unknown one with its line.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TiersConfig {
+    #[serde(default)]
+    pub production: Option<Vec<crate::topology::Tier>>,
+    #[serde(default)]
+    pub feature: Option<Vec<crate::topology::Tier>>,
+    #[serde(default)]
+    pub integration_test: Option<Vec<crate::topology::Tier>>,
+    #[serde(default)]
+    pub load_test: Option<Vec<crate::topology::Tier>>,
+    #[serde(default)]
+    pub security_test: Option<Vec<crate::topology::Tier>>,
+    #[serde(default)]
+    pub ci: Option<Vec<crate::topology::Tier>>,
+}
+
+impl TiersConfig {
+    /// The homes the config gives a purpose, if it names it.
+    pub fn get(&self, purpose: crate::topology::Purpose) -> Option<&[crate::topology::Tier]> {
+        use crate::topology::Purpose;
+        match purpose {
+            Purpose::Production => self.production.as_deref(),
+            Purpose::Feature => self.feature.as_deref(),
+            Purpose::IntegrationTest => self.integration_test.as_deref(),
+            Purpose::LoadTest => self.load_test.as_deref(),
+            Purpose::SecurityTest => self.security_test.as_deref(),
+            Purpose::Ci => self.ci.as_deref(),
+            Purpose::Unknown => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -118,6 +156,8 @@ pub struct RulesConfig {
     mixed_environment_cluster: Option<RuleLevel>,
     #[serde(default, rename = "no-network-isolation")]
     no_network_isolation: Option<RuleLevel>,
+    #[serde(default, rename = "workload-outside-its-tier")]
+    workload_outside_its_tier: Option<RuleLevel>,
     #[serde(default, rename = "unresolved-placement")]
     unresolved_placement: Option<RuleLevel>,
     #[serde(default, rename = "invalid-yaml")]
@@ -138,6 +178,10 @@ impl RulesConfig {
                 self.mixed_environment_cluster,
             ),
             (RuleId::NoNetworkIsolation, self.no_network_isolation),
+            (
+                RuleId::WorkloadOutsideItsTier,
+                self.workload_outside_its_tier,
+            ),
             (RuleId::UnresolvedPlacement, self.unresolved_placement),
             (RuleId::InvalidYaml, self.invalid_yaml),
             (RuleId::UnusedSuppression, self.unused_suppression),
@@ -171,6 +215,8 @@ pub struct Config {
     pub limits: Limits,
     #[serde(default)]
     pub helm: HelmConfig,
+    #[serde(default)]
+    pub tiers: TiersConfig,
     /// Where the config came from, for diagnostics that point into it.
     #[serde(skip)]
     pub source: Option<ConfigSource>,
@@ -590,6 +636,23 @@ impl Config {
                     format!("clusters[{i}].name"),
                     "a cluster needs a name".into(),
                 ));
+            }
+            if let (Some(env), Some(tier)) = (cluster.environment, cluster.tier) {
+                let production = env == Environment::Production;
+                if production != (tier == crate::topology::Tier::Production) {
+                    return Err(at(
+                        format!("clusters[{i}].tier"),
+                        format!(
+                            "cluster `{}` is declared {} but its tier is {tier}",
+                            cluster.name,
+                            if production {
+                                "production"
+                            } else {
+                                "non-production"
+                            }
+                        ),
+                    ));
+                }
             }
             for name in std::iter::once(&cluster.name).chain(&cluster.aliases) {
                 if let Some(first) = seen.insert(name.clone(), i) {

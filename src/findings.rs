@@ -128,6 +128,10 @@ pub struct Finding {
     pub resource: Option<ResourceId>,
     pub cluster: Option<String>,
     pub environment: Option<String>,
+    /// The cluster's tier (`staging`, `testing`, ...), where the cluster has one.
+    pub tier: Option<String>,
+    /// The purpose of the workload the finding is about (`load-test`, `ci`, ...), where known.
+    pub purpose: Option<String>,
     pub evidence: Vec<Evidence>,
     /// Identifies "the same problem" across runs; does not depend on line numbers.
     pub fingerprint: String,
@@ -156,6 +160,8 @@ impl Finding {
             resource: None,
             cluster: None,
             environment: None,
+            tier: None,
+            purpose: None,
             evidence: Vec::new(),
             fingerprint: String::new(),
             status: Status::New,

@@ -39,6 +39,12 @@ pub struct JsonFinding {
     pub resource: Option<JsonResource>,
     pub cluster: Option<String>,
     pub environment: Option<String>,
+    /// The cluster's tier; absent when the cluster has none (added within version 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    /// The workload's purpose; absent when unknown (added within version 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
     pub evidence: Vec<JsonEvidence>,
     pub fingerprint: String,
     pub status: &'static str,
@@ -150,6 +156,8 @@ impl From<&Finding> for JsonFinding {
             }),
             cluster: f.cluster.clone(),
             environment: f.environment.clone(),
+            tier: f.tier.clone(),
+            purpose: f.purpose.clone(),
             evidence: f
                 .evidence
                 .iter()

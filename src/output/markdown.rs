@@ -407,34 +407,53 @@ fn assemble(
     out
 }
 
-/// Deployer → cluster edges of the findings that have both, as a Mermaid flowchart.
+/// Deployer → cluster edges of the findings that have both, as a Mermaid flowchart; clusters
+/// name their tier, and edges the purposes of the non-production workloads they carry.
 fn render_graph(out: &mut String, findings: &[&Finding]) {
-    let edges: BTreeSet<(String, String)> = findings
-        .iter()
-        .filter_map(|f| {
-            let cluster = f.cluster.as_ref()?;
-            // The deployer nearest to the object: the last destination or Flux path hop.
-            let deployer = f.evidence.iter().rev().find(|e| {
-                e.note.starts_with("destination.") || e.note.starts_with("Flux Kustomization")
-            })?;
-            Some((
+    let mut edges: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    let mut tiers: BTreeMap<String, String> = BTreeMap::new();
+    for f in findings {
+        let Some(cluster) = f.cluster.as_ref() else {
+            continue;
+        };
+        // The deployer nearest to the object: the last destination or Flux path hop.
+        let Some(deployer) = f.evidence.iter().rev().find(|e| {
+            e.note.starts_with("destination.") || e.note.starts_with("Flux Kustomization")
+        }) else {
+            continue;
+        };
+        let purposes = edges
+            .entry((
                 format!("{}:{}", deployer.location.file, deployer.location.line),
                 cluster.clone(),
             ))
-        })
-        .collect();
+            .or_default();
+        purposes.extend(f.purpose.iter().filter(|p| *p != "production").cloned());
+        if let Some(tier) = &f.tier {
+            tiers.insert(cluster.clone(), tier.clone());
+        }
+    }
     if edges.is_empty() {
         return;
     }
     out.push_str("\n```mermaid\nflowchart LR\n");
-    for (deployer, cluster) in &edges {
+    for ((deployer, cluster), purposes) in &edges {
+        let cluster_label = match tiers.get(cluster) {
+            Some(tier) => format!("{}<br/>{}", mermaid_label(cluster), mermaid_label(tier)),
+            None => mermaid_label(cluster),
+        };
+        let arrow = if purposes.is_empty() {
+            "-->".to_owned()
+        } else {
+            let joined: Vec<&str> = purposes.iter().map(String::as_str).collect();
+            format!("-->|{}|", mermaid_label(&joined.join(", ")))
+        };
         let _ = writeln!(
             out,
-            "  d_{}[\"{}\"] --> c_{}[(\"{}\")]",
+            "  d_{}[\"{}\"] {arrow} c_{}[(\"{cluster_label}\")]",
             mermaid_id(deployer),
             mermaid_label(deployer),
             mermaid_id(cluster),
-            mermaid_label(cluster)
         );
     }
     out.push_str("```\n");

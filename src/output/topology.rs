@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::findings::Evidence;
 use crate::output::json::JsonUnplacedFolder;
 use crate::output::sanitize::text as clean;
-use crate::topology::{Env, Placement, Topology};
+use crate::topology::{Cluster, Env, Placement, Purpose, Tier, Topology};
 
 const BOLD: Style = Style::new().bold();
 const DIM: Style = Style::new().dimmed();
@@ -51,6 +51,11 @@ struct JsonCluster<'a> {
     server: Option<&'a str>,
     environment: &'static str,
     environment_reason: &'a str,
+    /// Added within version 1: absent when the cluster has no tier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tier: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tier_reason: Option<&'a str>,
     labels: &'a BTreeMap<String, String>,
     declared_in: Vec<JsonLocation<'a>>,
 }
@@ -72,6 +77,9 @@ struct JsonPlacement<'a> {
     cluster_environment: &'static str,
     workload_class: &'static str,
     workload_class_reason: &'a str,
+    /// Added within version 1.
+    purpose: &'static str,
+    purpose_reason: &'a str,
     deployer: Option<JsonDeployer<'a>>,
     patch: bool,
     /// An opaque placement: the deployer stands for a payload whose contents were not read.
@@ -111,6 +119,9 @@ struct JsonSummary {
     /// As `summary.coverage` of the scan report, with every unplaced folder.
     opaque: usize,
     unplaced_folders: Vec<JsonUnplacedFolder>,
+    /// Added within version 1: workloads by purpose and cluster tier (`none` for clusters
+    /// without one), as in the text matrix.
+    purpose_tiers: BTreeMap<&'static str, BTreeMap<&'static str, usize>>,
 }
 
 fn evidence_dto(e: &[Evidence]) -> Vec<JsonEvidence<'_>> {
@@ -141,6 +152,8 @@ pub fn json(t: &Topology) -> String {
                 server: c.server.as_deref(),
                 environment: c.environment.as_str(),
                 environment_reason: &c.env_reason,
+                tier: c.tier.map(Tier::as_str),
+                tier_reason: c.tier.map(|_| c.tier_reason.as_str()),
                 labels: &c.labels,
                 declared_in: c
                     .declared_in
@@ -165,6 +178,8 @@ pub fn json(t: &Topology) -> String {
                 cluster_environment: p.cluster_environment.as_str(),
                 workload_class: p.workload_class.as_str(),
                 workload_class_reason: &p.class_reason,
+                purpose: p.purpose.as_str(),
+                purpose_reason: &p.purpose_reason,
                 deployer: p.deployer.as_ref().map(|d| JsonDeployer {
                     kind: &d.kind,
                     name: &d.name,
@@ -196,6 +211,13 @@ pub fn json(t: &Topology) -> String {
                 .unplaced_folders
                 .iter()
                 .map(JsonUnplacedFolder::from)
+                .collect(),
+            purpose_tiers: purpose_tier_counts(t)
+                .into_iter()
+                .map(|(p, row)| {
+                    let row = row.into_iter().map(|(t, n)| (tier_name(t), n)).collect();
+                    (p.as_str(), row)
+                })
                 .collect(),
         },
     };
@@ -234,7 +256,8 @@ pub fn text(t: &Topology) -> String {
     let mut out = String::new();
     let (placed, used) = t.coverage();
     let _ = writeln!(out, "{BOLD}Clusters{BOLD:#}");
-    for c in &t.clusters {
+    let tiered = has_lower_tiers(t);
+    for c in clusters_in_order(t).into_iter().map(|i| &t.clusters[i]) {
         let st = env_style(c.environment);
         let declared = c
             .declared_in
@@ -243,14 +266,16 @@ pub fn text(t: &Topology) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {BOLD}{}{BOLD:#}  {st}{}{st:#}  {DIM}{}{declared}{DIM:#}",
+            "  {BOLD}{}{BOLD:#}  {st}{}{st:#}{}  {DIM}{}{declared}{DIM:#}",
             clean(&c.name),
             c.environment,
+            tier_text(c),
             note(&c.env_reason)
         );
     }
     out.push('\n');
-    for (i, c) in t.clusters.iter().enumerate() {
+    for i in clusters_in_order(t) {
+        let c = &t.clusters[i];
         let here: Vec<&Placement> = t.placements.iter().filter(|p| p.cluster == i).collect();
         if here.is_empty() {
             continue;
@@ -258,9 +283,10 @@ pub fn text(t: &Topology) -> String {
         let st = env_style(c.environment);
         let _ = writeln!(
             out,
-            "{BOLD}{}{BOLD:#} ({st}{}{st:#}): {} objects",
+            "{BOLD}{}{BOLD:#} ({st}{}{st:#}{}): {} objects",
             clean(&c.name),
             c.environment,
+            tier_text(c),
             here.len()
         );
         let mut by_deployer: BTreeMap<String, Vec<&Placement>> = BTreeMap::new();
@@ -281,11 +307,12 @@ pub fn text(t: &Topology) -> String {
                 let st = env_style(p.workload_class);
                 let _ = writeln!(
                     out,
-                    "    {}:{}  {}  {st}{}{st:#} {DIM}({}){DIM:#}",
+                    "    {}:{}  {}  {st}{}{st:#}{} {DIM}({}){DIM:#}",
                     clean(&p.object.file),
                     p.object.line,
                     object_label(p),
                     p.workload_class,
+                    purpose_text(p),
                     note(&p.class_reason)
                 );
             }
@@ -321,6 +348,10 @@ pub fn text(t: &Topology) -> String {
                 .unwrap_or_default();
             let _ = writeln!(out, "  {:>5}  {}{family}", f.objects, f.shown());
         }
+        out.push('\n');
+    }
+    if tiered {
+        out.push_str(&matrix(t));
         out.push('\n');
     }
     let _ = writeln!(
@@ -359,6 +390,14 @@ pub fn explain(t: &Topology, file: &str) -> String {
                 "    opaque: its contents were not read; the deployer is judged by its own identity"
             );
         }
+        if p.purpose != Purpose::Unknown {
+            let _ = writeln!(
+                out,
+                "    purpose {BOLD}{}{BOLD:#} ({})",
+                p.purpose,
+                note(&p.purpose_reason)
+            );
+        }
         for (i, e) in p.evidence.iter().enumerate() {
             let arrow = if i == 0 { " " } else { "↳" };
             let _ = writeln!(
@@ -380,6 +419,14 @@ pub fn explain(t: &Topology, file: &str) -> String {
             c.environment,
             note(&c.env_reason)
         );
+        if let Some(tier) = c.tier.filter(|t| *t != Tier::Production) {
+            let _ = writeln!(
+                out,
+                "    {DIM}cluster {} is of the {tier} tier: {}{DIM:#}",
+                clean(&c.name),
+                note(&c.tier_reason)
+            );
+        }
     }
     let unresolved: Vec<_> = t
         .unresolved
@@ -435,11 +482,29 @@ fn mermaid_label(text: &str) -> String {
 pub fn mermaid(t: &Topology) -> String {
     let mut out = String::from("flowchart LR\n");
     let used: BTreeSet<usize> = t.placements.iter().map(|p| p.cluster).collect();
-    for &i in &used {
+    let tiered = has_lower_tiers(t);
+    let mut group: Option<Option<Tier>> = None;
+    for i in clusters_in_order(t)
+        .into_iter()
+        .filter(|i| used.contains(i))
+    {
         let c = &t.clusters[i];
+        let indent = if tiered { "    " } else { "  " };
+        if tiered && group != Some(c.tier) {
+            if group.is_some() {
+                out.push_str("  end\n");
+            }
+            let _ = writeln!(
+                out,
+                "  subgraph tier_{}[\"tier: {}\"]",
+                tier_name(c.tier),
+                tier_name(c.tier)
+            );
+            group = Some(c.tier);
+        }
         let _ = writeln!(
             out,
-            "  {}[(\"{}<br/>{}\")]:::{}",
+            "{indent}{}[(\"{}<br/>{}\")]:::{}",
             mermaid_id("c", &c.name),
             mermaid_label(&c.name),
             c.environment,
@@ -449,6 +514,9 @@ pub fn mermaid(t: &Topology) -> String {
                 Env::Unknown => "unknown",
             }
         );
+    }
+    if group.is_some() {
+        out.push_str("  end\n");
     }
     for (deployer, file, cluster) in edges(t) {
         let _ = writeln!(
@@ -477,8 +545,25 @@ fn dot_quote(text: &str) -> String {
 pub fn dot(t: &Topology) -> String {
     let mut out = String::from("digraph topology {\n  rankdir=LR;\n  node [shape=box];\n");
     let used: BTreeSet<usize> = t.placements.iter().map(|p| p.cluster).collect();
-    for &i in &used {
+    let tiered = has_lower_tiers(t);
+    let mut group: Option<Option<Tier>> = None;
+    for i in clusters_in_order(t)
+        .into_iter()
+        .filter(|i| used.contains(i))
+    {
         let c = &t.clusters[i];
+        if tiered && group != Some(c.tier) {
+            if group.is_some() {
+                out.push_str("  }\n");
+            }
+            let _ = writeln!(
+                out,
+                "  subgraph \"cluster_tier_{}\" {{\n    label=\"tier: {}\";",
+                tier_name(c.tier),
+                tier_name(c.tier)
+            );
+            group = Some(c.tier);
+        }
         let color = match c.environment {
             Env::Production => "#ffdddd",
             Env::NonProduction => "#ddffdd",
@@ -491,6 +576,9 @@ pub fn dot(t: &Topology) -> String {
             dot_quote(&format!("{}\n{}", c.name, c.environment))
         );
     }
+    if group.is_some() {
+        out.push_str("  }\n");
+    }
     for (deployer, file, cluster) in edges(t) {
         let id = dot_quote(&format!("{deployer} {file}"));
         let label = dot_quote(&format!("{deployer}\n{file}"));
@@ -502,5 +590,106 @@ pub fn dot(t: &Topology) -> String {
         );
     }
     out.push_str("}\n");
+    out
+}
+
+/// Whether the inventory has a cluster of a non-production tier: only then are clusters
+/// grouped by tier and the purpose × tier matrix printed (a two-kind layout has nothing to
+/// add to the environments).
+fn has_lower_tiers(t: &Topology) -> bool {
+    t.clusters
+        .iter()
+        .any(|c| c.tier.is_some_and(|tier| tier != Tier::Production))
+}
+
+/// Cluster indexes in tier order (production, staging, development, testing, internal, then
+/// clusters without a tier), each group in inventory order.
+fn clusters_in_order(t: &Topology) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..t.clusters.len()).collect();
+    if has_lower_tiers(t) {
+        order.sort_by_key(|&i| (t.clusters[i].tier.is_none(), t.clusters[i].tier));
+    }
+    order
+}
+
+fn tier_name(tier: Option<Tier>) -> &'static str {
+    tier.map_or("none", Tier::as_str)
+}
+
+/// ` · staging tier` for a cluster of a non-production tier.
+fn tier_text(c: &Cluster) -> String {
+    match c.tier {
+        Some(tier) if tier != Tier::Production => format!(" · {tier} tier"),
+        _ => String::new(),
+    }
+}
+
+/// ` · load-test` for a workload with a non-production purpose.
+fn purpose_text(p: &Placement) -> String {
+    match p.purpose {
+        Purpose::Unknown | Purpose::Production => String::new(),
+        purpose => format!(" · {purpose}"),
+    }
+}
+
+/// Workloads (not patches, not deployer objects) by purpose and the tier of their cluster.
+fn purpose_tier_counts(t: &Topology) -> BTreeMap<Purpose, BTreeMap<Option<Tier>, usize>> {
+    let mut counts: BTreeMap<Purpose, BTreeMap<Option<Tier>, usize>> = BTreeMap::new();
+    // Deployer objects are judged by what they deliver, as the placement rules do.
+    const DEPLOYERS: &[&str] = &[
+        "Application",
+        "ApplicationSet",
+        "AppProject",
+        "Kustomization",
+        "GitRepository",
+        "HelmRepository",
+        "OCIRepository",
+        "Bucket",
+        "HelmChart",
+    ];
+    let workload = |p: &Placement| {
+        p.renders_chart || p.opaque || (!p.patch && !DEPLOYERS.contains(&p.object.kind.as_str()))
+    };
+    for p in t.placements.iter().filter(|p| workload(p)) {
+        *counts
+            .entry(p.purpose)
+            .or_default()
+            .entry(t.clusters[p.cluster].tier)
+            .or_default() += 1;
+    }
+    counts
+}
+
+/// The purpose × tier matrix of `envfence topology`: how many placed objects of each purpose
+/// land on clusters of each tier.
+fn matrix(t: &Topology) -> String {
+    let counts = purpose_tier_counts(t);
+    let mut columns: Vec<Option<Tier>> = Tier::ALL.into_iter().map(Some).collect();
+    columns.push(None);
+    columns.retain(|col| t.clusters.iter().any(|c| c.tier == *col));
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{BOLD}Purposes by tier{BOLD:#} (placed workloads, deployer objects left out)"
+    );
+    let _ = write!(out, "  {:<18}", "purpose");
+    for col in &columns {
+        let _ = write!(out, " {:>11}", tier_name(*col));
+    }
+    out.push('\n');
+    for (purpose, row) in &counts {
+        let _ = write!(out, "  {:<18}", purpose.as_str());
+        for col in &columns {
+            match row.get(col) {
+                Some(n) => {
+                    let _ = write!(out, " {n:>11}");
+                }
+                None => {
+                    let _ = write!(out, " {:>11}", "·");
+                }
+            }
+        }
+        out.push('\n');
+    }
     out
 }

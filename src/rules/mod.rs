@@ -11,6 +11,7 @@ mod nonprod_uses_prod_config;
 mod placement;
 mod prod_uses_nonprod_config;
 mod unresolved_placement;
+mod workload_outside_its_tier;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,18 +32,20 @@ pub enum RuleId {
     ProdUsesNonprodConfig,
     MixedEnvironmentCluster,
     NoNetworkIsolation,
+    WorkloadOutsideItsTier,
     UnresolvedPlacement,
     InvalidYaml,
     UnusedSuppression,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 8] = [
+    pub const ALL: [RuleId; 9] = [
         RuleId::NonprodOnProdCluster,
         RuleId::NonprodUsesProdConfig,
         RuleId::ProdUsesNonprodConfig,
         RuleId::MixedEnvironmentCluster,
         RuleId::NoNetworkIsolation,
+        RuleId::WorkloadOutsideItsTier,
         RuleId::UnresolvedPlacement,
         RuleId::InvalidYaml,
         RuleId::UnusedSuppression,
@@ -55,6 +58,7 @@ impl RuleId {
             RuleId::ProdUsesNonprodConfig => "prod-uses-nonprod-config",
             RuleId::MixedEnvironmentCluster => "mixed-environment-cluster",
             RuleId::NoNetworkIsolation => "no-network-isolation",
+            RuleId::WorkloadOutsideItsTier => "workload-outside-its-tier",
             RuleId::UnresolvedPlacement => "unresolved-placement",
             RuleId::InvalidYaml => "invalid-yaml",
             RuleId::UnusedSuppression => "unused-suppression",
@@ -81,6 +85,9 @@ impl RuleId {
                 include_str!("../../policies/mixed-environment-cluster.yaml")
             }
             RuleId::NoNetworkIsolation => include_str!("../../policies/no-network-isolation.yaml"),
+            RuleId::WorkloadOutsideItsTier => {
+                include_str!("../../policies/workload-outside-its-tier.yaml")
+            }
             RuleId::UnresolvedPlacement => include_str!("../../policies/unresolved-placement.yaml"),
             RuleId::InvalidYaml => include_str!("../../policies/invalid-yaml.yaml"),
             RuleId::UnusedSuppression => include_str!("../../policies/unused-suppression.yaml"),
@@ -390,6 +397,7 @@ pub fn registry() -> Vec<Box<dyn Rule>> {
         Box::new(prod_uses_nonprod_config::ProdUsesNonprodConfig),
         Box::new(mixed_environment_cluster::MixedEnvironmentCluster),
         Box::new(no_network_isolation::NoNetworkIsolation),
+        Box::new(workload_outside_its_tier::WorkloadOutsideItsTier),
         Box::new(unresolved_placement::UnresolvedPlacement),
         Box::new(invalid_yaml::InvalidYaml),
     ]
@@ -397,14 +405,50 @@ pub fn registry() -> Vec<Box<dyn Rule>> {
 
 /// Runs every enabled rule.
 pub fn run_all(ctx: &RuleContext<'_>) -> Vec<Finding> {
-    registry()
+    let mut findings: Vec<Finding> = registry()
         .iter()
         .filter_map(|rule| {
             let severity = ctx.policies.severity(rule.id())?;
             Some(rule.check(ctx, severity))
         })
         .flatten()
-        .collect()
+        .collect();
+    add_tiers_and_purposes(ctx.topology, &mut findings);
+    findings
+}
+
+/// Names the tier of each finding's cluster and the purpose of the workload it is about, so
+/// that outputs (which only read findings) can show them.
+fn add_tiers_and_purposes(topology: &Topology, findings: &mut [Finding]) {
+    use crate::topology::Purpose;
+    if findings.is_empty() {
+        return;
+    }
+    let mut purposes: std::collections::HashMap<(usize, &str, u32), Purpose> =
+        std::collections::HashMap::new();
+    for p in &topology.placements {
+        purposes
+            .entry((p.cluster, &*p.object.file, p.object.line))
+            .or_insert(p.purpose);
+    }
+    for f in findings {
+        let Some(name) = f.cluster.as_deref() else {
+            continue;
+        };
+        let Some(cluster) = topology.clusters.iter().position(|c| c.name == name) else {
+            continue;
+        };
+        f.tier = topology.clusters[cluster]
+            .tier
+            .map(|t| t.as_str().to_owned());
+        if let Some((file, line)) = &f.subject {
+            f.purpose = purposes
+                .get(&(cluster, &**file, *line))
+                .copied()
+                .filter(|p| *p != Purpose::Unknown)
+                .map(|p| p.as_str().to_owned());
+        }
+    }
 }
 
 #[cfg(test)]

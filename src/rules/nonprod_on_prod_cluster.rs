@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use super::placement::{is_workload, line_to_change, object_label, policy_list, resource_of};
 use super::{Rule, RuleContext, RuleId};
 use crate::findings::{Finding, Location, Severity};
-use crate::topology::{Env, Placement};
+use crate::topology::{Env, Placement, Purpose};
 
 pub struct NonprodOnProdCluster;
 
@@ -91,6 +91,12 @@ impl Rule for NonprodOnProdCluster {
                     "{what} placed{via} on production cluster {} ({})",
                     c.name, first.class_reason
                 );
+                // DESIGN §4: CI runners on production say why they do not belong there.
+                if placements.iter().any(|p| p.purpose == Purpose::Ci) {
+                    message.push_str(
+                        "; CI runners execute code from pull requests, here next to production services and secrets",
+                    );
+                }
                 if !scoped.is_empty() {
                     message.push_str(&format!(
                         "; cluster-scoped {} change{} the whole cluster",

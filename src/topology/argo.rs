@@ -607,6 +607,8 @@ fn opaque_placement(
         patch: false,
         renders_chart: payload.chart,
         opaque: true,
+        purpose: super::Purpose::Unknown,
+        purpose_reason: String::new(),
     })
 }
 

@@ -33,8 +33,20 @@ pub struct Cluster {
     pub declared_in: Vec<Location>,
     /// Declared where Argo CD's cluster generator sees it (a cluster Secret, or the config).
     pub argo_known: bool,
+    /// The cluster's tier (DESIGN §3 "Tiers"), decided once its environment is final; `None`
+    /// for a non-production cluster with no tier word, or an unknown one.
+    pub tier: Option<super::Tier>,
+    /// Why the tier is what it is.
+    pub tier_reason: String,
     /// How strongly the environment was decided (lower is stronger), to merge declarations.
     env_rank: u8,
+}
+
+impl Cluster {
+    /// The cluster's tier: `production`, `staging`, `development`, `testing`, `internal`.
+    pub fn tier(&self) -> Option<super::Tier> {
+        self.tier
+    }
 }
 
 #[derive(Debug, Default)]
@@ -50,6 +62,7 @@ const RANK_LABEL: u8 = 1;
 const RANK_NAME: u8 = 2;
 const RANK_SERVER: u8 = 3;
 const RANK_FOLDER: u8 = 4;
+const RANK_TIER_WORD: u8 = 5;
 const RANK_HOLDS_PRODUCTION: u8 = 8;
 const RANK_NONE: u8 = 9;
 
@@ -99,6 +112,8 @@ impl Inventory {
                     env_reason: "no environment word in its name, labels or server".into(),
                     declared_in: Vec::new(),
                     argo_known: false,
+                    tier: None,
+                    tier_reason: String::new(),
                     env_rank: RANK_NONE,
                 });
                 self.clusters.len() - 1
@@ -142,6 +157,19 @@ impl Inventory {
                     RANK_SERVER,
                     m.env,
                     format!("server {server} has `{}`", m.token),
+                ));
+            }
+        }
+        // A word of a non-production tier (`load-1`, `tools`, `ci-eu`) makes the cluster
+        // non-production when no environment word says otherwise.
+        if candidates.is_empty() {
+            if let Some((tier, why)) =
+                super::tiers::cluster_tier_word(c, super::tiers::Catalog::builtin())
+            {
+                candidates.push((
+                    RANK_TIER_WORD,
+                    Env::NonProduction,
+                    format!("{why}, a word of the {tier} tier"),
                 ));
             }
         }
@@ -211,13 +239,22 @@ impl Inventory {
                 .unwrap_or(1);
             // Without `environment` the cluster is only named here; its environment is
             // inferred like any other's.
-            let explicit = decl.environment.map(|e| {
-                let env = match e {
-                    config::Environment::Production => Env::Production,
-                    config::Environment::NonProduction => Env::NonProduction,
-                };
-                (env, format!("declared {env} in the config"))
-            });
+            let explicit = decl
+                .environment
+                .map(|e| {
+                    let env = match e {
+                        config::Environment::Production => Env::Production,
+                        config::Environment::NonProduction => Env::NonProduction,
+                    };
+                    (env, format!("declared {env} in the config"))
+                })
+                .or_else(|| {
+                    let tier = decl.tier?;
+                    Some((
+                        tier.environment(),
+                        format!("declared tier {tier} in the config"),
+                    ))
+                });
             let c = inv.declare(
                 Some(&decl.name),
                 decl.server.as_deref(),

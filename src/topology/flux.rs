@@ -146,6 +146,8 @@ pub fn run(
                 renders_chart: true,
                 // The chart is not rendered: what it holds was not read.
                 opaque: true,
+                purpose: super::Purpose::Unknown,
+                purpose_reason: String::new(),
             });
         }
         return out;
@@ -503,6 +505,8 @@ fn opaque_kustomization(
         patch: false,
         renders_chart: false,
         opaque: true,
+        purpose: super::Purpose::Unknown,
+        purpose_reason: String::new(),
     })
 }
 

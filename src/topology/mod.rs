@@ -17,6 +17,7 @@ pub mod helm_values;
 pub mod index;
 pub mod kustomize;
 pub mod repository;
+pub mod tiers;
 pub mod unfollowed;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
@@ -28,6 +29,7 @@ pub use clusters::{Cluster, Inventory};
 pub use env::Env;
 pub use index::{DocRef, RepoIndex};
 use kustomize::{DirectoryMode, Expander, ItemSource};
+pub use tiers::{Purpose, Tier};
 
 use crate::config::{Config, Limits};
 use crate::documents::{Document, SkipReason, SourceFile};
@@ -83,6 +85,17 @@ pub struct Placement {
     /// request), so the deployer itself stands for it, classed by its own identity. Its
     /// contents were not read; coverage counts these apart from objects.
     pub opaque: bool,
+    /// What the workload is for (DESIGN §3 "Workload purpose"), decided once the classes are.
+    pub purpose: Purpose,
+    /// Why the purpose is what it is.
+    pub purpose_reason: String,
+}
+
+impl Placement {
+    /// What the workload is for: `production`, `feature`, `integration-test`, ...
+    pub fn purpose(&self) -> Purpose {
+        self.purpose
+    }
 }
 
 /// What running one deployer yields.
@@ -329,6 +342,8 @@ pub fn build_with(
     for p in &mut topology.placements {
         p.cluster_environment = topology.clusters[p.cluster].environment;
     }
+    tiers::assign_tiers(&mut topology.clusters, config);
+    tiers::assign_purposes(&mut topology, &index);
     topology.placements.sort_by(|a, b| {
         (&a.object.file, a.object.line, a.cluster).cmp(&(&b.object.file, b.object.line, b.cluster))
     });
@@ -686,6 +701,8 @@ impl<'a> Builder<'a> {
                 patch: item.patch,
                 renders_chart: false,
                 opaque: false,
+                purpose: Purpose::Unknown,
+                purpose_reason: String::new(),
             };
             self.placed.insert(key, self.placements.len());
             self.placements.push(placement);
@@ -1049,6 +1066,7 @@ fn own_signals(
     vocabulary: &env::Vocabulary,
 ) -> Vec<Signal> {
     let mut out = Vec::new();
+    out.extend(tiers::tool_signal(doc, &object.kind, &object.images));
     for folder in object.file.split('/').rev().skip(1) {
         if matches!(
             folder,
