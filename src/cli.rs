@@ -294,7 +294,9 @@ pub fn main() -> ExitCode {
         Command::Github(args) => run_github(args),
         Command::Init(args) => setup::run_init(args),
         Command::Merge(args) => setup::run_merge(args),
-        Command::Completions(args) => setup::run_completions(args, <Cli as clap::CommandFactory>::command()),
+        Command::Completions(args) => {
+            setup::run_completions(args, <Cli as clap::CommandFactory>::command())
+        }
         Command::Man(args) => setup::run_man(args, <Cli as clap::CommandFactory>::command()),
     };
     match result {

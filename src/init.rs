@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 
 use crate::config::SCHEMA_URL;
 use crate::output::sanitize;
+use crate::topology::coverage::FOLDER_DEPTH;
 use crate::topology::{Env, Topology};
 
 /// What [`starter_config`] wrote, for the one-line summary.
@@ -127,21 +128,41 @@ pub fn starter_config(topology: &Topology) -> (String, Written) {
     if !folders.is_empty() {
         let _ = writeln!(
             out,
-            "\n# {} object{} in these folders reach no cluster through a deployer envfence follows.\n\
+            "\n# {} object{} in these folders reach{} no cluster through a deployer envfence follows.\n\
              # Say where each folder lands (a cluster name from above), or ignore it:",
             topology.object_coverage.unplaced(),
             if topology.object_coverage.unplaced() == 1 {
                 ""
             } else {
                 "s"
+            },
+            if topology.object_coverage.unplaced() == 1 {
+                "es"
+            } else {
+                ""
             }
         );
-        out.push_str("# paths:\n");
+        out.push_str(
+            "# The first glob that matches a file wins: deeper folders come first.\n# paths:\n",
+        );
+        // A folder cut to FOLDER_DEPTH segments stands for everything below it; a shallower one
+        // for the files directly in it, which its glob also matches below: hence deepest first.
+        let mut folders: Vec<_> = folders.iter().collect();
+        folders.sort_by_key(|f| {
+            let depth = if f.folder.is_empty() {
+                0
+            } else {
+                f.folder.split('/').count()
+            };
+            (std::cmp::Reverse(depth), std::cmp::Reverse(f.objects))
+        });
         for folder in folders {
             let glob = if folder.folder.is_empty() {
-                "**".to_owned()
-            } else {
+                "*".to_owned()
+            } else if folder.folder.split('/').count() >= FOLDER_DEPTH {
                 format!("{}/**", folder.folder)
+            } else {
+                format!("{}/*", folder.folder)
             };
             let _ = writeln!(
                 out,
@@ -165,9 +186,9 @@ fn quoted(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
 }
 
-/// Repository text made safe for a one-line comment.
+/// Repository text made safe for a one-line comment (line breaks become `\n` escapes).
 fn comment(text: &str) -> String {
-    sanitize::text(text).replace(['\n', '\r'], " ")
+    sanitize::text(text).into_owned()
 }
 
 #[cfg(test)]
@@ -178,15 +199,18 @@ mod tests {
     fn an_empty_topology_still_loads() {
         let (text, written) = starter_config(&Topology::default());
         assert_eq!(written, Written::default());
-        let config = crate::config::Config::parse(std::path::Path::new("x.yaml"), &text)
-            .expect("loads");
+        let config =
+            crate::config::Config::parse(std::path::Path::new("x.yaml"), &text).expect("loads");
         assert!(config.clusters.is_empty());
-        assert!(text.starts_with("# yaml-language-server: $schema="), "{text}");
+        assert!(
+            text.starts_with("# yaml-language-server: $schema="),
+            "{text}"
+        );
     }
 
     #[test]
     fn names_are_quoted_and_comments_stay_one_line() {
         assert_eq!(quoted("a\"b: c"), r#""a\"b: c""#);
-        assert_eq!(comment("x\ny"), "x y");
+        assert!(!comment("x\ny\r\u{2028}z").contains(['\n', '\r', '\u{2028}']));
     }
 }

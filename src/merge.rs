@@ -87,7 +87,11 @@ pub fn summarise(name: &str, report: &serde_json::Value) -> Result<RepositorySum
         if text("status") == Some("fixed") {
             continue;
         }
-        if finding.get("suppressed").and_then(serde_json::Value::as_bool) == Some(true) {
+        if finding
+            .get("suppressed")
+            .and_then(serde_json::Value::as_bool)
+            == Some(true)
+        {
             summary.suppressed += 1;
             continue;
         }

@@ -27,7 +27,10 @@ fn committed_schema_matches_the_config_types() {
         committed == generated,
         "docs/envfence.schema.json is out of date (run ENVFENCE_BLESS=1 cargo test --test config_schema)"
     );
-    assert!(generated.contains(SCHEMA_URL), "the schema names its own URL");
+    assert!(
+        generated.contains(SCHEMA_URL),
+        "the schema names its own URL"
+    );
 }
 
 fn validator() -> jsonschema::Validator {
@@ -43,20 +46,41 @@ fn as_json(yaml: &str) -> serde_json::Value {
 
 /// (config text, whether the loader accepts it): both the loader and the schema must say so.
 const CASES: &[(&str, bool)] = &[
-    ("clusters:\n  - name: prod-eu\n    environment: production\n", true),
-    ("clusters:\n  - name: a\n    server: https://a\n    aliases: [b]\n", true),
+    (
+        "clusters:\n  - name: prod-eu\n    environment: production\n",
+        true,
+    ),
+    (
+        "clusters:\n  - name: a\n    server: https://a\n    aliases: [b]\n",
+        true,
+    ),
     ("clusters:\n  - name: a\n    environment: null\n", true),
-    ("rules:\n  no-network-isolation: off\n  invalid-yaml: error\n", true),
+    (
+        "rules:\n  no-network-isolation: off\n  invalid-yaml: error\n",
+        true,
+    ),
     ("limits:\n  kustomize-objects: 1000000\n", true),
-    ("helm:\n  enabled: false\n  kube-version: \"v1.31.2\"\n", true),
-    ("repository:\n  urls: [https://github.com/acme/platform.git]\n", true),
-    ("environments:\n  non-production:\n    words: [sbx]\n    hosts: ['*.stg']\n", true),
+    (
+        "helm:\n  enabled: false\n  kube-version: \"v1.31.2\"\n",
+        true,
+    ),
+    (
+        "repository:\n  urls: [https://github.com/acme/platform.git]\n",
+        true,
+    ),
+    (
+        "environments:\n  non-production:\n    words: [sbx]\n    hosts: ['*.stg']\n",
+        true,
+    ),
     // Unknown keys, at every level.
     ("clusterz: []\n", false),
     ("clusters:\n  - name: a\n    lables: {}\n", false),
     ("environments:\n  staging: {}\n", false),
     ("environments:\n  production:\n    word: [x]\n", false),
-    ("paths:\n  - glob: a/**\n    cluster: a\n    env: prod\n", false),
+    (
+        "paths:\n  - glob: a/**\n    cluster: a\n    env: prod\n",
+        false,
+    ),
     ("rules:\n  no-such-rule: off\n", false),
     ("limits:\n  appset-sets: 5\n", false),
     ("helm:\n  binary: ./evil.sh\n", false),

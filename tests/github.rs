@@ -672,13 +672,17 @@ async fn locations_link_to_the_head_and_many_findings_are_grouped() {
     let blob = format!("https://github.test/acme/gitops/blob/{head}");
     for text in [&body, &fx.summary()] {
         let group = format!("| 🔴 | `nonprod-on-prod-cluster` | prod-eu (production) | 50 | [apps/feature-login-00.yaml:11]({blob}/apps/feature-login-00.yaml#L11) |");
-        let at = text.find(&group).unwrap_or_else(|| panic!("no group row:\n{text}"));
+        let at = text
+            .find(&group)
+            .unwrap_or_else(|| panic!("no group row:\n{text}"));
         let details = text
-            .find("<details><summary>All 50 findings shown here, with evidence</summary>")
+            .find(" findings, with evidence</summary>")
             .expect("the findings behind <details>");
         assert!(at < details, "{text}");
         assert!(
-            text.contains(&format!("| [apps/feature-login-49.yaml:11]({blob}/apps/feature-login-49.yaml#L11) |")),
+            text.contains(&format!(
+                "| [apps/feature-login-07.yaml:11]({blob}/apps/feature-login-07.yaml#L11) |"
+            )),
             "{text}"
         );
         // Inside <summary> Markdown is not read: an HTML link.
@@ -687,9 +691,28 @@ async fn locations_link_to_the_head_and_many_findings_are_grouped() {
             "{text}"
         );
         // Evidence lines link too.
-        assert!(text.contains(&format!("- [apps/feature-login-07.yaml:")), "{text}");
-        assert_eq!(text.matches("<details>").count(), text.matches("</details>").count());
+        assert!(
+            text.contains(&format!("- [apps/feature-login-07.yaml:")),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("<details>").count(),
+            text.matches("</details>").count()
+        );
     }
+    // The comment is cut to GitHub's size, between findings; the job summary has them all.
+    assert!(
+        body.contains("<details><summary>All 50 findings, with evidence</summary>")
+            || (body.contains(" of the 50 findings, with evidence</summary>")
+                && body.contains("more findings are left out")),
+        "{body}"
+    );
+    assert!(fx
+        .summary()
+        .contains("<details><summary>All 50 findings, with evidence</summary>"));
+    assert!(fx.summary().contains(&format!(
+        "| [apps/feature-login-49.yaml:11]({blob}/apps/feature-login-49.yaml#L11) |"
+    )));
 
     // A few findings: one row each, no grouping; another server (GitHub Enterprise).
     let fx = Fixture::new(&["feature-a", "feature-b"]);

@@ -49,7 +49,11 @@ fn init_into(repo: &Path, file: &Path) -> String {
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stderr(&out).starts_with("envfence: wrote "), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("envfence: wrote "),
+        "{}",
+        stderr(&out)
+    );
     std::fs::read_to_string(file).expect("written")
 }
 
@@ -71,13 +75,19 @@ fn init_on_the_demo_reproduces_its_clusters_and_environments() {
             "{name}:\n{text}"
         );
         if env != "unknown" {
-            assert!(text.contains(&format!("    environment: {env}\n")), "{text}");
+            assert!(
+                text.contains(&format!("    environment: {env}\n")),
+                "{text}"
+            );
         }
     }
     // Evidence as comments, and the editor schema line.
     assert!(text.contains("  # prod-"), "{text}");
     assert!(text.contains("#   seen at "), "{text}");
-    assert!(text.starts_with("# yaml-language-server: $schema="), "{text}");
+    assert!(
+        text.starts_with("# yaml-language-server: $schema="),
+        "{text}"
+    );
     // The written config loads, and declaring what was inferred changes no environment.
     assert_eq!(clusters(&fixture("demo"), Some(&written)), expected);
     envfence()
@@ -95,7 +105,10 @@ fn init_never_overwrites() {
         dir.path(),
         &[
             (".envfence.yaml", "# mine\n"),
-            ("namespaces/team-a/ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n"),
+            (
+                "namespaces/team-a/ns.yaml",
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n",
+            ),
         ],
     );
     let out = envfence()
@@ -117,8 +130,11 @@ fn init_never_overwrites() {
     #[cfg(unix)]
     {
         std::fs::remove_file(dir.path().join(".envfence.yaml")).expect("rm");
-        std::os::unix::fs::symlink(dir.path().join("elsewhere"), dir.path().join(".envfence.yaml"))
-            .expect("symlink");
+        std::os::unix::fs::symlink(
+            dir.path().join("elsewhere"),
+            dir.path().join(".envfence.yaml"),
+        )
+        .expect("symlink");
         envfence()
             .args(["init", "--quiet"])
             .arg(dir.path())
@@ -135,7 +151,10 @@ fn init_never_overwrites() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = std::fs::read_to_string(dir.path().join(".envfence.yaml")).expect("written");
-    assert!(text.contains("#   - glob: \"namespaces/**\"   # 1 object"), "{text}");
+    assert!(
+        text.contains("#   - glob: \"namespaces/team-a/**\"   # 1 object\n"),
+        "{text}"
+    );
     assert!(text.contains("clusters: []"), "{text}");
     envfence()
         .args(["scan", "--quiet", "--fail-on", "never"])
@@ -173,7 +192,15 @@ fn init_on_every_corpus_writes_a_config_that_scan_accepts() {
             .join(format!("{}.yaml", entry.file_name().to_string_lossy()));
         init_into(&repo, &written);
         let out = envfence()
-            .args(["scan", "--quiet", "--fail-on", "never", "--format", "json", "--config"])
+            .args([
+                "scan",
+                "--quiet",
+                "--fail-on",
+                "never",
+                "--format",
+                "json",
+                "--config",
+            ])
             .arg(&written)
             .arg(&repo)
             .output()
@@ -202,7 +229,15 @@ fn merge_sums_the_reports_of_many_repositories() {
     let dir = tempfile::tempdir().expect("tempdir");
     let demo = dir.path().join("acme__platform.json");
     envfence()
-        .args(["scan", "--quiet", "--fail-on", "never", "--format", "json", "-o"])
+        .args([
+            "scan",
+            "--quiet",
+            "--fail-on",
+            "never",
+            "--format",
+            "json",
+            "-o",
+        ])
         .arg(&demo)
         .arg(fixture("demo"))
         .assert()
@@ -225,15 +260,24 @@ fn merge_sums_the_reports_of_many_repositories() {
     let summary = stdout(&out);
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&demo).expect("report")).expect("JSON");
-    let errors = report["summary"]["findings"]["error"].as_u64().expect("errors");
+    let errors = report["summary"]["findings"]["error"]
+        .as_u64()
+        .expect("errors");
     assert!(errors > 0);
     assert!(
         summary.starts_with("## envfence: 2 repositories, 1 with errors\n"),
         "{summary}"
     );
-    let platform = summary.find("| ❌ | acme/platform | ").expect("platform row");
-    let empty_row = summary.find("| acme/empty | 0 | 0 | 0 |").expect("empty row");
-    assert!(platform < empty_row, "repositories with errors first:\n{summary}");
+    let platform = summary
+        .find("| ❌ | acme/platform | ")
+        .expect("platform row");
+    let empty_row = summary
+        .find("| acme/empty | 0 | 0 | 0 |")
+        .expect("empty row");
+    assert!(
+        platform < empty_row,
+        "repositories with errors first:\n{summary}"
+    );
     assert!(
         summary.contains(&format!("| ❌ | acme/platform | {errors} | ")),
         "{summary}"
@@ -249,7 +293,11 @@ fn merge_sums_the_reports_of_many_repositories() {
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("bad.json: not an envfence JSON report"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("bad.json: not an envfence JSON report"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(stderr(&out).lines().count(), 1);
 }
 
@@ -285,8 +333,18 @@ fn man_pages_for_every_command() {
     assert!(page.contains(".TH envfence 1"), "{page}");
     let dir = tempfile::tempdir().expect("tempdir");
     let pages = dir.path().join("man1");
-    envfence().arg("man").arg("--dir").arg(&pages).assert().code(0);
-    for name in ["envfence.1", "envfence-scan.1", "envfence-init.1", "envfence-merge.1"] {
+    envfence()
+        .arg("man")
+        .arg("--dir")
+        .arg(&pages)
+        .assert()
+        .code(0);
+    for name in [
+        "envfence.1",
+        "envfence-scan.1",
+        "envfence-init.1",
+        "envfence-merge.1",
+    ] {
         let text = std::fs::read_to_string(pages.join(name)).unwrap_or_default();
         assert!(text.contains(".SH"), "{name}: {text}");
     }
@@ -397,8 +455,11 @@ fn the_release_hook_checks_and_runs_the_release_binary() {
     let staging = dir.path().join("staging");
     std::fs::create_dir_all(&assets).expect("mkdir");
     std::fs::create_dir_all(&staging).expect("mkdir");
-    std::fs::copy(assert_cmd::cargo::cargo_bin("envfence"), staging.join("envfence"))
-        .expect("copy");
+    std::fs::copy(
+        assert_cmd::cargo::cargo_bin("envfence"),
+        staging.join("envfence"),
+    )
+    .expect("copy");
     let target = "x86_64-unknown-linux-musl";
     let archive = format!("envfence-{target}.tar.gz");
     let status = std::process::Command::new("tar")
@@ -442,7 +503,11 @@ fn the_release_hook_checks_and_runs_the_release_binary() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stdout(&out).contains("nonprod-on-prod-cluster"));
     assert!(cache.join(format!("envfence/{version}/envfence")).is_file());
-    assert!(stderr(&out).contains("build provenance not checked"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("build provenance not checked"),
+        "{}",
+        stderr(&out)
+    );
 
     // A tampered archive: refused, nothing installed.
     let mut tampered = bytes.clone();
@@ -452,12 +517,20 @@ fn the_release_hook_checks_and_runs_the_release_binary() {
     let fresh = dir.path().join("fresh-cache");
     let out = run(&fresh);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("SHA-256 mismatch"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("SHA-256 mismatch"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!fresh.join(format!("envfence/{version}/envfence")).exists());
 
     // No release for these sources: exit 3, for the action to build from source instead.
     let out = std::process::Command::new(repo_root().join("scripts/install-release.sh"))
-        .args([version, &dir.path().join("bin").display().to_string(), "0000"])
+        .args([
+            version,
+            &dir.path().join("bin").display().to_string(),
+            "0000",
+        ])
         .env("ENVFENCE_RELEASES", &url)
         .env("ENVFENCE_TARGET", target)
         .env("ENVFENCE_ATTESTATION", "skip")

@@ -124,8 +124,9 @@ impl ActionsEnv {
     /// http(s) URL that cannot break out of a Markdown link or an HTML attribute.
     pub fn blob_url(&self, commit: Option<&str>) -> Option<String> {
         let repository = self.repository.as_deref().filter(|r| valid_repository(r))?;
-        let commit = commit
-            .filter(|c| !c.is_empty() && c.len() <= 64 && c.chars().all(|c| c.is_ascii_hexdigit()))?;
+        let commit = commit.filter(|c| {
+            !c.is_empty() && c.len() <= 64 && c.chars().all(|c| c.is_ascii_hexdigit())
+        })?;
         let server = self.server_url.trim_end_matches('/');
         let safe = (server.starts_with("https://") || server.starts_with("http://"))
             && server.chars().all(|c| {

@@ -97,7 +97,11 @@ fn url_path(path: &str) -> String {
 /// `file:line` for Markdown: a link to the line at the head commit when there is one.
 fn location(file: &str, line: u32, options: &CommentOptions) -> String {
     match options.blob_url {
-        Some(blob) => format!("[{}:{line}]({blob}/{}#L{line})", escape(file), url_path(file)),
+        Some(blob) => format!(
+            "[{}:{line}]({blob}/{}#L{line})",
+            escape(file),
+            url_path(file)
+        ),
         None => format!("{}:{line}", escape(file)),
     }
 }
@@ -362,13 +366,14 @@ fn assemble(
     if !new.is_empty() {
         let grouped = parts.new.len() > GROUP_ABOVE;
         if grouped {
-            group_table(&mut out, new, options);
-            let _ = writeln!(
-                out,
-                "<details><summary>All {} finding{} shown here, with evidence</summary>\n",
-                new.len(),
-                if new.len() == 1 { "" } else { "s" }
-            );
+            // The groups count every new finding, also those the size limit leaves out below.
+            group_table(&mut out, &parts.new, options);
+            let what = if new.len() == parts.new.len() {
+                format!("All {} findings", new.len())
+            } else {
+                format!("{} of the {} findings", new.len(), parts.new.len())
+            };
+            let _ = writeln!(out, "<details><summary>{what}, with evidence</summary>\n");
         }
         out.push_str("| | rule | location | resource | cluster |\n|---|---|---|---|---|\n");
         for f in new {
