@@ -691,10 +691,7 @@ async fn locations_link_to_the_head_and_many_findings_are_grouped() {
             "{text}"
         );
         // Evidence lines link too.
-        assert!(
-            text.contains(&format!("- [apps/feature-login-07.yaml:")),
-            "{text}"
-        );
+        assert!(text.contains("- [apps/feature-login-07.yaml:"), "{text}");
         assert_eq!(
             text.matches("<details>").count(),
             text.matches("</details>").count()
