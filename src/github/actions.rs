@@ -294,6 +294,29 @@ mod tests {
     }
 
     #[test]
+    fn links_need_a_safe_server_a_repository_and_a_commit() {
+        let e = env(&[
+            ("GITHUB_REPOSITORY", "acme/gitops"),
+            ("GITHUB_SERVER_URL", "https://git.acme.example/"),
+        ]);
+        assert_eq!(
+            e.blob_url(Some("abc123")).as_deref(),
+            Some("https://git.acme.example/acme/gitops/blob/abc123")
+        );
+        assert!(e.blob_url(Some("main; x")).is_none(), "not a commit id");
+        assert!(e.blob_url(None).is_none());
+        for server in ["javascript:alert(1)", "https://x\"><b>", "https://x/a)b"] {
+            let e = env(&[
+                ("GITHUB_REPOSITORY", "acme/gitops"),
+                ("GITHUB_SERVER_URL", server),
+            ]);
+            assert!(e.blob_url(Some("abc")).is_none(), "{server}");
+        }
+        let e = env(&[("GITHUB_REPOSITORY", "acme/../x")]);
+        assert!(e.blob_url(Some("abc")).is_none());
+    }
+
+    #[test]
     fn the_token_never_shows_in_debug_output() {
         let e = env(&[("GITHUB_TOKEN", "ghs_secret")]);
         assert!(!format!("{e:?}").contains("ghs_secret"));
