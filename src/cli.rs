@@ -19,11 +19,13 @@ use envfence::rules::Policies;
 use envfence::scan::{self, Progress, ScanOptions, Target};
 use envfence::topology::helm::HelmChoice;
 
+mod setup;
+
 const SCAN_EXAMPLES: &str = "\
 Examples:
   envfence scan                         scan the current directory
   envfence scan fixtures/demo           scan another checkout
-  envfence scan --format json -o r.json write the JSON report (schema v1) to a file
+  envfence scan --format json -o r.json  write the JSON report (schema v1) to a file
   envfence scan --fail-on warning       exit 1 on warnings too (default: errors only)
   envfence scan --fail-on never         report, but always exit 0
   envfence scan --base origin/main      only what this branch introduces fails (new/existing/fixed)
@@ -41,7 +43,9 @@ Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it;
         works out which manifests land on which cluster, and reports feature, preview and test \
         workloads placed on production clusters, pointed at production endpoints, secrets or \
         config, or sharing a cluster with production behind nothing but a namespace.",
-    after_help = "Run `envfence <command> --help` for each command's options and examples."
+    after_help = "Examples:\n  envfence scan fixtures/demo          report what lands where it should not\n  \
+        envfence init                        write a starter .envfence.yaml\n\n\
+        Run `envfence <command> --help` for each command's options and examples."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -63,6 +67,18 @@ enum Command {
     /// SARIF, and one pull-request comment.
     #[command(after_help = GITHUB_EXAMPLES)]
     Github(GithubArgs),
+    /// Write a starter .envfence.yaml from the clusters and environments envfence finds.
+    #[command(after_help = setup::INIT_EXAMPLES)]
+    Init(setup::InitArgs),
+    /// Merge the JSON reports of many repositories into one Markdown summary.
+    #[command(after_help = setup::MERGE_EXAMPLES)]
+    Merge(setup::MergeArgs),
+    /// Print a shell completion script.
+    #[command(after_help = setup::COMPLETIONS_EXAMPLES)]
+    Completions(setup::CompletionsArgs),
+    /// Print the man page (roff), or write one page per command to a folder.
+    #[command(after_help = setup::MAN_EXAMPLES)]
+    Man(setup::ManArgs),
 }
 
 const GITHUB_EXAMPLES: &str = "\
@@ -276,6 +292,12 @@ pub fn main() -> ExitCode {
         Command::Topology(args) => run_topology(args),
         Command::Explain(args) => run_explain(args),
         Command::Github(args) => run_github(args),
+        Command::Init(args) => setup::run_init(args),
+        Command::Merge(args) => setup::run_merge(args),
+        Command::Completions(args) => {
+            setup::run_completions(args, <Cli as clap::CommandFactory>::command())
+        }
+        Command::Man(args) => setup::run_man(args, <Cli as clap::CommandFactory>::command()),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -573,5 +595,47 @@ mod tests {
     fn cli_is_well_formed() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// Every command's `--help` shows examples, and each example is a command line that
+    /// parses: an option renamed without its example fails here.
+    #[test]
+    fn every_command_shows_examples_that_parse() {
+        use clap::CommandFactory;
+        let top = Cli::command();
+        let mut checked = 0;
+        let commands = std::iter::once(&top).chain(top.get_subcommands());
+        for command in commands {
+            let help = command
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                help.contains("Examples"),
+                "`{}` --help shows no example",
+                command.get_name()
+            );
+            let examples: Vec<&str> = help
+                .lines()
+                .filter_map(|l| l.trim_start().strip_prefix("envfence "))
+                .collect();
+            assert!(!examples.is_empty(), "{}: {help}", command.get_name());
+            for example in examples {
+                // The command ends at the two spaces before its description, or at a shell
+                // operator.
+                let line = example.split("  ").next().unwrap_or_default();
+                let line = line
+                    .split(['|', '>', '&'])
+                    .next()
+                    .unwrap_or_default()
+                    .trim();
+                let args = std::iter::once("envfence").chain(line.split_whitespace());
+                if let Err(e) = Cli::try_parse_from(args) {
+                    panic!("example `envfence {line}` does not parse: {e}");
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 20, "{checked}");
     }
 }

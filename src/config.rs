@@ -6,6 +6,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::documents::{path as field_path, yaml, FieldPath, Node};
@@ -23,14 +24,14 @@ pub const EXCERPT_CHARS: usize = 32;
 /// The longest error message about a config or policy file, in characters.
 const MAX_MESSAGE_CHARS: usize = 600;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Environment {
     Production,
     NonProduction,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterDecl {
     pub name: String,
@@ -48,7 +49,7 @@ pub struct ClusterDecl {
 
 /// `tiers:`: the tiers where each workload purpose may run, replacing the policy's default
 /// homes per purpose. One field per purpose, so that serde rejects an unknown one with its line.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TiersConfig {
     #[serde(default)]
@@ -81,7 +82,7 @@ impl TiersConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentWords {
     /// Extra environment words, added to the built-in tokens.
@@ -92,7 +93,7 @@ pub struct EnvironmentWords {
     pub hosts: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Environments {
     #[serde(default)]
@@ -102,14 +103,14 @@ pub struct Environments {
 }
 
 /// "Files matching `glob` land on `cluster`", for files no deployer reaches.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PathRule {
     pub glob: String,
     pub cluster: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleLevel {
     Off,
@@ -118,15 +119,16 @@ pub enum RuleLevel {
     Error,
 }
 
-/// Per-rule levels. One field per rule id, so that serde rejects an unknown id with its line.
 /// `helm:`: whether to render local charts, and for which Kubernetes version. The binary is
 /// never named here (a pull request could point it at a script): `--helm` or `ENVFENCE_HELM`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HelmConfig {
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
+    /// The Kubernetes version charts are rendered for (`helm template --kube-version`).
     #[serde(default, rename = "kube-version")]
+    #[schemars(regex(pattern = r"^v?[0-9]+(\.[0-9]+){0,2}$"))]
     pub kube_version: Option<String>,
 }
 
@@ -143,7 +145,8 @@ fn enabled_by_default() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Per-rule levels. One field per rule id, so that serde rejects an unknown id with its line.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RulesConfig {
     #[serde(default, rename = "nonprod-on-prod-cluster")]
@@ -192,17 +195,23 @@ impl RulesConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `.envfence.yaml`: every key is optional; unknown keys are errors.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The explicit cluster inventory; wins over anything inferred.
     #[serde(default)]
     pub clusters: Vec<ClusterDecl>,
+    /// Words and hosts that mean production or non-production, added to the built-in ones.
     #[serde(default)]
     pub environments: Environments,
+    /// Where files that no deployer reaches land.
     #[serde(default)]
     pub paths: Vec<PathRule>,
+    /// Rule levels: off, info, warning or error.
     #[serde(default)]
     pub rules: RulesConfig,
+    /// Globs of repository paths that are not read.
     #[serde(default)]
     pub ignore: Vec<String>,
     #[serde(default)]
@@ -225,7 +234,7 @@ pub struct Config {
 }
 
 /// `repository:`: the `repoURL`s that mean this repository.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RepositoryConfig {
     #[serde(default)]
@@ -298,17 +307,20 @@ fn origin_url(root: &Path) -> Option<String> {
 }
 
 /// Budgets that keep a hostile repository from exhausting memory or time (DESIGN §10).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Limits {
     /// Parameter sets one ApplicationSet's generators may yield.
     #[serde(default = "Limits::default_appset_parameter_sets")]
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub appset_parameter_sets: usize,
     /// Objects one directory may expand to through its kustomizations.
     #[serde(default = "Limits::default_kustomize_objects")]
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub kustomize_objects: usize,
     /// Objects all expanded directories of one scan may yield together.
     #[serde(default = "Limits::default_expanded_objects")]
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub expanded_objects: usize,
 }
 
@@ -520,6 +532,24 @@ fn excerpt_raw(value: &str) -> String {
 /// A path for an error message: control characters escaped.
 pub(crate) fn shown_path(path: &Path) -> String {
     crate::output::sanitize::text(&path.display().to_string()).into_owned()
+}
+
+/// Where editors find the schema: the `$id` of [`json_schema`] and the target of the
+/// `# yaml-language-server: $schema=…` line.
+pub const SCHEMA_URL: &str =
+    "https://raw.githubusercontent.com/envfence/envfence/main/docs/envfence.schema.json";
+
+/// The JSON Schema of `.envfence.yaml` (`docs/envfence.schema.json`), generated from the types
+/// the loader reads, so that an editor rejects unknown keys and wrong types as the loader does.
+/// Glob syntax and cross-references (a `paths[].cluster` that names no cluster) stay the
+/// loader's to check.
+pub fn json_schema() -> String {
+    let mut schema = schemars::schema_for!(Config);
+    schema.insert("$id".to_owned(), SCHEMA_URL.into());
+    schema.insert("title".to_owned(), ".envfence.yaml".into());
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 impl Config {

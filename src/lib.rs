@@ -5,7 +5,8 @@
 //! [`topology`] works out which cluster each document lands on → [`rules`] turn them into
 //! [`findings`] → [`output`] renders a report. [`scan`] runs the pipeline; [`config`] is the
 //! optional `.envfence.yaml`; [`git`] reads revisions from git objects for diff-aware scans;
-//! [`github`] is the pull-request bot around a diff-aware scan.
+//! [`github`] is the pull-request bot around a diff-aware scan; [`init`] writes a starter
+//! config from the topology; [`merge`] sums many JSON reports into one organisation summary.
 //! Library code never prints; the `envfence` binary is thin glue.
 
 #![forbid(unsafe_code)]
@@ -15,6 +16,8 @@ pub mod documents;
 pub mod findings;
 pub mod git;
 pub mod github;
+pub mod init;
+pub mod merge;
 pub mod output;
 pub mod redact;
 pub mod rules;

@@ -357,7 +357,11 @@ async fn one_comment_created_then_resolved_in_place() {
         body.starts_with("<!-- envfence:report -->\n## ❌ envfence: 1 error"),
         "{body}"
     );
-    assert!(body.contains("`nonprod-on-prod-cluster` | apps/feature-login.yaml:11"));
+    let head = git(&fx.repo, &["rev-parse", "HEAD"]);
+    assert!(
+        body.contains(&format!("`nonprod-on-prod-cluster` | [apps/feature-login.yaml:11](https://github.test/acme/gitops/blob/{head}/apps/feature-login.yaml#L11)")),
+        "{body}"
+    );
     let url = ours[0]["html_url"].as_str().expect("url");
     assert!(
         fx.outputs().contains(&format!("comment-url={url}\n")),
@@ -650,6 +654,80 @@ async fn a_long_report_is_cut_between_findings() {
     assert_eq!(body.matches("```").count() % 2, 0);
     // The job summary has room for all of them.
     assert!(!fx.summary().contains("left out"));
+}
+
+/// Every location links to its line at the pull request's head commit, on the server of
+/// GITHUB_SERVER_URL; many findings of one cause read as one row, the rest behind <details>.
+#[tokio::test]
+async fn locations_link_to_the_head_and_many_findings_are_grouped() {
+    let apps: Vec<String> = (0..50).map(|i| format!("feature-login-{i:02}")).collect();
+    let refs: Vec<&str> = apps.iter().map(String::as_str).collect();
+    let fx = Fixture::new(&refs);
+    let head = git(&fx.repo, &["rev-parse", "HEAD"]);
+    let store = Store::default();
+    let server = fake_github(&store, None).await;
+    let out = fx.run(&server, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let body = store.all()[0]["body"].as_str().expect("body").to_owned();
+    let blob = format!("https://github.test/acme/gitops/blob/{head}");
+    for text in [&body, &fx.summary()] {
+        let group = format!("| 🔴 | `nonprod-on-prod-cluster` | prod-eu (production) | 50 | [apps/feature-login-00.yaml:11]({blob}/apps/feature-login-00.yaml#L11) |");
+        let at = text
+            .find(&group)
+            .unwrap_or_else(|| panic!("no group row:\n{text}"));
+        let details = text
+            .find(" findings, with evidence</summary>")
+            .expect("the findings behind <details>");
+        assert!(at < details, "{text}");
+        assert!(
+            text.contains(&format!(
+                "| [apps/feature-login-07.yaml:11]({blob}/apps/feature-login-07.yaml#L11) |"
+            )),
+            "{text}"
+        );
+        // Inside <summary> Markdown is not read: an HTML link.
+        assert!(
+            text.contains(&format!("<a href=\"{blob}/apps/feature-login-07.yaml#L11\">apps/feature-login-07.yaml:11</a>")),
+            "{text}"
+        );
+        // Evidence lines link too.
+        assert!(text.contains("- [apps/feature-login-07.yaml:"), "{text}");
+        assert_eq!(
+            text.matches("<details>").count(),
+            text.matches("</details>").count()
+        );
+    }
+    // The comment is cut to GitHub's size, between findings; the job summary has them all.
+    assert!(
+        body.contains("<details><summary>All 50 findings, with evidence</summary>")
+            || (body.contains(" of the 50 findings, with evidence</summary>")
+                && body.contains("more findings are left out")),
+        "{body}"
+    );
+    assert!(fx
+        .summary()
+        .contains("<details><summary>All 50 findings, with evidence</summary>"));
+    assert!(fx.summary().contains(&format!(
+        "| [apps/feature-login-49.yaml:11]({blob}/apps/feature-login-49.yaml#L11) |"
+    )));
+
+    // A few findings: one row each, no grouping; another server (GitHub Enterprise).
+    let fx = Fixture::new(&["feature-a", "feature-b"]);
+    let head = git(&fx.repo, &["rev-parse", "HEAD"]);
+    let store = Store::default();
+    let server = fake_github(&store, None).await;
+    let out = fx
+        .command(&server.uri())
+        .env("GITHUB_SERVER_URL", "https://git.acme.example/")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let body = store.all()[0]["body"].as_str().expect("body").to_owned();
+    assert!(!body.contains("All 2 findings"), "{body}");
+    assert!(
+        body.contains(&format!("[apps/feature-b.yaml:11](https://git.acme.example/acme/gitops/blob/{head}/apps/feature-b.yaml#L11)")),
+        "{body}"
+    );
 }
 
 #[tokio::test]

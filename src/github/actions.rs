@@ -57,6 +57,8 @@ pub struct ActionsEnv {
     pub output: Option<PathBuf>,
     pub server_url: String,
     pub run_id: Option<String>,
+    /// `GITHUB_SHA`: the commit of a push; a pull request's head is in its event.
+    pub sha: Option<String>,
     /// `ENVFENCE_BOT_LOGIN`: whose comments are ours when `GET /user` is refused.
     pub bot_login: Option<String>,
     /// Test knob `ENVFENCE_GITHUB_RETRY_BASE_MS`: the first retry delay, so the tests of
@@ -89,6 +91,7 @@ impl ActionsEnv {
             output: var("GITHUB_OUTPUT").map(PathBuf::from),
             server_url: var("GITHUB_SERVER_URL").unwrap_or_else(|| DEFAULT_SERVER_URL.to_owned()),
             run_id: var("GITHUB_RUN_ID"),
+            sha: var("GITHUB_SHA"),
             bot_login: var("ENVFENCE_BOT_LOGIN"),
             retry_base: var("ENVFENCE_GITHUB_RETRY_BASE_MS")
                 .and_then(|ms| ms.trim().parse().ok())
@@ -112,6 +115,24 @@ impl ActionsEnv {
             "{}/{repository}/actions/runs/{run_id}",
             self.server_url.trim_end_matches('/')
         ))
+    }
+}
+
+impl ActionsEnv {
+    /// `<server>/<owner>/<name>/blob/<commit>`, the prefix of a link to a file at `commit`;
+    /// none unless the repository is `owner/name`, the commit a hex id, and the server an
+    /// http(s) URL that cannot break out of a Markdown link or an HTML attribute.
+    pub fn blob_url(&self, commit: Option<&str>) -> Option<String> {
+        let repository = self.repository.as_deref().filter(|r| valid_repository(r))?;
+        let commit = commit.filter(|c| {
+            !c.is_empty() && c.len() <= 64 && c.chars().all(|c| c.is_ascii_hexdigit())
+        })?;
+        let server = self.server_url.trim_end_matches('/');
+        let safe = (server.starts_with("https://") || server.starts_with("http://"))
+            && server.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.' | '-' | '_' | '~' | '%')
+            });
+        safe.then(|| format!("{server}/{repository}/blob/{commit}"))
     }
 }
 
@@ -270,6 +291,29 @@ mod tests {
             e.run_url().as_deref(),
             Some("https://github.com/acme/gitops/actions/runs/42")
         );
+    }
+
+    #[test]
+    fn links_need_a_safe_server_a_repository_and_a_commit() {
+        let e = env(&[
+            ("GITHUB_REPOSITORY", "acme/gitops"),
+            ("GITHUB_SERVER_URL", "https://git.acme.example/"),
+        ]);
+        assert_eq!(
+            e.blob_url(Some("abc123")).as_deref(),
+            Some("https://git.acme.example/acme/gitops/blob/abc123")
+        );
+        assert!(e.blob_url(Some("main; x")).is_none(), "not a commit id");
+        assert!(e.blob_url(None).is_none());
+        for server in ["javascript:alert(1)", "https://x\"><b>", "https://x/a)b"] {
+            let e = env(&[
+                ("GITHUB_REPOSITORY", "acme/gitops"),
+                ("GITHUB_SERVER_URL", server),
+            ]);
+            assert!(e.blob_url(Some("abc")).is_none(), "{server}");
+        }
+        let e = env(&[("GITHUB_REPOSITORY", "acme/../x")]);
+        assert!(e.blob_url(Some("abc")).is_none());
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub struct Publish<'a> {
     pub fallback_login: Option<&'a str>,
     /// The workflow run, for the note on left-out findings.
     pub run_url: Option<&'a str>,
+    /// Where locations link to: `<server>/<repo>/blob/<head commit>`.
+    pub blob_url: Option<&'a str>,
     pub policy: RetryPolicy,
 }
 
@@ -183,6 +185,7 @@ async fn publish_async(report: &ScanReport, request: &Publish<'_>) -> Outcome {
         resolved,
         max_len: Some(MAX_BODY),
         run_url: request.run_url,
+        blob_url: request.blob_url,
     };
     let body = markdown::render_comment(report, &options);
     let minimal = markdown::render_minimal(report, &options);

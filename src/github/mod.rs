@@ -105,6 +105,9 @@ pub fn run(
     }
 
     let run_url = env.run_url();
+    // Locations link to the pull request's head commit (a push: the pushed commit).
+    let head = pull_request.as_ref().map(|pr| pr.head_sha.as_str());
+    let blob_url = env.blob_url(head.or(env.sha.as_deref()));
     let mut comment_url = None;
     let mut resolved = false;
     if let (Some(pr), true) = (&pull_request, request.comment != CommentMode::Never) {
@@ -147,6 +150,7 @@ pub fn run(
                         mode: request.comment,
                         fallback_login: env.bot_login.as_deref(),
                         run_url: run_url.as_deref(),
+                        blob_url: blob_url.as_deref(),
                         policy,
                     },
                 );
@@ -174,6 +178,7 @@ pub fn run(
                 resolved,
                 max_len: Some(SUMMARY_MAX),
                 run_url: run_url.as_deref(),
+                blob_url: blob_url.as_deref(),
             },
         );
         for warning in &warnings {

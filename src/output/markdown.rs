@@ -72,6 +72,50 @@ pub struct CommentOptions<'a> {
     pub max_len: Option<usize>,
     /// Where the full report is (the workflow run), for the note on left-out findings.
     pub run_url: Option<&'a str>,
+    /// `<server>/<owner>/<name>/blob/<head commit>`: every location links to its file and
+    /// line there.
+    pub blob_url: Option<&'a str>,
+}
+
+/// Above this many new findings, the table shows one row per rule and cluster, and the
+/// findings themselves are behind `<details>`.
+pub const GROUP_ABOVE: usize = 10;
+
+/// A path percent-encoded for a URL: `/` and unreserved characters stay.
+fn url_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// `file:line` for Markdown: a link to the line at the head commit when there is one.
+fn location(file: &str, line: u32, options: &CommentOptions) -> String {
+    match options.blob_url {
+        Some(blob) => format!(
+            "[{}:{line}]({blob}/{}#L{line})",
+            escape(file),
+            url_path(file)
+        ),
+        None => format!("{}:{line}", escape(file)),
+    }
+}
+
+/// `file:line` inside HTML (a `<summary>`, where Markdown links are not read).
+fn html_location(file: &str, line: u32, options: &CommentOptions) -> String {
+    match options.blob_url {
+        Some(blob) => format!(
+            "<a href=\"{blob}/{}#L{line}\">{}:{line}</a>",
+            url_path(file),
+            escape(file)
+        ),
+        None => format!("{}:{line}", escape(file)),
+    }
 }
 
 /// The report as `--format markdown` prints it.
@@ -320,6 +364,17 @@ fn assemble(
     let mut out = String::new();
     headline(&mut out, report, parts, options.resolved);
     if !new.is_empty() {
+        let grouped = parts.new.len() > GROUP_ABOVE;
+        if grouped {
+            // The groups count every new finding, also those the size limit leaves out below.
+            group_table(&mut out, &parts.new, options);
+            let what = if new.len() == parts.new.len() {
+                format!("All {} findings", new.len())
+            } else {
+                format!("{} of the {} findings", new.len(), parts.new.len())
+            };
+            let _ = writeln!(out, "<details><summary>{what}, with evidence</summary>\n");
+        }
         out.push_str("| | rule | location | resource | cluster |\n|---|---|---|---|---|\n");
         for f in new {
             let resource = f
@@ -327,40 +382,36 @@ fn assemble(
                 .as_ref()
                 .map(|r| escape(&r.to_string()))
                 .unwrap_or_default();
-            let cluster = match (&f.cluster, &f.environment) {
-                (Some(c), Some(e)) => format!("{} ({})", escape(c), escape(e)),
-                (Some(c), None) => escape(c),
-                _ => String::new(),
-            };
             let _ = writeln!(
                 out,
-                "| {} | `{}` | {}:{} | {resource} | {cluster} |",
+                "| {} | `{}` | {} | {resource} | {} |",
                 icon(f.severity),
                 f.rule,
-                escape(&f.location.file),
-                f.location.line
+                location(&f.location.file, f.location.line, options),
+                cluster_cell(f)
             );
         }
         out.push('\n');
         for f in new {
             let _ = writeln!(
                 out,
-                "<details><summary>{} <code>{}</code> {}:{}: {}</summary>\n",
+                "<details><summary>{} <code>{}</code> {}: {}</summary>\n",
                 icon(f.severity),
                 f.rule,
-                escape(&f.location.file),
-                f.location.line,
+                html_location(&f.location.file, f.location.line, options),
                 escape(&f.message)
             );
             for e in &f.evidence {
                 let _ = writeln!(
                     out,
-                    "- {}:{} {}",
-                    escape(&e.location.file),
-                    e.location.line,
+                    "- {} {}",
+                    location(&e.location.file, e.location.line, options),
                     escape(&e.note)
                 );
             }
+            out.push_str("\n</details>\n");
+        }
+        if grouped {
             out.push_str("\n</details>\n");
         }
         render_graph(&mut out, new);
@@ -405,6 +456,48 @@ fn assemble(
         }
     );
     out
+}
+
+/// `cluster (environment)`, escaped.
+fn cluster_cell(f: &Finding) -> String {
+    match (&f.cluster, &f.environment) {
+        (Some(c), Some(e)) => format!("{} ({})", escape(c), escape(e)),
+        (Some(c), None) => escape(c),
+        _ => String::new(),
+    }
+}
+
+/// One row per rule and cluster, most severe first, then most findings: with many findings
+/// the same mistake usually repeats (one overlay, one ApplicationSet), and this reads as the
+/// few causes it is.
+fn group_table(out: &mut String, new: &[&Finding], options: &CommentOptions) {
+    let mut groups: Vec<(Severity, &str, String, Vec<&Finding>)> = Vec::new();
+    for f in new {
+        let cluster = cluster_cell(f);
+        match groups
+            .iter_mut()
+            .find(|(_, rule, c, _)| *rule == f.rule.as_str() && *c == cluster)
+        {
+            Some(group) => {
+                group.0 = group.0.max(f.severity);
+                group.3.push(f);
+            }
+            None => groups.push((f.severity, f.rule.as_str(), cluster, vec![f])),
+        }
+    }
+    groups.sort_by(|a, b| b.0.cmp(&a.0).then(b.3.len().cmp(&a.3.len())));
+    out.push_str("| | rule | cluster | findings | first location |\n|---|---|---|---:|---|\n");
+    for (severity, rule, cluster, findings) in &groups {
+        let first = findings[0];
+        let _ = writeln!(
+            out,
+            "| {} | `{rule}` | {cluster} | {} | {} |",
+            icon(*severity),
+            findings.len(),
+            location(&first.location.file, first.location.line, options)
+        );
+    }
+    out.push('\n');
 }
 
 /// Deployer → cluster edges of the findings that have both, as a Mermaid flowchart; clusters
