@@ -195,7 +195,7 @@ pub fn find(index: &RepoIndex<'_>, existing: &[Unresolved]) -> Unfollowed {
         .iter()
         .filter(|f| f.kind == crate::documents::FileKind::Kustomization)
     {
-        for d in &f.documents {
+        for d in f.documents.iter() {
             for chart in d
                 .root
                 .get("helmCharts")
