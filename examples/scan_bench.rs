@@ -4,7 +4,7 @@
 //! ```text
 //! cargo build --release
 //! cargo run --release --example scan_bench -- [--runs K] [--apps N,N] [--dir DIR]
-//!     [--floor PATH] [--envfence PATH] [--repo PATH]...
+//!     [--floor PATH] [--envfence PATH] [--baseline PATH] [--repo PATH]...
 //! ```
 //!
 //! For each N of `--apps` (default 1000,5000) it uses `DIR/benchN` (default DIR `/tmp`),
@@ -21,7 +21,8 @@
 //! commands spreads the machine's noise over all of them; the table shows medians, the
 //! ratio of the medians and the median of the per-round ratios, and the largest peak RSS
 //! (maximum resident set, from `/usr/bin/time`) over the rounds. `--repo PATH` adds a
-//! repository (the demo, a corpus) with floor and full scan only. The load average is
+//! repository (the demo, a corpus) with floor and full scan only. `--baseline PATH` runs an
+//! earlier build in the same rounds (after the same floor run), for a before/after table. The load average is
 //! printed before and after: on a shared machine, read the ratios, not the times.
 
 use std::path::{Path, PathBuf};
@@ -31,7 +32,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 const USAGE: &str = "usage: scan_bench [--runs K] [--apps N,N] [--dir DIR] [--floor PATH] \
-                     [--envfence PATH] [--repo PATH]...";
+                     [--envfence PATH] [--baseline PATH] [--repo PATH]...";
 
 /// The file the diff-aware scan sees changed, and the line appended to it.
 const CHANGED_FILE: &str = "apps/svc-00000/base/configmap.yaml";
@@ -43,6 +44,7 @@ struct Args {
     dir: PathBuf,
     floor: PathBuf,
     envfence: PathBuf,
+    baseline: Option<PathBuf>,
     repos: Vec<PathBuf>,
 }
 
@@ -58,6 +60,7 @@ fn parse_args() -> anyhow::Result<Args> {
             .and_then(Path::parent)
             .map(|release| release.join("envfence"))
             .unwrap_or_else(|| manifest.join("target/release/envfence")),
+        baseline: None,
         repos: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -88,6 +91,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--dir" => args.dir = PathBuf::from(value()?),
             "--floor" => args.floor = PathBuf::from(value()?),
             "--envfence" => args.envfence = PathBuf::from(value()?),
+            "--baseline" => args.baseline = Some(PathBuf::from(value()?)),
             "--repo" => args.repos.push(PathBuf::from(value()?)),
             other => bail!("unknown argument {other}\n{USAGE}"),
         }
@@ -96,6 +100,7 @@ fn parse_args() -> anyhow::Result<Args> {
 }
 
 /// One process run: wall time and peak RSS in KiB (`None` without `/usr/bin/time`).
+#[derive(Clone)]
 struct Sample {
     wall: Duration,
     rss_kib: Option<u64>,
@@ -362,12 +367,17 @@ fn main() -> anyhow::Result<()> {
     );
     println!("|---|---|---|---|---|---|---|---|");
     for (name, repo, copy) in targets {
-        let mut row = Row {
+        let new_row = |name: String| Row {
             name,
             floor: Series::default(),
             full: Series::default(),
             diff: copy.as_ref().map(|_| Series::default()),
         };
+        let mut baseline = args
+            .baseline
+            .as_ref()
+            .map(|_| new_row(format!("{name} (baseline)")));
+        let mut row = new_row(name);
         for round in 0..args.runs {
             eprint!("\r{}: round {}/{}", row.name, round + 1, args.runs);
             // The floor may stop where envfence does not (it hangs on the demo): n/a then.
@@ -382,8 +392,19 @@ fn main() -> anyhow::Result<()> {
             if let (Some(copy), Some(series)) = (&copy, &mut row.diff) {
                 series.samples.push(measure(&args.envfence, &diff, copy)?);
             }
+            // The baseline build runs in the same rounds, right after the same floor run.
+            if let (Some(program), Some(base)) = (&args.baseline, &mut baseline) {
+                base.full.samples.push(measure(program, &scan, &repo)?);
+                if let (Some(copy), Some(series)) = (&copy, &mut base.diff) {
+                    series.samples.push(measure(program, &diff, copy)?);
+                }
+            }
         }
         eprintln!();
+        if let Some(mut base) = baseline {
+            base.floor.samples = row.floor.samples.clone();
+            print_row(&base);
+        }
         print_row(&row);
     }
     println!("load average after: {}", load_average());
