@@ -340,7 +340,9 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         args.format == Format::Text,
         matches!(args.format, Format::Text | Format::Markdown),
     )?;
-    Ok(u8::from(failing(&report, args.fail_on)))
+    let failed = failing(&report, args.fail_on);
+    scan::drop_in_background(report);
+    Ok(u8::from(failed))
 }
 
 fn run_github(args: GithubArgs) -> anyhow::Result<u8> {

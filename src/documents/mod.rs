@@ -224,7 +224,9 @@ pub struct ParseProblem {
 pub struct SourceFile {
     pub path: Arc<str>,
     pub kind: FileKind,
-    pub documents: Vec<Document>,
+    /// Shared, so that a diff-aware scan takes an unchanged file from the other side without
+    /// copying its trees.
+    pub documents: Arc<Vec<Document>>,
     pub problem: Option<ParseProblem>,
 }
 
@@ -446,7 +448,7 @@ pub fn load(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) -> Loade
         Loaded::File(SourceFile {
             path: Arc::clone(path),
             kind: kind_hint.unwrap_or(FileKind::Data),
-            documents: Vec::new(),
+            documents: Arc::default(),
             problem: Some(ParseProblem {
                 file: Arc::clone(path),
                 pos: Pos { line: 1, col: 1 },
@@ -493,7 +495,7 @@ fn load_unguarded(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) ->
             return Loaded::File(SourceFile {
                 path: Arc::clone(path),
                 kind: kind_hint.unwrap_or(FileKind::Data),
-                documents: Vec::new(),
+                documents: Arc::default(),
                 problem: Some(ParseProblem {
                     file: Arc::clone(path),
                     pos,
@@ -542,7 +544,7 @@ fn load_unguarded(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) ->
     Loaded::File(SourceFile {
         path: Arc::clone(path),
         kind,
-        documents,
+        documents: Arc::new(documents),
         problem: stream.error.map(|e| ParseProblem {
             file: Arc::clone(path),
             pos: e.pos,
@@ -566,7 +568,7 @@ pub fn load_rendered(
     if file.problem.is_some() {
         return None;
     }
-    for d in &mut file.documents {
+    for d in Arc::make_mut(&mut file.documents) {
         remap_lines(&mut d.root, line_in_source);
         d.header_line = line_in_source(d.header_line);
         d.first_line = line_in_source(d.first_line);

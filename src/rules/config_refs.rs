@@ -442,7 +442,7 @@ fn argo_helm(
                 continue;
             };
             let loc = |line: u32| Location::new(&file.path, line);
-            for doc in &file.documents {
+            for doc in file.documents.iter() {
                 string_leaves(&format!("values file {path}"), &doc.root, 0, &loc, out);
             }
         }

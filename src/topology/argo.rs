@@ -1272,7 +1272,7 @@ fn git_params(
             let m = glob.compile_matcher();
             let mut matched = false;
             for file in index.files.iter().filter(|file| m.is_match(&*file.path)) {
-                for doc in &file.documents {
+                for doc in file.documents.iter() {
                     matched = true;
                     let mut values = BTreeMap::new();
                     flatten("", &doc.root, &mut values);

@@ -932,7 +932,7 @@ fn split_documents(file: SourceFile) -> Vec<SourceFile> {
         documents,
         problem,
     } = file;
-    documents
+    Arc::unwrap_or_clone(documents)
         .into_iter()
         .filter(|d| d.is_manifest())
         .map(|mut d| {
@@ -940,7 +940,7 @@ fn split_documents(file: SourceFile) -> Vec<SourceFile> {
             SourceFile {
                 path: Arc::clone(&path),
                 kind,
-                documents: vec![d],
+                documents: Arc::new(vec![d]),
                 problem: problem.clone(),
             }
         })
@@ -976,7 +976,7 @@ fn anchor_to_values(
             let line = u32::try_from(i + 1).unwrap_or(u32::MAX);
             let path: Arc<str> = Arc::from(path.as_str());
             file.path = Arc::clone(&path);
-            for d in &mut file.documents {
+            for d in Arc::make_mut(&mut file.documents) {
                 documents::move_to(d, &path, line);
             }
             return file;

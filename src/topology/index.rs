@@ -92,7 +92,7 @@ impl<'a> RepoIndex<'a> {
         let mut patch_files = HashSet::new();
         for f in files.iter().filter(|f| f.kind == FileKind::Kustomization) {
             let dir = parent(&f.path);
-            for doc in &f.documents {
+            for doc in f.documents.iter() {
                 let mut paths: Vec<&str> = doc
                     .root
                     .get("patchesStrategicMerge")

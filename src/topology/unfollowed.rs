@@ -203,7 +203,7 @@ pub fn find(
     for f in index.files.iter().filter(|f| {
         f.kind == crate::documents::FileKind::Kustomization && !expanded(index::parent(&f.path))
     }) {
-        for d in &f.documents {
+        for d in f.documents.iter() {
             for field in ["helmCharts", "helmChartInflationGenerator"] {
                 for chart in d.root.get(field).and_then(Node::as_seq).unwrap_or(&[]) {
                     let name = ["name", "chartName"]
