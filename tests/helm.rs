@@ -311,7 +311,7 @@ fn helm_off_keeps_the_chart_opaque_with_a_note() {
     assert!(
         notes(&report)
             .iter()
-            .any(|n| n == "chart charts/web is not rendered: chart rendering is off (--helm off or ENVFENCE_HELM=off); leave that out, with helm 3 on PATH or --helm PATH, to render it"),
+            .any(|n| n == "chart charts/web is not rendered: chart rendering is off (--helm off or ENVFENCE_HELM=off); to render it, drop that setting and have helm 3 on PATH or pass --helm PATH"),
         "{:?}",
         notes(&report)
     );

@@ -100,7 +100,7 @@ impl Availability {
                 format!("chart rendering is off ({by}); set helm.enabled: true to render it")
             }
             Availability::Off(by) if by.starts_with("--helm") => {
-                format!("chart rendering is off ({by}); leave that out, with helm 3 on PATH or --helm PATH, to render it")
+                format!("chart rendering is off ({by}); to render it, drop that setting and have helm 3 on PATH or pass --helm PATH")
             }
             Availability::Off(by) => format!("chart rendering is off ({by})"),
             Availability::NotFound => "helm was not found: install helm 3 or pass --helm PATH (or ENVFENCE_HELM) to render it".into(),
