@@ -1039,3 +1039,105 @@ fn kustomize_helm_charts_match_kubectl_kustomize() {
         "{ours:?}"
     );
 }
+
+/// The lines a file of `dir` has, if it is a file there.
+fn line_count(dir: &Path, file: &str) -> Option<usize> {
+    let text = std::fs::read(dir.join(file)).ok()?;
+    Some(String::from_utf8_lossy(&text).lines().count().max(1))
+}
+
+/// Every location (placement, evidence entry, finding) names a file of `dir` and a line that
+/// file has; returns what does not.
+fn dangling_locations(
+    dir: &Path,
+    topology: &serde_json::Value,
+    report: &serde_json::Value,
+) -> Vec<String> {
+    let mut bad = Vec::new();
+    let mut check = |what: &str, file: &serde_json::Value, line: &serde_json::Value| {
+        let Some(file) = file.as_str() else { return };
+        // Opaque payloads and external values name another repository, not a file here.
+        if file.is_empty() || file.contains("://") {
+            return;
+        }
+        let line = line.as_u64().unwrap_or(1) as usize;
+        match line_count(dir, file) {
+            Some(lines) if line >= 1 && line <= lines => {}
+            found => bad.push(format!("{what} {file}:{line} (file has {found:?} lines)")),
+        }
+    };
+    for p in topology["placements"].as_array().into_iter().flatten() {
+        check("placement", &p["file"], &p["line"]);
+        for e in p["evidence"].as_array().into_iter().flatten() {
+            check("evidence", &e["file"], &e["line"]);
+        }
+    }
+    for f in report["findings"].as_array().into_iter().flatten() {
+        check("finding", &f["file"], &f["line"]);
+    }
+    bad
+}
+
+/// Every corpus, rendered with helm through its real deployers: the corpora whose deployers
+/// install a chart of their own place more objects than without helm, and every placement,
+/// evidence entry and finding points at a line that exists in the repository (a rendered
+/// object at its template, a value at its values file).
+#[test]
+fn every_corpus_renders_to_real_locations() {
+    let Some(helm) = helm_for_tests() else { return };
+    let Some(dir) = common::corpora() else {
+        eprintln!("skipped: ../shared/corpora is not present");
+        return;
+    };
+    let placed = |report: &serde_json::Value| report["summary"]["placed"].as_u64().unwrap_or(0);
+    let mut rendered_somewhere = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .expect("corpora readable")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    entries.sort();
+    for corpus in entries {
+        let name = corpus
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let with = scan_json(&corpus, &helm);
+        let without = scan_json(&corpus, Path::new("off"));
+        let out = envfence()
+            .env("ENVFENCE_HELM", &helm)
+            .args(["topology", "--quiet", "--format", "json"])
+            .arg(&corpus)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let topology: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let bad = dangling_locations(&corpus, &topology, &with);
+        assert!(bad.is_empty(), "{name}: {bad:#?}");
+        assert!(
+            placed(&with) >= placed(&without),
+            "{name}: helm placed fewer objects"
+        );
+        if placed(&with) > placed(&without) {
+            rendered_somewhere.push(name);
+        }
+    }
+    for expected in [
+        "alphagov__govuk-helm-charts",
+        "argoproj__argocd-example-apps",
+        "kostis-codefresh__multi-sources-example",
+        "stefanprodan__podinfo",
+        "wikimedia__operations-deployment-charts",
+    ] {
+        assert!(
+            rendered_somewhere.iter().any(|n| n == expected),
+            "{expected} rendered nothing: {rendered_somewhere:?}"
+        );
+    }
+}

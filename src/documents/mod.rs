@@ -547,10 +547,25 @@ fn load_unguarded(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) ->
         documents: Arc::new(documents),
         problem: stream.error.map(|e| ParseProblem {
             file: Arc::clone(path),
-            pos: e.pos,
+            pos: within_text(text, e.pos),
             message: explain_parse_error(text, e),
         }),
     })
+}
+
+/// The parser reports an error at the end of input on the line after a final newline, a
+/// line the file does not have; it is shown at the end of the last line instead, so that
+/// editors and pull-request annotations can point at it.
+fn within_text(text: &str, pos: yaml::Pos) -> yaml::Pos {
+    let lines = text.lines().count().max(1);
+    if (pos.line as usize) <= lines {
+        return pos;
+    }
+    let last = text.lines().last().unwrap_or("");
+    yaml::Pos {
+        line: u32::try_from(lines).unwrap_or(u32::MAX),
+        col: u32::try_from(last.chars().count() + 1).unwrap_or(u32::MAX),
+    }
 }
 
 /// Parses one document of `helm template` output, shown at `path` (its template). Lines are
@@ -699,6 +714,14 @@ mod tests {
             Loaded::File(f) => f,
             Loaded::Skipped(r) => panic!("skipped: {r}"),
         }
+    }
+
+    #[test]
+    fn an_error_at_the_end_of_input_is_on_the_last_line() {
+        // The parser stops on line 4, after the final newline; the file has three lines.
+        let f = parsed("not:\n  - valid\n  yaml\n", None);
+        let problem = f.problem.expect("an error");
+        assert_eq!((problem.pos.line, problem.pos.col), (3, 7));
     }
 
     #[test]
