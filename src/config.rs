@@ -80,7 +80,6 @@ pub enum RuleLevel {
     Error,
 }
 
-/// Per-rule levels. One field per rule id, so that serde rejects an unknown id with its line.
 /// `helm:`: whether to render local charts, and for which Kubernetes version. The binary is
 /// never named here (a pull request could point it at a script): `--helm` or `ENVFENCE_HELM`.
 #[derive(Debug, Clone, Deserialize)]
@@ -105,46 +104,50 @@ fn enabled_by_default() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `rules:`: a level per rule id, built-in or `rego/<package>/<rule>`. An unknown id is an
+/// error that names it and its line.
+#[derive(Debug, Clone, Default)]
 pub struct RulesConfig {
-    #[serde(default, rename = "nonprod-on-prod-cluster")]
-    nonprod_on_prod_cluster: Option<RuleLevel>,
-    #[serde(default, rename = "nonprod-uses-prod-config")]
-    nonprod_uses_prod_config: Option<RuleLevel>,
-    #[serde(default, rename = "prod-uses-nonprod-config")]
-    prod_uses_nonprod_config: Option<RuleLevel>,
-    #[serde(default, rename = "mixed-environment-cluster")]
-    mixed_environment_cluster: Option<RuleLevel>,
-    #[serde(default, rename = "no-network-isolation")]
-    no_network_isolation: Option<RuleLevel>,
-    #[serde(default, rename = "unresolved-placement")]
-    unresolved_placement: Option<RuleLevel>,
-    #[serde(default, rename = "invalid-yaml")]
-    invalid_yaml: Option<RuleLevel>,
-    #[serde(default, rename = "unused-suppression")]
-    unused_suppression: Option<RuleLevel>,
+    levels: Vec<(RuleId, RuleLevel)>,
 }
 
 impl RulesConfig {
     /// The levels the file sets, by rule.
     pub fn levels(&self) -> Vec<(RuleId, RuleLevel)> {
-        [
-            (RuleId::NonprodOnProdCluster, self.nonprod_on_prod_cluster),
-            (RuleId::NonprodUsesProdConfig, self.nonprod_uses_prod_config),
-            (RuleId::ProdUsesNonprodConfig, self.prod_uses_nonprod_config),
-            (
-                RuleId::MixedEnvironmentCluster,
-                self.mixed_environment_cluster,
-            ),
-            (RuleId::NoNetworkIsolation, self.no_network_isolation),
-            (RuleId::UnresolvedPlacement, self.unresolved_placement),
-            (RuleId::InvalidYaml, self.invalid_yaml),
-            (RuleId::UnusedSuppression, self.unused_suppression),
-        ]
-        .into_iter()
-        .filter_map(|(rule, level)| Some((rule, level?)))
-        .collect()
+        self.levels.clone()
+    }
+}
+
+impl<'de> Deserialize<'de> for RulesConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RulesConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a mapping of rule ids to off, info, warning or error")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<RulesConfig, E> {
+                Ok(RulesConfig::default())
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RulesConfig, A::Error> {
+                static BUILT_IN: std::sync::LazyLock<Vec<&'static str>> =
+                    std::sync::LazyLock::new(|| RuleId::ALL.iter().map(|r| r.as_str()).collect());
+                let mut levels = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let Some(rule) = RuleId::parse(&key) else {
+                        return Err(serde::de::Error::unknown_field(&key, &BUILT_IN));
+                    };
+                    let level: RuleLevel = map.next_value()?;
+                    levels.retain(|(r, _)| *r != rule);
+                    levels.push((rule, level));
+                }
+                Ok(RulesConfig { levels })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -171,6 +174,10 @@ pub struct Config {
     pub limits: Limits,
     #[serde(default)]
     pub helm: HelmConfig,
+    /// A folder of policy files (YAML and Rego) like `--policies`, relative to the
+    /// repository root.
+    #[serde(default)]
+    pub policies: Option<PathBuf>,
     /// Where the config came from, for diagnostics that point into it.
     #[serde(skip)]
     pub source: Option<ConfigSource>,
@@ -648,6 +655,19 @@ impl Config {
                         format!("invalid host pattern `{host}`: {}", e.kind()),
                     )
                 })?;
+            }
+        }
+        if let Some(dir) = &self.policies {
+            let inside = !dir.as_os_str().is_empty()
+                && dir
+                    .components()
+                    .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+            if !inside {
+                return Err(at(
+                    "policies".into(),
+                    "policies must name a folder inside the repository, relative to its root"
+                        .into(),
+                ));
             }
         }
         if let Some(v) = &self.helm.kube_version {
