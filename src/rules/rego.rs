@@ -653,16 +653,26 @@ impl<'a> Shared<'a> {
             .collect();
         object(vec![
             ("object", self.object_value(p)),
-            (
-                "cluster",
-                self.clusters.get(p.cluster).cloned().unwrap_or(Value::Null),
-            ),
+            ("cluster", self.cluster_of(p)),
             ("workload", self.workload_value(p)),
             ("deployer", deployer),
             ("evidence", Value::from(evidence)),
             ("opaque", Value::Bool(p.opaque)),
             ("rendered", Value::Bool(self.ctx.topology.is_rendered(p))),
         ])
+    }
+
+    /// The placement's cluster, with the environment the placement gives it (an unknown
+    /// cluster that receives production is production).
+    fn cluster_of(&self, p: &Placement) -> Value {
+        let mut cluster = self.clusters.get(p.cluster).cloned().unwrap_or(Value::Null);
+        let environment = s(p.cluster_environment.as_str());
+        if let Ok(map) = cluster.as_object_mut() {
+            if map.get(&s("environment")) != Some(&environment) {
+                map.insert(s("environment"), environment);
+            }
+        }
+        cluster
     }
 
     fn topology_value(&self, t: &Topology) -> Value {
