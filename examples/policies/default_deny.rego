@@ -8,34 +8,43 @@
 package envfence.repository.default_deny
 
 # The repository-level evaluation: `input` is the topology (all clusters, placements by cluster).
+# Each step is one pass over the placements (a rule per namespace that scanned every placement
+# would be quadratic on a cluster with thousands of objects).
 
 deny contains finding if {
-	some cluster in input.clusters
-	cluster.environment == "production"
-	some namespace in namespaces_on(cluster.name)
-	missing := [direction | some direction in ["Ingress", "Egress"]; not denies(cluster.name, namespace, direction)]
+	some [cluster, namespace, file, line] in first_placements
+	missing := [direction | some direction in ["Ingress", "Egress"]; not denied[[cluster, namespace, direction]]]
 	count(missing) > 0
-	first := [p | some p in input.placements[cluster.name]; p.namespace == namespace][0]
 	finding := {
-		"msg": sprintf("namespace %s on production cluster %s has no default-deny NetworkPolicy for %s", [namespace, cluster.name, concat(" and ", missing)]),
+		"msg": sprintf("namespace %s on production cluster %s has no default-deny NetworkPolicy for %s", [namespace, cluster, concat(" and ", missing)]),
 		"rule": "missing-default-deny",
-		"location": {"file": first.file, "line": first.line},
+		"location": {"file": file, "line": line},
 	}
 }
 
-namespaces_on(cluster) := {p.namespace |
-	some p in input.placements[cluster]
-	is_string(p.namespace)
+# [cluster, namespace, file, line] of the first placement (by file and line) of each namespace
+# on each production cluster: where the finding points.
+first_placements contains [cluster.name, entry[0], entry[1], entry[2]] if {
+	some cluster in input.clusters
+	cluster.environment == "production"
+	entries := sort([[p.namespace, p.file, p.line] | some p in input.placements[cluster.name]; is_string(p.namespace)])
+	some i, entry in entries
+	first_of_namespace(entries, i)
 }
 
-# A NetworkPolicy of the namespace that selects every pod and allows nothing in `direction`.
-denies(cluster, namespace, direction) if {
-	some p in input.placements[cluster]
+first_of_namespace(_, i) if i == 0
+
+first_of_namespace(entries, i) if entries[i - 1][0] != entries[i][0]
+
+# [cluster, namespace, direction] that a NetworkPolicy denies by default: it selects every pod
+# of its namespace and allows nothing in that direction.
+denied contains [cluster, p.namespace, direction] if {
+	some cluster, placements in input.placements
+	some p in placements
 	p.kind == "NetworkPolicy"
-	p.namespace == namespace
 	spec := p.manifest.spec
 	object.get(spec, "podSelector", {}) == {}
-	direction in policy_types(spec)
+	some direction in policy_types(spec)
 	count(object.get(spec, lower(direction), [])) == 0
 }
 

@@ -29,8 +29,12 @@ use crate::topology::{Cluster, DocRef, Placement, Topology};
 /// evaluation of one package) may take.
 pub const EVALUATION_TIME_BUDGET: Duration = Duration::from_secs(2);
 
-/// Messages one evaluation may report; more is a policy defect, reported as an error.
-pub const MAX_MESSAGES_PER_EVALUATION: usize = 100;
+/// Messages one set may report in one evaluation for one placement; more is a policy defect,
+/// reported as an error.
+pub const MAX_MESSAGES_PER_PLACEMENT: usize = 100;
+
+/// Messages one set may report in a repository-level evaluation.
+pub const MAX_MESSAGES_PER_REPOSITORY: usize = 10_000;
 
 /// Characters of one message kept in a finding.
 pub const MAX_MESSAGE_CHARS: usize = 2000;
@@ -222,7 +226,7 @@ fn new_engine() -> regorus::Engine {
     engine.set_strict_builtin_errors(false);
     engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
         limit: EVALUATION_TIME_BUDGET,
-        check_interval: NonZeroU32::new(64).unwrap_or(NonZeroU32::MIN),
+        check_interval: NonZeroU32::new(1024).unwrap_or(NonZeroU32::MIN),
     });
     engine
 }
@@ -545,6 +549,8 @@ struct Shared<'a> {
     ctx: &'a RuleContext<'a>,
     manifests: HashMap<DocRef, Value>,
     clusters: Vec<Value>,
+    /// `input.object` of each placement, by index (`null` for patches).
+    objects: Vec<Value>,
     /// `data.envfence`, and the repository-level `input` (the same document).
     topology: Value,
 }
@@ -552,15 +558,18 @@ struct Shared<'a> {
 impl<'a> Shared<'a> {
     fn new(ctx: &'a RuleContext<'a>) -> Shared<'a> {
         let t = ctx.topology;
-        let manifests: HashMap<DocRef, Value> = t
+        let docs: Vec<DocRef> = t
             .placements
             .iter()
             .filter_map(|p| p.object.doc)
             .collect::<HashSet<_>>()
             .into_iter()
+            .collect();
+        let manifests: HashMap<DocRef, Value> = docs
+            .par_iter()
             .filter_map(|r| {
                 let doc = ctx.files.get(r.file)?.documents.get(r.doc)?;
-                Some((r, node_value(&doc.root)))
+                Some((*r, node_value(&doc.root)))
             })
             .collect();
         let clusters: Vec<Value> = t.clusters.iter().map(cluster_value).collect();
@@ -568,8 +577,21 @@ impl<'a> Shared<'a> {
             ctx,
             manifests,
             clusters,
+            objects: Vec::new(),
             topology: Value::Null,
         };
+        // Each placement's `input.object`, built once for its evaluation and for the data.
+        shared.objects = t
+            .placements
+            .par_iter()
+            .map(|p| {
+                if p.patch {
+                    Value::Null
+                } else {
+                    shared.object_value(p)
+                }
+            })
+            .collect();
         shared.topology = shared.topology_value(t);
         shared
     }
@@ -604,6 +626,15 @@ impl<'a> Shared<'a> {
             ("file", s(&p.object.file)),
             ("line", num(p.object.line)),
             ("images", Value::from(images)),
+            // For `data.envfence.placements`, where no `input.workload` sits beside it.
+            ("class", s(p.workload_class.as_str())),
+            ("purpose", s(&workload_purpose(p).0)),
+            (
+                "deployer",
+                p.deployer
+                    .as_ref()
+                    .map_or(Value::Null, |d| s(&format!("{}/{}", d.kind, d.name))),
+            ),
             (
                 "manifest",
                 p.object
@@ -631,7 +662,7 @@ impl<'a> Shared<'a> {
         ])
     }
 
-    fn placement_input(&self, p: &Placement) -> Value {
+    fn placement_input(&self, index: usize, p: &Placement) -> Value {
         let deployer = p.deployer.as_ref().map_or(Value::Null, |d| {
             object(vec![
                 ("kind", s(&d.kind)),
@@ -652,7 +683,7 @@ impl<'a> Shared<'a> {
             })
             .collect();
         object(vec![
-            ("object", self.object_value(p)),
+            ("object", self.objects[index].clone()),
             ("cluster", self.cluster_of(p)),
             ("workload", self.workload_value(p)),
             ("deployer", deployer),
@@ -667,8 +698,9 @@ impl<'a> Shared<'a> {
     fn cluster_of(&self, p: &Placement) -> Value {
         let mut cluster = self.clusters.get(p.cluster).cloned().unwrap_or(Value::Null);
         let environment = s(p.cluster_environment.as_str());
-        if let Ok(map) = cluster.as_object_mut() {
-            if map.get(&s("environment")) != Some(&environment) {
+        let differs = field(&cluster, "environment").is_some_and(|e| *e != environment);
+        if differs {
+            if let Ok(map) = cluster.as_object_mut() {
                 map.insert(s("environment"), environment);
             }
         }
@@ -681,22 +713,11 @@ impl<'a> Shared<'a> {
             .iter()
             .map(|c| (s(&c.name), Vec::new()))
             .collect();
-        for p in t.placements.iter().filter(|p| !p.patch) {
-            let Some(cluster) = t.clusters.get(p.cluster) else {
+        for (p, object) in t.placements.iter().zip(&self.objects) {
+            let Some(cluster) = t.clusters.get(p.cluster).filter(|_| !p.patch) else {
                 continue;
             };
-            let (purpose, _) = workload_purpose(p);
-            let mut entry = self.object_value(p);
-            if let Ok(map) = entry.as_object_mut() {
-                map.insert(s("class"), s(p.workload_class.as_str()));
-                map.insert(s("purpose"), s(&purpose));
-                map.insert(
-                    s("deployer"),
-                    p.deployer
-                        .as_ref()
-                        .map_or(Value::Null, |d| s(&format!("{}/{}", d.kind, d.name))),
-                );
-            }
+            let entry = object.clone();
             by_cluster.entry(s(&cluster.name)).or_default().push(entry);
         }
         let placements: BTreeMap<Value, Value> = by_cluster
@@ -778,18 +799,19 @@ pub fn run(ctx: &RuleContext<'_>, rego: &RegoPolicies) -> anyhow::Result<Vec<Fin
         )?);
     }
     if !per_placement.is_empty() {
-        let placements: Vec<&Placement> = ctx
+        let placements: Vec<(usize, &Placement)> = ctx
             .topology
             .placements
             .iter()
-            .filter(|p| !p.patch)
+            .enumerate()
+            .filter(|(_, p)| !p.patch)
             .collect();
         let results: Vec<anyhow::Result<Vec<Finding>>> = placements
             .par_iter()
             .map_init(
                 || engine.clone(),
-                |engine, p| {
-                    let input = shared.placement_input(p);
+                |engine, &(index, p)| {
+                    let input = shared.placement_input(index, p);
                     let subject = Subject {
                         placement: Some(p),
                         location: Location::new(&p.object.file, p.object.line),
@@ -806,6 +828,9 @@ pub fn run(ctx: &RuleContext<'_>, rego: &RegoPolicies) -> anyhow::Result<Vec<Fin
             findings.extend(result?);
         }
     }
+    // Freeing the topology's values takes a while; the report need not wait for it.
+    let values = (shared.manifests, shared.objects, shared.topology, engine);
+    let _ = std::thread::Builder::new().spawn(move || drop(values));
     Ok(findings)
 }
 
@@ -839,9 +864,13 @@ fn evaluate(
             Value::Undefined | Value::Null => Vec::new(),
             other => vec![other.clone()],
         };
-        if members.len() > MAX_MESSAGES_PER_EVALUATION {
+        let limit = match subject.placement {
+            Some(_) => MAX_MESSAGES_PER_PLACEMENT,
+            None => MAX_MESSAGES_PER_REPOSITORY,
+        };
+        if members.len() > limit {
             anyhow::bail!(
-                "policy {} ({}): {set} reported {} messages in one evaluation, more than the limit of {MAX_MESSAGES_PER_EVALUATION}",
+                "policy {} ({}): {set} reported {} messages in one evaluation, more than the limit of {limit}",
                 package.name,
                 package.file,
                 members.len()
