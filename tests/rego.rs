@@ -413,9 +413,9 @@ fn messages_name_their_own_rule_but_never_a_builtin_id() {
         &[(
             "own.rego",
             "package envfence.own\n\n\
-             warn contains {\"msg\": \"plain\", \"rule\": \"nonprod-on-prod-cluster\"} if input.object.kind == \"Job\"\n\n\
-             deny contains \"a string message\" if input.object.kind == \"Job\"\n\n\
-             violation contains {\"msg\": \"info level\", \"severity\": \"info\", \"location\": {\"file\": \"clusters/prod-eu/billing/api.yaml\", \"line\": 3}} if input.object.kind == \"Job\"\n",
+             warn contains {\"msg\": \"plain\", \"rule\": \"nonprod-on-prod-cluster\"} if {\n\tinput.object.kind == \"Job\"\n\tinput.cluster.name == \"prod-eu\"\n}\n\n\
+             deny contains \"a string message\" if {\n\tinput.object.kind == \"Job\"\n\tinput.cluster.name == \"prod-eu\"\n}\n\n\
+             violation contains {\"msg\": \"info level\", \"severity\": \"info\", \"location\": {\"file\": \"clusters/prod-eu/billing/api.yaml\", \"line\": 3}} if {\n\tinput.object.kind == \"Job\"\n\tinput.cluster.name == \"prod-eu\"\n}\n",
         )],
     );
     let report = scan_json(tmp.path(), &["--policies", &policies.to_string_lossy()]);
@@ -473,6 +473,7 @@ fn a_policy_sees_the_topology_and_the_config() {
             "package envfence.neighbours\n\n\
              deny contains msg if {\n\
              \tinput.object.kind == \"Job\"\n\
+             \tinput.cluster.name == \"prod-eu\"\n\
              \tneighbours := [sprintf(\"%s/%s\", [p.kind, p.name]) | some p in data.envfence.placements[input.cluster.name]; p.file != input.object.file]\n\
              \tmsg := sprintf(\"%s %s %s %s %v %s\", [input.cluster.name, input.cluster.tier, input.workload.class, input.workload.purpose, neighbours, data.envfence.config.clusters[0].name])\n\
              }\n",
@@ -489,7 +490,7 @@ fn a_policy_sees_the_topology_and_the_config() {
     assert_eq!(
         messages,
         vec![
-            "prod-eu production production unknown [\"Deployment/billing\", \"NetworkPolicy/default-deny\", \"Deployment/api\"] prod-eu"
+            "prod-eu production unknown unknown [\"Deployment/billing\", \"NetworkPolicy/default-deny\", \"Deployment/api\"] prod-eu"
         ],
         "{report:#}"
     );
