@@ -118,6 +118,30 @@ impl RulesConfig {
     }
 }
 
+/// A key of `rules:`, checked while it is read, so that an error points at its line.
+struct RuleKey(RuleId);
+
+impl<'de> Deserialize<'de> for RuleKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        static BUILT_IN: std::sync::LazyLock<Vec<&'static str>> =
+            std::sync::LazyLock::new(|| RuleId::ALL.iter().map(|r| r.as_str()).collect());
+        // Checked inside `visit_str`, so that the YAML reader's position is the key's.
+        struct KeyVisitor;
+        impl serde::de::Visitor<'_> for KeyVisitor {
+            type Value = RuleKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a rule id")
+            }
+            fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<RuleKey, E> {
+                RuleId::parse(key)
+                    .map(RuleKey)
+                    .ok_or_else(|| E::unknown_field(key, &BUILT_IN))
+            }
+        }
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
 impl<'de> Deserialize<'de> for RulesConfig {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Visitor;
@@ -133,13 +157,8 @@ impl<'de> Deserialize<'de> for RulesConfig {
                 self,
                 mut map: A,
             ) -> Result<RulesConfig, A::Error> {
-                static BUILT_IN: std::sync::LazyLock<Vec<&'static str>> =
-                    std::sync::LazyLock::new(|| RuleId::ALL.iter().map(|r| r.as_str()).collect());
-                let mut levels = Vec::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    let Some(rule) = RuleId::parse(&key) else {
-                        return Err(serde::de::Error::unknown_field(&key, &BUILT_IN));
-                    };
+                let mut levels: Vec<(RuleId, RuleLevel)> = Vec::new();
+                while let Some(RuleKey(rule)) = map.next_key::<RuleKey>()? {
                     let level: RuleLevel = map.next_value()?;
                     levels.retain(|(r, _)| *r != rule);
                     levels.push((rule, level));
