@@ -79,6 +79,57 @@ enum Command {
     /// Print the man page (roff), or write one page per command to a folder.
     #[command(after_help = setup::MAN_EXAMPLES)]
     Man(setup::ManArgs),
+    /// Run the `test_` rules of the Rego policies in a folder (as `opa test` does).
+    #[command(after_help = TEST_POLICIES_EXAMPLES)]
+    TestPolicies(TestPoliciesArgs),
+}
+
+const TEST_POLICIES_EXAMPLES: &str = "\
+Examples:
+  envfence test-policies policies/           run the tests of every .rego file in policies/
+  envfence test-policies -v examples/policies
+
+Exit codes: 0 every test passed; 1 a test failed or raised an error; 2 a policy does not
+compile (file:line:col on stderr) or the folder cannot be read.";
+
+#[derive(Args)]
+struct TestPoliciesArgs {
+    /// Folder of `.rego` files, `*_test.rego` included.
+    dir: PathBuf,
+    /// List passing tests too.
+    #[arg(long, short = 'v')]
+    verbose: bool,
+}
+
+fn run_test_policies(args: TestPoliciesArgs) -> anyhow::Result<u8> {
+    use envfence::rules::rego::TestResult;
+    let outcomes = envfence::rules::rego::test_dir(&args.dir)?;
+    let mut out = anstream::stdout().lock();
+    let failed = outcomes
+        .iter()
+        .filter(|o| o.result != TestResult::Pass)
+        .count();
+    for o in &outcomes {
+        let name = envfence::output::sanitize::text(&o.name);
+        let line = match &o.result {
+            TestResult::Pass if !args.verbose => continue,
+            TestResult::Pass => format!("PASS {name} ({:.1?})", o.duration),
+            TestResult::Fail(got) => {
+                format!("FAIL {name}: {}", envfence::output::sanitize::text(got))
+            }
+            TestResult::Error(e) => {
+                format!("ERROR {name}: {}", envfence::output::sanitize::text(e))
+            }
+        };
+        writeln!(out, "{line}")?;
+    }
+    writeln!(
+        out,
+        "{} passed, {failed} failed, of {} tests",
+        outcomes.len() - failed,
+        outcomes.len()
+    )?;
+    Ok(u8::from(failed > 0))
 }
 
 const GITHUB_EXAMPLES: &str = "\
@@ -184,8 +235,9 @@ struct ScanArgs {
     /// Write the report to FILE instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Folder of policy files (`<rule-id>.yaml`) that change severities and texts and extend
-    /// the built-in policies' data lists.
+    /// Folder of policy files: `<rule-id>.yaml` files change severities and texts and extend
+    /// the built-in policies' data lists; `.rego` files add Rego policies
+    /// (docs/policies-rego.md).
     #[arg(long, value_name = "DIR")]
     policies: Option<PathBuf>,
     /// Diff-aware: also scan this git revision (read from git objects, no checkout) and mark
@@ -298,6 +350,7 @@ pub fn main() -> ExitCode {
             setup::run_completions(args, <Cli as clap::CommandFactory>::command())
         }
         Command::Man(args) => setup::run_man(args, <Cli as clap::CommandFactory>::command()),
+        Command::TestPolicies(args) => run_test_policies(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -319,6 +372,9 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         _ => Config::discover(&target.display_root, args.read.config.as_deref())?,
     };
     let mut policies = Policies::builtin()?;
+    if let Some(dir) = &config.policies {
+        policies.apply_dir(&target.display_root.join(dir), &target.display_root)?;
+    }
     if let Some(dir) = &args.policies {
         policies.apply_dir(dir, &target.display_root)?;
     }

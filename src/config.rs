@@ -145,53 +145,92 @@ fn enabled_by_default() -> bool {
     true
 }
 
-/// Per-rule levels. One field per rule id, so that serde rejects an unknown id with its line.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+/// `rules:`: a level per rule id, built-in or `rego/<package>/<rule>`. An unknown id is an
+/// error that names it and its line.
+#[derive(Debug, Clone, Default)]
 pub struct RulesConfig {
-    #[serde(default, rename = "nonprod-on-prod-cluster")]
-    nonprod_on_prod_cluster: Option<RuleLevel>,
-    #[serde(default, rename = "nonprod-uses-prod-config")]
-    nonprod_uses_prod_config: Option<RuleLevel>,
-    #[serde(default, rename = "prod-uses-nonprod-config")]
-    prod_uses_nonprod_config: Option<RuleLevel>,
-    #[serde(default, rename = "mixed-environment-cluster")]
-    mixed_environment_cluster: Option<RuleLevel>,
-    #[serde(default, rename = "no-network-isolation")]
-    no_network_isolation: Option<RuleLevel>,
-    #[serde(default, rename = "workload-outside-its-tier")]
-    workload_outside_its_tier: Option<RuleLevel>,
-    #[serde(default, rename = "unresolved-placement")]
-    unresolved_placement: Option<RuleLevel>,
-    #[serde(default, rename = "invalid-yaml")]
-    invalid_yaml: Option<RuleLevel>,
-    #[serde(default, rename = "unused-suppression")]
-    unused_suppression: Option<RuleLevel>,
+    levels: Vec<(RuleId, RuleLevel)>,
 }
 
 impl RulesConfig {
     /// The levels the file sets, by rule.
     pub fn levels(&self) -> Vec<(RuleId, RuleLevel)> {
-        [
-            (RuleId::NonprodOnProdCluster, self.nonprod_on_prod_cluster),
-            (RuleId::NonprodUsesProdConfig, self.nonprod_uses_prod_config),
-            (RuleId::ProdUsesNonprodConfig, self.prod_uses_nonprod_config),
-            (
-                RuleId::MixedEnvironmentCluster,
-                self.mixed_environment_cluster,
-            ),
-            (RuleId::NoNetworkIsolation, self.no_network_isolation),
-            (
-                RuleId::WorkloadOutsideItsTier,
-                self.workload_outside_its_tier,
-            ),
-            (RuleId::UnresolvedPlacement, self.unresolved_placement),
-            (RuleId::InvalidYaml, self.invalid_yaml),
-            (RuleId::UnusedSuppression, self.unused_suppression),
-        ]
-        .into_iter()
-        .filter_map(|(rule, level)| Some((rule, level?)))
-        .collect()
+        self.levels.clone()
+    }
+}
+
+/// The editor schema of `rules:`: a level for each built-in id or any `rego/…` id, nothing else
+/// (the loader's deserializer above is hand-written, so this one is too).
+impl JsonSchema for RulesConfig {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RulesConfig".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let level = generator.subschema_for::<RuleLevel>().to_value();
+        let properties: serde_json::Map<String, serde_json::Value> = RuleId::ALL
+            .iter()
+            .map(|r| (r.as_str().to_owned(), level.clone()))
+            .collect();
+        schemars::json_schema!({
+            "description": "A level per rule id: a built-in id or `rego/<package>/<rule>`.",
+            "type": ["object", "null"],
+            "properties": properties,
+            "patternProperties": { "^rego/[^/]+/[^/]+$": level },
+            "additionalProperties": false
+        })
+    }
+}
+
+/// A key of `rules:`, checked while it is read, so that an error points at its line.
+struct RuleKey(RuleId);
+
+impl<'de> Deserialize<'de> for RuleKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        static BUILT_IN: std::sync::LazyLock<Vec<&'static str>> =
+            std::sync::LazyLock::new(|| RuleId::ALL.iter().map(|r| r.as_str()).collect());
+        // Checked inside `visit_str`, so that the YAML reader's position is the key's.
+        struct KeyVisitor;
+        impl serde::de::Visitor<'_> for KeyVisitor {
+            type Value = RuleKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a rule id")
+            }
+            fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<RuleKey, E> {
+                RuleId::parse(key)
+                    .map(RuleKey)
+                    .ok_or_else(|| E::unknown_field(key, &BUILT_IN))
+            }
+        }
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RulesConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RulesConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a mapping of rule ids to off, info, warning or error")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<RulesConfig, E> {
+                Ok(RulesConfig::default())
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RulesConfig, A::Error> {
+                let mut levels: Vec<(RuleId, RuleLevel)> = Vec::new();
+                while let Some(RuleKey(rule)) = map.next_key::<RuleKey>()? {
+                    let level: RuleLevel = map.next_value()?;
+                    levels.retain(|(r, _)| *r != rule);
+                    levels.push((rule, level));
+                }
+                Ok(RulesConfig { levels })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -226,6 +265,10 @@ pub struct Config {
     pub helm: HelmConfig,
     #[serde(default)]
     pub tiers: TiersConfig,
+    /// A folder of policy files (YAML and Rego) like `--policies`, relative to the
+    /// repository root.
+    #[serde(default)]
+    pub policies: Option<PathBuf>,
     /// Where the config came from, for diagnostics that point into it.
     #[serde(skip)]
     pub source: Option<ConfigSource>,
@@ -741,6 +784,19 @@ impl Config {
                         format!("invalid host pattern `{host}`: {}", e.kind()),
                     )
                 })?;
+            }
+        }
+        if let Some(dir) = &self.policies {
+            let inside = !dir.as_os_str().is_empty()
+                && dir
+                    .components()
+                    .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+            if !inside {
+                return Err(at(
+                    "policies".into(),
+                    "policies must name a folder inside the repository, relative to its root"
+                        .into(),
+                ));
             }
         }
         if let Some(v) = &self.helm.kube_version {

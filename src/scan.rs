@@ -450,7 +450,7 @@ pub fn scan(
     let started = Instant::now();
     let mut workspace = index(target, config, options, progress)?;
     let (topology, renders) = build_rendering(&mut workspace, target, config, options)?;
-    let findings = judge(&workspace, &topology, config, policies);
+    let findings = judge(&workspace, &topology, config, policies)?;
     let mut summary = summarise(&workspace, &topology, started.elapsed());
     drop_in_background(workspace);
     summary.alone = target.alone();
@@ -480,12 +480,15 @@ fn judge(
     topology: &Topology,
     config: &Config,
     policies: &Policies,
-) -> Vec<Finding> {
+) -> anyhow::Result<Vec<Finding>> {
     let ctx = RuleContext::new(&workspace.files, topology, policies, config);
     let mut findings = rules::run_all(&ctx);
+    if let Some(rego) = policies.rego() {
+        findings.extend(rules::rego::run(&ctx, rego)?);
+    }
     crate::suppressions::apply(&workspace.files, policies, &mut findings);
     findings::sort(&mut findings);
-    findings
+    Ok(findings)
 }
 
 /// The topology, with local Helm charts rendered by the user's helm: build, render what the
@@ -653,11 +656,12 @@ pub fn diff_scan(
                     Some(&tree),
                     Some(donor),
                 )?;
-                let findings = judge(&base.workspace, &base_topology, config, policies);
+                let findings = judge(&base.workspace, &base_topology, config, policies)?;
                 Ok((base, Some(findings), renders.runs))
             },
         )
     })?;
+    let head_findings = head_findings?;
     let (base, base_findings, base_renders) = base_side?;
     let base_findings = base_findings.unwrap_or_else(|| head_findings.clone());
     // Renames only matter when a base file is missing from the head.

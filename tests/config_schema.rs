@@ -55,6 +55,9 @@ const CASES: &[(&str, bool)] = &[
     ("tiers:\n  smoke-test: [testing]\n", false),
     ("tiers:\n  load-test: testing\n", false),
     ("rules:\n  workload-outside-its-tier: error\n", true),
+    ("rules:\n  rego/envfence.limits/deny: warning\n", true),
+    ("rules:\n  rego/envfence.limits/deny: loud\n", false),
+    ("policies: policies/\n", true),
     (
         "clusters:\n  - name: prod-eu\n    environment: production\n",
         true,

@@ -66,6 +66,9 @@ pub fn run(
     let target = Target::resolve(&path)?;
     let config = Config::discover(&target.display_root, request.config)?;
     let mut policies = Policies::builtin()?;
+    if let Some(dir) = &config.policies {
+        policies.apply_dir(&target.display_root.join(dir), &target.display_root)?;
+    }
     if let Some(dir) = request.policies {
         policies.apply_dir(dir, &target.display_root)?;
     }

@@ -59,10 +59,13 @@ fn descriptor(rule: RuleId, policies: &Policies) -> ReportingDescriptor {
                 .markdown(help_markdown)
                 .build(),
         )
-        .help_uri(format!(
-            "{INFORMATION_URI}/blob/main/docs/rules/{}.md",
-            rule.as_str()
-        ))
+        .help_uri(match rule {
+            RuleId::Rego(_) => format!("{INFORMATION_URI}/blob/main/docs/policies-rego.md"),
+            _ => format!(
+                "{INFORMATION_URI}/blob/main/docs/rules/{}.md",
+                rule.as_str()
+            ),
+        })
         .default_configuration(
             ReportingConfiguration::builder()
                 .level(serde_json::json!(match severity {
@@ -79,7 +82,7 @@ fn descriptor(rule: RuleId, policies: &Policies) -> ReportingDescriptor {
 /// `nonprod-on-prod-cluster` → `NonprodOnProdCluster`: SARIF wants a name distinct from the id.
 fn friendly_name(rule: RuleId) -> String {
     rule.as_str()
-        .split('-')
+        .split(['-', '/', '.', '_'])
         .map(|w| {
             let mut c = w.chars();
             c.next()
@@ -133,13 +136,16 @@ fn result(f: &Finding, rule_index: i64) -> SarifResult {
 }
 
 pub fn render(report: &ScanReport, policies: &Policies) -> String {
-    let rules: Vec<ReportingDescriptor> = RuleId::ALL
-        .iter()
-        .map(|r| descriptor(*r, policies))
-        .collect();
+    // Built-in rules, the Rego rules the policies declare, and ids Rego messages named.
+    let mut ids = policies.rule_ids();
+    for f in &report.findings {
+        if !ids.contains(&f.rule) {
+            ids.push(f.rule);
+        }
+    }
+    let rules: Vec<ReportingDescriptor> = ids.iter().map(|r| descriptor(*r, policies)).collect();
     let index_of = |rule: RuleId| {
-        RuleId::ALL
-            .iter()
+        ids.iter()
             .position(|r| *r == rule)
             .and_then(|i| i64::try_from(i).ok())
             .unwrap_or(0)

@@ -10,6 +10,7 @@ mod nonprod_on_prod_cluster;
 mod nonprod_uses_prod_config;
 mod placement;
 mod prod_uses_nonprod_config;
+pub mod rego;
 mod unresolved_placement;
 mod workload_outside_its_tier;
 
@@ -36,6 +37,8 @@ pub enum RuleId {
     UnresolvedPlacement,
     InvalidYaml,
     UnusedSuppression,
+    /// A rule of a user policy in Rego: `rego/<package>/<rule>` ([`rego::parse_id`]).
+    Rego(&'static str),
 }
 
 impl RuleId {
@@ -62,11 +65,16 @@ impl RuleId {
             RuleId::UnresolvedPlacement => "unresolved-placement",
             RuleId::InvalidYaml => "invalid-yaml",
             RuleId::UnusedSuppression => "unused-suppression",
+            RuleId::Rego(id) => id,
         }
     }
 
+    /// A built-in rule id, or `rego/<package>/<rule>`.
     pub fn parse(id: &str) -> Option<RuleId> {
-        RuleId::ALL.into_iter().find(|r| r.as_str() == id)
+        RuleId::ALL
+            .into_iter()
+            .find(|r| r.as_str() == id)
+            .or_else(|| rego::parse_id(id).map(RuleId::Rego))
     }
 
     /// The embedded policy file of this rule.
@@ -91,6 +99,7 @@ impl RuleId {
             RuleId::UnresolvedPlacement => include_str!("../../policies/unresolved-placement.yaml"),
             RuleId::InvalidYaml => include_str!("../../policies/invalid-yaml.yaml"),
             RuleId::UnusedSuppression => include_str!("../../policies/unused-suppression.yaml"),
+            RuleId::Rego(_) => "",
         }
     }
 }
@@ -138,6 +147,11 @@ pub struct Policies {
     policies: BTreeMap<RuleId, Policy>,
     /// `None` when the config turned the rule off.
     levels: BTreeMap<RuleId, Option<Severity>>,
+    /// The `.rego` files read so far, and the policies they compile to.
+    rego_sources: Vec<rego::Source>,
+    rego: Option<std::sync::Arc<rego::RegoPolicies>>,
+    /// Levels the config's `rules:` gives Rego rule ids (`None`: off).
+    rego_levels: BTreeMap<RuleId, Option<Severity>>,
 }
 
 impl Policies {
@@ -156,7 +170,13 @@ impl Policies {
             levels.insert(rule, Some(policy.severity));
             policies.insert(rule, policy);
         }
-        Ok(Policies { policies, levels })
+        Ok(Policies {
+            policies,
+            levels,
+            rego_sources: Vec::new(),
+            rego: None,
+            rego_levels: BTreeMap::new(),
+        })
     }
 
     /// Applies the policy files of `--policies DIR`: each `<id>.yaml` may change a rule's
@@ -197,10 +217,12 @@ impl Policies {
                 };
                 anyhow::anyhow!("{}", safe_message(&message))
             })?;
-            let rule = RuleId::parse(&o.id).ok_or_else(|| {
-                let id = safe_message(&format!("`{}`", o.id));
-                anyhow::anyhow!("{shown}: unknown rule id {id}")
-            })?;
+            let rule = RuleId::parse(&o.id)
+                .filter(|r| !matches!(r, RuleId::Rego(_)))
+                .ok_or_else(|| {
+                    let id = safe_message(&format!("`{}`", o.id));
+                    anyhow::anyhow!("{shown}: unknown rule id {id}")
+                })?;
             let Some(policy) = self.policies.get_mut(&rule) else {
                 continue;
             };
@@ -230,7 +252,58 @@ impl Policies {
                 }
             }
         }
+        self.add_rego(&rego::read_dir(dir, &repository, confined)?)
+    }
+
+    /// Adds Rego policies: all sources read so far are compiled together, and each rule they
+    /// declare gets a policy (its `# METADATA` title and description) for the reports.
+    pub fn add_rego(&mut self, sources: &[rego::Source]) -> anyhow::Result<()> {
+        if sources.is_empty() {
+            return Ok(());
+        }
+        self.rego_sources.extend_from_slice(sources);
+        let compiled = rego::RegoPolicies::compile(&self.rego_sources)?;
+        for (rule, severity, metadata) in compiled.declared_rules() {
+            let summary = metadata
+                .title
+                .unwrap_or_else(|| format!("Rego policy {}", rule.as_str()));
+            self.levels.entry(rule).or_insert(Some(severity));
+            self.policies.insert(
+                rule,
+                Policy {
+                    id: rule.as_str().to_owned(),
+                    severity,
+                    summary,
+                    rationale: metadata.description.unwrap_or_default(),
+                    remediation: "See the policy's message and its Rego source.".to_owned(),
+                    data: BTreeMap::new(),
+                },
+            );
+        }
+        self.rego = Some(std::sync::Arc::new(compiled));
         Ok(())
+    }
+
+    /// The Rego policies in force, if any.
+    pub fn rego(&self) -> Option<&rego::RegoPolicies> {
+        self.rego.as_deref()
+    }
+
+    /// The level the config's `rules:` gives a Rego rule: `None` when it names no level,
+    /// `Some(None)` when it turns the rule off.
+    pub fn rego_level(&self, rule: RuleId) -> Option<Option<Severity>> {
+        self.rego_levels.get(&rule).copied()
+    }
+
+    /// Every rule the reports may describe: the built-in ones, then the Rego rules declared.
+    pub fn rule_ids(&self) -> Vec<RuleId> {
+        let mut ids = RuleId::ALL.to_vec();
+        ids.extend(
+            self.policies
+                .keys()
+                .filter(|r| matches!(r, RuleId::Rego(_))),
+        );
+        ids
     }
 
     /// Applies the config's `rules:` section.
@@ -242,6 +315,9 @@ impl Policies {
                 RuleLevel::Warning => Some(Severity::Warning),
                 RuleLevel::Error => Some(Severity::Error),
             };
+            if let RuleId::Rego(_) = rule {
+                self.rego_levels.insert(rule, severity);
+            }
             self.levels.insert(rule, severity);
         }
     }

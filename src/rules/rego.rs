@@ -1,0 +1,1036 @@
+//! User policies in Rego (docs/policies-rego.md), evaluated with `regorus`.
+//!
+//! `.rego` files of `--policies DIR` (or the config's `policies:`) whose package lies under
+//! `envfence.` follow conftest's conventions: the sets `deny`, `violation` and `warn` hold
+//! strings or objects with `msg` (and optional `rule`, `severity`, `location`). Packages under
+//! `envfence.repository` are evaluated once, with `input` = the topology; every other
+//! `envfence.` package once per placement, with `input` = the placement ([`input`]). In both,
+//! `data.envfence` is the whole topology and the config. Each message becomes a finding with
+//! rule id `rego/<package>/<rule>`, which can never be a built-in id.
+//!
+//! Budgets (docs/security.md): a time budget per evaluation, a cap on what one evaluation may
+//! report, and no network built-ins (regorus is built without `http`, and without the other
+//! built-ins that reach outside the process).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use rayon::prelude::*;
+use regorus::Value;
+
+use super::placement::resource_of;
+use super::{RuleContext, RuleId};
+use crate::findings::{Finding, Location, Severity};
+use crate::topology::{Cluster, DocRef, Placement, Topology};
+
+/// Wall time one evaluation (one package's rules for one placement, or the repository-level
+/// evaluation of one package) may take.
+pub const EVALUATION_TIME_BUDGET: Duration = Duration::from_secs(2);
+
+/// Messages one set may report in one evaluation for one placement; more is a policy defect,
+/// reported as an error.
+pub const MAX_MESSAGES_PER_PLACEMENT: usize = 100;
+
+/// Messages one set may report in a repository-level evaluation.
+pub const MAX_MESSAGES_PER_REPOSITORY: usize = 10_000;
+
+/// Characters of one message kept in a finding.
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+/// Distinct Rego rule ids a process keeps (ids are interned for the life of the process).
+const MAX_RULE_IDS: usize = 10_000;
+
+/// The sets a policy package reports through, and the severity each defaults to.
+const SETS: [(&str, Severity); 3] = [
+    ("deny", Severity::Error),
+    ("violation", Severity::Error),
+    ("warn", Severity::Warning),
+];
+
+/// The package prefix of policies envfence evaluates.
+const PREFIX: &str = "envfence.";
+/// Packages evaluated once per repository instead of once per placement.
+const REPOSITORY_PACKAGE: &str = "envfence.repository";
+
+/// `rego/<package>/<rule>`: a rule id of a Rego policy, interned so that [`RuleId`] stays
+/// `Copy`. `None` when `id` is not such an id.
+pub fn parse_id(id: &str) -> Option<&'static str> {
+    let rest = id.strip_prefix("rego/")?;
+    let (package, rule) = rest.split_once('/')?;
+    let package_ok = !package.is_empty()
+        && package
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+    let rule_ok = !rule.is_empty()
+        && rule
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    (package_ok && rule_ok).then(|| intern(id)).flatten()
+}
+
+fn intern(id: &str) -> Option<&'static str> {
+    static IDS: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut ids = IDS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(known) = ids.get(id) {
+        return Some(known);
+    }
+    if ids.len() >= MAX_RULE_IDS {
+        return None;
+    }
+    let leaked: &'static str = Box::leak(id.to_owned().into_boxed_str());
+    ids.insert(leaked);
+    Some(leaked)
+}
+
+/// A rule name a policy gives (`rule` of a message) as the last part of a rule id: characters
+/// outside `[A-Za-z0-9_.-]` become `-`.
+fn rule_part(rule: &str) -> String {
+    rule.chars()
+        .take(100)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// `# METADATA` of a package or rule: the title and description SARIF shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metadata {
+    pub title: Option<String>,
+    pub description: Option<String>,
+}
+
+/// One policy package under `envfence.`.
+#[derive(Debug, Clone)]
+pub struct Package {
+    /// `envfence.images`.
+    pub name: String,
+    /// The first file that declares it, as shown in messages.
+    pub file: String,
+    /// Evaluated once per repository (`envfence.repository...`), not per placement.
+    pub repository: bool,
+    /// The sets it defines (`deny`, `violation`, `warn`), each with its `# METADATA`.
+    pub sets: Vec<(&'static str, Metadata)>,
+    pub metadata: Metadata,
+}
+
+impl Package {
+    /// `rego/envfence.images/deny`.
+    pub fn rule_id(&self, set: &str) -> Option<RuleId> {
+        parse_id(&format!("rego/{}/{set}", self.name)).map(RuleId::Rego)
+    }
+}
+
+/// A `test_` rule of a policy file.
+#[derive(Debug, Clone)]
+struct TestRule {
+    package: String,
+    name: String,
+}
+
+/// Compiled Rego policies.
+#[derive(Clone)]
+pub struct RegoPolicies {
+    engine: regorus::Engine,
+    pub packages: Vec<Package>,
+    tests: Vec<TestRule>,
+}
+
+impl std::fmt::Debug for RegoPolicies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegoPolicies")
+            .field("packages", &self.packages)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A `.rego` file: the name it is shown by, and its text.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub shown: String,
+    pub text: String,
+}
+
+/// Whether a file is a policy test (`*_test.rego`), loaded only by `envfence test-policies`.
+pub fn is_test_file(path: &std::path::Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with("_test.rego"))
+}
+
+/// The `.rego` files of a policy folder, in name order, read like the folder's YAML policy
+/// files (confined to the repository when the folder is in it). `*_test.rego` files are left
+/// out unless `with_tests`.
+pub fn read_files(
+    dir: &std::path::Path,
+    repository: &crate::config::Repository,
+    confined: bool,
+    with_tests: bool,
+) -> anyhow::Result<Vec<Source>> {
+    use crate::config::shown_path;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("cannot read policies {}: {e}", shown_path(dir)))?;
+    let mut paths: Vec<std::path::PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rego"))
+        .filter(|p| with_tests || !is_test_file(p))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let shown = shown_path(&path);
+            let text = repository
+                .read(&path, confined)
+                .map_err(|cause| anyhow::anyhow!("cannot read {shown}: {cause}"))?;
+            Ok(Source { shown, text })
+        })
+        .collect()
+}
+
+/// The policy files of `--policies DIR` that a scan evaluates.
+pub fn read_dir(
+    dir: &std::path::Path,
+    repository: &crate::config::Repository,
+    confined: bool,
+) -> anyhow::Result<Vec<Source>> {
+    read_files(dir, repository, confined, false)
+}
+
+/// `envfence test-policies DIR`: compiles every `.rego` file of `dir` (tests included) and
+/// runs the `test_` rules.
+pub fn test_dir(dir: &std::path::Path) -> anyhow::Result<Vec<TestOutcome>> {
+    let repository = crate::config::Repository::at(std::path::Path::new("."));
+    let sources = read_files(dir, &repository, false, true)?;
+    anyhow::ensure!(
+        !sources.is_empty(),
+        "no .rego files in {}",
+        crate::config::shown_path(dir)
+    );
+    Ok(RegoPolicies::compile(&sources)?.run_tests())
+}
+
+fn new_engine() -> regorus::Engine {
+    let mut engine = regorus::Engine::new();
+    // OPA's behaviour: a built-in given the wrong types is undefined, not an error.
+    engine.set_strict_builtin_errors(false);
+    engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
+        limit: EVALUATION_TIME_BUDGET,
+        check_interval: NonZeroU32::new(1024).unwrap_or(NonZeroU32::MIN),
+    });
+    engine
+}
+
+/// A regorus error on one line: `file:line:col: message` when it points into a policy (its
+/// own form is a source excerpt over several lines), else its first line.
+fn one_line(shown: &str, error: &anyhow::Error) -> String {
+    let text = format!("{error:#}");
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let at = lines.iter().find_map(|l| l.strip_prefix("--> "));
+    let message = lines
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("error: "))
+        .or_else(|| {
+            lines
+                .iter()
+                .find(|l| !l.is_empty() && !l.starts_with("-->"))
+                .copied()
+        })
+        .unwrap_or("unknown error");
+    let line = match at {
+        Some(at) => format!("{at}: {message}"),
+        None if message.starts_with(shown) => message.to_owned(),
+        None => format!("{shown}: {message}"),
+    };
+    crate::output::sanitize::text(&line).into_owned()
+}
+
+impl RegoPolicies {
+    /// Compiles the sources. A file that does not compile is an error naming its
+    /// `file:line:col`.
+    pub fn compile(sources: &[Source]) -> anyhow::Result<RegoPolicies> {
+        let mut engine = new_engine();
+        let mut packages: BTreeMap<String, Package> = BTreeMap::new();
+        let mut tests = Vec::new();
+        for source in sources {
+            let package = engine
+                .add_policy(source.shown.clone(), source.text.clone())
+                .map_err(|e| anyhow::anyhow!("{}", one_line(&source.shown, &e)))?;
+            let package = package.strip_prefix("data.").unwrap_or(&package).to_owned();
+            let heads = scan_heads(&source.text);
+            for name in heads.tests {
+                tests.push(TestRule {
+                    package: package.clone(),
+                    name,
+                });
+            }
+            if !package.starts_with(PREFIX) {
+                continue;
+            }
+            let entry = packages.entry(package.clone()).or_insert_with(|| Package {
+                name: package.clone(),
+                file: source.shown.clone(),
+                repository: package == REPOSITORY_PACKAGE
+                    || package.starts_with(&format!("{REPOSITORY_PACKAGE}.")),
+                sets: Vec::new(),
+                metadata: Metadata::default(),
+            });
+            if entry.metadata == Metadata::default() {
+                entry.metadata = heads.package_metadata;
+            }
+            for (set, metadata) in heads.sets {
+                match entry.sets.iter_mut().find(|(s, _)| *s == set) {
+                    Some((_, m)) if *m == Metadata::default() => *m = metadata,
+                    Some(_) => {}
+                    None => entry.sets.push((set, metadata)),
+                }
+            }
+        }
+        let mut policies = RegoPolicies {
+            engine,
+            packages: packages.into_values().collect(),
+            tests,
+        };
+        policies.check_compiles()?;
+        Ok(policies)
+    }
+
+    /// regorus resolves names (unknown functions, unsafe variables) when it first evaluates:
+    /// evaluate every set once on an empty input so those errors stop the run up front.
+    fn check_compiles(&mut self) -> anyhow::Result<()> {
+        self.engine.set_input(Value::new_object());
+        let mut paths: Vec<(String, String)> = Vec::new();
+        for p in &self.packages {
+            for (set, _) in &p.sets {
+                paths.push((format!("data.{}.{set}", p.name), p.file.clone()));
+            }
+        }
+        for t in &self.tests {
+            paths.push((format!("data.{}.{}", t.package, t.name), String::new()));
+        }
+        if let Some((path, file)) = paths.first() {
+            if let Err(e) = self.engine.eval_rule(path.clone()) {
+                if is_compile_error(&e) {
+                    anyhow::bail!("{}", one_line(file, &e));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every rule id the packages declare, with its default severity and metadata.
+    pub fn declared_rules(&self) -> Vec<(RuleId, Severity, Metadata)> {
+        let mut out = Vec::new();
+        for p in &self.packages {
+            for (set, metadata) in &p.sets {
+                let Some(id) = p.rule_id(set) else { continue };
+                let severity = default_severity(set);
+                let metadata = Metadata {
+                    title: metadata.title.clone().or_else(|| p.metadata.title.clone()),
+                    description: metadata
+                        .description
+                        .clone()
+                        .or_else(|| p.metadata.description.clone()),
+                };
+                out.push((id, severity, metadata));
+            }
+        }
+        out
+    }
+
+    /// Runs the `test_` rules: (package.rule, outcome) in file order.
+    pub fn run_tests(&self) -> Vec<TestOutcome> {
+        let mut engine = self.engine.clone();
+        self.tests
+            .iter()
+            .map(|t| {
+                let name = format!("{}.{}", t.package, t.name);
+                engine.set_input(Value::Undefined);
+                let started = std::time::Instant::now();
+                let result = match engine.eval_rule(format!("data.{name}")) {
+                    Ok(Value::Bool(true)) => TestResult::Pass,
+                    Ok(Value::Undefined) => TestResult::Fail("undefined".to_owned()),
+                    Ok(other) => TestResult::Fail(format!("{other}")),
+                    Err(e) => TestResult::Error(one_line(&t.package, &e)),
+                };
+                TestOutcome {
+                    name,
+                    result,
+                    duration: started.elapsed(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Whether an evaluation error is about the policy's text rather than the input.
+fn is_compile_error(e: &anyhow::Error) -> bool {
+    let text = format!("{e:#}");
+    text.lines()
+        .next()
+        .is_some_and(|l| l.contains(".rego:") || l.contains("error:"))
+}
+
+fn default_severity(set: &str) -> Severity {
+    SETS.iter()
+        .find(|(s, _)| *s == set)
+        .map_or(Severity::Error, |(_, sev)| *sev)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestResult {
+    Pass,
+    Fail(String),
+    Error(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct TestOutcome {
+    pub name: String,
+    pub result: TestResult,
+    pub duration: Duration,
+}
+
+/// What the text of a policy file declares: rule heads of the reporting sets and tests, and
+/// the `# METADATA` blocks before them.
+#[derive(Debug, Default)]
+struct Heads {
+    sets: Vec<(&'static str, Metadata)>,
+    tests: Vec<String>,
+    package_metadata: Metadata,
+}
+
+/// Finds rule heads by their name at the start of a line, as `opa fmt` writes them.
+fn scan_heads(text: &str) -> Heads {
+    let mut heads = Heads::default();
+    let mut pending: Option<Metadata> = None;
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line.trim() == "# METADATA" {
+            let mut yaml = String::new();
+            while let Some(next) = lines.peek() {
+                let Some(body) = next.trim_start().strip_prefix('#') else {
+                    break;
+                };
+                yaml.push_str(body.strip_prefix(' ').unwrap_or(body));
+                yaml.push('\n');
+                lines.next();
+            }
+            pending = Some(parse_metadata(&yaml));
+            continue;
+        }
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let name: String = line
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let metadata = pending.take().unwrap_or_default();
+        if name == "package" {
+            heads.package_metadata = metadata;
+            continue;
+        }
+        let after = &line[name.len()..];
+        let is_head =
+            after.is_empty() || after.starts_with([' ', '[', '{', ':', '=', '(', '\t', '.']);
+        if !is_head {
+            continue;
+        }
+        if let Some((set, _)) = SETS.iter().find(|(s, _)| *s == name) {
+            if !heads.sets.iter().any(|(s, _)| s == set) {
+                heads.sets.push((set, metadata));
+            }
+        } else if name.starts_with("test_") && !heads.tests.contains(&name) {
+            heads.tests.push(name);
+        }
+    }
+    heads
+}
+
+fn parse_metadata(yaml: &str) -> Metadata {
+    let value: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap_or_default();
+    let field = |key: &str| {
+        value
+            .get(key)
+            .and_then(serde_yaml::Value::as_str)
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    };
+    Metadata {
+        title: field("title"),
+        description: field("description"),
+    }
+}
+
+/// `input.cluster.tier` (DESIGN §3): `null` for a non-production cluster with no tier signal.
+pub fn cluster_tier(cluster: &Cluster) -> Option<String> {
+    cluster.tier().map(|t| t.to_string())
+}
+
+/// `input.workload.purpose` and the signal that decided it (none when nothing did).
+pub fn workload_purpose(placement: &Placement) -> (String, Option<String>) {
+    let reason = (!placement.purpose_reason.is_empty()).then(|| placement.purpose_reason.clone());
+    (placement.purpose().to_string(), reason)
+}
+
+fn s(text: &str) -> Value {
+    Value::from(text)
+}
+
+fn opt(text: Option<&str>) -> Value {
+    text.map_or(Value::Null, Value::from)
+}
+
+fn num(n: u32) -> Value {
+    Value::from(u64::from(n))
+}
+
+fn object(entries: Vec<(&str, Value)>) -> Value {
+    let map: BTreeMap<Value, Value> = entries.into_iter().map(|(k, v)| (s(k), v)).collect();
+    Value::from(map)
+}
+
+fn string_map(map: &BTreeMap<String, String>) -> Value {
+    let map: BTreeMap<Value, Value> = map.iter().map(|(k, v)| (s(k), s(v))).collect();
+    Value::from(map)
+}
+
+/// A YAML node as a Rego value, with YAML 1.2 core scalars (as Kubernetes reads them).
+fn node_value(node: &crate::documents::Node) -> Value {
+    use crate::documents::yaml::{ScalarKind, Value as Yaml};
+    match &node.value {
+        Yaml::Map(entries) => {
+            let map: BTreeMap<Value, Value> = entries
+                .iter()
+                .filter_map(|e| Some((s(e.key.as_str()?), node_value(&e.value))))
+                .collect();
+            Value::from(map)
+        }
+        Yaml::Seq(items) => Value::from(items.iter().map(node_value).collect::<Vec<_>>()),
+        Yaml::Scalar { text, kind } => {
+            if *kind != ScalarKind::Plain {
+                return s(text);
+            }
+            match text.as_str() {
+                "" | "~" | "null" | "Null" | "NULL" => Value::Null,
+                "true" | "True" | "TRUE" => Value::Bool(true),
+                "false" | "False" | "FALSE" => Value::Bool(false),
+                t => t
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .ok()
+                    .or_else(|| {
+                        t.parse::<f64>()
+                            .ok()
+                            .filter(|f| f.is_finite())
+                            .map(Value::from)
+                    })
+                    .unwrap_or_else(|| s(t)),
+            }
+        }
+    }
+}
+
+/// What every evaluation of one scan shares: the topology as Rego values.
+struct Shared<'a> {
+    ctx: &'a RuleContext<'a>,
+    manifests: HashMap<DocRef, Value>,
+    clusters: Vec<Value>,
+    /// `input.object` of each placement, by index (`null` for patches).
+    objects: Vec<Value>,
+    /// `data.envfence`, and the repository-level `input` (the same document).
+    topology: Value,
+}
+
+impl<'a> Shared<'a> {
+    fn new(ctx: &'a RuleContext<'a>) -> Shared<'a> {
+        let t = ctx.topology;
+        let docs: Vec<DocRef> = t
+            .placements
+            .iter()
+            .filter_map(|p| p.object.doc)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let manifests: HashMap<DocRef, Value> = docs
+            .par_iter()
+            .filter_map(|r| {
+                let doc = ctx.files.get(r.file)?.documents.get(r.doc)?;
+                Some((*r, node_value(&doc.root)))
+            })
+            .collect();
+        let clusters: Vec<Value> = t.clusters.iter().map(cluster_value).collect();
+        let mut shared = Shared {
+            ctx,
+            manifests,
+            clusters,
+            objects: Vec::new(),
+            topology: Value::Null,
+        };
+        // Each placement's `input.object`, built once for its evaluation and for the data.
+        shared.objects = t
+            .placements
+            .par_iter()
+            .map(|p| {
+                if p.patch {
+                    Value::Null
+                } else {
+                    shared.object_value(p)
+                }
+            })
+            .collect();
+        shared.topology = shared.topology_value(t);
+        shared
+    }
+
+    fn document(&self, p: &Placement) -> Option<&'a crate::documents::Document> {
+        let r = p.object.doc?;
+        self.ctx.files.get(r.file)?.documents.get(r.doc)
+    }
+
+    fn object_value(&self, p: &Placement) -> Value {
+        let doc = self.document(p);
+        let empty = BTreeMap::new();
+        let images: Vec<Value> = p
+            .object
+            .images
+            .iter()
+            .map(|(image, line)| object(vec![("image", s(image)), ("line", num(*line))]))
+            .collect();
+        object(vec![
+            (
+                "api_version",
+                opt(doc.and_then(|d| d.id.api_version.as_deref())),
+            ),
+            ("kind", s(&p.object.kind)),
+            ("name", opt(p.object.name.as_deref())),
+            ("namespace", opt(p.object.namespace.as_deref())),
+            ("labels", string_map(doc.map_or(&empty, |d| &d.labels))),
+            (
+                "annotations",
+                string_map(doc.map_or(&empty, |d| &d.annotations)),
+            ),
+            ("file", s(&p.object.file)),
+            ("line", num(p.object.line)),
+            ("images", Value::from(images)),
+            // For `data.envfence.placements`, where no `input.workload` sits beside it.
+            ("class", s(p.workload_class.as_str())),
+            ("purpose", s(&workload_purpose(p).0)),
+            (
+                "deployer",
+                p.deployer
+                    .as_ref()
+                    .map_or(Value::Null, |d| s(&format!("{}/{}", d.kind, d.name))),
+            ),
+            (
+                "manifest",
+                p.object
+                    .doc
+                    .and_then(|r| self.manifests.get(&r).cloned())
+                    .unwrap_or(Value::Null),
+            ),
+        ])
+    }
+
+    fn workload_value(&self, p: &Placement) -> Value {
+        let (purpose, purpose_signal) = workload_purpose(p);
+        object(vec![
+            ("class", s(p.workload_class.as_str())),
+            (
+                "class_signal",
+                if p.class_reason.is_empty() {
+                    Value::Null
+                } else {
+                    s(&p.class_reason)
+                },
+            ),
+            ("purpose", s(&purpose)),
+            ("purpose_signal", opt(purpose_signal.as_deref())),
+        ])
+    }
+
+    fn placement_input(&self, index: usize, p: &Placement) -> Value {
+        let deployer = p.deployer.as_ref().map_or(Value::Null, |d| {
+            object(vec![
+                ("kind", s(&d.kind)),
+                ("name", s(&d.name)),
+                ("file", s(&d.location.file)),
+                ("line", num(d.location.line)),
+            ])
+        });
+        let evidence: Vec<Value> = p
+            .evidence
+            .iter()
+            .map(|e| {
+                object(vec![
+                    ("file", s(&e.location.file)),
+                    ("line", num(e.location.line)),
+                    ("note", s(&e.note)),
+                ])
+            })
+            .collect();
+        object(vec![
+            ("object", self.objects[index].clone()),
+            ("cluster", self.cluster_of(p)),
+            ("workload", self.workload_value(p)),
+            ("deployer", deployer),
+            ("evidence", Value::from(evidence)),
+            ("opaque", Value::Bool(p.opaque)),
+            ("rendered", Value::Bool(self.ctx.topology.is_rendered(p))),
+        ])
+    }
+
+    /// The placement's cluster, with the environment the placement gives it (an unknown
+    /// cluster that receives production is production).
+    fn cluster_of(&self, p: &Placement) -> Value {
+        let mut cluster = self.clusters.get(p.cluster).cloned().unwrap_or(Value::Null);
+        let environment = s(p.cluster_environment.as_str());
+        let differs = field(&cluster, "environment").is_some_and(|e| *e != environment);
+        if differs {
+            if let Ok(map) = cluster.as_object_mut() {
+                map.insert(s("environment"), environment);
+            }
+        }
+        cluster
+    }
+
+    fn topology_value(&self, t: &Topology) -> Value {
+        let mut by_cluster: BTreeMap<Value, Vec<Value>> = t
+            .clusters
+            .iter()
+            .map(|c| (s(&c.name), Vec::new()))
+            .collect();
+        for (p, object) in t.placements.iter().zip(&self.objects) {
+            let Some(cluster) = t.clusters.get(p.cluster).filter(|_| !p.patch) else {
+                continue;
+            };
+            let entry = object.clone();
+            by_cluster.entry(s(&cluster.name)).or_default().push(entry);
+        }
+        let placements: BTreeMap<Value, Value> = by_cluster
+            .into_iter()
+            .map(|(k, v)| (k, Value::from(v)))
+            .collect();
+        let unresolved: Vec<Value> = t
+            .unresolved
+            .iter()
+            .map(|u| {
+                object(vec![
+                    ("file", s(&u.location.file)),
+                    ("line", num(u.location.line)),
+                    ("reason", s(&u.reason)),
+                ])
+            })
+            .collect();
+        let config = self
+            .ctx
+            .config
+            .source
+            .as_ref()
+            .and_then(|source| source.root.as_ref())
+            .map_or_else(Value::new_object, node_value);
+        object(vec![
+            ("clusters", Value::from(self.clusters.clone())),
+            ("placements", Value::from(placements)),
+            ("unresolved", Value::from(unresolved)),
+            ("config", config),
+        ])
+    }
+}
+
+fn cluster_value(c: &Cluster) -> Value {
+    object(vec![
+        ("name", s(&c.name)),
+        ("server", opt(c.server.as_deref())),
+        (
+            "aliases",
+            Value::from(c.aliases.iter().map(|a| s(a)).collect::<Vec<_>>()),
+        ),
+        ("labels", string_map(&c.labels)),
+        ("environment", s(c.environment.as_str())),
+        ("environment_signal", s(&c.env_reason)),
+        ("tier", opt(cluster_tier(c).as_deref())),
+    ])
+}
+
+/// Where a finding of one evaluation points by default, and what it is about.
+struct Subject<'p> {
+    placement: Option<&'p Placement>,
+    location: Location,
+}
+
+/// Runs every Rego policy over the topology.
+pub fn run(ctx: &RuleContext<'_>, rego: &RegoPolicies) -> anyhow::Result<Vec<Finding>> {
+    if rego.packages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let shared = Shared::new(ctx);
+    let mut engine = rego.engine.clone();
+    engine.add_data(object(vec![("envfence", shared.topology.clone())]))?;
+    let per_placement: Vec<&Package> = rego.packages.iter().filter(|p| !p.repository).collect();
+    let per_repository: Vec<&Package> = rego.packages.iter().filter(|p| p.repository).collect();
+
+    let mut findings = Vec::new();
+    for package in &per_repository {
+        let location = Location::new(&Arc::from(package.file.as_str()), 1);
+        let subject = Subject {
+            placement: None,
+            location,
+        };
+        findings.extend(evaluate(
+            &mut engine,
+            package,
+            shared.topology.clone(),
+            &subject,
+            ctx,
+        )?);
+    }
+    if !per_placement.is_empty() {
+        let placements: Vec<(usize, &Placement)> = ctx
+            .topology
+            .placements
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.patch)
+            .collect();
+        let results: Vec<anyhow::Result<Vec<Finding>>> = placements
+            .par_iter()
+            .map_init(
+                || engine.clone(),
+                |engine, &(index, p)| {
+                    let input = shared.placement_input(index, p);
+                    let subject = Subject {
+                        placement: Some(p),
+                        location: Location::new(&p.object.file, p.object.line),
+                    };
+                    let mut out = Vec::new();
+                    for package in &per_placement {
+                        out.extend(evaluate(engine, package, input.clone(), &subject, ctx)?);
+                    }
+                    Ok(out)
+                },
+            )
+            .collect();
+        for result in results {
+            findings.extend(result?);
+        }
+    }
+    // Freeing the topology's values takes a while; the report need not wait for it.
+    let values = (shared.manifests, shared.objects, shared.topology, engine);
+    let _ = std::thread::Builder::new().spawn(move || drop(values));
+    Ok(findings)
+}
+
+/// One evaluation: a package's sets for one input.
+fn evaluate(
+    engine: &mut regorus::Engine,
+    package: &Package,
+    input: Value,
+    subject: &Subject<'_>,
+    ctx: &RuleContext<'_>,
+) -> anyhow::Result<Vec<Finding>> {
+    engine.set_input(input);
+    let mut out = Vec::new();
+    for (set, _) in &package.sets {
+        let path = format!("data.{}.{set}", package.name);
+        let value = engine.eval_rule(path).map_err(|e| {
+            let at = match subject.placement {
+                Some(p) => format!(" for {}:{}", p.object.file, p.object.line),
+                None => " for the repository".to_owned(),
+            };
+            anyhow::anyhow!(
+                "policy {} ({}): evaluating {set}{at} failed: {}",
+                package.name,
+                package.file,
+                one_line(&package.file, &e).trim_start_matches(&format!("{}: ", package.file))
+            )
+        })?;
+        let members: Vec<Value> = match &value {
+            Value::Set(items) => items.iter().cloned().collect(),
+            Value::Array(items) => items.iter().cloned().collect(),
+            Value::Undefined | Value::Null => Vec::new(),
+            other => vec![other.clone()],
+        };
+        let limit = match subject.placement {
+            Some(_) => MAX_MESSAGES_PER_PLACEMENT,
+            None => MAX_MESSAGES_PER_REPOSITORY,
+        };
+        if members.len() > limit {
+            anyhow::bail!(
+                "policy {} ({}): {set} reported {} messages in one evaluation, more than the limit of {limit}",
+                package.name,
+                package.file,
+                members.len()
+            );
+        }
+        for member in members {
+            if let Some(f) = finding(package, set, &member, subject, ctx) {
+                out.push(f);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn text_of(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.to_string()),
+        Value::Undefined | Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+fn field<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
+    value.as_object().ok()?.get(&s(key))
+}
+
+/// A message of set `set` as a finding; `None` when the config turned its rule off.
+fn finding(
+    package: &Package,
+    set: &str,
+    member: &Value,
+    subject: &Subject<'_>,
+    ctx: &RuleContext<'_>,
+) -> Option<Finding> {
+    let is_object = member.as_object().is_ok();
+    let message = if is_object {
+        field(member, "msg")
+            .and_then(text_of)
+            .unwrap_or_else(|| member.to_string())
+    } else {
+        text_of(member)?
+    };
+    let message: String = if message.chars().count() > MAX_MESSAGE_CHARS {
+        message
+            .chars()
+            .take(MAX_MESSAGE_CHARS)
+            .chain(['…'])
+            .collect()
+    } else {
+        message
+    };
+    let own_rule = field(member, "rule")
+        .and_then(|r| r.as_string().ok())
+        .map(|r| rule_part(r))
+        .filter(|r| !r.is_empty());
+    let rule = own_rule
+        .and_then(|r| package.rule_id(&r))
+        .or_else(|| package.rule_id(set))?;
+    let given = field(member, "severity")
+        .and_then(|v| v.as_string().ok())
+        .and_then(|v| match v.as_ref() {
+            "error" | "deny" | "violation" => Some(Severity::Error),
+            "warning" | "warn" => Some(Severity::Warning),
+            "info" | "note" => Some(Severity::Info),
+            _ => None,
+        });
+    let severity = match ctx.policies.rego_level(rule) {
+        Some(level) => level?,
+        None => given.unwrap_or_else(|| default_severity(set)),
+    };
+    let location = field(member, "location")
+        .and_then(|l| location_of(l, &subject.location))
+        .unwrap_or_else(|| subject.location.clone());
+    let mut f = Finding::new(rule, severity, location, message.clone()).discriminator(&message);
+    if let Some(p) = subject.placement {
+        let cluster = &ctx.topology.clusters[p.cluster];
+        f = f
+            .resource(resource_of(p, ctx.files))
+            .cluster(&cluster.name, p.cluster_environment.as_str())
+            .subject(&p.object.file, p.object.line);
+        for e in &p.evidence {
+            f = f.evidence(e.location.clone(), e.note.clone());
+        }
+    }
+    Some(f)
+}
+
+/// A policy's `location`: `{"file", "line", "column"}`, each optional; the file defaults to
+/// the placement's. A path that is not repository-relative is ignored.
+fn location_of(value: &Value, default: &Location) -> Option<Location> {
+    let file = match field(value, "file").and_then(|f| f.as_string().ok()) {
+        Some(f) if is_repository_path(f) => Arc::from(f.as_ref()),
+        Some(_) => return None,
+        None => Arc::clone(&default.file),
+    };
+    let number = |key: &str| {
+        field(value, key)
+            .and_then(|v| v.as_u64().ok())
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n >= 1)
+    };
+    let line = number("line").unwrap_or(if Arc::ptr_eq(&file, &default.file) {
+        default.line
+    } else {
+        1
+    });
+    let mut location = Location::new(&file, line);
+    if let Some(column) = number("column") {
+        location = location.with_column(column);
+    }
+    Some(location)
+}
+
+fn is_repository_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains('\\')
+        && !path.split('/').any(|seg| seg == ".." || seg.is_empty())
+        && !path.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_ids_are_rego_prefixed_and_never_builtin() {
+        assert_eq!(
+            parse_id("rego/envfence.limits/deny"),
+            Some("rego/envfence.limits/deny")
+        );
+        assert_eq!(parse_id("nonprod-on-prod-cluster"), None);
+        assert_eq!(parse_id("rego/envfence.x/a:b"), None);
+        assert_eq!(parse_id("rego/envfence.x/a,b"), None);
+        assert_eq!(parse_id("rego//deny"), None);
+        assert_eq!(rule_part("no latest: tags"), "no-latest--tags");
+    }
+
+    #[test]
+    fn heads_and_metadata_are_found() {
+        let text = "# METADATA\n# title: Package title\npackage envfence.x\n\n\
+                    # METADATA\n# title: Deny title\n# description: Why.\n\
+                    deny contains msg if {\n\tmsg := \"x\"\n}\n\nwarn[msg] {\n}\n\
+                    test_one if true\ndeny_helper := 1\n";
+        let heads = scan_heads(text);
+        assert_eq!(
+            heads.package_metadata.title.as_deref(),
+            Some("Package title")
+        );
+        assert_eq!(heads.sets.len(), 2);
+        assert_eq!(heads.sets[0].0, "deny");
+        assert_eq!(heads.sets[0].1.description.as_deref(), Some("Why."));
+        assert_eq!(heads.sets[1].0, "warn");
+        assert_eq!(heads.tests, vec!["test_one".to_owned()]);
+    }
+
+    #[test]
+    fn repository_paths_only() {
+        assert!(is_repository_path("apps/a.yaml"));
+        assert!(!is_repository_path("/etc/passwd"));
+        assert!(!is_repository_path("../x.yaml"));
+        assert!(!is_repository_path("a//b"));
+    }
+}
