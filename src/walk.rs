@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::Match;
+use rayon::prelude::*;
 use walkdir::{DirEntry, WalkDir};
 
 use crate::config::Config;
@@ -124,25 +125,34 @@ pub fn walk(root: &Path, config: &Config, only: Option<&Path>) -> WalkResult {
         }
     }
 
-    for (rel, entry) in files {
-        if !entry.file_type().is_file() {
-            result.skipped.push(Skipped {
-                rel_path: rel,
-                reason: SkipReason::NotRegularFile,
-            });
-            continue;
-        }
-        match entry.metadata() {
-            Ok(meta) => result.candidates.push(Candidate {
-                rel_path: rel,
-                read_path: entry.into_path(),
-                size: meta.len(),
-                kind_hint: None,
-            }),
-            Err(e) => result.skipped.push(Skipped {
-                rel_path: rel,
-                reason: SkipReason::Unreadable(io_cause(&e)),
-            }),
+    // One stat per file, on all cores; collected in walk order, so the result is the same.
+    let stated: Vec<Result<Candidate, Skipped>> = files
+        .into_par_iter()
+        .map(|(rel, entry)| {
+            if !entry.file_type().is_file() {
+                return Err(Skipped {
+                    rel_path: rel,
+                    reason: SkipReason::NotRegularFile,
+                });
+            }
+            match entry.metadata() {
+                Ok(meta) => Ok(Candidate {
+                    rel_path: rel,
+                    read_path: entry.into_path(),
+                    size: meta.len(),
+                    kind_hint: None,
+                }),
+                Err(e) => Err(Skipped {
+                    rel_path: rel,
+                    reason: SkipReason::Unreadable(io_cause(&e)),
+                }),
+            }
+        })
+        .collect();
+    for outcome in stated {
+        match outcome {
+            Ok(candidate) => result.candidates.push(candidate),
+            Err(skipped) => result.skipped.push(skipped),
         }
     }
     for (rel, entry) in pending_symlinks {

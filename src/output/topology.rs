@@ -124,8 +124,8 @@ struct JsonSummary {
     purpose_tiers: BTreeMap<&'static str, BTreeMap<&'static str, usize>>,
 }
 
-fn evidence_dto(e: &[Evidence]) -> Vec<JsonEvidence<'_>> {
-    e.iter()
+fn evidence_dto<'a>(e: impl IntoIterator<Item = &'a Evidence>) -> Vec<JsonEvidence<'a>> {
+    e.into_iter()
         .map(|e| JsonEvidence {
             file: &e.location.file,
             line: e.location.line,

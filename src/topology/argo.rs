@@ -598,7 +598,7 @@ fn opaque_placement(
         class_reason: reason,
         class_level: level,
         deployer_class: super::deployer_class(&signals),
-        evidence,
+        evidence: evidence.into(),
         deployer: Some(Deployer {
             kind: "Application".into(),
             name: app.name.clone(),

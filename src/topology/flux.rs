@@ -136,7 +136,7 @@ pub fn run(
                 class_reason: reason,
                 class_level: level,
                 deployer_class: super::deployer_class(&signals),
-                evidence,
+                evidence: evidence.into(),
                 deployer: Some(Deployer {
                     kind: "HelmRelease".into(),
                     name,
@@ -496,7 +496,7 @@ fn opaque_kustomization(
         class_reason,
         class_level: level,
         deployer_class: super::deployer_class(&signals),
-        evidence,
+        evidence: evidence.into(),
         deployer: Some(Deployer {
             kind: "Kustomization".into(),
             name,

@@ -59,6 +59,57 @@ pub struct Deployer {
     pub location: Location,
 }
 
+/// A placement's evidence: the hops its delivery shares with every object it places (one
+/// allocation per delivery, not per object), then the object's own hops.
+#[derive(Debug, Clone, Default)]
+pub struct EvidenceChain {
+    shared: Arc<[Evidence]>,
+    own: Vec<Evidence>,
+}
+
+impl EvidenceChain {
+    pub fn new(shared: Arc<[Evidence]>, own: Vec<Evidence>) -> Self {
+        EvidenceChain { shared, own }
+    }
+
+    /// Every hop, outermost first.
+    pub fn iter(
+        &self,
+    ) -> std::iter::Chain<std::slice::Iter<'_, Evidence>, std::slice::Iter<'_, Evidence>> {
+        self.shared.iter().chain(self.own.iter())
+    }
+
+    pub fn len(&self) -> usize {
+        self.shared.len() + self.own.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn to_vec(&self) -> Vec<Evidence> {
+        self.iter().cloned().collect()
+    }
+}
+
+impl From<Vec<Evidence>> for EvidenceChain {
+    fn from(own: Vec<Evidence>) -> Self {
+        EvidenceChain {
+            shared: Arc::from(Vec::new()),
+            own,
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a EvidenceChain {
+    type Item = &'a Evidence;
+    type IntoIter =
+        std::iter::Chain<std::slice::Iter<'a, Evidence>, std::slice::Iter<'a, Evidence>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Placement {
     pub object: PlacedObject,
@@ -73,7 +124,8 @@ pub struct Placement {
     /// What the deployer alone says (its name, labels, source folder): a non-production
     /// deployer is the thing to change, even when the object's own namespace also says so.
     pub deployer_class: Env,
-    pub evidence: Vec<Evidence>,
+    /// The hops from the cluster down to the object (`iter()` or `for hop in &p.evidence`).
+    pub evidence: EvidenceChain,
     pub deployer: Option<Deployer>,
     /// A kustomize patch or merging generator: it changes an object rather than being one.
     pub patch: bool,
@@ -620,6 +672,8 @@ impl<'a> Builder<'a> {
     /// Places the objects of one delivery, and queues deployers among them.
     fn place_items(&mut self, delivery: &Delivery, items: &[kustomize::Item]) {
         let variants = variant_signals(items, self.index, self.inventory.vocabulary());
+        let shared_chain: Arc<[Evidence]> = Arc::from(delivery.chain.as_slice());
+        let deployer_class_of_delivery = deployer_class(&delivery.signals);
         for item in items {
             let doc = match &item.source {
                 ItemSource::Doc(r) => Some(self.index.doc(*r)),
@@ -657,7 +711,7 @@ impl<'a> Builder<'a> {
             if self.placed.contains_key(&key) {
                 continue;
             }
-            let mut evidence = delivery.chain.clone();
+            let mut evidence = Vec::with_capacity(item.chain.len() + 2);
             evidence.extend(redirect);
             evidence.extend(item.chain.iter().cloned());
             let label = format!("{kind}/{}", name.as_deref().unwrap_or("?"));
@@ -679,14 +733,12 @@ impl<'a> Builder<'a> {
                     .map(|d| kustomize::effective_images(d, &item.images))
                     .unwrap_or_default(),
             };
-            let mut signals = delivery.signals.clone();
-            signals.extend(own_signals(&object, doc, self.inventory.vocabulary()));
-            signals.extend(overlay_signals(&item.chain, self.inventory.vocabulary()));
-            signals.extend(variants.iter().cloned());
-            let (class, reason, level) = decide_class(
+            let own = own_signals(&object, doc, self.inventory.vocabulary());
+            let overlay = overlay_signals(&item.chain, self.inventory.vocabulary());
+            let (class, reason, level) = decide_class_of_parts(
                 self.inventory.clusters[cluster].environment,
                 &self.inventory.clusters[cluster].name,
-                &signals,
+                &[&delivery.signals, &own, &overlay, &variants],
             );
             let placement = Placement {
                 object,
@@ -695,8 +747,8 @@ impl<'a> Builder<'a> {
                 workload_class: class,
                 class_reason: reason,
                 class_level: level,
-                deployer_class: deployer_class(&delivery.signals),
-                evidence: evidence.clone(),
+                deployer_class: deployer_class_of_delivery,
+                evidence: EvidenceChain::new(Arc::clone(&shared_chain), evidence),
                 deployer: Some(delivery.deployer.clone()),
                 patch: item.patch,
                 renders_chart: false,
@@ -718,7 +770,8 @@ impl<'a> Builder<'a> {
                             ..s.clone()
                         })
                         .collect();
-                    self.queue.push_back((r, cluster, evidence, parent));
+                    let chain = self.placements[self.placements.len() - 1].evidence.to_vec();
+                    self.queue.push_back((r, cluster, chain, parent));
                 }
             }
         }
@@ -1209,6 +1262,16 @@ pub(crate) fn decide_class(
     cluster: &str,
     signals: &[Signal],
 ) -> (Env, String, Option<SignalLevel>) {
+    decide_class_of_parts(cluster_env, cluster, &[signals])
+}
+
+/// `decide_class` over the concatenation of `parts`, without building it: a delivery's
+/// signals are shared by all its objects.
+fn decide_class_of_parts(
+    cluster_env: Env,
+    cluster: &str,
+    parts: &[&[Signal]],
+) -> (Env, String, Option<SignalLevel>) {
     if cluster_env == Env::NonProduction {
         return (
             Env::NonProduction,
@@ -1216,8 +1279,12 @@ pub(crate) fn decide_class(
             None,
         );
     }
-    let find =
-        |level: SignalLevel, env: Env| signals.iter().find(|s| s.level == level && s.env == env);
+    let find = |level: SignalLevel, env: Env| {
+        parts
+            .iter()
+            .flat_map(|part| part.iter())
+            .find(|s| s.level == level && s.env == env)
+    };
     // A non-production signal from the workload's own identity or its own deployer wins.
     for level in [SignalLevel::Own, SignalLevel::Deployer] {
         if let Some(s) = find(level, Env::NonProduction) {
