@@ -635,22 +635,7 @@ fn purpose_text(p: &Placement) -> String {
 /// Workloads (not patches, not deployer objects) by purpose and the tier of their cluster.
 fn purpose_tier_counts(t: &Topology) -> BTreeMap<Purpose, BTreeMap<Option<Tier>, usize>> {
     let mut counts: BTreeMap<Purpose, BTreeMap<Option<Tier>, usize>> = BTreeMap::new();
-    // Deployer objects are judged by what they deliver, as the placement rules do.
-    const DEPLOYERS: &[&str] = &[
-        "Application",
-        "ApplicationSet",
-        "AppProject",
-        "Kustomization",
-        "GitRepository",
-        "HelmRepository",
-        "OCIRepository",
-        "Bucket",
-        "HelmChart",
-    ];
-    let workload = |p: &Placement| {
-        p.renders_chart || p.opaque || (!p.patch && !DEPLOYERS.contains(&p.object.kind.as_str()))
-    };
-    for p in t.placements.iter().filter(|p| workload(p)) {
+    for p in t.placements.iter().filter(|p| p.is_workload()) {
         *counts
             .entry(p.purpose)
             .or_default()

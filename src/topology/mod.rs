@@ -145,6 +145,26 @@ pub struct Placement {
 
 impl Placement {
     /// What the workload is for: `production`, `feature`, `integration-test`, ...
+    /// A workload, as the rules and the purpose × tier counts see one: an object that runs
+    /// (or a chart or payload that will), not a patch and not a deployer's own object, which
+    /// is judged by what it delivers.
+    pub fn is_workload(&self) -> bool {
+        const DEPLOYER_KINDS: &[&str] = &[
+            "Application",
+            "ApplicationSet",
+            "AppProject",
+            "Kustomization",
+            "GitRepository",
+            "HelmRepository",
+            "OCIRepository",
+            "Bucket",
+            "HelmChart",
+        ];
+        self.renders_chart
+            || self.opaque
+            || (!self.patch && !DEPLOYER_KINDS.contains(&self.object.kind.as_str()))
+    }
+
     pub fn purpose(&self) -> Purpose {
         self.purpose
     }
@@ -781,21 +801,8 @@ impl<'a> Builder<'a> {
     /// production, with that workload as evidence. Workload classes do not change: on a
     /// production cluster only the signals decide them.
     fn promote_clusters_holding_production(&mut self) {
-        const DEPLOYERS: &[&str] = &[
-            "Application",
-            "ApplicationSet",
-            "AppProject",
-            "Kustomization",
-            "GitRepository",
-            "HelmRepository",
-            "OCIRepository",
-            "HelmChart",
-        ];
         for p in &self.placements {
-            let workload = p.renders_chart
-                || p.opaque
-                || (!p.patch && !DEPLOYERS.contains(&p.object.kind.as_str()));
-            if !workload || p.workload_class != Env::Production {
+            if !p.is_workload() || p.workload_class != Env::Production {
                 continue;
             }
             let via = match &p.deployer {
