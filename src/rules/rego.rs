@@ -782,54 +782,77 @@ pub fn run(ctx: &RuleContext<'_>, rego: &RegoPolicies) -> anyhow::Result<Vec<Fin
     let per_placement: Vec<&Package> = rego.packages.iter().filter(|p| !p.repository).collect();
     let per_repository: Vec<&Package> = rego.packages.iter().filter(|p| p.repository).collect();
 
-    let mut findings = Vec::new();
-    for package in &per_repository {
-        let location = Location::new(&Arc::from(package.file.as_str()), 1);
-        let subject = Subject {
-            placement: None,
-            location,
-        };
-        findings.extend(evaluate(
-            &mut engine,
-            package,
-            shared.topology.clone(),
-            &subject,
-            ctx,
-        )?);
-    }
-    if !per_placement.is_empty() {
-        let placements: Vec<(usize, &Placement)> = ctx
-            .topology
-            .placements
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| !p.patch)
-            .collect();
-        let results: Vec<anyhow::Result<Vec<Finding>>> = placements
-            .par_iter()
-            .map_init(
-                || engine.clone(),
-                |engine, &(index, p)| {
-                    let input = shared.placement_input(index, p);
-                    let subject = Subject {
-                        placement: Some(p),
-                        location: Location::new(&p.object.file, p.object.line),
-                    };
-                    let mut out = Vec::new();
-                    for package in &per_placement {
-                        out.extend(evaluate(engine, package, input.clone(), &subject, ctx)?);
-                    }
-                    Ok(out)
-                },
-            )
-            .collect();
-        for result in results {
-            findings.extend(result?);
-        }
-    }
+    // The repository-level evaluation runs on one thread while the per-placement evaluations
+    // share the others, so neither waits for the other.
+    let (repository_findings, placement_findings) = rayon::join(
+        || {
+            let mut engine = engine.clone();
+            let mut findings = Vec::new();
+            for package in &per_repository {
+                let location = Location::new(&Arc::from(package.file.as_str()), 1);
+                let subject = Subject {
+                    placement: None,
+                    location,
+                };
+                findings.extend(evaluate(
+                    &mut engine,
+                    package,
+                    shared.topology.clone(),
+                    &subject,
+                    ctx,
+                )?);
+            }
+            anyhow::Ok(findings)
+        },
+        || evaluate_placements(&engine, &shared, &per_placement, ctx),
+    );
+    let mut findings = repository_findings?;
+    findings.extend(placement_findings?);
     // Freeing the topology's values takes a while; the report need not wait for it.
     let values = (shared.manifests, shared.objects, shared.topology, engine);
     let _ = std::thread::Builder::new().spawn(move || drop(values));
+    Ok(findings)
+}
+
+/// Every per-placement package over every placement (patches excepted), in placement order.
+fn evaluate_placements(
+    engine: &regorus::Engine,
+    shared: &Shared<'_>,
+    per_placement: &[&Package],
+    ctx: &RuleContext<'_>,
+) -> anyhow::Result<Vec<Finding>> {
+    if per_placement.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placements: Vec<(usize, &Placement)> = ctx
+        .topology
+        .placements
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !p.patch)
+        .collect();
+    let results: Vec<anyhow::Result<Vec<Finding>>> = placements
+        .par_iter()
+        .map_init(
+            || engine.clone(),
+            |engine, &(index, p)| {
+                let input = shared.placement_input(index, p);
+                let subject = Subject {
+                    placement: Some(p),
+                    location: Location::new(&p.object.file, p.object.line),
+                };
+                let mut out = Vec::new();
+                for package in per_placement {
+                    out.extend(evaluate(engine, package, input.clone(), &subject, ctx)?);
+                }
+                Ok(out)
+            },
+        )
+        .collect();
+    let mut findings = Vec::new();
+    for result in results {
+        findings.extend(result?);
+    }
     Ok(findings)
 }
 
