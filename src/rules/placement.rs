@@ -19,12 +19,9 @@ pub fn policy_list(policy: Option<&Policy>, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A placement of an object that runs or configures something: not a patch, and not a
-/// deployer object (Applications, Flux Kustomizations, sources), which is judged by where it
-/// sends its payload, unless the deployer stands for a payload envfence cannot read (a chart,
-/// an opaque placement).
+/// See [`Placement::is_workload_among`]; `deployer_kinds` comes from the loaded policy.
 pub fn is_workload(p: &Placement, deployer_kinds: &[String]) -> bool {
-    p.renders_chart || p.opaque || (!p.patch && !deployer_kinds.contains(&p.object.kind))
+    p.is_workload_among(deployer_kinds)
 }
 
 /// The line the author should change to move this placement: the `resources` entry that

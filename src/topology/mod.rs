@@ -145,24 +145,43 @@ pub struct Placement {
 
 impl Placement {
     /// What the workload is for: `production`, `feature`, `integration-test`, ...
-    /// A workload, as the rules and the purpose × tier counts see one: an object that runs
-    /// (or a chart or payload that will), not a patch and not a deployer's own object, which
-    /// is judged by what it delivers.
-    pub fn is_workload(&self) -> bool {
-        const DEPLOYER_KINDS: &[&str] = &[
-            "Application",
-            "ApplicationSet",
-            "AppProject",
-            "Kustomization",
-            "GitRepository",
-            "HelmRepository",
-            "OCIRepository",
-            "Bucket",
-            "HelmChart",
-        ];
+    /// A placement of an object that runs or configures something: not a patch, and not a
+    /// deployer object (Applications, Flux Kustomizations, sources), which is judged by where
+    /// it sends its payload, unless the deployer stands for a payload envfence cannot read (a
+    /// chart, an opaque placement). `deployer_kinds` is the `deployer_kinds` list of the
+    /// `nonprod-on-prod-cluster` policy.
+    pub fn is_workload_among<S: AsRef<str>>(&self, deployer_kinds: &[S]) -> bool {
         self.renders_chart
             || self.opaque
-            || (!self.patch && !DEPLOYER_KINDS.contains(&self.object.kind.as_str()))
+            || (!self.patch
+                && !deployer_kinds
+                    .iter()
+                    .any(|k| k.as_ref() == self.object.kind))
+    }
+
+    /// [`Placement::is_workload_among`] the built-in policy's deployer kinds, for what runs
+    /// before user policies are loaded (cluster promotion, the purpose × tier counts).
+    pub fn is_workload(&self) -> bool {
+        static KINDS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        let kinds = KINDS.get_or_init(|| {
+            #[derive(serde::Deserialize)]
+            struct DataOnly {
+                #[serde(default)]
+                data: DeployerKinds,
+            }
+            #[derive(serde::Deserialize, Default)]
+            struct DeployerKinds {
+                #[serde(default)]
+                deployer_kinds: Vec<String>,
+            }
+            // A broken embedded policy is a build defect that the policy tests catch.
+            serde_yaml::from_str::<DataOnly>(include_str!(
+                "../../policies/nonprod-on-prod-cluster.yaml"
+            ))
+            .map(|d| d.data.deployer_kinds)
+            .unwrap_or_default()
+        });
+        self.is_workload_among(kinds)
     }
 
     pub fn purpose(&self) -> Purpose {
