@@ -8,15 +8,7 @@ use crate::topology::{Env, Placement, SignalLevel};
 
 /// A string list from a policy's `data`, empty when absent.
 pub fn policy_list(policy: Option<&Policy>, key: &str) -> Vec<String> {
-    policy
-        .and_then(|p| p.data.get(key))
-        .and_then(|v| v.as_sequence())
-        .map(|seq| {
-            seq.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+    policy.map_or_else(Vec::new, |p| crate::topology::tiers::list(&p.data, key))
 }
 
 /// See [`Placement::is_workload_among`]; `deployer_kinds` comes from the loaded policy.

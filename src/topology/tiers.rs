@@ -162,7 +162,8 @@ pub struct Catalog {
     homes: Vec<(Purpose, Vec<Tier>)>,
 }
 
-fn list(data: &BTreeMap<String, serde_yaml::Value>, key: &str) -> Vec<String> {
+/// A string list of a policy file's `data`, empty when absent.
+pub fn list(data: &BTreeMap<String, serde_yaml::Value>, key: &str) -> Vec<String> {
     data.get(key)
         .and_then(|v| v.as_sequence())
         .map(|seq| {
