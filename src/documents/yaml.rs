@@ -9,6 +9,7 @@
 //! budgets that make hostile input cheap: a nesting limit and an alias-expansion limit (the
 //! "billion laughs" bomb).
 
+use compact_str::CompactString;
 use std::collections::HashMap;
 
 use libyaml_safer::{EventData, Mark, Parser, ScalarStyle};
@@ -79,7 +80,10 @@ pub enum ScalarKind {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    Scalar { text: String, kind: ScalarKind },
+    Scalar {
+        text: CompactString,
+        kind: ScalarKind,
+    },
     Seq(Vec<Node>),
     Map(Vec<Entry>),
 }
@@ -340,6 +344,12 @@ impl TreeBuilder {
                         .block_scalar_lines
                         .push((span.start.line, span.end.line.max(span.start.line)));
                 }
+                // Short text sits inside the node; long text keeps the reader's buffer.
+                let text = if text.len() <= std::mem::size_of::<CompactString>() {
+                    CompactString::new(&text)
+                } else {
+                    CompactString::from(text)
+                };
                 let node = Node {
                     span,
                     value: Value::Scalar { text, kind },
@@ -392,25 +402,29 @@ impl TreeBuilder {
             }
             // A collection ends where its last child ends: the end event of a block
             // collection sits at the next token, possibly lines of comments later.
+            // Trees live for the whole scan: give back what growing the lists reserved.
             YamlEvent::CollectionEnd => match self.stack.pop() {
                 Some(Frame::Seq {
                     start,
                     anchor,
-                    items,
+                    mut items,
                 }) => Some((
                     Node {
                         span: Span {
                             start,
                             end: items.last().map_or(span.end, |n| n.span.end),
                         },
-                        value: Value::Seq(items),
+                        value: Value::Seq({
+                            items.shrink_to_fit();
+                            items
+                        }),
                     },
                     anchor,
                 )),
                 Some(Frame::Map {
                     start,
                     anchor,
-                    entries,
+                    mut entries,
                     ..
                 }) => Some((
                     Node {
@@ -418,7 +432,10 @@ impl TreeBuilder {
                             start,
                             end: entries.last().map_or(span.end, |e| e.value.span.end),
                         },
-                        value: Value::Map(entries),
+                        value: Value::Map({
+                            entries.shrink_to_fit();
+                            entries
+                        }),
                     },
                     anchor,
                 )),

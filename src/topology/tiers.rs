@@ -434,13 +434,15 @@ fn named_by_purpose(kind: &str) -> bool {
 /// `env` labels, Job name), then its deployer (name, source folder), then the overlays that
 /// include it.
 pub fn assign_purposes(topology: &mut Topology, index: &super::RepoIndex<'_>) {
+    use rayon::prelude::*;
     let catalog = Catalog::builtin();
-    for p in &mut topology.placements {
+    // Each placement's purpose depends on it alone: decided on all cores.
+    topology.placements.par_iter_mut().for_each(|p| {
         let doc = p.object.doc.map(|r| index.doc(r));
         let (purpose, reason) = purpose_of(p, doc, catalog);
         p.purpose = purpose;
         p.purpose_reason = reason;
-    }
+    });
 }
 
 fn purpose_of(p: &Placement, doc: Option<&Document>, catalog: &Catalog) -> (Purpose, String) {
