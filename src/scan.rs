@@ -218,10 +218,17 @@ pub struct Comparison {
     pub unchanged_files: usize,
 }
 
-/// Runs `f` on a pool of `jobs` threads (or rayon's global pool).
+/// Runs `f` on a pool of `jobs` threads (or rayon's global pool). Inside such a pool already,
+/// runs `f` there: `--jobs` bounds the whole scan, not only each parallel step.
 fn with_pool<T: Send>(jobs: Option<usize>, f: impl FnOnce() -> T + Send) -> anyhow::Result<T> {
     match jobs {
         None => Ok(f()),
+        Some(n)
+            if rayon::current_thread_index().is_some()
+                && rayon::current_num_threads() == n.max(1) =>
+        {
+            Ok(f())
+        }
         Some(n) => {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(n.max(1))
@@ -447,6 +454,18 @@ pub fn scan(
     options: &ScanOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> anyhow::Result<ScanReport> {
+    with_pool(options.jobs, || {
+        scan_in_pool(target, config, policies, options, progress)
+    })?
+}
+
+fn scan_in_pool(
+    target: &Target,
+    config: &Config,
+    policies: &Policies,
+    options: &ScanOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> anyhow::Result<ScanReport> {
     let started = Instant::now();
     let mut workspace = index(target, config, options, progress)?;
     let (topology, renders) = build_rendering(&mut workspace, target, config, options)?;
@@ -548,8 +567,10 @@ pub fn topology(
     options: &ScanOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> anyhow::Result<Topology> {
-    let mut workspace = index(target, config, options, progress)?;
-    Ok(build_rendering(&mut workspace, target, config, options)?.0)
+    with_pool(options.jobs, || {
+        let mut workspace = index(target, config, options, progress)?;
+        Ok(build_rendering(&mut workspace, target, config, options)?.0)
+    })?
 }
 
 fn summarise(workspace: &Workspace, topology: &Topology, duration: Duration) -> Summary {
@@ -585,6 +606,19 @@ fn summarise(workspace: &Workspace, topology: &Topology, duration: Duration) -> 
 /// cluster definition or a generator re-evaluates every placement it affects; files whose blob
 /// is the same on both sides are parsed once.
 pub fn diff_scan(
+    target: &Target,
+    config: &Config,
+    policies: &Policies,
+    options: &ScanOptions,
+    revisions: &Revisions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> anyhow::Result<ScanReport> {
+    with_pool(options.jobs, || {
+        diff_scan_in_pool(target, config, policies, options, revisions, progress)
+    })?
+}
+
+fn diff_scan_in_pool(
     target: &Target,
     config: &Config,
     policies: &Policies,

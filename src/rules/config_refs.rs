@@ -551,24 +551,6 @@ fn generator_literals(
     }
 }
 
-/// The references of every placement, in placement order: computed once per scan and
-/// shared by both configuration-reference rules.
-pub fn all_references(
-    topology: &crate::topology::Topology,
-    files: &[SourceFile],
-) -> Vec<Vec<Reference>> {
-    let by_path: HashMap<&str, usize> = files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (&*f.path, i))
-        .collect();
-    topology
-        .placements
-        .iter()
-        .map(|p| references(p, files, &by_path))
-        .collect()
-}
-
 /// The shared check: workloads of class `workload` whose references point at `target`. One
 /// finding per (line, cluster).
 pub fn check(
@@ -589,14 +571,20 @@ pub fn check(
             p.object.namespace.clone(),
         )
     };
+    // References are worked out per placement as each pass needs them, not kept for all
+    // placements at once: at 1,000 applications they were megabytes at the scan's peak.
+    let by_path: HashMap<&str, usize> = ctx
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (&*f.path, i))
+        .collect();
+    let refs_of = |p: &Placement| references(p, ctx.files, &by_path);
     let mut overridden = BTreeSet::new();
-    let refs = ctx
-        .references
-        .get_or_init(|| all_references(ctx.topology, ctx.files));
-    for (p, rs) in t.placements.iter().zip(refs).filter(|(p, _)| p.patch) {
-        for r in rs {
-            if let Some(name) = &r.env_name {
-                overridden.insert((identity(p), name.clone()));
+    for p in t.placements.iter().filter(|p| p.patch) {
+        for r in refs_of(p) {
+            if let Some(name) = r.env_name {
+                overridden.insert((identity(p), name));
             }
         }
     }
@@ -604,41 +592,27 @@ pub fn check(
     // used alike in both environments is that workload's own, on every cluster (each
     // cluster has its own object of that name), not a pointer into the other environment.
     // Paths in external secret stores are not: clusters may share the store.
-    let same_in_target: BTreeSet<(&str, Option<&str>, &str)> = t
-        .placements
-        .iter()
-        .zip(refs)
-        .filter(|(p, _)| p.workload_class == target)
-        .flat_map(|(p, rs)| {
-            rs.iter().filter(|r| names_a_local_object(r)).map(|r| {
-                (
-                    p.object.kind.as_str(),
-                    p.object.name.as_deref(),
-                    r.value.as_str(),
-                )
-            })
-        })
-        .collect();
+    let mut same_in_target: HashMap<(&str, Option<&str>), BTreeSet<String>> = HashMap::new();
+    for p in t.placements.iter().filter(|p| p.workload_class == target) {
+        for r in refs_of(p).into_iter().filter(names_a_local_object) {
+            same_in_target
+                .entry((p.object.kind.as_str(), p.object.name.as_deref()))
+                .or_default()
+                .insert(r.value);
+        }
+    }
     let mut seen = BTreeSet::new();
     let mut findings = Vec::new();
-    let by_path: std::cell::OnceCell<HashMap<&str, usize>> = std::cell::OnceCell::new();
-    for (p, rs) in t
-        .placements
-        .iter()
-        .zip(refs)
-        .filter(|(p, _)| p.workload_class == workload)
-    {
-        for r in rs {
+    for p in t.placements.iter().filter(|p| p.workload_class == workload) {
+        for r in &refs_of(p) {
             let is_overridden = !p.patch
                 && r.env_name
                     .as_ref()
                     .is_some_and(|name| overridden.contains(&(identity(p), name.clone())));
             let used_alike = names_a_local_object(r)
-                && same_in_target.contains(&(
-                    p.object.kind.as_str(),
-                    p.object.name.as_deref(),
-                    r.value.as_str(),
-                ));
+                && same_in_target
+                    .get(&(p.object.kind.as_str(), p.object.name.as_deref()))
+                    .is_some_and(|values| values.contains(&r.value));
             if is_overridden || used_alike {
                 continue;
             }
@@ -668,16 +642,7 @@ pub fn check(
             // A rendered value points at the values line that sets it, when one does.
             let origin = t
                 .is_rendered(p)
-                .then(|| {
-                    let by_path = by_path.get_or_init(|| {
-                        ctx.files
-                            .iter()
-                            .enumerate()
-                            .map(|(i, f)| (&*f.path, i))
-                            .collect()
-                    });
-                    value_origin(t, p, r, ctx.files, by_path)
-                })
+                .then(|| value_origin(t, p, r, ctx.files, &by_path))
                 .flatten();
             let location = origin
                 .as_ref()

@@ -444,7 +444,6 @@ impl<'a> RuleContext<'a> {
             topology,
             policies,
             config,
-            references: std::sync::OnceLock::new(),
         }
     }
 }
@@ -455,8 +454,6 @@ pub struct RuleContext<'a> {
     pub topology: &'a Topology,
     pub policies: &'a Policies,
     pub config: &'a Config,
-    /// The configuration references of every placement, computed on first use.
-    pub(crate) references: std::sync::OnceLock<Vec<Vec<config_refs::Reference>>>,
 }
 
 /// A check. `severity` is the level the rule is configured at (it does not run when off).

@@ -599,11 +599,11 @@ fn opaque_placement(
         class_level: level,
         deployer_class: super::deployer_class(&signals),
         evidence: evidence.into(),
-        deployer: Some(Deployer {
+        deployer: Some(Arc::new(Deployer {
             kind: "Application".into(),
             name: app.name.clone(),
             location: dest_hop.location.clone(),
-        }),
+        })),
         patch: false,
         renders_chart: payload.chart,
         opaque: true,

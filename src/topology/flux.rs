@@ -137,11 +137,11 @@ pub fn run(
                 class_level: level,
                 deployer_class: super::deployer_class(&signals),
                 evidence: evidence.into(),
-                deployer: Some(Deployer {
+                deployer: Some(std::sync::Arc::new(Deployer {
                     kind: "HelmRelease".into(),
                     name,
                     location: hop.location,
-                }),
+                })),
                 patch: false,
                 renders_chart: true,
                 // The chart is not rendered: what it holds was not read.
@@ -497,11 +497,11 @@ fn opaque_kustomization(
         class_level: level,
         deployer_class: super::deployer_class(&signals),
         evidence: evidence.into(),
-        deployer: Some(Deployer {
+        deployer: Some(std::sync::Arc::new(Deployer {
             kind: "Kustomization".into(),
             name,
             location: path_location,
-        }),
+        })),
         patch: false,
         renders_chart: false,
         opaque: true,

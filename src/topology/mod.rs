@@ -126,7 +126,8 @@ pub struct Placement {
     pub deployer_class: Env,
     /// The hops from the cluster down to the object (`iter()` or `for hop in &p.evidence`).
     pub evidence: EvidenceChain,
-    pub deployer: Option<Deployer>,
+    /// Shared by all placements of one delivery.
+    pub deployer: Option<Arc<Deployer>>,
     /// A kustomize patch or merging generator: it changes an object rather than being one.
     pub patch: bool,
     /// The object stands for a Helm chart that its deployer renders on this cluster (an Argo
@@ -435,7 +436,7 @@ pub fn build_with(
     }
     tiers::assign_tiers(&mut topology.clusters, config);
     tiers::assign_purposes(&mut topology, &index);
-    topology.placements.sort_by(|a, b| {
+    sort_in_place(&mut topology.placements, |a, b| {
         (&a.object.file, a.object.line, a.cluster).cmp(&(&b.object.file, b.object.line, b.cluster))
     });
     topology
@@ -713,6 +714,7 @@ impl<'a> Builder<'a> {
         let variants = variant_signals(items, self.index, self.inventory.vocabulary());
         let shared_chain: Arc<[Evidence]> = Arc::from(delivery.chain.as_slice());
         let deployer_class_of_delivery = deployer_class(&delivery.signals);
+        let deployer = Arc::new(delivery.deployer.clone());
         for item in items {
             let doc = match &item.source {
                 ItemSource::Doc(r) => Some(self.index.doc(*r)),
@@ -788,7 +790,7 @@ impl<'a> Builder<'a> {
                 class_level: level,
                 deployer_class: deployer_class_of_delivery,
                 evidence: EvidenceChain::new(Arc::clone(&shared_chain), evidence),
-                deployer: Some(delivery.deployer.clone()),
+                deployer: Some(Arc::clone(&deployer)),
                 patch: item.patch,
                 renders_chart: false,
                 opaque: false,
@@ -1128,6 +1130,25 @@ fn covered_by_others(file: &str, me: DocRef, dirs: &HashMap<String, Vec<DocRef>>
     }
 }
 
+/// A stable sort that needs no copy of the elements: `slice::sort_by` borrows a buffer of half
+/// the slice, megabytes for the placements of a large repository at the scan's peak memory.
+/// Sorts positions instead (stable, so ties keep their order) and moves each element once.
+fn sort_in_place<T>(items: &mut [T], compare: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| compare(&items[a], &items[b]));
+    // `items[j]` must become the element now at `order[j]`: follow each cycle once.
+    for start in 0..items.len() {
+        let mut j = start;
+        while order[j] != start {
+            let next = order[j];
+            items.swap(j, next);
+            order[j] = j;
+            j = next;
+        }
+        order[j] = j;
+    }
+}
+
 /// The config file's path, as findings and evidence name it.
 fn config_file(config: &Config) -> Arc<str> {
     config
@@ -1345,6 +1366,22 @@ mod tests {
         assert_eq!(folder_slot("envs/dev/apps"), Some("dev"));
         assert_eq!(folder_slot("apps/feature-login/x"), Some("feature-login"));
         assert_eq!(folder_slot("apps/x/base"), None);
+    }
+
+    #[test]
+    fn sorting_in_place_is_stable() {
+        let mut items: Vec<(u8, usize)> = [3, 1, 2, 1, 3, 0, 2, 1]
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| (k, i))
+            .collect();
+        let mut expected = items.clone();
+        expected.sort_by_key(|&(k, _)| k);
+        sort_in_place(&mut items, |a, b| a.0.cmp(&b.0));
+        assert_eq!(items, expected);
+        let mut empty: Vec<u8> = Vec::new();
+        sort_in_place(&mut empty, u8::cmp);
+        assert!(empty.is_empty());
     }
 
     #[test]
