@@ -103,6 +103,7 @@ pub struct Node {
 
 impl Node {
     /// The scalar's text, for any scalar that is not a YAML null.
+    #[inline]
     pub fn as_str(&self) -> Option<&str> {
         match &self.value {
             Value::Scalar { text, kind } => {
@@ -136,10 +137,15 @@ impl Node {
 
     /// The entry of a mapping whose key is `key` (the last one wins, as in most loaders).
     pub fn entry(&self, key: &str) -> Option<&Entry> {
-        self.as_map()?
-            .iter()
-            .rev()
-            .find(|e| e.key.as_str() == Some(key))
+        // `as_str() == Some(key)`, comparing the text first: lookups run over every entry
+        // of every mapping the topology and rules visit.
+        let is_key = |e: &&Entry| match &e.key.value {
+            Value::Scalar { text, kind } => {
+                text.as_str() == key && !(*kind == ScalarKind::Plain && is_null_text(text))
+            }
+            _ => false,
+        };
+        self.as_map()?.iter().rev().find(is_key)
     }
 
     /// The value under `key` in a mapping.

@@ -61,10 +61,10 @@ fn globs(patterns: &[String]) -> GlobSet {
 impl Classifier {
     pub fn new(config: &Config) -> Self {
         Classifier {
-            vocabulary: Vocabulary {
-                extra_production: config.environments.production.words.clone(),
-                extra_non_production: config.environments.non_production.words.clone(),
-            },
+            vocabulary: Vocabulary::new(
+                config.environments.production.words.clone(),
+                config.environments.non_production.words.clone(),
+            ),
             production: globs(&config.environments.production.hosts),
             non_production: globs(&config.environments.non_production.hosts),
         }

@@ -220,10 +220,10 @@ impl Inventory {
     pub fn build(config: &Config, index: &RepoIndex<'_>) -> Inventory {
         let mut inv = Inventory {
             clusters: Vec::new(),
-            vocabulary: Vocabulary {
-                extra_production: config.environments.production.words.clone(),
-                extra_non_production: config.environments.non_production.words.clone(),
-            },
+            vocabulary: Vocabulary::new(
+                config.environments.production.words.clone(),
+                config.environments.non_production.words.clone(),
+            ),
             repository: super::repository::ThisRepository::from_config(config),
         };
         let config_file: Arc<str> = config

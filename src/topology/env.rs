@@ -5,6 +5,9 @@
 //! `checkout-prod`, `prodEu` and `pr-123` do. Compounds (`non-prod`, `pre-production`,
 //! `load-test`, ...) are matched first: `preprod` is non-production, not production.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use serde::Serialize;
 
 /// The environment of a cluster, or the class of a workload.
@@ -78,8 +81,12 @@ const COMPOUNDS: &[(&str, &str)] = &[
 /// The environment words in force: the built-in ones plus the config's `environments.*.words`.
 #[derive(Debug, Clone, Default)]
 pub struct Vocabulary {
-    pub extra_production: Vec<String>,
-    pub extra_non_production: Vec<String>,
+    extra_production: Vec<String>,
+    extra_non_production: Vec<String>,
+    /// Verdicts of [`Vocabulary::classify_workload`] already given: the same namespaces,
+    /// labels and folder names recur on thousands of placements. Clones share it, as they
+    /// share the words.
+    workload_verdicts: Arc<Mutex<HashMap<String, Option<WordMatch>>>>,
 }
 
 /// A name's verdict and the token that decided it.
@@ -121,6 +128,15 @@ pub fn tokens(name: &str) -> Vec<String> {
 }
 
 impl Vocabulary {
+    /// The built-in words and the config's `environments.*.words`.
+    pub fn new(extra_production: Vec<String>, extra_non_production: Vec<String>) -> Self {
+        Vocabulary {
+            extra_production,
+            extra_non_production,
+            workload_verdicts: Arc::default(),
+        }
+    }
+
     /// What `name` says about its environment. Production and non-production words in one
     /// name resolve to production, the fail-safe for clusters; `None` when it says nothing.
     pub fn classify(&self, name: &str) -> Option<WordMatch> {
@@ -173,6 +189,20 @@ impl Vocabulary {
     /// Like [`Vocabulary::classify`], but a name with both kinds of word is non-production:
     /// for a workload's own name, `feature-prod-fix` is a feature.
     pub fn classify_workload(&self, name: &str) -> Option<WordMatch> {
+        let verdicts = || {
+            self.workload_verdicts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(known) = verdicts().get(name) {
+            return known.clone();
+        }
+        let verdict = self.classify_workload_anew(name);
+        verdicts().insert(name.to_owned(), verdict.clone());
+        verdict
+    }
+
+    fn classify_workload_anew(&self, name: &str) -> Option<WordMatch> {
         let name = &without_product_nouns(name);
         let verdict = self.classify(name)?;
         if verdict.env == Env::Production {
@@ -356,10 +386,7 @@ mod tests {
 
     #[test]
     fn config_words_extend_the_vocabulary() {
-        let v = Vocabulary {
-            extra_production: vec!["emea".into()],
-            extra_non_production: vec!["sbx".into()],
-        };
+        let v = Vocabulary::new(vec!["emea".into()], vec!["sbx".into()]);
         assert_eq!(v.classify("emea-1").map(|m| m.env), Some(Env::Production));
         assert_eq!(
             v.classify("team-sbx").map(|m| m.env),
