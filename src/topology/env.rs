@@ -5,7 +5,7 @@
 //! `checkout-prod`, `prodEu` and `pr-123` do. Compounds (`non-prod`, `pre-production`,
 //! `load-test`, ...) are matched first: `preprod` is non-production, not production.
 
-use std::collections::HashMap;
+use super::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;

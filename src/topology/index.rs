@@ -1,7 +1,9 @@
 //! Lookups over the parsed repository: files by path, files by directory, and path joining
 //! that never leaves the repository.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use super::{HashMap, HashSet};
 
 use crate::documents::{Document, FileKind, SourceFile};
 
@@ -68,9 +70,9 @@ impl<'a> RepoIndex<'a> {
     /// reference ([`RepoIndex::doc`]), never by path, folder or kind.
     pub fn with_rendered(all: &'a [SourceFile], first_rendered: usize) -> Self {
         let files = &all[..first_rendered.min(all.len())];
-        let mut by_path = HashMap::new();
-        let mut by_dir: HashMap<&'a str, Vec<usize>> = HashMap::new();
-        let mut subdirs: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let mut by_path = HashMap::default();
+        let mut by_dir: HashMap<&'a str, Vec<usize>> = HashMap::default();
+        let mut subdirs: HashMap<String, BTreeSet<String>> = HashMap::default();
         for (i, f) in files.iter().enumerate() {
             by_path.insert(&*f.path, i);
             let dir = parent(&f.path);
@@ -89,7 +91,7 @@ impl<'a> RepoIndex<'a> {
                 child = up;
             }
         }
-        let mut patch_files = HashSet::new();
+        let mut patch_files = HashSet::default();
         for f in files.iter().filter(|f| f.kind == FileKind::Kustomization) {
             let dir = parent(&f.path);
             for doc in f.documents.iter() {
@@ -112,7 +114,7 @@ impl<'a> RepoIndex<'a> {
                 patch_files.extend(paths.into_iter().filter_map(|p| join(dir, p, false)));
             }
         }
-        let mut by_kind: HashMap<String, Vec<DocRef>> = HashMap::new();
+        let mut by_kind: HashMap<String, Vec<DocRef>> = HashMap::default();
         for (file, f) in files.iter().enumerate() {
             for (doc, d) in f.documents.iter().enumerate() {
                 if let Some(kind) = &d.id.kind {

@@ -8,7 +8,7 @@
 //! (a base shared by fifty overlays is read once; a fan-out of bases that include each other
 //! stays linear), and one expansion yields at most `limits.kustomize-objects` objects.
 
-use std::collections::{HashMap, HashSet};
+use super::{HashMap, HashSet};
 use std::sync::Arc;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -243,10 +243,10 @@ impl<'a> Expander<'a> {
     ) -> Self {
         Expander {
             index,
-            kustomizations: HashMap::new(),
-            directories: HashMap::new(),
-            visiting: HashSet::new(),
-            reached: HashSet::new(),
+            kustomizations: HashMap::default(),
+            directories: HashMap::default(),
+            visiting: HashSet::default(),
+            reached: HashSet::default(),
             object_limit,
             scan_objects_left: scan_object_limit,
             scan_object_limit,
@@ -712,7 +712,7 @@ fn flatten(root: &Resolved, dir: &str, budget: Budget) -> Expansion {
     };
     let complete = walk.visit(root, None);
     let mut problems = Vec::new();
-    let mut seen = HashSet::new();
+    let mut seen = HashSet::default();
     collect_problems(root, &mut seen, &mut problems);
     if let (false, Budget::Scan { left, limit }) = (complete, budget) {
         let (location, what) = match &root.origin {

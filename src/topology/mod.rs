@@ -20,7 +20,12 @@ pub mod repository;
 pub mod tiers;
 pub mod unfollowed;
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+/// Hash maps of the topology: seeded per process like the standard library's, but faster on
+/// the short keys (paths, names, document references) the worklist hashes for every object.
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use globset::Glob;
@@ -330,7 +335,7 @@ pub fn build_with(
     let mut builder = Builder {
         renders,
         requests: BTreeSet::new(),
-        rendered_values: HashMap::new(),
+        rendered_values: HashMap::default(),
         installed: BTreeSet::new(),
         index: &index,
         expander: Expander::with_limits(
@@ -342,11 +347,11 @@ pub fn build_with(
         limits: config.limits,
         inventory,
         placements: Vec::new(),
-        placed: HashMap::new(),
+        placed: HashMap::default(),
         unresolved: Vec::new(),
         queue: VecDeque::new(),
-        ran: HashSet::new(),
-        host_of: HashMap::new(),
+        ran: HashSet::default(),
+        host_of: HashMap::default(),
     };
     builder.seed_cluster_trees();
     builder.drain();
@@ -543,7 +548,7 @@ impl<'a> Builder<'a> {
             .chain(self.index.of_kind("ApplicationSet"))
             .filter(|(_, d)| argo::is_argo_deployer(d))
             .collect();
-        let mut sources: HashMap<String, Vec<DocRef>> = HashMap::new();
+        let mut sources: HashMap<String, Vec<DocRef>> = HashMap::default();
         for (r, d) in &argo {
             for p in argo::source_paths(d) {
                 sources.entry(p).or_default().push(*r);
@@ -877,7 +882,7 @@ impl<'a> Builder<'a> {
             .filter(|(_, d)| flux::is_flux_deployer(d) && !self.index.is_patch_file(&d.file))
             .collect();
         // Roots first: a Kustomization whose file no other Kustomization's path covers.
-        let mut paths: HashMap<String, Vec<DocRef>> = HashMap::new();
+        let mut paths: HashMap<String, Vec<DocRef>> = HashMap::default();
         for (r, d) in &flux {
             let path = d
                 .root
