@@ -7,7 +7,7 @@
 //! `policies/workload-outside-its-tier.yaml`; this module reads the built-in copy.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -401,7 +401,10 @@ pub fn repository_of(image: &str) -> String {
 /// An entry with `/` matches the end of the repository path; one without, its last segment.
 fn image_matches(repository: &str, entry: &str) -> bool {
     if entry.contains('/') {
-        repository == entry || repository.ends_with(&format!("/{entry}"))
+        repository == entry
+            || repository
+                .strip_suffix(entry)
+                .is_some_and(|rest| rest.ends_with('/'))
     } else {
         repository.rsplit('/').next() == Some(entry)
     }
@@ -436,16 +439,38 @@ fn named_by_purpose(kind: &str) -> bool {
 pub fn assign_purposes(topology: &mut Topology, index: &super::RepoIndex<'_>) {
     use rayon::prelude::*;
     let catalog = Catalog::builtin();
+    // The same names, namespaces and folders recur on thousands of placements: each is
+    // looked up once per scan.
+    let known: Mutex<super::HashMap<String, Option<(Purpose, String)>>> = Mutex::default();
+    let purpose_word = |name: &str| {
+        let known = || {
+            known
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(found) = known().get(name) {
+            return found.clone();
+        }
+        let found = catalog.purpose_word(name);
+        known().insert(name.to_owned(), found.clone());
+        found
+    };
     // Each placement's purpose depends on it alone: decided on all cores.
     topology.placements.par_iter_mut().for_each(|p| {
         let doc = p.object.doc.map(|r| index.doc(r));
-        let (purpose, reason) = purpose_of(p, doc, catalog);
+        let (purpose, reason) = purpose_of(p, doc, catalog, &purpose_word);
         p.purpose = purpose;
         p.purpose_reason = reason;
     });
 }
 
-fn purpose_of(p: &Placement, doc: Option<&Document>, catalog: &Catalog) -> (Purpose, String) {
+/// `purpose_word` is [`Catalog::purpose_word`] of `catalog`, remembered.
+fn purpose_of(
+    p: &Placement,
+    doc: Option<&Document>,
+    catalog: &Catalog,
+    purpose_word: &(dyn Fn(&str) -> Option<(Purpose, String)> + Sync),
+) -> (Purpose, String) {
     if p.workload_class == Env::Production {
         return (Purpose::Production, p.class_reason.clone());
     }
@@ -485,9 +510,7 @@ fn purpose_of(p: &Placement, doc: Option<&Document>, catalog: &Catalog) -> (Purp
     // (`dev-portal/`).
     let file_dir = super::index::parent(&p.object.file);
     for folder in file_dir.rsplit('/').filter(|s| !s.is_empty()) {
-        let whole = catalog
-            .purpose_word(folder)
-            .is_some_and(|(_, word)| tokens(&word) == tokens(folder));
+        let whole = purpose_word(folder).is_some_and(|(_, word)| tokens(&word) == tokens(folder));
         if whole {
             sources.push((folder.to_owned(), format!("its folder {folder}/")));
         }
@@ -514,7 +537,7 @@ fn purpose_of(p: &Placement, doc: Option<&Document>, catalog: &Catalog) -> (Purp
         }
     }
     for (name, note) in sources {
-        if let Some((purpose, word)) = catalog.purpose_word(&name) {
+        if let Some((purpose, word)) = purpose_word(&name) {
             return (purpose, format!("{note} has `{word}`"));
         }
     }
