@@ -648,53 +648,80 @@ fn diff_scan_in_pool(
         )),
         None => None,
     };
-    let (topology, head_renders) = render_side(
-        &mut head.workspace,
-        target,
-        config,
-        options,
-        availability.clone(),
-        head_tree.as_ref(),
-        None,
-    )?;
-    // The head's rules run while the base is read and judged: topology is sequential, so
-    // the two sides keep two cores busy.
-    let (head_findings, base_side) = with_pool(options.jobs, || {
-        rayon::join(
-            || judge(&head.workspace, &topology, config, policies),
-            || -> anyhow::Result<(IndexedSide, Option<Vec<Finding>>, usize)> {
-                // A handle of this thread's own: a repository cannot be shared by threads.
-                let git = GitRepo::open(&target.root)?;
-                let mut base = index_revision(
-                    target,
-                    &git,
-                    base_commit,
-                    config,
-                    options,
-                    Some(&head),
-                    progress,
-                )?;
-                // Same files, same blobs, same configuration: the same findings (charts read
-                // files that are not YAML, so a side that rendered is judged again).
-                if base.blobs == head.blobs && head_renders.is_empty() {
-                    return Ok((base, None, 0));
-                }
-                let tree = crate::git::RevisionFiles::new(git, base_commit, cap);
-                let donor = (&head_renders, head.workspace.files.as_slice());
-                let (base_topology, renders) = render_side(
-                    &mut base.workspace,
-                    target,
-                    config,
-                    options,
-                    availability.clone(),
-                    Some(&tree),
-                    Some(donor),
-                )?;
-                let findings = judge(&base.workspace, &base_topology, config, policies)?;
-                Ok((base, Some(findings), renders.runs))
-            },
-        )
-    })?;
+    // The base: read from git objects (reusing the head's parse of every unchanged blob),
+    // built and judged. `donor`: the head's renders, when there are any to reuse.
+    let base_side =
+        |head: &IndexedSide, donor: Option<&helm::Renders>| -> anyhow::Result<BaseSide> {
+            // A handle of this thread's own: a repository cannot be shared by threads.
+            let git = GitRepo::open(&target.root)?;
+            let mut base = index_revision(
+                target,
+                &git,
+                base_commit,
+                config,
+                options,
+                Some(&head),
+                progress,
+            )?;
+            // Same files, same blobs, same configuration: the same findings (charts read files
+            // that are not YAML, so a side that rendered is judged again).
+            if base.blobs == head.blobs && donor.is_none_or(helm::Renders::is_empty) {
+                return Ok((base, None, 0));
+            }
+            let tree = crate::git::RevisionFiles::new(git, base_commit, cap);
+            let donor = donor.map(|renders| (renders, head.workspace.files.as_slice()));
+            let (base_topology, renders) = render_side(
+                &mut base.workspace,
+                target,
+                config,
+                options,
+                availability.clone(),
+                Some(&tree),
+                donor,
+            )?;
+            let findings = judge(&base.workspace, &base_topology, config, policies)?;
+            Ok((base, Some(findings), renders.runs))
+        };
+    let (topology, head_renders, head_findings, base_side) =
+        if matches!(availability, helm::Availability::Ready(_)) {
+            // The head renders first, so that the base reuses its renders; the head's rules
+            // then run while the base is read, built and judged.
+            let (topology, head_renders) = render_side(
+                &mut head.workspace,
+                target,
+                config,
+                options,
+                availability.clone(),
+                head_tree.as_ref(),
+                None,
+            )?;
+            let (head_findings, base_side) = rayon::join(
+                || judge(&head.workspace, &topology, config, policies),
+                || base_side(&head, Some(&head_renders)),
+            );
+            (topology, head_renders, head_findings, base_side)
+        } else {
+            // Nothing is rendered without helm, so the sides need nothing from each other
+            // but the head's parsed files: both are built and judged at once.
+            let (head_side, base_side) = rayon::join(
+                || {
+                    let renders =
+                        helm::Renders::new(availability.clone(), head.workspace.files.len());
+                    let workspace = &head.workspace;
+                    let topology = topology::build_with(
+                        &workspace.files,
+                        &workspace.skipped,
+                        config,
+                        &renders,
+                    );
+                    let findings = judge(workspace, &topology, config, policies);
+                    (topology, renders, findings)
+                },
+                || base_side(&head, None),
+            );
+            let (topology, head_renders, head_findings) = head_side;
+            (topology, head_renders, head_findings, base_side)
+        };
     let head_findings = head_findings?;
     let (base, base_findings, base_renders) = base_side?;
     let base_findings = base_findings.unwrap_or_else(|| head_findings.clone());
@@ -755,6 +782,10 @@ pub fn config_at(target: &Target, rev: &str) -> anyhow::Result<Config> {
         }
     }
 }
+
+/// The base side of a diff-aware scan: its index, its findings (`None` when they are the
+/// head's: nothing differs) and how many charts it rendered.
+type BaseSide = (IndexedSide, Option<Vec<Finding>>, usize);
 
 /// Marks head findings `existing` when the base had the same finding (same fingerprint once
 /// the base's paths follow the renames), else `new`; unmatched base findings are `fixed`.
