@@ -508,8 +508,11 @@ fn object<const N: usize>(entries: [(&Value, Value); N]) -> Value {
 }
 
 fn string_map(map: &BTreeMap<String, String>) -> Value {
-    let map: BTreeMap<Value, Value> = map.iter().map(|(k, v)| (s(k), s(v))).collect();
-    Value::from(map)
+    let mut values = BTreeMap::new();
+    for (k, v) in map {
+        values.insert(s(k), s(v));
+    }
+    Value::from(values)
 }
 
 /// A YAML node as a Rego value, with YAML 1.2 core scalars (as Kubernetes reads them).
@@ -517,10 +520,14 @@ fn node_value(node: &crate::documents::Node) -> Value {
     use crate::documents::yaml::{ScalarKind, Value as Yaml};
     match &node.value {
         Yaml::Map(entries) => {
-            let map: BTreeMap<Value, Value> = entries
-                .iter()
-                .filter_map(|e| Some((s(e.key.as_str()?), node_value(&e.value))))
-                .collect();
+            // Inserted one by one (a later duplicate key wins, as with `collect`), which
+            // costs less than collecting: that buffers and sorts the entries first.
+            let mut map = BTreeMap::new();
+            for e in entries {
+                if let Some(key) = e.key.as_str() {
+                    map.insert(s(key), node_value(&e.value));
+                }
+            }
             Value::from(map)
         }
         Yaml::Seq(items) => Value::from(items.iter().map(node_value).collect::<Vec<_>>()),
@@ -890,13 +897,8 @@ pub fn run(ctx: &RuleContext<'_>, rego: &RegoPolicies) -> anyhow::Result<Vec<Fin
                     placement: None,
                     location,
                 };
-                findings.extend(evaluate(
-                    &mut engine,
-                    package,
-                    shared.topology.clone(),
-                    &subject,
-                    ctx,
-                )?);
+                engine.set_input(shared.topology.clone());
+                findings.extend(evaluate(&mut engine, package, &subject, ctx)?);
             }
             anyhow::Ok(findings)
         },
@@ -945,9 +947,11 @@ fn evaluate_placements(
                     placement: Some(p),
                     location: Location::new(&p.object.file, p.object.line),
                 };
+                // One input for all the packages: evaluating a rule leaves it as it was.
+                engine.set_input(input);
                 let mut out = Vec::new();
                 for package in per_placement {
-                    out.extend(evaluate(engine, package, input.clone(), &subject, ctx)?);
+                    out.extend(evaluate(engine, package, &subject, ctx)?);
                 }
                 Ok(out)
             },
@@ -960,15 +964,13 @@ fn evaluate_placements(
     Ok(findings)
 }
 
-/// One evaluation: a package's sets for one input.
+/// One evaluation: a package's sets for the input the engine holds.
 fn evaluate(
     engine: &mut regorus::Engine,
     package: &Package,
-    input: Value,
     subject: &Subject<'_>,
     ctx: &RuleContext<'_>,
 ) -> anyhow::Result<Vec<Finding>> {
-    engine.set_input(input);
     let mut out = Vec::new();
     for (set, _) in &package.sets {
         let path = format!("data.{}.{set}", package.name);
