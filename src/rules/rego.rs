@@ -615,9 +615,6 @@ struct Shared<'a> {
     /// Per document: what its placements share.
     documents: HashMap<DocRef, DocumentValues>,
     clusters: Vec<Value>,
-    /// Each evidence hop, built once: a delivery's hops are shared by every object it
-    /// places. Keyed by the hop's address, which is the same for every placement sharing it.
-    hops: HashMap<usize, Value>,
     /// `input.object` of each placement, by index (`null` for patches).
     objects: Vec<Value>,
     /// `data.envfence`, and the repository-level `input` (the same document).
@@ -657,22 +654,11 @@ impl<'a> Shared<'a> {
                 ))
             })
             .collect();
-        let mut unique_hops: HashMap<usize, &crate::findings::Evidence> = HashMap::new();
-        for p in t.placements.iter().filter(|p| !p.patch) {
-            for hop in &p.evidence {
-                unique_hops.entry(hop_key(hop)).or_insert(hop);
-            }
-        }
-        let hops: HashMap<usize, Value> = unique_hops
-            .into_par_iter()
-            .map(|(key, hop)| (key, hop_value(hop)))
-            .collect();
         let clusters: Vec<Value> = t.clusters.iter().map(cluster_value).collect();
         let mut shared = Shared {
             ctx,
             documents,
             clusters,
-            hops,
             objects: Vec::new(),
             topology: Value::Null,
         };
@@ -758,16 +744,7 @@ impl<'a> Shared<'a> {
                 (&k.line, num(d.location.line)),
             ])
         });
-        let evidence: Vec<Value> = p
-            .evidence
-            .iter()
-            .map(|hop| {
-                self.hops
-                    .get(&hop_key(hop))
-                    .cloned()
-                    .unwrap_or_else(|| hop_value(hop))
-            })
-            .collect();
+        let evidence: Vec<Value> = p.evidence.iter().map(hop_value).collect();
         object([
             (&k.object, object_value),
             (&k.cluster, self.cluster_of(p)),
@@ -838,11 +815,6 @@ impl<'a> Shared<'a> {
     }
 }
 
-/// An evidence hop's identity: hops a delivery shares with its objects are one allocation.
-fn hop_key(hop: &crate::findings::Evidence) -> usize {
-    std::ptr::from_ref(hop) as usize
-}
-
 fn hop_value(hop: &crate::findings::Evidence) -> Value {
     let k = keys();
     object([
@@ -907,13 +879,7 @@ pub fn run(ctx: &RuleContext<'_>, rego: &RegoPolicies) -> anyhow::Result<Vec<Fin
     let mut findings = repository_findings?;
     findings.extend(placement_findings?);
     // Freeing the topology's values takes a while; the report need not wait for it.
-    let values = (
-        shared.documents,
-        shared.hops,
-        shared.objects,
-        shared.topology,
-        engine,
-    );
+    let values = (shared.documents, shared.objects, shared.topology, engine);
     let _ = std::thread::Builder::new().spawn(move || drop(values));
     Ok(findings)
 }
