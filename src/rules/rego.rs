@@ -559,7 +559,6 @@ fn node_value(node: &crate::documents::Node) -> Value {
 /// allocation, and the inputs of a large repository hold millions of keys.
 macro_rules! keys {
     ($($key:ident),* $(,)?) => {
-        #[allow(non_snake_case)]
         struct Keys {
             $($key: Value,)*
         }
