@@ -497,14 +497,22 @@ fn num(n: u32) -> Value {
     Value::from(u64::from(n))
 }
 
-fn object(entries: Vec<(&str, Value)>) -> Value {
-    let map: BTreeMap<Value, Value> = entries.into_iter().map(|(k, v)| (s(k), v)).collect();
+/// An object of a few entries. Inserting one by one costs less than collecting, which
+/// buffers and sorts the entries first.
+fn object<const N: usize>(entries: [(&Value, Value); N]) -> Value {
+    let mut map = BTreeMap::new();
+    for (key, value) in entries {
+        map.insert(key.clone(), value);
+    }
     Value::from(map)
 }
 
 fn string_map(map: &BTreeMap<String, String>) -> Value {
-    let map: BTreeMap<Value, Value> = map.iter().map(|(k, v)| (s(k), s(v))).collect();
-    Value::from(map)
+    let mut values = BTreeMap::new();
+    for (k, v) in map {
+        values.insert(s(k), s(v));
+    }
+    Value::from(values)
 }
 
 /// A YAML node as a Rego value, with YAML 1.2 core scalars (as Kubernetes reads them).
@@ -512,10 +520,14 @@ fn node_value(node: &crate::documents::Node) -> Value {
     use crate::documents::yaml::{ScalarKind, Value as Yaml};
     match &node.value {
         Yaml::Map(entries) => {
-            let map: BTreeMap<Value, Value> = entries
-                .iter()
-                .filter_map(|e| Some((s(e.key.as_str()?), node_value(&e.value))))
-                .collect();
+            // Inserted one by one (a later duplicate key wins, as with `collect`), which
+            // costs less than collecting: that buffers and sorts the entries first.
+            let mut map = BTreeMap::new();
+            for e in entries {
+                if let Some(key) = e.key.as_str() {
+                    map.insert(s(key), node_value(&e.value));
+                }
+            }
             Value::from(map)
         }
         Yaml::Seq(items) => Value::from(items.iter().map(node_value).collect::<Vec<_>>()),
@@ -543,15 +555,77 @@ fn node_value(node: &crate::documents::Node) -> Value {
     }
 }
 
+/// The keys of the objects envfence builds, made once: each `Value::from(&str)` is an
+/// allocation, and the inputs of a large repository hold millions of keys.
+macro_rules! keys {
+    ($($key:ident),* $(,)?) => {
+        struct Keys {
+            $($key: Value,)*
+        }
+
+        fn keys() -> &'static Keys {
+            static KEYS: OnceLock<Keys> = OnceLock::new();
+            KEYS.get_or_init(|| Keys {
+                $($key: s(stringify!($key)),)*
+            })
+        }
+    };
+}
+
+keys!(
+    aliases,
+    annotations,
+    api_version,
+    class,
+    class_signal,
+    cluster,
+    clusters,
+    config,
+    deployer,
+    environment,
+    environment_signal,
+    evidence,
+    file,
+    image,
+    images,
+    kind,
+    labels,
+    line,
+    manifest,
+    name,
+    namespace,
+    note,
+    object,
+    opaque,
+    placements,
+    purpose,
+    purpose_signal,
+    reason,
+    rendered,
+    server,
+    tier,
+    unresolved,
+    workload,
+);
+
 /// What every evaluation of one scan shares: the topology as Rego values.
 struct Shared<'a> {
     ctx: &'a RuleContext<'a>,
-    manifests: HashMap<DocRef, Value>,
+    /// Per document: what its placements share.
+    documents: HashMap<DocRef, DocumentValues>,
     clusters: Vec<Value>,
     /// `input.object` of each placement, by index (`null` for patches).
     objects: Vec<Value>,
     /// `data.envfence`, and the repository-level `input` (the same document).
     topology: Value,
+}
+
+/// What every placement of one document shares.
+struct DocumentValues {
+    manifest: Value,
+    api_version: Value,
+    labels: Value,
+    annotations: Value,
 }
 
 impl<'a> Shared<'a> {
@@ -564,17 +638,25 @@ impl<'a> Shared<'a> {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let manifests: HashMap<DocRef, Value> = docs
+        let documents: HashMap<DocRef, DocumentValues> = docs
             .par_iter()
             .filter_map(|r| {
                 let doc = ctx.files.get(r.file)?.documents.get(r.doc)?;
-                Some((*r, node_value(&doc.root)))
+                Some((
+                    *r,
+                    DocumentValues {
+                        manifest: node_value(&doc.root),
+                        api_version: opt(doc.id.api_version.as_deref()),
+                        labels: string_map(&doc.labels),
+                        annotations: string_map(&doc.annotations),
+                    },
+                ))
             })
             .collect();
         let clusters: Vec<Value> = t.clusters.iter().map(cluster_value).collect();
         let mut shared = Shared {
             ctx,
-            manifests,
+            documents,
             clusters,
             objects: Vec::new(),
             topology: Value::Null,
@@ -595,100 +677,81 @@ impl<'a> Shared<'a> {
         shared
     }
 
-    fn document(&self, p: &Placement) -> Option<&'a crate::documents::Document> {
-        let r = p.object.doc?;
-        self.ctx.files.get(r.file)?.documents.get(r.doc)
-    }
-
     fn object_value(&self, p: &Placement) -> Value {
-        let doc = self.document(p);
-        let empty = BTreeMap::new();
+        let k = keys();
+        let doc = p.object.doc.and_then(|r| self.documents.get(&r));
         let images: Vec<Value> = p
             .object
             .images
             .iter()
-            .map(|(image, line)| object(vec![("image", s(image)), ("line", num(*line))]))
+            .map(|(image, line)| object([(&k.image, s(image)), (&k.line, num(*line))]))
             .collect();
-        object(vec![
+        let of_doc = |get: fn(&DocumentValues) -> &Value, absent: fn() -> Value| {
+            doc.map_or_else(absent, |d| get(d).clone())
+        };
+        object([
+            (&k.api_version, of_doc(|d| &d.api_version, || Value::Null)),
+            (&k.kind, s(&p.object.kind)),
+            (&k.name, opt(p.object.name.as_deref())),
+            (&k.namespace, opt(p.object.namespace.as_deref())),
+            (&k.labels, of_doc(|d| &d.labels, Value::new_object)),
             (
-                "api_version",
-                opt(doc.and_then(|d| d.id.api_version.as_deref())),
+                &k.annotations,
+                of_doc(|d| &d.annotations, Value::new_object),
             ),
-            ("kind", s(&p.object.kind)),
-            ("name", opt(p.object.name.as_deref())),
-            ("namespace", opt(p.object.namespace.as_deref())),
-            ("labels", string_map(doc.map_or(&empty, |d| &d.labels))),
-            (
-                "annotations",
-                string_map(doc.map_or(&empty, |d| &d.annotations)),
-            ),
-            ("file", s(&p.object.file)),
-            ("line", num(p.object.line)),
-            ("images", Value::from(images)),
+            (&k.file, s(&p.object.file)),
+            (&k.line, num(p.object.line)),
+            (&k.images, Value::from(images)),
             // For `data.envfence.placements`, where no `input.workload` sits beside it.
-            ("class", s(p.workload_class.as_str())),
-            ("purpose", s(&workload_purpose(p).0)),
+            (&k.class, s(p.workload_class.as_str())),
+            (&k.purpose, s(&workload_purpose(p).0)),
             (
-                "deployer",
+                &k.deployer,
                 p.deployer
                     .as_ref()
                     .map_or(Value::Null, |d| s(&format!("{}/{}", d.kind, d.name))),
             ),
-            (
-                "manifest",
-                p.object
-                    .doc
-                    .and_then(|r| self.manifests.get(&r).cloned())
-                    .unwrap_or(Value::Null),
-            ),
+            (&k.manifest, of_doc(|d| &d.manifest, || Value::Null)),
         ])
     }
 
-    fn workload_value(&self, p: &Placement) -> Value {
+    fn workload_value(p: &Placement) -> Value {
+        let k = keys();
         let (purpose, purpose_signal) = workload_purpose(p);
-        object(vec![
-            ("class", s(p.workload_class.as_str())),
+        object([
+            (&k.class, s(p.workload_class.as_str())),
             (
-                "class_signal",
+                &k.class_signal,
                 if p.class_reason.is_empty() {
                     Value::Null
                 } else {
                     s(&p.class_reason)
                 },
             ),
-            ("purpose", s(&purpose)),
-            ("purpose_signal", opt(purpose_signal.as_deref())),
+            (&k.purpose, s(&purpose)),
+            (&k.purpose_signal, opt(purpose_signal.as_deref())),
         ])
     }
 
-    fn placement_input(&self, index: usize, p: &Placement) -> Value {
+    fn placement_input(&self, object_value: Value, p: &Placement) -> Value {
+        let k = keys();
         let deployer = p.deployer.as_ref().map_or(Value::Null, |d| {
-            object(vec![
-                ("kind", s(&d.kind)),
-                ("name", s(&d.name)),
-                ("file", s(&d.location.file)),
-                ("line", num(d.location.line)),
+            object([
+                (&k.kind, s(&d.kind)),
+                (&k.name, s(&d.name)),
+                (&k.file, s(&d.location.file)),
+                (&k.line, num(d.location.line)),
             ])
         });
-        let evidence: Vec<Value> = p
-            .evidence
-            .iter()
-            .map(|e| {
-                object(vec![
-                    ("file", s(&e.location.file)),
-                    ("line", num(e.location.line)),
-                    ("note", s(&e.note)),
-                ])
-            })
-            .collect();
-        object(vec![
-            ("object", self.objects[index].clone()),
-            ("cluster", self.cluster_of(p)),
-            ("workload", self.workload_value(p)),
-            ("deployer", deployer),
-            ("evidence", Value::from(evidence)),
-            ("opaque", Value::Bool(p.opaque)),
-            ("rendered", Value::Bool(self.ctx.topology.is_rendered(p))),
+        let evidence: Vec<Value> = p.evidence.iter().map(hop_value).collect();
+        object([
+            (&k.object, object_value),
+            (&k.cluster, self.cluster_of(p)),
+            (&k.workload, Self::workload_value(p)),
+            (&k.deployer, deployer),
+            (&k.evidence, Value::from(evidence)),
+            (&k.opaque, Value::Bool(p.opaque)),
+            (&k.rendered, Value::Bool(self.ctx.topology.is_rendered(p))),
         ])
     }
 
@@ -700,13 +763,14 @@ impl<'a> Shared<'a> {
         let differs = field(&cluster, "environment").is_some_and(|e| *e != environment);
         if differs {
             if let Ok(map) = cluster.as_object_mut() {
-                map.insert(s("environment"), environment);
+                map.insert(keys().environment.clone(), environment);
             }
         }
         cluster
     }
 
     fn topology_value(&self, t: &Topology) -> Value {
+        let k = keys();
         let mut by_cluster: BTreeMap<Value, Vec<Value>> = t
             .clusters
             .iter()
@@ -727,10 +791,10 @@ impl<'a> Shared<'a> {
             .unresolved
             .iter()
             .map(|u| {
-                object(vec![
-                    ("file", s(&u.location.file)),
-                    ("line", num(u.location.line)),
-                    ("reason", s(&u.reason)),
+                object([
+                    (&k.file, s(&u.location.file)),
+                    (&k.line, num(u.location.line)),
+                    (&k.reason, s(&u.reason)),
                 ])
             })
             .collect();
@@ -741,27 +805,37 @@ impl<'a> Shared<'a> {
             .as_ref()
             .and_then(|source| source.root.as_ref())
             .map_or_else(Value::new_object, node_value);
-        object(vec![
-            ("clusters", Value::from(self.clusters.clone())),
-            ("placements", Value::from(placements)),
-            ("unresolved", Value::from(unresolved)),
-            ("config", config),
+        object([
+            (&k.clusters, Value::from(self.clusters.clone())),
+            (&k.placements, Value::from(placements)),
+            (&k.unresolved, Value::from(unresolved)),
+            (&k.config, config),
         ])
     }
 }
 
+fn hop_value(hop: &crate::findings::Evidence) -> Value {
+    let k = keys();
+    object([
+        (&k.file, s(&hop.location.file)),
+        (&k.line, num(hop.location.line)),
+        (&k.note, s(&hop.note)),
+    ])
+}
+
 fn cluster_value(c: &Cluster) -> Value {
-    object(vec![
-        ("name", s(&c.name)),
-        ("server", opt(c.server.as_deref())),
+    let k = keys();
+    object([
+        (&k.name, s(&c.name)),
+        (&k.server, opt(c.server.as_deref())),
         (
-            "aliases",
+            &k.aliases,
             Value::from(c.aliases.iter().map(|a| s(a)).collect::<Vec<_>>()),
         ),
-        ("labels", string_map(&c.labels)),
-        ("environment", s(c.environment.as_str())),
-        ("environment_signal", s(&c.env_reason)),
-        ("tier", opt(cluster_tier(c).as_deref())),
+        (&k.labels, string_map(&c.labels)),
+        (&k.environment, s(c.environment.as_str())),
+        (&k.environment_signal, s(&c.env_reason)),
+        (&k.tier, opt(cluster_tier(c).as_deref())),
     ])
 }
 
@@ -778,7 +852,7 @@ pub fn run(ctx: &RuleContext<'_>, rego: &RegoPolicies) -> anyhow::Result<Vec<Fin
     }
     let shared = Shared::new(ctx);
     let mut engine = rego.engine.clone();
-    engine.add_data(object(vec![("envfence", shared.topology.clone())]))?;
+    engine.add_data(object([(&s("envfence"), shared.topology.clone())]))?;
     let per_placement: Vec<&Package> = rego.packages.iter().filter(|p| !p.repository).collect();
     let per_repository: Vec<&Package> = rego.packages.iter().filter(|p| p.repository).collect();
 
@@ -794,13 +868,8 @@ pub fn run(ctx: &RuleContext<'_>, rego: &RegoPolicies) -> anyhow::Result<Vec<Fin
                     placement: None,
                     location,
                 };
-                findings.extend(evaluate(
-                    &mut engine,
-                    package,
-                    shared.topology.clone(),
-                    &subject,
-                    ctx,
-                )?);
+                engine.set_input(shared.topology.clone());
+                findings.extend(evaluate(&mut engine, package, &subject, ctx)?);
             }
             anyhow::Ok(findings)
         },
@@ -809,7 +878,7 @@ pub fn run(ctx: &RuleContext<'_>, rego: &RegoPolicies) -> anyhow::Result<Vec<Fin
     let mut findings = repository_findings?;
     findings.extend(placement_findings?);
     // Freeing the topology's values takes a while; the report need not wait for it.
-    let values = (shared.manifests, shared.objects, shared.topology, engine);
+    let values = (shared.documents, shared.objects, shared.topology, engine);
     let _ = std::thread::Builder::new().spawn(move || drop(values));
     Ok(findings)
 }
@@ -836,14 +905,18 @@ fn evaluate_placements(
         .map_init(
             || engine.clone(),
             |engine, &(index, p)| {
-                let input = shared.placement_input(index, p);
+                // Built here and dropped after the evaluation, so that the next placement's
+                // input reuses the memory (holding every input at once costs page faults).
+                let input = shared.placement_input(shared.objects[index].clone(), p);
                 let subject = Subject {
                     placement: Some(p),
                     location: Location::new(&p.object.file, p.object.line),
                 };
+                // One input for all the packages: evaluating a rule leaves it as it was.
+                engine.set_input(input);
                 let mut out = Vec::new();
                 for package in per_placement {
-                    out.extend(evaluate(engine, package, input.clone(), &subject, ctx)?);
+                    out.extend(evaluate(engine, package, &subject, ctx)?);
                 }
                 Ok(out)
             },
@@ -856,15 +929,13 @@ fn evaluate_placements(
     Ok(findings)
 }
 
-/// One evaluation: a package's sets for one input.
+/// One evaluation: a package's sets for the input the engine holds.
 fn evaluate(
     engine: &mut regorus::Engine,
     package: &Package,
-    input: Value,
     subject: &Subject<'_>,
     ctx: &RuleContext<'_>,
 ) -> anyhow::Result<Vec<Finding>> {
-    engine.set_input(input);
     let mut out = Vec::new();
     for (set, _) in &package.sets {
         let path = format!("data.{}.{set}", package.name);
