@@ -660,7 +660,7 @@ fn diff_scan_in_pool(
                 base_commit,
                 config,
                 options,
-                Some(&head),
+                Some(head),
                 progress,
             )?;
             // Same files, same blobs, same configuration: the same findings (charts read files

@@ -5,10 +5,11 @@
 //! `checkout-prod`, `prodEu` and `pr-123` do. Compounds (`non-prod`, `pre-production`,
 //! `load-test`, ...) are matched first: `preprod` is non-production, not production.
 
-use super::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::Serialize;
+
+use super::Remembered;
 
 /// The environment of a cluster, or the class of a workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
@@ -86,7 +87,7 @@ pub struct Vocabulary {
     /// Verdicts of [`Vocabulary::classify_workload`] already given: the same namespaces,
     /// labels and folder names recur on thousands of placements. Clones share it, as they
     /// share the words.
-    workload_verdicts: Arc<Mutex<HashMap<String, Option<WordMatch>>>>,
+    workload_verdicts: Arc<Remembered<Option<WordMatch>>>,
 }
 
 /// A name's verdict and the token that decided it.
@@ -189,17 +190,8 @@ impl Vocabulary {
     /// Like [`Vocabulary::classify`], but a name with both kinds of word is non-production:
     /// for a workload's own name, `feature-prod-fix` is a feature.
     pub fn classify_workload(&self, name: &str) -> Option<WordMatch> {
-        let verdicts = || {
-            self.workload_verdicts
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        };
-        if let Some(known) = verdicts().get(name) {
-            return known.clone();
-        }
-        let verdict = self.classify_workload_anew(name);
-        verdicts().insert(name.to_owned(), verdict.clone());
-        verdict
+        self.workload_verdicts
+            .get(name, || self.classify_workload_anew(name))
     }
 
     fn classify_workload_anew(&self, name: &str) -> Option<WordMatch> {

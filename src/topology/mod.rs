@@ -25,6 +25,28 @@ pub mod unfollowed;
 pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub(crate) type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
+/// Answers already given for a name, shared by threads: the same namespaces, labels and
+/// folders recur on thousands of placements. Grows with the distinct names of a repository.
+#[derive(Debug, Default)]
+pub(crate) struct Remembered<V>(std::sync::Mutex<HashMap<String, V>>);
+
+impl<V: Clone> Remembered<V> {
+    /// The answer for `name`, worked out by `answer` the first time.
+    pub(crate) fn get(&self, name: &str, answer: impl FnOnce() -> V) -> V {
+        let map = || {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(known) = map().get(name) {
+            return known.clone();
+        }
+        let value = answer();
+        map().insert(name.to_owned(), value.clone());
+        value
+    }
+}
+
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 

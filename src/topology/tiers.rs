@@ -7,7 +7,7 @@
 //! `policies/workload-outside-its-tier.yaml`; this module reads the built-in copy.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -441,20 +441,8 @@ pub fn assign_purposes(topology: &mut Topology, index: &super::RepoIndex<'_>) {
     let catalog = Catalog::builtin();
     // The same names, namespaces and folders recur on thousands of placements: each is
     // looked up once per scan.
-    let known: Mutex<super::HashMap<String, Option<(Purpose, String)>>> = Mutex::default();
-    let purpose_word = |name: &str| {
-        let known = || {
-            known
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        };
-        if let Some(found) = known().get(name) {
-            return found.clone();
-        }
-        let found = catalog.purpose_word(name);
-        known().insert(name.to_owned(), found.clone());
-        found
-    };
+    let known: super::Remembered<Option<(Purpose, String)>> = super::Remembered::default();
+    let purpose_word = |name: &str| known.get(name, || catalog.purpose_word(name));
     // Each placement's purpose depends on it alone: decided on all cores.
     topology.placements.par_iter_mut().for_each(|p| {
         let doc = p.object.doc.map(|r| index.doc(r));
