@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use crate::config::Config;
 use crate::documents::{self, FileKind, Loaded, SkipReason, SourceFile};
 use crate::findings::{self, Finding, Status};
-use crate::git::{GitRepo, TreeFile};
+use crate::git::{GitRepo, TreeFile, TreeListing};
 use crate::rules::{self, Policies, RuleContext};
 use crate::topology::coverage::Coverage;
 use crate::topology::helm::{self, HelmChoice};
@@ -288,22 +288,16 @@ fn index_working_tree(
     })
 }
 
-/// Indexes the scanned folder at a commit, read from git objects. Files whose blob is the one
-/// `reuse` already parsed are taken from it, not parsed again.
+/// Indexes the scanned folder at a commit (its `listing`), read from git objects. Files whose
+/// blob is the one `reuse` already parsed are taken from it, not parsed again.
 fn index_revision(
     target: &Target,
     git: &GitRepo,
-    commit: Oid,
-    config: &Config,
+    listing: TreeListing,
     options: &ScanOptions,
     reuse: Option<&IndexedSide>,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> anyhow::Result<IndexedSide> {
-    let only = target
-        .only
-        .as_deref()
-        .map(|o| walk::relative(&target.root, o));
-    let listing = git.list(commit, config, only.as_deref())?;
     let git_dir = git.git_dir().to_path_buf();
     let parsed: HashMap<&str, &SourceFile> = reuse
         .map(|side| {
@@ -364,6 +358,20 @@ fn index_revision(
         blobs,
         unchanged,
     })
+}
+
+/// The files of the scanned folder at `commit`, as git's tree lists them.
+fn list_revision(
+    target: &Target,
+    git: &GitRepo,
+    commit: Oid,
+    config: &Config,
+) -> anyhow::Result<TreeListing> {
+    let only = target
+        .only
+        .as_deref()
+        .map(|o| walk::relative(&target.root, o));
+    git.list(commit, config, only.as_deref())
 }
 
 /// Loads `items` on the worker pool, reporting progress; `init` makes per-thread state (a
@@ -633,9 +641,21 @@ fn diff_scan_in_pool(
         Some(head) => Some(git.commit(head, "--head")?),
         None => None,
     };
-    let mut head = match head_commit {
-        None => index_working_tree(target, config, options, true, progress)?,
-        Some(commit) => index_revision(target, &git, commit, config, options, None, progress)?,
+    let (mut head, base_listing) = match head_commit {
+        // The base's listing needs nothing from the head: git's tree is read while the
+        // working tree is walked and parsed.
+        None => {
+            let (head, listing) = rayon::join(
+                || index_working_tree(target, config, options, true, progress),
+                || list_revision(target, &GitRepo::open(&target.root)?, base_commit, config),
+            );
+            (head?, Some(listing?))
+        }
+        Some(commit) => {
+            let listing = list_revision(target, &git, commit, config)?;
+            let head = index_revision(target, &git, listing, options, None, progress)?;
+            (head, None)
+        }
     };
     let availability =
         helm::locate(&options.helm, config, &target.root).map_err(anyhow::Error::msg)?;
@@ -650,38 +670,38 @@ fn diff_scan_in_pool(
     };
     // The base: read from git objects (reusing the head's parse of every unchanged blob),
     // built and judged. `donor`: the head's renders, when there are any to reuse.
-    let base_side =
-        |head: &IndexedSide, donor: Option<&helm::Renders>| -> anyhow::Result<BaseSide> {
-            // A handle of this thread's own: a repository cannot be shared by threads.
-            let git = GitRepo::open(&target.root)?;
-            let mut base = index_revision(
-                target,
-                &git,
-                base_commit,
-                config,
-                options,
-                Some(head),
-                progress,
-            )?;
-            // Same files, same blobs, same configuration: the same findings (charts read files
-            // that are not YAML, so a side that rendered is judged again).
-            if base.blobs == head.blobs && donor.is_none_or(helm::Renders::is_empty) {
-                return Ok((base, None, 0));
-            }
-            let tree = crate::git::RevisionFiles::new(git, base_commit, cap);
-            let donor = donor.map(|renders| (renders, head.workspace.files.as_slice()));
-            let (base_topology, renders) = render_side(
-                &mut base.workspace,
-                target,
-                config,
-                options,
-                availability.clone(),
-                Some(&tree),
-                donor,
-            )?;
-            let findings = judge(&base.workspace, &base_topology, config, policies)?;
-            Ok((base, Some(findings), renders.runs))
+    let base_side = |head: &IndexedSide,
+                     donor: Option<&helm::Renders>,
+                     listed: Option<TreeListing>|
+     -> anyhow::Result<BaseSide> {
+        // A handle of this thread's own: a repository cannot be shared by threads.
+        let git = GitRepo::open(&target.root)?;
+        let listing = match listed {
+            Some(listing) => listing,
+            None => list_revision(target, &git, base_commit, config)?,
         };
+        let mut base = index_revision(target, &git, listing, options, Some(head), progress)?;
+        // Same files, same blobs, same configuration: the same findings (charts read files
+        // that are not YAML, so a side that rendered is judged again).
+        if base.blobs == head.blobs && donor.is_none_or(helm::Renders::is_empty) {
+            return Ok((base, None, 0));
+        }
+        let tree = crate::git::RevisionFiles::new(git, base_commit, cap);
+        let donor = donor.map(|renders| (renders, head.workspace.files.as_slice()));
+        let (base_topology, renders) = render_side(
+            &mut base.workspace,
+            target,
+            config,
+            options,
+            availability.clone(),
+            Some(&tree),
+            donor,
+        )?;
+        let findings = judge(&base.workspace, &base_topology, config, policies)?;
+        // The report waits for the join, not for freeing the base's model.
+        drop_in_background(base_topology);
+        Ok((base, Some(findings), renders.runs))
+    };
     let (topology, head_renders, head_findings, base_side) =
         if matches!(availability, helm::Availability::Ready(_)) {
             // The head renders first, so that the base reuses its renders; the head's rules
@@ -697,7 +717,7 @@ fn diff_scan_in_pool(
             )?;
             let (head_findings, base_side) = rayon::join(
                 || judge(&head.workspace, &topology, config, policies),
-                || base_side(&head, Some(&head_renders)),
+                || base_side(&head, Some(&head_renders), base_listing),
             );
             (topology, head_renders, head_findings, base_side)
         } else {
@@ -717,7 +737,7 @@ fn diff_scan_in_pool(
                     let findings = judge(workspace, &topology, config, policies);
                     (topology, renders, findings)
                 },
-                || base_side(&head, None),
+                || base_side(&head, None, base_listing),
             );
             let (topology, head_renders, head_findings) = head_side;
             (topology, head_renders, head_findings, base_side)
