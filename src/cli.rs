@@ -163,8 +163,8 @@ struct ReadArgs {
     /// Config file (default: .envfence.yaml at the repository root, if present).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Worker threads for reading and parsing (default: one per core; more than 4 per core
-    /// are not started).
+    /// Worker threads for the whole scan: walking, parsing, topology and rules (default: one
+    /// per core; more than 4 per core are not started).
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
     /// Skip files larger than this (bytes, or with a K, M, G, KiB, MiB or GiB suffix; at most
