@@ -509,9 +509,14 @@ fn judge(
     policies: &Policies,
 ) -> anyhow::Result<Vec<Finding>> {
     let ctx = RuleContext::new(&workspace.files, topology, policies, config);
-    let mut findings = rules::run_all(&ctx);
-    if let Some(rego) = policies.rego() {
-        findings.extend(rules::rego::run(&ctx, rego)?);
+    // The Rego policies' single repository-level evaluation is long and serial: the built-in
+    // rules fill the other cores meanwhile.
+    let (mut findings, rego_findings) = rayon::join(
+        || rules::run_all(&ctx),
+        || policies.rego().map(|rego| rules::rego::run(&ctx, rego)),
+    );
+    if let Some(rego_findings) = rego_findings {
+        findings.extend(rego_findings?);
     }
     crate::suppressions::apply(&workspace.files, policies, &mut findings);
     findings::sort(&mut findings);

@@ -521,3 +521,31 @@ fn an_evaluation_over_its_time_budget_stops_the_scan() {
     assert!(stderr.contains("time"), "{stderr}");
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
 }
+
+/// Rule indexing (docs/policies-rego.md, "What a policy costs"): a set whose bodies require of
+/// `input` what no placement has is never handed to the interpreter, so the slow body below,
+/// which would run out of its time budget, is never run.
+#[test]
+fn a_set_whose_conditions_no_placement_meets_is_not_evaluated() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    violating_repo(tmp.path());
+    let policies = tmp.path().join("p");
+    write_tree(
+        &policies,
+        &[(
+            "slow.rego",
+            "package envfence.slow\n\n\
+             deny contains \"never\" if {\n\
+             \tsome i in numbers.range(1, 20000)\n\
+             \tsome j in numbers.range(1, 20000)\n\
+             \ti * j == -1\n\
+             \tinput.object.kind == \"NoSuchKind\"\n\
+             }\n",
+        )],
+    );
+    let out = scan(tmp.path(), &["--policies", &policies.to_string_lossy()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Evaluated, it would stop the scan with exit code 2, as in the test above.
+    assert_ne!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("envfence.slow"), "{stderr}");
+}

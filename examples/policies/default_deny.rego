@@ -24,17 +24,27 @@ deny contains finding if {
 
 # [cluster, namespace, file, line] of the first placement (by file and line) of each namespace
 # on each production cluster: where the finding points.
-first_placements contains [cluster.name, entry[0], entry[1], entry[2]] if {
-	some cluster in input.clusters
-	cluster.environment == "production"
-	entries := sort([[p.namespace, p.file, p.line] | some p in input.placements[cluster.name]; is_string(p.namespace)])
-	some i, entry in entries
-	first_of_namespace(entries, i)
+# Written as two rules rather than with a helper function: a function call per placement
+# costs more than the comparison it makes.
+first_placements contains [cluster, entries[0][0], entries[0][1], entries[0][2]] if {
+	some cluster, entries in production_entries
+	count(entries) > 0
 }
 
-first_of_namespace(_, i) if i == 0
+first_placements contains [cluster, entry[0], entry[1], entry[2]] if {
+	some cluster, entries in production_entries
+	some i, entry in entries
+	i > 0
+	entries[i - 1][0] != entry[0]
+}
 
-first_of_namespace(entries, i) if entries[i - 1][0] != entries[i][0]
+# For each production cluster, [namespace, file, line] of its placements in a namespace, sorted.
+production_entries[name] := entries if {
+	some cluster in input.clusters
+	cluster.environment == "production"
+	name := cluster.name
+	entries := sort([[p.namespace, p.file, p.line] | some p in input.placements[name]; is_string(p.namespace)])
+}
 
 # [cluster, namespace, direction] that a NetworkPolicy denies by default: it selects every pod
 # of its namespace and allows nothing in that direction.

@@ -12,6 +12,8 @@
 //! report, and no network built-ins (regorus is built without `http`, and without the other
 //! built-ins that reach outside the process).
 
+mod index;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -121,6 +123,8 @@ pub struct Package {
     /// The sets it defines (`deny`, `violation`, `warn`), each with its `# METADATA`.
     pub sets: Vec<(&'static str, Metadata)>,
     pub metadata: Metadata,
+    /// For each set of `sets`, which inputs it can report anything for.
+    indexes: Vec<index::SetIndex>,
 }
 
 impl Package {
@@ -285,6 +289,7 @@ impl RegoPolicies {
                     || package.starts_with(&format!("{REPOSITORY_PACKAGE}.")),
                 sets: Vec::new(),
                 metadata: Metadata::default(),
+                indexes: Vec::new(),
             });
             if entry.metadata == Metadata::default() {
                 entry.metadata = heads.package_metadata;
@@ -296,6 +301,14 @@ impl RegoPolicies {
                     None => entry.sets.push((set, metadata)),
                 }
             }
+        }
+        let modules = engine.get_modules().clone();
+        for package in packages.values_mut() {
+            package.indexes = package
+                .sets
+                .iter()
+                .map(|(set, _)| index::index(&modules, &package.name, set))
+                .collect();
         }
         let mut policies = RegoPolicies {
             engine,
@@ -516,7 +529,7 @@ fn string_map(map: &BTreeMap<String, String>) -> Value {
 }
 
 /// A YAML node as a Rego value, with YAML 1.2 core scalars (as Kubernetes reads them).
-fn node_value(node: &crate::documents::Node) -> Value {
+fn node_value(node: &crate::documents::Node, strings: &mut Strings) -> Value {
     use crate::documents::yaml::{ScalarKind, Value as Yaml};
     match &node.value {
         Yaml::Map(entries) => {
@@ -525,12 +538,17 @@ fn node_value(node: &crate::documents::Node) -> Value {
             let mut map = BTreeMap::new();
             for e in entries {
                 if let Some(key) = e.key.as_str() {
-                    map.insert(s(key), node_value(&e.value));
+                    map.insert(strings.get(key), node_value(&e.value, strings));
                 }
             }
             Value::from(map)
         }
-        Yaml::Seq(items) => Value::from(items.iter().map(node_value).collect::<Vec<_>>()),
+        Yaml::Seq(items) => Value::from(
+            items
+                .iter()
+                .map(|item| node_value(item, strings))
+                .collect::<Vec<_>>(),
+        ),
         Yaml::Scalar { text, kind } => {
             if *kind != ScalarKind::Plain {
                 return s(text);
@@ -552,6 +570,22 @@ fn node_value(node: &crate::documents::Node) -> Value {
                     .unwrap_or_else(|| s(t)),
             }
         }
+    }
+}
+
+/// Strings made once per thread: the values of a large repository repeat the same keys,
+/// kinds, files and namespaces thousands of times, and each new string is an allocation.
+#[derive(Default)]
+struct Strings(crate::topology::HashMap<Box<str>, Value>);
+
+impl Strings {
+    fn get(&mut self, text: &str) -> Value {
+        if let Some(value) = self.0.get(text) {
+            return value.clone();
+        }
+        let value = s(text);
+        self.0.insert(text.into(), value.clone());
+        value
     }
 }
 
@@ -640,18 +674,19 @@ impl<'a> Shared<'a> {
             .collect();
         let documents: HashMap<DocRef, DocumentValues> = docs
             .par_iter()
-            .filter_map(|r| {
+            .map_init(Strings::default, |strings, r| {
                 let doc = ctx.files.get(r.file)?.documents.get(r.doc)?;
                 Some((
                     *r,
                     DocumentValues {
-                        manifest: node_value(&doc.root),
+                        manifest: node_value(&doc.root, strings),
                         api_version: opt(doc.id.api_version.as_deref()),
                         labels: string_map(&doc.labels),
                         annotations: string_map(&doc.annotations),
                     },
                 ))
             })
+            .flatten()
             .collect();
         let clusters: Vec<Value> = t.clusters.iter().map(cluster_value).collect();
         let mut shared = Shared {
@@ -665,11 +700,11 @@ impl<'a> Shared<'a> {
         shared.objects = t
             .placements
             .par_iter()
-            .map(|p| {
+            .map_init(Strings::default, |strings, p| {
                 if p.patch {
                     Value::Null
                 } else {
-                    shared.object_value(p)
+                    shared.object_value(p, strings)
                 }
             })
             .collect();
@@ -677,7 +712,7 @@ impl<'a> Shared<'a> {
         shared
     }
 
-    fn object_value(&self, p: &Placement) -> Value {
+    fn object_value(&self, p: &Placement, strings: &mut Strings) -> Value {
         let k = keys();
         let doc = p.object.doc.and_then(|r| self.documents.get(&r));
         let images: Vec<Value> = p
@@ -691,25 +726,31 @@ impl<'a> Shared<'a> {
         };
         object([
             (&k.api_version, of_doc(|d| &d.api_version, || Value::Null)),
-            (&k.kind, s(&p.object.kind)),
+            (&k.kind, strings.get(&p.object.kind)),
             (&k.name, opt(p.object.name.as_deref())),
-            (&k.namespace, opt(p.object.namespace.as_deref())),
+            (
+                &k.namespace,
+                p.object
+                    .namespace
+                    .as_deref()
+                    .map_or(Value::Null, |n| strings.get(n)),
+            ),
             (&k.labels, of_doc(|d| &d.labels, Value::new_object)),
             (
                 &k.annotations,
                 of_doc(|d| &d.annotations, Value::new_object),
             ),
-            (&k.file, s(&p.object.file)),
+            (&k.file, strings.get(&p.object.file)),
             (&k.line, num(p.object.line)),
             (&k.images, Value::from(images)),
             // For `data.envfence.placements`, where no `input.workload` sits beside it.
-            (&k.class, s(p.workload_class.as_str())),
-            (&k.purpose, s(&workload_purpose(p).0)),
+            (&k.class, strings.get(p.workload_class.as_str())),
+            (&k.purpose, strings.get(&p.purpose().to_string())),
             (
                 &k.deployer,
-                p.deployer
-                    .as_ref()
-                    .map_or(Value::Null, |d| s(&format!("{}/{}", d.kind, d.name))),
+                p.deployer.as_ref().map_or(Value::Null, |d| {
+                    strings.get(&format!("{}/{}", d.kind, d.name))
+                }),
             ),
             (&k.manifest, of_doc(|d| &d.manifest, || Value::Null)),
         ])
@@ -804,7 +845,9 @@ impl<'a> Shared<'a> {
             .source
             .as_ref()
             .and_then(|source| source.root.as_ref())
-            .map_or_else(Value::new_object, node_value);
+            .map_or_else(Value::new_object, |root| {
+                node_value(root, &mut Strings::default())
+            });
         object([
             (&k.clusters, Value::from(self.clusters.clone())),
             (&k.placements, Value::from(placements)),
@@ -812,6 +855,12 @@ impl<'a> Shared<'a> {
             (&k.config, config),
         ])
     }
+}
+
+/// The part of a placement's input most indexes read.
+fn object_and_cluster(object: Value, cluster: Value) -> Value {
+    let k = keys();
+    self::object([(&k.object, object), (&k.cluster, cluster)])
 }
 
 fn hop_value(hop: &crate::findings::Evidence) -> Value {
@@ -869,7 +918,9 @@ pub fn run(ctx: &RuleContext<'_>, rego: &RegoPolicies) -> anyhow::Result<Vec<Fin
                     location,
                 };
                 engine.set_input(shared.topology.clone());
-                findings.extend(evaluate(&mut engine, package, &subject, ctx)?);
+                for (set, _) in &package.sets {
+                    findings.extend(evaluate(&mut engine, package, set, &subject, ctx)?);
+                }
             }
             anyhow::Ok(findings)
         },
@@ -900,23 +951,57 @@ fn evaluate_placements(
         .enumerate()
         .filter(|(_, p)| !p.patch)
         .collect();
+    let indexes_read_object_and_cluster = per_placement.iter().all(|package| {
+        package
+            .indexes
+            .iter()
+            .all(|index| index.reads_only(&["object", "cluster"]))
+    });
     let results: Vec<anyhow::Result<Vec<Finding>>> = placements
         .par_iter()
         .map_init(
             || engine.clone(),
             |engine, &(index, p)| {
+                let object = shared.objects[index].clone();
+                // The sets that can report anything for this placement (index.rs): asking
+                // the interpreter about the others would cost as much and report nothing.
+                // Most indexes read only the object and the cluster, which cost little to
+                // put together; the whole input is built only for the placements that need it.
+                let decide_by = if indexes_read_object_and_cluster {
+                    object_and_cluster(object.clone(), shared.cluster_of(p))
+                } else {
+                    shared.placement_input(object.clone(), p)
+                };
+                let due: Vec<(&Package, &str)> = per_placement
+                    .iter()
+                    .flat_map(|package| {
+                        package
+                            .sets
+                            .iter()
+                            .zip(&package.indexes)
+                            .filter(|(_, index)| index.may_report(&decide_by))
+                            .map(move |((set, _), _)| (*package, *set))
+                    })
+                    .collect();
+                let mut out = Vec::new();
+                if due.is_empty() {
+                    return Ok(out);
+                }
                 // Built here and dropped after the evaluation, so that the next placement's
                 // input reuses the memory (holding every input at once costs page faults).
-                let input = shared.placement_input(shared.objects[index].clone(), p);
+                let input = if indexes_read_object_and_cluster {
+                    shared.placement_input(object, p)
+                } else {
+                    decide_by
+                };
                 let subject = Subject {
                     placement: Some(p),
                     location: Location::new(&p.object.file, p.object.line),
                 };
                 // One input for all the packages: evaluating a rule leaves it as it was.
                 engine.set_input(input);
-                let mut out = Vec::new();
-                for package in per_placement {
-                    out.extend(evaluate(engine, package, &subject, ctx)?);
+                for (package, set) in due {
+                    out.extend(evaluate(engine, package, set, &subject, ctx)?);
                 }
                 Ok(out)
             },
@@ -929,50 +1014,49 @@ fn evaluate_placements(
     Ok(findings)
 }
 
-/// One evaluation: a package's sets for the input the engine holds.
+/// One evaluation: a set of a package for the input the engine holds.
 fn evaluate(
     engine: &mut regorus::Engine,
     package: &Package,
+    set: &str,
     subject: &Subject<'_>,
     ctx: &RuleContext<'_>,
 ) -> anyhow::Result<Vec<Finding>> {
     let mut out = Vec::new();
-    for (set, _) in &package.sets {
-        let path = format!("data.{}.{set}", package.name);
-        let value = engine.eval_rule(path).map_err(|e| {
-            let at = match subject.placement {
-                Some(p) => format!(" for {}:{}", p.object.file, p.object.line),
-                None => " for the repository".to_owned(),
-            };
-            anyhow::anyhow!(
-                "policy {} ({}): evaluating {set}{at} failed: {}",
-                package.name,
-                package.file,
-                one_line(&package.file, &e).trim_start_matches(&format!("{}: ", package.file))
-            )
-        })?;
-        let members: Vec<Value> = match &value {
-            Value::Set(items) => items.iter().cloned().collect(),
-            Value::Array(items) => items.iter().cloned().collect(),
-            Value::Undefined | Value::Null => Vec::new(),
-            other => vec![other.clone()],
+    let path = format!("data.{}.{set}", package.name);
+    let value = engine.eval_rule(path).map_err(|e| {
+        let at = match subject.placement {
+            Some(p) => format!(" for {}:{}", p.object.file, p.object.line),
+            None => " for the repository".to_owned(),
         };
-        let limit = match subject.placement {
-            Some(_) => MAX_MESSAGES_PER_PLACEMENT,
-            None => MAX_MESSAGES_PER_REPOSITORY,
-        };
-        if members.len() > limit {
-            anyhow::bail!(
-                "policy {} ({}): {set} reported {} messages in one evaluation, more than the limit of {limit}",
-                package.name,
-                package.file,
-                members.len()
-            );
-        }
-        for member in members {
-            if let Some(f) = finding(package, set, &member, subject, ctx) {
-                out.push(f);
-            }
+        anyhow::anyhow!(
+            "policy {} ({}): evaluating {set}{at} failed: {}",
+            package.name,
+            package.file,
+            one_line(&package.file, &e).trim_start_matches(&format!("{}: ", package.file))
+        )
+    })?;
+    let members: Vec<Value> = match &value {
+        Value::Set(items) => items.iter().cloned().collect(),
+        Value::Array(items) => items.iter().cloned().collect(),
+        Value::Undefined | Value::Null => Vec::new(),
+        other => vec![other.clone()],
+    };
+    let limit = match subject.placement {
+        Some(_) => MAX_MESSAGES_PER_PLACEMENT,
+        None => MAX_MESSAGES_PER_REPOSITORY,
+    };
+    if members.len() > limit {
+        anyhow::bail!(
+            "policy {} ({}): {set} reported {} messages in one evaluation, more than the limit of {limit}",
+            package.name,
+            package.file,
+            members.len()
+        );
+    }
+    for member in members {
+        if let Some(f) = finding(package, set, &member, subject, ctx) {
+            out.push(f);
         }
     }
     Ok(out)
