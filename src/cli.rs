@@ -331,6 +331,12 @@ fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 pub fn main() -> ExitCode {
+    // Rego evaluations cannot be interrupted: when they run out of memory the process ends,
+    // with the same one line as any other error.
+    envfence::rules::rego::memory::on_exceeded(|reason| -> ! {
+        eprintln!("envfence: error: {reason}");
+        std::process::exit(2)
+    });
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

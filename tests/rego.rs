@@ -549,3 +549,27 @@ fn a_set_whose_conditions_no_placement_meets_is_not_evaluated() {
     assert_ne!(out.status.code(), Some(2), "{stderr}");
     assert!(!stderr.contains("envfence.slow"), "{stderr}");
 }
+
+/// A built-in call can build a huge value in one step, which the time budget cannot interrupt:
+/// the memory budget stops the scan instead (docs/security.md).
+#[test]
+fn a_policy_that_grows_memory_past_the_budget_stops_the_scan() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    violating_repo(tmp.path());
+    let policies = tmp.path().join("p");
+    write_tree(
+        &policies,
+        &[(
+            "huge.rego",
+            "package envfence.repository.huge\n\n\
+             deny contains \"never\" if {\n\
+             \tcount(numbers.range(1, 200000000)) < 0\n\
+             }\n",
+        )],
+    );
+    let out = scan(tmp.path(), &["--policies", &policies.to_string_lossy()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("memory budget"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

@@ -8,11 +8,13 @@
 //! `data.envfence` is the whole topology and the config. Each message becomes a finding with
 //! rule id `rego/<package>/<rule>`, which can never be a built-in id.
 //!
-//! Budgets (docs/security.md): a time budget per evaluation, a cap on what one evaluation may
-//! report, and no network built-ins (regorus is built without `http`, and without the other
-//! built-ins that reach outside the process).
+//! Budgets (docs/security.md): a time budget per evaluation, a memory budget for the
+//! evaluations of a scan ([`memory`]), a cap on what one evaluation may report, and no network
+//! built-ins (regorus is built without `http`, and without the other built-ins that reach
+//! outside the process).
 
 mod index;
+pub mod memory;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::num::NonZeroU32;
@@ -333,7 +335,8 @@ impl RegoPolicies {
             paths.push((format!("data.{}.{}", t.package, t.name), String::new()));
         }
         if let Some((path, file)) = paths.first() {
-            if let Err(e) = self.engine.eval_rule(path.clone()) {
+            let engine = &mut self.engine;
+            if let Err(e) = memory::watch(|| engine.eval_rule(path.clone())) {
                 if is_compile_error(&e) {
                     anyhow::bail!("{}", one_line(file, &e));
                 }
@@ -365,25 +368,27 @@ impl RegoPolicies {
     /// Runs the `test_` rules: (package.rule, outcome) in file order.
     pub fn run_tests(&self) -> Vec<TestOutcome> {
         let mut engine = self.engine.clone();
-        self.tests
-            .iter()
-            .map(|t| {
-                let name = format!("{}.{}", t.package, t.name);
-                engine.set_input(Value::Undefined);
-                let started = std::time::Instant::now();
-                let result = match engine.eval_rule(format!("data.{name}")) {
-                    Ok(Value::Bool(true)) => TestResult::Pass,
-                    Ok(Value::Undefined) => TestResult::Fail("undefined".to_owned()),
-                    Ok(other) => TestResult::Fail(format!("{other}")),
-                    Err(e) => TestResult::Error(one_line(&t.package, &e)),
-                };
-                TestOutcome {
-                    name,
-                    result,
-                    duration: started.elapsed(),
-                }
-            })
-            .collect()
+        memory::watch(|| {
+            self.tests
+                .iter()
+                .map(|t| {
+                    let name = format!("{}.{}", t.package, t.name);
+                    engine.set_input(Value::Undefined);
+                    let started = std::time::Instant::now();
+                    let result = match engine.eval_rule(format!("data.{name}")) {
+                        Ok(Value::Bool(true)) => TestResult::Pass,
+                        Ok(Value::Undefined) => TestResult::Fail("undefined".to_owned()),
+                        Ok(other) => TestResult::Fail(format!("{other}")),
+                        Err(e) => TestResult::Error(one_line(&t.package, &e)),
+                    };
+                    TestOutcome {
+                        name,
+                        result,
+                        duration: started.elapsed(),
+                    }
+                })
+                .collect()
+        })
     }
 }
 
@@ -907,25 +912,27 @@ pub fn run(ctx: &RuleContext<'_>, rego: &RegoPolicies) -> anyhow::Result<Vec<Fin
 
     // The repository-level evaluation runs on one thread while the per-placement evaluations
     // share the others, so neither waits for the other.
-    let (repository_findings, placement_findings) = rayon::join(
-        || {
-            let mut engine = engine.clone();
-            let mut findings = Vec::new();
-            for package in &per_repository {
-                let location = Location::new(&Arc::from(package.file.as_str()), 1);
-                let subject = Subject {
-                    placement: None,
-                    location,
-                };
-                engine.set_input(shared.topology.clone());
-                for (set, _) in &package.sets {
-                    findings.extend(evaluate(&mut engine, package, set, &subject, ctx)?);
+    let (repository_findings, placement_findings) = memory::watch(|| {
+        rayon::join(
+            || {
+                let mut engine = engine.clone();
+                let mut findings = Vec::new();
+                for package in &per_repository {
+                    let location = Location::new(&Arc::from(package.file.as_str()), 1);
+                    let subject = Subject {
+                        placement: None,
+                        location,
+                    };
+                    engine.set_input(shared.topology.clone());
+                    for (set, _) in &package.sets {
+                        findings.extend(evaluate(&mut engine, package, set, &subject, ctx)?);
+                    }
                 }
-            }
-            anyhow::Ok(findings)
-        },
-        || evaluate_placements(&engine, &shared, &per_placement, ctx),
-    );
+                anyhow::Ok(findings)
+            },
+            || evaluate_placements(&engine, &shared, &per_placement, ctx),
+        )
+    });
     let mut findings = repository_findings?;
     findings.extend(placement_findings?);
     // Freeing the topology's values takes a while; the report need not wait for it.

@@ -1,0 +1,86 @@
+//! The memory budget of Rego evaluation.
+//!
+//! regorus meters memory only through an allocator of its own that would replace the whole
+//! scan's (and cost the scan memory: docs/decisions.md), and a policy can build a huge value in
+//! one built-in call (`numbers.range(1, 1e9)`), which no time budget interrupts. So while
+//! policies are evaluated a watchdog reads the process's resident memory, and when the
+//! evaluations have grown it by more than [`EVALUATION_MEMORY_BUDGET`] the scan stops. The
+//! evaluating threads cannot be interrupted, so stopping means ending the process: the binary
+//! sets what to say first ([`on_exceeded`]).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// How much the resident memory of the process may grow while policies are evaluated.
+pub const EVALUATION_MEMORY_BUDGET: u64 = 1 << 30;
+
+/// How often the watchdog looks.
+const INTERVAL: Duration = Duration::from_millis(10);
+
+static ON_EXCEEDED: OnceLock<fn(&str) -> !> = OnceLock::new();
+
+/// What to do when the budget runs out, given the reason in one line: report it and end the
+/// process. Without a handler the process ends with exit code 2 and says nothing.
+pub fn on_exceeded(handler: fn(&str) -> !) {
+    let _ = ON_EXCEEDED.set(handler);
+}
+
+/// Runs `evaluate` under the budget. Where the resident memory cannot be read (no `/proc`),
+/// it runs unwatched.
+pub fn watch<R>(evaluate: impl FnOnce() -> R) -> R {
+    let Some(start) = resident_bytes() else {
+        return evaluate();
+    };
+    let limit = start.saturating_add(EVALUATION_MEMORY_BUDGET);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let watchdog = scope.spawn(|| {
+            while !done.load(Ordering::Acquire) {
+                std::thread::park_timeout(INTERVAL);
+                if resident_bytes().is_some_and(|now| now > limit) {
+                    exceeded();
+                }
+            }
+        });
+        let result = evaluate();
+        done.store(true, Ordering::Release);
+        watchdog.thread().unpark();
+        result
+    })
+}
+
+fn exceeded() -> ! {
+    let reason = format!(
+        "Rego policies grew the scan's memory by more than {} MiB while they were evaluated \
+         (the evaluation memory budget); the scan stopped",
+        EVALUATION_MEMORY_BUDGET >> 20
+    );
+    match ON_EXCEEDED.get() {
+        Some(handler) => handler(&reason),
+        None => std::process::exit(2),
+    }
+}
+
+/// The process's resident memory, from `/proc/self/status` (`VmRSS`, in KiB).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_resident_memory_can_be_read_here() {
+        // The watchdog is only as good as this reading; CI runs on Linux.
+        let bytes = super::resident_bytes().expect("VmRSS");
+        assert!(bytes > 0);
+    }
+
+    #[test]
+    fn a_watched_evaluation_returns_its_result() {
+        assert_eq!(super::watch(|| 6 * 7), 42);
+    }
+}
