@@ -432,15 +432,12 @@ fn assemble<'a>(
 /// Reads and parses one working-tree file; with `blob_id`, also returns the id git would
 /// give its bytes.
 fn read_and_load(candidate: &Candidate, cap: u64, blob_id: bool) -> (Loaded, Option<Oid>) {
-    if candidate.size > cap {
-        let skipped = Loaded::Skipped(SkipReason::TooLarge {
-            size: candidate.size,
-            cap,
-        });
-        return (skipped, None);
+    if let Some(size) = candidate.size.filter(|size| *size > cap) {
+        return (Loaded::Skipped(SkipReason::TooLarge { size, cap }), None);
     }
-    // The file may have changed since the walk: a FIFO swapped in must not block the scan.
-    match walk::read_regular_file(&candidate.read_path, cap) {
+    // The file may have changed since the walk: a FIFO or a symlink swapped in must not be
+    // followed or block the scan.
+    match walk::read_listed_file(&candidate.read_path, cap) {
         Err(e) => (Loaded::Skipped(e.into()), None),
         Ok(bytes) => {
             let oid = if blob_id {
@@ -872,7 +869,7 @@ mod read_tests {
         let candidate = Candidate {
             rel_path: Arc::from("swapped.yaml"),
             read_path: path,
-            size: 10,
+            size: None,
             kind_hint: None,
         };
         // On a thread, so that a regression fails the test instead of hanging it.
