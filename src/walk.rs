@@ -57,9 +57,7 @@ pub fn walk(root: &Path, config: &Config, only: Option<&Path>) -> WalkResult {
         in_work_tree: root.ancestors().any(|dir| dir.join(".git").exists()),
         found: Mutex::new(Found::default()),
     };
-    let root_ignores: Vec<Arc<Gitignore>> =
-        load_gitignore(root).map(Arc::new).into_iter().collect();
-    rayon::scope(|scope| walker.visit(scope, root.to_path_buf(), root_ignores));
+    rayon::scope(|scope| walker.visit(scope, root.to_path_buf(), Vec::new()));
     let found = walker
         .found
         .into_inner()
@@ -110,10 +108,18 @@ struct Found {
 }
 
 impl<'a> ParallelWalk<'a> {
-    /// Lists `dir`, whose `.gitignore` files (its own and its parents') are `ignores`.
-    fn visit<'s>(&'s self, scope: &rayon::Scope<'s>, dir: PathBuf, ignores: Vec<Arc<Gitignore>>) {
+    /// Lists `dir`, whose parents' `.gitignore` files are `ignores`.
+    ///
+    /// Whether the folder is another checkout, and whether it has a `.gitignore`, is read from
+    /// its own listing: a system call per folder for each would cost more than the listing.
+    fn visit<'s>(
+        &'s self,
+        scope: &rayon::Scope<'s>,
+        dir: PathBuf,
+        mut ignores: Vec<Arc<Gitignore>>,
+    ) {
         let mut found = Found::default();
-        let entries = match std::fs::read_dir(&dir) {
+        let listed = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) => {
                 found.skipped.push(Skipped {
@@ -124,17 +130,39 @@ impl<'a> ParallelWalk<'a> {
                 return;
             }
         };
-        for entry in entries {
-            let (path, file_type) = match entry.and_then(|e| Ok((e.path(), e.file_type()?))) {
-                Ok(listed) => listed,
-                Err(e) => {
-                    found.skipped.push(Skipped {
-                        rel_path: relative(self.root, &dir),
-                        reason: SkipReason::Unreadable(io_cause(&e)),
+        let mut entries = Vec::new();
+        for entry in listed {
+            match entry.and_then(|e| Ok((e.path(), e.file_type()?))) {
+                Ok(entry) => entries.push(entry),
+                Err(e) => found.skipped.push(Skipped {
+                    rel_path: relative(self.root, &dir),
+                    reason: SkipReason::Unreadable(io_cause(&e)),
+                }),
+            }
+        }
+        let named = |wanted: &str| {
+            entries
+                .iter()
+                .find(|(path, _)| path.file_name().is_some_and(|n| n == wanted))
+        };
+        if dir != self.root {
+            if let Some((_, git)) = named(".git") {
+                if is_nested_checkout(*git, self.in_work_tree) {
+                    self.merge(Found {
+                        skipped: vec![Skipped {
+                            rel_path: relative(self.root, &dir),
+                            reason: SkipReason::Submodule,
+                        }],
+                        ..Found::default()
                     });
-                    continue;
+                    return;
                 }
-            };
+            }
+        }
+        if named(".gitignore").is_some() {
+            ignores.extend(load_gitignore(&dir).map(Arc::new));
+        }
+        for (path, file_type) in entries {
             let is_dir = file_type.is_dir();
             let name = path.file_name().unwrap_or_default().to_string_lossy();
             if is_dir && name == ".git" {
@@ -147,15 +175,7 @@ impl<'a> ParallelWalk<'a> {
                 continue;
             }
             if is_dir {
-                if is_nested_checkout(&path, self.in_work_tree) {
-                    found.skipped.push(Skipped {
-                        rel_path: relative(self.root, &path),
-                        reason: SkipReason::Submodule,
-                    });
-                    continue;
-                }
-                let mut inner = ignores.clone();
-                inner.extend(load_gitignore(&path).map(Arc::new));
+                let inner = ignores.clone();
                 scope.spawn(move |scope| self.visit(scope, path, inner));
                 continue;
             }
@@ -218,12 +238,10 @@ fn candidate(
 /// repository. Its files are not this repository's: git's trees hold a submodule as one
 /// commit id, so a diff-aware scan could not compare them, and neither side enters it.
 /// A folder of repositories that is no repository itself is walked into as usual.
-fn is_nested_checkout(dir: &Path, in_work_tree: bool) -> bool {
-    match std::fs::symlink_metadata(dir.join(".git")) {
-        Ok(meta) if meta.is_file() => true,
-        Ok(meta) => meta.is_dir() && in_work_tree,
-        Err(_) => false,
-    }
+///
+/// `git` is the type of the folder's `.git` entry, as listed (a symlink is neither).
+fn is_nested_checkout(git: std::fs::FileType, in_work_tree: bool) -> bool {
+    git.is_file() || (git.is_dir() && in_work_tree)
 }
 
 /// Decides what a symlink is and whether it may be read. A link is only ever read through its
