@@ -403,7 +403,7 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         matches!(args.format, Format::Text | Format::Markdown),
     )?;
     let failed = failing(&report, args.fail_on);
-    scan::drop_in_background(report);
+    envfence::background::drop_in_background(report);
     Ok(u8::from(failed))
 }
 

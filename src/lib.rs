@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod background;
 pub mod config;
 pub mod documents;
 pub mod findings;

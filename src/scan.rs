@@ -11,6 +11,7 @@ use anyhow::Context;
 use git2::Oid;
 use rayon::prelude::*;
 
+use crate::background::drop_in_background;
 use crate::config::Config;
 use crate::documents::{self, FileKind, Loaded, SkipReason, SourceFile};
 use crate::findings::{self, Finding, Status};
@@ -487,15 +488,6 @@ fn scan_in_pool(
         topology,
         comparison: None,
     })
-}
-
-/// Frees `value` on a thread of its own: the parse trees and placements of a large repository
-/// are millions of allocations, and the report need not wait for them (issue 13 profile:
-/// about 6% of a scan was dropping). If no thread can be started, frees it here.
-pub fn drop_in_background<T: Send + 'static>(value: T) {
-    let _ = std::thread::Builder::new()
-        .name("envfence-drop".into())
-        .spawn(move || drop(value));
 }
 
 /// The rules and suppressions over a workspace and its topology: findings in report order.

@@ -211,6 +211,13 @@ impl Resolved {
     }
 }
 
+/// An [`Expander`]'s caches, kept only to be freed.
+pub struct ExpanderCaches {
+    _kustomizations: HashMap<String, Arc<Resolved>>,
+    _directories: HashMap<(String, bool), Arc<Resolved>>,
+    _reached: HashSet<String>,
+}
+
 pub struct Expander<'a> {
     index: &'a RepoIndex<'a>,
     /// Each kustomization, resolved once.
@@ -252,6 +259,15 @@ impl<'a> Expander<'a> {
             scan_object_limit,
             renders: None,
             charts: Vec::new(),
+        }
+    }
+
+    /// What the expander remembers, without its borrow of the index: to be freed elsewhere.
+    pub fn into_caches(self) -> ExpanderCaches {
+        ExpanderCaches {
+            _kustomizations: self.kustomizations,
+            _directories: self.directories,
+            _reached: self.reached,
         }
     }
 

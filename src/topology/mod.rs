@@ -457,6 +457,13 @@ pub fn build_with(
         render_requests: builder.requests,
         rendered_values: builder.rendered_values,
     };
+    // The worklist's memory takes a while to free; the scan need not wait for it.
+    crate::background::drop_in_background((
+        builder.expander.into_caches(),
+        builder.placed,
+        builder.ran,
+        builder.host_of,
+    ));
     topology.manifests += topology.rendered_objects();
     for p in &mut topology.placements {
         p.cluster_environment = topology.clusters[p.cluster].environment;
@@ -851,6 +858,10 @@ impl<'a> Builder<'a> {
     fn promote_clusters_holding_production(&mut self) {
         for p in &self.placements {
             if !p.is_workload() || p.workload_class != Env::Production {
+                continue;
+            }
+            // Only a cluster still unknown is promoted: say why only for one.
+            if self.inventory.clusters[p.cluster].environment != Env::Unknown {
                 continue;
             }
             let via = match &p.deployer {
