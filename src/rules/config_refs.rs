@@ -579,12 +579,12 @@ pub fn check(
         .enumerate()
         .map(|(i, f)| (&*f.path, i))
         .collect();
-    let refs_of = |p: &Placement| references(p, ctx.files, &by_path);
+    let mut refs = LastReferences::new(ctx.files, &by_path);
     let mut overridden = BTreeSet::new();
     for p in t.placements.iter().filter(|p| p.patch) {
-        for r in refs_of(p) {
-            if let Some(name) = r.env_name {
-                overridden.insert((identity(p), name));
+        for r in refs.of(p) {
+            if let Some(name) = &r.env_name {
+                overridden.insert((identity(p), name.clone()));
             }
         }
     }
@@ -594,17 +594,17 @@ pub fn check(
     // Paths in external secret stores are not: clusters may share the store.
     let mut same_in_target: HashMap<(&str, Option<&str>), BTreeSet<String>> = HashMap::new();
     for p in t.placements.iter().filter(|p| p.workload_class == target) {
-        for r in refs_of(p).into_iter().filter(names_a_local_object) {
+        for r in refs.of(p).iter().filter(|r| names_a_local_object(r)) {
             same_in_target
                 .entry((p.object.kind.as_str(), p.object.name.as_deref()))
                 .or_default()
-                .insert(r.value);
+                .insert(r.value.clone());
         }
     }
     let mut seen = BTreeSet::new();
     let mut findings = Vec::new();
     for p in t.placements.iter().filter(|p| p.workload_class == workload) {
-        for r in &refs_of(p) {
+        for r in refs.of(p) {
             let is_overridden = !p.patch
                 && r.env_name
                     .as_ref()
@@ -679,6 +679,42 @@ pub fn check(
         }
     }
     findings
+}
+
+/// [`references`] of the placement asked about last, kept for the next one. Placements are
+/// sorted by file and line, so a document placed on several clusters comes up several times
+/// in a row, and its references are the same each time when its kind and images are.
+/// Keeping just the last answer saves that work without holding every placement's
+/// references at once.
+struct LastReferences<'a, 'p> {
+    files: &'a [SourceFile],
+    by_path: &'a HashMap<&'a str, usize>,
+    last: Option<(&'p Placement, Vec<Reference>)>,
+}
+
+impl<'a, 'p> LastReferences<'a, 'p> {
+    fn new(files: &'a [SourceFile], by_path: &'a HashMap<&'a str, usize>) -> Self {
+        LastReferences {
+            files,
+            by_path,
+            last: None,
+        }
+    }
+
+    fn of(&mut self, p: &'p Placement) -> &[Reference] {
+        let same = |q: &Placement| {
+            p.object.doc.is_some()
+                && q.object.doc == p.object.doc
+                && q.object.kind == p.object.kind
+                && q.object.file == p.object.file
+                && q.object.images == p.object.images
+                && q.renders_chart == p.renders_chart
+        };
+        if !self.last.as_ref().is_some_and(|(q, _)| same(q)) {
+            self.last = Some((p, references(p, self.files, self.by_path)));
+        }
+        self.last.as_ref().map_or(&[], |(_, refs)| refs.as_slice())
+    }
 }
 
 /// A reference to a ConfigMap or Secret of the workload's own namespace (not a path in an
