@@ -496,25 +496,27 @@ fn a_policy_sees_the_topology_and_the_config() {
     );
 }
 
-#[test]
-fn an_evaluation_over_its_time_budget_stops_the_scan() {
+/// A rule body that runs out of its time budget (400 million steps), left open for the tests
+/// to close.
+const SLOW_BODY: &str = "package envfence.slow\n\n\
+    deny contains \"never\" if {\n\
+    \tsome i in numbers.range(1, 20000)\n\
+    \tsome j in numbers.range(1, 20000)\n\
+    \ti * j == -1\n";
+
+/// A scan of the violating repository with one policy file, `name` holding `text`.
+fn scan_with_one_policy(name: &str, text: &str) -> std::process::Output {
     let tmp = tempfile::tempdir().expect("tmp");
     violating_repo(tmp.path());
     let policies = tmp.path().join("p");
-    write_tree(
-        &policies,
-        &[(
-            "slow.rego",
-            "package envfence.slow\n\n\
-             deny contains \"never\" if {\n\
-             \tsome i in numbers.range(1, 20000)\n\
-             \tsome j in numbers.range(1, 20000)\n\
-             \ti * j == -1\n\
-             }\n",
-        )],
-    );
+    write_tree(&policies, &[(name, text)]);
+    scan(tmp.path(), &["--policies", &policies.to_string_lossy()])
+}
+
+#[test]
+fn an_evaluation_over_its_time_budget_stops_the_scan() {
     let started = std::time::Instant::now();
-    let out = scan(tmp.path(), &["--policies", &policies.to_string_lossy()]);
+    let out = scan_with_one_policy("slow.rego", &format!("{SLOW_BODY}}}\n"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("envfence.slow"), "{stderr}");
@@ -527,23 +529,10 @@ fn an_evaluation_over_its_time_budget_stops_the_scan() {
 /// which would run out of its time budget, is never run.
 #[test]
 fn a_set_whose_conditions_no_placement_meets_is_not_evaluated() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    violating_repo(tmp.path());
-    let policies = tmp.path().join("p");
-    write_tree(
-        &policies,
-        &[(
-            "slow.rego",
-            "package envfence.slow\n\n\
-             deny contains \"never\" if {\n\
-             \tsome i in numbers.range(1, 20000)\n\
-             \tsome j in numbers.range(1, 20000)\n\
-             \ti * j == -1\n\
-             \tinput.object.kind == \"NoSuchKind\"\n\
-             }\n",
-        )],
+    let out = scan_with_one_policy(
+        "slow.rego",
+        &format!("{SLOW_BODY}\tinput.object.kind == \"NoSuchKind\"\n}}\n"),
     );
-    let out = scan(tmp.path(), &["--policies", &policies.to_string_lossy()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Evaluated, it would stop the scan with exit code 2, as in the test above.
     assert_ne!(out.status.code(), Some(2), "{stderr}");
@@ -554,20 +543,13 @@ fn a_set_whose_conditions_no_placement_meets_is_not_evaluated() {
 /// the memory budget stops the scan instead (docs/security.md).
 #[test]
 fn a_policy_that_grows_memory_past_the_budget_stops_the_scan() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    violating_repo(tmp.path());
-    let policies = tmp.path().join("p");
-    write_tree(
-        &policies,
-        &[(
-            "huge.rego",
-            "package envfence.repository.huge\n\n\
-             deny contains \"never\" if {\n\
-             \tcount(numbers.range(1, 200000000)) < 0\n\
-             }\n",
-        )],
+    let out = scan_with_one_policy(
+        "huge.rego",
+        "package envfence.repository.huge\n\n\
+         deny contains \"never\" if {\n\
+         \tcount(numbers.range(1, 200000000)) < 0\n\
+         }\n",
     );
-    let out = scan(tmp.path(), &["--policies", &policies.to_string_lossy()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("memory budget"), "{stderr}");
