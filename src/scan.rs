@@ -474,8 +474,9 @@ fn scan_in_pool(
 ) -> anyhow::Result<ScanReport> {
     let started = Instant::now();
     let mut workspace = index(target, config, options, progress)?;
-    let (topology, renders) = build_rendering(&mut workspace, target, config, options)?;
-    let findings = judge(&workspace, &topology, config, policies)?;
+    let (topology, renders, prepared) =
+        build_and_prepare(&mut workspace, target, config, options, policies)?;
+    let findings = judge(&workspace, &topology, config, policies, prepared)?;
     let mut summary = summarise(&workspace, &topology, started.elapsed());
     drop_in_background(workspace);
     summary.alone = target.alone();
@@ -491,18 +492,24 @@ fn scan_in_pool(
 }
 
 /// The rules and suppressions over a workspace and its topology: findings in report order.
+/// `prepared`: the Rego values of the documents, when they were made ahead.
 fn judge(
     workspace: &Workspace,
     topology: &Topology,
     config: &Config,
     policies: &Policies,
+    prepared: Option<rules::rego::Prepared>,
 ) -> anyhow::Result<Vec<Finding>> {
     let ctx = RuleContext::new(&workspace.files, topology, policies, config);
     // The Rego policies' single repository-level evaluation is long and serial: the built-in
     // rules fill the other cores meanwhile.
     let (mut findings, rego_findings) = rayon::join(
         || rules::run_all(&ctx),
-        || policies.rego().map(|rego| rules::rego::run(&ctx, rego)),
+        || {
+            policies
+                .rego()
+                .map(|rego| rules::rego::run(&ctx, rego, prepared))
+        },
     );
     if let Some(rego_findings) = rego_findings {
         findings.extend(rego_findings?);
@@ -510,6 +517,32 @@ fn judge(
     crate::suppressions::apply(&workspace.files, policies, &mut findings);
     findings::sort(&mut findings);
     Ok(findings)
+}
+
+/// [`build_rendering`], and with Rego policies and nothing to render, the policies' values of
+/// the documents made meanwhile: the topology's worklist runs on one core and leaves the
+/// others idle (issue 16: this was a third of what the policies cost).
+fn build_and_prepare(
+    workspace: &mut Workspace,
+    target: &Target,
+    config: &Config,
+    options: &ScanOptions,
+    policies: &Policies,
+) -> anyhow::Result<(Topology, helm::Renders, Option<rules::rego::Prepared>)> {
+    let availability =
+        helm::locate(&options.helm, config, &target.root).map_err(anyhow::Error::msg)?;
+    let first = workspace.files.len() - workspace.rendered.min(workspace.files.len());
+    let renders = helm::Renders::new(availability.clone(), first);
+    if policies.rego().is_none() || renders.helm().is_some() {
+        let (topology, renders) =
+            render_side(workspace, target, config, options, availability, None, None)?;
+        return Ok((topology, renders, None));
+    }
+    let (topology, prepared) = rayon::join(
+        || topology::build_with(&workspace.files, &workspace.skipped, config, &renders),
+        || rules::rego::prepare(&workspace.files),
+    );
+    Ok((topology, renders, Some(prepared)))
 }
 
 /// The topology, with local Helm charts rendered by the user's helm: build, render what the
@@ -691,7 +724,7 @@ fn diff_scan_in_pool(
             Some(&tree),
             donor,
         )?;
-        let findings = judge(&base.workspace, &base_topology, config, policies)?;
+        let findings = judge(&base.workspace, &base_topology, config, policies, None)?;
         // The report waits for the join, not for freeing the base's model.
         drop_in_background(base_topology);
         Ok((base, Some(findings), renders.runs))
@@ -710,7 +743,7 @@ fn diff_scan_in_pool(
                 None,
             )?;
             let (head_findings, base_side) = rayon::join(
-                || judge(&head.workspace, &topology, config, policies),
+                || judge(&head.workspace, &topology, config, policies, None),
                 || base_side(&head, Some(&head_renders), base_listing),
             );
             (topology, head_renders, head_findings, base_side)
@@ -728,7 +761,7 @@ fn diff_scan_in_pool(
                         config,
                         &renders,
                     );
-                    let findings = judge(workspace, &topology, config, policies);
+                    let findings = judge(workspace, &topology, config, policies, None);
                     (topology, renders, findings)
                 },
                 || base_side(&head, None, base_listing),

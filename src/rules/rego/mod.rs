@@ -558,6 +558,20 @@ fn node_value(node: &crate::documents::Node, strings: &mut Strings) -> Value {
             if *kind != ScalarKind::Plain {
                 return s(text);
             }
+            // Most plain scalars are words: only these first characters can start a null, a
+            // boolean or a number.
+            // (`inf` and `nan` parse as numbers, but are kept as strings: not finite.)
+            let may_be_other = match text.as_bytes().first() {
+                None => true,
+                Some(first) => matches!(
+                    first,
+                    b'~' | b'n' | b'N' | b't' | b'T' | b'f' | b'F' | b'0'
+                        ..=b'9' | b'-' | b'+' | b'.'
+                ),
+            };
+            if !may_be_other {
+                return s(text);
+            }
             match text.as_str() {
                 "" | "~" | "null" | "Null" | "NULL" => Value::Null,
                 "true" | "True" | "TRUE" => Value::Bool(true),
@@ -659,7 +673,34 @@ struct Shared<'a> {
     topology: Value,
 }
 
+/// The Rego values of a workspace's documents, made ahead of the placements ([`prepare`]).
+pub struct Prepared(crate::topology::HashMap<DocRef, DocumentValues>);
+
+/// The Rego values of every manifest of `files`: made while the topology is built, on cores
+/// its worklist leaves idle. A placed document that is not among them is made when needed.
+pub fn prepare(files: &[crate::documents::SourceFile]) -> Prepared {
+    let docs: Vec<(DocRef, &crate::documents::Document)> = files
+        .iter()
+        .enumerate()
+        .flat_map(|(file, f)| {
+            f.documents
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.is_manifest())
+                .map(move |(doc, d)| (DocRef { file, doc }, d))
+        })
+        .collect();
+    Prepared(
+        docs.par_iter()
+            .map_init(Strings::default, |strings, (r, d)| {
+                (*r, DocumentValues::of(d, strings))
+            })
+            .collect(),
+    )
+}
+
 /// What every placement of one document shares.
+#[derive(Clone)]
 struct DocumentValues {
     manifest: Value,
     api_version: Value,
@@ -667,8 +708,19 @@ struct DocumentValues {
     annotations: Value,
 }
 
+impl DocumentValues {
+    fn of(doc: &crate::documents::Document, strings: &mut Strings) -> DocumentValues {
+        DocumentValues {
+            manifest: node_value(&doc.root, strings),
+            api_version: opt(doc.id.api_version.as_deref()),
+            labels: string_map(&doc.labels),
+            annotations: string_map(&doc.annotations),
+        }
+    }
+}
+
 impl<'a> Shared<'a> {
-    fn new(ctx: &'a RuleContext<'a>) -> Shared<'a> {
+    fn new(ctx: &'a RuleContext<'a>, prepared: Option<Prepared>) -> Shared<'a> {
         let t = ctx.topology;
         let docs: Vec<DocRef> = t
             .placements
@@ -680,19 +732,16 @@ impl<'a> Shared<'a> {
         let documents: HashMap<DocRef, DocumentValues> = docs
             .par_iter()
             .map_init(Strings::default, |strings, r| {
+                if let Some(made) = prepared.as_ref().and_then(|p| p.0.get(r)) {
+                    return Some((*r, made.clone()));
+                }
                 let doc = ctx.files.get(r.file)?.documents.get(r.doc)?;
-                Some((
-                    *r,
-                    DocumentValues {
-                        manifest: node_value(&doc.root, strings),
-                        api_version: opt(doc.id.api_version.as_deref()),
-                        labels: string_map(&doc.labels),
-                        annotations: string_map(&doc.annotations),
-                    },
-                ))
+                Some((*r, DocumentValues::of(doc, strings)))
             })
             .flatten()
             .collect();
+        // The documents no placement needed.
+        crate::background::drop_in_background(prepared);
         let clusters: Vec<Value> = t.clusters.iter().map(cluster_value).collect();
         let mut shared = Shared {
             ctx,
@@ -750,7 +799,7 @@ impl<'a> Shared<'a> {
             (&k.images, Value::from(images)),
             // For `data.envfence.placements`, where no `input.workload` sits beside it.
             (&k.class, strings.get(p.workload_class.as_str())),
-            (&k.purpose, strings.get(&p.purpose().to_string())),
+            (&k.purpose, strings.get(p.purpose().as_str())),
             (
                 &k.deployer,
                 p.deployer.as_ref().map_or(Value::Null, |d| {
@@ -899,12 +948,17 @@ struct Subject<'p> {
     location: Location,
 }
 
-/// Runs every Rego policy over the topology.
-pub fn run(ctx: &RuleContext<'_>, rego: &RegoPolicies) -> anyhow::Result<Vec<Finding>> {
+/// Runs every Rego policy over the topology; `prepared` are the documents' values when they
+/// were made ahead.
+pub fn run(
+    ctx: &RuleContext<'_>,
+    rego: &RegoPolicies,
+    prepared: Option<Prepared>,
+) -> anyhow::Result<Vec<Finding>> {
     if rego.packages.is_empty() {
         return Ok(Vec::new());
     }
-    let shared = Shared::new(ctx);
+    let shared = Shared::new(ctx, prepared);
     let mut engine = rego.engine.clone();
     engine.add_data(object([(&s("envfence"), shared.topology.clone())]))?;
     let per_placement: Vec<&Package> = rego.packages.iter().filter(|p| !p.repository).collect();
