@@ -4,7 +4,10 @@
 //! scan's (and cost the scan memory: docs/decisions.md), and a policy can build a huge value in
 //! one built-in call (`numbers.range(1, 1e9)`), which no time budget interrupts. So while
 //! policies are evaluated a watchdog reads the process's resident memory, and when the
-//! evaluations have grown it by more than [`EVALUATION_MEMORY_BUDGET`] the scan stops. The
+//! evaluations have grown it by more than [`EVALUATION_MEMORY_BUDGET`], or by more than the
+//! scan's own size when they began if that is larger, the scan stops. (What else runs
+//! meanwhile counts too, such as the base side of a large `--base` scan: the budget scales
+//! with the scan so that a large repository is not stopped for its size.) The
 //! evaluating threads cannot be interrupted, so stopping means ending the process: the binary
 //! sets what to say first ([`on_exceeded`]).
 
@@ -12,7 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// How much the resident memory of the process may grow while policies are evaluated.
+/// How much the resident memory of the process may grow while policies are evaluated, at
+/// least (a scan larger than this when they begin may double).
 pub const EVALUATION_MEMORY_BUDGET: u64 = 1 << 30;
 
 /// How often the watchdog looks.
@@ -32,7 +36,7 @@ pub fn watch<R>(evaluate: impl FnOnce() -> R) -> R {
     let Some(start) = resident_bytes() else {
         return evaluate();
     };
-    let limit = start.saturating_add(EVALUATION_MEMORY_BUDGET);
+    let limit = start.saturating_add(EVALUATION_MEMORY_BUDGET.max(start));
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let watchdog = scope.spawn(|| {
@@ -52,8 +56,8 @@ pub fn watch<R>(evaluate: impl FnOnce() -> R) -> R {
 
 fn exceeded() -> ! {
     let reason = format!(
-        "Rego policies grew the scan's memory by more than {} MiB while they were evaluated \
-         (the evaluation memory budget); the scan stopped",
+        "Rego policies grew the scan's memory by more than {} MiB, or than the scan's own size, \
+         while they were evaluated (the evaluation memory budget); the scan stopped",
         EVALUATION_MEMORY_BUDGET >> 20
     );
     match ON_EXCEEDED.get() {
