@@ -541,6 +541,8 @@ fn load_unguarded(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) ->
         d.file_kind = kind;
     }
     comments::attach(text, &stream.block_scalar_lines, &mut documents);
+    // Most files hold one document: give back the room growing the list reserved.
+    documents.shrink_to_fit();
     Loaded::File(SourceFile {
         path: Arc::clone(path),
         kind,
