@@ -586,6 +586,9 @@ impl<'a> Expander<'a> {
                 .collect(),
         };
         self.visiting.remove(dir);
+        // Resolved kustomizations live as long as the topology build: no room to spare.
+        out.parts.shrink_to_fit();
+        out.transform.images.shrink_to_fit();
         out
     }
 }

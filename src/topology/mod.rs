@@ -369,7 +369,7 @@ pub fn build_with(
         limits: config.limits,
         inventory,
         placements: Vec::new(),
-        placed: HashMap::default(),
+        placed: PlacedIndex::default(),
         unresolved: Vec::new(),
         queue: VecDeque::new(),
         ran: HashSet::default(),
@@ -445,17 +445,33 @@ pub fn build_with(
     let expanded = |dir: &str| builder.expander.reached(dir);
     let unfollowed = unfollowed::find(&index, &builder.unresolved, &expanded, &builder.installed);
     builder.unresolved.extend(unfollowed.notes);
-    let object_coverage = coverage::compute(&index, &builder.placements, &unfollowed.roots);
+    // Only the worklist needed the rest of the builder (the expander's resolved
+    // kustomizations, the placement keys): it is freed here, before the last steps add to
+    // the scan's peak memory.
+    let (inventory, mut placements, unresolved, requests, rendered_values) = {
+        let worklist = builder;
+        let Builder {
+            inventory,
+            placements,
+            unresolved,
+            requests,
+            rendered_values,
+            ..
+        } = worklist;
+        (inventory, placements, unresolved, requests, rendered_values)
+    };
+    placements.shrink_to_fit();
+    let object_coverage = coverage::compute(&index, &placements, &unfollowed.roots);
     let manifests = index.all_docs().filter(|(_, d)| d.is_manifest()).count();
     let mut topology = Topology {
-        clusters: builder.inventory.clusters,
-        placements: builder.placements,
-        unresolved: builder.unresolved,
+        clusters: inventory.clusters,
+        placements,
+        unresolved,
         manifests,
         object_coverage,
         rendered_from: renders.first_rendered,
-        render_requests: builder.requests,
-        rendered_values: builder.rendered_values,
+        render_requests: requests,
+        rendered_values,
     };
     topology.manifests += topology.rendered_objects();
     for p in &mut topology.placements {
@@ -473,7 +489,69 @@ pub fn build_with(
     topology
 }
 
-type PlacementKey = (ItemSource, usize, String, Option<String>, Option<String>);
+/// What makes a placement one: an object (its source and final identity) on one cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct PlacementKey<'k> {
+    source: &'k ItemSource,
+    cluster: usize,
+    kind: &'k str,
+    name: Option<&'k str>,
+    namespace: Option<&'k str>,
+}
+
+/// The placement of each object and cluster, by position. It keeps positions only: a key's
+/// parts are read back from the placement (and the source it came from), not stored a second
+/// time, which at 100,000 placements is megabytes instead of tens of megabytes.
+#[derive(Default)]
+struct PlacedIndex {
+    positions: hashbrown::HashTable<usize>,
+    /// The source of each placement, by position: the one part of the key a placement lacks.
+    sources: Vec<ItemSource>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl PlacedIndex {
+    fn find(&self, placements: &[Placement], key: &PlacementKey<'_>) -> Option<usize> {
+        let hash = std::hash::BuildHasher::hash_one(&self.hasher, key);
+        self.positions
+            .find(hash, |&at| {
+                Self::key_of(placements, &self.sources, at) == *key
+            })
+            .copied()
+    }
+
+    /// Records `placements[at]`, the newest placement, which came from `source`.
+    fn record(&mut self, placements: &[Placement], at: usize, source: ItemSource) {
+        debug_assert_eq!(at, self.sources.len());
+        self.sources.push(source);
+        let key = Self::key_of(placements, &self.sources, at);
+        let hash = std::hash::BuildHasher::hash_one(&self.hasher, key);
+        let Self {
+            positions,
+            sources,
+            hasher,
+        } = self;
+        let rehash = |&i: &usize| {
+            std::hash::BuildHasher::hash_one(&*hasher, Self::key_of(placements, sources, i))
+        };
+        positions.insert_unique(hash, at, rehash);
+    }
+
+    fn key_of<'p>(
+        placements: &'p [Placement],
+        sources: &'p [ItemSource],
+        at: usize,
+    ) -> PlacementKey<'p> {
+        let p = &placements[at];
+        PlacementKey {
+            source: &sources[at],
+            cluster: p.cluster,
+            kind: &p.object.kind,
+            name: p.object.name.as_deref(),
+            namespace: p.object.namespace.as_deref(),
+        }
+    }
+}
 
 struct Builder<'a> {
     renders: &'a helm::Renders,
@@ -488,7 +566,7 @@ struct Builder<'a> {
     placements: Vec<Placement>,
     /// One placement per object and cluster. An object is its source and its final identity:
     /// one base document becomes several objects when overlays rename it.
-    placed: HashMap<PlacementKey, usize>,
+    placed: PlacedIndex,
     unresolved: Vec<Unresolved>,
     queue: VecDeque<(DocRef, usize, Vec<Evidence>, Vec<Signal>)>,
     /// Deployers already run, per cluster they run on.
@@ -769,17 +847,18 @@ impl<'a> Builder<'a> {
                 Some((c, hop)) if kind == "HelmRelease" => (*c, Some(hop.clone())),
                 _ => (delivery.cluster, None),
             };
-            let key = (
-                item.source.clone(),
+            let key = PlacementKey {
+                source: &item.source,
                 cluster,
-                kind.clone(),
-                name.clone(),
-                namespace.clone(),
-            );
-            if self.placed.contains_key(&key) {
+                kind: &kind,
+                name: name.as_deref(),
+                namespace: namespace.as_deref(),
+            };
+            if self.placed.find(&self.placements, &key).is_some() {
                 continue;
             }
-            let mut evidence = Vec::with_capacity(item.chain.len() + 2);
+            let mut evidence =
+                Vec::with_capacity(usize::from(redirect.is_some()) + item.chain.len() + 1);
             evidence.extend(redirect);
             evidence.extend(item.chain.iter().cloned());
             let label = format!("{kind}/{}", name.as_deref().unwrap_or("?"));
@@ -824,8 +903,12 @@ impl<'a> Builder<'a> {
                 purpose: Purpose::Unknown,
                 purpose_reason: String::new(),
             };
-            self.placed.insert(key, self.placements.len());
             self.placements.push(placement);
+            self.placed.record(
+                &self.placements,
+                self.placements.len() - 1,
+                item.source.clone(),
+            );
             if let (Some(r), Some(d)) = (doc_ref, doc) {
                 if !item.patch && (argo::is_argo_deployer(d) || flux::is_flux_deployer(d)) {
                     self.host_of.entry(r).or_insert(cluster);
@@ -874,14 +957,15 @@ impl<'a> Builder<'a> {
         let Some(doc) = placement.object.doc else {
             return;
         };
-        let key = (
-            ItemSource::Doc(doc),
-            placement.cluster,
-            placement.object.kind.clone(),
-            placement.object.name.clone(),
-            placement.object.namespace.clone(),
-        );
-        if let Some(&existing) = self.placed.get(&key) {
+        let source = ItemSource::Doc(doc);
+        let key = PlacementKey {
+            source: &source,
+            cluster: placement.cluster,
+            kind: &placement.object.kind,
+            name: placement.object.name.as_deref(),
+            namespace: placement.object.namespace.as_deref(),
+        };
+        if let Some(existing) = self.placed.find(&self.placements, &key) {
             // The deployer object was placed here as an object (an app of apps, a Flux tree)
             // and also stands for its unread payload here: it is the opaque workload.
             if placement.opaque && !self.placements[existing].opaque {
@@ -889,8 +973,9 @@ impl<'a> Builder<'a> {
             }
             return;
         }
-        self.placed.insert(key, self.placements.len());
         self.placements.push(placement);
+        self.placed
+            .record(&self.placements, self.placements.len() - 1, source);
     }
 
     /// Flux Kustomizations that no cluster tree or deployer reached. One with a remote
