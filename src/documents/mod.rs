@@ -605,8 +605,11 @@ pub fn move_to(d: &mut Document, path: &Arc<str>, line: u32) {
 }
 
 fn remap_lines(node: &mut Node, f: &dyn Fn(u32) -> u32) {
-    node.span.start.line = f(node.span.start.line);
-    node.span.end = node.span.start;
+    let start = yaml::Pos {
+        line: f(node.span.start.line),
+        col: node.span.start.col,
+    };
+    node.span = Span::new(start, start);
     match &mut node.value {
         yaml::Value::Map(entries) => {
             for e in entries {
@@ -619,7 +622,7 @@ fn remap_lines(node: &mut Node, f: &dyn Fn(u32) -> u32) {
                 remap_lines(item, f);
             }
         }
-        yaml::Value::Scalar { .. } => {}
+        yaml::Value::Scalar(_) => {}
     }
 }
 

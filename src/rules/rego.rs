@@ -531,8 +531,8 @@ fn node_value(node: &crate::documents::Node) -> Value {
             Value::from(map)
         }
         Yaml::Seq(items) => Value::from(items.iter().map(node_value).collect::<Vec<_>>()),
-        Yaml::Scalar { text, kind } => {
-            if *kind != ScalarKind::Plain {
+        Yaml::Scalar(text) => {
+            if node.scalar_kind != ScalarKind::Plain {
                 return s(text);
             }
             match text.as_str() {

@@ -1056,8 +1056,8 @@ fn to_json(node: &Node, subst: &dyn Fn(&str) -> String) -> serde_json::Value {
         Value::Seq(items) => {
             serde_json::Value::Array(items.iter().map(|i| to_json(i, subst)).collect())
         }
-        Value::Scalar { text, kind } => {
-            if *kind != ScalarKind::Plain {
+        Value::Scalar(text) => {
+            if node.scalar_kind != ScalarKind::Plain {
                 return serde_json::Value::String(subst(text));
             }
             match text.as_str() {
