@@ -258,6 +258,14 @@ enum Frame {
     },
 }
 
+fn collection(span: Span, value: Value) -> Node {
+    Node {
+        span,
+        scalar_kind: ScalarKind::Plain,
+        value,
+    }
+}
+
 /// The error that stops a file whose aliases copy more than the budgets allow.
 fn alias_budget_error(nodes: usize, bytes: usize, pos: Pos) -> Option<YamlError> {
     let exceeded = if nodes > MAX_ALIAS_NODES {
@@ -342,6 +350,11 @@ enum YamlEvent {
 struct TreeBuilder {
     out: YamlStream,
     stack: Vec<Frame>,
+    /// Lists of finished collections, kept for the next ones: a collection's items gather in
+    /// a reused list and move once into an allocation of their exact size, so that growing
+    /// lists leave no holes in the heap between the trees, which live for the whole scan.
+    spare_items: Vec<Vec<Node>>,
+    spare_entries: Vec<Vec<Entry>>,
     anchors: HashMap<String, Node>,
     alias_nodes: usize,
     alias_bytes: usize,
@@ -413,22 +426,24 @@ impl TreeBuilder {
                 Some((node, None))
             }
             YamlEvent::SequenceStart { anchor } => {
+                let items = self.spare_items.pop().unwrap_or_default();
                 self.open(
                     Frame::Seq {
                         start: span.start,
                         anchor,
-                        items: Vec::new(),
+                        items,
                     },
                     span,
                 )?;
                 None
             }
             YamlEvent::MappingStart { anchor } => {
+                let entries = self.spare_entries.pop().unwrap_or_default();
                 self.open(
                     Frame::Map {
                         start: span.start,
                         anchor,
-                        entries: Vec::new(),
+                        entries,
                         pending_key: None,
                     },
                     span,
@@ -437,39 +452,32 @@ impl TreeBuilder {
             }
             // A collection ends where its last child ends: the end event of a block
             // collection sits at the next token, possibly lines of comments later.
-            // Trees live for the whole scan: give back what growing the lists reserved.
+            // Trees live for the whole scan: a collection's items move from the reused list
+            // they gathered in to an allocation of exactly their size.
             YamlEvent::CollectionEnd => match self.stack.pop() {
                 Some(Frame::Seq {
                     start,
                     anchor,
-                    items,
-                }) => Some((
-                    Node {
-                        span: Span {
-                            start,
-                            end: items.last().map_or(span.end, |n| n.span.end),
-                        },
-                        scalar_kind: ScalarKind::Plain,
-                        value: Value::Seq(items.into_boxed_slice()),
-                    },
-                    anchor,
-                )),
+                    mut items,
+                }) => {
+                    let end = items.last().map_or(span.end, |n| n.span.end);
+                    let value = Value::Seq(items.drain(..).collect());
+                    self.spare_items.push(items);
+                    let span = Span { start, end };
+                    Some((collection(span, value), anchor))
+                }
                 Some(Frame::Map {
                     start,
                     anchor,
-                    entries,
+                    mut entries,
                     ..
-                }) => Some((
-                    Node {
-                        span: Span {
-                            start,
-                            end: entries.last().map_or(span.end, |e| e.value.span.end),
-                        },
-                        scalar_kind: ScalarKind::Plain,
-                        value: Value::Map(entries.into_boxed_slice()),
-                    },
-                    anchor,
-                )),
+                }) => {
+                    let end = entries.last().map_or(span.end, |e| e.value.span.end);
+                    let value = Value::Map(entries.drain(..).collect());
+                    self.spare_entries.push(entries);
+                    let span = Span { start, end };
+                    Some((collection(span, value), anchor))
+                }
                 None => None,
             },
         };

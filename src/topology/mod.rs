@@ -754,7 +754,7 @@ impl<'a> Builder<'a> {
                         images: Vec::new(),
                     })
                     .collect();
-                self.place_items(&delivery, &items);
+                self.place_items(&delivery, items);
             }
             other => {
                 for p in install.fallback {
@@ -811,12 +811,16 @@ impl<'a> Builder<'a> {
                 reason: problem.reason.clone(),
             });
         }
-        self.place_items(delivery, &expansion.items);
+        // Each expansion is made for its delivery: its items (and their evidence) move into
+        // the placements instead of being copied.
+        let items =
+            Arc::try_unwrap(expansion).map_or_else(|shared| shared.items.clone(), |own| own.items);
+        self.place_items(delivery, items);
     }
 
     /// Places the objects of one delivery, and queues deployers among them.
-    fn place_items(&mut self, delivery: &Delivery, items: &[kustomize::Item]) {
-        let variants = variant_signals(items, self.index, self.inventory.vocabulary());
+    fn place_items(&mut self, delivery: &Delivery, items: Vec<kustomize::Item>) {
+        let variants = variant_signals(&items, self.index, self.inventory.vocabulary());
         let shared_chain: Arc<[Evidence]> = Arc::from(delivery.chain.as_slice());
         let deployer_class_of_delivery = deployer_class(&delivery.signals);
         let deployer = Arc::new(delivery.deployer.clone());
@@ -825,7 +829,7 @@ impl<'a> Builder<'a> {
                 ItemSource::Doc(r) => Some(self.index.doc(*r)),
                 ItemSource::Generated { .. } => None,
             };
-            let (kind, name, mut namespace) = kustomize::placed_identity(item, doc);
+            let (kind, name, mut namespace) = kustomize::placed_identity(&item, doc);
             let namespaced = !kustomize::is_cluster_scoped(&kind);
             if namespaced {
                 if let Some(ns) = &delivery.force_namespace {
@@ -857,10 +861,12 @@ impl<'a> Builder<'a> {
             if self.placed.find(&self.placements, &key).is_some() {
                 continue;
             }
-            let mut evidence =
-                Vec::with_capacity(usize::from(redirect.is_some()) + item.chain.len() + 1);
-            evidence.extend(redirect);
-            evidence.extend(item.chain.iter().cloned());
+            let overlay = overlay_signals(&item.chain, self.inventory.vocabulary());
+            // The object's own hops: the item's chain (moved, not copied), then the object.
+            let mut evidence = item.chain;
+            if let Some(hop) = redirect {
+                evidence.insert(0, hop);
+            }
             let label = format!("{kind}/{}", name.as_deref().unwrap_or("?"));
             evidence.push(Evidence {
                 location: Location::new(&file, line),
@@ -869,6 +875,7 @@ impl<'a> Builder<'a> {
                     None => label,
                 },
             });
+            evidence.shrink_to_fit();
             let object = PlacedObject {
                 file,
                 line,
@@ -881,7 +888,6 @@ impl<'a> Builder<'a> {
                     .unwrap_or_default(),
             };
             let own = own_signals(&object, doc, self.inventory.vocabulary());
-            let overlay = overlay_signals(&item.chain, self.inventory.vocabulary());
             let (class, reason, level) = decide_class_of_parts(
                 self.inventory.clusters[cluster].environment,
                 &self.inventory.clusters[cluster].name,
@@ -904,11 +910,8 @@ impl<'a> Builder<'a> {
                 purpose_reason: String::new(),
             };
             self.placements.push(placement);
-            self.placed.record(
-                &self.placements,
-                self.placements.len() - 1,
-                item.source.clone(),
-            );
+            self.placed
+                .record(&self.placements, self.placements.len() - 1, item.source);
             if let (Some(r), Some(d)) = (doc_ref, doc) {
                 if !item.patch && (argo::is_argo_deployer(d) || flux::is_flux_deployer(d)) {
                     self.host_of.entry(r).or_insert(cluster);
