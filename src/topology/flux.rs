@@ -66,7 +66,8 @@ pub fn run(
                     note: format!(
                         "kubeConfig.{r}.name={secret} → cluster {}",
                         inventory.clusters[c].name
-                    ),
+                    )
+                    .into(),
                 }),
             )
         }
@@ -183,7 +184,7 @@ pub fn run(
                             location: at(path_line),
                             note: format!(
                                 "GitRepository {source_name} is not defined in this repository; assumed to be this repository because {path} exists here"
-                            ),
+                            ).into(),
                         });
                         Some(dir)
                     }
@@ -265,7 +266,7 @@ pub fn run(
     hops.extend(assumed);
     hops.push(Evidence {
         location: at(path_line),
-        note: format!("Flux Kustomization {name} path {path}"),
+        note: format!("Flux Kustomization {name} path {path}").into(),
     });
     let helm_releases_to = patched_helm_kubeconfig(d).map(|(secret, line)| {
         let c = inventory.kubeconfig_cluster(&secret, d.id.namespace.as_deref(), at(line));
@@ -276,7 +277,8 @@ pub fn run(
                 note: format!(
                     "an inline patch gives every HelmRelease kubeConfig {secret} → cluster {}",
                     inventory.clusters[c].name
-                ),
+                )
+                .into(),
             },
         )
     });
@@ -478,7 +480,7 @@ fn opaque_kustomization(
         location: path_location.clone(),
         note: format!(
             "opaque placement: the contents of Kustomization {name} were not read ({reason}); it is judged by its own name, labels, namespace and path"
-        ),
+        ).into(),
     });
     Some(Placement {
         object: PlacedObject {

@@ -1137,7 +1137,7 @@ pub fn argo_request(
             Some(p) => {
                 evidence.push(Evidence {
                     location: Location::new(&Arc::from(p.as_str()), 1),
-                    note: format!("values file {p} (helm.valueFiles)"),
+                    note: format!("values file {p} (helm.valueFiles)").into(),
                 });
                 request.values.push(ValuesInput::File(p));
             }
@@ -1170,7 +1170,7 @@ pub fn argo_request(
     for ((name, value, _), line) in h.parameters.iter().zip(&h.parameter_lines) {
         evidence.push(Evidence {
             location: Location::new(file, *line),
-            note: format!("{PARAMETER_NOTE}{name} = {value}"),
+            note: format!("{PARAMETER_NOTE}{name} = {value}").into(),
         });
     }
     request
@@ -1229,7 +1229,7 @@ pub fn flux_request(
         if index.file(&p).is_some() {
             evidence.push(Evidence {
                 location: Location::new(&Arc::from(p.as_str()), 1),
-                note: format!("values file {p} (chart.spec.valuesFiles)"),
+                note: format!("values file {p} (chart.spec.valuesFiles)").into(),
             });
             request.values.push(ValuesInput::File(p));
         } else {
@@ -1281,7 +1281,10 @@ pub fn flux_request(
                 }
             },
         };
-        evidence.push(Evidence { location, note });
+        evidence.push(Evidence {
+            location,
+            note: note.into(),
+        });
         request.values.push(ValuesInput::Inline(text));
     }
     if let Some(e) = spec.entry("values") {
@@ -1320,7 +1323,7 @@ pub fn flux_install(
     hops.extend(dest_hop);
     hops.push(Evidence {
         location: location.clone(),
-        note: format!("HelmRelease {name} installs chart {}", request.chart),
+        note: format!("HelmRelease {name} installs chart {}", request.chart).into(),
     });
     Some(ChartInstall {
         delivery: Delivery {
@@ -1523,7 +1526,7 @@ pub fn kustomize_chart(
             Some(p) => {
                 values_evidence.push(Evidence {
                     location: Location::new(&Arc::from(p.as_str()), 1),
-                    note: format!("values file {p} (helmCharts {field})"),
+                    note: format!("values file {p} (helmCharts {field})").into(),
                 });
                 values.push(ValuesInput::File(p));
             }
@@ -1658,7 +1661,7 @@ pub fn implicit_installs(
                         note: format!(
                             "no deployer in this repository installs chart {dir}; its values file {} names cluster {env}",
                             index::basename(&path)
-                        ),
+                        ).into(),
                     }],
                     signals: signal.into_iter().collect(),
                     helm_releases_to: None,

@@ -400,7 +400,7 @@ impl<'a> Expander<'a> {
             for (entry, line) in string_entries(root, key) {
                 let hop = Evidence {
                     location: at(line),
-                    note: format!("{key} {entry}"),
+                    note: format!("{key} {entry}").into(),
                 };
                 if is_remote(&entry) {
                     out.problems.push(Problem {
@@ -485,7 +485,7 @@ impl<'a> Expander<'a> {
                     source: ItemSource::Doc(r),
                     hop: Some(Evidence {
                         location: at(line),
-                        note: format!("patch {entry}"),
+                        note: format!("patch {entry}").into(),
                     }),
                     namespace: None,
                     patch: true,
@@ -536,7 +536,7 @@ impl<'a> Expander<'a> {
                     },
                     hop: Some(Evidence {
                         location: at(line),
-                        note: format!("{key} {name}"),
+                        note: format!("{key} {name}").into(),
                     }),
                     namespace: generator
                         .get("namespace")
@@ -633,7 +633,8 @@ impl Expander<'_> {
                 "helmCharts {}: {}",
                 index::basename(&request.chart),
                 request.describe()
-            ),
+            )
+            .into(),
         };
         let (files, sources) = match rendered {
             Some(helm::Rendered::Files(files)) => {

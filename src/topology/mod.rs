@@ -628,7 +628,7 @@ impl<'a> Builder<'a> {
                 default_namespace: None,
                 chain: vec![Evidence {
                     location,
-                    note: format!("cluster {name}'s tree is {dir}/"),
+                    note: format!("cluster {name}'s tree is {dir}/").into(),
                 }],
                 signals: Vec::new(),
                 helm_releases_to: None,
@@ -740,7 +740,7 @@ impl<'a> Builder<'a> {
                 delivery.chain.extend(install.values_evidence);
                 delivery.chain.push(Evidence {
                     location: Location::new(&chart_yaml, 1),
-                    note: install.request.describe(),
+                    note: install.request.describe().into(),
                 });
                 let items: Vec<kustomize::Item> = helm::rendered_docs(files)
                     .into_iter()
@@ -871,8 +871,8 @@ impl<'a> Builder<'a> {
             evidence.push(Evidence {
                 location: Location::new(&file, line),
                 note: match &namespace {
-                    Some(ns) => format!("{label} in namespace {ns}"),
-                    None => label,
+                    Some(ns) => format!("{label} in namespace {ns}").into(),
+                    None => label.into(),
                 },
             });
             evidence.shrink_to_fit();
@@ -1059,7 +1059,8 @@ impl<'a> Builder<'a> {
                 note: format!(
                     "Flux Kustomization {} (no cluster tree reaches it)",
                     d.id.name.as_deref().unwrap_or("?")
-                ),
+                )
+                .into(),
             }];
             self.queue.push_back((r, host, chain, Vec::new()));
             self.drain();
@@ -1124,7 +1125,7 @@ impl<'a> Builder<'a> {
                     default_namespace: None,
                     chain: vec![Evidence {
                         location: location.clone(),
-                        note: format!("paths: {} → cluster {}", rule.glob, rule.cluster),
+                        note: format!("paths: {} → cluster {}", rule.glob, rule.cluster).into(),
                     }],
                     signals: Vec::new(),
                     helm_releases_to: None,
@@ -1194,7 +1195,8 @@ impl<'a> Builder<'a> {
                     location,
                     note: format!(
                         "no deployer reaches {dir}; the folder {slot}/{name} names cluster {name}"
-                    ),
+                    )
+                    .into(),
                 }],
                 signals: Vec::new(),
                 helm_releases_to: None,
