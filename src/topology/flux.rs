@@ -122,13 +122,13 @@ pub fn run(
                     file: d.file.clone(),
                     line: d.first_line,
                     doc: doc_ref,
-                    kind,
-                    name: Some(name.clone()),
+                    kind: kind.into(),
+                    name: Some(name.as_str().into()),
                     namespace: spec
                         .and_then(|s| s.get("targetNamespace"))
                         .and_then(Node::as_str)
-                        .map(str::to_owned)
-                        .or_else(|| d.id.namespace.clone()),
+                        .or(d.id.namespace.as_deref())
+                        .map(Into::into),
                     images: Vec::new(),
                 },
                 cluster,
@@ -488,8 +488,8 @@ fn opaque_kustomization(
             line: d.first_line,
             doc: Some(doc),
             kind: "Kustomization".into(),
-            name: Some(name.clone()),
-            namespace,
+            name: Some(name.as_str().into()),
+            namespace: namespace.map(Into::into),
             images: Vec::new(),
         },
         cluster,

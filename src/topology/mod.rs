@@ -50,6 +50,7 @@ impl<V: Clone> Remembered<V> {
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use globset::Glob;
 
 pub use clusters::{Cluster, Inventory};
@@ -70,9 +71,9 @@ pub struct PlacedObject {
     pub line: u32,
     /// The document, or `None` for an object a kustomize generator creates.
     pub doc: Option<DocRef>,
-    pub kind: String,
-    pub name: Option<String>,
-    pub namespace: Option<String>,
+    pub kind: CompactString,
+    pub name: Option<CompactString>,
+    pub namespace: Option<CompactString>,
     /// Container images after kustomize `images:` overrides, with the line of each `image:`.
     pub images: Vec<(String, u32)>,
 }
@@ -880,9 +881,9 @@ impl<'a> Builder<'a> {
                 file,
                 line,
                 doc: doc_ref,
-                kind,
-                name,
-                namespace,
+                kind: CompactString::new(&kind),
+                name: name.as_deref().map(CompactString::new),
+                namespace: namespace.as_deref().map(CompactString::new),
                 images: doc
                     .map(|d| kustomize::effective_images(d, &item.images))
                     .unwrap_or_default(),

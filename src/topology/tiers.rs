@@ -480,7 +480,7 @@ fn purpose_of(
     let mut sources: Vec<(String, String)> = Vec::new();
     if let Some(name) = &p.object.name {
         if named_by_purpose(&p.object.kind) || p.opaque || p.renders_chart {
-            sources.push((name.clone(), format!("{} name {name}", p.object.kind)));
+            sources.push((name.to_string(), format!("{} name {name}", p.object.kind)));
         }
     }
     if let Some(d) = doc {
@@ -491,7 +491,7 @@ fn purpose_of(
         }
     }
     if let Some(ns) = &p.object.namespace {
-        sources.push((ns.clone(), format!("namespace {ns}")));
+        sources.push((ns.to_string(), format!("namespace {ns}")));
     }
     // Folders: the environment slot (`overlays/<x>`, `feature-*`), and any folder that is a
     // purpose word as a whole (`tests/`, `load/`, `e2e/`), not one that merely contains one
