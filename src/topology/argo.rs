@@ -313,14 +313,15 @@ fn deliver_app(
             note: format!(
                 "Application {} comes from a pull-request or SCM provider generator (ephemeral)",
                 app.name
-            ),
+            )
+            .into(),
             level: SignalLevel::Deployer,
         });
     }
     if let Some(m) = vocabulary.classify_workload(&app.name) {
         signals.push(Signal {
             env: m.env,
-            note: format!("Application name {}", app.name),
+            note: format!("Application name {}", app.name).into(),
             level: SignalLevel::Deployer,
         });
     }
@@ -329,7 +330,7 @@ fn deliver_app(
             if let Some(m) = vocabulary.classify_workload(v) {
                 signals.push(Signal {
                     env: m.env,
-                    note: format!("Application label {k}={v}"),
+                    note: format!("Application label {k}={v}").into(),
                     level: SignalLevel::Deployer,
                 });
             }
@@ -486,7 +487,7 @@ fn deliver_app(
         if let Some(m) = vocabulary.classify_workload(slot) {
             source_signals.push(Signal {
                 env: m.env,
-                note: format!("source path {path}"),
+                note: format!("source path {path}").into(),
                 level: SignalLevel::Deployer,
             });
         }
@@ -551,7 +552,7 @@ fn opaque_placement(
         if let Some(m) = vocabulary.classify_workload(classified.unwrap_or(value)) {
             signals.push(Signal {
                 env: m.env,
-                note: format!("Application {} {what} {value}", app.name),
+                note: format!("Application {} {what} {value}", app.name).into(),
                 level: SignalLevel::Deployer,
             });
         }

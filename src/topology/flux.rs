@@ -80,7 +80,7 @@ pub fn run(
     if let Some(m) = vocabulary.classify_workload(&name) {
         signals.push(Signal {
             env: m.env,
-            note: format!("{kind} name {name}"),
+            note: format!("{kind} name {name}").into(),
             level: SignalLevel::Deployer,
         });
     }
@@ -89,7 +89,7 @@ pub fn run(
             if let Some(m) = vocabulary.classify_workload(v) {
                 signals.push(Signal {
                     env: m.env,
-                    note: format!("{kind} label {key}={v}"),
+                    note: format!("{kind} label {key}={v}").into(),
                     level: SignalLevel::Deployer,
                 });
             }
@@ -247,7 +247,7 @@ pub fn run(
         if let Some(m) = vocabulary.classify_workload(slot) {
             signals.push(Signal {
                 env: m.env,
-                note: format!("path {path}"),
+                note: format!("path {path}").into(),
                 level: SignalLevel::Deployer,
             });
         }
@@ -456,7 +456,7 @@ fn opaque_kustomization(
         if let Some(m) = vocabulary.classify_workload(ns) {
             signals.push(Signal {
                 env: m.env,
-                note: format!("Kustomization {name} namespace {ns}"),
+                note: format!("Kustomization {name} namespace {ns}").into(),
                 level: SignalLevel::Deployer,
             });
         }
@@ -467,7 +467,7 @@ fn opaque_kustomization(
         if let Some(m) = vocabulary.classify_workload(slot) {
             signals.push(Signal {
                 env: m.env,
-                note: format!("Kustomization {name} path {path}"),
+                note: format!("Kustomization {name} path {path}").into(),
                 level: SignalLevel::Deployer,
             });
         }

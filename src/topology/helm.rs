@@ -1640,7 +1640,7 @@ pub fn implicit_installs(
             };
             let signal = inventory.vocabulary().classify(&env).map(|m| Signal {
                 env: m.env,
-                note: format!("values file {}", index::basename(&path)),
+                note: format!("values file {}", index::basename(&path)).into(),
                 level: SignalLevel::Deployer,
             });
             out.push(ChartInstall {

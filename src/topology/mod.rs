@@ -145,7 +145,7 @@ pub struct Placement {
     pub cluster_environment: Env,
     pub workload_class: Env,
     /// Why the workload class is what it is.
-    pub class_reason: String,
+    pub class_reason: Arc<str>,
     /// How close to the object the deciding signal was (`None`: the cluster decided, or
     /// nothing did).
     pub class_level: Option<SignalLevel>,
@@ -303,7 +303,7 @@ impl Topology {
 #[derive(Debug, Clone)]
 pub struct Signal {
     pub env: Env,
-    pub note: String,
+    pub note: Arc<str>,
     pub level: SignalLevel,
 }
 
@@ -375,6 +375,7 @@ pub fn build_with(
         queue: VecDeque::new(),
         ran: HashSet::default(),
         host_of: HashMap::default(),
+        cluster_decides: HashMap::default(),
     };
     builder.seed_cluster_trees();
     builder.drain();
@@ -574,6 +575,8 @@ struct Builder<'a> {
     ran: HashSet<(DocRef, usize)>,
     /// The first cluster each deployer document was placed on.
     host_of: HashMap<DocRef, usize>,
+    /// The class of every object on a non-production cluster, by cluster.
+    cluster_decides: HashMap<usize, (Env, Arc<str>, Option<SignalLevel>)>,
 }
 
 impl<'a> Builder<'a> {
@@ -889,11 +892,20 @@ impl<'a> Builder<'a> {
                     .unwrap_or_default(),
             };
             let own = own_signals(&object, doc, self.inventory.vocabulary());
-            let (class, reason, level) = decide_class_of_parts(
-                self.inventory.clusters[cluster].environment,
-                &self.inventory.clusters[cluster].name,
-                &[&delivery.signals, &own, &overlay, &variants],
-            );
+            let on = &self.inventory.clusters[cluster];
+            let (class, reason, level) = if on.environment == Env::NonProduction {
+                // The cluster decides whatever the signals say: one reason for all its objects.
+                self.cluster_decides
+                    .entry(cluster)
+                    .or_insert_with(|| decide_class_of_parts(on.environment, &on.name, &[]))
+                    .clone()
+            } else {
+                decide_class_of_parts(
+                    on.environment,
+                    &on.name,
+                    &[&delivery.signals, &own, &overlay, &variants],
+                )
+            };
             let placement = Placement {
                 object,
                 cluster,
@@ -1292,7 +1304,7 @@ fn own_signals(
         ) {
             out.push(Signal {
                 env: Env::NonProduction,
-                note: format!("its folder {folder}/"),
+                note: format!("its folder {folder}/").into(),
                 level: SignalLevel::Own,
             });
             break;
@@ -1302,7 +1314,7 @@ fn own_signals(
         if let Some(m) = vocabulary.classify_workload(ns) {
             out.push(Signal {
                 env: m.env,
-                note: format!("namespace {ns}"),
+                note: format!("namespace {ns}").into(),
                 level: SignalLevel::Own,
             });
         }
@@ -1313,7 +1325,7 @@ fn own_signals(
                 if let Some(m) = vocabulary.classify_workload(v) {
                     out.push(Signal {
                         env: m.env,
-                        note: format!("label {key}={v}"),
+                        note: format!("label {key}={v}").into(),
                         level: SignalLevel::Own,
                     });
                 }
@@ -1328,7 +1340,7 @@ fn own_signals(
             if let Some(m) = vocabulary.classify_workload(name) {
                 out.push(Signal {
                     env: m.env,
-                    note: format!("{} name {name}", object.kind),
+                    note: format!("{} name {name}", object.kind).into(),
                     level: SignalLevel::Own,
                 });
             }
@@ -1365,7 +1377,7 @@ fn variant_signals(
             let m = vocabulary.classify_workload(index::basename(&dir))?;
             Some(Signal {
                 env: m.env,
-                note: format!("component or patch folder {dir}/"),
+                note: format!("component or patch folder {dir}/").into(),
                 level: SignalLevel::Parent,
             })
         })
@@ -1381,7 +1393,7 @@ fn overlay_signals(chain: &[Evidence], vocabulary: &env::Vocabulary) -> Vec<Sign
             let m = vocabulary.classify_workload(slot)?;
             Some(Signal {
                 env: m.env,
-                note: format!("included by {}", index::parent(&hop.location.file)),
+                note: format!("included by {}", index::parent(&hop.location.file)).into(),
                 level: SignalLevel::Parent,
             })
         })
@@ -1426,7 +1438,7 @@ pub(crate) fn decide_class(
     cluster_env: Env,
     cluster: &str,
     signals: &[Signal],
-) -> (Env, String, Option<SignalLevel>) {
+) -> (Env, Arc<str>, Option<SignalLevel>) {
     decide_class_of_parts(cluster_env, cluster, &[signals])
 }
 
@@ -1436,11 +1448,11 @@ fn decide_class_of_parts(
     cluster_env: Env,
     cluster: &str,
     parts: &[&[Signal]],
-) -> (Env, String, Option<SignalLevel>) {
+) -> (Env, Arc<str>, Option<SignalLevel>) {
     if cluster_env == Env::NonProduction {
         return (
             Env::NonProduction,
-            format!("placed on non-production cluster {cluster}"),
+            format!("placed on non-production cluster {cluster}").into(),
             None,
         );
     }
