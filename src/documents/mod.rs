@@ -10,6 +10,7 @@ pub mod yaml;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use serde::Serialize;
 
 pub use comments::Comment;
@@ -98,10 +99,10 @@ impl FileKind {
 /// The identity of a Kubernetes object as a finding names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct ResourceId {
-    pub api_version: Option<String>,
-    pub kind: Option<String>,
-    pub name: Option<String>,
-    pub namespace: Option<String>,
+    pub api_version: Option<CompactString>,
+    pub kind: Option<CompactString>,
+    pub name: Option<CompactString>,
+    pub namespace: Option<CompactString>,
 }
 
 impl std::fmt::Display for ResourceId {
@@ -150,12 +151,12 @@ impl Document {
         header_line: u32,
         root: Node,
     ) -> Self {
-        let text = |path: &[&str]| -> Option<String> {
+        let text = |path: &[&str]| -> Option<CompactString> {
             let mut node = &root;
             for key in path {
                 node = node.get(key)?;
             }
-            node.as_str().map(str::to_owned)
+            node.as_str().map(CompactString::new)
         };
         let id = ResourceId {
             api_version: text(&["apiVersion"]),

@@ -127,8 +127,8 @@ pub fn resource_of(p: &Placement, files: &[SourceFile]) -> ResourceId {
         .and_then(|d| d.id.api_version.clone());
     ResourceId {
         api_version,
-        kind: Some(p.object.kind.to_string()),
-        name: p.object.name.as_ref().map(ToString::to_string),
-        namespace: p.object.namespace.as_ref().map(ToString::to_string),
+        kind: Some(p.object.kind.clone()),
+        name: p.object.name.clone(),
+        namespace: p.object.namespace.clone(),
     }
 }

@@ -122,7 +122,7 @@ pub fn run(
                     file: d.file.clone(),
                     line: d.first_line,
                     doc: doc_ref,
-                    kind: kind.into(),
+                    kind,
                     name: Some(name.as_str().into()),
                     namespace: spec
                         .and_then(|s| s.get("targetNamespace"))
@@ -140,7 +140,7 @@ pub fn run(
                 evidence: evidence.into(),
                 deployer: Some(std::sync::Arc::new(Deployer {
                     kind: "HelmRelease".into(),
-                    name,
+                    name: name.to_string(),
                     location: hop.location,
                 })),
                 patch: false,
@@ -285,7 +285,7 @@ pub fn run(
     out.deliveries.push(Delivery {
         deployer: Deployer {
             kind: "Kustomization".into(),
-            name,
+            name: name.to_string(),
             location: at(path_line),
         },
         cluster,
@@ -448,8 +448,8 @@ fn opaque_kustomization(
     let namespace = spec
         .and_then(|s| s.get("targetNamespace"))
         .and_then(Node::as_str)
-        .map(str::to_owned)
-        .or_else(|| d.id.namespace.clone());
+        .or(d.id.namespace.as_deref())
+        .map(str::to_owned);
     let vocabulary = inventory.vocabulary();
     let mut signals = signals.to_vec();
     if let Some(ns) = &namespace {
@@ -501,7 +501,7 @@ fn opaque_kustomization(
         evidence: evidence.into(),
         deployer: Some(std::sync::Arc::new(Deployer {
             kind: "Kustomization".into(),
-            name,
+            name: name.to_string(),
             location: path_location,
         })),
         patch: false,

@@ -1208,7 +1208,7 @@ pub fn flux_request(
         .map(str::to_owned)
         .unwrap_or_else(|| match target_ns {
             Some(ns) => format!("{ns}-{hr_name}"),
-            None => hr_name.clone(),
+            None => hr_name.to_string(),
         });
     let mut request = RenderRequest {
         chart,
@@ -1329,7 +1329,7 @@ pub fn flux_install(
         delivery: Delivery {
             deployer: Deployer {
                 kind: "HelmRelease".into(),
-                name,
+                name: name.to_string(),
                 location,
             },
             cluster,

@@ -119,7 +119,7 @@ impl<'a> RepoIndex<'a> {
             for (doc, d) in f.documents.iter().enumerate() {
                 if let Some(kind) = &d.id.kind {
                     by_kind
-                        .entry(kind.clone())
+                        .entry(kind.to_string())
                         .or_default()
                         .push(DocRef { file, doc });
                 }

@@ -967,9 +967,9 @@ pub fn placed_identity(
 ) -> (String, Option<String>, Option<String>) {
     let (kind, name, own_ns) = match (&item.source, doc) {
         (ItemSource::Doc(_), Some(d)) => (
-            d.id.kind.clone().unwrap_or_default(),
-            d.id.name.clone(),
-            d.id.namespace.clone(),
+            d.id.kind.as_deref().unwrap_or_default().to_owned(),
+            d.id.name.as_deref().map(str::to_owned),
+            d.id.namespace.as_deref().map(str::to_owned),
         ),
         (ItemSource::Generated { kind, name, .. }, _) => {
             ((*kind).to_owned(), Some(name.clone()), None)
