@@ -22,17 +22,22 @@ use crate::findings::{Evidence, Location};
 /// Deepest chain of kustomizations we follow (real repositories stay under ten).
 const MAX_DEPTH: usize = 64;
 
-/// What an item is: a document of the repository, or an object a generator creates.
+/// What an item is: a document of the repository, or an object a generator creates (boxed:
+/// generators are few, and every leaf, item and placement key holds a source).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ItemSource {
     Doc(DocRef),
-    Generated {
-        /// The kustomization file that declares the generator, and the line of the entry.
-        file: usize,
-        line: u32,
-        kind: &'static str,
-        name: String,
-    },
+    Generated(Box<Generator>),
+}
+
+/// An object a kustomize generator creates.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Generator {
+    /// The kustomization file that declares the generator, and the line of the entry.
+    pub file: usize,
+    pub line: u32,
+    pub kind: &'static str,
+    pub name: String,
 }
 
 /// One object a directory produces, with the transforms applied on the way.
@@ -528,12 +533,12 @@ impl<'a> Expander<'a> {
                     }
                 }
                 out.push_leaf(Leaf {
-                    source: ItemSource::Generated {
+                    source: ItemSource::Generated(Box::new(Generator {
                         file: k,
                         line,
                         kind,
                         name: name.to_owned(),
-                    },
+                    })),
                     hop: Some(Evidence {
                         location: at(line),
                         note: format!("{key} {name}").into(),
@@ -971,9 +976,11 @@ pub fn placed_identity(
             d.id.name.as_deref().map(str::to_owned),
             d.id.namespace.as_deref().map(str::to_owned),
         ),
-        (ItemSource::Generated { kind, name, .. }, _) => {
-            ((*kind).to_owned(), Some(name.clone()), None)
-        }
+        (ItemSource::Generated(generator), _) => (
+            generator.kind.to_owned(),
+            Some(generator.name.clone()),
+            None,
+        ),
         _ => (String::new(), None, None),
     };
     match kind.as_str() {

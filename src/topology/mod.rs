@@ -92,12 +92,15 @@ pub struct Deployer {
 #[derive(Debug, Clone, Default)]
 pub struct EvidenceChain {
     shared: Arc<[Evidence]>,
-    own: Vec<Evidence>,
+    own: Box<[Evidence]>,
 }
 
 impl EvidenceChain {
     pub fn new(shared: Arc<[Evidence]>, own: Vec<Evidence>) -> Self {
-        EvidenceChain { shared, own }
+        EvidenceChain {
+            shared,
+            own: own.into_boxed_slice(),
+        }
     }
 
     /// Every hop, outermost first.
@@ -124,7 +127,7 @@ impl From<Vec<Evidence>> for EvidenceChain {
     fn from(own: Vec<Evidence>) -> Self {
         EvidenceChain {
             shared: Arc::from(Vec::new()),
-            own,
+            own: own.into_boxed_slice(),
         }
     }
 }
@@ -376,6 +379,7 @@ pub fn build_with(
         ran: HashSet::default(),
         host_of: HashMap::default(),
         cluster_decides: HashMap::default(),
+        object_notes: HashSet::default(),
     };
     builder.seed_cluster_trees();
     builder.drain();
@@ -577,6 +581,8 @@ struct Builder<'a> {
     host_of: HashMap<DocRef, usize>,
     /// The class of every object on a non-production cluster, by cluster.
     cluster_decides: HashMap<usize, (Env, Arc<str>, Option<SignalLevel>)>,
+    /// The texts of the placed objects' own hops, shared by the placements of one object.
+    object_notes: HashSet<Arc<str>>,
 }
 
 impl<'a> Builder<'a> {
@@ -831,7 +837,7 @@ impl<'a> Builder<'a> {
         for item in items {
             let doc = match &item.source {
                 ItemSource::Doc(r) => Some(self.index.doc(*r)),
-                ItemSource::Generated { .. } => None,
+                ItemSource::Generated(_) => None,
             };
             let (kind, name, mut namespace) = kustomize::placed_identity(&item, doc);
             let namespaced = !kustomize::is_cluster_scoped(&kind);
@@ -847,9 +853,11 @@ impl<'a> Builder<'a> {
                     let d = self.index.doc(*r);
                     (Arc::clone(&d.file), d.first_line, Some(*r))
                 }
-                ItemSource::Generated { file, line, .. } => {
-                    (Arc::clone(&self.index.files[*file].path), *line, None)
-                }
+                ItemSource::Generated(generator) => (
+                    Arc::clone(&self.index.files[generator.file].path),
+                    generator.line,
+                    None,
+                ),
             };
             let (cluster, redirect) = match &delivery.helm_releases_to {
                 Some((c, hop)) if kind == "HelmRelease" => (*c, Some(hop.clone())),
@@ -872,14 +880,24 @@ impl<'a> Builder<'a> {
                 evidence.insert(0, hop);
             }
             let label = format!("{kind}/{}", name.as_deref().unwrap_or("?"));
+            let note = match &namespace {
+                Some(ns) => format!("{label} in namespace {ns}"),
+                None => label,
+            };
+            // An object placed on several clusters (a base under several overlays) shares
+            // its hop's text.
+            let note = match self.object_notes.get(note.as_str()) {
+                Some(known) => Arc::clone(known),
+                None => {
+                    let note: Arc<str> = note.into();
+                    self.object_notes.insert(Arc::clone(&note));
+                    note
+                }
+            };
             evidence.push(Evidence {
                 location: Location::new(&file, line),
-                note: match &namespace {
-                    Some(ns) => format!("{label} in namespace {ns}").into(),
-                    None => label.into(),
-                },
+                note,
             });
-            evidence.shrink_to_fit();
             let object = PlacedObject {
                 file,
                 line,
@@ -1235,7 +1253,7 @@ pub fn kustomize_objects(
         .map(|item| {
             let doc = match &item.source {
                 ItemSource::Doc(r) => Some(index.doc(*r)),
-                ItemSource::Generated { .. } => None,
+                ItemSource::Generated(_) => None,
             };
             kustomize::placed_identity(item, doc)
         })
