@@ -227,7 +227,7 @@ pub struct SourceFile {
     pub kind: FileKind,
     /// Shared, so that a diff-aware scan takes an unchanged file from the other side without
     /// copying its trees.
-    pub documents: Arc<Vec<Document>>,
+    pub documents: Arc<[Document]>,
     pub problem: Option<ParseProblem>,
 }
 
@@ -547,7 +547,7 @@ fn load_unguarded(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) ->
     Loaded::File(SourceFile {
         path: Arc::clone(path),
         kind,
-        documents: Arc::new(documents),
+        documents: Arc::from(documents),
         problem: stream.error.map(|e| ParseProblem {
             file: Arc::clone(path),
             pos: within_text(text, e.pos),

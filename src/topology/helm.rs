@@ -932,15 +932,16 @@ fn split_documents(file: SourceFile) -> Vec<SourceFile> {
         documents,
         problem,
     } = file;
-    Arc::unwrap_or_clone(documents)
-        .into_iter()
+    documents
+        .iter()
         .filter(|d| d.is_manifest())
-        .map(|mut d| {
+        .map(|d| {
+            let mut d = d.clone();
             d.index = 0;
             SourceFile {
                 path: Arc::clone(&path),
                 kind,
-                documents: Arc::new(vec![d]),
+                documents: Arc::new([d]),
                 problem: problem.clone(),
             }
         })
