@@ -125,6 +125,10 @@ impl<'a> RepoIndex<'a> {
                 }
             }
         }
+        // The index lives as long as the topology build: no room to spare in its lists.
+        for in_dir in by_dir.values_mut() {
+            in_dir.shrink_to_fit();
+        }
         RepoIndex {
             files,
             all,

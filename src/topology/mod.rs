@@ -1100,11 +1100,12 @@ impl<'a> Builder<'a> {
 
     /// Files no deployer reached: the config's `paths`, then folder conventions.
     fn fallbacks(&mut self, config: &Config) {
-        let placed_files: HashSet<Arc<str>> = self
+        let mut placed_files: HashSet<Arc<str>> = self
             .placements
             .iter()
             .map(|p| Arc::clone(&p.object.file))
             .collect();
+        let placed_before = self.placements.len();
         let reached = |f: &str| placed_files.contains(f);
         // config paths
         for (i, rule) in config.paths.iter().enumerate() {
@@ -1164,12 +1165,13 @@ impl<'a> Builder<'a> {
             }
         }
         // Folder conventions: envs/<x>, environments/<x>, overlays/<x>, stages/<x> name the
-        // cluster x when x is an environment word.
-        let placed_files: HashSet<Arc<str>> = self
-            .placements
-            .iter()
-            .map(|p| Arc::clone(&p.object.file))
-            .collect();
+        // cluster x when x is an environment word. The files placed so far: the set above and
+        // what the config paths placed (one set, not a second copy at the scan's peak).
+        placed_files.extend(
+            self.placements[placed_before..]
+                .iter()
+                .map(|p| Arc::clone(&p.object.file)),
+        );
         let mut roots: BTreeSet<(String, String, String)> = BTreeSet::new();
         for f in self.index.files {
             if placed_files.contains(&f.path) || self.expander.reached(index::parent(&f.path)) {
