@@ -542,11 +542,10 @@ fn load_unguarded(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) ->
         d.file_kind = kind;
     }
     comments::attach(text, &stream.block_scalar_lines, &mut documents);
-    // Most files hold one document: give back the room growing the list reserved.
-    documents.shrink_to_fit();
     Loaded::File(SourceFile {
         path: Arc::clone(path),
         kind,
+        // One allocation of exactly the documents (a list grown by push keeps room for four).
         documents: Arc::from(documents),
         problem: stream.error.map(|e| ParseProblem {
             file: Arc::clone(path),
