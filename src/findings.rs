@@ -96,7 +96,7 @@ impl fmt::Display for Location {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Evidence {
     pub location: Location,
-    pub note: String,
+    pub note: Arc<str>,
 }
 
 /// Where a finding stands against a base revision (`--base`). A scan without a base has
@@ -193,11 +193,13 @@ impl Finding {
         self
     }
 
-    pub fn evidence(mut self, location: Location, note: impl Into<String>) -> Self {
-        self.evidence.push(Evidence {
-            location,
-            note: redacted(note.into()),
-        });
+    pub fn evidence(mut self, location: Location, note: impl Into<Arc<str>>) -> Self {
+        let note = note.into();
+        let note = match crate::redact::secrets(&note) {
+            std::borrow::Cow::Borrowed(_) => note,
+            std::borrow::Cow::Owned(masked) => masked.into(),
+        };
+        self.evidence.push(Evidence { location, note });
         self
     }
 

@@ -501,19 +501,21 @@ fn judge(
     prepared: Option<rules::rego::Prepared>,
 ) -> anyhow::Result<Vec<Finding>> {
     let ctx = RuleContext::new(&workspace.files, topology, policies, config);
-    // The Rego policies' single repository-level evaluation is long and serial: the built-in
-    // rules fill the other cores meanwhile.
-    let (mut findings, rego_findings) = rayon::join(
-        || rules::run_all(&ctx),
-        || {
-            policies
-                .rego()
-                .map(|rego| rules::rego::run(&ctx, rego, prepared))
-        },
-    );
-    if let Some(rego_findings) = rego_findings {
-        findings.extend(rego_findings?);
-    }
+    let mut findings = match policies.rego() {
+        // On this thread: on rayon's workers the rules' working sets would grow those
+        // threads' heaps at the scan's peak (docs/decisions.md, "Performance").
+        None => rules::run_all(&ctx),
+        Some(rego) => {
+            // The Rego policies' single repository-level evaluation is long and serial: the
+            // built-in rules fill the other cores meanwhile.
+            let (mut findings, rego_findings) = rayon::join(
+                || rules::run_all(&ctx),
+                || rules::rego::run(&ctx, rego, prepared),
+            );
+            findings.extend(rego_findings?);
+            findings
+        }
+    };
     crate::suppressions::apply(&workspace.files, policies, &mut findings);
     findings::sort(&mut findings);
     Ok(findings)

@@ -10,6 +10,7 @@ pub mod yaml;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use serde::Serialize;
 
 pub use comments::Comment;
@@ -98,10 +99,10 @@ impl FileKind {
 /// The identity of a Kubernetes object as a finding names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct ResourceId {
-    pub api_version: Option<String>,
-    pub kind: Option<String>,
-    pub name: Option<String>,
-    pub namespace: Option<String>,
+    pub api_version: Option<CompactString>,
+    pub kind: Option<CompactString>,
+    pub name: Option<CompactString>,
+    pub namespace: Option<CompactString>,
 }
 
 impl std::fmt::Display for ResourceId {
@@ -150,12 +151,12 @@ impl Document {
         header_line: u32,
         root: Node,
     ) -> Self {
-        let text = |path: &[&str]| -> Option<String> {
+        let text = |path: &[&str]| -> Option<CompactString> {
             let mut node = &root;
             for key in path {
                 node = node.get(key)?;
             }
-            node.as_str().map(str::to_owned)
+            node.as_str().map(CompactString::new)
         };
         let id = ResourceId {
             api_version: text(&["apiVersion"]),
@@ -226,7 +227,7 @@ pub struct SourceFile {
     pub kind: FileKind,
     /// Shared, so that a diff-aware scan takes an unchanged file from the other side without
     /// copying its trees.
-    pub documents: Arc<Vec<Document>>,
+    pub documents: Arc<[Document]>,
     pub problem: Option<ParseProblem>,
 }
 
@@ -544,7 +545,8 @@ fn load_unguarded(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) ->
     Loaded::File(SourceFile {
         path: Arc::clone(path),
         kind,
-        documents: Arc::new(documents),
+        // One allocation of exactly the documents (a list grown by push keeps room for four).
+        documents: Arc::from(documents),
         problem: stream.error.map(|e| ParseProblem {
             file: Arc::clone(path),
             pos: within_text(text, e.pos),
@@ -603,8 +605,11 @@ pub fn move_to(d: &mut Document, path: &Arc<str>, line: u32) {
 }
 
 fn remap_lines(node: &mut Node, f: &dyn Fn(u32) -> u32) {
-    node.span.start.line = f(node.span.start.line);
-    node.span.end = node.span.start;
+    let start = yaml::Pos {
+        line: f(node.span.start.line),
+        col: node.span.start.col,
+    };
+    node.span = Span::new(start, start);
     match &mut node.value {
         yaml::Value::Map(entries) => {
             for e in entries {
@@ -617,7 +622,7 @@ fn remap_lines(node: &mut Node, f: &dyn Fn(u32) -> u32) {
                 remap_lines(item, f);
             }
         }
-        yaml::Value::Scalar { .. } => {}
+        yaml::Value::Scalar(_) => {}
     }
 }
 

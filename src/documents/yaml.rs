@@ -36,28 +36,50 @@ pub struct Pos {
     pub col: u32,
 }
 
-/// The source range of a node: `start` inclusive, `end` exclusive (as the parser reports it).
+/// The source range of a node: `start` inclusive, and of the end (exclusive, as the parser
+/// reports it) what [`Span::last_line`] needs: its line, and whether it is at column 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct Span {
     pub start: Pos,
-    pub end: Pos,
+    /// The end's line, with [`END_AT_LINE_START`] set when the end is at column 1: 4 bytes
+    /// instead of a [`Pos`], in every node of every tree.
+    end: u32,
 }
 
+/// The bit of [`Span::end`] that says the end is at column 1. Lines stay below it: a file
+/// within the largest `--max-file-size` has fewer than 2^31 lines.
+const END_AT_LINE_START: u32 = 1 << 31;
+
 impl Span {
-    fn from_marks(start: Mark, end: Mark) -> Self {
+    pub fn new(start: Pos, end: Pos) -> Self {
+        let line = end.line.min(END_AT_LINE_START - 1);
         Span {
-            start: pos(start),
-            end: pos(end),
+            start,
+            end: if end.col <= 1 {
+                line | END_AT_LINE_START
+            } else {
+                line
+            },
         }
+    }
+
+    fn from_marks(start: Mark, end: Mark) -> Self {
+        Span::new(pos(start), pos(end))
+    }
+
+    /// The line of the end position.
+    pub fn end_line(&self) -> u32 {
+        self.end & !END_AT_LINE_START
     }
 
     /// The last line that holds content of this node. A collection ends where its last child
     /// ends; a block scalar's end marker sits at column 1 of the line after it.
     pub fn last_line(&self) -> u32 {
-        if self.end.col <= 1 && self.end.line > self.start.line {
-            self.end.line - 1
+        let end_line = self.end_line();
+        if self.end & END_AT_LINE_START != 0 && end_line > self.start.line {
+            end_line - 1
         } else {
-            self.end.line.max(self.start.line)
+            end_line.max(self.start.line)
         }
     }
 }
@@ -78,14 +100,13 @@ pub enum ScalarKind {
     Block,
 }
 
+/// A node's content. 24 bytes: a scalar's text inline (up to 24 bytes) or on the heap, a
+/// collection's items in a boxed slice (trees are built once and never grow).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    Scalar {
-        text: CompactString,
-        kind: ScalarKind,
-    },
-    Seq(Vec<Node>),
-    Map(Vec<Entry>),
+    Scalar(CompactString),
+    Seq(Box<[Node]>),
+    Map(Box<[Entry]>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,20 +115,26 @@ pub struct Entry {
     pub value: Node,
 }
 
-/// One YAML node with its source span.
+/// One YAML node with its source span: 40 bytes (trees hold millions of them).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub span: Span,
+    /// How a scalar was written; `Plain` for a collection.
+    pub scalar_kind: ScalarKind,
     pub value: Value,
 }
+
+/// What the alias budgets count for each node copied: the size a node had when the budgets
+/// were set, so that which files stop does not depend on the tree's layout.
+const NODE_BUDGET_BYTES: usize = 48;
 
 impl Node {
     /// The scalar's text, for any scalar that is not a YAML null.
     #[inline]
     pub fn as_str(&self) -> Option<&str> {
         match &self.value {
-            Value::Scalar { text, kind } => {
-                if *kind == ScalarKind::Plain && is_null_text(text) {
+            Value::Scalar(text) => {
+                if self.scalar_kind == ScalarKind::Plain && is_null_text(text) {
                     None
                 } else {
                     Some(text)
@@ -118,7 +145,7 @@ impl Node {
     }
 
     pub fn is_null(&self) -> bool {
-        matches!(&self.value, Value::Scalar { text, kind: ScalarKind::Plain } if is_null_text(text))
+        matches!(&self.value, Value::Scalar(text) if self.scalar_kind == ScalarKind::Plain && is_null_text(text))
     }
 
     pub fn as_map(&self) -> Option<&[Entry]> {
@@ -140,8 +167,9 @@ impl Node {
         // `as_str() == Some(key)`, comparing the text first: lookups run over every entry
         // of every mapping the topology and rules visit.
         let is_key = |e: &&Entry| match &e.key.value {
-            Value::Scalar { text, kind } => {
-                text.as_str() == key && !(*kind == ScalarKind::Plain && is_null_text(text))
+            Value::Scalar(text) => {
+                text.as_str() == key
+                    && !(e.key.scalar_kind == ScalarKind::Plain && is_null_text(text))
             }
             _ => false,
         };
@@ -169,9 +197,9 @@ impl Node {
         let mut stack = vec![self];
         while let Some(n) = stack.pop() {
             nodes += 1;
-            bytes = bytes.saturating_add(std::mem::size_of::<Node>());
+            bytes = bytes.saturating_add(NODE_BUDGET_BYTES);
             match &n.value {
-                Value::Scalar { text, .. } => bytes = bytes.saturating_add(text.len()),
+                Value::Scalar(text) => bytes = bytes.saturating_add(text.len()),
                 Value::Seq(items) => stack.extend(items.iter()),
                 Value::Map(entries) => {
                     for e in entries {
@@ -228,6 +256,14 @@ enum Frame {
         entries: Vec<Entry>,
         pending_key: Option<Node>,
     },
+}
+
+fn collection(span: Span, value: Value) -> Node {
+    Node {
+        span,
+        scalar_kind: ScalarKind::Plain,
+        value,
+    }
 }
 
 /// The error that stops a file whose aliases copy more than the budgets allow.
@@ -314,6 +350,11 @@ enum YamlEvent {
 struct TreeBuilder {
     out: YamlStream,
     stack: Vec<Frame>,
+    /// Lists of finished collections, kept for the next ones: a collection's items gather in
+    /// a reused list and move once into an allocation of their exact size, so that growing
+    /// lists leave no holes in the heap between the trees, which live for the whole scan.
+    spare_items: Vec<Vec<Node>>,
+    spare_entries: Vec<Vec<Entry>>,
     anchors: HashMap<String, Node>,
     alias_nodes: usize,
     alias_bytes: usize,
@@ -348,7 +389,7 @@ impl TreeBuilder {
                 if kind == ScalarKind::Block {
                     self.out
                         .block_scalar_lines
-                        .push((span.start.line, span.end.line.max(span.start.line)));
+                        .push((span.start.line, span.end_line().max(span.start.line)));
                 }
                 // Short text sits inside the node; long text keeps the reader's buffer.
                 let text = if text.len() <= std::mem::size_of::<CompactString>() {
@@ -358,7 +399,8 @@ impl TreeBuilder {
                 };
                 let node = Node {
                     span,
-                    value: Value::Scalar { text, kind },
+                    scalar_kind: kind,
+                    value: Value::Scalar(text),
                 };
                 Some((node, anchor))
             }
@@ -384,22 +426,24 @@ impl TreeBuilder {
                 Some((node, None))
             }
             YamlEvent::SequenceStart { anchor } => {
+                let items = self.spare_items.pop().unwrap_or_default();
                 self.open(
                     Frame::Seq {
                         start: span.start,
                         anchor,
-                        items: Vec::new(),
+                        items,
                     },
                     span,
                 )?;
                 None
             }
             YamlEvent::MappingStart { anchor } => {
+                let entries = self.spare_entries.pop().unwrap_or_default();
                 self.open(
                     Frame::Map {
                         start: span.start,
                         anchor,
-                        entries: Vec::new(),
+                        entries,
                         pending_key: None,
                     },
                     span,
@@ -408,43 +452,32 @@ impl TreeBuilder {
             }
             // A collection ends where its last child ends: the end event of a block
             // collection sits at the next token, possibly lines of comments later.
-            // Trees live for the whole scan: give back what growing the lists reserved.
+            // Trees live for the whole scan: a collection's items move from the reused list
+            // they gathered in to an allocation of exactly their size.
             YamlEvent::CollectionEnd => match self.stack.pop() {
                 Some(Frame::Seq {
                     start,
                     anchor,
                     mut items,
-                }) => Some((
-                    Node {
-                        span: Span {
-                            start,
-                            end: items.last().map_or(span.end, |n| n.span.end),
-                        },
-                        value: Value::Seq({
-                            items.shrink_to_fit();
-                            items
-                        }),
-                    },
-                    anchor,
-                )),
+                }) => {
+                    let end = items.last().map_or(span.end, |n| n.span.end);
+                    let value = Value::Seq(items.drain(..).collect());
+                    self.spare_items.push(items);
+                    let span = Span { start, end };
+                    Some((collection(span, value), anchor))
+                }
                 Some(Frame::Map {
                     start,
                     anchor,
                     mut entries,
                     ..
-                }) => Some((
-                    Node {
-                        span: Span {
-                            start,
-                            end: entries.last().map_or(span.end, |e| e.value.span.end),
-                        },
-                        value: Value::Map({
-                            entries.shrink_to_fit();
-                            entries
-                        }),
-                    },
-                    anchor,
-                )),
+                }) => {
+                    let end = entries.last().map_or(span.end, |e| e.value.span.end);
+                    let value = Value::Map(entries.drain(..).collect());
+                    self.spare_entries.push(entries);
+                    let span = Span { start, end };
+                    Some((collection(span, value), anchor))
+                }
                 None => None,
             },
         };
@@ -657,10 +690,7 @@ fn read_with_saphyr(text: &str) -> YamlStream {
                 return builder.finish(Some(error));
             }
         };
-        let span = Span {
-            start: pos(&span.start),
-            end: pos(&span.end),
-        };
+        let span = Span::new(pos(&span.start), pos(&span.end));
         let event = match event {
             Event::Nothing | Event::StreamStart | Event::StreamEnd => continue,
             Event::DocumentStart(explicit) => YamlEvent::DocumentStart { explicit },

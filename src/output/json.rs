@@ -149,10 +149,10 @@ impl From<&Finding> for JsonFinding {
             end_line: f.location.end_line,
             column: f.location.column,
             resource: f.resource.as_ref().map(|r| JsonResource {
-                api_version: r.api_version.clone(),
-                kind: r.kind.clone(),
-                name: r.name.clone(),
-                namespace: r.namespace.clone(),
+                api_version: r.api_version.as_deref().map(str::to_owned),
+                kind: r.kind.as_deref().map(str::to_owned),
+                name: r.name.as_deref().map(str::to_owned),
+                namespace: r.namespace.as_deref().map(str::to_owned),
             }),
             cluster: f.cluster.clone(),
             environment: f.environment.clone(),
@@ -164,7 +164,7 @@ impl From<&Finding> for JsonFinding {
                 .map(|e| JsonEvidence {
                     file: e.location.file.to_string(),
                     line: e.location.line,
-                    note: e.note.clone(),
+                    note: e.note.to_string(),
                 })
                 .collect(),
             fingerprint: f.fingerprint.clone(),

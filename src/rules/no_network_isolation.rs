@@ -170,7 +170,7 @@ impl Rule for NoNetworkIsolation {
                     .resource(crate::documents::ResourceId {
                         api_version: Some("v1".into()),
                         kind: Some("Namespace".into()),
-                        name: Some(first_ns.to_owned()),
+                        name: Some(first_ns.into()),
                         namespace: None,
                     })
                     .cluster(cluster.name.clone(), cluster.environment.as_str())

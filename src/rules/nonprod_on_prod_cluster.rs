@@ -55,7 +55,7 @@ impl Rule for NonprodOnProdCluster {
                 let first = placements[0];
                 let scoped: Vec<String> = placements
                     .iter()
-                    .filter(|p| cluster_scoped.contains(&p.object.kind))
+                    .filter(|p| cluster_scoped.iter().any(|k| *k == p.object.kind))
                     .map(|p| object_label(p))
                     .collect();
                 let what = match placements.len() {

@@ -271,14 +271,14 @@ fn deliver_app(
             inventory.in_cluster(host, at(*line)),
             Evidence {
                 location: at(*line),
-                note: format!("destination.name={name} (the cluster running Argo CD)"),
+                note: format!("destination.name={name} (the cluster running Argo CD)").into(),
             },
         ),
         (None, Some((server, line))) if server.trim_end_matches('/') == IN_CLUSTER_SERVER => (
             inventory.in_cluster(host, at(*line)),
             Evidence {
                 location: at(*line),
-                note: format!("destination.server={server} (the cluster running Argo CD)"),
+                note: format!("destination.server={server} (the cluster running Argo CD)").into(),
             },
         ),
         (Some((name, line)), server) => named_destination(
@@ -313,14 +313,15 @@ fn deliver_app(
             note: format!(
                 "Application {} comes from a pull-request or SCM provider generator (ephemeral)",
                 app.name
-            ),
+            )
+            .into(),
             level: SignalLevel::Deployer,
         });
     }
     if let Some(m) = vocabulary.classify_workload(&app.name) {
         signals.push(Signal {
             env: m.env,
-            note: format!("Application name {}", app.name),
+            note: format!("Application name {}", app.name).into(),
             level: SignalLevel::Deployer,
         });
     }
@@ -329,7 +330,7 @@ fn deliver_app(
             if let Some(m) = vocabulary.classify_workload(v) {
                 signals.push(Signal {
                     env: m.env,
-                    note: format!("Application label {k}={v}"),
+                    note: format!("Application label {k}={v}").into(),
                     level: SignalLevel::Deployer,
                 });
             }
@@ -340,7 +341,7 @@ fn deliver_app(
             why,
             hop: Evidence {
                 location: at(hop_line),
-                note: hop_note,
+                note: hop_note.into(),
             },
             chart,
         };
@@ -411,7 +412,7 @@ fn deliver_app(
                 location: at(source.line),
                 note: format!(
                     "repoURL {url} is assumed to be this repository: {path} exists here (declare it in repository.urls to make this certain)"
-                ),
+                ).into(),
             }),
             _ => None,
         };
@@ -424,7 +425,7 @@ fn deliver_app(
             };
             let hop = Evidence {
                 location: at(*path_line),
-                note: format!("source.path {path}: a Helm chart rendered by Argo CD"),
+                note: format!("source.path {path}: a Helm chart rendered by Argo CD").into(),
             };
             let payload = opaque(
                 format!("{path} is a Helm chart that envfence does not render"),
@@ -486,7 +487,7 @@ fn deliver_app(
         if let Some(m) = vocabulary.classify_workload(slot) {
             source_signals.push(Signal {
                 env: m.env,
-                note: format!("source path {path}"),
+                note: format!("source path {path}").into(),
                 level: SignalLevel::Deployer,
             });
         }
@@ -496,7 +497,7 @@ fn deliver_app(
         hops.extend(assumed);
         hops.push(Evidence {
             location: at(*path_line),
-            note: format!("source.path {path}"),
+            note: format!("source.path {path}").into(),
         });
         out.deliveries.push(Delivery {
             deployer: Deployer {
@@ -551,7 +552,7 @@ fn opaque_placement(
         if let Some(m) = vocabulary.classify_workload(classified.unwrap_or(value)) {
             signals.push(Signal {
                 env: m.env,
-                note: format!("Application {} {what} {value}", app.name),
+                note: format!("Application {} {what} {value}", app.name).into(),
                 level: SignalLevel::Deployer,
             });
         }
@@ -580,7 +581,7 @@ fn opaque_placement(
         note: format!(
             "opaque placement: the contents of Application {} were not read ({}); it is judged by its own name, labels, namespace and source",
             app.name, payload.why
-        ),
+        ).into(),
     });
     Some(Placement {
         object: PlacedObject {
@@ -588,8 +589,8 @@ fn opaque_placement(
             line: app.first_line,
             doc: Some(doc),
             kind: "Application".into(),
-            name: Some(app.name.clone()),
-            namespace: app.dest_namespace.clone(),
+            name: Some(app.name.as_str().into()),
+            namespace: app.dest_namespace.as_deref().map(Into::into),
             images: Vec::new(),
         },
         cluster,
@@ -635,7 +636,13 @@ fn named_destination(
             ),
         });
     }
-    (cluster, Evidence { location, note })
+    (
+        cluster,
+        Evidence {
+            location,
+            note: note.into(),
+        },
+    )
 }
 
 /// One set of generator parameters, with the line that produced it.
@@ -712,7 +719,7 @@ fn run_appset(
     }
     let hop = Evidence {
         location: Location::new(&d.file, d.first_line),
-        note: format!("ApplicationSet {appset_name}"),
+        note: format!("ApplicationSet {appset_name}").into(),
     };
     let mut chain = chain.to_vec();
     chain.push(hop);
@@ -924,7 +931,7 @@ fn generate(
                 values,
                 evidence: vec![Evidence {
                     location: at(element.span.start.line),
-                    note: format!("list element {}", summary.join(", ")),
+                    note: format!("list element {}", summary.join(", ")).into(),
                 }],
             });
         }
@@ -963,7 +970,8 @@ fn generate(
                     values: BTreeMap::new(),
                     evidence: vec![Evidence {
                         location: at(node.span.start.line),
-                        note: format!("{kind} generator: {what} (ephemeral, non-production)"),
+                        note: format!("{kind} generator: {what} (ephemeral, non-production)")
+                            .into(),
                     }],
                 }],
                 true,
@@ -992,7 +1000,7 @@ fn generate(
                     values: BTreeMap::new(),
                     evidence: vec![Evidence {
                         location: at(node.span.start.line),
-                        note: format!("{kind} generator (parameters known at run time)"),
+                        note: format!("{kind} generator (parameters known at run time)").into(),
                     }],
                 }],
                 false,
@@ -1109,7 +1117,7 @@ fn cluster_params(
                 },
                 Evidence {
                     location: declared,
-                    note: format!("cluster {} matches the selector", c.name),
+                    note: format!("cluster {} matches the selector", c.name).into(),
                 },
             ],
         });
@@ -1252,7 +1260,7 @@ fn git_params(
                 values,
                 evidence: vec![Evidence {
                     location: at(*line),
-                    note: format!("git directory {dir} (repoURL {repo}, {read_from})"),
+                    note: format!("git directory {dir} (repoURL {repo}, {read_from})").into(),
                 }],
             });
         }
@@ -1281,7 +1289,7 @@ fn git_params(
                         values,
                         evidence: vec![Evidence {
                             location: Location::new(&file.path, doc.first_line),
-                            note: format!("git file {} (repoURL {repo})", file.path),
+                            note: format!("git file {} (repoURL {repo})", file.path).into(),
                         }],
                     });
                 }

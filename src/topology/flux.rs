@@ -66,7 +66,8 @@ pub fn run(
                     note: format!(
                         "kubeConfig.{r}.name={secret} → cluster {}",
                         inventory.clusters[c].name
-                    ),
+                    )
+                    .into(),
                 }),
             )
         }
@@ -79,7 +80,7 @@ pub fn run(
     if let Some(m) = vocabulary.classify_workload(&name) {
         signals.push(Signal {
             env: m.env,
-            note: format!("{kind} name {name}"),
+            note: format!("{kind} name {name}").into(),
             level: SignalLevel::Deployer,
         });
     }
@@ -88,7 +89,7 @@ pub fn run(
             if let Some(m) = vocabulary.classify_workload(v) {
                 signals.push(Signal {
                     env: m.env,
-                    note: format!("{kind} label {key}={v}"),
+                    note: format!("{kind} label {key}={v}").into(),
                     level: SignalLevel::Deployer,
                 });
             }
@@ -122,12 +123,12 @@ pub fn run(
                     line: d.first_line,
                     doc: doc_ref,
                     kind,
-                    name: Some(name.clone()),
+                    name: Some(name.as_str().into()),
                     namespace: spec
                         .and_then(|s| s.get("targetNamespace"))
                         .and_then(Node::as_str)
-                        .map(str::to_owned)
-                        .or_else(|| d.id.namespace.clone()),
+                        .or(d.id.namespace.as_deref())
+                        .map(Into::into),
                     images: Vec::new(),
                 },
                 cluster,
@@ -139,7 +140,7 @@ pub fn run(
                 evidence: evidence.into(),
                 deployer: Some(std::sync::Arc::new(Deployer {
                     kind: "HelmRelease".into(),
-                    name,
+                    name: name.to_string(),
                     location: hop.location,
                 })),
                 patch: false,
@@ -183,7 +184,7 @@ pub fn run(
                             location: at(path_line),
                             note: format!(
                                 "GitRepository {source_name} is not defined in this repository; assumed to be this repository because {path} exists here"
-                            ),
+                            ).into(),
                         });
                         Some(dir)
                     }
@@ -246,7 +247,7 @@ pub fn run(
         if let Some(m) = vocabulary.classify_workload(slot) {
             signals.push(Signal {
                 env: m.env,
-                note: format!("path {path}"),
+                note: format!("path {path}").into(),
                 level: SignalLevel::Deployer,
             });
         }
@@ -265,7 +266,7 @@ pub fn run(
     hops.extend(assumed);
     hops.push(Evidence {
         location: at(path_line),
-        note: format!("Flux Kustomization {name} path {path}"),
+        note: format!("Flux Kustomization {name} path {path}").into(),
     });
     let helm_releases_to = patched_helm_kubeconfig(d).map(|(secret, line)| {
         let c = inventory.kubeconfig_cluster(&secret, d.id.namespace.as_deref(), at(line));
@@ -276,14 +277,15 @@ pub fn run(
                 note: format!(
                     "an inline patch gives every HelmRelease kubeConfig {secret} → cluster {}",
                     inventory.clusters[c].name
-                ),
+                )
+                .into(),
             },
         )
     });
     out.deliveries.push(Delivery {
         deployer: Deployer {
             kind: "Kustomization".into(),
-            name,
+            name: name.to_string(),
             location: at(path_line),
         },
         cluster,
@@ -446,15 +448,15 @@ fn opaque_kustomization(
     let namespace = spec
         .and_then(|s| s.get("targetNamespace"))
         .and_then(Node::as_str)
-        .map(str::to_owned)
-        .or_else(|| d.id.namespace.clone());
+        .or(d.id.namespace.as_deref())
+        .map(str::to_owned);
     let vocabulary = inventory.vocabulary();
     let mut signals = signals.to_vec();
     if let Some(ns) = &namespace {
         if let Some(m) = vocabulary.classify_workload(ns) {
             signals.push(Signal {
                 env: m.env,
-                note: format!("Kustomization {name} namespace {ns}"),
+                note: format!("Kustomization {name} namespace {ns}").into(),
                 level: SignalLevel::Deployer,
             });
         }
@@ -465,7 +467,7 @@ fn opaque_kustomization(
         if let Some(m) = vocabulary.classify_workload(slot) {
             signals.push(Signal {
                 env: m.env,
-                note: format!("Kustomization {name} path {path}"),
+                note: format!("Kustomization {name} path {path}").into(),
                 level: SignalLevel::Deployer,
             });
         }
@@ -478,7 +480,7 @@ fn opaque_kustomization(
         location: path_location.clone(),
         note: format!(
             "opaque placement: the contents of Kustomization {name} were not read ({reason}); it is judged by its own name, labels, namespace and path"
-        ),
+        ).into(),
     });
     Some(Placement {
         object: PlacedObject {
@@ -486,8 +488,8 @@ fn opaque_kustomization(
             line: d.first_line,
             doc: Some(doc),
             kind: "Kustomization".into(),
-            name: Some(name.clone()),
-            namespace,
+            name: Some(name.as_str().into()),
+            namespace: namespace.map(Into::into),
             images: Vec::new(),
         },
         cluster,
@@ -499,7 +501,7 @@ fn opaque_kustomization(
         evidence: evidence.into(),
         deployer: Some(std::sync::Arc::new(Deployer {
             kind: "Kustomization".into(),
-            name,
+            name: name.to_string(),
             location: path_location,
         })),
         patch: false,

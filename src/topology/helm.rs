@@ -932,15 +932,16 @@ fn split_documents(file: SourceFile) -> Vec<SourceFile> {
         documents,
         problem,
     } = file;
-    Arc::unwrap_or_clone(documents)
-        .into_iter()
+    documents
+        .iter()
         .filter(|d| d.is_manifest())
-        .map(|mut d| {
+        .map(|d| {
+            let mut d = d.clone();
             d.index = 0;
             SourceFile {
                 path: Arc::clone(&path),
                 kind,
-                documents: Arc::new(vec![d]),
+                documents: Arc::new([d]),
                 problem: problem.clone(),
             }
         })
@@ -1056,8 +1057,8 @@ fn to_json(node: &Node, subst: &dyn Fn(&str) -> String) -> serde_json::Value {
         Value::Seq(items) => {
             serde_json::Value::Array(items.iter().map(|i| to_json(i, subst)).collect())
         }
-        Value::Scalar { text, kind } => {
-            if *kind != ScalarKind::Plain {
+        Value::Scalar(text) => {
+            if node.scalar_kind != ScalarKind::Plain {
                 return serde_json::Value::String(subst(text));
             }
             match text.as_str() {
@@ -1137,7 +1138,7 @@ pub fn argo_request(
             Some(p) => {
                 evidence.push(Evidence {
                     location: Location::new(&Arc::from(p.as_str()), 1),
-                    note: format!("values file {p} (helm.valueFiles)"),
+                    note: format!("values file {p} (helm.valueFiles)").into(),
                 });
                 request.values.push(ValuesInput::File(p));
             }
@@ -1170,7 +1171,7 @@ pub fn argo_request(
     for ((name, value, _), line) in h.parameters.iter().zip(&h.parameter_lines) {
         evidence.push(Evidence {
             location: Location::new(file, *line),
-            note: format!("{PARAMETER_NOTE}{name} = {value}"),
+            note: format!("{PARAMETER_NOTE}{name} = {value}").into(),
         });
     }
     request
@@ -1208,7 +1209,7 @@ pub fn flux_request(
         .map(str::to_owned)
         .unwrap_or_else(|| match target_ns {
             Some(ns) => format!("{ns}-{hr_name}"),
-            None => hr_name.clone(),
+            None => hr_name.to_string(),
         });
     let mut request = RenderRequest {
         chart,
@@ -1229,7 +1230,7 @@ pub fn flux_request(
         if index.file(&p).is_some() {
             evidence.push(Evidence {
                 location: Location::new(&Arc::from(p.as_str()), 1),
-                note: format!("values file {p} (chart.spec.valuesFiles)"),
+                note: format!("values file {p} (chart.spec.valuesFiles)").into(),
             });
             request.values.push(ValuesInput::File(p));
         } else {
@@ -1281,7 +1282,10 @@ pub fn flux_request(
                 }
             },
         };
-        evidence.push(Evidence { location, note });
+        evidence.push(Evidence {
+            location,
+            note: note.into(),
+        });
         request.values.push(ValuesInput::Inline(text));
     }
     if let Some(e) = spec.entry("values") {
@@ -1320,13 +1324,13 @@ pub fn flux_install(
     hops.extend(dest_hop);
     hops.push(Evidence {
         location: location.clone(),
-        note: format!("HelmRelease {name} installs chart {}", request.chart),
+        note: format!("HelmRelease {name} installs chart {}", request.chart).into(),
     });
     Some(ChartInstall {
         delivery: Delivery {
             deployer: Deployer {
                 kind: "HelmRelease".into(),
-                name,
+                name: name.to_string(),
                 location,
             },
             cluster,
@@ -1523,7 +1527,7 @@ pub fn kustomize_chart(
             Some(p) => {
                 values_evidence.push(Evidence {
                     location: Location::new(&Arc::from(p.as_str()), 1),
-                    note: format!("values file {p} (helmCharts {field})"),
+                    note: format!("values file {p} (helmCharts {field})").into(),
                 });
                 values.push(ValuesInput::File(p));
             }
@@ -1637,7 +1641,7 @@ pub fn implicit_installs(
             };
             let signal = inventory.vocabulary().classify(&env).map(|m| Signal {
                 env: m.env,
-                note: format!("values file {}", index::basename(&path)),
+                note: format!("values file {}", index::basename(&path)).into(),
                 level: SignalLevel::Deployer,
             });
             out.push(ChartInstall {
@@ -1658,7 +1662,7 @@ pub fn implicit_installs(
                         note: format!(
                             "no deployer in this repository installs chart {dir}; its values file {} names cluster {env}",
                             index::basename(&path)
-                        ),
+                        ).into(),
                     }],
                     signals: signal.into_iter().collect(),
                     helm_releases_to: None,

@@ -143,7 +143,7 @@ impl ValueSources {
 fn inline_origin(file: &Arc<str>, block: (&Node, &Node), wanted: &Wanted<'_>) -> Option<Origin> {
     let (key, value) = block;
     let name = key.as_str().unwrap_or("values");
-    if let Value::Scalar { text, kind } = &value.value {
+    if let Value::Scalar(text) = &value.value {
         // A single value (a `valuesFrom` key merged at a `targetPath`).
         if wanted.set_by(text) {
             return Some(Origin {
@@ -157,7 +157,7 @@ fn inline_origin(file: &Arc<str>, block: (&Node, &Node), wanted: &Wanted<'_>) ->
             .iter()
             .find_map(|d| find_scalar(&d.root, wanted))?;
         // A block scalar's text begins on the line after its `|`.
-        let line = if *kind == ScalarKind::Block {
+        let line = if value.scalar_kind == ScalarKind::Block {
             value.span.start.line + scalar.span.start.line
         } else {
             key.span.start.line
@@ -176,7 +176,7 @@ fn inline_origin(file: &Arc<str>, block: (&Node, &Node), wanted: &Wanted<'_>) ->
 
 fn scalar_text(node: &Node) -> Option<&str> {
     match &node.value {
-        Value::Scalar { text, .. } => Some(text),
+        Value::Scalar(text) => Some(text),
         _ => None,
     }
 }
@@ -187,7 +187,7 @@ fn find_scalar<'n>(root: &'n Node, wanted: &Wanted<'_>) -> Option<(String, &'n N
     let mut stack: Vec<(String, &Node)> = vec![(String::new(), root)];
     while let Some((path, node)) = stack.pop() {
         match &node.value {
-            Value::Scalar { text, .. } => {
+            Value::Scalar(text) => {
                 if !path.is_empty() && wanted.set_by(text) {
                     return Some((path, node));
                 }
@@ -227,7 +227,7 @@ fn entry_at_line(root: &Node, line: u32) -> Option<(&Node, &Node)> {
                 }
             }
             Value::Seq(items) => stack.extend(items.iter()),
-            Value::Scalar { .. } => {}
+            Value::Scalar(_) => {}
         }
     }
     None

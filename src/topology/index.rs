@@ -119,11 +119,15 @@ impl<'a> RepoIndex<'a> {
             for (doc, d) in f.documents.iter().enumerate() {
                 if let Some(kind) = &d.id.kind {
                     by_kind
-                        .entry(kind.clone())
+                        .entry(kind.to_string())
                         .or_default()
                         .push(DocRef { file, doc });
                 }
             }
+        }
+        // The index lives as long as the topology build: no room to spare in its lists.
+        for in_dir in by_dir.values_mut() {
+            in_dir.shrink_to_fit();
         }
         RepoIndex {
             files,

@@ -22,17 +22,22 @@ use crate::findings::{Evidence, Location};
 /// Deepest chain of kustomizations we follow (real repositories stay under ten).
 const MAX_DEPTH: usize = 64;
 
-/// What an item is: a document of the repository, or an object a generator creates.
+/// What an item is: a document of the repository, or an object a generator creates (boxed:
+/// generators are few, and every leaf, item and placement key holds a source).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ItemSource {
     Doc(DocRef),
-    Generated {
-        /// The kustomization file that declares the generator, and the line of the entry.
-        file: usize,
-        line: u32,
-        kind: &'static str,
-        name: String,
-    },
+    Generated(Box<Generator>),
+}
+
+/// An object a kustomize generator creates.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Generator {
+    /// The kustomization file that declares the generator, and the line of the entry.
+    pub file: usize,
+    pub line: u32,
+    pub kind: &'static str,
+    pub name: String,
 }
 
 /// One object a directory produces, with the transforms applied on the way.
@@ -416,7 +421,7 @@ impl<'a> Expander<'a> {
             for (entry, line) in string_entries(root, key) {
                 let hop = Evidence {
                     location: at(line),
-                    note: format!("{key} {entry}"),
+                    note: format!("{key} {entry}").into(),
                 };
                 if is_remote(&entry) {
                     out.problems.push(Problem {
@@ -501,7 +506,7 @@ impl<'a> Expander<'a> {
                     source: ItemSource::Doc(r),
                     hop: Some(Evidence {
                         location: at(line),
-                        note: format!("patch {entry}"),
+                        note: format!("patch {entry}").into(),
                     }),
                     namespace: None,
                     patch: true,
@@ -544,15 +549,15 @@ impl<'a> Expander<'a> {
                     }
                 }
                 out.push_leaf(Leaf {
-                    source: ItemSource::Generated {
+                    source: ItemSource::Generated(Box::new(Generator {
                         file: k,
                         line,
                         kind,
                         name: name.to_owned(),
-                    },
+                    })),
                     hop: Some(Evidence {
                         location: at(line),
-                        note: format!("{key} {name}"),
+                        note: format!("{key} {name}").into(),
                     }),
                     namespace: generator
                         .get("namespace")
@@ -602,6 +607,9 @@ impl<'a> Expander<'a> {
                 .collect(),
         };
         self.visiting.remove(dir);
+        // Resolved kustomizations live as long as the topology build: no room to spare.
+        out.parts.shrink_to_fit();
+        out.transform.images.shrink_to_fit();
         out
     }
 }
@@ -646,7 +654,8 @@ impl Expander<'_> {
                 "helmCharts {}: {}",
                 index::basename(&request.chart),
                 request.describe()
-            ),
+            )
+            .into(),
         };
         let (files, sources) = match rendered {
             Some(helm::Rendered::Files(files)) => {
@@ -979,13 +988,15 @@ pub fn placed_identity(
 ) -> (String, Option<String>, Option<String>) {
     let (kind, name, own_ns) = match (&item.source, doc) {
         (ItemSource::Doc(_), Some(d)) => (
-            d.id.kind.clone().unwrap_or_default(),
-            d.id.name.clone(),
-            d.id.namespace.clone(),
+            d.id.kind.as_deref().unwrap_or_default().to_owned(),
+            d.id.name.as_deref().map(str::to_owned),
+            d.id.namespace.as_deref().map(str::to_owned),
         ),
-        (ItemSource::Generated { kind, name, .. }, _) => {
-            ((*kind).to_owned(), Some(name.clone()), None)
-        }
+        (ItemSource::Generated(generator), _) => (
+            generator.kind.to_owned(),
+            Some(generator.name.clone()),
+            None,
+        ),
         _ => (String::new(), None, None),
     };
     match kind.as_str() {

@@ -50,6 +50,7 @@ impl<V: Clone> Remembered<V> {
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use globset::Glob;
 
 pub use clusters::{Cluster, Inventory};
@@ -70,9 +71,9 @@ pub struct PlacedObject {
     pub line: u32,
     /// The document, or `None` for an object a kustomize generator creates.
     pub doc: Option<DocRef>,
-    pub kind: String,
-    pub name: Option<String>,
-    pub namespace: Option<String>,
+    pub kind: CompactString,
+    pub name: Option<CompactString>,
+    pub namespace: Option<CompactString>,
     /// Container images after kustomize `images:` overrides, with the line of each `image:`.
     pub images: Vec<(String, u32)>,
 }
@@ -91,12 +92,15 @@ pub struct Deployer {
 #[derive(Debug, Clone, Default)]
 pub struct EvidenceChain {
     shared: Arc<[Evidence]>,
-    own: Vec<Evidence>,
+    own: Box<[Evidence]>,
 }
 
 impl EvidenceChain {
     pub fn new(shared: Arc<[Evidence]>, own: Vec<Evidence>) -> Self {
-        EvidenceChain { shared, own }
+        EvidenceChain {
+            shared,
+            own: own.into_boxed_slice(),
+        }
     }
 
     /// Every hop, outermost first.
@@ -123,7 +127,7 @@ impl From<Vec<Evidence>> for EvidenceChain {
     fn from(own: Vec<Evidence>) -> Self {
         EvidenceChain {
             shared: Arc::from(Vec::new()),
-            own,
+            own: own.into_boxed_slice(),
         }
     }
 }
@@ -144,7 +148,7 @@ pub struct Placement {
     pub cluster_environment: Env,
     pub workload_class: Env,
     /// Why the workload class is what it is.
-    pub class_reason: String,
+    pub class_reason: Arc<str>,
     /// How close to the object the deciding signal was (`None`: the cluster decided, or
     /// nothing did).
     pub class_level: Option<SignalLevel>,
@@ -302,7 +306,7 @@ impl Topology {
 #[derive(Debug, Clone)]
 pub struct Signal {
     pub env: Env,
-    pub note: String,
+    pub note: Arc<str>,
     pub level: SignalLevel,
 }
 
@@ -369,11 +373,13 @@ pub fn build_with(
         limits: config.limits,
         inventory,
         placements: Vec::new(),
-        placed: HashMap::default(),
+        placed: PlacedIndex::default(),
         unresolved: Vec::new(),
         queue: VecDeque::new(),
         ran: HashSet::default(),
         host_of: HashMap::default(),
+        cluster_decides: HashMap::default(),
+        object_notes: HashSet::default(),
     };
     builder.seed_cluster_trees();
     builder.drain();
@@ -445,25 +451,39 @@ pub fn build_with(
     let expanded = |dir: &str| builder.expander.reached(dir);
     let unfollowed = unfollowed::find(&index, &builder.unresolved, &expanded, &builder.installed);
     builder.unresolved.extend(unfollowed.notes);
-    let object_coverage = coverage::compute(&index, &builder.placements, &unfollowed.roots);
+    // Only the worklist needed the rest of the builder (the expander's resolved
+    // kustomizations, the placement keys): it is let go here, before the last steps add to
+    // the scan's peak memory, and freed on a thread of its own, which takes a while.
+    let (inventory, mut placements, unresolved, requests, rendered_values) = {
+        let worklist = builder;
+        let Builder {
+            inventory,
+            placements,
+            unresolved,
+            requests,
+            rendered_values,
+            expander,
+            placed,
+            ran,
+            host_of,
+            ..
+        } = worklist;
+        crate::background::drop_in_background((expander.into_caches(), placed, ran, host_of));
+        (inventory, placements, unresolved, requests, rendered_values)
+    };
+    placements.shrink_to_fit();
+    let object_coverage = coverage::compute(&index, &placements, &unfollowed.roots);
     let manifests = index.all_docs().filter(|(_, d)| d.is_manifest()).count();
     let mut topology = Topology {
-        clusters: builder.inventory.clusters,
-        placements: builder.placements,
-        unresolved: builder.unresolved,
+        clusters: inventory.clusters,
+        placements,
+        unresolved,
         manifests,
         object_coverage,
         rendered_from: renders.first_rendered,
-        render_requests: builder.requests,
-        rendered_values: builder.rendered_values,
+        render_requests: requests,
+        rendered_values,
     };
-    // The worklist's memory takes a while to free; the scan need not wait for it.
-    crate::background::drop_in_background((
-        builder.expander.into_caches(),
-        builder.placed,
-        builder.ran,
-        builder.host_of,
-    ));
     topology.manifests += topology.rendered_objects();
     for p in &mut topology.placements {
         p.cluster_environment = topology.clusters[p.cluster].environment;
@@ -480,7 +500,69 @@ pub fn build_with(
     topology
 }
 
-type PlacementKey = (ItemSource, usize, String, Option<String>, Option<String>);
+/// What makes a placement one: an object (its source and final identity) on one cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct PlacementKey<'k> {
+    source: &'k ItemSource,
+    cluster: usize,
+    kind: &'k str,
+    name: Option<&'k str>,
+    namespace: Option<&'k str>,
+}
+
+/// The placement of each object and cluster, by position. It keeps positions only: a key's
+/// parts are read back from the placement (and the source it came from), not stored a second
+/// time, which at 100,000 placements is megabytes instead of tens of megabytes.
+#[derive(Default)]
+struct PlacedIndex {
+    positions: hashbrown::HashTable<usize>,
+    /// The source of each placement, by position: the one part of the key a placement lacks.
+    sources: Vec<ItemSource>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl PlacedIndex {
+    fn find(&self, placements: &[Placement], key: &PlacementKey<'_>) -> Option<usize> {
+        let hash = std::hash::BuildHasher::hash_one(&self.hasher, key);
+        self.positions
+            .find(hash, |&at| {
+                Self::key_of(placements, &self.sources, at) == *key
+            })
+            .copied()
+    }
+
+    /// Records `placements[at]`, the newest placement, which came from `source`.
+    fn record(&mut self, placements: &[Placement], at: usize, source: ItemSource) {
+        debug_assert_eq!(at, self.sources.len());
+        self.sources.push(source);
+        let key = Self::key_of(placements, &self.sources, at);
+        let hash = std::hash::BuildHasher::hash_one(&self.hasher, key);
+        let Self {
+            positions,
+            sources,
+            hasher,
+        } = self;
+        let rehash = |&i: &usize| {
+            std::hash::BuildHasher::hash_one(&*hasher, Self::key_of(placements, sources, i))
+        };
+        positions.insert_unique(hash, at, rehash);
+    }
+
+    fn key_of<'p>(
+        placements: &'p [Placement],
+        sources: &'p [ItemSource],
+        at: usize,
+    ) -> PlacementKey<'p> {
+        let p = &placements[at];
+        PlacementKey {
+            source: &sources[at],
+            cluster: p.cluster,
+            kind: &p.object.kind,
+            name: p.object.name.as_deref(),
+            namespace: p.object.namespace.as_deref(),
+        }
+    }
+}
 
 struct Builder<'a> {
     renders: &'a helm::Renders,
@@ -495,13 +577,17 @@ struct Builder<'a> {
     placements: Vec<Placement>,
     /// One placement per object and cluster. An object is its source and its final identity:
     /// one base document becomes several objects when overlays rename it.
-    placed: HashMap<PlacementKey, usize>,
+    placed: PlacedIndex,
     unresolved: Vec<Unresolved>,
     queue: VecDeque<(DocRef, usize, Vec<Evidence>, Vec<Signal>)>,
     /// Deployers already run, per cluster they run on.
     ran: HashSet<(DocRef, usize)>,
     /// The first cluster each deployer document was placed on.
     host_of: HashMap<DocRef, usize>,
+    /// The class of every object on a non-production cluster, by cluster.
+    cluster_decides: HashMap<usize, (Env, Arc<str>, Option<SignalLevel>)>,
+    /// The texts of the placed objects' own hops, shared by the placements of one object.
+    object_notes: HashSet<Arc<str>>,
 }
 
 impl<'a> Builder<'a> {
@@ -557,7 +643,7 @@ impl<'a> Builder<'a> {
                 default_namespace: None,
                 chain: vec![Evidence {
                     location,
-                    note: format!("cluster {name}'s tree is {dir}/"),
+                    note: format!("cluster {name}'s tree is {dir}/").into(),
                 }],
                 signals: Vec::new(),
                 helm_releases_to: None,
@@ -669,7 +755,7 @@ impl<'a> Builder<'a> {
                 delivery.chain.extend(install.values_evidence);
                 delivery.chain.push(Evidence {
                     location: Location::new(&chart_yaml, 1),
-                    note: install.request.describe(),
+                    note: install.request.describe().into(),
                 });
                 let items: Vec<kustomize::Item> = helm::rendered_docs(files)
                     .into_iter()
@@ -683,7 +769,7 @@ impl<'a> Builder<'a> {
                         images: Vec::new(),
                     })
                     .collect();
-                self.place_items(&delivery, &items);
+                self.place_items(&delivery, items);
             }
             other => {
                 for p in install.fallback {
@@ -740,21 +826,25 @@ impl<'a> Builder<'a> {
                 reason: problem.reason.clone(),
             });
         }
-        self.place_items(delivery, &expansion.items);
+        // Each expansion is made for its delivery: its items (and their evidence) move into
+        // the placements instead of being copied.
+        let items =
+            Arc::try_unwrap(expansion).map_or_else(|shared| shared.items.clone(), |own| own.items);
+        self.place_items(delivery, items);
     }
 
     /// Places the objects of one delivery, and queues deployers among them.
-    fn place_items(&mut self, delivery: &Delivery, items: &[kustomize::Item]) {
-        let variants = variant_signals(items, self.index, self.inventory.vocabulary());
+    fn place_items(&mut self, delivery: &Delivery, items: Vec<kustomize::Item>) {
+        let variants = variant_signals(&items, self.index, self.inventory.vocabulary());
         let shared_chain: Arc<[Evidence]> = Arc::from(delivery.chain.as_slice());
         let deployer_class_of_delivery = deployer_class(&delivery.signals);
         let deployer = Arc::new(delivery.deployer.clone());
         for item in items {
             let doc = match &item.source {
                 ItemSource::Doc(r) => Some(self.index.doc(*r)),
-                ItemSource::Generated { .. } => None,
+                ItemSource::Generated(_) => None,
             };
-            let (kind, name, mut namespace) = kustomize::placed_identity(item, doc);
+            let (kind, name, mut namespace) = kustomize::placed_identity(&item, doc);
             let namespaced = !kustomize::is_cluster_scoped(&kind);
             if namespaced {
                 if let Some(ns) = &delivery.force_namespace {
@@ -768,53 +858,77 @@ impl<'a> Builder<'a> {
                     let d = self.index.doc(*r);
                     (Arc::clone(&d.file), d.first_line, Some(*r))
                 }
-                ItemSource::Generated { file, line, .. } => {
-                    (Arc::clone(&self.index.files[*file].path), *line, None)
-                }
+                ItemSource::Generated(generator) => (
+                    Arc::clone(&self.index.files[generator.file].path),
+                    generator.line,
+                    None,
+                ),
             };
             let (cluster, redirect) = match &delivery.helm_releases_to {
                 Some((c, hop)) if kind == "HelmRelease" => (*c, Some(hop.clone())),
                 _ => (delivery.cluster, None),
             };
-            let key = (
-                item.source.clone(),
+            let key = PlacementKey {
+                source: &item.source,
                 cluster,
-                kind.clone(),
-                name.clone(),
-                namespace.clone(),
-            );
-            if self.placed.contains_key(&key) {
+                kind: &kind,
+                name: name.as_deref(),
+                namespace: namespace.as_deref(),
+            };
+            if self.placed.find(&self.placements, &key).is_some() {
                 continue;
             }
-            let mut evidence = Vec::with_capacity(item.chain.len() + 2);
-            evidence.extend(redirect);
-            evidence.extend(item.chain.iter().cloned());
+            let overlay = overlay_signals(&item.chain, self.inventory.vocabulary());
+            // The object's own hops: the item's chain (moved, not copied), then the object.
+            let mut evidence = item.chain;
+            if let Some(hop) = redirect {
+                evidence.insert(0, hop);
+            }
             let label = format!("{kind}/{}", name.as_deref().unwrap_or("?"));
+            let note = match &namespace {
+                Some(ns) => format!("{label} in namespace {ns}"),
+                None => label,
+            };
+            // An object placed on several clusters (a base under several overlays) shares
+            // its hop's text.
+            let note = match self.object_notes.get(note.as_str()) {
+                Some(known) => Arc::clone(known),
+                None => {
+                    let note: Arc<str> = note.into();
+                    self.object_notes.insert(Arc::clone(&note));
+                    note
+                }
+            };
             evidence.push(Evidence {
                 location: Location::new(&file, line),
-                note: match &namespace {
-                    Some(ns) => format!("{label} in namespace {ns}"),
-                    None => label,
-                },
+                note,
             });
             let object = PlacedObject {
                 file,
                 line,
                 doc: doc_ref,
-                kind,
-                name,
-                namespace,
+                kind: CompactString::new(&kind),
+                name: name.as_deref().map(CompactString::new),
+                namespace: namespace.as_deref().map(CompactString::new),
                 images: doc
                     .map(|d| kustomize::effective_images(d, &item.images))
                     .unwrap_or_default(),
             };
             let own = own_signals(&object, doc, self.inventory.vocabulary());
-            let overlay = overlay_signals(&item.chain, self.inventory.vocabulary());
-            let (class, reason, level) = decide_class_of_parts(
-                self.inventory.clusters[cluster].environment,
-                &self.inventory.clusters[cluster].name,
-                &[&delivery.signals, &own, &overlay, &variants],
-            );
+            let on = &self.inventory.clusters[cluster];
+            let (class, reason, level) = if on.environment == Env::NonProduction {
+                // The cluster decides whatever the signals say: one reason for all its objects.
+                self.cluster_decides
+                    .entry(cluster)
+                    .or_insert_with(|| decide_class_of_parts(on.environment, &on.name, &[]))
+                    .clone()
+            } else {
+                decide_class_of_parts(
+                    on.environment,
+                    &on.name,
+                    &[&delivery.signals, &own, &overlay, &variants],
+                )
+            };
             let placement = Placement {
                 object,
                 cluster,
@@ -831,8 +945,9 @@ impl<'a> Builder<'a> {
                 purpose: Purpose::Unknown,
                 purpose_reason: String::new(),
             };
-            self.placed.insert(key, self.placements.len());
             self.placements.push(placement);
+            self.placed
+                .record(&self.placements, self.placements.len() - 1, item.source);
             if let (Some(r), Some(d)) = (doc_ref, doc) {
                 if !item.patch && (argo::is_argo_deployer(d) || flux::is_flux_deployer(d)) {
                     self.host_of.entry(r).or_insert(cluster);
@@ -885,14 +1000,15 @@ impl<'a> Builder<'a> {
         let Some(doc) = placement.object.doc else {
             return;
         };
-        let key = (
-            ItemSource::Doc(doc),
-            placement.cluster,
-            placement.object.kind.clone(),
-            placement.object.name.clone(),
-            placement.object.namespace.clone(),
-        );
-        if let Some(&existing) = self.placed.get(&key) {
+        let source = ItemSource::Doc(doc);
+        let key = PlacementKey {
+            source: &source,
+            cluster: placement.cluster,
+            kind: &placement.object.kind,
+            name: placement.object.name.as_deref(),
+            namespace: placement.object.namespace.as_deref(),
+        };
+        if let Some(existing) = self.placed.find(&self.placements, &key) {
             // The deployer object was placed here as an object (an app of apps, a Flux tree)
             // and also stands for its unread payload here: it is the opaque workload.
             if placement.opaque && !self.placements[existing].opaque {
@@ -900,8 +1016,9 @@ impl<'a> Builder<'a> {
             }
             return;
         }
-        self.placed.insert(key, self.placements.len());
         self.placements.push(placement);
+        self.placed
+            .record(&self.placements, self.placements.len() - 1, source);
     }
 
     /// Flux Kustomizations that no cluster tree or deployer reached. One with a remote
@@ -982,7 +1099,8 @@ impl<'a> Builder<'a> {
                 note: format!(
                     "Flux Kustomization {} (no cluster tree reaches it)",
                     d.id.name.as_deref().unwrap_or("?")
-                ),
+                )
+                .into(),
             }];
             self.queue.push_back((r, host, chain, Vec::new()));
             self.drain();
@@ -991,11 +1109,12 @@ impl<'a> Builder<'a> {
 
     /// Files no deployer reached: the config's `paths`, then folder conventions.
     fn fallbacks(&mut self, config: &Config) {
-        let placed_files: HashSet<Arc<str>> = self
+        let mut placed_files: HashSet<Arc<str>> = self
             .placements
             .iter()
             .map(|p| Arc::clone(&p.object.file))
             .collect();
+        let placed_before = self.placements.len();
         let reached = |f: &str| placed_files.contains(f);
         // config paths
         for (i, rule) in config.paths.iter().enumerate() {
@@ -1047,7 +1166,7 @@ impl<'a> Builder<'a> {
                     default_namespace: None,
                     chain: vec![Evidence {
                         location: location.clone(),
-                        note: format!("paths: {} → cluster {}", rule.glob, rule.cluster),
+                        note: format!("paths: {} → cluster {}", rule.glob, rule.cluster).into(),
                     }],
                     signals: Vec::new(),
                     helm_releases_to: None,
@@ -1055,12 +1174,13 @@ impl<'a> Builder<'a> {
             }
         }
         // Folder conventions: envs/<x>, environments/<x>, overlays/<x>, stages/<x> name the
-        // cluster x when x is an environment word.
-        let placed_files: HashSet<Arc<str>> = self
-            .placements
-            .iter()
-            .map(|p| Arc::clone(&p.object.file))
-            .collect();
+        // cluster x when x is an environment word. The files placed so far: the set above and
+        // what the config paths placed (one set, not a second copy at the scan's peak).
+        placed_files.extend(
+            self.placements[placed_before..]
+                .iter()
+                .map(|p| Arc::clone(&p.object.file)),
+        );
         let mut roots: BTreeSet<(String, String, String)> = BTreeSet::new();
         for f in self.index.files {
             if placed_files.contains(&f.path) || self.expander.reached(index::parent(&f.path)) {
@@ -1117,7 +1237,8 @@ impl<'a> Builder<'a> {
                     location,
                     note: format!(
                         "no deployer reaches {dir}; the folder {slot}/{name} names cluster {name}"
-                    ),
+                    )
+                    .into(),
                 }],
                 signals: Vec::new(),
                 helm_releases_to: None,
@@ -1143,7 +1264,7 @@ pub fn kustomize_objects(
         .map(|item| {
             let doc = match &item.source {
                 ItemSource::Doc(r) => Some(index.doc(*r)),
-                ItemSource::Generated { .. } => None,
+                ItemSource::Generated(_) => None,
             };
             kustomize::placed_identity(item, doc)
         })
@@ -1212,7 +1333,7 @@ fn own_signals(
         ) {
             out.push(Signal {
                 env: Env::NonProduction,
-                note: format!("its folder {folder}/"),
+                note: format!("its folder {folder}/").into(),
                 level: SignalLevel::Own,
             });
             break;
@@ -1222,7 +1343,7 @@ fn own_signals(
         if let Some(m) = vocabulary.classify_workload(ns) {
             out.push(Signal {
                 env: m.env,
-                note: format!("namespace {ns}"),
+                note: format!("namespace {ns}").into(),
                 level: SignalLevel::Own,
             });
         }
@@ -1233,7 +1354,7 @@ fn own_signals(
                 if let Some(m) = vocabulary.classify_workload(v) {
                     out.push(Signal {
                         env: m.env,
-                        note: format!("label {key}={v}"),
+                        note: format!("label {key}={v}").into(),
                         level: SignalLevel::Own,
                     });
                 }
@@ -1248,7 +1369,7 @@ fn own_signals(
             if let Some(m) = vocabulary.classify_workload(name) {
                 out.push(Signal {
                     env: m.env,
-                    note: format!("{} name {name}", object.kind),
+                    note: format!("{} name {name}", object.kind).into(),
                     level: SignalLevel::Own,
                 });
             }
@@ -1285,7 +1406,7 @@ fn variant_signals(
             let m = vocabulary.classify_workload(index::basename(&dir))?;
             Some(Signal {
                 env: m.env,
-                note: format!("component or patch folder {dir}/"),
+                note: format!("component or patch folder {dir}/").into(),
                 level: SignalLevel::Parent,
             })
         })
@@ -1301,7 +1422,7 @@ fn overlay_signals(chain: &[Evidence], vocabulary: &env::Vocabulary) -> Vec<Sign
             let m = vocabulary.classify_workload(slot)?;
             Some(Signal {
                 env: m.env,
-                note: format!("included by {}", index::parent(&hop.location.file)),
+                note: format!("included by {}", index::parent(&hop.location.file)).into(),
                 level: SignalLevel::Parent,
             })
         })
@@ -1346,7 +1467,7 @@ pub(crate) fn decide_class(
     cluster_env: Env,
     cluster: &str,
     signals: &[Signal],
-) -> (Env, String, Option<SignalLevel>) {
+) -> (Env, Arc<str>, Option<SignalLevel>) {
     decide_class_of_parts(cluster_env, cluster, &[signals])
 }
 
@@ -1356,11 +1477,11 @@ fn decide_class_of_parts(
     cluster_env: Env,
     cluster: &str,
     parts: &[&[Signal]],
-) -> (Env, String, Option<SignalLevel>) {
+) -> (Env, Arc<str>, Option<SignalLevel>) {
     if cluster_env == Env::NonProduction {
         return (
             Env::NonProduction,
-            format!("placed on non-production cluster {cluster}"),
+            format!("placed on non-production cluster {cluster}").into(),
             None,
         );
     }

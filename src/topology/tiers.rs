@@ -421,7 +421,7 @@ pub fn tool_signal(
     let (_, why) = Catalog::builtin().tool(api_version, kind, images)?;
     Some(super::Signal {
         env: Env::NonProduction,
-        note: why,
+        note: why.into(),
         level: super::SignalLevel::Own,
     })
 }
@@ -460,7 +460,7 @@ fn purpose_of(
     purpose_word: &(dyn Fn(&str) -> Option<(Purpose, String)> + Sync),
 ) -> (Purpose, String) {
     if p.workload_class == Env::Production {
-        return (Purpose::Production, p.class_reason.clone());
+        return (Purpose::Production, p.class_reason.to_string());
     }
     let api_version = doc.and_then(|d| d.id.api_version.as_deref());
     if let Some(found) = catalog.tool(api_version, &p.object.kind, &p.object.images) {
@@ -480,7 +480,7 @@ fn purpose_of(
     let mut sources: Vec<(String, String)> = Vec::new();
     if let Some(name) = &p.object.name {
         if named_by_purpose(&p.object.kind) || p.opaque || p.renders_chart {
-            sources.push((name.clone(), format!("{} name {name}", p.object.kind)));
+            sources.push((name.to_string(), format!("{} name {name}", p.object.kind)));
         }
     }
     if let Some(d) = doc {
@@ -491,7 +491,7 @@ fn purpose_of(
         }
     }
     if let Some(ns) = &p.object.namespace {
-        sources.push((ns.clone(), format!("namespace {ns}")));
+        sources.push((ns.to_string(), format!("namespace {ns}")));
     }
     // Folders: the environment slot (`overlays/<x>`, `feature-*`), and any folder that is a
     // purpose word as a whole (`tests/`, `load/`, `e2e/`), not one that merely contains one
@@ -516,7 +516,7 @@ fn purpose_of(
     // The signal that made the workload non-production, unless that was its cluster (a
     // cluster's own name says nothing about what runs on it).
     if p.class_level.is_some() {
-        sources.push((p.class_reason.clone(), p.class_reason.clone()));
+        sources.push((p.class_reason.to_string(), p.class_reason.to_string()));
     }
     for hop in &p.evidence {
         let dir = super::index::parent(&hop.location.file);

@@ -554,8 +554,8 @@ fn node_value(node: &crate::documents::Node, strings: &mut Strings) -> Value {
                 .map(|item| node_value(item, strings))
                 .collect::<Vec<_>>(),
         ),
-        Yaml::Scalar { text, kind } => {
-            if *kind != ScalarKind::Plain {
+        Yaml::Scalar(text) => {
+            if node.scalar_kind != ScalarKind::Plain {
                 return s(text);
             }
             // Most plain scalars are words: only these first characters can start a null, a
