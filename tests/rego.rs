@@ -555,3 +555,34 @@ fn a_policy_that_grows_memory_past_the_budget_stops_the_scan() {
     assert!(stderr.contains("memory budget"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+/// Policies from a repository's config are untrusted: a reference of thousands of parts would
+/// overflow regorus's stack, and deeply nested arrays take its parser exponential time. Both
+/// stop the scan with one line instead of aborting or hanging it (docs/security.md).
+#[test]
+fn policies_that_would_crash_or_hang_the_parser_stop_the_scan_with_one_line() {
+    let chain = format!(
+        "package envfence.deep\n\ndeny contains \"x\" if {{\n\tinput{} == \"x\"\n}}\n",
+        "[\n\"a\"]".repeat(20_000)
+    );
+    let out = scan_with_one_policy("deep.rego", &chain);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("deep.rego:504:5: a reference of more than 500 parts"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+    let nested = format!(
+        "package envfence.deep\n\ndeny contains \"x\" if {{\n\tinput.a == {}\"x\"{}\n}}\n",
+        "[".repeat(30),
+        "]".repeat(30)
+    );
+    let started = std::time::Instant::now();
+    let out = scan_with_one_policy("nested.rego", &nested);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("compile time budget"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}

@@ -13,6 +13,7 @@
 //! built-ins (regorus is built without `http`, and without the other built-ins that reach
 //! outside the process).
 
+mod depth;
 mod index;
 pub mod memory;
 
@@ -32,6 +33,9 @@ use crate::topology::{Cluster, DocRef, Placement, Topology};
 /// Wall time one evaluation (one package's rules for one placement, or the repository-level
 /// evaluation of one package) may take.
 pub const EVALUATION_TIME_BUDGET: Duration = Duration::from_secs(2);
+
+/// Wall time compiling a scan's policies may take.
+pub const COMPILE_TIME_BUDGET: Duration = Duration::from_secs(10);
 
 /// Messages one set may report in one evaluation for one placement; more is a policy defect,
 /// reported as an error.
@@ -264,12 +268,39 @@ fn one_line(shown: &str, error: &anyhow::Error) -> String {
 
 impl RegoPolicies {
     /// Compiles the sources. A file that does not compile is an error naming its
-    /// `file:line:col`.
+    /// `file:line:col`; so is one that nests too deeply ([`depth`]), and compiling that takes
+    /// longer than [`COMPILE_TIME_BUDGET`] is an error too.
+    ///
+    /// regorus's parser takes time exponential in how deeply arrays, sets and objects nest
+    /// (about twice as long per level: 1.7 s for one expression 16 levels deep), and it cannot
+    /// be interrupted. So it runs on a thread of its own, and the scan stops waiting at the
+    /// budget; the thread is left to end with the process.
     pub fn compile(sources: &[Source]) -> anyhow::Result<RegoPolicies> {
+        let owned = sources.to_vec();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("envfence-rego-compile".into())
+            .spawn(move || {
+                let _ = tx.send(Self::compile_here(&owned));
+            })?;
+        match rx.recv_timeout(COMPILE_TIME_BUDGET) {
+            Ok(compiled) => compiled,
+            Err(_) => anyhow::bail!(
+                "policies did not compile within {} s (the compile time budget; deeply nested \
+                 arrays, sets or objects take the parser exponential time)",
+                COMPILE_TIME_BUDGET.as_secs()
+            ),
+        }
+    }
+
+    fn compile_here(sources: &[Source]) -> anyhow::Result<RegoPolicies> {
         let mut engine = new_engine();
         let mut packages: BTreeMap<String, Package> = BTreeMap::new();
         let mut tests = Vec::new();
         for source in sources {
+            if let Some(at) = depth::check(&source.text) {
+                anyhow::bail!("{}:{at}", source.shown);
+            }
             let package = engine
                 .add_policy(source.shown.clone(), source.text.clone())
                 .map_err(|e| anyhow::anyhow!("{}", one_line(&source.shown, &e)))?;
