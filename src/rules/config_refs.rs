@@ -5,7 +5,7 @@
 //! (`postgres://`, `redis://`, `jdbc:`...), matched against the config's
 //! `environments.*.hosts` globs first, then by whole environment words.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
@@ -16,7 +16,7 @@ use crate::documents::{Node, SourceFile};
 use crate::findings::{Finding, Location, Severity};
 use crate::topology::env::{tokens, Vocabulary};
 use crate::topology::kustomize::split_image;
-use crate::topology::{Env, Placement};
+use crate::topology::{Env, HashMap, Placement, Topology};
 
 /// One value or reference of a workload, at the line an author would change.
 #[derive(Debug, Clone)]
@@ -551,6 +551,160 @@ fn generator_literals(
     }
 }
 
+/// What both configuration-reference rules need from the placements, worked out once and
+/// shared through the [`RuleContext`]. Reading an object's references walks the whole object;
+/// each rule needs those of production and non-production workloads alike (its own, and the
+/// other environment's to tell a workload's own ConfigMap names apart), so two separate passes
+/// read every object twice each.
+pub struct ReferencePass<'t> {
+    by_path: HashMap<&'t str, usize>,
+    /// Env var names a patch sets on an object: the base's value for them never lands.
+    overridden: BTreeSet<(Identity<'t>, String)>,
+    /// Per environment ([`slot`]): the ConfigMap and Secret names each workload uses where it
+    /// runs there.
+    local_names: [LocalNames<'t>; 2],
+    /// The references of production and non-production workloads that point at the other
+    /// environment, in placement order: what the rules turn into findings.
+    crossings: Vec<Crossing>,
+}
+
+/// The ConfigMap and Secret names each workload (kind, name) uses.
+type LocalNames<'t> = HashMap<(&'t str, Option<&'t str>), BTreeSet<String>>;
+
+/// The environment a reference points at, and why ([`Classifier::classify`]).
+type Verdict = Option<(Env, String)>;
+
+/// An object on a cluster: what a patch and its base share.
+type Identity<'t> = (usize, &'t str, Option<&'t str>, Option<&'t str>);
+
+fn identity(p: &Placement) -> Identity<'_> {
+    (
+        p.cluster,
+        &p.object.kind,
+        p.object.name.as_deref(),
+        p.object.namespace.as_deref(),
+    )
+}
+
+/// A reference of the workload at `placement` that points at `env`, for `why`.
+struct Crossing {
+    placement: usize,
+    reference: Reference,
+    env: Env,
+    why: String,
+}
+
+/// Where an environment's entries are kept in [`ReferencePass::local_names`].
+fn slot(env: Env) -> Option<usize> {
+    match env {
+        Env::Production => Some(0),
+        Env::NonProduction => Some(1),
+        Env::Unknown => None,
+    }
+}
+
+impl<'t> ReferencePass<'t> {
+    pub fn new(files: &'t [SourceFile], topology: &'t Topology, config: &Config) -> Self {
+        use rayon::prelude::*;
+        let classifier = Classifier::new(config);
+        let by_path: HashMap<&str, usize> = files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (&*f.path, i))
+            .collect();
+        // Runs of placements on all cores, merged in order: a run's crossings come before
+        // the next run's, as if one pass had made them all.
+        let runs: Vec<ReferencePass<'t>> = topology
+            .placements
+            .par_chunks(PLACEMENTS_PER_RUN)
+            .enumerate()
+            .map(|(run, placements)| {
+                let first = run * PLACEMENTS_PER_RUN;
+                Self::of_run(files, &by_path, &classifier, first, placements)
+            })
+            .collect();
+        let mut pass = ReferencePass {
+            by_path: HashMap::default(),
+            overridden: BTreeSet::new(),
+            local_names: [HashMap::default(), HashMap::default()],
+            crossings: Vec::new(),
+        };
+        for mut run in runs {
+            pass.overridden.append(&mut run.overridden);
+            for (all, of_run) in pass.local_names.iter_mut().zip(run.local_names) {
+                for (object, mut names) in of_run {
+                    all.entry(object).or_default().append(&mut names);
+                }
+            }
+            pass.crossings.append(&mut run.crossings);
+        }
+        pass.by_path = by_path;
+        pass
+    }
+
+    /// The pass over `placements`, the first of which is placement `first`.
+    fn of_run(
+        files: &'t [SourceFile],
+        by_path: &HashMap<&'t str, usize>,
+        classifier: &Classifier,
+        first: usize,
+        placements: &'t [Placement],
+    ) -> Self {
+        let mut pass = ReferencePass {
+            by_path: HashMap::default(),
+            overridden: BTreeSet::new(),
+            local_names: [HashMap::default(), HashMap::default()],
+            crossings: Vec::new(),
+        };
+        // References are worked out per placement as the pass reaches it, not kept for all
+        // placements at once: at 1,000 applications they were megabytes at the scan's peak.
+        let mut refs = LastReferences::new(files, by_path);
+        for (at, p) in placements.iter().enumerate() {
+            let class = slot(p.workload_class);
+            if !p.patch && class.is_none() {
+                continue;
+            }
+            let (references, classes) = refs.of(p, classifier);
+            if p.patch {
+                for r in references {
+                    if let Some(name) = &r.env_name {
+                        pass.overridden.insert((identity(p), name.clone()));
+                    }
+                }
+            }
+            let Some(class) = class else { continue };
+            // A name used alike in both environments is that workload's own, on every cluster
+            // (each cluster has its own object of that name), not a pointer into the other
+            // environment. Paths in external secret stores are not: clusters may share the
+            // store.
+            for r in references.iter().filter(|r| names_a_local_object(r)) {
+                pass.local_names[class]
+                    .entry((p.object.kind.as_str(), p.object.name.as_deref()))
+                    .or_default()
+                    .insert(r.value.clone());
+            }
+            for (r, class_of_r) in references.iter().zip(classes) {
+                let Some((env, why)) = class_of_r else {
+                    continue;
+                };
+                if *env != p.workload_class {
+                    pass.crossings.push(Crossing {
+                        placement: first + at,
+                        reference: r.clone(),
+                        env: *env,
+                        why: why.clone(),
+                    });
+                }
+            }
+        }
+        pass
+    }
+}
+
+/// Placements per run of [`ReferencePass::new`]: enough that a run's start-up costs nothing
+/// next to its work, few enough that the runs spread over the cores.
+const PLACEMENTS_PER_RUN: usize = 512;
+
 /// The shared check: workloads of class `workload` whose references point at `target`. One
 /// finding per (line, cluster).
 pub fn check(
@@ -560,136 +714,98 @@ pub fn check(
     workload: Env,
     target: Env,
 ) -> Vec<Finding> {
-    let classifier = Classifier::new(ctx.config);
     let t = ctx.topology;
-    // Env vars that a patch sets on an object: the base's value for them never lands.
-    let identity = |p: &Placement| {
-        (
-            p.cluster,
-            p.object.kind.clone(),
-            p.object.name.clone(),
-            p.object.namespace.clone(),
-        )
+    let (Some(pass), Some(target_slot)) = (&ctx.reference_pass, slot(target)) else {
+        return Vec::new();
     };
-    // References are worked out per placement as each pass needs them, not kept for all
-    // placements at once: at 1,000 applications they were megabytes at the scan's peak.
-    let by_path: HashMap<&str, usize> = ctx
-        .files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (&*f.path, i))
-        .collect();
-    let mut refs = LastReferences::new(ctx.files, &by_path);
-    let mut overridden = BTreeSet::new();
-    for p in t.placements.iter().filter(|p| p.patch) {
-        for r in refs.of(p) {
-            if let Some(name) = &r.env_name {
-                overridden.insert((identity(p), name.clone()));
-            }
-        }
-    }
-    // ConfigMap and Secret names the same workload uses where it runs as `target`: a name
-    // used alike in both environments is that workload's own, on every cluster (each
-    // cluster has its own object of that name), not a pointer into the other environment.
-    // Paths in external secret stores are not: clusters may share the store.
-    let mut same_in_target: HashMap<(&str, Option<&str>), BTreeSet<String>> = HashMap::new();
-    for p in t.placements.iter().filter(|p| p.workload_class == target) {
-        for r in refs.of(p).iter().filter(|r| names_a_local_object(r)) {
-            same_in_target
-                .entry((p.object.kind.as_str(), p.object.name.as_deref()))
-                .or_default()
-                .insert(r.value.clone());
-        }
-    }
     let mut seen = BTreeSet::new();
     let mut findings = Vec::new();
-    for p in t.placements.iter().filter(|p| p.workload_class == workload) {
-        for r in refs.of(p) {
-            let is_overridden = !p.patch
-                && r.env_name
-                    .as_ref()
-                    .is_some_and(|name| overridden.contains(&(identity(p), name.clone())));
-            let used_alike = names_a_local_object(r)
-                && same_in_target
-                    .get(&(p.object.kind.as_str(), p.object.name.as_deref()))
-                    .is_some_and(|values| values.contains(&r.value));
-            if is_overridden || used_alike {
-                continue;
-            }
-            let Some((env, why)) = classifier.classify(r) else {
-                continue;
-            };
-            if env != target {
-                continue;
-            }
-            let c = &t.clusters[p.cluster];
-            let message = format!(
-                "{} {} {} on cluster {} refers to {} {}: {} = `{}` ({why})",
-                p.workload_class,
-                object_label(p),
-                if p.patch { "(patch)" } else { "" },
-                c.name,
-                target,
-                if r.kind == RefKind::ObjectName {
-                    "config"
-                } else {
-                    "endpoints"
-                },
-                r.what,
-                r.value
-            )
-            .replace("  ", " ");
-            // A rendered value points at the values line that sets it, when one does.
-            let origin = t
-                .is_rendered(p)
-                .then(|| value_origin(t, p, r, ctx.files, &by_path))
-                .flatten();
-            let location = origin
-                .as_ref()
-                .map_or_else(|| r.location.clone(), |o| o.location.clone());
-            // One finding per line to change and cluster: renders of one template with
-            // different values are told apart by the values line that set each.
-            if !seen.insert((location.clone(), p.cluster)) {
-                continue;
-            }
-            let mut f = Finding::new(rule, severity, location, message)
-                .resource(resource_of(p, ctx.files))
-                .subject(&p.object.file, p.object.line)
-                .cluster(c.name.clone(), c.environment.as_str())
-                .discriminator(&r.what);
-            for hop in &p.evidence {
-                f = f.evidence(hop.location.clone(), hop.note.clone());
-            }
-            match origin {
-                Some(o) => {
-                    f = f.evidence(
-                        r.location.clone(),
-                        format!(
-                            "{} = {}, rendered at {}:{} from {}",
-                            r.what, r.value, r.location.file, r.location.line, o.note
-                        ),
-                    );
-                    f = f.evidence(o.location, o.note);
-                }
-                None => {
-                    f = f.evidence(r.location.clone(), format!("{} = {}", r.what, r.value));
-                }
-            }
-            findings.push(f);
+    for crossing in &pass.crossings {
+        let p = &t.placements[crossing.placement];
+        let r = &crossing.reference;
+        if p.workload_class != workload || crossing.env != target {
+            continue;
         }
+        // Env vars that a patch sets on an object: the base's value for them never lands.
+        let is_overridden = !p.patch
+            && r.env_name
+                .as_ref()
+                .is_some_and(|name| pass.overridden.contains(&(identity(p), name.clone())));
+        let used_alike = names_a_local_object(r)
+            && pass.local_names[target_slot]
+                .get(&(p.object.kind.as_str(), p.object.name.as_deref()))
+                .is_some_and(|values| values.contains(&r.value));
+        if is_overridden || used_alike {
+            continue;
+        }
+        let why = &crossing.why;
+        let c = &t.clusters[p.cluster];
+        let message = format!(
+            "{} {} {} on cluster {} refers to {} {}: {} = `{}` ({why})",
+            p.workload_class,
+            object_label(p),
+            if p.patch { "(patch)" } else { "" },
+            c.name,
+            target,
+            if r.kind == RefKind::ObjectName {
+                "config"
+            } else {
+                "endpoints"
+            },
+            r.what,
+            r.value
+        )
+        .replace("  ", " ");
+        // A rendered value points at the values line that sets it, when one does.
+        let origin = t
+            .is_rendered(p)
+            .then(|| value_origin(t, p, r, ctx.files, &pass.by_path))
+            .flatten();
+        let location = origin
+            .as_ref()
+            .map_or_else(|| r.location.clone(), |o| o.location.clone());
+        // One finding per line to change and cluster: renders of one template with
+        // different values are told apart by the values line that set each.
+        if !seen.insert((location.clone(), p.cluster)) {
+            continue;
+        }
+        let mut f = Finding::new(rule, severity, location, message)
+            .resource(resource_of(p, ctx.files))
+            .subject(&p.object.file, p.object.line)
+            .cluster(c.name.clone(), c.environment.as_str())
+            .discriminator(&r.what);
+        for hop in &p.evidence {
+            f = f.evidence(hop.location.clone(), hop.note.clone());
+        }
+        match origin {
+            Some(o) => {
+                f = f.evidence(
+                    r.location.clone(),
+                    format!(
+                        "{} = {}, rendered at {}:{} from {}",
+                        r.what, r.value, r.location.file, r.location.line, o.note
+                    ),
+                );
+                f = f.evidence(o.location, o.note);
+            }
+            None => {
+                f = f.evidence(r.location.clone(), format!("{} = {}", r.what, r.value));
+            }
+        }
+        findings.push(f);
     }
     findings
 }
 
-/// [`references`] of the placement asked about last, kept for the next one. Placements are
-/// sorted by file and line, so a document placed on several clusters comes up several times
-/// in a row, and its references are the same each time when its kind and images are.
-/// Keeping just the last answer saves that work without holding every placement's
-/// references at once.
+/// [`references`] of the placement asked about last, with the environment each points at,
+/// kept for the next one. Placements are sorted by file and line, so a document placed on
+/// several clusters comes up several times in a row, and its references are the same each
+/// time when its kind and images are. Keeping just the last answer saves that work without
+/// holding every placement's references at once.
 struct LastReferences<'a, 'p> {
     files: &'a [SourceFile],
     by_path: &'a HashMap<&'a str, usize>,
-    last: Option<(&'p Placement, Vec<Reference>)>,
+    last: Option<(&'p Placement, Vec<Reference>, Vec<Verdict>)>,
 }
 
 impl<'a, 'p> LastReferences<'a, 'p> {
@@ -701,7 +817,7 @@ impl<'a, 'p> LastReferences<'a, 'p> {
         }
     }
 
-    fn of(&mut self, p: &'p Placement) -> &[Reference] {
+    fn of(&mut self, p: &'p Placement, classifier: &Classifier) -> (&[Reference], &[Verdict]) {
         let same = |q: &Placement| {
             p.object.doc.is_some()
                 && q.object.doc == p.object.doc
@@ -710,10 +826,14 @@ impl<'a, 'p> LastReferences<'a, 'p> {
                 && q.object.images == p.object.images
                 && q.renders_chart == p.renders_chart
         };
-        if !self.last.as_ref().is_some_and(|(q, _)| same(q)) {
-            self.last = Some((p, references(p, self.files, self.by_path)));
+        if !self.last.as_ref().is_some_and(|(q, _, _)| same(q)) {
+            let refs = references(p, self.files, self.by_path);
+            let classes = refs.iter().map(|r| classifier.classify(r)).collect();
+            self.last = Some((p, refs, classes));
         }
-        self.last.as_ref().map_or(&[], |(_, refs)| refs.as_slice())
+        self.last.as_ref().map_or((&[], &[]), |(_, refs, classes)| {
+            (refs.as_slice(), classes.as_slice())
+        })
     }
 }
 

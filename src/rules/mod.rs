@@ -439,11 +439,18 @@ impl<'a> RuleContext<'a> {
         policies: &'a Policies,
         config: &'a Config,
     ) -> Self {
+        // The two configuration-reference rules read every workload's references: that is
+        // done once for both, on all cores (its results are small: what crosses environments).
+        let enabled = |rule| policies.severity(rule).is_some();
+        let reference_pass = (enabled(RuleId::NonprodUsesProdConfig)
+            || enabled(RuleId::ProdUsesNonprodConfig))
+        .then(|| config_refs::ReferencePass::new(files, topology, config));
         RuleContext {
             files,
             topology,
             policies,
             config,
+            reference_pass,
         }
     }
 }
@@ -454,6 +461,8 @@ pub struct RuleContext<'a> {
     pub topology: &'a Topology,
     pub policies: &'a Policies,
     pub config: &'a Config,
+    /// What the two configuration-reference rules share, when either is enabled.
+    reference_pass: Option<config_refs::ReferencePass<'a>>,
 }
 
 /// A check. `severity` is the level the rule is configured at (it does not run when off).
@@ -501,13 +510,6 @@ fn add_tiers_and_purposes(topology: &Topology, findings: &mut [Finding]) {
     if findings.is_empty() {
         return;
     }
-    let mut purposes: std::collections::HashMap<(usize, &str, u32), Purpose> =
-        std::collections::HashMap::new();
-    for p in &topology.placements {
-        purposes
-            .entry((p.cluster, &*p.object.file, p.object.line))
-            .or_insert(p.purpose);
-    }
     for f in findings {
         let Some(name) = f.cluster.as_deref() else {
             continue;
@@ -519,9 +521,9 @@ fn add_tiers_and_purposes(topology: &Topology, findings: &mut [Finding]) {
             .tier
             .map(|t| t.as_str().to_owned());
         if let Some((file, line)) = &f.subject {
-            f.purpose = purposes
-                .get(&(cluster, &**file, *line))
-                .copied()
+            f.purpose = topology
+                .placement_at(file, *line, cluster)
+                .map(|p| p.purpose)
                 .filter(|p| *p != Purpose::Unknown)
                 .map(|p| p.as_str().to_owned());
         }

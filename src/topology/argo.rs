@@ -609,7 +609,7 @@ fn opaque_placement(
         renders_chart: payload.chart,
         opaque: true,
         purpose: super::Purpose::Unknown,
-        purpose_reason: String::new(),
+        purpose_reason: Arc::from(""),
     })
 }
 

@@ -148,7 +148,7 @@ pub fn run(
                 // The chart is not rendered: what it holds was not read.
                 opaque: true,
                 purpose: super::Purpose::Unknown,
-                purpose_reason: String::new(),
+                purpose_reason: std::sync::Arc::from(""),
             });
         }
         return out;
@@ -508,7 +508,7 @@ fn opaque_kustomization(
         renders_chart: false,
         opaque: true,
         purpose: super::Purpose::Unknown,
-        purpose_reason: String::new(),
+        purpose_reason: std::sync::Arc::from(""),
     })
 }
 

@@ -9,7 +9,6 @@
 //! sets the value wins. A scalar sets it when it is the value itself, or a part of it that
 //! holds what the finding is about (the host of a URL, an image's tag): see [`Wanted`].
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::documents::yaml::{self, Node, ScalarKind, Value};
@@ -17,6 +16,7 @@ use crate::documents::SourceFile;
 use crate::findings::{Evidence, Location};
 
 use super::helm::{RenderRequest, ValuesInput, PARAMETER_NOTE};
+use super::HashMap;
 
 /// The value sources of one render, in the order helm applies them (the last wins).
 #[derive(Debug, Clone, Default)]

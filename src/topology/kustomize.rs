@@ -52,7 +52,8 @@ pub struct Item {
     /// A patch (strategic merge) or merging generator: it changes an object, it is not one.
     pub patch: bool,
     /// `images:` overrides on the way, innermost first (outer kustomizations apply last).
-    pub images: Vec<ImageOverride>,
+    /// Shared by the objects under the same kustomizations: each would otherwise copy them.
+    pub images: Option<Arc<[ImageOverride]>>,
 }
 
 /// One entry of a kustomization's `images:`.
@@ -194,7 +195,7 @@ struct Transform {
     namespace: Option<String>,
     prefix: String,
     suffix: String,
-    images: Vec<ImageOverride>,
+    images: Arc<[ImageOverride]>,
 }
 
 impl Resolved {
@@ -609,7 +610,6 @@ impl<'a> Expander<'a> {
         self.visiting.remove(dir);
         // Resolved kustomizations live as long as the topology build: no room to spare.
         out.parts.shrink_to_fit();
-        out.transform.images.shrink_to_fit();
         out
     }
 }
@@ -732,6 +732,7 @@ fn flatten(root: &Resolved, dir: &str, budget: Budget) -> Expansion {
         limit,
         items: Vec::new(),
         transforms: Vec::new(),
+        images: Vec::new(),
         chain: Vec::new(),
         cut_in: None,
     };
@@ -820,6 +821,8 @@ struct Flattener<'r> {
     items: Vec<Item>,
     /// Transforms of the kustomizations on the current path, outermost first.
     transforms: Vec<&'r Transform>,
+    /// The `images:` overrides on the current path down to each of them, innermost first.
+    images: Vec<Option<Arc<[ImageOverride]>>>,
     /// Hops on the current path, outermost first.
     chain: Vec<Evidence>,
     /// The outermost node being walked when the limit was reached.
@@ -831,6 +834,13 @@ impl<'r> Flattener<'r> {
     fn visit(&mut self, node: &'r Resolved, outermost: Option<&'r Resolved>) -> bool {
         let outermost = outermost.or(node.origin.as_ref().map(|_| node));
         self.transforms.push(&node.transform);
+        let outer = self.images.last().cloned().flatten();
+        let own = &node.transform.images;
+        self.images.push(match outer {
+            _ if own.is_empty() => outer,
+            None => Some(Arc::clone(own)),
+            Some(outer) => Some(own.iter().chain(outer.iter()).cloned().collect()),
+        });
         let mut complete = true;
         for part in &node.parts {
             match part {
@@ -861,6 +871,7 @@ impl<'r> Flattener<'r> {
             }
         }
         self.transforms.pop();
+        self.images.pop();
         complete
     }
 
@@ -868,13 +879,11 @@ impl<'r> Flattener<'r> {
         let mut namespace = leaf.namespace.clone();
         let mut prefix = String::new();
         let mut suffix = String::new();
-        let mut images = Vec::new();
         for t in &self.transforms {
             prefix.push_str(&t.prefix);
         }
         // Innermost first: outer kustomizations apply last, so their namespace wins.
         for t in self.transforms.iter().rev() {
-            images.extend(t.images.iter().cloned());
             if t.namespace.is_some() {
                 namespace.clone_from(&t.namespace);
             }
@@ -889,7 +898,7 @@ impl<'r> Flattener<'r> {
             prefix,
             suffix,
             patch: leaf.patch,
-            images,
+            images: self.images.last().cloned().flatten(),
         }
     }
 }

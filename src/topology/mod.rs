@@ -121,6 +121,11 @@ impl EvidenceChain {
     pub fn to_vec(&self) -> Vec<Evidence> {
         self.iter().cloned().collect()
     }
+
+    /// The hops this placement does not share with the rest of its delivery.
+    fn own(&self) -> &[Evidence] {
+        &self.own
+    }
 }
 
 impl From<Vec<Evidence>> for EvidenceChain {
@@ -172,7 +177,7 @@ pub struct Placement {
     /// What the workload is for (DESIGN §3 "Workload purpose"), decided once the classes are.
     pub purpose: Purpose,
     /// Why the purpose is what it is.
-    pub purpose_reason: String,
+    pub purpose_reason: Arc<str>,
 }
 
 impl Placement {
@@ -241,6 +246,7 @@ pub struct Unresolved {
 #[derive(Debug, Default)]
 pub struct Topology {
     pub clusters: Vec<Cluster>,
+    /// Sorted by object file, line and cluster: see [`Topology::placement_at`].
     pub placements: Vec<Placement>,
     pub unresolved: Vec<Unresolved>,
     /// Kubernetes objects in the repository, placed or not, plus the objects Helm rendered.
@@ -257,6 +263,20 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// The first placement of the object at `file:line` on `cluster`, found by its place in
+    /// the sorted placements.
+    pub fn placement_at(&self, file: &str, line: u32, cluster: usize) -> Option<&Placement> {
+        fn key(p: &Placement) -> (&str, u32, usize) {
+            (&p.object.file, p.object.line, p.cluster)
+        }
+        let at = self
+            .placements
+            .partition_point(|p| key(p) < (file, line, cluster));
+        self.placements
+            .get(at)
+            .filter(|p| key(p) == (file, line, cluster))
+    }
+
     /// (objects placed, clusters that received something), as [`coverage::Coverage`] defines
     /// them: a patch counts as placed, an opaque placement does not.
     pub fn coverage(&self) -> (usize, usize) {
@@ -380,6 +400,10 @@ pub fn build_with(
         host_of: HashMap::default(),
         cluster_decides: HashMap::default(),
         object_notes: HashSet::default(),
+        undecided: Vec::new(),
+        delivery_signals: Vec::new(),
+        image_overrides: Vec::new(),
+        image_override_positions: HashMap::default(),
     };
     builder.seed_cluster_trees();
     builder.drain();
@@ -447,6 +471,7 @@ pub fn build_with(
             });
         }
     }
+    builder.decide_classes();
     builder.promote_clusters_holding_production();
     let expanded = |dir: &str| builder.expander.reached(dir);
     let unfollowed = unfollowed::find(&index, &builder.unresolved, &expanded, &builder.installed);
@@ -490,9 +515,8 @@ pub fn build_with(
     }
     tiers::assign_tiers(&mut topology.clusters, config);
     tiers::assign_purposes(&mut topology, &index);
-    sort_in_place(&mut topology.placements, |a, b| {
-        (&a.object.file, a.object.line, a.cluster).cmp(&(&b.object.file, b.object.line, b.cluster))
-    });
+    let keys = placement_order(&topology.placements);
+    sort_in_place(&mut topology.placements, &keys);
     topology
         .unresolved
         .sort_by(|a, b| (&a.location, &a.reason).cmp(&(&b.location, &b.reason)));
@@ -588,6 +612,46 @@ struct Builder<'a> {
     cluster_decides: HashMap<usize, (Env, Arc<str>, Option<SignalLevel>)>,
     /// The texts of the placed objects' own hops, shared by the placements of one object.
     object_notes: HashSet<Arc<str>>,
+    /// What each placement's images and class are worked out from, by position.
+    undecided: Vec<Undecided>,
+    /// What [`Undecided::delivery`] points at.
+    delivery_signals: Vec<DeliverySignals>,
+    /// What [`Undecided::images`] points at, and the position of each list by its address.
+    image_overrides: Vec<Arc<[kustomize::ImageOverride]>>,
+    image_override_positions: HashMap<usize, u32>,
+}
+
+/// What a placement's images and class are worked out from. Nothing in the worklist reads
+/// them, so they are worked out for all placements at once when it is done, on all cores
+/// ([`Builder::decide_classes`]): they are most of what placing an object costs. Kept
+/// small, since there is one per placement.
+#[derive(Clone, Copy)]
+struct Undecided {
+    /// In `Builder::delivery_signals`; [`Undecided::DECIDED`] for a placement made with its
+    /// images and class.
+    delivery: u32,
+    /// The item's `images:` overrides: in `Builder::image_overrides`, plus one; 0 for none.
+    images: u32,
+    /// The cluster's environment when the object was placed.
+    cluster_environment: Env,
+    /// The placement's own hops start with a HelmRelease's redirect, not an overlay's hop.
+    redirected: bool,
+}
+
+impl Undecided {
+    const DECIDED: Undecided = Undecided {
+        delivery: u32::MAX,
+        images: 0,
+        cluster_environment: Env::Unknown,
+        redirected: false,
+    };
+}
+
+/// The signals of a delivery that every object it places shares.
+struct DeliverySignals {
+    deployer: Vec<Signal>,
+    /// Of the components and patch folders it applies.
+    variants: Vec<Signal>,
 }
 
 impl<'a> Builder<'a> {
@@ -766,7 +830,7 @@ impl<'a> Builder<'a> {
                         prefix: String::new(),
                         suffix: String::new(),
                         patch: false,
-                        images: Vec::new(),
+                        images: None,
                     })
                     .collect();
                 self.place_items(&delivery, items);
@@ -835,10 +899,15 @@ impl<'a> Builder<'a> {
 
     /// Places the objects of one delivery, and queues deployers among them.
     fn place_items(&mut self, delivery: &Delivery, items: Vec<kustomize::Item>) {
-        let variants = variant_signals(&items, self.index, self.inventory.vocabulary());
+        let signals = self.delivery_signals.len() as u32;
+        self.delivery_signals.push(DeliverySignals {
+            deployer: delivery.signals.clone(),
+            variants: variant_signals(&items, self.index, self.inventory.vocabulary()),
+        });
         let shared_chain: Arc<[Evidence]> = Arc::from(delivery.chain.as_slice());
         let deployer_class_of_delivery = deployer_class(&delivery.signals);
         let deployer = Arc::new(delivery.deployer.clone());
+        let undecided_reason: Arc<str> = Arc::from("");
         for item in items {
             let doc = match &item.source {
                 ItemSource::Doc(r) => Some(self.index.doc(*r)),
@@ -878,9 +947,9 @@ impl<'a> Builder<'a> {
             if self.placed.find(&self.placements, &key).is_some() {
                 continue;
             }
-            let overlay = overlay_signals(&item.chain, self.inventory.vocabulary());
             // The object's own hops: the item's chain (moved, not copied), then the object.
             let mut evidence = item.chain;
+            let redirected = redirect.is_some();
             if let Some(hop) = redirect {
                 evidence.insert(0, hop);
             }
@@ -910,32 +979,29 @@ impl<'a> Builder<'a> {
                 kind: CompactString::new(&kind),
                 name: name.as_deref().map(CompactString::new),
                 namespace: namespace.as_deref().map(CompactString::new),
-                images: doc
-                    .map(|d| kustomize::effective_images(d, &item.images))
-                    .unwrap_or_default(),
+                images: Vec::new(),
             };
-            let own = own_signals(&object, doc, self.inventory.vocabulary());
-            let on = &self.inventory.clusters[cluster];
-            let (class, reason, level) = if on.environment == Env::NonProduction {
-                // The cluster decides whatever the signals say: one reason for all its objects.
-                self.cluster_decides
-                    .entry(cluster)
-                    .or_insert_with(|| decide_class_of_parts(on.environment, &on.name, &[]))
-                    .clone()
-            } else {
-                decide_class_of_parts(
-                    on.environment,
-                    &on.name,
-                    &[&delivery.signals, &own, &overlay, &variants],
-                )
-            };
+            let images = item.images.map_or(0, |list| {
+                let positions = &mut self.image_override_positions;
+                let lists = &mut self.image_overrides;
+                *positions.entry(list.as_ptr() as usize).or_insert_with(|| {
+                    lists.push(Arc::clone(&list));
+                    lists.len() as u32
+                })
+            });
+            self.undecided.push(Undecided {
+                delivery: signals,
+                images,
+                cluster_environment: self.inventory.clusters[cluster].environment,
+                redirected,
+            });
             let placement = Placement {
                 object,
                 cluster,
                 cluster_environment: Env::Unknown,
-                workload_class: class,
-                class_reason: reason,
-                class_level: level,
+                workload_class: Env::Unknown,
+                class_reason: Arc::clone(&undecided_reason),
+                class_level: None,
                 deployer_class: deployer_class_of_delivery,
                 evidence: EvidenceChain::new(Arc::clone(&shared_chain), evidence),
                 deployer: Some(Arc::clone(&deployer)),
@@ -943,7 +1009,7 @@ impl<'a> Builder<'a> {
                 renders_chart: false,
                 opaque: false,
                 purpose: Purpose::Unknown,
-                purpose_reason: String::new(),
+                purpose_reason: Arc::clone(&undecided_reason),
             };
             self.placements.push(placement);
             self.placed
@@ -965,6 +1031,67 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+    }
+
+    /// The images and class of each placement the worklist left undecided, on all cores.
+    fn decide_classes(&mut self) {
+        use rayon::prelude::*;
+        let undecided = std::mem::take(&mut self.undecided);
+        let delivery_signals = std::mem::take(&mut self.delivery_signals);
+        let image_overrides = std::mem::take(&mut self.image_overrides);
+        self.image_override_positions = HashMap::default();
+        let vocabulary = self.inventory.vocabulary();
+        let clusters = &self.inventory.clusters;
+        let index = self.index;
+        // On a non-production cluster the cluster decides whatever the signals say: one
+        // reason for all its objects.
+        for (p, u) in self.placements.iter().zip(&undecided) {
+            if u.delivery != Undecided::DECIDED.delivery
+                && u.cluster_environment == Env::NonProduction
+            {
+                self.cluster_decides.entry(p.cluster).or_insert_with(|| {
+                    decide_class_of_parts(Env::NonProduction, &clusters[p.cluster].name, &[])
+                });
+            }
+        }
+        let cluster_decides = &self.cluster_decides;
+        self.placements
+            .par_iter_mut()
+            .zip(undecided.par_iter())
+            .for_each(|(p, u)| {
+                let Some(delivery) = delivery_signals.get(u.delivery as usize) else {
+                    return;
+                };
+                let overrides = match u.images.checked_sub(1) {
+                    Some(i) => image_overrides.get(i as usize).map_or(&[][..], |l| &l[..]),
+                    None => &[],
+                };
+                let doc = p.object.doc.map(|r| index.doc(r));
+                let images = doc
+                    .map(|d| kustomize::effective_images(d, overrides))
+                    .unwrap_or_default();
+                let (class, reason, level) = match cluster_decides.get(&p.cluster) {
+                    Some(decided) if u.cluster_environment == Env::NonProduction => decided.clone(),
+                    _ => {
+                        let own = own_signals(&p.object, &images, doc, vocabulary);
+                        // The item's own hops: without the redirect and the object's hop.
+                        let hops = p.evidence.own();
+                        let hops = hops
+                            .get(usize::from(u.redirected)..hops.len().saturating_sub(1))
+                            .unwrap_or(&[]);
+                        let overlay = overlay_signals(hops, vocabulary);
+                        decide_class_of_parts(
+                            u.cluster_environment,
+                            &clusters[p.cluster].name,
+                            &[&delivery.deployer, &own, &overlay, &delivery.variants],
+                        )
+                    }
+                };
+                p.object.images = images;
+                p.workload_class = class;
+                p.class_reason = reason;
+                p.class_level = level;
+            });
     }
 
     /// DESIGN §3: a cluster still `unknown` that receives a production workload is
@@ -1013,10 +1140,13 @@ impl<'a> Builder<'a> {
             // and also stands for its unread payload here: it is the opaque workload.
             if placement.opaque && !self.placements[existing].opaque {
                 self.placements[existing] = placement;
+                // It comes with its class.
+                self.undecided[existing] = Undecided::DECIDED;
             }
             return;
         }
         self.placements.push(placement);
+        self.undecided.push(Undecided::DECIDED);
         self.placed
             .record(&self.placements, self.placements.len() - 1, source);
     }
@@ -1292,9 +1422,9 @@ fn covered_by_others(file: &str, me: DocRef, dirs: &HashMap<String, Vec<DocRef>>
 /// A stable sort that needs no copy of the elements: `slice::sort_by` borrows a buffer of half
 /// the slice, megabytes for the placements of a large repository at the scan's peak memory.
 /// Sorts positions instead (stable, so ties keep their order) and moves each element once.
-fn sort_in_place<T>(items: &mut [T], compare: impl Fn(&T, &T) -> std::cmp::Ordering) {
-    let mut order: Vec<usize> = (0..items.len()).collect();
-    order.sort_by(|&a, &b| compare(&items[a], &items[b]));
+fn sort_in_place<T, K: Ord>(items: &mut [T], keys: &[K]) {
+    let mut order: Vec<usize> = (0..items.len().min(keys.len())).collect();
+    order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
     // `items[j]` must become the element now at `order[j]`: follow each cycle once.
     for start in 0..items.len() {
         let mut j = start;
@@ -1306,6 +1436,40 @@ fn sort_in_place<T>(items: &mut [T], compare: impl Fn(&T, &T) -> std::cmp::Order
         }
         order[j] = j;
     }
+}
+
+/// The key that orders placements: (file, line, cluster), with each file by its rank among
+/// the placements' files. The placements of one file share its path's allocation, so the
+/// paths are compared once per file instead of once per comparison.
+fn placement_order(placements: &[Placement]) -> Vec<(u32, u32, usize)> {
+    let mut files: Vec<&Arc<str>> = Vec::new();
+    let mut position: HashMap<*const u8, usize> = HashMap::default();
+    for p in placements {
+        position.entry(p.object.file.as_ptr()).or_insert_with(|| {
+            files.push(&p.object.file);
+            files.len() - 1
+        });
+    }
+    let mut by_name: Vec<usize> = (0..files.len()).collect();
+    by_name.sort_by(|&a, &b| files[a].cmp(files[b]));
+    // Equal paths in separate allocations share a rank.
+    let mut rank = vec![0u32; files.len()];
+    let mut current = 0u32;
+    for (i, pair) in by_name.iter().enumerate() {
+        if i > 0 && files[by_name[i - 1]] != files[*pair] {
+            current += 1;
+        }
+        rank[*pair] = current;
+    }
+    placements
+        .iter()
+        .map(|p| {
+            let file = position
+                .get(&p.object.file.as_ptr())
+                .map_or(0, |&i| rank[i]);
+            (file, p.object.line, p.cluster)
+        })
+        .collect()
 }
 
 /// The config file's path, as findings and evidence name it.
@@ -1321,11 +1485,12 @@ fn config_file(config: &Config) -> Arc<str> {
 /// Pods) its name. Names of long-running workloads are weak and never decide.
 fn own_signals(
     object: &PlacedObject,
+    images: &[(String, u32)],
     doc: Option<&Document>,
     vocabulary: &env::Vocabulary,
 ) -> Vec<Signal> {
     let mut out = Vec::new();
-    out.extend(tiers::tool_signal(doc, &object.kind, &object.images));
+    out.extend(tiers::tool_signal(doc, &object.kind, images));
     for folder in object.file.split('/').rev().skip(1) {
         if matches!(
             folder,
@@ -1448,10 +1613,10 @@ pub(crate) fn deployer_class(signals: &[Signal]) -> Env {
 /// The environment slot of a folder path: the segment after `overlays/`, `envs/`,
 /// `environments/` or `stages/` (Kargo layouts), or a `feature-*` segment.
 pub fn folder_slot(dir: &str) -> Option<&str> {
-    let segments: Vec<&str> = dir.split('/').collect();
-    for (i, s) in segments.iter().enumerate() {
-        if matches!(*s, "overlays" | "envs" | "environments" | "stages") {
-            if let Some(next) = segments.get(i + 1) {
+    let mut segments = dir.split('/');
+    while let Some(s) = segments.next() {
+        if matches!(s, "overlays" | "envs" | "environments" | "stages") {
+            if let Some(next) = segments.clone().next() {
                 return Some(next);
             }
         }
@@ -1536,10 +1701,11 @@ mod tests {
             .collect();
         let mut expected = items.clone();
         expected.sort_by_key(|&(k, _)| k);
-        sort_in_place(&mut items, |a, b| a.0.cmp(&b.0));
+        let keys: Vec<u8> = items.iter().map(|&(k, _)| k).collect();
+        sort_in_place(&mut items, &keys);
         assert_eq!(items, expected);
         let mut empty: Vec<u8> = Vec::new();
-        sort_in_place(&mut empty, u8::cmp);
+        sort_in_place(&mut empty, &Vec::<u8>::new());
         assert!(empty.is_empty());
     }
 

@@ -7,7 +7,7 @@
 //! `policies/workload-outside-its-tier.yaml`; this module reads the built-in copy.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -439,17 +439,45 @@ fn named_by_purpose(kind: &str) -> bool {
 pub fn assign_purposes(topology: &mut Topology, index: &super::RepoIndex<'_>) {
     use rayon::prelude::*;
     let catalog = Catalog::builtin();
-    // The same names, namespaces and folders recur on thousands of placements: each is
-    // looked up once per scan.
-    let known: super::Remembered<Option<(Purpose, String)>> = super::Remembered::default();
-    let purpose_word = |name: &str| known.get(name, || catalog.purpose_word(name));
-    // Each placement's purpose depends on it alone: decided on all cores.
-    topology.placements.par_iter_mut().for_each(|p| {
-        let doc = p.object.doc.map(|r| index.doc(r));
-        let (purpose, reason) = purpose_of(p, doc, catalog, &purpose_word);
-        p.purpose = purpose;
-        p.purpose_reason = reason;
-    });
+    // The reasons most placements share, made once.
+    let common = CommonReasons {
+        not_non_production: Arc::from("not a non-production workload"),
+        nothing_found: Arc::from("no purpose word or tool"),
+        posture_scanner: Arc::from("a cluster-posture scanner belongs on every cluster it checks"),
+    };
+    // Each placement's purpose depends on it alone: decided on all cores. The same names,
+    // namespaces and folders recur on thousands of placements: each thread remembers the
+    // words it looked up (one map shared by threads costs more in waiting than it saves).
+    let remembered = || std::cell::RefCell::new(super::HashMap::default());
+    topology
+        .placements
+        .par_iter_mut()
+        .for_each_init(remembered, |known, p| {
+            let purpose_word = |name: &str| {
+                if let Some(answer) = known.borrow().get(name) {
+                    return PurposeWord::clone(answer);
+                }
+                let answer = catalog
+                    .purpose_word(name)
+                    .map(|(purpose, word)| (purpose, Arc::<str>::from(word)));
+                known.borrow_mut().insert(name.to_owned(), answer.clone());
+                answer
+            };
+            let doc = p.object.doc.map(|r| index.doc(r));
+            let (purpose, reason) = purpose_of(p, doc, catalog, &purpose_word, &common);
+            p.purpose = purpose;
+            p.purpose_reason = reason;
+        });
+}
+
+/// A purpose and the word that says it ([`Catalog::purpose_word`]).
+type PurposeWord = Option<(Purpose, Arc<str>)>;
+
+/// The reasons [`purpose_of`] gives most often, shared.
+struct CommonReasons {
+    not_non_production: Arc<str>,
+    nothing_found: Arc<str>,
+    posture_scanner: Arc<str>,
 }
 
 /// `purpose_word` is [`Catalog::purpose_word`] of `catalog`, remembered.
@@ -457,41 +485,49 @@ fn purpose_of(
     p: &Placement,
     doc: Option<&Document>,
     catalog: &Catalog,
-    purpose_word: &(dyn Fn(&str) -> Option<(Purpose, String)> + Sync),
-) -> (Purpose, String) {
+    purpose_word: &dyn Fn(&str) -> PurposeWord,
+    common: &CommonReasons,
+) -> (Purpose, Arc<str>) {
     if p.workload_class == Env::Production {
-        return (Purpose::Production, p.class_reason.to_string());
+        return (Purpose::Production, Arc::clone(&p.class_reason));
     }
     let api_version = doc.and_then(|d| d.id.api_version.as_deref());
-    if let Some(found) = catalog.tool(api_version, &p.object.kind, &p.object.images) {
-        return found;
+    if let Some((purpose, why)) = catalog.tool(api_version, &p.object.kind, &p.object.images) {
+        return (purpose, why.into());
     }
     if catalog.is_posture_scanner(&p.object.images) {
-        return (
-            Purpose::Unknown,
-            "a cluster-posture scanner belongs on every cluster it checks".into(),
-        );
+        return (Purpose::Unknown, Arc::clone(&common.posture_scanner));
     }
     if p.workload_class != Env::NonProduction {
-        return (Purpose::Unknown, "not a non-production workload".into());
+        return (Purpose::Unknown, Arc::clone(&common.not_non_production));
     }
     // The workload's own identity, most specific first: its name (Jobs, Pods, deployers
     // standing for a chart), its `env` labels, its namespace, its folders from the nearest.
-    let mut sources: Vec<(String, String)> = Vec::new();
+    // The first source with a purpose word decides; a source's note is written only then.
+    let found = |name: &str, note: &dyn Fn() -> String| {
+        purpose_word(name)
+            .map(|(purpose, word)| (purpose, format!("{} has `{word}`", note()).into()))
+    };
     if let Some(name) = &p.object.name {
         if named_by_purpose(&p.object.kind) || p.opaque || p.renders_chart {
-            sources.push((name.to_string(), format!("{} name {name}", p.object.kind)));
+            if let Some(hit) = found(name, &|| format!("{} name {name}", p.object.kind)) {
+                return hit;
+            }
         }
     }
     if let Some(d) = doc {
         for key in ["env", "environment"] {
             if let Some(v) = d.labels.get(key) {
-                sources.push((v.clone(), format!("label {key}={v}")));
+                if let Some(hit) = found(v, &|| format!("label {key}={v}")) {
+                    return hit;
+                }
             }
         }
     }
     if let Some(ns) = &p.object.namespace {
-        sources.push((ns.to_string(), format!("namespace {ns}")));
+        if let Some(hit) = found(ns, &|| format!("namespace {ns}")) {
+            return hit;
+        }
     }
     // Folders: the environment slot (`overlays/<x>`, `feature-*`), and any folder that is a
     // purpose word as a whole (`tests/`, `load/`, `e2e/`), not one that merely contains one
@@ -500,36 +536,43 @@ fn purpose_of(
     for folder in file_dir.rsplit('/').filter(|s| !s.is_empty()) {
         let whole = purpose_word(folder).is_some_and(|(_, word)| tokens(&word) == tokens(folder));
         if whole {
-            sources.push((folder.to_owned(), format!("its folder {folder}/")));
+            if let Some(hit) = found(folder, &|| format!("its folder {folder}/")) {
+                return hit;
+            }
         }
     }
     if let Some(slot) = super::folder_slot(file_dir) {
-        sources.push((slot.to_owned(), format!("its folder {slot}/")));
+        if let Some(hit) = found(slot, &|| format!("its folder {slot}/")) {
+            return hit;
+        }
     }
     if let Some(d) = &p.deployer {
-        sources.push((d.name.clone(), format!("{} {}", d.kind, d.name)));
+        if let Some(hit) = found(&d.name, &|| format!("{} {}", d.kind, d.name)) {
+            return hit;
+        }
         let dir = super::index::parent(&d.location.file);
         if let Some(slot) = super::folder_slot(dir) {
-            sources.push((slot.to_owned(), format!("deployer folder {dir}/")));
+            if let Some(hit) = found(slot, &|| format!("deployer folder {dir}/")) {
+                return hit;
+            }
         }
     }
     // The signal that made the workload non-production, unless that was its cluster (a
     // cluster's own name says nothing about what runs on it).
     if p.class_level.is_some() {
-        sources.push((p.class_reason.to_string(), p.class_reason.to_string()));
+        if let Some(hit) = found(&p.class_reason, &|| p.class_reason.to_string()) {
+            return hit;
+        }
     }
     for hop in &p.evidence {
         let dir = super::index::parent(&hop.location.file);
         if let Some(slot) = super::folder_slot(dir) {
-            sources.push((slot.to_owned(), format!("included by {dir}/")));
+            if let Some(hit) = found(slot, &|| format!("included by {dir}/")) {
+                return hit;
+            }
         }
     }
-    for (name, note) in sources {
-        if let Some((purpose, word)) = purpose_word(&name) {
-            return (purpose, format!("{note} has `{word}`"));
-        }
-    }
-    (Purpose::Unknown, "no purpose word or tool".into())
+    (Purpose::Unknown, Arc::clone(&common.nothing_found))
 }
 
 /// The tier of every cluster (after environments are final): the config's `tier`, else a

@@ -530,7 +530,8 @@ pub fn cluster_tier(cluster: &Cluster) -> Option<String> {
 
 /// `input.workload.purpose` and the signal that decided it (none when nothing did).
 pub fn workload_purpose(placement: &Placement) -> (String, Option<String>) {
-    let reason = (!placement.purpose_reason.is_empty()).then(|| placement.purpose_reason.clone());
+    let reason =
+        (!placement.purpose_reason.is_empty()).then(|| placement.purpose_reason.to_string());
     (placement.purpose().to_string(), reason)
 }
 
