@@ -70,7 +70,31 @@ impl<'a> RepoIndex<'a> {
     /// reference ([`RepoIndex::doc`]), never by path, folder or kind.
     pub fn with_rendered(all: &'a [SourceFile], first_rendered: usize) -> Self {
         let files = &all[..first_rendered.min(all.len())];
+        // The folders and the documents are indexed side by side, each on a core.
+        let ((by_path, by_dir, subdirs), (patch_files, by_kind)) =
+            rayon::join(|| Self::folders(files), || Self::documents(files));
+        RepoIndex {
+            files,
+            all,
+            by_path,
+            by_dir,
+            subdirs,
+            patch_files,
+            by_kind,
+        }
+    }
+
+    /// Each file's position by path, the files of each folder, the subfolders of each folder.
+    #[allow(clippy::type_complexity)]
+    fn folders(
+        files: &'a [SourceFile],
+    ) -> (
+        HashMap<&'a str, usize>,
+        HashMap<&'a str, Vec<usize>>,
+        HashMap<String, BTreeSet<String>>,
+    ) {
         let mut by_path = HashMap::default();
+        by_path.reserve(files.len());
         let mut by_dir: HashMap<&'a str, Vec<usize>> = HashMap::default();
         let mut subdirs: HashMap<String, BTreeSet<String>> = HashMap::default();
         for (i, f) in files.iter().enumerate() {
@@ -91,6 +115,15 @@ impl<'a> RepoIndex<'a> {
                 child = up;
             }
         }
+        // The index lives as long as the topology build: no room to spare in its lists.
+        for in_dir in by_dir.values_mut() {
+            in_dir.shrink_to_fit();
+        }
+        (by_path, by_dir, subdirs)
+    }
+
+    /// The files kustomizations name as patches, and the documents of each kind.
+    fn documents(files: &[SourceFile]) -> (HashSet<String>, HashMap<String, Vec<DocRef>>) {
         let mut patch_files = HashSet::default();
         for f in files.iter().filter(|f| f.kind == FileKind::Kustomization) {
             let dir = parent(&f.path);
@@ -118,26 +151,17 @@ impl<'a> RepoIndex<'a> {
         for (file, f) in files.iter().enumerate() {
             for (doc, d) in f.documents.iter().enumerate() {
                 if let Some(kind) = &d.id.kind {
-                    by_kind
-                        .entry(kind.to_string())
-                        .or_default()
-                        .push(DocRef { file, doc });
+                    let at = DocRef { file, doc };
+                    match by_kind.get_mut(kind.as_str()) {
+                        Some(docs) => docs.push(at),
+                        None => {
+                            by_kind.insert(kind.to_string(), vec![at]);
+                        }
+                    }
                 }
             }
         }
-        // The index lives as long as the topology build: no room to spare in its lists.
-        for in_dir in by_dir.values_mut() {
-            in_dir.shrink_to_fit();
-        }
-        RepoIndex {
-            files,
-            all,
-            by_path,
-            by_dir,
-            subdirs,
-            patch_files,
-            by_kind,
-        }
+        (patch_files, by_kind)
     }
 
     /// Whether a kustomization uses this file as a patch.

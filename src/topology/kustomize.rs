@@ -721,6 +721,9 @@ enum Budget {
     Scan { left: usize, limit: usize },
 }
 
+/// The most items [`flatten`] makes room for before it starts; past that the list grows.
+const FIRST_ROOM: usize = 4096;
+
 /// The objects of `root` in order, within the budget, with every problem of the
 /// kustomizations it reaches (each reported once, however many paths lead to it).
 fn flatten(root: &Resolved, dir: &str, budget: Budget) -> Expansion {
@@ -730,7 +733,14 @@ fn flatten(root: &Resolved, dir: &str, budget: Budget) -> Expansion {
     };
     let mut walk = Flattener {
         limit,
-        items: Vec::new(),
+        // Room for what the count says, within the limit and a modest start: a count can be
+        // far larger than what memory allows to expand.
+        items: Vec::with_capacity(
+            usize::try_from(root.count)
+                .unwrap_or(limit)
+                .min(limit)
+                .min(FIRST_ROOM),
+        ),
         transforms: Vec::new(),
         images: Vec::new(),
         chain: Vec::new(),

@@ -393,7 +393,7 @@ pub fn build_with(
         limits: config.limits,
         inventory,
         placements: Vec::new(),
-        placed: PlacedIndex::default(),
+        placed: PlacedIndex::with_capacity(index.files.iter().map(|f| f.documents.len()).sum()),
         unresolved: Vec::new(),
         queue: VecDeque::new(),
         ran: HashSet::default(),
@@ -546,6 +546,16 @@ struct PlacedIndex {
 }
 
 impl PlacedIndex {
+    /// Room for `n` placements: most repositories place about as many objects as they have
+    /// documents, and growing the table rehashes every placement made so far.
+    fn with_capacity(n: usize) -> Self {
+        PlacedIndex {
+            positions: hashbrown::HashTable::with_capacity(n),
+            sources: Vec::with_capacity(n),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
     fn find(&self, placements: &[Placement], key: &PlacementKey<'_>) -> Option<usize> {
         let hash = std::hash::BuildHasher::hash_one(&self.hasher, key);
         self.positions
