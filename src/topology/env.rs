@@ -94,7 +94,8 @@ pub struct Vocabulary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WordMatch {
     pub env: Env,
-    pub token: String,
+    /// Short: kept inline, so that a remembered verdict is copied without allocating.
+    pub token: compact_str::CompactString,
 }
 
 /// Splits a name into lower-case tokens.
@@ -177,11 +178,11 @@ impl Vocabulary {
         match (prod, nonprod) {
             (Some(token), _) => Some(WordMatch {
                 env: Env::Production,
-                token,
+                token: token.into(),
             }),
             (None, Some(token)) => Some(WordMatch {
                 env: Env::NonProduction,
-                token,
+                token: token.into(),
             }),
             (None, None) => None,
         }

@@ -11,6 +11,8 @@
 use super::{HashMap, HashSet};
 use std::sync::Arc;
 
+use compact_str::CompactString;
+
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use super::helm;
@@ -1004,36 +1006,35 @@ pub fn is_cluster_scoped(kind: &str) -> bool {
 pub fn placed_identity(
     item: &Item,
     doc: Option<&Document>,
-) -> (String, Option<String>, Option<String>) {
-    let (kind, name, own_ns) = match (&item.source, doc) {
+) -> (CompactString, Option<CompactString>, Option<CompactString>) {
+    let (kind, name, own_ns): (&str, Option<&str>, Option<&str>) = match (&item.source, doc) {
         (ItemSource::Doc(_), Some(d)) => (
-            d.id.kind.as_deref().unwrap_or_default().to_owned(),
-            d.id.name.as_deref().map(str::to_owned),
-            d.id.namespace.as_deref().map(str::to_owned),
+            d.id.kind.as_deref().unwrap_or_default(),
+            d.id.name.as_deref(),
+            d.id.namespace.as_deref(),
         ),
-        (ItemSource::Generated(generator), _) => (
-            generator.kind.to_owned(),
-            Some(generator.name.clone()),
-            None,
-        ),
-        _ => (String::new(), None, None),
+        (ItemSource::Generated(generator), _) => (generator.kind, Some(&generator.name), None),
+        _ => ("", None, None),
     };
-    match kind.as_str() {
+    let affixed = |name: &str| {
+        let mut out =
+            CompactString::with_capacity(item.prefix.len() + name.len() + item.suffix.len());
+        out.push_str(&item.prefix);
+        out.push_str(name);
+        out.push_str(&item.suffix);
+        out
+    };
+    let owned = |s: Option<&str>| s.map(CompactString::from);
+    match kind {
         // kustomize renames Namespace objects to the namespace it sets, and never prefixes them.
-        "Namespace" => {
-            let name = item.namespace.clone().or(name);
-            (kind, name, None)
-        }
-        "CustomResourceDefinition" => (kind, name, None),
-        k if is_cluster_scoped(k) => {
-            let name = name.map(|n| format!("{}{n}{}", item.prefix, item.suffix));
-            (kind, name, None)
-        }
-        _ => {
-            let name = name.map(|n| format!("{}{n}{}", item.prefix, item.suffix));
-            let ns = item.namespace.clone().or(own_ns);
-            (kind, name, ns)
-        }
+        "Namespace" => (kind.into(), owned(item.namespace.as_deref().or(name)), None),
+        "CustomResourceDefinition" => (kind.into(), owned(name), None),
+        k if is_cluster_scoped(k) => (kind.into(), name.map(affixed), None),
+        _ => (
+            kind.into(),
+            name.map(affixed),
+            owned(item.namespace.as_deref().or(own_ns)),
+        ),
     }
 }
 

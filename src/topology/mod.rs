@@ -918,6 +918,7 @@ impl<'a> Builder<'a> {
         let deployer_class_of_delivery = deployer_class(&delivery.signals);
         let deployer = Arc::new(delivery.deployer.clone());
         let undecided_reason: Arc<str> = Arc::from("");
+        let mut note_text = String::new();
         for item in items {
             let doc = match &item.source {
                 ItemSource::Doc(r) => Some(self.index.doc(*r)),
@@ -927,9 +928,12 @@ impl<'a> Builder<'a> {
             let namespaced = !kustomize::is_cluster_scoped(&kind);
             if namespaced {
                 if let Some(ns) = &delivery.force_namespace {
-                    namespace = Some(ns.clone());
+                    namespace = Some(ns.as_str().into());
                 } else if namespace.is_none() {
-                    namespace.clone_from(&delivery.default_namespace);
+                    namespace = delivery
+                        .default_namespace
+                        .as_deref()
+                        .map(CompactString::from);
                 }
             }
             let (file, line, doc_ref) = match &item.source {
@@ -963,17 +967,20 @@ impl<'a> Builder<'a> {
             if let Some(hop) = redirect {
                 evidence.insert(0, hop);
             }
-            let label = format!("{kind}/{}", name.as_deref().unwrap_or("?"));
-            let note = match &namespace {
-                Some(ns) => format!("{label} in namespace {ns}"),
-                None => label,
-            };
             // An object placed on several clusters (a base under several overlays) shares
-            // its hop's text.
-            let note = match self.object_notes.get(note.as_str()) {
+            // its hop's text; the text is written into one buffer to be looked up.
+            note_text.clear();
+            note_text.push_str(&kind);
+            note_text.push('/');
+            note_text.push_str(name.as_deref().unwrap_or("?"));
+            if let Some(ns) = &namespace {
+                note_text.push_str(" in namespace ");
+                note_text.push_str(ns);
+            }
+            let note = match self.object_notes.get(note_text.as_str()) {
                 Some(known) => Arc::clone(known),
                 None => {
-                    let note: Arc<str> = note.into();
+                    let note: Arc<str> = Arc::from(note_text.as_str());
                     self.object_notes.insert(Arc::clone(&note));
                     note
                 }
@@ -986,9 +993,9 @@ impl<'a> Builder<'a> {
                 file,
                 line,
                 doc: doc_ref,
-                kind: CompactString::new(&kind),
-                name: name.as_deref().map(CompactString::new),
-                namespace: namespace.as_deref().map(CompactString::new),
+                kind,
+                name,
+                namespace,
                 images: Vec::new(),
             };
             let images = item.images.map_or(0, |list| {
@@ -1406,7 +1413,12 @@ pub fn kustomize_objects(
                 ItemSource::Doc(r) => Some(index.doc(*r)),
                 ItemSource::Generated(_) => None,
             };
-            kustomize::placed_identity(item, doc)
+            let (kind, name, namespace) = kustomize::placed_identity(item, doc);
+            (
+                kind.to_string(),
+                name.map(|n| n.to_string()),
+                namespace.map(|n| n.to_string()),
+            )
         })
         .collect()
 }
