@@ -45,7 +45,6 @@ pub struct GitRepo {
 pub struct TreeFile {
     pub rel_path: Arc<str>,
     pub oid: Oid,
-    pub size: u64,
     pub kind_hint: Option<FileKind>,
 }
 
@@ -56,6 +55,10 @@ pub struct TreeListing {
     pub skipped: Vec<Skipped>,
     /// Files excluded by the config's `ignore` globs.
     pub ignored: usize,
+    /// The commit listed, for errors about its blobs.
+    pub commit: Option<Oid>,
+    /// The scanned folder relative to the top of the work tree ([`GitRepo`]'s prefix).
+    pub prefix: String,
 }
 
 impl GitRepo {
@@ -152,7 +155,11 @@ impl GitRepo {
         only: Option<&str>,
     ) -> anyhow::Result<TreeListing> {
         let root = self.repo.find_commit(commit)?.tree()?;
-        let mut listing = TreeListing::default();
+        let mut listing = TreeListing {
+            commit: Some(commit),
+            prefix: self.prefix.clone(),
+            ..TreeListing::default()
+        };
         let folder = if self.prefix.is_empty() {
             root.clone()
         } else {
@@ -166,8 +173,8 @@ impl GitRepo {
         };
         let odb = self.repo.odb()?;
         let mut links = Vec::new();
-        // The first blob that cannot be read: the comparison would be wrong without it.
-        let mut unreadable: Option<(Arc<str>, Oid, git2::Error)> = None;
+        // Blobs are not looked at here: most are the head's (same id), and one that cannot be
+        // read is an error when it is read (`read_listed_blob`).
         folder.walk(TreeWalkMode::PreOrder, |dir, entry| {
             let mode = entry.filemode();
             if entry.kind() == Some(ObjectType::Tree) {
@@ -202,43 +209,25 @@ impl GitRepo {
             if only.is_some_and(|o| o != &*rel) {
                 return TreeWalkResult::Ok;
             }
-            // The header gives the size (and tells a missing blob) without inflating it.
-            let size = match blob_size(&odb, entry.id()) {
-                Ok(size) => size,
-                Err(e) => {
-                    unreadable.get_or_insert((Arc::clone(&rel), entry.id(), e));
-                    return TreeWalkResult::Ok;
-                }
-            };
             if mode == MODE_SYMLINK {
                 links.push((rel, entry.id()));
             } else {
                 listing.files.push(TreeFile {
                     rel_path: rel,
                     oid: entry.id(),
-                    size,
                     kind_hint: None,
                 });
             }
             TreeWalkResult::Ok
         })?;
-        if let Some((rel, oid, e)) = unreadable {
-            return Err(unreadable_blob(
-                &format!("{}{rel}", self.prefix),
-                commit,
-                oid,
-                &e,
-            ));
-        }
         for (rel, oid) in links {
             let resolved = self
                 .resolve_link(&odb, &root, &rel, oid)
                 .map_err(|(path, oid, e)| unreadable_blob(&path, commit, oid, &e))?;
             match resolved {
-                Ok((target, size)) => listing.files.push(TreeFile {
+                Ok((target, _)) => listing.files.push(TreeFile {
                     rel_path: rel,
                     oid: target,
-                    size,
                     kind_hint: None,
                 }),
                 Err(reason) => listing.skipped.push(Skipped {
@@ -369,15 +358,51 @@ pub fn reopen(git_dir: &Path) -> Option<Repository> {
     Repository::open(git_dir).ok()
 }
 
-/// Reads a blob of at most `cap` bytes. The size comes from the object's header, so a blob
-/// over the cap is never inflated (a 2 GiB blob of zeros packs into a few MiB).
-pub fn read_blob(repo: &Repository, oid: Oid, cap: u64) -> Result<Vec<u8>, SkipReason> {
-    let unreadable = |e: git2::Error| SkipReason::Unreadable(e.message().to_owned());
-    let size = blob_size(&repo.odb().map_err(unreadable)?, oid).map_err(unreadable)?;
-    if size > cap {
-        return Err(SkipReason::TooLarge { size, cap });
+/// Reads the blob of a file of `listing`, of at most `cap` bytes. The size comes from the
+/// object's header, so a blob over the cap is never inflated (a 2 GiB blob of zeros packs
+/// into a few MiB). A blob missing from the repository (a partial clone) is an error, since
+/// reading on without it would report the file's findings as new (or fixed); any other
+/// failure is a reason to skip the file.
+pub fn read_listed_blob(
+    repo: &Repository,
+    listing: &TreeListing,
+    file: &TreeFile,
+    cap: u64,
+) -> anyhow::Result<Result<Vec<u8>, SkipReason>> {
+    match read_blob_or_missing(repo, file.oid, cap) {
+        Ok(bytes) => Ok(Ok(bytes)),
+        Err(Ok(reason)) => Ok(Err(reason)),
+        Err(Err(e)) => match listing.commit {
+            Some(commit) => Err(unreadable_blob(
+                &format!("{}{}", listing.prefix, file.rel_path),
+                commit,
+                file.oid,
+                &e,
+            )),
+            None => Ok(Err(SkipReason::Unreadable(e.message().to_owned()))),
+        },
     }
-    let blob = repo.find_blob(oid).map_err(unreadable)?;
+}
+
+/// The blob, or why it is skipped, or the error of a blob missing from the repository.
+fn read_blob_or_missing(
+    repo: &Repository,
+    oid: Oid,
+    cap: u64,
+) -> Result<Vec<u8>, Result<SkipReason, git2::Error>> {
+    let missing_or_unreadable = |e: git2::Error| {
+        if e.code() == ErrorCode::NotFound {
+            Err(e)
+        } else {
+            Ok(SkipReason::Unreadable(e.message().to_owned()))
+        }
+    };
+    let odb = repo.odb().map_err(missing_or_unreadable)?;
+    let size = blob_size(&odb, oid).map_err(missing_or_unreadable)?;
+    if size > cap {
+        return Err(Ok(SkipReason::TooLarge { size, cap }));
+    }
+    let blob = repo.find_blob(oid).map_err(missing_or_unreadable)?;
     Ok(blob.content().to_vec())
 }
 

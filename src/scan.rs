@@ -320,6 +320,9 @@ fn index_revision(
             .and_then(|side| side.blobs.get(&file.rel_path))
             .is_some_and(|&(oid, hint)| oid == file.oid && hint == file.kind_hint)
     };
+    // A blob missing from the repository stops the scan: the first by path, so that the
+    // error is the same on every run.
+    let missing: std::sync::Mutex<Option<(Arc<str>, anyhow::Error)>> = std::sync::Mutex::new(None);
     let loaded = load_parallel(
         &listing.files,
         options.jobs,
@@ -338,14 +341,27 @@ fn index_revision(
                 None => Loaded::Skipped(SkipReason::Unreadable(
                     "cannot open the git repository".to_owned(),
                 )),
-                Some(repo) => match crate::git::read_blob(repo, file.oid, options.max_file_size) {
-                    Ok(bytes) => documents::load(&file.rel_path, &bytes, file.kind_hint),
-                    Err(reason) => Loaded::Skipped(reason),
-                },
+                Some(repo) => {
+                    match crate::git::read_listed_blob(repo, &listing, file, options.max_file_size)
+                    {
+                        Ok(Ok(bytes)) => documents::load(&file.rel_path, &bytes, file.kind_hint),
+                        Ok(Err(reason)) => Loaded::Skipped(reason),
+                        Err(e) => {
+                            let mut first = missing.lock().unwrap_or_else(|e| e.into_inner());
+                            if first.as_ref().is_none_or(|(path, _)| file.rel_path < *path) {
+                                *first = Some((Arc::clone(&file.rel_path), e));
+                            }
+                            Loaded::Skipped(SkipReason::Unreadable("missing blob".to_owned()))
+                        }
+                    }
+                }
             };
             (loaded, Some(file.oid))
         },
     )?;
+    if let Some((_, e)) = missing.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
+    }
     let blobs = listing
         .files
         .iter()
@@ -713,7 +729,7 @@ fn diff_scan_in_pool(
         // Same files, same blobs, same configuration: the same findings (charts read files
         // that are not YAML, so a side that rendered is judged again).
         if base.blobs == head.blobs && donor.is_none_or(helm::Renders::is_empty) {
-            return Ok((base, None, 0));
+            return Ok((base, None, 0, None));
         }
         let tree = crate::git::RevisionFiles::new(git, base_commit, cap);
         let donor = donor.map(|renders| (renders, head.workspace.files.as_slice()));
@@ -727,9 +743,7 @@ fn diff_scan_in_pool(
             donor,
         )?;
         let findings = judge(&base.workspace, &base_topology, config, policies, None)?;
-        // The report waits for the join, not for freeing the base's model.
-        drop_in_background(base_topology);
-        Ok((base, Some(findings), renders.runs))
+        Ok((base, Some(findings), renders.runs, Some(base_topology)))
     };
     let (topology, head_renders, head_findings, base_side) =
         if matches!(availability, helm::Availability::Ready(_)) {
@@ -772,7 +786,7 @@ fn diff_scan_in_pool(
             (topology, head_renders, head_findings, base_side)
         };
     let head_findings = head_findings?;
-    let (base, base_findings, base_renders) = base_side?;
+    let (base, base_findings, base_renders, base_topology) = base_side?;
     let base_findings = base_findings.unwrap_or_else(|| head_findings.clone());
     // Renames only matter when a base file is missing from the head.
     let head_paths: HashSet<&str> = head
@@ -805,7 +819,8 @@ fn diff_scan_in_pool(
         unchanged_files: base.unchanged,
     };
     let mut summary = summarise(&head.workspace, &topology, started.elapsed());
-    drop_in_background((head, base));
+    // Freed once both sides are done: freeing meanwhile would slow the side still working.
+    drop_in_background((head, base, base_topology));
     summary.alone = target.alone();
     summary.helm = head_renders.helm().map(ToString::to_string);
     summary.renders = head_renders.runs + base_renders;
@@ -834,7 +849,9 @@ pub fn config_at(target: &Target, rev: &str) -> anyhow::Result<Config> {
 
 /// The base side of a diff-aware scan: its index, its findings (`None` when they are the
 /// head's: nothing differs) and how many charts it rendered.
-type BaseSide = (IndexedSide, Option<Vec<Finding>>, usize);
+/// The base's files, findings (none when they are the head's), renders, and topology (kept
+/// to be freed once the head is done too).
+type BaseSide = (IndexedSide, Option<Vec<Finding>>, usize, Option<Topology>);
 
 /// Marks head findings `existing` when the base had the same finding (same fingerprint once
 /// the base's paths follow the renames), else `new`; unmatched base findings are `fixed`.

@@ -445,29 +445,44 @@ pub fn assign_purposes(topology: &mut Topology, index: &super::RepoIndex<'_>) {
         nothing_found: Arc::from("no purpose word or tool"),
         posture_scanner: Arc::from("a cluster-posture scanner belongs on every cluster it checks"),
     };
-    // Each placement's purpose depends on it alone: decided on all cores. The same names,
-    // namespaces and folders recur on thousands of placements: each thread remembers the
-    // words it looked up (one map shared by threads costs more in waiting than it saves).
-    let remembered = || std::cell::RefCell::new(super::HashMap::default());
-    topology
-        .placements
-        .par_iter_mut()
-        .for_each_init(remembered, |known, p| {
-            let purpose_word = |name: &str| {
-                if let Some(answer) = known.borrow().get(name) {
-                    return PurposeWord::clone(answer);
-                }
-                let answer = catalog
-                    .purpose_word(name)
-                    .map(|(purpose, word)| (purpose, Arc::<str>::from(word)));
-                known.borrow_mut().insert(name.to_owned(), answer.clone());
-                answer
-            };
-            let doc = p.object.doc.map(|r| index.doc(r));
-            let (purpose, reason) = purpose_of(p, doc, catalog, &purpose_word, &common);
-            p.purpose = purpose;
-            p.purpose_reason = reason;
-        });
+    // Each placement's purpose depends on it alone: decided on all cores.
+    topology.placements.par_iter_mut().for_each(|p| {
+        let purpose_word = |name: &str| remembered_purpose_word(name);
+        let doc = p.object.doc.map(|r| index.doc(r));
+        let (purpose, reason) = purpose_of(p, doc, catalog, &purpose_word, &common);
+        p.purpose = purpose;
+        p.purpose_reason = reason;
+    });
+}
+
+thread_local! {
+    /// The built-in catalog's purpose word for each name this thread looked up: names,
+    /// namespaces and folders recur on thousands of placements, and the answer for a name
+    /// never changes. Per thread, since a map shared by threads costs more in waiting than it
+    /// saves.
+    static PURPOSE_WORDS: std::cell::RefCell<super::HashMap<String, PurposeWord>> =
+        std::cell::RefCell::new(super::HashMap::default());
+}
+
+/// Names a thread remembers at most; past that it starts over (a bound on memory).
+const PURPOSE_WORDS_REMEMBERED: usize = 20_000;
+
+/// [`Catalog::purpose_word`] of the built-in catalog, remembered.
+fn remembered_purpose_word(name: &str) -> PurposeWord {
+    PURPOSE_WORDS.with(|known| {
+        if let Some(answer) = known.borrow().get(name) {
+            return answer.clone();
+        }
+        let answer = Catalog::builtin()
+            .purpose_word(name)
+            .map(|(purpose, word)| (purpose, Arc::<str>::from(word)));
+        let mut known = known.borrow_mut();
+        if known.len() >= PURPOSE_WORDS_REMEMBERED {
+            known.clear();
+        }
+        known.insert(name.to_owned(), answer.clone());
+        answer
+    })
 }
 
 /// A purpose and the word that says it ([`Catalog::purpose_word`]).
