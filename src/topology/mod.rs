@@ -1714,6 +1714,95 @@ mod tests {
         assert_eq!(folder_slot("apps/x/base"), None);
     }
 
+    /// A placement of the object at `file:line` on `cluster`; `purpose` tells it apart.
+    fn placed(file: &str, line: u32, cluster: usize, purpose: Purpose) -> Placement {
+        Placement {
+            object: PlacedObject {
+                file: Arc::from(file),
+                line,
+                doc: None,
+                kind: "ConfigMap".into(),
+                name: None,
+                namespace: None,
+                images: Vec::new(),
+            },
+            cluster,
+            cluster_environment: Env::Unknown,
+            workload_class: Env::Unknown,
+            class_reason: Arc::from(""),
+            class_level: None,
+            deployer_class: Env::Unknown,
+            evidence: EvidenceChain::from(Vec::new()),
+            deployer: None,
+            patch: false,
+            renders_chart: false,
+            opaque: false,
+            purpose,
+            purpose_reason: Arc::from(""),
+        }
+    }
+
+    #[test]
+    fn placements_sort_by_path_whatever_allocation_holds_it() {
+        // Each placement has its own allocation of its path: equal paths must share a rank.
+        let mut placements = vec![
+            placed("b/x.yaml", 3, 0, Purpose::IntegrationTest),
+            placed("a/x.yaml", 9, 1, Purpose::Feature),
+            placed("b/x.yaml", 1, 0, Purpose::Ci),
+            placed("b/x.yaml", 3, 0, Purpose::LoadTest),
+            placed("a/x.yaml", 9, 0, Purpose::SecurityTest),
+        ];
+        let keys = placement_order(&placements);
+        sort_in_place(&mut placements, &keys);
+        let order: Vec<(&str, u32, usize, Purpose)> = placements
+            .iter()
+            .map(|p| (&*p.object.file, p.object.line, p.cluster, p.purpose))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("a/x.yaml", 9, 0, Purpose::SecurityTest),
+                ("a/x.yaml", 9, 1, Purpose::Feature),
+                ("b/x.yaml", 1, 0, Purpose::Ci),
+                ("b/x.yaml", 3, 0, Purpose::IntegrationTest),
+                ("b/x.yaml", 3, 0, Purpose::LoadTest),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_placement_at_a_line_is_the_first_of_that_object_on_that_cluster() {
+        let mut placements = vec![
+            placed("a.yaml", 1, 0, Purpose::IntegrationTest),
+            placed("a.yaml", 4, 1, Purpose::Feature),
+            placed("a.yaml", 4, 1, Purpose::LoadTest),
+            placed("b.yaml", 4, 0, Purpose::Ci),
+        ];
+        let keys = placement_order(&placements);
+        sort_in_place(&mut placements, &keys);
+        let topology = Topology {
+            clusters: Vec::new(),
+            placements,
+            unresolved: Vec::new(),
+            manifests: 0,
+            object_coverage: coverage::Coverage::default(),
+            rendered_from: 0,
+            render_requests: BTreeSet::new(),
+            rendered_values: HashMap::default(),
+        };
+        let purpose = |file, line, cluster| {
+            topology
+                .placement_at(file, line, cluster)
+                .map(|p| p.purpose)
+        };
+        assert_eq!(purpose("a.yaml", 4, 1), Some(Purpose::Feature));
+        assert_eq!(purpose("b.yaml", 4, 0), Some(Purpose::Ci));
+        assert_eq!(purpose("a.yaml", 1, 0), Some(Purpose::IntegrationTest));
+        assert_eq!(purpose("a.yaml", 4, 0), None);
+        assert_eq!(purpose("a.yaml", 2, 0), None);
+        assert_eq!(purpose("c.yaml", 1, 0), None);
+    }
+
     #[test]
     fn sorting_in_place_is_stable() {
         let mut items: Vec<(u8, usize)> = [3, 1, 2, 1, 3, 0, 2, 1]
