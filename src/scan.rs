@@ -1,7 +1,7 @@
 //! The pipeline: walk → read and parse (in parallel) → rules → a report.
 //! Library code never prints; progress goes through a callback the caller provides.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -21,6 +21,10 @@ use crate::topology::coverage::Coverage;
 use crate::topology::helm::{self, HelmChoice};
 use crate::topology::{self, Topology};
 use crate::walk::{self, Candidate, Skipped};
+
+/// Maps keyed by paths of the repository, hashed fast (and seeded per process, so that a
+/// repository cannot choose colliding paths).
+type FastMap<K, V> = crate::topology::HashMap<K, V>;
 
 /// Default for `--max-file-size`: 4 MiB.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
@@ -254,7 +258,7 @@ pub fn index(
 /// side of the comparison can reuse what is unchanged instead of parsing it again.
 struct IndexedSide {
     workspace: Workspace,
-    blobs: HashMap<Arc<str>, (Oid, Option<FileKind>)>,
+    blobs: FastMap<Arc<str>, (Oid, Option<FileKind>)>,
     /// Files taken from the other side instead of being parsed.
     unchanged: usize,
 }
@@ -300,13 +304,13 @@ fn index_revision(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> anyhow::Result<IndexedSide> {
     let git_dir = git.git_dir().to_path_buf();
-    let parsed: HashMap<&str, &SourceFile> = reuse
+    let parsed: FastMap<&str, &SourceFile> = reuse
         .map(|side| {
             let files = side.workspace.repository_files().iter();
             files.map(|f| (&*f.path, f)).collect()
         })
         .unwrap_or_default();
-    let skipped: HashMap<&str, &SkipReason> = reuse
+    let skipped: FastMap<&str, &SkipReason> = reuse
         .map(|side| {
             side.workspace
                 .skipped
@@ -789,7 +793,7 @@ fn diff_scan_in_pool(
     let (base, base_findings, base_renders, base_topology) = base_side?;
     let base_findings = base_findings.unwrap_or_else(|| head_findings.clone());
     // Renames only matter when a base file is missing from the head.
-    let head_paths: HashSet<&str> = head
+    let head_paths: crate::topology::HashSet<&str> = head
         .workspace
         .files
         .iter()

@@ -1158,7 +1158,9 @@ impl<'a> Builder<'a> {
             if placement.opaque && !self.placements[existing].opaque {
                 self.placements[existing] = placement;
                 // It comes with its class.
-                self.undecided[existing] = Undecided::DECIDED;
+                if let Some(u) = self.undecided.get_mut(existing) {
+                    *u = Undecided::DECIDED;
+                }
             }
             return;
         }
