@@ -22,8 +22,9 @@ pub struct RepoIndex<'a> {
     by_path: HashMap<&'a str, usize>,
     /// Directory ("" for the root) → files directly in it.
     by_dir: HashMap<&'a str, Vec<usize>>,
-    /// Directory → its subdirectories that hold YAML somewhere below.
-    subdirs: HashMap<String, BTreeSet<String>>,
+    /// Directory → its subdirectories that hold YAML somewhere below (parts of the files'
+    /// paths, not copies).
+    subdirs: HashMap<&'a str, BTreeSet<&'a str>>,
     /// Files some kustomization uses as a patch: partial objects, never deployers.
     patch_files: HashSet<String>,
     /// Documents by `kind`, for the few kinds the topology looks up by kind.
@@ -91,12 +92,12 @@ impl<'a> RepoIndex<'a> {
     ) -> (
         HashMap<&'a str, usize>,
         HashMap<&'a str, Vec<usize>>,
-        HashMap<String, BTreeSet<String>>,
+        HashMap<&'a str, BTreeSet<&'a str>>,
     ) {
         let mut by_path = HashMap::default();
         by_path.reserve(files.len());
         let mut by_dir: HashMap<&'a str, Vec<usize>> = HashMap::default();
-        let mut subdirs: HashMap<String, BTreeSet<String>> = HashMap::default();
+        let mut subdirs: HashMap<&'a str, BTreeSet<&'a str>> = HashMap::default();
         for (i, f) in files.iter().enumerate() {
             by_path.insert(&*f.path, i);
             let dir = parent(&f.path);
@@ -105,11 +106,7 @@ impl<'a> RepoIndex<'a> {
             let mut child = dir;
             while !child.is_empty() {
                 let up = parent(child);
-                if !subdirs
-                    .entry(up.to_owned())
-                    .or_default()
-                    .insert(child.to_owned())
-                {
+                if !subdirs.entry(up).or_default().insert(child) {
                     break;
                 }
                 child = up;
@@ -182,11 +179,7 @@ impl<'a> RepoIndex<'a> {
     }
 
     pub fn subdirs_of(&self, dir: &str) -> impl Iterator<Item = &str> {
-        self.subdirs
-            .get(dir)
-            .into_iter()
-            .flatten()
-            .map(String::as_str)
+        self.subdirs.get(dir).into_iter().flatten().copied()
     }
 
     /// The kustomization file of a directory, if it has one.
