@@ -22,10 +22,6 @@ use crate::topology::helm::{self, HelmChoice};
 use crate::topology::{self, Topology};
 use crate::walk::{self, Candidate, Skipped};
 
-/// Maps keyed by paths of the repository, hashed fast (and seeded per process, so that a
-/// repository cannot choose colliding paths).
-type FastMap<K, V> = crate::topology::HashMap<K, V>;
-
 /// Default for `--max-file-size`: 4 MiB.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
 
@@ -258,7 +254,7 @@ pub fn index(
 /// side of the comparison can reuse what is unchanged instead of parsing it again.
 struct IndexedSide {
     workspace: Workspace,
-    blobs: FastMap<Arc<str>, (Oid, Option<FileKind>)>,
+    blobs: topology::HashMap<Arc<str>, (Oid, Option<FileKind>)>,
     /// Files taken from the other side instead of being parsed.
     unchanged: usize,
 }
@@ -304,13 +300,13 @@ fn index_revision(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> anyhow::Result<IndexedSide> {
     let git_dir = git.git_dir().to_path_buf();
-    let parsed: FastMap<&str, &SourceFile> = reuse
+    let parsed: topology::HashMap<&str, &SourceFile> = reuse
         .map(|side| {
             let files = side.workspace.repository_files().iter();
             files.map(|f| (&*f.path, f)).collect()
         })
         .unwrap_or_default();
-    let skipped: FastMap<&str, &SkipReason> = reuse
+    let skipped: topology::HashMap<&str, &SkipReason> = reuse
         .map(|side| {
             side.workspace
                 .skipped

@@ -556,6 +556,7 @@ fn generator_literals(
 /// each rule needs those of production and non-production workloads alike (its own, and the
 /// other environment's to tell a workload's own ConfigMap names apart), so two separate passes
 /// read every object twice each.
+#[derive(Default)]
 pub struct ReferencePass<'t> {
     by_path: HashMap<&'t str, usize>,
     /// Env var names a patch sets on an object: the base's value for them never lands.
@@ -624,10 +625,8 @@ impl<'t> ReferencePass<'t> {
             })
             .collect();
         let mut pass = ReferencePass {
-            by_path: HashMap::default(),
-            overridden: BTreeSet::new(),
-            local_names: [HashMap::default(), HashMap::default()],
-            crossings: Vec::new(),
+            by_path,
+            ..ReferencePass::default()
         };
         for mut run in runs {
             pass.overridden.append(&mut run.overridden);
@@ -638,7 +637,6 @@ impl<'t> ReferencePass<'t> {
             }
             pass.crossings.append(&mut run.crossings);
         }
-        pass.by_path = by_path;
         pass
     }
 
@@ -650,12 +648,7 @@ impl<'t> ReferencePass<'t> {
         first: usize,
         placements: &'t [Placement],
     ) -> Self {
-        let mut pass = ReferencePass {
-            by_path: HashMap::default(),
-            overridden: BTreeSet::new(),
-            local_names: [HashMap::default(), HashMap::default()],
-            crossings: Vec::new(),
-        };
+        let mut pass = ReferencePass::default();
         // References are worked out per placement as the pass reaches it, not kept for all
         // placements at once: at 1,000 applications they were megabytes at the scan's peak.
         let mut refs = LastReferences::new(files, by_path);
