@@ -130,9 +130,10 @@ impl<'a> ParallelWalk<'a> {
                 return;
             }
         };
+        // Names, not paths: a path is built only for what is kept (a folder, a YAML file).
         let mut entries = Vec::new();
         for entry in listed {
-            match entry.and_then(|e| Ok((e.path(), e.file_type()?))) {
+            match entry.and_then(|e| Ok((e.file_name(), e.file_type()?))) {
                 Ok(entry) => entries.push(entry),
                 Err(e) => found.skipped.push(Skipped {
                     rel_path: relative(self.root, &dir),
@@ -140,11 +141,7 @@ impl<'a> ParallelWalk<'a> {
                 }),
             }
         }
-        let named = |wanted: &str| {
-            entries
-                .iter()
-                .find(|(path, _)| path.file_name().is_some_and(|n| n == wanted))
-        };
+        let named = |wanted: &str| entries.iter().find(|(name, _)| name == wanted);
         if dir != self.root {
             if let Some((_, git)) = named(".git") {
                 if is_nested_checkout(*git, self.in_work_tree) {
@@ -162,12 +159,13 @@ impl<'a> ParallelWalk<'a> {
         if named(".gitignore").is_some() {
             ignores.extend(load_gitignore(&dir).map(Arc::new));
         }
-        for (path, file_type) in entries {
+        for (name, file_type) in entries {
             let is_dir = file_type.is_dir();
-            let name = path.file_name().unwrap_or_default().to_string_lossy();
             if is_dir && name == ".git" {
                 continue;
             }
+            let path = child_path(&dir, &name);
+            let name = name.to_string_lossy();
             if is_gitignored(&ignores, &path, is_dir) {
                 if !is_dir {
                     found.ignored += 1;
@@ -503,9 +501,26 @@ fn open_listed(path: &Path) -> std::io::Result<std::fs::File> {
     std::fs::File::open(path)
 }
 
+/// `dir/name`, allocated once at its final size (`Path::join` copies, then grows).
+fn child_path(dir: &Path, name: &std::ffi::OsStr) -> PathBuf {
+    let mut path = PathBuf::with_capacity(dir.as_os_str().len() + 1 + name.len());
+    path.push(dir);
+    path.push(name);
+    path
+}
+
 /// The repository-relative path with `/` separators.
 pub fn relative(root: &Path, path: &Path) -> Arc<str> {
     let rel = path.strip_prefix(root).unwrap_or(path);
+    // Most paths are already plain `a/b/c.yaml`: one copy, not a string per component.
+    if std::path::MAIN_SEPARATOR == '/' {
+        if let Some(plain) = rel
+            .to_str()
+            .filter(|s| s.split('/').all(|part| !part.is_empty() && part != "."))
+        {
+            return Arc::from(plain);
+        }
+    }
     let parts: Vec<String> = rel
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -616,6 +631,21 @@ mod tests {
             read_listed_file(&plain, 2),
             Err(ReadError::TooLarge { size: 5, cap: 2 })
         ));
+    }
+
+    #[test]
+    fn relative_paths_are_joined_with_slashes_whatever_their_spelling() {
+        let root = Path::new("/repo");
+        let rel = |p: &str| relative(root, Path::new(p)).to_string();
+        assert_eq!(rel("/repo/apps/web/deploy.yaml"), "apps/web/deploy.yaml");
+        assert_eq!(rel("/repo"), ".");
+        // Spellings the plain copy must not keep: empty and `.` parts.
+        assert_eq!(rel("/repo/apps//web/./deploy.yaml"), "apps/web/deploy.yaml");
+        assert_eq!(rel("/repo/apps/web/"), "apps/web");
+        assert_eq!(
+            relative(Path::new(""), Path::new("apps/x.yaml")).as_ref(),
+            "apps/x.yaml"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use compact_str::{format_compact, CompactString};
 use serde::Serialize;
 
 use super::Remembered;
@@ -99,9 +100,10 @@ pub struct WordMatch {
 }
 
 /// Splits a name into lower-case tokens.
-pub fn tokens(name: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
+pub fn tokens(name: &str) -> Vec<CompactString> {
+    // Words are short: each stays inline, and the list rarely outgrows its first room.
+    let mut out = Vec::with_capacity(8);
+    let mut current = CompactString::default();
     let mut prev: Option<char> = None;
     for c in name.chars() {
         if matches!(
@@ -143,8 +145,8 @@ impl Vocabulary {
     /// name resolve to production, the fail-safe for clusters; `None` when it says nothing.
     pub fn classify(&self, name: &str) -> Option<WordMatch> {
         let toks = tokens(name);
-        let mut prod: Option<String> = None;
-        let mut nonprod: Option<String> = None;
+        let mut prod: Option<CompactString> = None;
+        let mut nonprod: Option<CompactString> = None;
         let mut skip_next = false;
         for (i, tok) in toks.iter().enumerate() {
             if skip_next {
@@ -152,8 +154,8 @@ impl Vocabulary {
                 continue;
             }
             if let Some(next) = toks.get(i + 1) {
-                if COMPOUNDS.iter().any(|(a, b)| a == tok && b == next) {
-                    nonprod.get_or_insert_with(|| format!("{tok}-{next}"));
+                if COMPOUNDS.iter().any(|(a, b)| tok == a && next == b) {
+                    nonprod.get_or_insert_with(|| format_compact!("{tok}-{next}"));
                     skip_next = true;
                     continue;
                 }
@@ -169,7 +171,7 @@ impl Vocabulary {
                 prod.get_or_insert_with(|| tok.clone());
             } else if self.is_non_production(tok) || is_pull_request(tok, toks.get(i + 1)) {
                 let token = match toks.get(i + 1) {
-                    Some(n) if tok == "pr" => format!("pr-{n}"),
+                    Some(n) if tok == "pr" => format_compact!("pr-{n}"),
                     _ => tok.clone(),
                 };
                 nonprod.get_or_insert(token);
@@ -178,11 +180,11 @@ impl Vocabulary {
         match (prod, nonprod) {
             (Some(token), _) => Some(WordMatch {
                 env: Env::Production,
-                token: token.into(),
+                token,
             }),
             (None, Some(token)) => Some(WordMatch {
                 env: Env::NonProduction,
-                token: token.into(),
+                token,
             }),
             (None, None) => None,
         }
@@ -199,7 +201,7 @@ impl Vocabulary {
         let name = &without_product_nouns(name);
         let verdict = self.classify(name)?;
         if verdict.env == Env::Production {
-            let without: Vec<String> = tokens(name)
+            let without: Vec<CompactString> = tokens(name)
                 .into_iter()
                 .filter(|t| !self.is_production(t))
                 .collect();
@@ -235,7 +237,7 @@ impl Vocabulary {
 /// are replaced by a neutral word.
 fn without_product_nouns(name: &str) -> String {
     let toks = tokens(name);
-    let has_digit = |t: &String| t.chars().any(|c| c.is_ascii_digit());
+    let has_digit = |t: &CompactString| t.chars().any(|c| c.is_ascii_digit());
     toks.iter()
         .enumerate()
         .map(|(i, t)| {
@@ -251,7 +253,7 @@ fn without_product_nouns(name: &str) -> String {
 }
 
 /// `pr` followed by a number (`pr-123`), or `pr123`.
-fn is_pull_request(tok: &str, next: Option<&String>) -> bool {
+fn is_pull_request(tok: &str, next: Option<&CompactString>) -> bool {
     let all_digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
     (tok == "pr" && next.is_some_and(|n| all_digits(n)))
         || tok.strip_prefix("pr").is_some_and(all_digits)

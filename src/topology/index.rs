@@ -216,6 +216,23 @@ impl<'a> RepoIndex<'a> {
     /// Every document of every file, with its reference.
     /// Every document of the repository's own files and of rendered output (Helm): what
     /// coverage counts as objects.
+    /// Every document's position in one flat list (rendered files' too), in the order of
+    /// [`RepoIndex::all_docs_with_rendered`]: `starts[file] + doc`. Sets of documents can then be
+    /// flags, not hashed references.
+    pub fn document_starts(&self) -> (Vec<usize>, usize) {
+        let mut next = 0;
+        let starts = self
+            .all
+            .iter()
+            .map(|f| {
+                let start = next;
+                next += f.documents.len();
+                start
+            })
+            .collect();
+        (starts, next)
+    }
+
     pub fn all_docs_with_rendered(&self) -> impl Iterator<Item = (DocRef, &'a Document)> + 'a {
         self.all.iter().enumerate().flat_map(|(file, f)| {
             f.documents

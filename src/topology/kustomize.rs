@@ -18,7 +18,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use super::helm;
 use super::helm_values::ValueSources;
 use super::index::{self, DocRef, RepoIndex};
-use crate::documents::{Document, Node};
+use crate::documents::{Document, FileKind, Node};
 use crate::findings::{Evidence, Location};
 
 /// Deepest chain of kustomizations we follow (real repositories stay under ten).
@@ -256,12 +256,19 @@ impl<'a> Expander<'a> {
         object_limit: usize,
         scan_object_limit: usize,
     ) -> Self {
+        // Most kustomizations get resolved: room for them all spares the tables' regrowth,
+        // which hashes every path again.
+        let kustomizations = index
+            .files
+            .iter()
+            .filter(|f| f.kind == FileKind::Kustomization)
+            .count();
         Expander {
             index,
-            kustomizations: HashMap::default(),
+            kustomizations: HashMap::with_capacity_and_hasher(kustomizations, Default::default()),
             directories: HashMap::default(),
             visiting: HashSet::default(),
-            reached: HashSet::default(),
+            reached: HashSet::with_capacity_and_hasher(kustomizations, Default::default()),
             object_limit,
             scan_objects_left: scan_object_limit,
             scan_object_limit,

@@ -378,6 +378,11 @@ pub fn build_with(
 ) -> Topology {
     let index = RepoIndex::with_rendered(files, renders.first_rendered);
     let inventory = Inventory::build(config, &index);
+    let documents: usize = index.files.iter().map(|f| f.documents.len()).sum();
+    // Objects are usually placed on a few clusters each. Room that is never written costs
+    // address space, not memory; growing by doubling would copy every placement (and fault
+    // in fresh pages) again and again.
+    let expected_placements = documents.saturating_mul(3);
     let mut builder = Builder {
         renders,
         requests: BTreeSet::new(),
@@ -392,15 +397,15 @@ pub fn build_with(
         .with_renders(renders),
         limits: config.limits,
         inventory,
-        placements: Vec::new(),
-        placed: PlacedIndex::with_capacity(index.files.iter().map(|f| f.documents.len()).sum()),
+        placements: Vec::with_capacity(expected_placements),
+        placed: PlacedIndex::with_capacity(expected_placements),
         unresolved: Vec::new(),
         queue: VecDeque::new(),
         ran: HashSet::default(),
         host_of: HashMap::default(),
         cluster_decides: HashMap::default(),
         object_notes: HashSet::default(),
-        undecided: Vec::new(),
+        undecided: Vec::with_capacity(expected_placements),
         delivery_signals: Vec::new(),
         image_overrides: Vec::new(),
         image_override_positions: HashMap::default(),
@@ -546,8 +551,7 @@ struct PlacedIndex {
 }
 
 impl PlacedIndex {
-    /// Room for `n` placements: most repositories place about as many objects as they have
-    /// documents, and growing the table rehashes every placement made so far.
+    /// Room for `n` placements: growing the table rehashes every placement made so far.
     fn with_capacity(n: usize) -> Self {
         PlacedIndex {
             positions: hashbrown::HashTable::with_capacity(n),

@@ -6,6 +6,7 @@
 //! test, a CI runner). The words, tool kinds and images that decide both are data in
 //! `policies/workload-outside-its-tier.yaml`; this module reads the built-in copy.
 
+use compact_str::CompactString;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
@@ -147,7 +148,7 @@ impl std::fmt::Display for Purpose {
 }
 
 /// A word as a run of tokens (`load-test` → `load`, `test`).
-type Phrase = Vec<String>;
+type Phrase = Vec<CompactString>;
 
 /// The words, tool kinds, images and default homes of the tier rule's policy data.
 #[derive(Debug, Clone, Default)]
@@ -278,7 +279,7 @@ impl Catalog {
             .map(|c| if c.is_alphanumeric() { c } else { '-' })
             .collect();
         let toks = tokens(&plain);
-        if toks.iter().any(|t| self.machinery.contains(t)) {
+        if toks.iter().any(|t| self.machinery.iter().any(|m| m == t)) {
             return None;
         }
         for (purpose, words) in &self.purpose_words {
@@ -339,7 +340,7 @@ impl Catalog {
 }
 
 /// The first phrase of `words` found as a run of tokens, spelled with `-`.
-fn find_phrase(toks: &[String], words: &[Phrase]) -> Option<String> {
+fn find_phrase(toks: &[CompactString], words: &[Phrase]) -> Option<String> {
     for i in 0..toks.len() {
         // `load-balancer` is not a load test.
         if toks[i] == "load"
@@ -364,7 +365,7 @@ fn find_phrase(toks: &[String], words: &[Phrase]) -> Option<String> {
 }
 
 /// `pr-123` or `pr123`.
-fn pull_request(toks: &[String]) -> Option<String> {
+fn pull_request(toks: &[CompactString]) -> Option<String> {
     let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
     toks.iter().enumerate().find_map(|(i, t)| {
         if t == "pr" && toks.get(i + 1).is_some_and(|n| digits(n)) {

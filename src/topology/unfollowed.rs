@@ -79,6 +79,20 @@ pub fn find(
         let Some(kind) = d.id.kind.as_deref() else {
             continue;
         };
+        // The kinds below are rare: most documents end here, without a look at their spec.
+        const FAMILY_KINDS: [&str; 8] = [
+            "RootSync",
+            "RepoSync",
+            "ClusterSelector",
+            "Repo",
+            "Stage",
+            "Warehouse",
+            "GitRepo",
+            "HelmRelease",
+        ];
+        if !FAMILY_KINDS.contains(&kind) {
+            continue;
+        }
         let spec = d.root.get("spec");
         match kind {
             "RootSync" | "RepoSync" if api_in(d, "configsync.gke.io") => {
