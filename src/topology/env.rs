@@ -101,15 +101,20 @@ pub struct WordMatch {
 
 /// Splits a name into lower-case tokens.
 pub fn tokens(name: &str) -> Vec<CompactString> {
+    if name.is_ascii() {
+        ascii_tokens(name)
+    } else {
+        unicode_tokens(name)
+    }
+}
+
+fn unicode_tokens(name: &str) -> Vec<CompactString> {
     // Words are short: each stays inline, and the list rarely outgrows its first room.
     let mut out = Vec::with_capacity(8);
     let mut current = CompactString::default();
     let mut prev: Option<char> = None;
     for c in name.chars() {
-        if matches!(
-            c,
-            '-' | '_' | '.' | '/' | ':' | ' ' | '\t' | '@' | '=' | ',' | '"' | '\''
-        ) {
+        if is_separator(c) {
             if !current.is_empty() {
                 out.push(std::mem::take(&mut current));
             }
@@ -127,6 +132,48 @@ pub fn tokens(name: &str) -> Vec<CompactString> {
     }
     if !current.is_empty() {
         out.push(current);
+    }
+    out
+}
+
+fn is_separator(c: char) -> bool {
+    matches!(
+        c,
+        '-' | '_' | '.' | '/' | ':' | ' ' | '\t' | '@' | '=' | ',' | '"' | '\''
+    )
+}
+
+/// [`tokens`] of an ASCII name (nearly every name): each token is cut from the name and
+/// lower-cased once, instead of being built a character at a time.
+fn ascii_tokens(name: &str) -> Vec<CompactString> {
+    let mut out = Vec::with_capacity(8);
+    let push = |out: &mut Vec<CompactString>, token: &str| {
+        let mut token = CompactString::from(token);
+        token.make_ascii_lowercase();
+        out.push(token);
+    };
+    let mut start: Option<usize> = None;
+    let mut prev_lower = false;
+    for (i, b) in name.bytes().enumerate() {
+        if is_separator(char::from(b)) {
+            if let Some(s) = start.take() {
+                push(&mut out, &name[s..i]);
+            }
+            prev_lower = false;
+            continue;
+        }
+        match start {
+            Some(s) if prev_lower && b.is_ascii_uppercase() => {
+                push(&mut out, &name[s..i]);
+                start = Some(i);
+            }
+            Some(_) => {}
+            None => start = Some(i),
+        }
+        prev_lower = b.is_ascii_lowercase();
+    }
+    if let Some(s) = start {
+        push(&mut out, &name[s..]);
     }
     out
 }
@@ -276,6 +323,27 @@ mod tests {
             vec!["prod", "eu", "1", "k8s", "x", "y"]
         );
         assert_eq!(tokens("PR-481"), vec!["pr", "481"]);
+        assert_eq!(tokens("ProdéEu"), vec!["prodé", "eu"]);
+    }
+
+    #[test]
+    fn ascii_names_split_as_any_name_does() {
+        for name in [
+            "prodEu-1.k8s/x:y",
+            "PR-481",
+            "FeatureXYZBranch",
+            "aB",
+            "Ab",
+            "--a--",
+            "pr123",
+            "web-preview-42",
+            "UAT_Env",
+            "",
+            "a b\tc@d=e,f\"g'h",
+            "HTTPServer2Go",
+        ] {
+            assert_eq!(ascii_tokens(name), unicode_tokens(name), "{name}");
+        }
     }
 
     #[test]

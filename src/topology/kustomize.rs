@@ -18,7 +18,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use super::helm;
 use super::helm_values::ValueSources;
 use super::index::{self, DocRef, RepoIndex};
-use crate::documents::{Document, FileKind, Node};
+use crate::documents::{Document, FileKind, Node, Value};
 use crate::findings::{Evidence, Location};
 
 /// Deepest chain of kustomizations we follow (real repositories stay under ten).
@@ -943,7 +943,11 @@ pub(crate) fn count_text(n: u64) -> String {
 /// the `images:` overrides of the kustomizations that brought it in.
 pub fn effective_images(doc: &Document, overrides: &[ImageOverride]) -> Vec<(String, u32)> {
     let mut out = Vec::new();
-    let mut stack = vec![&doc.root];
+    // Every placement walks its object's tree: only collections go on the stack, which has
+    // room for a pod spec's depth from the start.
+    let is_collection = |n: &&Node| matches!(n.value, Value::Map(_) | Value::Seq(_));
+    let mut stack = Vec::with_capacity(32);
+    stack.push(&doc.root);
     while let Some(node) = stack.pop() {
         if let Some(entries) = node.as_map() {
             for e in entries {
@@ -958,10 +962,12 @@ pub fn effective_images(doc: &Document, overrides: &[ImageOverride]) -> Vec<(Str
                         out.push((current, e.key.span.start.line));
                     }
                 }
-                stack.push(&e.value);
+                if is_collection(&&e.value) {
+                    stack.push(&e.value);
+                }
             }
         } else if let Some(items) = node.as_seq() {
-            stack.extend(items.iter());
+            stack.extend(items.iter().filter(is_collection));
         }
     }
     out.sort_by_key(|(_, line)| *line);

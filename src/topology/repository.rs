@@ -42,7 +42,8 @@ impl ThisRepository {
     }
 
     pub fn classify(&self, url: Option<&str>) -> RepoMatch {
-        let Some(url) = url else {
+        // Without a known URL nothing matches: no need to normalise (once per Application).
+        let Some(url) = url.filter(|_| !self.urls.is_empty()) else {
             return RepoMatch::Unknown;
         };
         let want = normalise_url(url);
