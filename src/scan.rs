@@ -15,7 +15,7 @@ use crate::background::drop_in_background;
 use crate::config::Config;
 use crate::documents::{self, FileKind, Loaded, SkipReason, SourceFile};
 use crate::findings::{self, Finding, Status};
-use crate::git::{GitRepo, TreeFile, TreeListing};
+use crate::git::{GitRepo, TreeListing};
 use crate::rules::{self, Policies, RuleContext};
 use crate::topology::coverage::Coverage;
 use crate::topology::helm::{self, HelmChoice};
@@ -259,6 +259,14 @@ struct IndexedSide {
     unchanged: usize,
 }
 
+/// The head's file at a path, for the base to take when its blob is the same.
+struct HeadEntry<'a> {
+    oid: Oid,
+    hint: Option<FileKind>,
+    parsed: Option<&'a SourceFile>,
+    skipped: Option<&'a SkipReason>,
+}
+
 fn index_working_tree(
     target: &Target,
     config: &Config,
@@ -300,26 +308,35 @@ fn index_revision(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> anyhow::Result<IndexedSide> {
     let git_dir = git.git_dir().to_path_buf();
-    let parsed: topology::HashMap<&str, &SourceFile> = reuse
+    // What the head has at each path: its blob, and its parse or why it was passed over.
+    let head: topology::HashMap<&str, HeadEntry<'_>> = reuse
         .map(|side| {
-            let files = side.workspace.repository_files().iter();
-            files.map(|f| (&*f.path, f)).collect()
+            let mut head = topology::HashMap::default();
+            head.reserve(side.blobs.len());
+            for (path, &(oid, hint)) in &side.blobs {
+                head.insert(
+                    &**path,
+                    HeadEntry {
+                        oid,
+                        hint,
+                        parsed: None,
+                        skipped: None,
+                    },
+                );
+            }
+            for f in side.workspace.repository_files() {
+                if let Some(entry) = head.get_mut(&*f.path) {
+                    entry.parsed = Some(f);
+                }
+            }
+            for s in &side.workspace.skipped {
+                if let Some(entry) = head.get_mut(&*s.rel_path) {
+                    entry.skipped = Some(&s.reason);
+                }
+            }
+            head
         })
         .unwrap_or_default();
-    let skipped: topology::HashMap<&str, &SkipReason> = reuse
-        .map(|side| {
-            side.workspace
-                .skipped
-                .iter()
-                .map(|s| (&*s.rel_path, &s.reason))
-                .collect()
-        })
-        .unwrap_or_default();
-    let is_unchanged = |file: &TreeFile| {
-        reuse
-            .and_then(|side| side.blobs.get(&file.rel_path))
-            .is_some_and(|&(oid, hint)| oid == file.oid && hint == file.kind_hint)
-    };
     // A blob missing from the repository stops the scan: the first by path, so that the
     // error is the same on every run.
     let missing: std::sync::Mutex<Option<(Arc<str>, anyhow::Error)>> = std::sync::Mutex::new(None);
@@ -327,17 +344,21 @@ fn index_revision(
         &listing.files,
         options.jobs,
         progress,
-        || crate::git::reopen(&git_dir),
-        |repo, file| {
-            if is_unchanged(file) {
-                if let Some(f) = parsed.get(&*file.rel_path) {
-                    return (Loaded::File((*f).clone()), Some(file.oid));
+        // A repository handle per thread, opened only if one of its files must be read.
+        || None,
+        |repo: &mut Option<Option<git2::Repository>>, file| {
+            let same = head
+                .get(&*file.rel_path)
+                .filter(|h| h.oid == file.oid && h.hint == file.kind_hint);
+            if let Some(h) = same {
+                if let Some(f) = h.parsed {
+                    return (Loaded::File(f.clone()), Some(file.oid), true);
                 }
-                if let Some(reason) = skipped.get(&*file.rel_path) {
-                    return (Loaded::Skipped((*reason).clone()), Some(file.oid));
+                if let Some(reason) = h.skipped {
+                    return (Loaded::Skipped(reason.clone()), Some(file.oid), true);
                 }
             }
-            let loaded = match repo {
+            let loaded = match repo.get_or_insert_with(|| crate::git::reopen(&git_dir)) {
                 None => Loaded::Skipped(SkipReason::Unreadable(
                     "cannot open the git repository".to_owned(),
                 )),
@@ -356,7 +377,7 @@ fn index_revision(
                     }
                 }
             };
-            (loaded, Some(file.oid))
+            (loaded, Some(file.oid), same.is_some())
         },
     )?;
     if let Some((_, e)) = missing.into_inner().unwrap_or_else(|e| e.into_inner()) {
@@ -367,8 +388,9 @@ fn index_revision(
         .iter()
         .map(|f| (Arc::clone(&f.rel_path), (f.oid, f.kind_hint)))
         .collect();
-    let unchanged = listing.files.iter().filter(|f| is_unchanged(f)).count();
+    let unchanged = loaded.iter().filter(|(_, _, same)| *same).count();
     let paths = listing.files.iter().map(|f| &f.rel_path);
+    let loaded = loaded.into_iter().map(|(l, oid, _)| (l, oid)).collect();
     let workspace = assemble(target, paths, loaded, listing.skipped, listing.ignored);
     Ok(IndexedSide {
         workspace,
@@ -393,13 +415,13 @@ fn list_revision(
 
 /// Loads `items` on the worker pool, reporting progress; `init` makes per-thread state (a
 /// git repository handle, which cannot be shared between threads).
-fn load_parallel<T: Sync, S>(
+fn load_parallel<T: Sync, S, R: Send>(
     items: &[T],
     jobs: Option<usize>,
     progress: &(dyn Fn(Progress) + Sync),
     init: impl Fn() -> S + Sync + Send,
-    load: impl Fn(&mut S, &T) -> (Loaded, Option<Oid>) + Sync + Send,
-) -> anyhow::Result<Vec<(Loaded, Option<Oid>)>> {
+    load: impl Fn(&mut S, &T) -> R + Sync + Send,
+) -> anyhow::Result<Vec<R>> {
     let total = items.len();
     let done = AtomicUsize::new(0);
     with_pool(jobs, || {
@@ -713,25 +735,27 @@ fn diff_scan_in_pool(
         )),
         None => None,
     };
-    // The base: read from git objects (reusing the head's parse of every unchanged blob),
-    // built and judged. `donor`: the head's renders, when there are any to reuse.
-    let base_side = |head: &IndexedSide,
-                     donor: Option<&helm::Renders>,
-                     listed: Option<TreeListing>|
-     -> anyhow::Result<BaseSide> {
+    // The base: read from git objects, reusing the head's parse of every unchanged blob.
+    let base_index = |head: &IndexedSide, listed: Option<TreeListing>| {
         // A handle of this thread's own: a repository cannot be shared by threads.
         let git = GitRepo::open(&target.root)?;
         let listing = match listed {
             Some(listing) => listing,
             None => list_revision(target, &git, base_commit, config)?,
         };
-        let mut base = index_revision(target, &git, listing, options, Some(head), progress)?;
+        index_revision(target, &git, listing, options, Some(head), progress)
+    };
+    // Then built and judged. `donor`: the head's renders, when there are any to reuse.
+    let base_build = |head: &IndexedSide,
+                      mut base: IndexedSide,
+                      donor: Option<&helm::Renders>|
+     -> anyhow::Result<BaseSide> {
         // Same files, same blobs, same configuration: the same findings (charts read files
         // that are not YAML, so a side that rendered is judged again).
-        if base.blobs == head.blobs && donor.is_none_or(helm::Renders::is_empty) {
+        if same_blobs(head, &base) && donor.is_none_or(helm::Renders::is_empty) {
             return Ok((base, None, 0, None));
         }
-        let tree = crate::git::RevisionFiles::new(git, base_commit, cap);
+        let tree = crate::git::RevisionFiles::new(GitRepo::open(&target.root)?, base_commit, cap);
         let donor = donor.map(|renders| (renders, head.workspace.files.as_slice()));
         let (base_topology, renders) = render_side(
             &mut base.workspace,
@@ -760,30 +784,43 @@ fn diff_scan_in_pool(
             )?;
             let (head_findings, base_side) = rayon::join(
                 || judge(&head.workspace, &topology, config, policies, None),
-                || base_side(&head, Some(&head_renders), base_listing),
+                || base_build(&head, base_index(&head, base_listing)?, Some(&head_renders)),
             );
             (topology, head_renders, head_findings, base_side)
         } else {
             // Nothing is rendered without helm, so the sides need nothing from each other
-            // but the head's parsed files: both are built and judged at once.
-            let (head_side, base_side) = rayon::join(
-                || {
-                    let renders =
-                        helm::Renders::new(availability.clone(), head.workspace.files.len());
-                    let workspace = &head.workspace;
-                    let topology = topology::build_with(
-                        &workspace.files,
-                        &workspace.skipped,
-                        config,
-                        &renders,
-                    );
-                    let findings = judge(workspace, &topology, config, policies, None);
-                    (topology, renders, findings)
-                },
-                || base_side(&head, None, base_listing),
-            );
-            let (topology, head_renders, head_findings) = head_side;
-            (topology, head_renders, head_findings, base_side)
+            // but the head's parsed files.
+            let base = base_index(&head, base_listing)?;
+            let renders = helm::Renders::new(availability.clone(), head.workspace.files.len());
+            let build_head = || {
+                let workspace = &head.workspace;
+                topology::build_with(&workspace.files, &workspace.skipped, config, &renders)
+            };
+            if !same_blobs(&head, &base)
+                && topology::reuse::base_shares_topology(revision(&head), revision(&base))
+            {
+                // What changed is nothing the topology reads: one topology, judged with
+                // each side's files.
+                let topology = build_head();
+                let (head_findings, base_findings) = rayon::join(
+                    || judge(&head.workspace, &topology, config, policies, None),
+                    || judge(&base.workspace, &topology, config, policies, None),
+                );
+                let base_side = base_findings.map(|found| (base, Some(found), 0, None));
+                (topology, renders, head_findings, base_side)
+            } else {
+                // Both are built and judged at once.
+                let (head_side, base_side) = rayon::join(
+                    || {
+                        let topology = build_head();
+                        let findings = judge(&head.workspace, &topology, config, policies, None);
+                        (topology, findings)
+                    },
+                    || base_build(&head, base, None),
+                );
+                let (topology, head_findings) = head_side;
+                (topology, renders, head_findings, base_side)
+            }
         };
     let head_findings = head_findings?;
     let (base, base_findings, base_renders, base_topology) = base_side?;
@@ -831,6 +868,19 @@ fn diff_scan_in_pool(
         topology,
         comparison: Some(comparison),
     })
+}
+
+/// Whether the base has the head's files with the same blobs: every base file was taken
+/// from the head (same path, blob and kind), and the head has no other.
+fn same_blobs(head: &IndexedSide, base: &IndexedSide) -> bool {
+    base.unchanged == base.blobs.len() && base.blobs.len() == head.blobs.len()
+}
+
+fn revision(side: &IndexedSide) -> topology::reuse::Revision<'_> {
+    topology::reuse::Revision {
+        files: side.workspace.repository_files(),
+        skipped: &side.workspace.skipped,
+    }
 }
 
 /// The configuration of the scanned folder at a revision: its `.envfence.yaml` there, or none.

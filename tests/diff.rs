@@ -324,6 +324,76 @@ fn a_change_to_a_shared_base_re_evaluates_every_placement() {
     assert!(new.iter().all(|f| f["file"] == "apps/web/deployment.yaml"));
 }
 
+/// A change to what an object says, not to where it lands: the base is judged with its own
+/// files (the topology is the head's, which is the base's too).
+#[test]
+fn a_configmap_change_fixes_the_finding_its_old_data_caused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    base_repo(dir);
+    let config_map = |url: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: login-config\n  namespace: login\n\
+             data:\n  DATABASE_URL: {url}\n"
+        )
+    };
+    write_tree(
+        dir,
+        &[
+            (
+                "apps/login/configmap.yaml",
+                &config_map("postgres://db.prod.example.com/login"),
+            ),
+            (
+                "argocd/login-dev.yaml",
+                &application("login-dev", "apps/login", "dev-eu", "login"),
+            ),
+        ],
+    );
+    let base = commit_all(dir, "login on dev, reading the production database");
+    let (_, plain) = scan_json(dir, &[]);
+    let at_base: Vec<_> = statuses(&plain)
+        .into_iter()
+        .filter(|(_, rule, file, _)| {
+            rule == "nonprod-uses-prod-config" && file == "apps/login/configmap.yaml"
+        })
+        .collect();
+    assert_eq!(at_base.len(), 1, "{:#?}", statuses(&plain));
+
+    // The data changes (a line longer, too); nothing that places or classes the object does.
+    write_tree(
+        dir,
+        &[(
+            "apps/login/configmap.yaml",
+            &format!(
+                "{}  POOL_SIZE: \"5\"\n",
+                config_map("postgres://db.dev.example.com/login")
+            ),
+        )],
+    );
+    let (code, report) = scan_json(dir, &["--base", &base]);
+    assert_eq!(code, 0, "{:#?}", statuses(&report));
+    assert!(
+        with_status(&report, "new").is_empty(),
+        "{:#?}",
+        statuses(&report)
+    );
+    let fixed = with_status(&report, "fixed");
+    assert!(
+        fixed.iter().any(|f| f["rule"] == "nonprod-uses-prod-config"
+            && f["file"] == "apps/login/configmap.yaml"
+            && f["cluster"] == "dev-eu"),
+        "{:#?}",
+        statuses(&report)
+    );
+    // Every other finding of the head was in the base.
+    let (_, head_only) = scan_json(dir, &[]);
+    assert_eq!(
+        with_status(&report, "existing").len(),
+        head_only["findings"].as_array().map_or(0, Vec::len)
+    );
+}
+
 #[test]
 fn a_cluster_definition_change_re_evaluates_what_lands_on_it() {
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -62,6 +62,37 @@ pub fn join(dir: &str, rel: &str, from_root: bool) -> Option<String> {
     Some(parts.join("/"))
 }
 
+/// The files the kustomizations among `files` name as patches (`patchesStrategicMerge`,
+/// `patches[].path`): partial objects, never deployers.
+pub fn patch_files(files: &[SourceFile]) -> HashSet<String> {
+    let mut patch_files = HashSet::default();
+    for_each_patch(files, |dir, path| {
+        patch_files.extend(join(dir, path, false))
+    });
+    patch_files
+}
+
+/// Calls `found(folder, path)` for each patch file a kustomization among `files` names, with
+/// the kustomization's folder and the path as written.
+pub fn for_each_patch<'f>(files: &'f [SourceFile], mut found: impl FnMut(&'f str, &'f str)) {
+    use crate::documents::Node;
+    for f in files.iter().filter(|f| f.kind == FileKind::Kustomization) {
+        let dir = parent(&f.path);
+        for doc in f.documents.iter() {
+            let strategic = doc.root.get("patchesStrategicMerge").and_then(Node::as_seq);
+            for p in strategic.unwrap_or(&[]).iter().filter_map(Node::as_str) {
+                found(dir, p);
+            }
+            let patches = doc.root.get("patches").and_then(Node::as_seq);
+            for p in patches.unwrap_or(&[]) {
+                if let Some(path) = p.get("path").and_then(Node::as_str) {
+                    found(dir, path);
+                }
+            }
+        }
+    }
+}
+
 impl<'a> RepoIndex<'a> {
     pub fn new(files: &'a [SourceFile]) -> Self {
         Self::with_rendered(files, files.len())
@@ -121,29 +152,7 @@ impl<'a> RepoIndex<'a> {
 
     /// The files kustomizations name as patches, and the documents of each kind.
     fn documents(files: &[SourceFile]) -> (HashSet<String>, HashMap<String, Vec<DocRef>>) {
-        let mut patch_files = HashSet::default();
-        for f in files.iter().filter(|f| f.kind == FileKind::Kustomization) {
-            let dir = parent(&f.path);
-            for doc in f.documents.iter() {
-                let mut paths: Vec<&str> = doc
-                    .root
-                    .get("patchesStrategicMerge")
-                    .and_then(crate::documents::Node::as_seq)
-                    .unwrap_or(&[])
-                    .iter()
-                    .filter_map(crate::documents::Node::as_str)
-                    .collect();
-                for p in doc
-                    .root
-                    .get("patches")
-                    .and_then(crate::documents::Node::as_seq)
-                    .unwrap_or(&[])
-                {
-                    paths.extend(p.get("path").and_then(crate::documents::Node::as_str));
-                }
-                patch_files.extend(paths.into_iter().filter_map(|p| join(dir, p, false)));
-            }
-        }
+        let patch_files = patch_files(files);
         let mut by_kind: HashMap<String, Vec<DocRef>> = HashMap::default();
         for (file, f) in files.iter().enumerate() {
             for (doc, d) in f.documents.iter().enumerate() {

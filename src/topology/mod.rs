@@ -17,6 +17,7 @@ pub mod helm_values;
 pub mod index;
 pub mod kustomize;
 pub mod repository;
+pub mod reuse;
 pub mod tiers;
 pub mod unfollowed;
 
