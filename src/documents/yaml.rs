@@ -176,6 +176,27 @@ impl Node {
         self.as_map()?.iter().rev().find(is_key)
     }
 
+    /// The first mapping entry anywhere under this node (itself included) that `wanted`
+    /// accepts, depth first.
+    pub fn find_entry(&self, wanted: impl Fn(&Entry) -> bool) -> Option<&Entry> {
+        let mut stack = vec![self];
+        while let Some(node) = stack.pop() {
+            match &node.value {
+                Value::Map(entries) => {
+                    for e in entries.iter() {
+                        if wanted(e) {
+                            return Some(e);
+                        }
+                        stack.push(&e.value);
+                    }
+                }
+                Value::Seq(items) => stack.extend(items.iter()),
+                Value::Scalar(_) => {}
+            }
+        }
+        None
+    }
+
     /// The value under `key` in a mapping.
     pub fn get(&self, key: &str) -> Option<&Node> {
         self.entry(key).map(|e| &e.value)

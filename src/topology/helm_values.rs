@@ -215,22 +215,8 @@ fn find_scalar<'n>(root: &'n Node, wanted: &Wanted<'_>) -> Option<(String, &'n N
 
 /// The (key, value) of the mapping entry whose key sits on `line`.
 fn entry_at_line(root: &Node, line: u32) -> Option<(&Node, &Node)> {
-    let mut stack = vec![root];
-    while let Some(node) = stack.pop() {
-        match &node.value {
-            Value::Map(entries) => {
-                for e in entries {
-                    if e.key.span.start.line == line && e.key.as_str().is_some() {
-                        return Some((&e.key, &e.value));
-                    }
-                    stack.push(&e.value);
-                }
-            }
-            Value::Seq(items) => stack.extend(items.iter()),
-            Value::Scalar(_) => {}
-        }
-    }
-    None
+    root.find_entry(|e| e.key.span.start.line == line && e.key.as_str().is_some())
+        .map(|e| (&e.key, &e.value))
 }
 
 #[cfg(test)]

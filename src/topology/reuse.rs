@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use super::index;
 use super::kustomize::effective_images;
-use crate::documents::{Document, FileKind, Node, SourceFile, Value};
+use crate::documents::{Document, FileKind, SourceFile};
 use crate::walk::Skipped;
 
 /// Kinds the topology reads only as described above. Secrets are not among them (cluster
@@ -97,7 +97,13 @@ pub fn base_shares_topology(head: Revision<'_>, base: Revision<'_>) -> bool {
     if config_map_changed && documents().any(|d| is_kind(d, "HelmRelease")) {
         return false;
     }
-    !documents().any(|d| is_kind(d, "ApplicationSet") && has_key(&d.root, "files"))
+    let files_generator = |d: &Document| {
+        is_kind(d, "ApplicationSet")
+            && d.root
+                .find_entry(|e| e.key.as_str() == Some("files"))
+                .is_some()
+    };
+    !documents().any(files_generator)
 }
 
 /// Two versions of a file that the topology reads alike.
@@ -126,26 +132,6 @@ fn objects_read_alike(head: &Document, base: &Document) -> bool {
         && head.first_line == base.first_line
         && head.labels == base.labels
         && effective_images(head, &[]) == effective_images(base, &[])
-}
-
-/// Whether a mapping anywhere in `node` has the key `key`.
-fn has_key(node: &Node, key: &str) -> bool {
-    let mut stack = vec![node];
-    while let Some(node) = stack.pop() {
-        match &node.value {
-            Value::Map(entries) => {
-                for e in entries.iter() {
-                    if e.key.as_str() == Some(key) {
-                        return true;
-                    }
-                    stack.push(&e.value);
-                }
-            }
-            Value::Seq(items) => stack.extend(items.iter()),
-            Value::Scalar(_) => {}
-        }
-    }
-    false
 }
 
 #[cfg(test)]
