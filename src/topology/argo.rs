@@ -1271,6 +1271,7 @@ fn git_params(
             });
         }
     }
+    // Reads any file's content: `reuse` never shares a topology where this generator exists.
     if let Some(files) = git.get("files").and_then(Node::as_seq) {
         for f in files {
             let Some(p) = f.get("path").and_then(Node::as_str) else {

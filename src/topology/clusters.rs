@@ -465,7 +465,8 @@ fn wrapped(template: Option<&Node>) -> (Option<&Node>, Vec<(&Node, bool)>) {
     )
 }
 
-/// An Argo CD cluster Secret, also inside a SealedSecret or ExternalSecret template.
+/// An Argo CD cluster Secret, also inside a SealedSecret or ExternalSecret template. (Why
+/// `reuse::PLAIN_KINDS` has no Secrets.)
 fn argo_cluster_secret(doc: &Document) -> Option<ClusterSecret> {
     const LABEL: &str = "argocd.argoproj.io/secret-type";
     let kind = doc.id.kind.as_deref()?;

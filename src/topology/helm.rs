@@ -1403,6 +1403,7 @@ fn values_from(
     if !matches!(kind, "ConfigMap" | "Secret") {
         return None;
     }
+    // The topology's one read of a ConfigMap's data: `reuse` counts on it (see its module).
     index.of_kind(kind).find_map(|(_, d)| {
         if d.id.name.as_deref() != Some(name)
             || (d.id.namespace.is_some()
