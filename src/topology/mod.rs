@@ -380,10 +380,12 @@ pub fn build_with(
     let index = RepoIndex::with_rendered(files, renders.first_rendered);
     let inventory = Inventory::build(config, &index);
     let documents: usize = index.files.iter().map(|f| f.documents.len()).sum();
-    // Objects are usually placed on a few clusters each. Room that is never written costs
-    // address space, not memory; growing by doubling would copy every placement (and fault
-    // in fresh pages) again and again.
-    let expected_placements = documents.saturating_mul(3);
+    // Objects are usually placed on a few clusters each, and expansions stop at the scan's
+    // object budget. Room that is never written costs address space, not memory; growing by
+    // doubling would copy every placement (and fault in fresh pages) again and again.
+    let expected_placements = documents
+        .saturating_mul(3)
+        .min(config.limits.expanded_objects);
     let mut builder = Builder {
         renders,
         requests: BTreeSet::new(),
