@@ -3,6 +3,10 @@
 //! `kubectl kustomize` renders, the set of (kind, namespace, name) we place must equal what it
 //! outputs (generator hash suffixes aside). Skips cleanly without kubectl; skips (and counts)
 //! directories kustomize cannot render offline (remote bases, Helm charts).
+//!
+//! `kustomize_known.txt` lists the kustomizations where we are known to differ, each with its
+//! reason: a listed mismatch is tolerated, an unlisted one fails, and so does a listed one that
+//! now matches (the list must shrink as the kustomize support grows).
 
 mod common;
 
@@ -48,10 +52,12 @@ fn kubectl_objects(dir: &Path) -> Option<BTreeSet<Object>> {
         };
         let kind = get(&["kind"]).unwrap_or_default();
         let mut name = get(&["metadata", "name"]).unwrap_or_default();
-        // Generated ConfigMaps and Secrets carry a 10-character content hash.
+        // Generated ConfigMaps and Secrets carry a 10-character content hash, written in
+        // kustomize's alphabet (hex with 0, 1, 3, a, e swapped for letters no word needs), so
+        // that a name such as `wolf-root-entrypoint` keeps its last part.
         if matches!(kind.as_str(), "ConfigMap" | "Secret") {
             if let Some((base, hash)) = name.rsplit_once('-') {
-                if hash.len() == 10 && hash.chars().all(|c| c.is_ascii_alphanumeric()) {
+                if hash.len() == 10 && hash.chars().all(|c| "245678bcdfghkmt9".contains(c)) {
                     name = base.to_owned();
                 }
             }
@@ -68,7 +74,24 @@ fn kubectl_objects(dir: &Path) -> Option<BTreeSet<Object>> {
 struct Tally {
     compared: usize,
     skipped: usize,
-    mismatches: Vec<String>,
+    /// (`<repository folder>/<kustomization folder>`, what differs).
+    mismatches: Vec<(String, String)>,
+}
+
+/// The known mismatches: key → reason, from `kustomize_known.txt` (`key<TAB>reason` lines,
+/// `#` comments).
+fn known_mismatches() -> std::collections::BTreeMap<String, String> {
+    let path = repo_root().join("tests").join("kustomize_known.txt");
+    let text = std::fs::read_to_string(&path).expect("tests/kustomize_known.txt is readable");
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (key, reason) = l.split_once('\t').unwrap_or((l, ""));
+            assert!(!reason.trim().is_empty(), "known mismatch without a reason: {l}");
+            (key.trim().to_owned(), reason.trim().to_owned())
+        })
+        .collect()
 }
 
 fn compare_repository(root: &Path, tally: &mut Tally) {
@@ -101,11 +124,28 @@ fn compare_repository(root: &Path, tally: &mut Tally) {
             .collect();
         tally.compared += 1;
         if ours != expected {
+            let repository = root
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let repository = if repository == "repo" {
+                // A case repository: `tests/cases/<case>/repo`.
+                root.parent()
+                    .and_then(Path::file_name)
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            } else {
+                repository
+            };
+            let key = format!("{repository}/{dir}");
             let missing: Vec<_> = expected.difference(&ours).collect();
             let extra: Vec<_> = ours.difference(&expected).collect();
-            tally.mismatches.push(format!(
-                "{}/{dir}: kustomize has but we do not {missing:?}; we have but kustomize does not {extra:?}",
-                root.display()
+            tally.mismatches.push((
+                key,
+                format!(
+                    "{}/{dir}: kustomize has but we do not {missing:?}; we have but kustomize does not {extra:?}",
+                    root.display()
+                ),
             ));
         }
     }
@@ -154,9 +194,36 @@ fn placements_match_kubectl_kustomize() {
         tally.mismatches.len()
     );
     assert!(tally.compared > 0, "nothing was compared");
-    assert!(
-        tally.mismatches.is_empty(),
-        "{}",
-        tally.mismatches.join("\n")
+    let known = known_mismatches();
+    let unknown: Vec<&String> = tally
+        .mismatches
+        .iter()
+        .filter(|(key, _)| !known.contains_key(key))
+        .map(|(_, text)| text)
+        .collect();
+    eprintln!(
+        "{} mismatches are known (tests/kustomize_known.txt)",
+        tally.mismatches.len() - unknown.len()
     );
+    assert!(
+        unknown.is_empty(),
+        "{} mismatches not in tests/kustomize_known.txt:\n{}",
+        unknown.len(),
+        unknown
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // Only where the corpora are present can a known mismatch be seen to match.
+    if corpora().is_some() {
+        let now_match: Vec<&String> = known
+            .keys()
+            .filter(|k| !tally.mismatches.iter().any(|(key, _)| key == *k))
+            .collect();
+        assert!(
+            now_match.is_empty(),
+            "these known mismatches now match kustomize: remove them from tests/kustomize_known.txt: {now_match:?}"
+        );
+    }
 }
