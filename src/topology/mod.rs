@@ -1366,12 +1366,9 @@ impl<'a> Builder<'a> {
             if self.inventory.vocabulary().classify(&name).is_none() {
                 continue;
             }
-            // Point at the folder's kustomization (or its first file), not at the folder.
-            let file = self
-                .index
-                .kustomization_in(&dir)
-                .or_else(|| self.index.files_in(&dir).first().copied());
-            let location = match file {
+            // Point at the folder's kustomization (or its first file), not at the folder; a
+            // folder of folders, at the first of those found below it.
+            let location = match first_file_under(self.index, &dir) {
                 Some(f) => Location::new(&self.index.files[f].path, 1),
                 None => Location::new(&Arc::from(dir.as_str()), 1),
             };
@@ -1401,6 +1398,19 @@ impl<'a> Builder<'a> {
             });
         }
     }
+}
+
+/// The file that stands for a folder in evidence: its kustomization, else its first file, else
+/// the same found in its first sub-folder (in path order) that has one.
+fn first_file_under(index: &RepoIndex<'_>, dir: &str) -> Option<usize> {
+    index
+        .kustomization_in(dir)
+        .or_else(|| index.files_in(dir).first().copied())
+        .or_else(|| {
+            index
+                .subdirs_of(dir)
+                .find_map(|sub| first_file_under(index, sub))
+        })
 }
 
 /// The objects one directory expands to, as (kind, name, namespace), without patches: what
