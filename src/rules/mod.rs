@@ -15,68 +15,17 @@ mod unresolved_placement;
 mod workload_outside_its_tier;
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::Deserialize;
 
 use crate::config::{Config, RuleLevel};
 use crate::documents::SourceFile;
-use crate::findings::{Finding, Severity};
+use crate::findings::Finding;
 use crate::topology::Topology;
-
-/// Every rule id of the product contract (DESIGN §4), including rules whose checks have not
-/// landed yet: the config file may already name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum RuleId {
-    NonprodOnProdCluster,
-    NonprodUsesProdConfig,
-    ProdUsesNonprodConfig,
-    MixedEnvironmentCluster,
-    NoNetworkIsolation,
-    WorkloadOutsideItsTier,
-    UnresolvedPlacement,
-    InvalidYaml,
-    UnusedSuppression,
-    /// A rule of a user policy in Rego: `rego/<package>/<rule>` ([`rego::parse_id`]).
-    Rego(&'static str),
-}
+pub use crate::vocabulary::RuleId;
+use crate::vocabulary::Severity;
 
 impl RuleId {
-    pub const ALL: [RuleId; 9] = [
-        RuleId::NonprodOnProdCluster,
-        RuleId::NonprodUsesProdConfig,
-        RuleId::ProdUsesNonprodConfig,
-        RuleId::MixedEnvironmentCluster,
-        RuleId::NoNetworkIsolation,
-        RuleId::WorkloadOutsideItsTier,
-        RuleId::UnresolvedPlacement,
-        RuleId::InvalidYaml,
-        RuleId::UnusedSuppression,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuleId::NonprodOnProdCluster => "nonprod-on-prod-cluster",
-            RuleId::NonprodUsesProdConfig => "nonprod-uses-prod-config",
-            RuleId::ProdUsesNonprodConfig => "prod-uses-nonprod-config",
-            RuleId::MixedEnvironmentCluster => "mixed-environment-cluster",
-            RuleId::NoNetworkIsolation => "no-network-isolation",
-            RuleId::WorkloadOutsideItsTier => "workload-outside-its-tier",
-            RuleId::UnresolvedPlacement => "unresolved-placement",
-            RuleId::InvalidYaml => "invalid-yaml",
-            RuleId::UnusedSuppression => "unused-suppression",
-            RuleId::Rego(id) => id,
-        }
-    }
-
-    /// A built-in rule id, or `rego/<package>/<rule>`.
-    pub fn parse(id: &str) -> Option<RuleId> {
-        RuleId::ALL
-            .into_iter()
-            .find(|r| r.as_str() == id)
-            .or_else(|| rego::parse_id(id).map(RuleId::Rego))
-    }
-
     /// The embedded policy file of this rule.
     fn policy_source(self) -> &'static str {
         match self {
@@ -101,12 +50,6 @@ impl RuleId {
             RuleId::UnusedSuppression => include_str!("../../policies/unused-suppression.yaml"),
             RuleId::Rego(_) => "",
         }
-    }
-}
-
-impl fmt::Display for RuleId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
