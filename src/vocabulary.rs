@@ -13,8 +13,8 @@ use std::sync::{Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
-/// Every rule id of the product contract (DESIGN §4), including rules whose checks have not
-/// landed yet: the config file may already name them.
+/// Every rule id of the product contract (DESIGN §4): the built-in rules, each checked in
+/// `rules` and described in `policies/<id>.yaml`, and the rules of user policies in Rego.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RuleId {
     NonprodOnProdCluster,

@@ -1,6 +1,9 @@
-//! Rules turn the document model (and, later, the topology) into findings. One module per
-//! rule; each rule's metadata (severity, summary, rationale, remediation) lives in
-//! `policies/<id>.yaml`, embedded in the binary.
+//! Rules turn the document model and the topology into findings. One module per rule; each
+//! rule's metadata (severity, summary, rationale, remediation) lives in `policies/<id>.yaml`,
+//! embedded in the binary, and is the one source of `docs/rules/<id>.md` ([`doc_page`]). A rule
+//! module's own doc comment points there and adds only what the code does (an example, how
+//! many findings, at which line). Rule ids are vocabulary ([`RuleId`]), so the config can
+//! name a rule without importing the rules.
 
 mod config_refs;
 mod invalid_yaml;
