@@ -110,15 +110,15 @@ fn run_test_policies(args: TestPoliciesArgs) -> anyhow::Result<u8> {
         .filter(|o| o.result != TestResult::Pass)
         .count();
     for o in &outcomes {
-        let name = envfence::output::sanitize::text(&o.name);
+        let name = envfence::sanitize::text(&o.name);
         let line = match &o.result {
             TestResult::Pass if !args.verbose => continue,
             TestResult::Pass => format!("PASS {name} ({:.1?})", o.duration),
             TestResult::Fail(got) => {
-                format!("FAIL {name}: {}", envfence::output::sanitize::text(got))
+                format!("FAIL {name}: {}", envfence::sanitize::text(got))
             }
             TestResult::Error(e) => {
-                format!("ERROR {name}: {}", envfence::output::sanitize::text(e))
+                format!("ERROR {name}: {}", envfence::sanitize::text(e))
             }
         };
         writeln!(out, "{line}")?;
@@ -362,7 +362,7 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // One line, whatever the cause quotes (a --base value, a path, a config value).
-            let cause = envfence::output::sanitize::text(&format!("{e:#}")).into_owned();
+            let cause = envfence::sanitize::text(&format!("{e:#}")).into_owned();
             eprintln!("envfence: error: {cause}");
             ExitCode::from(2)
         }
@@ -422,7 +422,7 @@ fn run_github(args: GithubArgs) -> anyhow::Result<u8> {
     })?;
     write_output(&outcome.annotations, None, false, false)?;
     for warning in &outcome.warnings {
-        let warning = envfence::output::sanitize::text(warning);
+        let warning = envfence::sanitize::text(warning);
         eprintln!("envfence: warning: {warning}");
     }
     Ok(u8::from(failing(&outcome.report, args.fail_on)))

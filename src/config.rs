@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::documents::{path as field_path, yaml, FieldPath, Node};
-use crate::rules::RuleId;
+use crate::vocabulary::{Purpose, RuleId, Tier};
 
 /// The file name looked for at the repository root.
 pub const FILE_NAME: &str = ".envfence.yaml";
@@ -42,7 +42,7 @@ pub struct ClusterDecl {
     pub environment: Option<Environment>,
     /// Optional: the cluster's tier; when absent it is inferred from its labels and name.
     #[serde(default)]
-    pub tier: Option<crate::topology::Tier>,
+    pub tier: Option<Tier>,
     #[serde(default)]
     pub aliases: Vec<String>,
 }
@@ -53,23 +53,22 @@ pub struct ClusterDecl {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TiersConfig {
     #[serde(default)]
-    pub production: Option<Vec<crate::topology::Tier>>,
+    pub production: Option<Vec<Tier>>,
     #[serde(default)]
-    pub feature: Option<Vec<crate::topology::Tier>>,
+    pub feature: Option<Vec<Tier>>,
     #[serde(default)]
-    pub integration_test: Option<Vec<crate::topology::Tier>>,
+    pub integration_test: Option<Vec<Tier>>,
     #[serde(default)]
-    pub load_test: Option<Vec<crate::topology::Tier>>,
+    pub load_test: Option<Vec<Tier>>,
     #[serde(default)]
-    pub security_test: Option<Vec<crate::topology::Tier>>,
+    pub security_test: Option<Vec<Tier>>,
     #[serde(default)]
-    pub ci: Option<Vec<crate::topology::Tier>>,
+    pub ci: Option<Vec<Tier>>,
 }
 
 impl TiersConfig {
     /// The homes the config gives a purpose, if it names it.
-    pub fn get(&self, purpose: crate::topology::Purpose) -> Option<&[crate::topology::Tier]> {
-        use crate::topology::Purpose;
+    pub fn get(&self, purpose: Purpose) -> Option<&[Tier]> {
         match purpose {
             Purpose::Production => self.production.as_deref(),
             Purpose::Feature => self.feature.as_deref(),
@@ -308,7 +307,7 @@ pub fn detect_repository_urls(root: &Path) -> Vec<(String, String)> {
 /// 64 KiB, read without blocking. A scanned folder that is not a checkout may hold anything
 /// under these names (a FIFO, a link to `/dev/zero`).
 fn small_git_file(path: &Path) -> Option<String> {
-    let bytes = crate::walk::read_regular_file(path, 64 * 1024).ok()?;
+    let bytes = crate::files::read_regular_file(path, 64 * 1024).ok()?;
     String::from_utf8(bytes).ok()
 }
 
@@ -475,8 +474,8 @@ impl Repository {
         } else {
             path.to_path_buf()
         };
-        let bytes = crate::walk::read_regular_file(&real, MAX_FILE_SIZE).map_err(|e| match e {
-            crate::walk::ReadError::TooLarge { .. } => {
+        let bytes = crate::files::read_regular_file(&real, MAX_FILE_SIZE).map_err(|e| match e {
+            crate::files::ReadError::TooLarge { .. } => {
                 format!("larger than the limit of {} KiB", MAX_FILE_SIZE >> 10)
             }
             other => other.to_string(),
@@ -554,7 +553,7 @@ pub fn safe_message(message: &str) -> String {
         rest = &body[close + 1..];
     }
     out.push_str(rest);
-    let out = crate::output::sanitize::text(&out).into_owned();
+    let out = crate::sanitize::text(&out).into_owned();
     if out.chars().count() > MAX_MESSAGE_CHARS {
         let mut cut: String = out.chars().take(MAX_MESSAGE_CHARS).collect();
         cut.push('…');
@@ -574,7 +573,7 @@ fn excerpt_raw(value: &str) -> String {
 
 /// A path for an error message: control characters escaped.
 pub(crate) fn shown_path(path: &Path) -> String {
-    crate::output::sanitize::text(&path.display().to_string()).into_owned()
+    crate::sanitize::text(&path.display().to_string()).into_owned()
 }
 
 /// Where editors find the schema: the `$id` of [`json_schema`] and the target of the
@@ -712,7 +711,7 @@ impl Config {
             }
             if let (Some(env), Some(tier)) = (cluster.environment, cluster.tier) {
                 let production = env == Environment::Production;
-                if production != (tier == crate::topology::Tier::Production) {
+                if production != (tier == Tier::Production) {
                     return Err(at(
                         format!("clusters[{i}].tier"),
                         format!(

@@ -3,101 +3,14 @@
 //! Outputs only read findings; the stable JSON form lives in `output::json`.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::documents::ResourceId;
-use crate::rules::RuleId;
-
-/// How bad a finding is. Ordered, so `--fail-on warning` means "warning or worse".
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Error,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A file and line: where a finding points, or one hop of an evidence chain.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Location {
-    /// Repository-relative, `/`-separated.
-    pub file: Arc<str>,
-    /// 1-based.
-    pub line: u32,
-    pub end_line: u32,
-    /// 1-based column, where known.
-    pub column: Option<u32>,
-}
-
-impl Location {
-    pub fn new(file: &Arc<str>, line: u32) -> Self {
-        Location {
-            file: Arc::clone(file),
-            line,
-            end_line: line,
-            column: None,
-        }
-    }
-
-    pub fn with_column(mut self, column: u32) -> Self {
-        self.column = Some(column);
-        self
-    }
-
-    pub fn with_end_line(mut self, end_line: u32) -> Self {
-        self.end_line = end_line.max(self.line);
-        self
-    }
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)?;
-        if let Some(col) = self.column {
-            write!(f, ":{col}")?;
-        }
-        Ok(())
-    }
-}
-
-/// One hop of the chain that explains a finding: "this file, this line, because ...".
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Evidence {
-    pub location: Location,
-    pub note: Arc<str>,
-}
+pub use crate::location::{Evidence, Location};
+use crate::vocabulary::RuleId;
+pub use crate::vocabulary::Severity;
 
 /// Where a finding stands against a base revision (`--base`). A scan without a base has
 /// nothing to compare with, so all its findings are `New`.

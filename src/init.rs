@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use crate::config::SCHEMA_URL;
-use crate::output::sanitize;
+use crate::sanitize;
 use crate::topology::coverage::FOLDER_DEPTH;
 use crate::topology::{Env, Topology};
 

@@ -8,21 +8,38 @@
 //! [`github`] is the pull-request bot around a diff-aware scan; [`init`] writes a starter
 //! config from the topology; [`merge`] sums many JSON reports into one organisation summary.
 //! Library code never prints; the `envfence` binary is thin glue.
+//!
+//! Imports only go down these layers, lowest first, and never in a circle:
+//! 1. [`vocabulary`] (rule ids, severities, tiers, purposes), [`location`] (a file and line,
+//!    a hop of evidence), [`files`] (bounded reads of one file), [`sanitize`] (text safe for a
+//!    terminal), [`redact`] (credentials masked) and [`background`]: they import nothing of
+//!    the crate;
+//! 2. [`documents`];
+//! 3. [`config`], then [`walk`] (which leaves out what the config excludes), then [`git`];
+//! 4. [`topology`];
+//! 5. [`findings`], then [`rules`], then [`suppressions`];
+//! 6. [`scan`];
+//! 7. [`output`];
+//! 8. [`github`], [`init`] and [`merge`]; the `envfence` binary on top.
 
 #![forbid(unsafe_code)]
 
 pub mod background;
 pub mod config;
 pub mod documents;
+pub mod files;
 pub mod findings;
 pub mod git;
 pub mod github;
 pub mod init;
+pub mod location;
 pub mod merge;
 pub mod output;
 pub mod redact;
 pub mod rules;
+pub mod sanitize;
 pub mod scan;
 pub mod suppressions;
 pub mod topology;
+pub mod vocabulary;
 pub mod walk;

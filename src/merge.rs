@@ -43,8 +43,8 @@ pub fn name_of(path: &Path) -> String {
 
 /// Reads one JSON report (schema version 1). The error is one line naming the file.
 pub fn read_report(path: &Path) -> anyhow::Result<RepositorySummary> {
-    let shown = crate::output::sanitize::text(&path.display().to_string()).into_owned();
-    let bytes = crate::walk::read_regular_file(path, MAX_REPORT_SIZE)
+    let shown = crate::sanitize::text(&path.display().to_string()).into_owned();
+    let bytes = crate::files::read_regular_file(path, MAX_REPORT_SIZE)
         .map_err(|e| anyhow::anyhow!("cannot read {shown}: {e}"))?;
     let report: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| anyhow::anyhow!("{shown} is not a JSON report: {e}"))?;

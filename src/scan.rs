@@ -476,7 +476,7 @@ fn read_and_load(candidate: &Candidate, cap: u64, blob_id: bool) -> (Loaded, Opt
     }
     // The file may have changed since the walk: a FIFO or a symlink swapped in must not be
     // followed or block the scan.
-    match walk::read_listed_file(&candidate.read_path, cap) {
+    match crate::files::read_listed_file(&candidate.read_path, cap) {
         Err(e) => (Loaded::Skipped(e.into()), None),
         Ok(bytes) => {
             let oid = if blob_id {

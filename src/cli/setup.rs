@@ -95,7 +95,7 @@ pub fn run_init(args: InitArgs) -> anyhow::Result<u8> {
     let destination = args
         .output
         .unwrap_or_else(|| target.display_root.join(FILE_NAME));
-    let shown = envfence::output::sanitize::text(&destination.display().to_string()).into_owned();
+    let shown = envfence::sanitize::text(&destination.display().to_string()).into_owned();
     if destination.as_os_str() == "-" {
         write_output(&text, None, false, false)?;
     } else {

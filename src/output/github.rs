@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::findings::{Finding, Severity, Status};
-use crate::output::sanitize::text as clean;
+use crate::sanitize::text as clean;
 use crate::scan::ScanReport;
 
 /// Annotations GitHub displays per level and step.

@@ -25,7 +25,7 @@ pub fn escape(text: &str) -> String {
             '|' => out.push_str("&#124;"),
             '@' => out.push_str("&#64;"),
             '\n' | '\r' => out.push(' '),
-            c if crate::output::sanitize::needs_escape(c) => {
+            c if crate::sanitize::needs_escape(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '~' | '!' => {
@@ -40,7 +40,7 @@ pub fn escape(text: &str) -> String {
 
 /// Escapes a Mermaid node label (inside double quotes).
 fn mermaid_label(text: &str) -> String {
-    crate::output::sanitize::text(text)
+    crate::sanitize::text(text)
         .replace('"', "#quot;")
         .replace('<', "#lt;")
         .replace('>', "#gt;")

@@ -3,7 +3,6 @@
 pub mod github;
 pub mod json;
 pub mod markdown;
-pub mod sanitize;
 pub mod sarif;
 pub mod text;
 pub mod topology;

@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use anstyle::{AnsiColor, Style};
 
 use crate::findings::{Finding, Severity, Status};
-use crate::output::sanitize::text as clean;
 use crate::rules::RuleId;
+use crate::sanitize::text as clean;
 use crate::scan::{ScanReport, Summary};
 use crate::topology::coverage::{folder_group, Coverage, FOLDERS_LISTED};
 

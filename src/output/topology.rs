@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::findings::Evidence;
 use crate::output::json::JsonUnplacedFolder;
-use crate::output::sanitize::text as clean;
+use crate::sanitize::text as clean;
 use crate::topology::{Cluster, Env, Placement, Purpose, Tier, Topology};
 
 const BOLD: Style = Style::new().bold();

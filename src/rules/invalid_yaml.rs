@@ -1,8 +1,5 @@
-//! `invalid-yaml`: a YAML file that fails to parse.
-//!
-//! **Why it matters**: a manifest that does not parse is not applied as written, and envfence
-//! cannot tell where its objects land, so a violation could hide inside it. The scan reports
-//! the parser's line and column and goes on with the other files.
+//! The `invalid-yaml` check. What it reports, why that matters and how to fix it are written once,
+//! in `policies/invalid-yaml.yaml`, the source of `docs/rules/invalid-yaml.md` (DESIGN §4).
 //!
 //! **Example**: a tab in indentation.
 //! ```yaml

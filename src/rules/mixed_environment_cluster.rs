@@ -1,9 +1,6 @@
-//! `mixed-environment-cluster`: one cluster receives both production and non-production
-//! workloads, with namespaces as the only boundary between them.
-//!
-//! **Why it matters**: pods talk across namespaces by default, nodes and the kubelet are
-//! shared, and cluster-scoped objects apply to everyone. One noisy or compromised test
-//! workload affects every production service on the cluster.
+//! The `mixed-environment-cluster` check. What it reports, why that matters and how to fix it are
+//! written once, in `policies/mixed-environment-cluster.yaml`, the source of
+//! `docs/rules/mixed-environment-cluster.md` (DESIGN §4).
 //!
 //! **Example**: a preview environment added to a production cluster's Flux tree.
 //! ```yaml

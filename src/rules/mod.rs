@@ -1,6 +1,9 @@
-//! Rules turn the document model (and, later, the topology) into findings. One module per
-//! rule; each rule's metadata (severity, summary, rationale, remediation) lives in
-//! `policies/<id>.yaml`, embedded in the binary.
+//! Rules turn the document model and the topology into findings. One module per rule; each
+//! rule's metadata (severity, summary, rationale, remediation) lives in `policies/<id>.yaml`,
+//! embedded in the binary, and is the one source of `docs/rules/<id>.md` ([`doc_page`]). A rule
+//! module's own doc comment points there and adds only what the code does (an example, how
+//! many findings, at which line). Rule ids are vocabulary ([`RuleId`]), so the config can
+//! name a rule without importing the rules.
 
 mod config_refs;
 mod invalid_yaml;
@@ -15,68 +18,17 @@ mod unresolved_placement;
 mod workload_outside_its_tier;
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::Deserialize;
 
 use crate::config::{Config, RuleLevel};
 use crate::documents::SourceFile;
-use crate::findings::{Finding, Severity};
+use crate::findings::Finding;
 use crate::topology::Topology;
-
-/// Every rule id of the product contract (DESIGN §4), including rules whose checks have not
-/// landed yet: the config file may already name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum RuleId {
-    NonprodOnProdCluster,
-    NonprodUsesProdConfig,
-    ProdUsesNonprodConfig,
-    MixedEnvironmentCluster,
-    NoNetworkIsolation,
-    WorkloadOutsideItsTier,
-    UnresolvedPlacement,
-    InvalidYaml,
-    UnusedSuppression,
-    /// A rule of a user policy in Rego: `rego/<package>/<rule>` ([`rego::parse_id`]).
-    Rego(&'static str),
-}
+pub use crate::vocabulary::RuleId;
+use crate::vocabulary::Severity;
 
 impl RuleId {
-    pub const ALL: [RuleId; 9] = [
-        RuleId::NonprodOnProdCluster,
-        RuleId::NonprodUsesProdConfig,
-        RuleId::ProdUsesNonprodConfig,
-        RuleId::MixedEnvironmentCluster,
-        RuleId::NoNetworkIsolation,
-        RuleId::WorkloadOutsideItsTier,
-        RuleId::UnresolvedPlacement,
-        RuleId::InvalidYaml,
-        RuleId::UnusedSuppression,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuleId::NonprodOnProdCluster => "nonprod-on-prod-cluster",
-            RuleId::NonprodUsesProdConfig => "nonprod-uses-prod-config",
-            RuleId::ProdUsesNonprodConfig => "prod-uses-nonprod-config",
-            RuleId::MixedEnvironmentCluster => "mixed-environment-cluster",
-            RuleId::NoNetworkIsolation => "no-network-isolation",
-            RuleId::WorkloadOutsideItsTier => "workload-outside-its-tier",
-            RuleId::UnresolvedPlacement => "unresolved-placement",
-            RuleId::InvalidYaml => "invalid-yaml",
-            RuleId::UnusedSuppression => "unused-suppression",
-            RuleId::Rego(id) => id,
-        }
-    }
-
-    /// A built-in rule id, or `rego/<package>/<rule>`.
-    pub fn parse(id: &str) -> Option<RuleId> {
-        RuleId::ALL
-            .into_iter()
-            .find(|r| r.as_str() == id)
-            .or_else(|| rego::parse_id(id).map(RuleId::Rego))
-    }
-
     /// The embedded policy file of this rule.
     fn policy_source(self) -> &'static str {
         match self {
@@ -101,12 +53,6 @@ impl RuleId {
             RuleId::UnusedSuppression => include_str!("../../policies/unused-suppression.yaml"),
             RuleId::Rego(_) => "",
         }
-    }
-}
-
-impl fmt::Display for RuleId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -1,9 +1,6 @@
-//! `no-network-isolation`: on a cluster that mixes production and non-production workloads,
-//! a namespace has no default-deny NetworkPolicy for both ingress and egress.
-//!
-//! **Why it matters**: without a default-deny policy every pod accepts traffic from, and sends
-//! traffic to, every other namespace: a preview or test workload can call production services
-//! directly, whatever namespace it sits in.
+//! The `no-network-isolation` check. What it reports, why that matters and how to fix it are
+//! written once, in `policies/no-network-isolation.yaml`, the source of
+//! `docs/rules/no-network-isolation.md` (DESIGN §4).
 //!
 //! **Example** of what satisfies it, placed in the namespace:
 //! ```yaml

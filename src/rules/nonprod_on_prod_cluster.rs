@@ -1,9 +1,6 @@
-//! `nonprod-on-prod-cluster`: a non-production workload is placed on a production cluster.
-//!
-//! **Why it matters**: feature, preview and test workloads run unreviewed code. On a
-//! production cluster they share nodes, the pod network and cluster-wide objects with live
-//! services; a namespace does not keep them apart. A cluster-scoped object (a Namespace, a
-//! ClusterRole, a CRD, a webhook) changes the whole cluster.
+//! The `nonprod-on-prod-cluster` check. What it reports, why that matters and how to fix it are
+//! written once, in `policies/nonprod-on-prod-cluster.yaml`, the source of
+//! `docs/rules/nonprod-on-prod-cluster.md` (DESIGN §4).
 //!
 //! **Example**: a feature Application sent to the production cluster.
 //! ```yaml

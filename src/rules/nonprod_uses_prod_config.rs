@@ -1,8 +1,6 @@
-//! `nonprod-uses-prod-config`: a non-production workload refers to production endpoints or
-//! config.
-//!
-//! **Why it matters**: an integration test or preview whose container carries a production
-//! database URL, secret or image reads and writes live data: it can purge or pollute it.
+//! The `nonprod-uses-prod-config` check. What it reports, why that matters and how to fix it are
+//! written once, in `policies/nonprod-uses-prod-config.yaml`, the source of
+//! `docs/rules/nonprod-uses-prod-config.md` (DESIGN §4).
 //!
 //! **Example**: a test Job on a dev cluster pointed at the production database.
 //! ```yaml

@@ -1,8 +1,6 @@
-//! `prod-uses-nonprod-config`: a production workload refers to non-production endpoints or
-//! config.
-//!
-//! **Why it matters**: production that depends on a staging cache or a dev queue breaks when
-//! that environment is reset, and lets whoever controls non-production influence production.
+//! The `prod-uses-nonprod-config` check. What it reports, why that matters and how to fix it are
+//! written once, in `policies/prod-uses-nonprod-config.yaml`, the source of
+//! `docs/rules/prod-uses-nonprod-config.md` (DESIGN §4).
 //!
 //! **Example**: a production patch left pointing at the staging cache.
 //! ```yaml

@@ -1,8 +1,6 @@
-//! `unresolved-placement`: a deployer whose destination cannot be resolved statically.
-//!
-//! **Why it matters**: envfence can only check what it can place. An unknown cluster name, a
-//! pull-request or SCM generator, another repository or a Helm chart it does not render hides
-//! where a workload lands, and so hides any violation there.
+//! The `unresolved-placement` check. What it reports, why that matters and how to fix it are
+//! written once, in `policies/unresolved-placement.yaml`, the source of
+//! `docs/rules/unresolved-placement.md` (DESIGN §4).
 //!
 //! **Example**: an Application whose cluster is declared nowhere.
 //! ```yaml

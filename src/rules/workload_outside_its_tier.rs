@@ -1,10 +1,6 @@
-//! `workload-outside-its-tier`: a non-production workload runs on a non-production cluster
-//! whose tier is not a home of its purpose, while the inventory has a cluster of a home tier.
-//!
-//! **Why it matters**: a load test aimed at the staging copy of production distorts what
-//! staging exists to mirror; a feature preview on the load- and security-testing cluster
-//! shares it with deliberately hostile traffic. When a cluster of the right tier exists, the
-//! workload belongs there.
+//! The `workload-outside-its-tier` check. What it reports, why that matters and how to fix it are
+//! written once, in `policies/workload-outside-its-tier.yaml`, the source of
+//! `docs/rules/workload-outside-its-tier.md` (DESIGN §4).
 //!
 //! **Example**: a k6 load test sent to the staging cluster while a testing cluster exists.
 //! ```yaml

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::config::Limits;
 use crate::documents::{Document, Node};
-use crate::findings::{Evidence, Location};
+use crate::location::{Evidence, Location};
 
 pub fn is_argo_deployer(d: &Document) -> bool {
     d.id.api_version

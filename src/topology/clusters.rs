@@ -13,7 +13,7 @@ use super::env::{Env, Vocabulary};
 use super::index::RepoIndex;
 use crate::config::{self, Config};
 use crate::documents::{Document, Node};
-use crate::findings::Location;
+use crate::location::Location;
 
 /// Argo CD's name for the cluster it runs on.
 pub const IN_CLUSTER: &str = "in-cluster";

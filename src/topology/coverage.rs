@@ -2,8 +2,8 @@
 //! the others are. The numbers are defined once, in `docs/json-schema.md` (`summary.coverage`):
 //!
 //! - **objects**: the Kubernetes objects of the scanned YAML files (documents with `apiVersion`
-//!   and `kind`; not kustomization files, Helm values, charts or CI files), plus the objects a
-//!   renderer produced (none yet: envfence renders nothing).
+//!   and `kind`; not kustomization files, Helm values, charts or CI files), plus the objects
+//!   `helm template` rendered from the repository's local charts ([`super::helm`]).
 //! - **placed**: the objects placed on at least one cluster by a deployer, a `paths` rule or a
 //!   folder convention. A kustomize patch counts: it lands as part of the object it changes.
 //! - **opaque**: placements whose deployer's payload was not read (an Application or

@@ -16,7 +16,7 @@ use super::{
     Delivery, Deployer, Outcome, PlacedObject, Placement, Signal, SignalLevel, Unresolved,
 };
 use crate::documents::{Document, Node};
-use crate::findings::{Evidence, Location};
+use crate::location::{Evidence, Location};
 
 pub fn is_flux_deployer(d: &Document) -> bool {
     let api = d.id.api_version.as_deref().unwrap_or("");

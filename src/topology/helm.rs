@@ -33,7 +33,7 @@ use super::{Delivery, Deployer, Placement, Signal, SignalLevel, Unresolved};
 use crate::config::Config;
 use crate::documents::yaml::{ScalarKind, Value};
 use crate::documents::{self, Document, Node, SourceFile};
-use crate::findings::{Evidence, Location};
+use crate::location::{Evidence, Location};
 
 /// A render that takes longer is killed.
 pub const RENDER_TIMEOUT: Duration = Duration::from_secs(10);

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::documents::yaml::{self, Node, ScalarKind, Value};
 use crate::documents::SourceFile;
-use crate::findings::{Evidence, Location};
+use crate::location::{Evidence, Location};
 
 use super::helm::{RenderRequest, ValuesInput, PARAMETER_NOTE};
 use super::HashMap;

@@ -19,7 +19,7 @@ use super::helm;
 use super::helm_values::ValueSources;
 use super::index::{self, DocRef, RepoIndex};
 use crate::documents::{Document, FileKind, Node, Value};
-use crate::findings::{Evidence, Location};
+use crate::location::{Evidence, Location};
 
 /// Deepest chain of kustomizations we follow (real repositories stay under ten).
 const MAX_DEPTH: usize = 64;

@@ -62,7 +62,7 @@ pub use tiers::{Purpose, Tier};
 
 use crate::config::{Config, Limits};
 use crate::documents::{Document, SkipReason, SourceFile};
-use crate::findings::{Evidence, Location};
+use crate::location::{Evidence, Location};
 use crate::walk::Skipped;
 
 /// The object a placement puts on a cluster.

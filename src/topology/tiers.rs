@@ -10,62 +10,16 @@ use compact_str::CompactString;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::env::{tokens, Env};
 use super::{Placement, Topology};
 use crate::config::Config;
 use crate::documents::Document;
-use crate::findings::Location;
-
-/// What kind of cluster a cluster is. Production is the one production tier.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    Default,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Tier {
-    #[default]
-    Production,
-    Staging,
-    Development,
-    Testing,
-    Internal,
-}
+use crate::location::Location;
+pub use crate::vocabulary::{Purpose, Tier};
 
 impl Tier {
-    pub const ALL: [Tier; 5] = [
-        Tier::Production,
-        Tier::Staging,
-        Tier::Development,
-        Tier::Testing,
-        Tier::Internal,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Production => "production",
-            Tier::Staging => "staging",
-            Tier::Development => "development",
-            Tier::Testing => "testing",
-            Tier::Internal => "internal",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Tier> {
-        Tier::ALL.into_iter().find(|t| t.as_str() == text)
-    }
-
     /// The environment this tier implies.
     pub fn environment(self) -> Env {
         match self {
@@ -75,49 +29,7 @@ impl Tier {
     }
 }
 
-impl std::fmt::Display for Tier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What a placed workload is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Purpose {
-    Production,
-    Feature,
-    IntegrationTest,
-    LoadTest,
-    SecurityTest,
-    Ci,
-    #[default]
-    Unknown,
-}
-
 impl Purpose {
-    pub const ALL: [Purpose; 7] = [
-        Purpose::Production,
-        Purpose::Feature,
-        Purpose::IntegrationTest,
-        Purpose::LoadTest,
-        Purpose::SecurityTest,
-        Purpose::Ci,
-        Purpose::Unknown,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Purpose::Production => "production",
-            Purpose::Feature => "feature",
-            Purpose::IntegrationTest => "integration-test",
-            Purpose::LoadTest => "load-test",
-            Purpose::SecurityTest => "security-test",
-            Purpose::Ci => "ci",
-            Purpose::Unknown => "unknown",
-        }
-    }
-
     /// The prefix of this purpose's keys in the policy data (`load_test_words`, ...).
     fn data_key(self) -> &'static str {
         match self {
@@ -139,12 +51,6 @@ impl Purpose {
         Purpose::IntegrationTest,
         Purpose::Feature,
     ];
-}
-
-impl std::fmt::Display for Purpose {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// A word as a run of tokens (`load-test` → `load`, `test`).

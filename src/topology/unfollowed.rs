@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashSet};
 use super::index::{self, RepoIndex};
 use super::Unresolved;
 use crate::documents::{Document, Node};
-use crate::findings::Location;
+use crate::location::Location;
 
 /// A folder a deployer family owns: unplaced objects under it are that family's.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

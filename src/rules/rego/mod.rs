@@ -19,7 +19,7 @@ pub mod memory;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rayon::prelude::*;
@@ -29,6 +29,7 @@ use super::placement::resource_of;
 use super::{RuleContext, RuleId};
 use crate::findings::{Finding, Location, Severity};
 use crate::topology::{Cluster, DocRef, Placement, Topology};
+pub use crate::vocabulary::parse_rego_id as parse_id;
 
 /// Wall time one evaluation (one package's rules for one placement, or the repository-level
 /// evaluation of one package) may take.
@@ -47,9 +48,6 @@ pub const MAX_MESSAGES_PER_REPOSITORY: usize = 10_000;
 /// Characters of one message kept in a finding.
 pub const MAX_MESSAGE_CHARS: usize = 2000;
 
-/// Distinct Rego rule ids a process keeps (ids are interned for the life of the process).
-const MAX_RULE_IDS: usize = 10_000;
-
 /// The sets a policy package reports through, and the severity each defaults to.
 const SETS: [(&str, Severity); 3] = [
     ("deny", Severity::Error),
@@ -61,39 +59,6 @@ const SETS: [(&str, Severity); 3] = [
 const PREFIX: &str = "envfence.";
 /// Packages evaluated once per repository instead of once per placement.
 const REPOSITORY_PACKAGE: &str = "envfence.repository";
-
-/// `rego/<package>/<rule>`: a rule id of a Rego policy, interned so that [`RuleId`] stays
-/// `Copy`. `None` when `id` is not such an id.
-pub fn parse_id(id: &str) -> Option<&'static str> {
-    let rest = id.strip_prefix("rego/")?;
-    let (package, rule) = rest.split_once('/')?;
-    let package_ok = !package.is_empty()
-        && package
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
-    let rule_ok = !rule.is_empty()
-        && rule
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    (package_ok && rule_ok).then(|| intern(id)).flatten()
-}
-
-fn intern(id: &str) -> Option<&'static str> {
-    static IDS: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut ids = IDS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(known) = ids.get(id) {
-        return Some(known);
-    }
-    if ids.len() >= MAX_RULE_IDS {
-        return None;
-    }
-    let leaked: &'static str = Box::leak(id.to_owned().into_boxed_str());
-    ids.insert(leaked);
-    Some(leaked)
-}
 
 /// A rule name a policy gives (`rule` of a message) as the last part of a rule id: characters
 /// outside `[A-Za-z0-9_.-]` become `-`.
@@ -263,7 +228,7 @@ fn one_line(shown: &str, error: &anyhow::Error) -> String {
         None if message.starts_with(shown) => message.to_owned(),
         None => format!("{shown}: {message}"),
     };
-    crate::output::sanitize::text(&line).into_owned()
+    crate::sanitize::text(&line).into_owned()
 }
 
 impl RegoPolicies {
