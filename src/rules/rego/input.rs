@@ -297,7 +297,7 @@ impl<'a> Shared<'a> {
     /// that takes a while, and the report need not wait for it.
     pub(super) fn drop_in_background(self, engine: regorus::Engine) {
         let values = (self.documents, self.objects, self.topology, engine);
-        let _ = std::thread::Builder::new().spawn(move || drop(values));
+        crate::background::drop_in_background(values);
     }
 
     fn object_value(&self, p: &Placement, strings: &mut Strings) -> Value {
