@@ -159,10 +159,12 @@ keys!(
     class,
     class_signal,
     cluster,
+    cluster_environment,
     clusters,
     config,
     deployer,
     environment,
+    environment_reason,
     environment_signal,
     evidence,
     file,
@@ -179,6 +181,7 @@ keys!(
     opaque,
     placements,
     purpose,
+    purpose_reason,
     purpose_signal,
     reason,
     rendered,
@@ -186,6 +189,8 @@ keys!(
     tier,
     unresolved,
     workload,
+    workload_class,
+    workload_class_reason,
 );
 
 /// What every evaluation of one scan shares: the topology as Rego values.
@@ -331,8 +336,14 @@ impl<'a> Shared<'a> {
             (&k.file, strings.get(&p.object.file)),
             (&k.line, num(p.object.line)),
             (&k.images, Value::from(images)),
-            // For `data.envfence.placements`, where no `input.workload` sits beside it.
+            // For `data.envfence.placements`, where no `input.workload` sits beside it: `class`,
+            // and the topology JSON's names (`envfence topology --format json`).
             (&k.class, strings.get(p.workload_class.as_str())),
+            (&k.workload_class, strings.get(p.workload_class.as_str())),
+            (
+                &k.cluster_environment,
+                strings.get(p.cluster_environment.as_str()),
+            ),
             (&k.purpose, strings.get(p.purpose().as_str())),
             (
                 &k.deployer,
@@ -381,6 +392,13 @@ impl<'a> Shared<'a> {
             (&k.evidence, Value::from(evidence)),
             (&k.opaque, Value::Bool(p.opaque)),
             (&k.rendered, Value::Bool(self.ctx.topology.is_rendered(p))),
+            // The same facts under the names and values of a placement of the topology JSON
+            // (`envfence topology --format json`); the names above stay.
+            (&k.cluster_environment, s(p.cluster_environment.as_str())),
+            (&k.workload_class, s(p.workload_class.as_str())),
+            (&k.workload_class_reason, s(&p.class_reason)),
+            (&k.purpose, s(p.purpose().as_str())),
+            (&k.purpose_reason, s(&p.purpose_reason)),
         ])
     }
 
@@ -472,6 +490,8 @@ fn cluster_value(c: &Cluster) -> Value {
         (&k.labels, string_map(&c.labels)),
         (&k.environment, s(c.environment.as_str())),
         (&k.environment_signal, s(&c.env_reason)),
+        // `environment_signal` by the topology JSON's name.
+        (&k.environment_reason, s(&c.env_reason)),
         (&k.tier, opt(cluster_tier(c).as_deref())),
     ])
 }
