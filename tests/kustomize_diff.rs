@@ -88,7 +88,10 @@ fn known_mismatches() -> std::collections::BTreeMap<String, String> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| {
             let (key, reason) = l.split_once('\t').unwrap_or((l, ""));
-            assert!(!reason.trim().is_empty(), "known mismatch without a reason: {l}");
+            assert!(
+                !reason.trim().is_empty(),
+                "known mismatch without a reason: {l}"
+            );
             (key.trim().to_owned(), reason.trim().to_owned())
         })
         .collect()

@@ -586,3 +586,86 @@ fn policies_that_would_crash_or_hang_the_parser_stop_the_scan_with_one_line() {
     assert!(stderr.contains("compile time budget"), "{stderr}");
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
+
+/// The placement's facts under the topology JSON's names (`input.workload_class`,
+/// `input.cluster_environment`, ...) select and report the same as under the input's own
+/// names, which remain (docs/policies-rego.md, "What a policy sees").
+#[test]
+fn topology_json_names_fire_the_same_as_the_input_names() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    violating_repo(tmp.path());
+    let policies = tmp.path().join("p");
+    write_tree(
+        &policies,
+        &[
+            (
+                "old.rego",
+                "package envfence.old\n\n\
+                 deny contains msg if {\n\
+                 \tinput.cluster.environment == \"production\"\n\
+                 \tinput.workload.class != \"non-production\"\n\
+                 \tmsg := sprintf(\"%s %s %s %s %s\", [input.object.name, input.cluster.environment, input.workload.class, input.workload.purpose, input.cluster.environment_signal])\n\
+                 }\n\n\
+                 warn contains msg if {\n\
+                 \tmsg := sprintf(\"%s on %s\", [input.object.name, input.cluster.name])\n\
+                 }\n",
+            ),
+            (
+                "new.rego",
+                "package envfence.new\n\n\
+                 deny contains msg if {\n\
+                 \tinput.cluster_environment == \"production\"\n\
+                 \tinput.workload_class != \"non-production\"\n\
+                 \tmsg := sprintf(\"%s %s %s %s %s\", [input.object.name, input.cluster_environment, input.workload_class, input.purpose, input.cluster.environment_reason])\n\
+                 }\n\n\
+                 class_reason_agrees if input.workload_class_reason == input.workload.class_signal\n\n\
+                 class_reason_agrees if {\n\
+                 \tinput.workload.class_signal == null\n\
+                 \tinput.workload_class_reason == \"\"\n\
+                 }\n\n\
+                 purpose_reason_agrees if input.purpose_reason == input.workload.purpose_signal\n\n\
+                 purpose_reason_agrees if {\n\
+                 \tinput.workload.purpose_signal == null\n\
+                 \tinput.purpose_reason == \"\"\n\
+                 }\n\n\
+                 warn contains msg if {\n\
+                 \tclass_reason_agrees\n\
+                 \tpurpose_reason_agrees\n\
+                 \tsome p in data.envfence.placements[input.cluster.name]\n\
+                 \tp.file == input.object.file\n\
+                 \tp.line == input.object.line\n\
+                 \tp.workload_class == p.class\n\
+                 \tp.cluster_environment == input.cluster_environment\n\
+                 \tsome c in data.envfence.clusters\n\
+                 \tc.name == input.cluster.name\n\
+                 \tc.environment_reason == c.environment_signal\n\
+                 \tmsg := sprintf(\"%s on %s\", [input.object.name, input.cluster.name])\n\
+                 }\n",
+            ),
+        ],
+    );
+    let report = scan_json(tmp.path(), &["--policies", &policies.to_string_lossy()]);
+    let of = |rule: &str| -> Vec<(String, u64, String)> {
+        let mut found: Vec<(String, u64, String)> = report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["rule"] == rule)
+            .map(|f| {
+                (
+                    f["file"].as_str().unwrap_or("").to_owned(),
+                    f["line"].as_u64().unwrap_or(0),
+                    f["message"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    let old = of("rego/envfence.old/deny");
+    assert!(!old.is_empty(), "{report:#}");
+    assert_eq!(old, of("rego/envfence.new/deny"), "{report:#}");
+    let every = of("rego/envfence.old/warn");
+    assert!(every.len() >= 4, "{report:#}");
+    assert_eq!(every, of("rego/envfence.new/warn"), "{report:#}");
+}

@@ -1,0 +1,191 @@
+//! Findings: each message of a set as a finding, with a rule id `rego/<package>/<rule>`
+//! (interned, so that [`RuleId`] stays `Copy`), a severity, a location and the placement's
+//! resource, cluster and evidence.
+
+use std::sync::Arc;
+
+use regorus::Value;
+
+use super::eval::Subject;
+use super::input::field;
+use super::{Metadata, Package, RegoPolicies, RuleId, SETS};
+use crate::findings::{Finding, Location, Severity};
+use crate::rules::placement::resource_of;
+use crate::rules::RuleContext;
+
+/// Characters of one message kept in a finding.
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+pub use crate::vocabulary::parse_rego_id as parse_id;
+
+/// A rule name a policy gives (`rule` of a message) as the last part of a rule id: characters
+/// outside `[A-Za-z0-9_.-]` become `-`.
+fn rule_part(rule: &str) -> String {
+    rule.chars()
+        .take(100)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+impl RegoPolicies {
+    /// Every rule id the packages declare, with its default severity and metadata.
+    pub fn declared_rules(&self) -> Vec<(RuleId, Severity, Metadata)> {
+        let mut out = Vec::new();
+        for p in &self.packages {
+            for (set, metadata) in &p.sets {
+                let Some(id) = p.rule_id(set) else { continue };
+                let severity = default_severity(set);
+                let metadata = Metadata {
+                    title: metadata.title.clone().or_else(|| p.metadata.title.clone()),
+                    description: metadata
+                        .description
+                        .clone()
+                        .or_else(|| p.metadata.description.clone()),
+                };
+                out.push((id, severity, metadata));
+            }
+        }
+        out
+    }
+}
+
+fn default_severity(set: &str) -> Severity {
+    SETS.iter()
+        .find(|(s, _)| *s == set)
+        .map_or(Severity::Error, |(_, sev)| *sev)
+}
+
+fn text_of(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.to_string()),
+        Value::Undefined | Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// A message of set `set` as a finding; `None` when the config turned its rule off.
+pub(super) fn finding(
+    package: &Package,
+    set: &str,
+    member: &Value,
+    subject: &Subject<'_>,
+    ctx: &RuleContext<'_>,
+) -> Option<Finding> {
+    let is_object = member.as_object().is_ok();
+    let message = if is_object {
+        field(member, "msg")
+            .and_then(text_of)
+            .unwrap_or_else(|| member.to_string())
+    } else {
+        text_of(member)?
+    };
+    let message: String = if message.chars().count() > MAX_MESSAGE_CHARS {
+        message
+            .chars()
+            .take(MAX_MESSAGE_CHARS)
+            .chain(['…'])
+            .collect()
+    } else {
+        message
+    };
+    let own_rule = field(member, "rule")
+        .and_then(|r| r.as_string().ok())
+        .map(|r| rule_part(r))
+        .filter(|r| !r.is_empty());
+    let rule = own_rule
+        .and_then(|r| package.rule_id(&r))
+        .or_else(|| package.rule_id(set))?;
+    let given = field(member, "severity")
+        .and_then(|v| v.as_string().ok())
+        .and_then(|v| match v.as_ref() {
+            "error" | "deny" | "violation" => Some(Severity::Error),
+            "warning" | "warn" => Some(Severity::Warning),
+            "info" | "note" => Some(Severity::Info),
+            _ => None,
+        });
+    let severity = match ctx.policies.rego_level(rule) {
+        Some(level) => level?,
+        None => given.unwrap_or_else(|| default_severity(set)),
+    };
+    let location = field(member, "location")
+        .and_then(|l| location_of(l, &subject.location))
+        .unwrap_or_else(|| subject.location.clone());
+    let mut f = Finding::new(rule, severity, location, message.clone()).discriminator(&message);
+    if let Some(p) = subject.placement {
+        let cluster = &ctx.topology.clusters[p.cluster];
+        f = f
+            .resource(resource_of(p, ctx.files))
+            .cluster(&cluster.name, p.cluster_environment.as_str())
+            .subject(&p.object.file, p.object.line);
+        for e in &p.evidence {
+            f = f.evidence(e.location.clone(), e.note.clone());
+        }
+    }
+    Some(f)
+}
+
+/// A policy's `location`: `{"file", "line", "column"}`, each optional; the file defaults to
+/// the placement's. A path that is not repository-relative is ignored.
+fn location_of(value: &Value, default: &Location) -> Option<Location> {
+    let file = match field(value, "file").and_then(|f| f.as_string().ok()) {
+        Some(f) if is_repository_path(f) => Arc::from(f.as_ref()),
+        Some(_) => return None,
+        None => Arc::clone(&default.file),
+    };
+    let number = |key: &str| {
+        field(value, key)
+            .and_then(|v| v.as_u64().ok())
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n >= 1)
+    };
+    let line = number("line").unwrap_or(if Arc::ptr_eq(&file, &default.file) {
+        default.line
+    } else {
+        1
+    });
+    let mut location = Location::new(&file, line);
+    if let Some(column) = number("column") {
+        location = location.with_column(column);
+    }
+    Some(location)
+}
+
+fn is_repository_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains('\\')
+        && !path.split('/').any(|seg| seg == ".." || seg.is_empty())
+        && !path.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_ids_are_rego_prefixed_and_never_builtin() {
+        assert_eq!(
+            parse_id("rego/envfence.limits/deny"),
+            Some("rego/envfence.limits/deny")
+        );
+        assert_eq!(parse_id("nonprod-on-prod-cluster"), None);
+        assert_eq!(parse_id("rego/envfence.x/a:b"), None);
+        assert_eq!(parse_id("rego/envfence.x/a,b"), None);
+        assert_eq!(parse_id("rego//deny"), None);
+        assert_eq!(rule_part("no latest: tags"), "no-latest--tags");
+    }
+
+    #[test]
+    fn repository_paths_only() {
+        assert!(is_repository_path("apps/a.yaml"));
+        assert!(!is_repository_path("/etc/passwd"));
+        assert!(!is_repository_path("../x.yaml"));
+        assert!(!is_repository_path("a//b"));
+    }
+}
