@@ -331,7 +331,7 @@ fn appset_generators_survive_random_nests_within_their_budget() {
             ];
             let sources = source_files(&files);
             let index = RepoIndex::new(&sources);
-            let mut inventory = Inventory::build(&Config::default(), &index);
+            let mut inventory = Inventory::build(&Config::default());
             let (appset, _) = index
                 .of_kind("ApplicationSet")
                 .next()

@@ -239,10 +239,12 @@ pub enum SkipReason {
         size: u64,
         cap: u64,
     },
-    /// A chart template; `deploys` names the GitOps deployer kind it defines, if any (an
-    /// app-of-apps chart), so that the topology can say what it cannot see.
+    /// A chart template, with the kinds and API versions written plainly on its lines, so
+    /// that the topology can say which deployers it defines (an app-of-apps chart) and so
+    /// what it cannot see.
     HelmTemplate {
-        deploys: Option<&'static str>,
+        kinds: Box<[String]>,
+        apis: Box<[String]>,
     },
     /// A template of another engine (or Go templates outside a Helm chart), known by its
     /// compound name (`*.ftl.yaml`) or by its syntax in a file that is not YAML.
@@ -477,9 +479,8 @@ fn injected_panic(path: &str, inside_guard: bool) {
 /// [`load`] without the panic guard.
 fn load_unguarded(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) -> Loaded {
     if kind_hint == Some(FileKind::HelmTemplate) {
-        return Loaded::Skipped(SkipReason::HelmTemplate {
-            deploys: deployer_kind_in(bytes),
-        });
+        let (kinds, apis) = plain_kinds_in(bytes);
+        return Loaded::Skipped(SkipReason::HelmTemplate { kinds, apis });
     }
     if let Some(engine) = TemplateEngine::from_file_name(path) {
         return Loaded::Skipped(SkipReason::Template(engine));
@@ -674,17 +675,25 @@ fn expand_list(document: Document, out: &mut Vec<Document>) {
 
 /// The GitOps deployer kind a template defines (`kind: Application` ...), read from its
 /// text without rendering it.
-fn deployer_kind_in(bytes: &[u8]) -> Option<&'static str> {
+/// The values of a template's plain `kind: X` and `apiVersion: Y` lines, in order.
+fn plain_kinds_in(bytes: &[u8]) -> (Box<[String]>, Box<[String]>) {
+    // A template names a few kinds; a hostile one may repeat `kind:` on every line.
+    const MOST: usize = 64;
     let text = String::from_utf8_lossy(bytes);
-    text.lines().find_map(|line| match line.trim() {
-        "kind: Application" => Some("Application"),
-        "kind: ApplicationSet" => Some("ApplicationSet"),
-        "kind: HelmRelease" => Some("HelmRelease"),
-        "kind: Kustomization" if text.contains("kustomize.toolkit.fluxcd.io") => {
-            Some("Kustomization")
+    let mut kinds = Vec::new();
+    let mut apis = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(kind) = line.strip_prefix("kind: ") {
+            if kinds.len() < MOST {
+                kinds.push(kind.to_owned());
+            }
+        } else if let Some(api) = line.strip_prefix("apiVersion: ") {
+            if apis.len() < MOST {
+                apis.push(api.trim().to_owned());
+            }
         }
-        _ => None,
-    })
+    }
+    (kinds.into(), apis.into())
 }
 
 /// A NUL byte in the first 8 KiB, as git and ripgrep decide.

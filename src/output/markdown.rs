@@ -620,7 +620,10 @@ mod tests {
         nothing.summary.skipped = (0..3)
             .map(|i| crate::walk::Skipped {
                 rel_path: format!("chart/templates/{i}.yaml").into(),
-                reason: crate::documents::SkipReason::HelmTemplate { deploys: None },
+                reason: crate::documents::SkipReason::HelmTemplate {
+                    kinds: Box::default(),
+                    apis: Box::default(),
+                },
             })
             .collect();
         let nothing = render(&nothing);

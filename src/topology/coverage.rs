@@ -13,8 +13,8 @@
 
 use std::collections::BTreeMap;
 
+use super::family::{family_owning, FamilyRoot};
 use super::index::{self, RepoIndex};
-use super::unfollowed::{self, FamilyRoot};
 use super::Placement;
 
 /// How many path segments of an object's folder name its group: `apps/web/overlays/dev/x.yaml`
@@ -118,7 +118,7 @@ pub fn compute(index: &RepoIndex<'_>, placements: &[Placement], roots: &[FamilyR
         .map(|(folder, objects)| UnplacedFolder {
             folder: folder.to_owned(),
             objects,
-            family: unfollowed::family_of(roots, folder),
+            family: family_owning(roots, folder),
         })
         .collect();
     folders.sort_by(|a, b| b.objects.cmp(&a.objects).then(a.folder.cmp(&b.folder)));

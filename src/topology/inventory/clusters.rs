@@ -7,13 +7,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use base64::Engine;
-
-use super::env::{Env, Vocabulary};
-use super::index::RepoIndex;
 use crate::config::{self, Config};
-use crate::documents::{Document, Node};
 use crate::location::Location;
+use crate::topology::env::{Env, Vocabulary};
 
 /// Argo CD's name for the cluster it runs on.
 pub const IN_CLUSTER: &str = "in-cluster";
@@ -35,7 +31,7 @@ pub struct Cluster {
     pub argo_known: bool,
     /// The cluster's tier (DESIGN §3 "Tiers"), decided once its environment is final; `None`
     /// for a non-production cluster with no tier word, or an unknown one.
-    pub tier: Option<super::Tier>,
+    pub tier: Option<crate::topology::Tier>,
     /// Why the tier is what it is.
     pub tier_reason: String,
     /// How strongly the environment was decided (lower is stronger), to merge declarations.
@@ -44,7 +40,7 @@ pub struct Cluster {
 
 impl Cluster {
     /// The cluster's tier: `production`, `staging`, `development`, `testing`, `internal`.
-    pub fn tier(&self) -> Option<super::Tier> {
+    pub fn tier(&self) -> Option<crate::topology::Tier> {
         self.tier
     }
 }
@@ -54,7 +50,7 @@ pub struct Inventory {
     pub clusters: Vec<Cluster>,
     vocabulary: Vocabulary,
     /// Which `repoURL`s are this repository.
-    pub repository: super::repository::ThisRepository,
+    pub repository: crate::topology::repository::ThisRepository,
 }
 
 const RANK_CONFIG: u8 = 0;
@@ -85,7 +81,7 @@ impl Inventory {
     }
 
     /// Adds or merges a declaration; returns the cluster's index.
-    fn declare(
+    pub(crate) fn declare(
         &mut self,
         name: Option<&str>,
         server: Option<&str>,
@@ -163,9 +159,10 @@ impl Inventory {
         // A word of a non-production tier (`load-1`, `tools`, `ci-eu`) makes the cluster
         // non-production when no environment word says otherwise.
         if candidates.is_empty() {
-            if let Some((tier, why)) =
-                super::tiers::cluster_tier_word(c, super::tiers::Catalog::builtin())
-            {
+            if let Some((tier, why)) = crate::topology::tiers::cluster_tier_word(
+                c,
+                crate::topology::tiers::Catalog::builtin(),
+            ) {
                 candidates.push((
                     RANK_TIER_WORD,
                     Env::NonProduction,
@@ -184,7 +181,7 @@ impl Inventory {
     }
 
     /// A cluster named only by the folder that holds its tree (`clusters/<x>/`).
-    fn declare_folder(&mut self, name: &str, location: Location) -> usize {
+    pub(crate) fn declare_folder(&mut self, name: &str, location: Location) -> usize {
         let i = self.declare(Some(name), None, BTreeMap::new(), Some(location), None);
         let vocabulary = self.vocabulary.clone();
         let c = &mut self.clusters[i];
@@ -216,15 +213,16 @@ impl Inventory {
         (i, false)
     }
 
-    /// Builds the inventory from the config and the repository.
-    pub fn build(config: &Config, index: &RepoIndex<'_>) -> Inventory {
+    /// The inventory of the clusters the config declares; the families declare the ones the
+    /// repository describes (`Family::declare_clusters`).
+    pub fn build(config: &Config) -> Inventory {
         let mut inv = Inventory {
             clusters: Vec::new(),
             vocabulary: Vocabulary::new(
                 config.environments.production.words.clone(),
                 config.environments.non_production.words.clone(),
             ),
-            repository: super::repository::ThisRepository::from_config(config),
+            repository: crate::topology::repository::ThisRepository::from_config(config),
         };
         let config_file: Arc<str> = config
             .source
@@ -264,42 +262,6 @@ impl Inventory {
             );
             inv.clusters[c].aliases.extend(decl.aliases.iter().cloned());
             inv.clusters[c].argo_known = true;
-        }
-        for (_, doc) in index.all_docs() {
-            if let Some(secret) = argo_cluster_secret(doc) {
-                let c = inv.declare(
-                    secret.name.as_deref(),
-                    secret.server.as_deref(),
-                    secret.labels,
-                    Some(Location::new(&doc.file, secret.line)),
-                    None,
-                );
-                inv.clusters[c].argo_known = true;
-            }
-        }
-        // Flux-style trees: clusters/<name>/... (at any depth).
-        let mut trees: BTreeMap<String, Location> = BTreeMap::new();
-        // Declared where Flux's own sync lives (`flux-system/`), else by its first file.
-        for f in index.files {
-            if let Some(name) = cluster_tree_of(&f.path) {
-                let here = Location::new(&f.path, 1);
-                let rank = |file: &str| {
-                    if file.ends_with("/flux-system/gotk-sync.yaml") {
-                        0
-                    } else if file.contains("/flux-system/") {
-                        1
-                    } else {
-                        2
-                    }
-                };
-                let slot = trees.entry(name.to_owned()).or_insert_with(|| here.clone());
-                if rank(&f.path) < rank(&slot.file) {
-                    *slot = here;
-                }
-            }
-        }
-        for (name, loc) in trees {
-            inv.declare_folder(&name, loc);
         }
         inv
     }
@@ -443,96 +405,6 @@ pub fn host_of(url: &str) -> String {
         .filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
         .map_or(host, |(h, _)| h);
     host.to_ascii_lowercase()
-}
-
-struct ClusterSecret {
-    name: Option<String>,
-    server: Option<String>,
-    labels: BTreeMap<String, String>,
-    line: u32,
-}
-
-/// The labels and (plain) data of a Secret template inside a wrapper object.
-fn wrapped(template: Option<&Node>) -> (Option<&Node>, Vec<(&Node, bool)>) {
-    (
-        template
-            .and_then(|t| t.get("metadata"))
-            .and_then(|m| m.get("labels")),
-        template
-            .and_then(|t| t.get("data"))
-            .map(|d| vec![(d, false)])
-            .unwrap_or_default(),
-    )
-}
-
-/// An Argo CD cluster Secret, also inside a SealedSecret or ExternalSecret template. (Why
-/// `reuse::PLAIN_KINDS` has no Secrets.)
-fn argo_cluster_secret(doc: &Document) -> Option<ClusterSecret> {
-    const LABEL: &str = "argocd.argoproj.io/secret-type";
-    let kind = doc.id.kind.as_deref()?;
-    let (labels_node, data_nodes): (Option<&Node>, Vec<(&Node, bool)>) = match kind {
-        "Secret" => (
-            doc.root.get("metadata").and_then(|m| m.get("labels")),
-            [("stringData", false), ("data", true)]
-                .into_iter()
-                .filter_map(|(k, b64)| Some((doc.root.get(k)?, b64)))
-                .collect(),
-        ),
-        // Wrapped Secrets carry the real Secret's labels and data in a template.
-        "SealedSecret" => wrapped(doc.root.get("spec").and_then(|s| s.get("template"))),
-        "ExternalSecret" => wrapped(
-            doc.root
-                .get("spec")
-                .and_then(|s| s.get("target"))
-                .and_then(|t| t.get("template")),
-        ),
-        _ => return None,
-    };
-    let labels: BTreeMap<String, String> = labels_node
-        .map(|l| l.string_map().into_iter().collect())
-        .unwrap_or_default();
-    if labels.get(LABEL).map(String::as_str) != Some("cluster") {
-        return None;
-    }
-    let field = |key: &str| -> Option<(String, u32)> {
-        data_nodes.iter().find_map(|(node, b64)| {
-            let entry = node.entry(key)?;
-            let raw = entry.value.as_str()?;
-            let value = if *b64 {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(raw.trim())
-                    .ok()?;
-                String::from_utf8(bytes).ok()?
-            } else {
-                raw.to_owned()
-            };
-            // Templated values (`{{ .name }}`) say nothing statically.
-            (!value.contains("{{")).then_some((value, entry.key.span.start.line))
-        })
-    };
-    let name = field("name");
-    let server = field("server");
-    // Without a readable name, a wrapped Secret is known by its own name.
-    let fallback_name = doc
-        .id
-        .name
-        .as_deref()
-        .map(|n| n.strip_prefix("cluster-").unwrap_or(n).to_owned());
-    let line = name
-        .as_ref()
-        .map(|(_, l)| *l)
-        .or(server.as_ref().map(|(_, l)| *l))
-        .unwrap_or(doc.first_line);
-    Some(ClusterSecret {
-        name: name.map(|(n, _)| n).or(if server.is_none() {
-            fallback_name
-        } else {
-            None
-        }),
-        server: server.map(|(s, _)| s),
-        labels: labels.into_iter().filter(|(k, _)| k != LABEL).collect(),
-        line,
-    })
 }
 
 #[cfg(test)]

@@ -12,11 +12,11 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 
-use super::env::{tokens, Env};
-use super::{Placement, Topology};
 use crate::config::Config;
 use crate::documents::Document;
 use crate::location::Location;
+use crate::topology::env::{tokens, Env};
+use crate::topology::{Placement, Topology};
 pub use crate::vocabulary::{Purpose, Tier};
 
 impl Tier {
@@ -99,7 +99,7 @@ impl Catalog {
                 #[serde(default)]
                 data: BTreeMap<String, serde_yaml::Value>,
             }
-            let text = include_str!("../../policies/workload-outside-its-tier.yaml");
+            let text = include_str!("../../../policies/workload-outside-its-tier.yaml");
             // A broken embedded policy is a build defect that the policy tests catch.
             serde_yaml::from_str::<DataOnly>(text)
                 .map(|d| Catalog::from_data(&d.data))
@@ -323,13 +323,13 @@ pub fn tool_signal(
     doc: Option<&Document>,
     kind: &str,
     images: &[(String, u32)],
-) -> Option<super::Signal> {
+) -> Option<crate::topology::Signal> {
     let api_version = doc.and_then(|d| d.id.api_version.as_deref());
     let (_, why) = Catalog::builtin().tool(api_version, kind, images)?;
-    Some(super::Signal {
+    Some(crate::topology::Signal {
         env: Env::NonProduction,
         note: why.into(),
-        level: super::SignalLevel::Own,
+        level: crate::topology::SignalLevel::Own,
     })
 }
 
@@ -343,7 +343,7 @@ fn named_by_purpose(kind: &str) -> bool {
 /// from what it is (tool kinds and images), then its own identity (folders, namespace,
 /// `env` labels, Job name), then its deployer (name, source folder), then the overlays that
 /// include it.
-pub fn assign_purposes(topology: &mut Topology, index: &super::RepoIndex<'_>) {
+pub fn assign_purposes(topology: &mut Topology, index: &crate::topology::RepoIndex<'_>) {
     use rayon::prelude::*;
     let catalog = Catalog::builtin();
     // The reasons most placements share, made once.
@@ -367,8 +367,8 @@ thread_local! {
     /// namespaces and folders recur on thousands of placements, and the answer for a name
     /// never changes. Per thread, since a map shared by threads costs more in waiting than it
     /// saves.
-    static PURPOSE_WORDS: std::cell::RefCell<super::HashMap<String, PurposeWord>> =
-        std::cell::RefCell::new(super::HashMap::default());
+    static PURPOSE_WORDS: std::cell::RefCell<crate::topology::HashMap<String, PurposeWord>> =
+        std::cell::RefCell::new(crate::topology::HashMap::default());
 }
 
 /// Names a thread remembers at most; past that it starts over (a bound on memory).
@@ -454,7 +454,7 @@ fn purpose_of(
     // Folders: the environment slot (`overlays/<x>`, `feature-*`), and any folder that is a
     // purpose word as a whole (`tests/`, `load/`, `e2e/`), not one that merely contains one
     // (`dev-portal/`).
-    let file_dir = super::index::parent(&p.object.file);
+    let file_dir = crate::topology::index::parent(&p.object.file);
     for folder in file_dir.rsplit('/').filter(|s| !s.is_empty()) {
         let whole = purpose_word(folder).is_some_and(|(_, word)| tokens(&word) == tokens(folder));
         if whole {
@@ -463,7 +463,7 @@ fn purpose_of(
             }
         }
     }
-    if let Some(slot) = super::folder_slot(file_dir) {
+    if let Some(slot) = crate::topology::folder_slot(file_dir) {
         if let Some(hit) = found(slot, &|| format!("its folder {slot}/")) {
             return hit;
         }
@@ -472,8 +472,8 @@ fn purpose_of(
         if let Some(hit) = found(&d.name, &|| format!("{} {}", d.kind, d.name)) {
             return hit;
         }
-        let dir = super::index::parent(&d.location.file);
-        if let Some(slot) = super::folder_slot(dir) {
+        let dir = crate::topology::index::parent(&d.location.file);
+        if let Some(slot) = crate::topology::folder_slot(dir) {
             if let Some(hit) = found(slot, &|| format!("deployer folder {dir}/")) {
                 return hit;
             }
@@ -487,8 +487,8 @@ fn purpose_of(
         }
     }
     for hop in &p.evidence {
-        let dir = super::index::parent(&hop.location.file);
-        if let Some(slot) = super::folder_slot(dir) {
+        let dir = crate::topology::index::parent(&hop.location.file);
+        if let Some(slot) = crate::topology::folder_slot(dir) {
             if let Some(hit) = found(slot, &|| format!("included by {dir}/")) {
                 return hit;
             }
@@ -500,7 +500,7 @@ fn purpose_of(
 /// The tier of every cluster (after environments are final): the config's `tier`, else a
 /// production cluster is the production tier, else a non-production cluster's labels and
 /// name; a non-production cluster with no tier word has none.
-pub fn assign_tiers(clusters: &mut [super::Cluster], config: &Config) {
+pub fn assign_tiers(clusters: &mut [crate::topology::Cluster], config: &Config) {
     let catalog = Catalog::builtin();
     for c in clusters.iter_mut() {
         let declared = config.clusters.iter().enumerate().find(|(_, d)| {
@@ -547,7 +547,10 @@ pub fn assign_tiers(clusters: &mut [super::Cluster], config: &Config) {
 pub const TIER_LABELS: [&str; 4] = ["tier", "env", "environment", "stage"];
 
 /// A tier word in a cluster's labels, else its name, with why.
-pub fn cluster_tier_word(c: &super::Cluster, catalog: &Catalog) -> Option<(Tier, String)> {
+pub fn cluster_tier_word(
+    c: &crate::topology::Cluster,
+    catalog: &Catalog,
+) -> Option<(Tier, String)> {
     for key in TIER_LABELS {
         if let Some(v) = c.labels.get(key) {
             if let Some(t) = Tier::parse(v).filter(|t| *t != Tier::Production) {

@@ -6,17 +6,173 @@
 //! repository; an `ExternalArtifact` is followed through the `ArtifactGenerator` copy rules
 //! that produce it (the Flux 2.7 layout); anything else is another repository.
 
+pub mod helm;
+
+use globset::Glob;
+
+use crate::topology::build::Worklist;
+use crate::topology::clusters;
+use crate::topology::family::{
+    api_in, config_file, covered_by_others, field_text, name_of, note_at, Family, Job, NoteContext,
+    Notes, RunContext, Stage, TemplateKind,
+};
+use crate::topology::HashMap;
+
 use std::collections::BTreeMap;
 
-use super::clusters::Inventory;
-use super::env::Env;
-use super::index::{self, DocRef, RepoIndex};
-use super::kustomize::DirectoryMode;
-use super::{
-    Delivery, Deployer, Outcome, PlacedObject, Placement, Signal, SignalLevel, Unresolved,
-};
 use crate::documents::{Document, Node};
 use crate::location::{Evidence, Location};
+use crate::topology::clusters::Inventory;
+use crate::topology::env::Env;
+use crate::topology::index::{self, DocRef, RepoIndex};
+use crate::topology::kustomize::DirectoryMode;
+use crate::topology::{
+    Delivery, Deployer, Outcome, PlacedObject, Placement, Signal, SignalLevel, Unresolved,
+};
+
+/// Flux: Kustomizations and HelmReleases, with their sources.
+pub struct Flux;
+
+impl Family for Flux {
+    fn name(&self) -> &'static str {
+        "Flux"
+    }
+
+    fn deployer_kinds(&self) -> &'static [&'static str] {
+        &[
+            "Kustomization",
+            "GitRepository",
+            "HelmRepository",
+            "OCIRepository",
+            "Bucket",
+            "HelmChart",
+            "ArtifactGenerator",
+            "ExternalArtifact",
+        ]
+    }
+
+    fn is_deployer(&self, d: &Document) -> bool {
+        is_flux_deployer(d)
+    }
+
+    fn template_kinds(&self) -> &'static [TemplateKind] {
+        &[
+            TemplateKind {
+                kind: "HelmRelease",
+                api: None,
+                described: "Flux HelmReleases",
+            },
+            TemplateKind {
+                kind: "Kustomization",
+                api: Some("kustomize.toolkit.fluxcd.io"),
+                described: "Flux Kustomizations",
+            },
+        ]
+    }
+
+    fn stage(&self) -> Option<Stage> {
+        Some(Stage::Deployers)
+    }
+
+    fn seed(&self, w: &mut Worklist<'_>) {
+        seed_unreached(w);
+    }
+
+    /// Flux deployers take no signals from the deployer that placed them: a Flux tree's
+    /// Kustomizations are the cluster's own configuration, not children of a parent's
+    /// environment (parent signals are Argo CD's apps of apps).
+    fn run(&self, cx: &mut RunContext<'_, '_>, job: &Job<'_>) -> Outcome {
+        run(cx.index, cx.inventory, job.doc, job.host, job.chain)
+    }
+
+    fn notes(&self, cx: &NoteContext<'_, '_>, out: &mut Notes) {
+        chart_notes(cx, out);
+    }
+}
+
+/// Flux Kustomizations that no cluster tree or deployer reached. One with a remote
+/// `kubeConfig` names its cluster; the others (a single-cluster repository with its root
+/// in, say, `kubernetes/flux/cluster/`) run on one unnamed cluster of unknown environment,
+/// shallowest first so that roots reach their children.
+fn seed_unreached(w: &mut Worklist<'_>) {
+    let index = w.index();
+    let flux: Vec<(DocRef, &Document)> = index
+        .of_kind("Kustomization")
+        .filter(|(_, d)| is_flux_deployer(d) && !index.is_patch_file(&d.file))
+        .collect();
+    // Roots first: a Kustomization whose file no other Kustomization's path covers.
+    let mut paths: HashMap<String, Vec<DocRef>> = HashMap::default();
+    for (r, d) in &flux {
+        let path = d
+            .root
+            .get("spec")
+            .and_then(|s| s.get("path"))
+            .and_then(|p| p.as_str());
+        if let Some(dir) = path.and_then(|p| index::join("", p, true)) {
+            paths.entry(dir).or_default().push(*r);
+        }
+    }
+    let mut pending: Vec<(bool, usize, DocRef)> = flux
+        .iter()
+        .map(|(r, d)| {
+            (
+                covered_by_others(&d.file, *r, &paths),
+                d.file.matches('/').count(),
+                *r,
+            )
+        })
+        .collect();
+    pending.sort();
+    for (_, _, r) in pending {
+        if w.was_reached(r) {
+            continue;
+        }
+        let d = w.index().doc(r);
+        let location = Location::new(&d.file, d.first_line);
+        let remote = d
+            .root
+            .get("spec")
+            .and_then(|s| s.get("kubeConfig"))
+            .is_some();
+        let by_rule = w.config().paths.iter().enumerate().find(|(_, rule)| {
+            Glob::new(&rule.glob).is_ok_and(|g| g.compile_matcher().is_match(&*d.file))
+        });
+        let host = if remote {
+            None
+        } else if let Some((i, rule)) = by_rule {
+            let line = w
+                .config()
+                .source
+                .as_ref()
+                .and_then(|s| s.line_of(&format!("paths[{i}].glob")))
+                .unwrap_or(1);
+            let at = Location::new(&config_file(w.config()), line);
+            let (c, _) = w
+                .inventory_mut()
+                .resolve_destination(Some(&rule.cluster), None, at);
+            Some(c)
+        } else {
+            w.note(Unresolved {
+                location: location.clone(),
+                reason: format!(
+                    "Flux Kustomization {} is not inside a clusters/<name>/ tree, so its cluster is not named: envfence places it on `{}` of unknown environment (name it with a `paths` rule for this file in .envfence.yaml)",
+                    d.id.name.as_deref().unwrap_or("?"),
+                    clusters::UNNAMED
+                ),
+            });
+            Some(w.inventory_mut().unnamed(location.clone()))
+        };
+        let chain = vec![Evidence {
+            location,
+            note: format!(
+                "Flux Kustomization {} (no cluster tree reaches it)",
+                d.id.name.as_deref().unwrap_or("?")
+            )
+            .into(),
+        }];
+        w.run(r, host, chain);
+    }
+}
 
 pub fn is_flux_deployer(d: &Document) -> bool {
     let api = d.id.api_version.as_deref().unwrap_or("");
@@ -26,12 +182,12 @@ pub fn is_flux_deployer(d: &Document) -> bool {
             && d.id.kind.as_deref() == Some("HelmRelease"))
 }
 
-/// Runs a Flux deployer placed on `host` (`usize::MAX` when only its kubeConfig is known).
+/// Runs a Flux deployer placed on `host` (`None` when only its kubeConfig is known).
 pub fn run(
     index: &RepoIndex<'_>,
     inventory: &mut Inventory,
     doc: DocRef,
-    host: usize,
+    host: Option<usize>,
     chain: &[Evidence],
 ) -> Outcome {
     let mut out = Outcome::default();
@@ -71,8 +227,10 @@ pub fn run(
                 }),
             )
         }
-        None if host == usize::MAX => return out,
-        None => (host, None),
+        None => match host {
+            Some(host) => (host, None),
+            None => return out,
+        },
     };
 
     let vocabulary = inventory.vocabulary().clone();
@@ -97,7 +255,7 @@ pub fn run(
     }
 
     if kind == "HelmRelease" {
-        if let Some(install) = super::helm::flux_install(
+        if let Some(install) = helm::install(
             index,
             inventory,
             d,
@@ -110,13 +268,16 @@ pub fn run(
         }
         // The chart is rendered by Helm; the HelmRelease stands for what it renders. On a
         // remote cluster it is placed there too, so that rules see its values.
-        if let (Some(hop), true) = (dest_hop, cluster != host) {
+        if let (Some(hop), true) = (dest_hop, Some(cluster) != host) {
             let doc_ref = Some(doc);
             let mut evidence = chain.to_vec();
             evidence.push(hop.clone());
             let env = inventory.clusters[cluster].environment;
-            let (class, reason, level) =
-                super::decide_class(env, &inventory.clusters[cluster].name, &signals);
+            let (class, reason, level) = crate::topology::classify::decide_class(
+                env,
+                &inventory.clusters[cluster].name,
+                &signals,
+            );
             out.extra_placements.push(Placement {
                 object: PlacedObject {
                     file: d.file.clone(),
@@ -136,7 +297,7 @@ pub fn run(
                 workload_class: class,
                 class_reason: reason,
                 class_level: level,
-                deployer_class: super::deployer_class(&signals),
+                deployer_class: crate::topology::classify::deployer_class(&signals),
                 evidence: evidence.into(),
                 deployer: Some(std::sync::Arc::new(Deployer {
                     kind: "HelmRelease".into(),
@@ -147,7 +308,7 @@ pub fn run(
                 renders_chart: true,
                 // The chart is not rendered: what it holds was not read.
                 opaque: true,
-                purpose: super::Purpose::Unknown,
+                purpose: crate::topology::Purpose::Unknown,
                 purpose_reason: std::sync::Arc::from(""),
             });
         }
@@ -243,7 +404,7 @@ pub fn run(
         });
         return out;
     };
-    if let Some(slot) = super::folder_slot(&dir).or(Some(index::basename(&dir))) {
+    if let Some(slot) = crate::topology::folder_slot(&dir).or(Some(index::basename(&dir))) {
         if let Some(m) = vocabulary.classify_workload(slot) {
             signals.push(Signal {
                 env: m.env,
@@ -416,7 +577,7 @@ pub(crate) fn this_repository(
         ))),
         _ if matches!(
             inventory.repository.classify(theirs.0.as_deref()),
-            super::repository::RepoMatch::This(_)
+            crate::topology::repository::RepoMatch::This(_)
         ) =>
         {
             Ok(())
@@ -463,7 +624,7 @@ fn opaque_kustomization(
     }
     if let Some(path) = spec.and_then(|s| s.get("path")).and_then(Node::as_str) {
         let trimmed = path.trim_end_matches('/');
-        let slot = super::folder_slot(trimmed).unwrap_or(index::basename(trimmed));
+        let slot = crate::topology::folder_slot(trimmed).unwrap_or(index::basename(trimmed));
         if let Some(m) = vocabulary.classify_workload(slot) {
             signals.push(Signal {
                 env: m.env,
@@ -473,7 +634,8 @@ fn opaque_kustomization(
         }
     }
     let c = &inventory.clusters[cluster];
-    let (class, class_reason, level) = super::decide_class(c.environment, &c.name, &signals);
+    let (class, class_reason, level) =
+        crate::topology::classify::decide_class(c.environment, &c.name, &signals);
     let mut evidence = chain.to_vec();
     evidence.extend(dest_hop);
     evidence.push(Evidence {
@@ -497,7 +659,7 @@ fn opaque_kustomization(
         workload_class: class,
         class_reason,
         class_level: level,
-        deployer_class: super::deployer_class(&signals),
+        deployer_class: crate::topology::classify::deployer_class(&signals),
         evidence: evidence.into(),
         deployer: Some(std::sync::Arc::new(Deployer {
             kind: "Kustomization".into(),
@@ -507,7 +669,7 @@ fn opaque_kustomization(
         patch: false,
         renders_chart: false,
         opaque: true,
-        purpose: super::Purpose::Unknown,
+        purpose: crate::topology::Purpose::Unknown,
         purpose_reason: std::sync::Arc::from(""),
     })
 }
@@ -579,6 +741,37 @@ fn artifact_path(
         }
     }
     None
+}
+
+/// A note for each HelmRelease of a chart in a GitRepository that no followed Kustomization
+/// installed: what it deploys is not known.
+fn chart_notes(cx: &NoteContext<'_, '_>, out: &mut Notes) {
+    for (_, d) in cx.index.of_kind("HelmRelease") {
+        if !api_in(d, "helm.toolkit.fluxcd.io") {
+            continue;
+        }
+        let spec = d.root.get("spec");
+        let chart = spec
+            .and_then(|s| s.get("chart"))
+            .and_then(|c| c.get("spec"));
+        if field_text(chart, &["sourceRef", "kind"]) != Some("GitRepository") {
+            continue;
+        }
+        let path = field_text(chart, &["chart"]).unwrap_or("?");
+        if index::join("", path, true).is_some_and(|p| cx.installed.contains(&p)) {
+            continue;
+        }
+        note_at(
+            out,
+            d,
+            d.line_of("spec.chart.spec.chart").unwrap_or(d.first_line),
+            format!(
+                "HelmRelease {} installs the Helm chart at {path} of GitRepository {}, not rendered here (no Flux Kustomization envfence follows applies it, or the source is not this repository), so what it deploys is not known",
+                name_of(d),
+                field_text(chart, &["sourceRef", "name"]).unwrap_or("?")
+            ),
+        );
+    }
 }
 
 #[cfg(test)]

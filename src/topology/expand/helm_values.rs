@@ -15,8 +15,9 @@ use crate::documents::yaml::{self, Node, ScalarKind, Value};
 use crate::documents::SourceFile;
 use crate::location::{Evidence, Location};
 
-use super::helm::{RenderRequest, ValuesInput, PARAMETER_NOTE};
-use super::HashMap;
+use crate::topology::expand::helm::{RenderRequest, ValuesInput};
+use crate::topology::family::argo::helm::PARAMETER_NOTE;
+use crate::topology::HashMap;
 
 /// The value sources of one render, in the order helm applies them (the last wins).
 #[derive(Debug, Clone, Default)]

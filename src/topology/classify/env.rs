@@ -10,7 +10,7 @@ use std::sync::Arc;
 use compact_str::{format_compact, CompactString};
 use serde::Serialize;
 
-use super::Remembered;
+use crate::topology::Remembered;
 
 /// The environment of a cluster, or the class of a workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]

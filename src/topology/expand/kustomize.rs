@@ -8,18 +8,18 @@
 //! (a base shared by fifty overlays is read once; a fan-out of bases that include each other
 //! stays linear), and one expansion yields at most `limits.kustomize-objects` objects.
 
-use super::{HashMap, HashSet};
+use crate::topology::{HashMap, HashSet};
 use std::sync::Arc;
 
 use compact_str::CompactString;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use super::helm;
-use super::helm_values::ValueSources;
-use super::index::{self, DocRef, RepoIndex};
 use crate::documents::{Document, FileKind, Node, Value};
 use crate::location::{Evidence, Location};
+use crate::topology::expand::{helm, kustomize_helm};
+use crate::topology::helm_values::ValueSources;
+use crate::topology::index::{self, DocRef, RepoIndex};
 
 /// Deepest chain of kustomizations we follow (real repositories stay under ten).
 const MAX_DEPTH: usize = 64;
@@ -638,13 +638,13 @@ impl Expander<'_> {
         let file = &self.index.files[k].path;
         let location = Location::new(file, entry.span.start.line);
         let (request, values_evidence, notes) =
-            match helm::kustomize_chart(self.index, dir, file, root, entry, legacy) {
-                helm::KustomizeChart::Local {
+            match kustomize_helm::kustomize_chart(self.index, dir, file, root, entry, legacy) {
+                kustomize_helm::KustomizeChart::Local {
                     request,
                     values_evidence,
                     notes,
                 } => (request, values_evidence, notes),
-                helm::KustomizeChart::Remote(reason) => {
+                kustomize_helm::KustomizeChart::Remote(reason) => {
                     out.problems.push(Problem { location, reason });
                     return;
                 }
@@ -1049,6 +1049,64 @@ pub fn placed_identity(
             owned(item.namespace.as_deref().or(own_ns)),
         ),
     }
+}
+
+/// Notes for the `helmCharts` entries of kustomizations no delivery expanded (expanded ones
+/// were rendered there, or have their note): where they deploy is not known.
+pub fn unexpanded_chart_notes(
+    index: &RepoIndex<'_>,
+    expanded: &dyn Fn(&str) -> bool,
+) -> Vec<crate::topology::Unresolved> {
+    let mut out = Vec::new();
+    for f in index.files.iter().filter(|f| {
+        f.kind == crate::documents::FileKind::Kustomization && !expanded(index::parent(&f.path))
+    }) {
+        for d in f.documents.iter() {
+            for field in ["helmCharts", "helmChartInflationGenerator"] {
+                for chart in d.root.get(field).and_then(Node::as_seq).unwrap_or(&[]) {
+                    let name = ["name", "chartName"]
+                        .into_iter()
+                        .find_map(|k| chart.get(k).and_then(Node::as_str))
+                        .unwrap_or("?");
+                    out.push(crate::topology::Unresolved {
+                        location: Location::new(&d.file, chart.span.start.line),
+                        reason: format!(
+                            "{field} entry {name}: no deployer envfence follows builds this kustomization, so its chart is not rendered and where it deploys is not known"
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+/// The objects one directory expands to, as (kind, name, namespace), without patches: what
+/// `kustomize build` of that directory would output (generated names without their hash).
+/// Used by the differential test against kubectl's kustomize.
+pub fn kustomize_objects(
+    files: &[crate::documents::SourceFile],
+    dir: &str,
+) -> Vec<(String, Option<String>, Option<String>)> {
+    let index = RepoIndex::new(files);
+    let mut expander = Expander::new(&index);
+    let expansion = expander.expand(dir, &DirectoryMode::default());
+    expansion
+        .items
+        .iter()
+        .filter(|item| !item.patch)
+        .map(|item| {
+            let doc = match &item.source {
+                ItemSource::Doc(r) => Some(index.doc(*r)),
+                ItemSource::Generated(_) => None,
+            };
+            let (kind, name, namespace) = placed_identity(item, doc);
+            (
+                kind.to_string(),
+                name.map(|n| n.to_string()),
+                namespace.map(|n| n.to_string()),
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

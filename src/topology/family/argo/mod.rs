@@ -5,23 +5,120 @@
 //! Applications are ephemeral non-production workloads whose static destination still counts,
 //! and what cannot be known becomes an unresolved entry.
 
+pub mod cluster_secret;
+pub mod helm;
+
+use crate::topology::build::Worklist;
+use crate::topology::family::{covered_by_others, Family, Job, RunContext, Stage, TemplateKind};
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use globset::Glob;
 
-use super::clusters::{Inventory, IN_CLUSTER, IN_CLUSTER_SERVER};
-use super::env::Env;
-use super::index::{self, DocRef, RepoIndex};
-use super::kustomize::{count_text, DirectoryMode};
-use super::repository::RepoMatch;
-use super::{
-    folder_slot, Delivery, Deployer, Outcome, PlacedObject, Placement, Signal, SignalLevel,
-    Unresolved,
-};
 use crate::config::Limits;
 use crate::documents::{Document, Node};
 use crate::location::{Evidence, Location};
+use crate::topology::clusters::{Inventory, IN_CLUSTER, IN_CLUSTER_SERVER};
+use crate::topology::env::Env;
+use crate::topology::index::{self, DocRef, RepoIndex};
+use crate::topology::kustomize::{count_text, DirectoryMode};
+use crate::topology::repository::RepoMatch;
+use crate::topology::{
+    folder_slot, Delivery, Deployer, Outcome, PlacedObject, Placement, Signal, SignalLevel,
+    Unresolved,
+};
+
+/// Argo CD: Applications and ApplicationSets, with the cluster Secrets that declare clusters.
+pub struct ArgoCd;
+
+impl Family for ArgoCd {
+    fn name(&self) -> &'static str {
+        "Argo CD"
+    }
+
+    fn deployer_kinds(&self) -> &'static [&'static str] {
+        &["Application", "ApplicationSet", "AppProject"]
+    }
+
+    fn is_deployer(&self, d: &Document) -> bool {
+        is_argo_deployer(d)
+    }
+
+    fn template_kinds(&self) -> &'static [TemplateKind] {
+        &[
+            TemplateKind {
+                kind: "Application",
+                api: None,
+                described: "Argo CD Applications",
+            },
+            TemplateKind {
+                kind: "ApplicationSet",
+                api: None,
+                described: "Argo CD ApplicationSets",
+            },
+        ]
+    }
+
+    fn declare_clusters(&self, index: &RepoIndex<'_>, inventory: &mut Inventory) {
+        cluster_secret::declare(index, inventory);
+    }
+
+    fn stage(&self) -> Option<Stage> {
+        Some(Stage::Deployers)
+    }
+
+    fn seed(&self, w: &mut Worklist<'_>) {
+        seed_roots(w);
+    }
+
+    fn run(&self, cx: &mut RunContext<'_, '_>, job: &Job<'_>) -> Outcome {
+        run(
+            cx.index,
+            cx.inventory,
+            job.doc,
+            job.host,
+            job.chain,
+            job.parent_signals,
+            cx.limits,
+        )
+    }
+}
+
+/// Runs every Argo CD Application and ApplicationSet that no placement reached, parents
+/// (apps of apps) first so that their children carry the parent in their evidence.
+fn seed_roots(w: &mut Worklist<'_>) {
+    let mut roots = Vec::new();
+    let mut contained = Vec::new();
+    let index = w.index();
+    let argo: Vec<(DocRef, &Document)> = index
+        .of_kind("Application")
+        .chain(index.of_kind("ApplicationSet"))
+        .filter(|(_, d)| is_argo_deployer(d))
+        .collect();
+    let mut sources: crate::topology::HashMap<String, Vec<DocRef>> =
+        crate::topology::HashMap::default();
+    for (r, d) in &argo {
+        for p in source_paths(d) {
+            sources.entry(p).or_default().push(*r);
+        }
+    }
+    for (r, d) in &argo {
+        if covered_by_others(&d.file, *r, &sources) {
+            contained.push(*r);
+        } else {
+            roots.push(*r);
+        }
+    }
+    roots.sort();
+    contained.sort();
+    for r in roots.into_iter().chain(contained) {
+        if w.was_reached(r) {
+            continue;
+        }
+        w.run(r, None, Vec::new());
+    }
+}
 
 pub fn is_argo_deployer(d: &Document) -> bool {
     d.id.api_version
@@ -143,7 +240,7 @@ struct SourceSpec {
     exclude: Option<String>,
     line: u32,
     /// The `helm:` block, for a source that is a local chart.
-    helm: Option<super::helm::ArgoHelm>,
+    helm: Option<helm::ArgoHelm>,
     /// `ref:`, naming this source for other sources' `$ref/...` value files.
     ref_name: Option<String>,
 }
@@ -231,7 +328,7 @@ impl AppSpec {
                 include: text(directory.and_then(|d| d.get("include")))?,
                 exclude: text(directory.and_then(|d| d.get("exclude")))?,
                 line: s.span.start.line,
-                helm: super::helm::ArgoHelm::read(s, &lenient),
+                helm: helm::ArgoHelm::read(s, &lenient),
                 ref_name: s.get("ref").and_then(Node::as_str).map(lenient),
             });
         }
@@ -416,7 +513,7 @@ fn deliver_app(
             }),
             _ => None,
         };
-        if super::helm::is_chart(index, &dir) && index.kustomization_in(&dir).is_none() {
+        if crate::topology::helm::is_chart(index, &dir) && index.kustomization_in(&dir).is_none() {
             // Rendered with helm when it can be; otherwise the Application stands for its chart
             // as an opaque placement, with a note that says why.
             let note = Unresolved {
@@ -447,7 +544,7 @@ fn deliver_app(
                 .filter_map(|s| s.ref_name.clone())
                 .collect();
             let (mut values_evidence, mut notes) = (Vec::new(), Vec::new());
-            let request = super::helm::argo_request(
+            let request = helm::request(
                 index,
                 &dir,
                 &app.name,
@@ -458,7 +555,7 @@ fn deliver_app(
                 &mut values_evidence,
                 &mut notes,
             );
-            out.charts.push(super::helm::ChartInstall {
+            out.charts.push(crate::topology::helm::ChartInstall {
                 request,
                 delivery: Delivery {
                     deployer: Deployer {
@@ -571,7 +668,8 @@ fn opaque_placement(
         identity("chart", chart, None);
     }
     let c = &inventory.clusters[cluster];
-    let (class, reason, level) = super::decide_class(c.environment, &c.name, &signals);
+    let (class, reason, level) =
+        crate::topology::classify::decide_class(c.environment, &c.name, &signals);
     let mut evidence = chain.to_vec();
     evidence.extend(element.iter().cloned());
     evidence.push(dest_hop.clone());
@@ -598,7 +696,7 @@ fn opaque_placement(
         workload_class: class,
         class_reason: reason,
         class_level: level,
-        deployer_class: super::deployer_class(&signals),
+        deployer_class: crate::topology::classify::deployer_class(&signals),
         evidence: evidence.into(),
         deployer: Some(Arc::new(Deployer {
             kind: "Application".into(),
@@ -608,7 +706,7 @@ fn opaque_placement(
         patch: false,
         renders_chart: payload.chart,
         opaque: true,
-        purpose: super::Purpose::Unknown,
+        purpose: crate::topology::Purpose::Unknown,
         purpose_reason: Arc::from(""),
     })
 }

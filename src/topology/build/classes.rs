@@ -1,0 +1,132 @@
+//! Classes after the worklist: what each placement's images and class are worked out from is
+//! recorded while placing, and decided for all placements at once, on all cores.
+
+use super::Worklist;
+use crate::topology::classify::{decide_class_of_parts, overlay_signals, own_signals};
+use crate::topology::env::Env;
+use crate::topology::expand::kustomize::{self};
+use crate::topology::{HashMap, Signal};
+
+/// What a placement's images and class are worked out from. Nothing in the worklist reads
+/// them, so they are worked out for all placements at once when it is done, on all cores
+/// ([`Builder::decide_classes`]): they are most of what placing an object costs. Kept
+/// small, since there is one per placement.
+#[derive(Clone, Copy)]
+pub(super) struct Undecided {
+    /// In `Builder::delivery_signals`; [`Undecided::DECIDED`] for a placement made with its
+    /// images and class.
+    pub(super) delivery: u32,
+    /// The item's `images:` overrides: in `Builder::image_overrides`, plus one; 0 for none.
+    pub(super) images: u32,
+    /// The cluster's environment when the object was placed.
+    pub(super) cluster_environment: Env,
+    /// The placement's own hops start with a HelmRelease's redirect, not an overlay's hop.
+    pub(super) redirected: bool,
+}
+
+impl Undecided {
+    pub(super) const DECIDED: Undecided = Undecided {
+        delivery: u32::MAX,
+        images: 0,
+        cluster_environment: Env::Unknown,
+        redirected: false,
+    };
+}
+
+/// The signals of a delivery that every object it places shares.
+pub(super) struct DeliverySignals {
+    pub(super) deployer: Vec<Signal>,
+    /// Of the components and patch folders it applies.
+    pub(super) variants: Vec<Signal>,
+}
+
+impl Worklist<'_> {
+    /// The images and class of each placement the worklist left undecided, on all cores.
+    pub(super) fn decide_classes(&mut self) {
+        use rayon::prelude::*;
+        let undecided = std::mem::take(&mut self.undecided);
+        let delivery_signals = std::mem::take(&mut self.delivery_signals);
+        let image_overrides = std::mem::take(&mut self.image_overrides);
+        self.image_override_positions = HashMap::default();
+        let vocabulary = self.inventory.vocabulary();
+        let clusters = &self.inventory.clusters;
+        let index = self.index;
+        // On a non-production cluster the cluster decides whatever the signals say: one
+        // reason for all its objects.
+        for (p, u) in self.placements.iter().zip(&undecided) {
+            if u.delivery != Undecided::DECIDED.delivery
+                && u.cluster_environment == Env::NonProduction
+            {
+                self.cluster_decides.entry(p.cluster).or_insert_with(|| {
+                    decide_class_of_parts(Env::NonProduction, &clusters[p.cluster].name, &[])
+                });
+            }
+        }
+        let cluster_decides = &self.cluster_decides;
+        self.placements
+            .par_iter_mut()
+            .zip(undecided.par_iter())
+            .for_each(|(p, u)| {
+                let Some(delivery) = delivery_signals.get(u.delivery as usize) else {
+                    return;
+                };
+                let overrides = match u.images.checked_sub(1) {
+                    Some(i) => image_overrides.get(i as usize).map_or(&[][..], |l| &l[..]),
+                    None => &[],
+                };
+                let doc = p.object.doc.map(|r| index.doc(r));
+                let images = doc
+                    .map(|d| kustomize::effective_images(d, overrides))
+                    .unwrap_or_default();
+                let (class, reason, level) = match cluster_decides.get(&p.cluster) {
+                    Some(decided) if u.cluster_environment == Env::NonProduction => decided.clone(),
+                    _ => {
+                        let own = own_signals(&p.object, &images, doc, vocabulary);
+                        // The item's own hops: without the redirect and the object's hop.
+                        let hops = p.evidence.own();
+                        let hops = hops
+                            .get(usize::from(u.redirected)..hops.len().saturating_sub(1))
+                            .unwrap_or(&[]);
+                        let overlay = overlay_signals(hops, vocabulary);
+                        decide_class_of_parts(
+                            u.cluster_environment,
+                            &clusters[p.cluster].name,
+                            &[&delivery.deployer, &own, &overlay, &delivery.variants],
+                        )
+                    }
+                };
+                p.object.images = images;
+                p.workload_class = class;
+                p.class_reason = reason;
+                p.class_level = level;
+            });
+    }
+
+    /// DESIGN §3: a cluster still `unknown` that receives a production workload is
+    /// production, with that workload as evidence. Workload classes do not change: on a
+    /// production cluster only the signals decide them.
+    pub(super) fn promote_clusters_holding_production(&mut self) {
+        for p in &self.placements {
+            if !p.is_workload() || p.workload_class != Env::Production {
+                continue;
+            }
+            // Only a cluster still unknown is promoted: say why only for one.
+            if self.inventory.clusters[p.cluster].environment != Env::Unknown {
+                continue;
+            }
+            let via = match &p.deployer {
+                Some(d) => format!(" by {} {} ({})", d.kind, d.name, d.location),
+                None => String::new(),
+            };
+            self.inventory.promote(
+                p.cluster,
+                format!(
+                    "it holds production workload {}/{}{via}: {}",
+                    p.object.kind,
+                    p.object.name.as_deref().unwrap_or("?"),
+                    p.class_reason
+                ),
+            );
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The topology build: a worklist over the deployer families (DESIGN §3).
+//!
+//! Families declare their clusters, then seed the worklist stage by stage (the repository's
+//! own cluster folders, deployers no placement reached, then conventions for what is still
+//! unreached). Delivering a folder to a cluster places every object it expands to; a placed
+//! object that is itself a deployer runs on that cluster and delivers its own payload. When
+//! the worklist is empty the families say what they could not follow, the classes of all
+//! placements are decided on all cores, and tiers and purposes follow.
+
+mod classes;
+mod order;
+mod placed;
+mod worklist;
+
+pub use worklist::Worklist;
+
+use crate::config::Config;
+use crate::documents::{SkipReason, SourceFile};
+use crate::location::Location;
+use crate::topology::expand::helm;
+use crate::topology::expand::kustomize;
+use crate::topology::family::{self, Family, NoteContext, Notes, Stage};
+use crate::topology::index::RepoIndex;
+use crate::topology::inventory::clusters::Inventory;
+use crate::topology::{coverage, tiers, HashSet, Topology, Unresolved};
+use crate::walk::Skipped;
+
+/// Builds the topology of a parsed repository. `skipped` lists files that were not parsed
+/// (templates that define deployers become unresolved entries).
+pub fn build(files: &[SourceFile], skipped: &[Skipped], config: &Config) -> Topology {
+    let renders = helm::Renders::none(
+        helm::Availability::Off("this build does not render charts"),
+        files.len(),
+    );
+    build_with(files, skipped, config, &renders)
+}
+
+/// Builds the topology with the charts rendered so far: `files[renders.first_rendered..]` are
+/// their output. The result lists the renders it asked for (`render_requests`).
+pub fn build_with(
+    files: &[SourceFile],
+    skipped: &[Skipped],
+    config: &Config,
+    renders: &helm::Renders,
+) -> Topology {
+    build_with_families(files, skipped, config, renders, family::REGISTRY)
+}
+
+/// [`build_with`] over the given families: the registry, or a test's own.
+pub(crate) fn build_with_families(
+    files: &[SourceFile],
+    skipped: &[Skipped],
+    config: &Config,
+    renders: &helm::Renders,
+    families: &[&dyn Family],
+) -> Topology {
+    let index = RepoIndex::with_rendered(files, renders.first_rendered);
+    let mut inventory = Inventory::build(config);
+    for f in families {
+        f.declare_clusters(&index, &mut inventory);
+    }
+    let mut worklist = Worklist::new(&index, inventory, config, renders, families);
+    for stage in [Stage::Roots, Stage::Deployers, Stage::Conventions] {
+        for f in families.iter().filter(|f| f.stage() == Some(stage)) {
+            f.seed(&mut worklist);
+            worklist.drain();
+        }
+    }
+
+    let mut notes = Notes::default();
+    let cx = NoteContext {
+        index: &index,
+        files,
+        skipped,
+        renders,
+        installed: worklist.installed(),
+        expanded: &|dir: &str| worklist.reached(dir),
+    };
+    for f in families {
+        f.notes(&cx, &mut notes);
+    }
+    template_notes(families, skipped, renders, &mut notes.always);
+    notes
+        .unless_covered
+        .extend(kustomize::unexpanded_chart_notes(&index, &|dir: &str| {
+            worklist.reached(dir)
+        }));
+    let Notes {
+        always,
+        unless_covered,
+        roots,
+    } = notes;
+    worklist.note_all(always);
+    let covered: HashSet<(std::sync::Arc<str>, u32)> = worklist
+        .notes()
+        .iter()
+        .map(|u| (std::sync::Arc::clone(&u.location.file), u.location.line))
+        .collect();
+    let unless_covered: Vec<Unresolved> = unless_covered
+        .into_iter()
+        .filter(|u| !covered.contains(&(std::sync::Arc::clone(&u.location.file), u.location.line)))
+        .collect();
+    worklist.note_all(unless_covered);
+    worklist.decide_classes();
+    worklist.promote_clusters_holding_production();
+    let done = worklist.finish();
+
+    let mut placements = done.placements;
+    placements.shrink_to_fit();
+    let roots: Vec<_> = roots.into_iter().collect();
+    let object_coverage = coverage::compute(&index, &placements, &roots);
+    let manifests = index.all_docs().filter(|(_, d)| d.is_manifest()).count();
+    let mut topology = Topology {
+        clusters: done.inventory.clusters,
+        placements,
+        unresolved: done.unresolved,
+        manifests,
+        object_coverage,
+        rendered_from: renders.first_rendered,
+        render_requests: done.requests,
+        rendered_values: done.rendered_values,
+    };
+    topology.manifests += topology.rendered_objects();
+    for p in &mut topology.placements {
+        p.cluster_environment = topology.clusters[p.cluster].environment;
+    }
+    tiers::assign_tiers(&mut topology.clusters, config);
+    tiers::assign_purposes(&mut topology, &index);
+    order::sort_placements(&mut topology.placements);
+    topology
+        .unresolved
+        .sort_by(|a, b| (&a.location, &a.reason).cmp(&(&b.location, &b.reason)));
+    topology.unresolved.dedup();
+    topology
+}
+
+/// A note for each Helm template envfence did not render that defines a family's deployers:
+/// where those deploy is not known. A rendered chart's deployers are placed instead.
+fn template_notes(
+    families: &[&dyn Family],
+    skipped: &[Skipped],
+    renders: &helm::Renders,
+    out: &mut Vec<Unresolved>,
+) {
+    for skip in skipped {
+        let SkipReason::HelmTemplate { kinds, apis } = &skip.reason else {
+            continue;
+        };
+        let claimed = kinds.iter().find_map(|kind| {
+            families.iter().flat_map(|f| f.template_kinds()).find(|t| {
+                t.kind == kind.as_str()
+                    && t.api
+                        .is_none_or(|api| apis.iter().any(|a| a.starts_with(api)))
+            })
+        });
+        let Some(claimed) = claimed else {
+            continue;
+        };
+        let in_rendered_chart = skip
+            .rel_path
+            .find("/templates/")
+            .is_some_and(|i| renders.rendered_chart(&skip.rel_path[..i]));
+        if in_rendered_chart {
+            continue;
+        }
+        out.push(Unresolved {
+            location: Location::new(&skip.rel_path, 1),
+            reason: format!(
+                "this Helm template defines {}; envfence does not render templates, so where it deploys is not known",
+                claimed.described
+            ),
+        });
+    }
+}
+
+pub use crate::topology::expand::kustomize::kustomize_objects;

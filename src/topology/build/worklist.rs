@@ -1,0 +1,538 @@
+//! The worklist: deliveries place objects, placed deployers run through their family and
+//! deliver more, until nothing is left to run.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use compact_str::CompactString;
+
+use super::classes::{DeliverySignals, Undecided};
+use super::placed::{PlacedIndex, PlacementKey};
+use crate::config::{Config, Limits};
+use crate::location::{Evidence, Location};
+use crate::topology::classify::deployer_class;
+use crate::topology::classify::variant_signals;
+use crate::topology::expand::kustomize::{self, Expander, ItemSource};
+use crate::topology::expand::{helm, helm_values};
+use crate::topology::family::{self, Family, Job, RunContext};
+use crate::topology::index::{DocRef, RepoIndex};
+use crate::topology::inventory::clusters::Inventory;
+use crate::topology::{
+    Delivery, Env, EvidenceChain, HashMap, HashSet, PlacedObject, Placement, Purpose, Signal,
+    SignalLevel, Unresolved,
+};
+
+/// The worklist: the deliveries made so far and the deployers still to run. Families seed it
+/// through the methods below; only the build reads the rest.
+pub struct Worklist<'a> {
+    pub(super) families: &'a [&'a dyn Family],
+    pub(super) config: &'a Config,
+    pub(super) renders: &'a helm::Renders,
+    pub(super) requests: BTreeSet<helm::RenderRequest>,
+    pub(super) rendered_values: HashMap<usize, Vec<(Location, Arc<helm_values::ValueSources>)>>,
+    /// Chart folders some deployer installs.
+    pub(super) installed: BTreeSet<String>,
+    pub(super) index: &'a RepoIndex<'a>,
+    pub(super) expander: Expander<'a>,
+    pub(super) limits: Limits,
+    pub(super) inventory: Inventory,
+    pub(super) placements: Vec<Placement>,
+    /// One placement per object and cluster. An object is its source and its final identity:
+    /// one base document becomes several objects when overlays rename it.
+    pub(super) placed: PlacedIndex,
+    pub(super) unresolved: Vec<Unresolved>,
+    /// Deployers to run: the document, the cluster it runs on, the evidence that led there,
+    /// and the signals of the deployer that placed it.
+    pub(super) queue: VecDeque<Queued>,
+    /// Deployers already run, per cluster they run on.
+    pub(super) ran: HashSet<(DocRef, Option<usize>)>,
+    /// Deployer documents some placement or seed reached: seeds pass over them.
+    pub(super) reached_deployers: HashSet<DocRef>,
+    /// The class of every object on a non-production cluster, by cluster.
+    pub(super) cluster_decides: HashMap<usize, (Env, Arc<str>, Option<SignalLevel>)>,
+    /// The texts of the placed objects' own hops, shared by the placements of one object.
+    pub(super) object_notes: HashSet<Arc<str>>,
+    /// What each placement's images and class are worked out from, by position.
+    pub(super) undecided: Vec<Undecided>,
+    /// What [`Undecided::delivery`] points at.
+    pub(super) delivery_signals: Vec<DeliverySignals>,
+    /// What [`Undecided::images`] points at, and the position of each list by its address.
+    pub(super) image_overrides: Vec<Arc<[kustomize::ImageOverride]>>,
+    pub(super) image_override_positions: HashMap<usize, u32>,
+}
+
+/// A deployer to run: the document, the cluster it runs on (`None`: no placement reached it),
+/// the evidence that led there, and the signals of the deployer that placed it.
+pub(super) struct Queued {
+    doc: DocRef,
+    host: Option<usize>,
+    chain: Vec<Evidence>,
+    parent_signals: Vec<Signal>,
+}
+
+/// What the build keeps of a finished worklist.
+pub(super) struct Finished {
+    pub inventory: Inventory,
+    pub placements: Vec<Placement>,
+    pub unresolved: Vec<Unresolved>,
+    pub requests: BTreeSet<helm::RenderRequest>,
+    pub rendered_values: HashMap<usize, Vec<(Location, Arc<helm_values::ValueSources>)>>,
+}
+
+impl<'a> Worklist<'a> {
+    pub(in crate::topology) fn new(
+        index: &'a RepoIndex<'a>,
+        inventory: Inventory,
+        config: &'a Config,
+        renders: &'a helm::Renders,
+        families: &'a [&'a dyn Family],
+    ) -> Self {
+        let documents: usize = index.files.iter().map(|f| f.documents.len()).sum();
+        // Objects are usually placed on a few clusters each, and expansions stop at the scan's
+        // object budget. Room that is never written costs address space, not memory; growing
+        // by doubling would copy every placement (and fault in fresh pages) again and again.
+        let expected_placements = documents
+            .saturating_mul(3)
+            .min(config.limits.expanded_objects);
+        Worklist {
+            families,
+            config,
+            renders,
+            requests: BTreeSet::new(),
+            rendered_values: HashMap::default(),
+            installed: BTreeSet::new(),
+            index,
+            expander: Expander::with_limits(
+                index,
+                config.limits.kustomize_objects,
+                config.limits.expanded_objects,
+            )
+            .with_renders(renders),
+            limits: config.limits,
+            inventory,
+            placements: Vec::with_capacity(expected_placements),
+            placed: PlacedIndex::with_capacity(expected_placements),
+            unresolved: Vec::new(),
+            queue: VecDeque::new(),
+            ran: HashSet::default(),
+            reached_deployers: HashSet::default(),
+            cluster_decides: HashMap::default(),
+            object_notes: HashSet::default(),
+            undecided: Vec::with_capacity(expected_placements),
+            delivery_signals: Vec::new(),
+            image_overrides: Vec::new(),
+            image_override_positions: HashMap::default(),
+        }
+    }
+
+    pub fn index(&self) -> &'a RepoIndex<'a> {
+        self.index
+    }
+
+    pub fn config(&self) -> &'a Config {
+        self.config
+    }
+
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
+    }
+
+    pub fn inventory_mut(&mut self) -> &mut Inventory {
+        &mut self.inventory
+    }
+
+    /// The placements made so far.
+    pub fn placements(&self) -> &[Placement] {
+        &self.placements
+    }
+
+    /// Whether a delivery expanded `dir` (a kustomization reached through it counts).
+    pub fn reached(&self, dir: &str) -> bool {
+        self.expander.reached(dir)
+    }
+
+    /// Whether a placement or a seed already reached the deployer document `doc`.
+    pub fn was_reached(&self, doc: DocRef) -> bool {
+        self.reached_deployers.contains(&doc)
+    }
+
+    /// Chart folders some deployer installs.
+    pub fn installed(&self) -> &BTreeSet<String> {
+        &self.installed
+    }
+
+    /// Runs the deployer `doc` on `host` (`None`: no placement reached it), and everything it
+    /// reaches, before returning.
+    pub fn run(&mut self, doc: DocRef, host: Option<usize>, chain: Vec<Evidence>) {
+        self.reached_deployers.insert(doc);
+        self.queue.push_back(Queued {
+            doc,
+            host,
+            chain,
+            parent_signals: Vec::new(),
+        });
+        self.drain();
+    }
+
+    pub fn note(&mut self, note: Unresolved) {
+        self.unresolved.push(note);
+    }
+
+    pub(super) fn note_all(&mut self, notes: Vec<Unresolved>) {
+        self.unresolved.extend(notes);
+    }
+
+    /// The notes so far.
+    pub(super) fn notes(&self) -> &[Unresolved] {
+        &self.unresolved
+    }
+
+    /// What the build keeps of the worklist. Only the worklist needed the rest (the
+    /// expander's resolved kustomizations, the placement keys): it is let go here, before the
+    /// last steps add to the scan's peak memory, and freed on a thread of its own, which takes
+    /// a while.
+    pub(super) fn finish(self) -> Finished {
+        let Worklist {
+            inventory,
+            placements,
+            unresolved,
+            requests,
+            rendered_values,
+            expander,
+            placed,
+            ran,
+            reached_deployers,
+            ..
+        } = self;
+        crate::background::drop_in_background((
+            expander.into_caches(),
+            placed,
+            ran,
+            reached_deployers,
+        ));
+        Finished {
+            inventory,
+            placements,
+            unresolved,
+            requests,
+            rendered_values,
+        }
+    }
+
+    /// Runs the queued deployers, each through its family, until none is left.
+    pub fn drain(&mut self) {
+        while let Some(Queued {
+            doc,
+            host,
+            chain,
+            parent_signals,
+        }) = self.queue.pop_front()
+        {
+            if !self.ran.insert((doc, host)) {
+                continue;
+            }
+            let Some(family) = family::family_of_deployer(self.families, self.index.doc(doc))
+            else {
+                continue;
+            };
+            let mut cx = RunContext {
+                index: self.index,
+                inventory: &mut self.inventory,
+                limits: &self.limits,
+            };
+            let job = Job {
+                doc,
+                host,
+                chain: &chain,
+                parent_signals: &parent_signals,
+            };
+            let outcome = family.run(&mut cx, &job);
+            self.unresolved.extend(outcome.unresolved);
+            for delivery in outcome.deliveries {
+                self.deliver(&delivery);
+            }
+            for extra in outcome.extra_placements {
+                self.place_raw(extra);
+            }
+            for chart in outcome.charts {
+                self.install_chart(chart);
+            }
+        }
+    }
+
+    /// Places what a chart rendered; without a render, the deployer's opaque placement and a
+    /// note that says why (and how to render it).
+    pub fn install_chart(&mut self, install: helm::ChartInstall) {
+        let chart = install.request.chart.clone();
+        self.installed.insert(chart.clone());
+        self.requests.insert(install.request.clone());
+        self.unresolved.extend(install.notes);
+        let chart_yaml: Arc<str> = Arc::from(
+            format!("{chart}/Chart.yaml")
+                .trim_start_matches('/')
+                .to_owned(),
+        );
+        match self.renders.get(&install.request) {
+            Some(helm::Rendered::Files(files)) => {
+                let sources = Arc::new(helm_values::ValueSources::new(
+                    &install.request,
+                    &install.values_evidence,
+                ));
+                for &f in files {
+                    self.rendered_values.entry(f).or_default().push((
+                        install.delivery.deployer.location.clone(),
+                        Arc::clone(&sources),
+                    ));
+                }
+                let mut delivery = install.delivery;
+                delivery.chain.extend(install.values_evidence);
+                delivery.chain.push(Evidence {
+                    location: Location::new(&chart_yaml, 1),
+                    note: install.request.describe().into(),
+                });
+                let items: Vec<kustomize::Item> = helm::rendered_docs(files)
+                    .into_iter()
+                    .map(|r| kustomize::Item {
+                        source: ItemSource::Doc(r),
+                        chain: Vec::new(),
+                        namespace: None,
+                        prefix: String::new(),
+                        suffix: String::new(),
+                        patch: false,
+                        images: None,
+                    })
+                    .collect();
+                self.place_items(&delivery, items);
+            }
+            other => {
+                for p in install.fallback {
+                    self.place_raw(p);
+                }
+                // One note per chart: why it is not rendered (and how to render it).
+                let note = match other {
+                    Some(helm::Rendered::Failed(note)) => Unresolved {
+                        location: install.delivery.deployer.location.clone(),
+                        reason: note.clone(),
+                    },
+                    _ if self.renders.helm().is_some() => {
+                        self.unresolved.extend(install.fallback_notes);
+                        return;
+                    }
+                    _ => Unresolved {
+                        location: Location::new(&chart_yaml, 1),
+                        reason: format!(
+                            "chart {chart} is not rendered: {}",
+                            self.renders.availability.hint()
+                        ),
+                    },
+                };
+                self.unresolved.push(note);
+            }
+        }
+    }
+
+    /// Places everything a delivery's directory expands to, and queues deployers among them.
+    pub fn deliver(&mut self, delivery: &Delivery) {
+        let expansion = self.expander.expand(&delivery.dir, &delivery.mode);
+        for chart in self.expander.take_charts() {
+            self.installed.insert(chart.request.chart.clone());
+            self.requests.insert(chart.request);
+            for (&f, sources) in chart.files.iter().zip(chart.sources.iter().cycle()) {
+                self.rendered_values
+                    .entry(f)
+                    .or_default()
+                    .push((delivery.deployer.location.clone(), Arc::clone(sources)));
+            }
+        }
+        for problem in &expansion.problems {
+            self.unresolved.push(Unresolved {
+                location: problem.location.clone(),
+                reason: problem.reason.clone(),
+            });
+        }
+        // Each expansion is made for its delivery: its items (and their evidence) move into
+        // the placements instead of being copied.
+        let items =
+            Arc::try_unwrap(expansion).map_or_else(|shared| shared.items.clone(), |own| own.items);
+        self.place_items(delivery, items);
+    }
+
+    /// Places the objects of one delivery, and queues deployers among them.
+    fn place_items(&mut self, delivery: &Delivery, items: Vec<kustomize::Item>) {
+        let signals = self.delivery_signals.len() as u32;
+        self.delivery_signals.push(DeliverySignals {
+            deployer: delivery.signals.clone(),
+            variants: variant_signals(&items, self.index, self.inventory.vocabulary()),
+        });
+        let shared_chain: Arc<[Evidence]> = Arc::from(delivery.chain.as_slice());
+        let deployer_class_of_delivery = deployer_class(&delivery.signals);
+        let deployer = Arc::new(delivery.deployer.clone());
+        let undecided_reason: Arc<str> = Arc::from("");
+        let mut note_text = String::new();
+        for item in items {
+            let doc = match &item.source {
+                ItemSource::Doc(r) => Some(self.index.doc(*r)),
+                ItemSource::Generated(_) => None,
+            };
+            let (kind, name, mut namespace) = kustomize::placed_identity(&item, doc);
+            let namespaced = !kustomize::is_cluster_scoped(&kind);
+            if namespaced {
+                if let Some(ns) = &delivery.force_namespace {
+                    namespace = Some(ns.as_str().into());
+                } else if namespace.is_none() {
+                    namespace = delivery
+                        .default_namespace
+                        .as_deref()
+                        .map(CompactString::from);
+                }
+            }
+            let (file, line, doc_ref) = match &item.source {
+                ItemSource::Doc(r) => {
+                    let d = self.index.doc(*r);
+                    (Arc::clone(&d.file), d.first_line, Some(*r))
+                }
+                ItemSource::Generated(generator) => (
+                    Arc::clone(&self.index.files[generator.file].path),
+                    generator.line,
+                    None,
+                ),
+            };
+            let (cluster, redirect) = match &delivery.helm_releases_to {
+                Some((c, hop)) if kind == "HelmRelease" => (*c, Some(hop.clone())),
+                _ => (delivery.cluster, None),
+            };
+            let key = PlacementKey {
+                source: &item.source,
+                cluster,
+                kind: &kind,
+                name: name.as_deref(),
+                namespace: namespace.as_deref(),
+            };
+            if self.placed.find(&self.placements, &key).is_some() {
+                continue;
+            }
+            // The object's own hops: the item's chain (moved, not copied), then the object.
+            let mut evidence = item.chain;
+            let redirected = redirect.is_some();
+            if let Some(hop) = redirect {
+                evidence.insert(0, hop);
+            }
+            // An object placed on several clusters (a base under several overlays) shares
+            // its hop's text; the text is written into one buffer to be looked up.
+            note_text.clear();
+            note_text.push_str(&kind);
+            note_text.push('/');
+            note_text.push_str(name.as_deref().unwrap_or("?"));
+            if let Some(ns) = &namespace {
+                note_text.push_str(" in namespace ");
+                note_text.push_str(ns);
+            }
+            let note = match self.object_notes.get(note_text.as_str()) {
+                Some(known) => Arc::clone(known),
+                None => {
+                    let note: Arc<str> = Arc::from(note_text.as_str());
+                    self.object_notes.insert(Arc::clone(&note));
+                    note
+                }
+            };
+            evidence.push(Evidence {
+                location: Location::new(&file, line),
+                note,
+            });
+            let object = PlacedObject {
+                file,
+                line,
+                doc: doc_ref,
+                kind,
+                name,
+                namespace,
+                images: Vec::new(),
+            };
+            let images = item.images.map_or(0, |list| {
+                let positions = &mut self.image_override_positions;
+                let lists = &mut self.image_overrides;
+                *positions.entry(list.as_ptr() as usize).or_insert_with(|| {
+                    lists.push(Arc::clone(&list));
+                    lists.len() as u32
+                })
+            });
+            self.undecided.push(Undecided {
+                delivery: signals,
+                images,
+                cluster_environment: self.inventory.clusters[cluster].environment,
+                redirected,
+            });
+            let placement = Placement {
+                object,
+                cluster,
+                cluster_environment: Env::Unknown,
+                workload_class: Env::Unknown,
+                class_reason: Arc::clone(&undecided_reason),
+                class_level: None,
+                deployer_class: deployer_class_of_delivery,
+                evidence: EvidenceChain::new(Arc::clone(&shared_chain), evidence),
+                deployer: Some(Arc::clone(&deployer)),
+                patch: item.patch,
+                renders_chart: false,
+                opaque: false,
+                purpose: Purpose::Unknown,
+                purpose_reason: Arc::clone(&undecided_reason),
+            };
+            self.placements.push(placement);
+            self.placed
+                .record(&self.placements, self.placements.len() - 1, item.source);
+            if let (Some(r), Some(d)) = (doc_ref, doc) {
+                if !item.patch && family::family_of_deployer(self.families, d).is_some() {
+                    self.reached_deployers.insert(r);
+                    let parent: Vec<Signal> = delivery
+                        .signals
+                        .iter()
+                        .filter(|s| s.level == SignalLevel::Deployer)
+                        .map(|s| Signal {
+                            level: SignalLevel::Parent,
+                            ..s.clone()
+                        })
+                        .collect();
+                    let chain = self.placements[self.placements.len() - 1].evidence.to_vec();
+                    self.queue.push_back(Queued {
+                        doc: r,
+                        host: Some(cluster),
+                        chain,
+                        parent_signals: parent,
+                    });
+                }
+            }
+        }
+    }
+
+    /// A placement a deployer makes directly (a HelmRelease on its kubeConfig cluster).
+    pub fn place_raw(&mut self, placement: Placement) {
+        let Some(doc) = placement.object.doc else {
+            return;
+        };
+        let source = ItemSource::Doc(doc);
+        let key = PlacementKey {
+            source: &source,
+            cluster: placement.cluster,
+            kind: &placement.object.kind,
+            name: placement.object.name.as_deref(),
+            namespace: placement.object.namespace.as_deref(),
+        };
+        if let Some(existing) = self.placed.find(&self.placements, &key) {
+            // The deployer object was placed here as an object (an app of apps, a Flux tree)
+            // and also stands for its unread payload here: it is the opaque workload.
+            if placement.opaque && !self.placements[existing].opaque {
+                self.placements[existing] = placement;
+                // It comes with its class.
+                if let Some(u) = self.undecided.get_mut(existing) {
+                    *u = Undecided::DECIDED;
+                }
+            }
+            return;
+        }
+        self.placements.push(placement);
+        self.undecided.push(Undecided::DECIDED);
+        self.placed
+            .record(&self.placements, self.placements.len() - 1, source);
+    }
+}

@@ -1,0 +1,90 @@
+//! The config's `paths` rules: files no deployer reached, delivered to the cluster a rule
+//! names.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use globset::Glob;
+
+use crate::location::{Evidence, Location};
+use crate::topology::build::Worklist;
+use crate::topology::expand::kustomize::DirectoryMode;
+use crate::topology::family::config_file;
+use crate::topology::index;
+use crate::topology::{Delivery, Deployer, HashSet};
+
+/// Delivers the files each `paths` rule of the config names (and no deployer reached) to its
+/// cluster. Returns the files placed so far, for the folder convention that follows.
+pub(super) fn deliver(w: &mut Worklist<'_>) -> HashSet<Arc<str>> {
+    let config = w.config();
+    let mut placed_files: HashSet<Arc<str>> = w
+        .placements()
+        .iter()
+        .map(|p| Arc::clone(&p.object.file))
+        .collect();
+    let placed_before = w.placements().len();
+    let reached = |f: &str| placed_files.contains(f);
+    // config paths
+    for (i, rule) in config.paths.iter().enumerate() {
+        let Ok(glob) = Glob::new(&rule.glob) else {
+            continue;
+        };
+        let matcher = glob.compile_matcher();
+        let line = config
+            .source
+            .as_ref()
+            .and_then(|s| s.line_of(&format!("paths[{i}].glob")))
+            .unwrap_or(1);
+        let location = Location::new(&config_file(config), line);
+        let (cluster, _) =
+            w.inventory_mut()
+                .resolve_destination(Some(&rule.cluster), None, location.clone());
+        let dirs: BTreeSet<String> = w
+            .index()
+            .files
+            .iter()
+            .filter(|f| matcher.is_match(&*f.path) && !reached(&f.path))
+            .map(|f| index::parent(&f.path).to_owned())
+            .collect();
+        for dir in dirs {
+            // Only the files the glob names, not their neighbours.
+            let mut names = globset::GlobSetBuilder::new();
+            for f in w.index().files_in(&dir) {
+                let path = &w.index().files[*f].path;
+                if matcher.is_match(&**path) && !reached(path) {
+                    if let Ok(g) = Glob::new(&globset::escape(index::basename(path))) {
+                        names.add(g);
+                    }
+                }
+            }
+            let mode = DirectoryMode {
+                include: names.build().ok(),
+                ..DirectoryMode::default()
+            };
+            w.deliver(&Delivery {
+                deployer: Deployer {
+                    kind: "config path".into(),
+                    name: rule.glob.clone(),
+                    location: location.clone(),
+                },
+                cluster,
+                dir: dir.clone(),
+                mode,
+                force_namespace: None,
+                default_namespace: None,
+                chain: vec![Evidence {
+                    location: location.clone(),
+                    note: format!("paths: {} → cluster {}", rule.glob, rule.cluster).into(),
+                }],
+                signals: Vec::new(),
+                helm_releases_to: None,
+            });
+        }
+    }
+    placed_files.extend(
+        w.placements()[placed_before..]
+            .iter()
+            .map(|p| Arc::clone(&p.object.file)),
+    );
+    placed_files
+}
