@@ -1,0 +1,550 @@
+//! Argo CD Applications: reading one (single or multi-source), its destination, and what each
+//! source delivers, renders or stands for (an opaque placement).
+
+use super::helm;
+use std::sync::Arc;
+
+use crate::documents::Node;
+use crate::location::{Evidence, Location};
+use crate::topology::clusters::{Inventory, IN_CLUSTER, IN_CLUSTER_SERVER};
+use crate::topology::env::Env;
+use crate::topology::index::{self, DocRef, RepoIndex};
+use crate::topology::kustomize::DirectoryMode;
+use crate::topology::repository::RepoMatch;
+use crate::topology::{
+    folder_slot, Delivery, Deployer, Outcome, PlacedObject, Placement, Signal, SignalLevel,
+    Unresolved,
+};
+
+/// The parts of an Application (or template) that decide placement.
+#[derive(Debug)]
+pub(super) struct AppSpec {
+    /// The Application document, when the spec is one (not an ApplicationSet template).
+    pub(super) doc: Option<DocRef>,
+    pub(super) first_line: u32,
+    pub(super) file: Arc<str>,
+    pub(super) name: String,
+    pub(super) name_line: u32,
+    pub(super) labels: Vec<(String, String)>,
+    pub(super) dest_name: Option<(String, u32)>,
+    pub(super) dest_server: Option<(String, u32)>,
+    pub(super) dest_namespace: Option<String>,
+    pub(super) sources: Vec<SourceSpec>,
+}
+
+#[derive(Debug)]
+pub(super) struct SourceSpec {
+    pub(super) repo_url: Option<String>,
+    pub(super) path: Option<(String, u32)>,
+    pub(super) chart: Option<String>,
+    pub(super) target_revision: Option<String>,
+    /// Why a field of the source could not be resolved (an ephemeral Application whose
+    /// source depends on the pull request): its contents cannot be read.
+    pub(super) unresolved: Option<String>,
+    pub(super) recurse: bool,
+    pub(super) include: Option<String>,
+    pub(super) exclude: Option<String>,
+    pub(super) line: u32,
+    /// The `helm:` block, for a source that is a local chart.
+    pub(super) helm: Option<helm::ArgoHelm>,
+    /// `ref:`, naming this source for other sources' `$ref/...` value files.
+    pub(super) ref_name: Option<String>,
+}
+
+type Subst<'a> = dyn Fn(&str) -> Result<String, String> + 'a;
+
+impl AppSpec {
+    /// Reads an Application-shaped node (`metadata` + `spec`), substituting every string.
+    /// With `lenient_sources`, a source field that cannot be resolved keeps its text and marks
+    /// the source unresolved instead of failing (the destination must still resolve).
+    pub(super) fn read(
+        root: &Node,
+        file: &Arc<str>,
+        subst: &Subst<'_>,
+        lenient_sources: bool,
+    ) -> Result<AppSpec, String> {
+        let text = |n: Option<&Node>| -> Result<Option<String>, String> {
+            match n.and_then(Node::as_str) {
+                Some(s) => subst(s).map(Some),
+                None => Ok(None),
+            }
+        };
+        let source_text =
+            |n: Option<&Node>, failed: &mut Option<String>| -> Result<Option<String>, String> {
+                match (text(n), lenient_sources) {
+                    (Err(why), true) => {
+                        failed.get_or_insert(why);
+                        Ok(n.and_then(Node::as_str).map(str::to_owned))
+                    }
+                    (other, _) => other,
+                }
+            };
+        // Names, labels and namespaces may keep a placeholder (`web-pr-{{number}}`): only
+        // the destination and the source path must be known to place the Application.
+        let lenient = |s: &str| subst(s).unwrap_or_else(|_| s.to_owned());
+        let metadata = root.get("metadata");
+        let name_node = metadata.and_then(|m| m.get("name"));
+        let name = name_node
+            .and_then(Node::as_str)
+            .map_or_else(|| "?".into(), lenient);
+        let labels = metadata
+            .and_then(|m| m.get("labels"))
+            .map(Node::string_map)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, lenient(&v)))
+            .collect();
+        let spec = root.get("spec");
+        let dest = spec.and_then(|s| s.get("destination"));
+        let with_line = |key: &str| -> Result<Option<(String, u32)>, String> {
+            let Some(entry) = dest.and_then(|d| d.entry(key)) else {
+                return Ok(None);
+            };
+            match entry.value.as_str() {
+                Some(v) => Ok(Some((subst(v)?, entry.key.span.start.line))),
+                None => Ok(None),
+            }
+        };
+        let mut sources_nodes: Vec<&Node> =
+            spec.and_then(|s| s.get("source")).into_iter().collect();
+        sources_nodes.extend(
+            spec.and_then(|s| s.get("sources"))
+                .and_then(Node::as_seq)
+                .unwrap_or(&[]),
+        );
+        let mut sources = Vec::new();
+        for s in sources_nodes {
+            let mut unresolved = None;
+            let path = match s.entry("path") {
+                Some(e) => source_text(Some(&e.value), &mut unresolved)?
+                    .map(|p| (p, e.key.span.start.line)),
+                None => None,
+            };
+            let directory = s.get("directory");
+            sources.push(SourceSpec {
+                repo_url: source_text(s.get("repoURL"), &mut unresolved)?,
+                path,
+                chart: source_text(s.get("chart"), &mut unresolved)?,
+                target_revision: s.get("targetRevision").and_then(Node::as_str).map(&lenient),
+                unresolved,
+                recurse: directory
+                    .and_then(|d| d.get("recurse"))
+                    .and_then(Node::as_str)
+                    .is_some_and(|v| v == "true"),
+                include: text(directory.and_then(|d| d.get("include")))?,
+                exclude: text(directory.and_then(|d| d.get("exclude")))?,
+                line: s.span.start.line,
+                helm: helm::ArgoHelm::read(s, &lenient),
+                ref_name: s.get("ref").and_then(Node::as_str).map(lenient),
+            });
+        }
+        Ok(AppSpec {
+            doc: None,
+            first_line: root.span.start.line,
+            file: Arc::clone(file),
+            name,
+            name_line: name_node.map_or(root.span.start.line, |n| n.span.start.line),
+            labels,
+            dest_name: with_line("name")?,
+            dest_server: with_line("server")?,
+            dest_namespace: dest
+                .and_then(|d| d.get("namespace"))
+                .and_then(Node::as_str)
+                .map(lenient),
+            sources,
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn deliver_app(
+    index: &RepoIndex<'_>,
+    inventory: &mut Inventory,
+    app: &AppSpec,
+    host: Option<usize>,
+    chain: &[Evidence],
+    parent_signals: &[Signal],
+    element: &[Evidence],
+    ephemeral: bool,
+    out: &mut Outcome,
+) {
+    let at = |line: u32| Location::new(&app.file, line);
+    let (cluster, dest_hop) = match (&app.dest_name, &app.dest_server) {
+        (Some((name, line)), _) if name == IN_CLUSTER => (
+            inventory.in_cluster(host, at(*line)),
+            Evidence {
+                location: at(*line),
+                note: format!("destination.name={name} (the cluster running Argo CD)").into(),
+            },
+        ),
+        (None, Some((server, line))) if server.trim_end_matches('/') == IN_CLUSTER_SERVER => (
+            inventory.in_cluster(host, at(*line)),
+            Evidence {
+                location: at(*line),
+                note: format!("destination.server={server} (the cluster running Argo CD)").into(),
+            },
+        ),
+        (Some((name, line)), server) => named_destination(
+            inventory,
+            Some(name),
+            server.as_ref().map(|s| s.0.as_str()),
+            at(*line),
+            format!("destination.name={name}"),
+            out,
+        ),
+        (None, Some((server, line))) => named_destination(
+            inventory,
+            None,
+            Some(server),
+            at(*line),
+            format!("destination.server={server}"),
+            out,
+        ),
+        (None, None) => {
+            out.unresolved.push(Unresolved {
+                location: at(app.name_line),
+                reason: format!("Application {} has no destination", app.name),
+            });
+            return;
+        }
+    };
+    let vocabulary = inventory.vocabulary().clone();
+    let mut signals: Vec<Signal> = parent_signals.to_vec();
+    if ephemeral {
+        signals.push(Signal {
+            env: Env::NonProduction,
+            note: format!(
+                "Application {} comes from a pull-request or SCM provider generator (ephemeral)",
+                app.name
+            )
+            .into(),
+            level: SignalLevel::Deployer,
+        });
+    }
+    if let Some(m) = vocabulary.classify_workload(&app.name) {
+        signals.push(Signal {
+            env: m.env,
+            note: format!("Application name {}", app.name).into(),
+            level: SignalLevel::Deployer,
+        });
+    }
+    for (k, v) in &app.labels {
+        if matches!(k.as_str(), "env" | "environment" | "stage") {
+            if let Some(m) = vocabulary.classify_workload(v) {
+                signals.push(Signal {
+                    env: m.env,
+                    note: format!("Application label {k}={v}").into(),
+                    level: SignalLevel::Deployer,
+                });
+            }
+        }
+    }
+    for source in &app.sources {
+        let opaque = |why: String, hop_line: u32, hop_note: String, chart: bool| OpaqueSource {
+            why,
+            hop: Evidence {
+                location: at(hop_line),
+                note: hop_note.into(),
+            },
+            chart,
+        };
+        let repo = source.repo_url.as_deref().unwrap_or("?");
+        if let Some(why) = &source.unresolved {
+            // An ephemeral Application whose source depends on run-time parameters.
+            let payload = opaque(
+                format!("its source depends on run-time parameters ({why})"),
+                source.line,
+                format!("source {repo} (per pull request)"),
+                source.chart.is_some(),
+            );
+            out.extra_placements.extend(opaque_placement(
+                app, source, cluster, inventory, &signals, chain, element, &dest_hop, payload,
+            ));
+            continue;
+        }
+        if let Some(chart) = &source.chart {
+            // A chart from a Helm repository or OCI registry: its contents are elsewhere.
+            let payload = opaque(
+                format!("Helm chart {chart} comes from {repo}, outside this repository"),
+                source.line,
+                format!("Helm chart {chart} from {repo}, rendered by Argo CD"),
+                true,
+            );
+            out.extra_placements.extend(opaque_placement(
+                app, source, cluster, inventory, &signals, chain, element, &dest_hop, payload,
+            ));
+            continue;
+        }
+        let Some((path, path_line)) = &source.path else {
+            continue;
+        };
+        let Some(dir) = index::join("", path, true) else {
+            out.unresolved.push(Unresolved {
+                location: at(*path_line),
+                reason: format!("source path {path} leaves the repository"),
+            });
+            continue;
+        };
+        let this = inventory.repository.classify(source.repo_url.as_deref());
+        if !index.is_dir(&dir) {
+            match this {
+                RepoMatch::This(from) => out.unresolved.push(Unresolved {
+                    location: at(*path_line),
+                    reason: format!(
+                        "source path {path} is not in this repository (repoURL {repo} is this repository by {from})"
+                    ),
+                }),
+                RepoMatch::Unknown => {
+                    let payload = opaque(
+                        format!("its source {repo} path {path} is not in this repository"),
+                        *path_line,
+                        format!("source.path {path} of {repo} (another repository)"),
+                        false,
+                    );
+                    out.extra_placements.extend(opaque_placement(
+                        app, source, cluster, inventory, &signals, chain, element, &dest_hop,
+                        payload,
+                    ));
+                }
+            }
+            continue;
+        }
+        // A repoURL not known to be this one, whose path exists here: read from here, and say so.
+        let assumed = match (&this, &source.repo_url) {
+            (RepoMatch::Unknown, Some(url)) => Some(Evidence {
+                location: at(source.line),
+                note: format!(
+                    "repoURL {url} is assumed to be this repository: {path} exists here (declare it in repository.urls to make this certain)"
+                ).into(),
+            }),
+            _ => None,
+        };
+        if crate::topology::helm::is_chart(index, &dir) && index.kustomization_in(&dir).is_none() {
+            // Rendered with helm when it can be; otherwise the Application stands for its chart
+            // as an opaque placement, with a note that says why.
+            let note = Unresolved {
+                location: at(*path_line),
+                reason: format!("{path} is a Helm chart that Argo CD renders; envfence does not render templates"),
+            };
+            let hop = Evidence {
+                location: at(*path_line),
+                note: format!("source.path {path}: a Helm chart rendered by Argo CD").into(),
+            };
+            let payload = opaque(
+                format!("{path} is a Helm chart that envfence does not render"),
+                *path_line,
+                format!("source.path {path}: a Helm chart rendered by Argo CD"),
+                true,
+            );
+            let fallback = opaque_placement(
+                app, source, cluster, inventory, &signals, chain, element, &dest_hop, payload,
+            );
+            let mut hops = chain.to_vec();
+            hops.extend(element.iter().cloned());
+            hops.push(dest_hop.clone());
+            hops.extend(assumed.clone());
+            hops.push(hop);
+            let refs: Vec<String> = app
+                .sources
+                .iter()
+                .filter_map(|s| s.ref_name.clone())
+                .collect();
+            let (mut values_evidence, mut notes) = (Vec::new(), Vec::new());
+            let request = helm::request(
+                index,
+                &dir,
+                &app.name,
+                app.dest_namespace.as_deref(),
+                source.helm.as_ref(),
+                &refs,
+                &app.file,
+                &mut values_evidence,
+                &mut notes,
+            );
+            out.charts.push(crate::topology::helm::ChartInstall {
+                request,
+                delivery: Delivery {
+                    deployer: Deployer {
+                        kind: "Application".into(),
+                        name: app.name.clone(),
+                        location: dest_hop.location.clone(),
+                    },
+                    cluster,
+                    dir,
+                    mode: DirectoryMode::default(),
+                    force_namespace: None,
+                    default_namespace: app.dest_namespace.clone(),
+                    chain: hops,
+                    signals: signals.clone(),
+                    helm_releases_to: None,
+                },
+                values_evidence,
+                notes,
+                fallback: fallback.into_iter().collect(),
+                fallback_notes: vec![note],
+            });
+            continue;
+        }
+        let mut source_signals = signals.clone();
+        let slot = folder_slot(&dir).unwrap_or(index::basename(&dir));
+        if let Some(m) = vocabulary.classify_workload(slot) {
+            source_signals.push(Signal {
+                env: m.env,
+                note: format!("source path {path}").into(),
+                level: SignalLevel::Deployer,
+            });
+        }
+        let mut hops = chain.to_vec();
+        hops.extend(element.iter().cloned());
+        hops.push(dest_hop.clone());
+        hops.extend(assumed);
+        hops.push(Evidence {
+            location: at(*path_line),
+            note: format!("source.path {path}").into(),
+        });
+        out.deliveries.push(Delivery {
+            deployer: Deployer {
+                kind: "Application".into(),
+                name: app.name.clone(),
+                location: dest_hop.location.clone(),
+            },
+            cluster,
+            dir,
+            mode: DirectoryMode {
+                recurse: source.recurse,
+                include: DirectoryMode::globs(source.include.as_deref()),
+                exclude: DirectoryMode::globs(source.exclude.as_deref()),
+            },
+            force_namespace: None,
+            default_namespace: app.dest_namespace.clone(),
+            chain: hops,
+            signals: source_signals,
+            helm_releases_to: None,
+        });
+    }
+}
+
+/// Why a source's contents cannot be read, and the evidence hop that names the source.
+pub(super) struct OpaqueSource {
+    why: String,
+    hop: Evidence,
+    /// A Helm chart: rules read the Application's Helm values as the chart's.
+    chart: bool,
+}
+
+/// A deployer whose payload is not in the repository (a chart from a Helm repository, another
+/// repository, a source known only per pull request) still places one workload on its
+/// destination: the Application itself, classed by its own identity (DESIGN §3, opaque
+/// placement), so that every rule judges it.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn opaque_placement(
+    app: &AppSpec,
+    source: &SourceSpec,
+    cluster: usize,
+    inventory: &Inventory,
+    signals: &[Signal],
+    chain: &[Evidence],
+    element: &[Evidence],
+    dest_hop: &Evidence,
+    payload: OpaqueSource,
+) -> Option<Placement> {
+    let doc = app.doc?;
+    let vocabulary = inventory.vocabulary();
+    let mut signals = signals.to_vec();
+    let mut identity = |what: &str, value: &str, classified: Option<&str>| {
+        if let Some(m) = vocabulary.classify_workload(classified.unwrap_or(value)) {
+            signals.push(Signal {
+                env: m.env,
+                note: format!("Application {} {what} {value}", app.name).into(),
+                level: SignalLevel::Deployer,
+            });
+        }
+    };
+    if let Some(ns) = &app.dest_namespace {
+        identity("namespace", ns, None);
+    }
+    if let Some(rev) = &source.target_revision {
+        identity("targetRevision", rev, None);
+    }
+    if let Some((path, _)) = &source.path {
+        let slot = folder_slot(path).unwrap_or(index::basename(path.trim_end_matches('/')));
+        identity("source path", path, Some(slot));
+    }
+    if let Some(chart) = &source.chart {
+        identity("chart", chart, None);
+    }
+    let c = &inventory.clusters[cluster];
+    let (class, reason, level) =
+        crate::topology::classify::decide_class(c.environment, &c.name, &signals);
+    let mut evidence = chain.to_vec();
+    evidence.extend(element.iter().cloned());
+    evidence.push(dest_hop.clone());
+    evidence.push(payload.hop);
+    evidence.push(Evidence {
+        location: Location::new(&app.file, app.name_line),
+        note: format!(
+            "opaque placement: the contents of Application {} were not read ({}); it is judged by its own name, labels, namespace and source",
+            app.name, payload.why
+        ).into(),
+    });
+    Some(Placement {
+        object: PlacedObject {
+            file: Arc::clone(&app.file),
+            line: app.first_line,
+            doc: Some(doc),
+            kind: "Application".into(),
+            name: Some(app.name.as_str().into()),
+            namespace: app.dest_namespace.as_deref().map(Into::into),
+            images: Vec::new(),
+        },
+        cluster,
+        cluster_environment: Env::Unknown,
+        workload_class: class,
+        class_reason: reason,
+        class_level: level,
+        deployer_class: crate::topology::classify::deployer_class(&signals),
+        evidence: evidence.into(),
+        deployer: Some(Arc::new(Deployer {
+            kind: "Application".into(),
+            name: app.name.clone(),
+            location: dest_hop.location.clone(),
+        })),
+        patch: false,
+        renders_chart: payload.chart,
+        opaque: true,
+        purpose: crate::topology::Purpose::Unknown,
+        purpose_reason: Arc::from(""),
+    })
+}
+
+/// A destination that names a cluster (not `in-cluster`): the cluster, and the evidence hop.
+/// A cluster that nothing else declares is still used, with an unresolved entry.
+pub(super) fn named_destination(
+    inventory: &mut Inventory,
+    name: Option<&str>,
+    server: Option<&str>,
+    location: Location,
+    note: String,
+    out: &mut Outcome,
+) -> (usize, Evidence) {
+    let (cluster, declared) = inventory.resolve_destination(name, server, location.clone());
+    if !declared {
+        let (what, from) = match name {
+            Some(n) => (format!("`{n}`"), "name"),
+            None => (server.unwrap_or("?").to_owned(), "URL"),
+        };
+        out.unresolved.push(Unresolved {
+            location: location.clone(),
+            reason: format!(
+                "cluster {what} is not declared (config, Argo CD cluster Secret); its environment is guessed from its {from}"
+            ),
+        });
+    }
+    (
+        cluster,
+        Evidence {
+            location,
+            note: note.into(),
+        },
+    )
+}

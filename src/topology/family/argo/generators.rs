@@ -1,0 +1,335 @@
+//! The parameters of ApplicationSet generators that read the repository or the inventory:
+//! cluster selectors, git directories and files.
+
+use super::appset::Params;
+use super::template::{normalize, render};
+use std::collections::BTreeMap;
+
+use globset::Glob;
+
+use crate::documents::Node;
+use crate::location::{Evidence, Location};
+use crate::topology::clusters::{Inventory, IN_CLUSTER, IN_CLUSTER_SERVER};
+use crate::topology::index::{self, RepoIndex};
+use crate::topology::repository::RepoMatch;
+use crate::topology::{Outcome, Unresolved};
+
+/// One `matchExpressions` entry of a label selector, read once for every cluster it is tried on.
+pub(super) struct Requirement<'a> {
+    key: Option<&'a str>,
+    operator: Option<&'a str>,
+    values: Vec<&'a str>,
+}
+
+impl<'a> Requirement<'a> {
+    fn read(e: &'a Node) -> Self {
+        Requirement {
+            key: e.get("key").and_then(Node::as_str),
+            operator: e.get("operator").and_then(Node::as_str),
+            values: e
+                .get("values")
+                .and_then(Node::as_seq)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(Node::as_str)
+                .collect(),
+        }
+    }
+
+    fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        let key = self.key.unwrap_or("");
+        let value = labels.get(key).map(String::as_str);
+        match self.operator.unwrap_or("") {
+            "In" => value.is_some_and(|v| self.values.contains(&v)),
+            "NotIn" => value.is_none_or(|v| !self.values.contains(&v)),
+            "Exists" => value.is_some(),
+            "DoesNotExist" => value.is_none(),
+            _ => false,
+        }
+    }
+}
+
+pub(super) fn cluster_params(
+    inventory: &mut Inventory,
+    node: &Node,
+    at: &dyn Fn(u32) -> Location,
+    out: &mut Outcome,
+) -> Vec<Params> {
+    let selector = node.get("selector");
+    let match_labels: Vec<(String, String)> = selector
+        .and_then(|s| s.get("matchLabels"))
+        .map(Node::string_map)
+        .unwrap_or_default();
+    let expressions: Vec<Requirement<'_>> = selector
+        .and_then(|s| s.get("matchExpressions"))
+        .and_then(Node::as_seq)
+        .unwrap_or(&[])
+        .iter()
+        .map(Requirement::read)
+        .collect();
+    let empty_selector = match_labels.is_empty() && expressions.is_empty();
+    let extra_values: Vec<(String, String)> =
+        node.get("values").map(Node::string_map).unwrap_or_default();
+    let mut sets = Vec::new();
+    // Argo CD always offers its own cluster to an empty selector, even when only a
+    // destination (not a cluster Secret) names it here.
+    let local = inventory
+        .find(IN_CLUSTER)
+        .or_else(|| inventory.find_server(IN_CLUSTER_SERVER));
+    let known: Vec<usize> = (0..inventory.clusters.len())
+        .filter(|&i| inventory.clusters[i].argo_known || (empty_selector && Some(i) == local))
+        .collect();
+    for i in known {
+        let c = &inventory.clusters[i];
+        if Some(i) == local && !empty_selector && !c.argo_known {
+            continue;
+        }
+        let labels = &c.labels;
+        let matches_labels = match_labels.iter().all(|(k, v)| labels.get(k) == Some(v));
+        let matches_expr = expressions.iter().all(|e| e.matches(labels));
+        if !(matches_labels && matches_expr) {
+            continue;
+        }
+        let mut values = BTreeMap::new();
+        values.insert("name".to_owned(), c.name.clone());
+        values.insert("nameNormalized".to_owned(), normalize(&c.name));
+        if let Some(s) = &c.server {
+            values.insert("server".to_owned(), s.clone());
+        }
+        for (k, v) in labels {
+            values.insert(format!("metadata.labels.{k}"), v.clone());
+        }
+        for (k, v) in &extra_values {
+            let rendered = render(v, &values, false).unwrap_or_else(|_| v.clone());
+            values.insert(format!("values.{k}"), rendered);
+        }
+        let declared = c
+            .declared_in
+            .first()
+            .cloned()
+            .unwrap_or_else(|| at(node.span.start.line));
+        sets.push(Params {
+            values,
+            evidence: vec![
+                Evidence {
+                    location: at(node.span.start.line),
+                    note: "clusters generator".into(),
+                },
+                Evidence {
+                    location: declared,
+                    note: format!("cluster {} matches the selector", c.name).into(),
+                },
+            ],
+        });
+    }
+    if empty_selector && local.is_none() {
+        let mut values = BTreeMap::new();
+        values.insert("name".to_owned(), IN_CLUSTER.to_owned());
+        values.insert("nameNormalized".to_owned(), IN_CLUSTER.to_owned());
+        values.insert("server".to_owned(), IN_CLUSTER_SERVER.to_owned());
+        sets.push(Params {
+            values,
+            evidence: vec![Evidence {
+                location: at(node.span.start.line),
+                note: "clusters generator (the local cluster)".into(),
+            }],
+        });
+    }
+    if sets.is_empty() && !empty_selector {
+        let mut terms: Vec<String> = match_labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        for e in &expressions {
+            terms.push(format!(
+                "{} {} [{}]",
+                e.key.unwrap_or("?"),
+                e.operator.unwrap_or("?"),
+                e.values.join(", ")
+            ));
+        }
+        out.unresolved.push(Unresolved {
+            location: at(node
+                .entry("selector")
+                .map_or(node.span.start.line, |e| e.key.span.start.line)),
+            reason: format!(
+                "clusters generator: the selector {{{}}} matches no cluster declared in this repository (Argo CD cluster Secrets, .envfence.yaml clusters), so where these Applications go is not known",
+                terms.join(", ")
+            ),
+        });
+    }
+    sets
+}
+
+/// A list element with a cluster name (`cluster`, `name`) and its URL (`url`, `server`)
+/// names one cluster, known by both.
+pub(super) fn declare_element_cluster(
+    inventory: &mut Inventory,
+    values: &BTreeMap<String, String>,
+    location: Location,
+) {
+    let name = ["cluster", "name", "clusterName"]
+        .iter()
+        .find_map(|k| values.get(*k));
+    let url = ["url", "server", "clusterURL", "clusterUrl"]
+        .iter()
+        .find_map(|k| values.get(*k))
+        .filter(|u| u.contains("://"));
+    if let (Some(name), Some(url)) = (name, url) {
+        if !name.contains("{{") && !url.contains("{{") && name != IN_CLUSTER {
+            inventory.declare_element(name, url, location);
+        }
+    }
+}
+
+pub(super) fn path_params(path: &str, values: &mut BTreeMap<String, String>) {
+    let base = index::basename(path).to_owned();
+    values.insert("path".into(), path.to_owned());
+    values.insert("path.path".into(), path.to_owned());
+    values.insert("path.basename".into(), base.clone());
+    values.insert("path.basenameNormalized".into(), normalize(&base));
+    for (i, seg) in path.split('/').enumerate() {
+        values.insert(format!("path[{i}]"), seg.to_owned());
+        values.insert(format!("path.segments.{i}"), seg.to_owned());
+    }
+}
+
+pub(super) fn git_params(
+    index: &RepoIndex<'_>,
+    git: &Node,
+    this: &RepoMatch,
+    generator_line: u32,
+    at: &dyn Fn(u32) -> Location,
+    out: &mut Outcome,
+) -> Vec<Params> {
+    let mut sets = Vec::new();
+    let repo = git
+        .get("repoURL")
+        .and_then(Node::as_str)
+        .unwrap_or("?")
+        .to_owned();
+    let read_from = match this {
+        RepoMatch::This(_) => "this repository",
+        RepoMatch::Unknown => "assumed to be this repository: the directory exists here",
+    };
+    // Another repository, as far as envfence can tell: nothing it generates is known.
+    let elsewhere = |what: &str| {
+        match this {
+        RepoMatch::This(from) => {
+            format!("git generator: {what} in this repository (repoURL {repo} is this repository by {from})")
+        }
+        RepoMatch::Unknown => format!(
+            "git generator reads {repo}, which is not this repository as far as envfence can tell (no repository.urls, origin or GITHUB_REPOSITORY match) and {what} here, so its Applications are not known"
+        ),
+    }
+    };
+    if let Some(dirs) = git.get("directories").and_then(Node::as_seq) {
+        let mut include = Vec::new();
+        let mut exclude = Vec::new();
+        for d in dirs {
+            let Some(p) = d.get("path").and_then(Node::as_str) else {
+                continue;
+            };
+            let Ok(glob) = Glob::new(p) else { continue };
+            let excluded = d.get("exclude").and_then(Node::as_str) == Some("true");
+            if excluded {
+                exclude.push(glob.compile_matcher());
+            } else {
+                include.push((glob.compile_matcher(), d.span.start.line));
+            }
+        }
+        let mut all_dirs: Vec<String> = Vec::new();
+        let mut stack = vec![String::new()];
+        while let Some(dir) = stack.pop() {
+            for sub in index.subdirs_of(&dir) {
+                all_dirs.push(sub.to_owned());
+                stack.push(sub.to_owned());
+            }
+        }
+        all_dirs.sort();
+        for dir in all_dirs {
+            let Some((_, line)) = include.iter().find(|(m, _)| m.is_match(&dir)) else {
+                continue;
+            };
+            if exclude.iter().any(|m| m.is_match(&dir)) {
+                continue;
+            }
+            let mut values = BTreeMap::new();
+            path_params(&dir, &mut values);
+            sets.push(Params {
+                values,
+                evidence: vec![Evidence {
+                    location: at(*line),
+                    note: format!("git directory {dir} (repoURL {repo}, {read_from})").into(),
+                }],
+            });
+        }
+        if sets.is_empty() && !include.is_empty() {
+            out.unresolved.push(Unresolved {
+                location: at(generator_line),
+                reason: elsewhere("no directory matches its paths"),
+            });
+        }
+    }
+    // Reads any file's content: `reuse` never shares a topology where this generator exists.
+    if let Some(files) = git.get("files").and_then(Node::as_seq) {
+        for f in files {
+            let Some(p) = f.get("path").and_then(Node::as_str) else {
+                continue;
+            };
+            let Ok(glob) = Glob::new(p) else { continue };
+            let m = glob.compile_matcher();
+            let mut matched = false;
+            for file in index.files.iter().filter(|file| m.is_match(&*file.path)) {
+                for doc in file.documents.iter() {
+                    matched = true;
+                    let mut values = BTreeMap::new();
+                    flatten("", &doc.root, &mut values);
+                    path_params(index::parent(&file.path), &mut values);
+                    sets.push(Params {
+                        values,
+                        evidence: vec![Evidence {
+                            location: Location::new(&file.path, doc.first_line),
+                            note: format!("git file {} (repoURL {repo})", file.path).into(),
+                        }],
+                    });
+                }
+            }
+            if !matched {
+                out.unresolved.push(Unresolved {
+                    location: at(f.span.start.line),
+                    reason: elsewhere(&format!(
+                        "no YAML file matches {p} (JSON files are not read)"
+                    )),
+                });
+            }
+        }
+    }
+    sets
+}
+
+/// Flattens a node into dotted keys (`a.b.c`), the way ApplicationSet parameters are named.
+pub(super) fn flatten(prefix: &str, node: &Node, out: &mut BTreeMap<String, String>) {
+    let key = |k: &str| {
+        if prefix.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    if let Some(entries) = node.as_map() {
+        for e in entries {
+            if let Some(k) = e.key.as_str() {
+                flatten(&key(k), &e.value, out);
+            }
+        }
+    } else if let Some(items) = node.as_seq() {
+        for (i, item) in items.iter().enumerate() {
+            flatten(&key(&i.to_string()), item, out);
+        }
+    } else if let Some(s) = node.as_str() {
+        if !prefix.is_empty() {
+            out.insert(prefix.to_owned(), s.to_owned());
+        }
+    }
+}
