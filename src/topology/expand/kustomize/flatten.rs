@@ -1,0 +1,212 @@
+//! Flattening: one walk of a resolved tree, top-down, into the items an expansion places,
+//! applying each kustomization's transforms on the way and stopping at the object budget;
+//! with every problem of the tree, each reported once.
+
+use crate::topology::HashSet;
+use std::sync::Arc;
+
+use crate::location::{Evidence, Location};
+
+use super::resolve::{Leaf, Part, Resolved, Transform};
+use super::{count_text, Expansion, ImageOverride, Item, Problem};
+
+/// Which limit an expansion runs into first.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Budget {
+    /// `limits.kustomize-objects`.
+    Expansion(usize),
+    /// What `limits.expanded-objects` has left for the rest of the scan.
+    Scan { left: usize, limit: usize },
+}
+
+/// The most items [`flatten`] makes room for before it starts; past that the list grows.
+const FIRST_ROOM: usize = 4096;
+
+/// The objects of `root` in order, within the budget, with every problem of the
+/// kustomizations it reaches (each reported once, however many paths lead to it).
+pub(super) fn flatten(root: &Resolved, dir: &str, budget: Budget) -> Expansion {
+    let limit = match budget {
+        Budget::Expansion(limit) => limit,
+        Budget::Scan { left, .. } => left,
+    };
+    let mut walk = Flattener {
+        limit,
+        // Room for what the count says, within the limit and a modest start: a count can be
+        // far larger than what memory allows to expand.
+        items: Vec::with_capacity(
+            usize::try_from(root.count)
+                .unwrap_or(limit)
+                .min(limit)
+                .min(FIRST_ROOM),
+        ),
+        transforms: Vec::new(),
+        images: Vec::new(),
+        chain: Vec::new(),
+        cut_in: None,
+    };
+    let complete = walk.visit(root, None);
+    let mut problems = Vec::new();
+    let mut seen = HashSet::default();
+    collect_problems(root, &mut seen, &mut problems);
+    if let (false, Budget::Scan { left, limit }) = (complete, budget) {
+        let (location, what) = match &root.origin {
+            Some(origin) => (origin.clone(), format!("kustomization {}", origin.file)),
+            None => (
+                Location::new(&Arc::from(dir), 1),
+                format!("directory {dir}"),
+            ),
+        };
+        problems.push(Problem {
+            location,
+            reason: format!(
+                "{what} expands to {} objects, but only {} of the scan's {} expanded objects are left (limits.expanded-objects): the first {} are placed, the rest are not",
+                count_text(root.count),
+                count_text(left as u64),
+                count_text(limit as u64),
+                count_text(left as u64),
+            ),
+        });
+    } else if !complete {
+        // Name the outermost kustomization that alone exceeds the limit, else the directory.
+        let (location, what, count) = match walk.cut_in {
+            Some(k) if k.count > limit as u64 => match &k.origin {
+                Some(origin) => (
+                    origin.clone(),
+                    format!("kustomization {}", origin.file),
+                    k.count,
+                ),
+                None => (
+                    Location::new(&Arc::from(dir), 1),
+                    format!("directory {dir}"),
+                    k.count,
+                ),
+            },
+            _ => match &root.origin {
+                Some(origin) => (
+                    origin.clone(),
+                    format!("kustomization {}", origin.file),
+                    root.count,
+                ),
+                None => (
+                    Location::new(&Arc::from(dir), 1),
+                    format!("directory {dir}"),
+                    root.count,
+                ),
+            },
+        };
+        problems.push(Problem {
+            location,
+            reason: format!(
+                "{what} expands to {} objects (each path through shared bases counted); the limit is {} (limits.kustomize-objects): the first {} are placed, the rest are not",
+                count_text(count),
+                count_text(limit as u64),
+                count_text(limit as u64),
+            ),
+        });
+    }
+    Expansion {
+        items: walk.items,
+        problems,
+    }
+}
+
+/// Every problem of `node` and what it includes, each node visited once.
+fn collect_problems(node: &Resolved, seen: &mut HashSet<usize>, out: &mut Vec<Problem>) {
+    if !seen.insert(std::ptr::from_ref(node) as usize) {
+        return;
+    }
+    out.extend(node.problems.iter().cloned());
+    for part in &node.parts {
+        if let Part::Nested { inner, .. } = part {
+            collect_problems(inner, seen, out);
+        }
+    }
+}
+
+/// Walks a resolved tree top-down, applying the transforms on the way to each object.
+struct Flattener<'r> {
+    limit: usize,
+    items: Vec<Item>,
+    /// Transforms of the kustomizations on the current path, outermost first.
+    transforms: Vec<&'r Transform>,
+    /// The `images:` overrides on the current path down to each of them, innermost first.
+    images: Vec<Option<Arc<[ImageOverride]>>>,
+    /// Hops on the current path, outermost first.
+    chain: Vec<Evidence>,
+    /// The outermost node being walked when the limit was reached.
+    cut_in: Option<&'r Resolved>,
+}
+
+impl<'r> Flattener<'r> {
+    /// Returns false once the limit is reached.
+    fn visit(&mut self, node: &'r Resolved, outermost: Option<&'r Resolved>) -> bool {
+        let outermost = outermost.or(node.origin.as_ref().map(|_| node));
+        self.transforms.push(&node.transform);
+        let outer = self.images.last().cloned().flatten();
+        let own = &node.transform.images;
+        self.images.push(match outer {
+            _ if own.is_empty() => outer,
+            None => Some(Arc::clone(own)),
+            Some(outer) => Some(own.iter().chain(outer.iter()).cloned().collect()),
+        });
+        let mut complete = true;
+        for part in &node.parts {
+            match part {
+                Part::Object(leaf) => {
+                    if self.items.len() >= self.limit {
+                        self.cut_in = outermost;
+                        complete = false;
+                        break;
+                    }
+                    let item = self.item(leaf);
+                    self.items.push(item);
+                }
+                // An empty base is skipped, so that a walk never wanders through paths that
+                // yield nothing (fan-outs of empty bases would be exponential).
+                Part::Nested { inner, .. } if inner.count == 0 => {}
+                Part::Nested { hop, inner } => {
+                    if let Some(hop) = hop {
+                        self.chain.push(hop.clone());
+                    }
+                    complete = self.visit(inner, outermost);
+                    if hop.is_some() {
+                        self.chain.pop();
+                    }
+                    if !complete {
+                        break;
+                    }
+                }
+            }
+        }
+        self.transforms.pop();
+        self.images.pop();
+        complete
+    }
+
+    fn item(&self, leaf: &Leaf) -> Item {
+        let mut namespace = leaf.namespace.clone();
+        let mut prefix = String::new();
+        let mut suffix = String::new();
+        for t in &self.transforms {
+            prefix.push_str(&t.prefix);
+        }
+        // Innermost first: outer kustomizations apply last, so their namespace wins.
+        for t in self.transforms.iter().rev() {
+            if t.namespace.is_some() {
+                namespace.clone_from(&t.namespace);
+            }
+            suffix.push_str(&t.suffix);
+        }
+        let mut chain = self.chain.clone();
+        chain.extend(leaf.hop.iter().cloned());
+        Item {
+            source: leaf.source.clone(),
+            chain,
+            namespace,
+            prefix,
+            suffix,
+            patch: leaf.patch,
+            images: self.images.last().cloned().flatten(),
+        }
+    }
+}

@@ -1,0 +1,583 @@
+//! Resolution: each kustomization (or plain directory) read once into a [`Resolved`] tree
+//! that everything including it shares, by the [`Expander`], which also inflates the
+//! `helmCharts` of local charts. Transforms are recorded here and applied by [`super::flatten`].
+
+use crate::topology::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::documents::{FileKind, Node};
+use crate::location::{Evidence, Location};
+use crate::topology::expand::{helm, kustomize_helm};
+use crate::topology::helm_values::ValueSources;
+use crate::topology::index::{self, RepoIndex};
+
+use super::flatten::{flatten, Budget};
+use super::{
+    is_remote, string_entries, DirectoryMode, Expansion, Generator, ImageOverride, ItemSource,
+    Problem, DEFAULT_OBJECT_LIMIT, DEFAULT_SCAN_OBJECT_LIMIT,
+};
+
+/// Deepest chain of kustomizations we follow (real repositories stay under ten).
+const MAX_DEPTH: usize = 64;
+
+/// A directory resolved once and shared by everything that includes it. Nested kustomizations
+/// are referenced, not copied, and transforms are applied when the root is flattened: a base
+/// that two overlays each include twice is still resolved, and stored, once.
+#[derive(Debug, Default)]
+pub(super) struct Resolved {
+    /// The kustomization file, for a kustomization (plain directories have none).
+    pub(super) origin: Option<Location>,
+    pub(super) parts: Vec<Part>,
+    pub(super) transform: Transform,
+    pub(super) problems: Vec<Problem>,
+    /// Objects it expands to, each path through shared bases counted (saturating).
+    pub(super) count: u64,
+}
+
+#[derive(Debug)]
+pub(super) enum Part {
+    Object(Leaf),
+    Nested {
+        hop: Option<Evidence>,
+        inner: Arc<Resolved>,
+    },
+}
+
+#[derive(Debug)]
+pub(super) struct Leaf {
+    pub(super) source: ItemSource,
+    pub(super) hop: Option<Evidence>,
+    pub(super) namespace: Option<String>,
+    pub(super) patch: bool,
+}
+
+/// What one kustomization does to everything it gathers.
+#[derive(Debug, Default)]
+pub(super) struct Transform {
+    pub(super) namespace: Option<String>,
+    pub(super) prefix: String,
+    pub(super) suffix: String,
+    pub(super) images: Arc<[ImageOverride]>,
+}
+
+impl Resolved {
+    fn only_problem(problem: Problem) -> Arc<Resolved> {
+        Arc::new(Resolved {
+            problems: vec![problem],
+            ..Resolved::default()
+        })
+    }
+
+    fn push_leaf(&mut self, leaf: Leaf) {
+        self.count = self.count.saturating_add(1);
+        self.parts.push(Part::Object(leaf));
+    }
+
+    fn push_nested(&mut self, hop: Option<Evidence>, inner: Arc<Resolved>) {
+        self.count = self.count.saturating_add(inner.count);
+        self.parts.push(Part::Nested { hop, inner });
+    }
+}
+
+/// An [`Expander`]'s caches, kept only to be freed.
+pub struct ExpanderCaches {
+    _kustomizations: HashMap<String, Arc<Resolved>>,
+    _directories: HashMap<(String, bool), Arc<Resolved>>,
+    _reached: HashSet<String>,
+}
+
+pub struct Expander<'a> {
+    index: &'a RepoIndex<'a>,
+    /// Each kustomization, resolved once.
+    kustomizations: HashMap<String, Arc<Resolved>>,
+    /// Directories expanded as plain directories (key: directory, recursive).
+    directories: HashMap<(String, bool), Arc<Resolved>>,
+    visiting: HashSet<String>,
+    /// Every directory some expansion read (the fallbacks skip them).
+    reached: HashSet<String>,
+    /// The most objects one expansion yields (`limits.kustomize-objects`).
+    object_limit: usize,
+    /// What is left of the scan's budget (`limits.expanded-objects`).
+    scan_objects_left: usize,
+    scan_object_limit: usize,
+    /// The renders so far, for `helmCharts` of local charts (`None`: not rendered at all).
+    renders: Option<&'a helm::Renders>,
+    charts: Vec<InflatedChart>,
+}
+
+impl<'a> Expander<'a> {
+    pub fn new(index: &'a RepoIndex<'a>) -> Self {
+        Self::with_limits(index, DEFAULT_OBJECT_LIMIT, DEFAULT_SCAN_OBJECT_LIMIT)
+    }
+
+    /// `object_limit` objects per expansion, `scan_object_limit` for all of them together.
+    pub fn with_limits(
+        index: &'a RepoIndex<'a>,
+        object_limit: usize,
+        scan_object_limit: usize,
+    ) -> Self {
+        // Most kustomizations get resolved: room for them all spares the tables' regrowth,
+        // which hashes every path again.
+        let kustomizations = index
+            .files
+            .iter()
+            .filter(|f| f.kind == FileKind::Kustomization)
+            .count();
+        Expander {
+            index,
+            kustomizations: HashMap::with_capacity_and_hasher(kustomizations, Default::default()),
+            directories: HashMap::default(),
+            visiting: HashSet::default(),
+            reached: HashSet::with_capacity_and_hasher(kustomizations, Default::default()),
+            object_limit,
+            scan_objects_left: scan_object_limit,
+            scan_object_limit,
+            renders: None,
+            charts: Vec::new(),
+        }
+    }
+
+    /// What the expander remembers, without its borrow of the index: to be freed elsewhere.
+    pub fn into_caches(self) -> ExpanderCaches {
+        ExpanderCaches {
+            _kustomizations: self.kustomizations,
+            _directories: self.directories,
+            _reached: self.reached,
+        }
+    }
+
+    /// Inflates `helmCharts` of local charts with what `renders` rendered.
+    pub fn with_renders(mut self, renders: &'a helm::Renders) -> Self {
+        self.renders = Some(renders);
+        self
+    }
+
+    /// Whether any expansion so far read `dir`.
+    pub fn reached(&self, dir: &str) -> bool {
+        self.reached.contains(dir)
+    }
+
+    /// What `dir` produces. A kustomization in it wins; otherwise its YAML files (recursively
+    /// when `mode.recurse`, where a subdirectory with its own kustomization is expanded by it).
+    /// At most `object_limit` objects, and no more than the scan's budget has left: beyond
+    /// them a problem names the kustomization (or directory) and the limit.
+    pub fn expand(&mut self, dir: &str, mode: &DirectoryMode) -> Arc<Expansion> {
+        let resolved = self.resolve(dir, mode);
+        let budget = if self.scan_objects_left < self.object_limit {
+            Budget::Scan {
+                left: self.scan_objects_left,
+                limit: self.scan_object_limit,
+            }
+        } else {
+            Budget::Expansion(self.object_limit)
+        };
+        let expansion = flatten(&resolved, dir, budget);
+        self.scan_objects_left -= expansion.items.len();
+        Arc::new(expansion)
+    }
+
+    fn resolve(&mut self, dir: &str, mode: &DirectoryMode) -> Arc<Resolved> {
+        self.reached.insert(dir.to_owned());
+        if let Some(k) = self.index.kustomization_in(dir) {
+            return self.resolve_kustomization_guarded(dir, k, 0, None);
+        }
+        let key = (dir.to_owned(), mode.recurse);
+        if mode.is_plain() {
+            if let Some(done) = self.directories.get(&key) {
+                return Arc::clone(done);
+            }
+        }
+        let mut out = Resolved::default();
+        self.collect_plain(dir, dir, mode, 0, &mut out);
+        let out = Arc::new(out);
+        if mode.is_plain() {
+            self.directories.insert(key, Arc::clone(&out));
+        }
+        out
+    }
+
+    fn collect_plain(
+        &mut self,
+        root: &str,
+        dir: &str,
+        mode: &DirectoryMode,
+        depth: usize,
+        out: &mut Resolved,
+    ) {
+        let index = self.index;
+        self.reached.insert(dir.to_owned());
+        for &f in index.files_in(dir) {
+            let rel = index.files[f]
+                .path
+                .get(root.len()..)
+                .unwrap_or("")
+                .trim_start_matches('/');
+            if !mode.admits(rel) {
+                continue;
+            }
+            for r in index.manifests_of(f) {
+                out.push_leaf(Leaf {
+                    source: ItemSource::Doc(r),
+                    hop: None,
+                    namespace: None,
+                    patch: false,
+                });
+            }
+        }
+        if !mode.recurse {
+            return;
+        }
+        let subdirs: Vec<String> = index.subdirs_of(dir).map(str::to_owned).collect();
+        for sub in subdirs {
+            if let Some(k) = index.kustomization_in(&sub) {
+                let nested = self.resolve_kustomization_guarded(&sub, k, depth + 1, None);
+                out.push_nested(None, nested);
+            } else {
+                self.collect_plain(root, &sub, mode, depth, out);
+            }
+        }
+    }
+
+    /// Resolves the kustomization `k` of `dir` once, refusing cycles and runaway depth.
+    fn resolve_kustomization_guarded(
+        &mut self,
+        dir: &str,
+        k: usize,
+        depth: usize,
+        from: Option<&Location>,
+    ) -> Arc<Resolved> {
+        let here = || {
+            from.cloned()
+                .unwrap_or_else(|| Location::new(&self.index.files[k].path, 1))
+        };
+        if self.visiting.contains(dir) {
+            return Resolved::only_problem(Problem {
+                location: here(),
+                reason: format!("kustomization cycle: {dir} includes itself"),
+            });
+        }
+        if depth > MAX_DEPTH {
+            return Resolved::only_problem(Problem {
+                location: here(),
+                reason: format!("kustomizations nested deeper than {MAX_DEPTH}"),
+            });
+        }
+        if let Some(done) = self.kustomizations.get(dir) {
+            return Arc::clone(done);
+        }
+        let result = Arc::new(self.resolve_kustomization(dir, k, depth));
+        self.kustomizations
+            .insert(dir.to_owned(), Arc::clone(&result));
+        result
+    }
+
+    // Long by design: one pass over a kustomization's fields, in kustomize's order.
+    fn resolve_kustomization(&mut self, dir: &str, k: usize, depth: usize) -> Resolved {
+        let index = self.index;
+        self.reached.insert(dir.to_owned());
+        let file = &index.files[k];
+        let mut out = Resolved {
+            origin: Some(Location::new(&file.path, 1)),
+            ..Resolved::default()
+        };
+        let Some(doc) = file.documents.first() else {
+            return out;
+        };
+        self.visiting.insert(dir.to_owned());
+        let root = &doc.root;
+        let at = |line: u32| Location::new(&file.path, line);
+
+        // resources, bases, components: objects (files) or other kustomizations (directories).
+        for key in ["resources", "bases", "components"] {
+            for (entry, line) in string_entries(root, key) {
+                let hop = Evidence {
+                    location: at(line),
+                    note: format!("{key} {entry}").into(),
+                };
+                if is_remote(&entry) {
+                    out.problems.push(Problem {
+                        location: at(line),
+                        reason: format!("remote {key} entry {entry} is outside this repository"),
+                    });
+                    continue;
+                }
+                let Some(target) = index::join(dir, &entry, false) else {
+                    out.problems.push(Problem {
+                        location: at(line),
+                        reason: format!("{key} entry {entry} leaves the repository"),
+                    });
+                    continue;
+                };
+                if let Some(f) = index.file(&target) {
+                    for r in index.manifests_of(f) {
+                        out.push_leaf(Leaf {
+                            source: ItemSource::Doc(r),
+                            hop: Some(hop.clone()),
+                            namespace: None,
+                            patch: false,
+                        });
+                    }
+                } else if index.is_dir(&target) {
+                    match index.kustomization_in(&target) {
+                        Some(nk) => {
+                            let nested = self.resolve_kustomization_guarded(
+                                &target,
+                                nk,
+                                depth + 1,
+                                Some(&at(line)),
+                            );
+                            out.push_nested(Some(hop), nested);
+                        }
+                        None => out.problems.push(Problem {
+                            location: at(line),
+                            reason: format!(
+                                "{key} entry {entry}: directory {target} has no kustomization"
+                            ),
+                        }),
+                    }
+                } else {
+                    out.problems.push(Problem {
+                        location: at(line),
+                        reason: format!(
+                            "{key} entry {entry}: {target} does not exist (or holds no YAML)"
+                        ),
+                    });
+                }
+            }
+        }
+
+        // Patches change objects from the bases; they are placed with them so that rules see
+        // the values they set (an env var in a patch lands on the cluster too).
+        let mut patch_paths: Vec<(String, u32)> = string_entries(root, "patchesStrategicMerge");
+        if let Some(patches) = root.get("patches").and_then(Node::as_seq) {
+            for p in patches {
+                if let Some(e) = p.entry("path") {
+                    if let Some(path) = e.value.as_str() {
+                        patch_paths.push((path.to_owned(), e.key.span.start.line));
+                    }
+                }
+            }
+        }
+        for (entry, line) in patch_paths {
+            // Inline strategic-merge patches are YAML text, not paths.
+            if entry.contains('\n')
+                || entry.contains(':') && !entry.ends_with(".yaml") && !entry.ends_with(".yml")
+            {
+                continue;
+            }
+            let Some(f) = index::join(dir, &entry, false).and_then(|t| index.file(&t)) else {
+                out.problems.push(Problem {
+                    location: at(line),
+                    reason: format!("patch {entry} does not exist"),
+                });
+                continue;
+            };
+            for r in index.manifests_of(f) {
+                out.push_leaf(Leaf {
+                    source: ItemSource::Doc(r),
+                    hop: Some(Evidence {
+                        location: at(line),
+                        note: format!("patch {entry}").into(),
+                    }),
+                    namespace: None,
+                    patch: true,
+                });
+            }
+        }
+
+        // Generators create ConfigMaps and Secrets (with a hash suffix we do not compute).
+        for (key, kind) in [
+            ("configMapGenerator", "ConfigMap"),
+            ("secretGenerator", "Secret"),
+        ] {
+            for generator in root.get(key).and_then(Node::as_seq).unwrap_or(&[]) {
+                let Some(name_entry) = generator.entry("name") else {
+                    continue;
+                };
+                let Some(name) = name_entry.value.as_str() else {
+                    continue;
+                };
+                let line = name_entry.key.span.start.line;
+                let merging = matches!(
+                    generator.get("behavior").and_then(Node::as_str),
+                    Some("merge") | Some("replace")
+                );
+                for (files_key, _) in [("files", ()), ("envs", ())] {
+                    for (path, pline) in string_entries(generator, files_key) {
+                        // `files` entries may be `key=path`.
+                        let path = path
+                            .rsplit_once('=')
+                            .map_or(path.as_str(), |(_, p)| p)
+                            .to_owned();
+                        if index::join(dir, &path, false).is_none() {
+                            out.problems.push(Problem {
+                                location: at(pline),
+                                reason: format!(
+                                    "{key} {files_key} entry {path} leaves the repository"
+                                ),
+                            });
+                        }
+                    }
+                }
+                out.push_leaf(Leaf {
+                    source: ItemSource::Generated(Box::new(Generator {
+                        file: k,
+                        line,
+                        kind,
+                        name: name.to_owned(),
+                    })),
+                    hop: Some(Evidence {
+                        location: at(line),
+                        note: format!("{key} {name}").into(),
+                    }),
+                    namespace: generator
+                        .get("namespace")
+                        .and_then(Node::as_str)
+                        .map(str::to_owned),
+                    patch: merging,
+                });
+            }
+        }
+        for (field, legacy) in [("helmCharts", false), ("helmChartInflationGenerator", true)] {
+            for entry in root.get(field).and_then(Node::as_seq).unwrap_or(&[]) {
+                self.inflate(dir, k, root, entry, legacy, &mut out);
+            }
+        }
+
+        // This level's transforms apply to everything it gathered; outer levels apply later
+        // and win for the namespace, and wrap prefixes and suffixes (see `Flattener::item`).
+        out.transform = Transform {
+            namespace: root
+                .get("namespace")
+                .and_then(Node::as_str)
+                .map(str::to_owned),
+            prefix: root
+                .get("namePrefix")
+                .and_then(Node::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            suffix: root
+                .get("nameSuffix")
+                .and_then(Node::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            images: root
+                .get("images")
+                .and_then(Node::as_seq)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(|i| {
+                    let text = |k: &str| i.get(k).and_then(Node::as_str).map(str::to_owned);
+                    Some(ImageOverride {
+                        name: text("name")?,
+                        new_name: text("newName"),
+                        new_tag: text("newTag"),
+                        digest: text("digest"),
+                    })
+                })
+                .collect(),
+        };
+        self.visiting.remove(dir);
+        // Resolved kustomizations live as long as the topology build: no room to spare.
+        out.parts.shrink_to_fit();
+        out
+    }
+}
+
+impl Expander<'_> {
+    /// A `helmCharts` entry: the objects its local chart rendered, as this kustomization's
+    /// own (its transforms apply), or a note when the chart is remote or not rendered (yet).
+    fn inflate(
+        &mut self,
+        dir: &str,
+        k: usize,
+        root: &Node,
+        entry: &Node,
+        legacy: bool,
+        out: &mut Resolved,
+    ) {
+        let file = &self.index.files[k].path;
+        let location = Location::new(file, entry.span.start.line);
+        let (request, values_evidence, notes) =
+            match kustomize_helm::kustomize_chart(self.index, dir, file, root, entry, legacy) {
+                kustomize_helm::KustomizeChart::Local {
+                    request,
+                    values_evidence,
+                    notes,
+                } => (request, values_evidence, notes),
+                kustomize_helm::KustomizeChart::Remote(reason) => {
+                    out.problems.push(Problem { location, reason });
+                    return;
+                }
+            };
+        out.problems.extend(notes.into_iter().map(|n| Problem {
+            location: n.location,
+            reason: n.reason,
+        }));
+        let Some(renders) = self.renders else {
+            return;
+        };
+        let rendered = renders.get(&request).cloned();
+        let hop = Evidence {
+            location: location.clone(),
+            note: format!(
+                "helmCharts {}: {}",
+                index::basename(&request.chart),
+                request.describe()
+            )
+            .into(),
+        };
+        let (files, sources) = match rendered {
+            Some(helm::Rendered::Files(files)) => {
+                for r in helm::rendered_docs(&files) {
+                    out.push_leaf(Leaf {
+                        source: ItemSource::Doc(r),
+                        hop: Some(hop.clone()),
+                        namespace: None,
+                        patch: false,
+                    });
+                }
+                let sources = Arc::new(ValueSources::new(&request, &values_evidence));
+                (files, Some(sources))
+            }
+            Some(helm::Rendered::Failed(reason)) => {
+                out.problems.push(Problem { location, reason });
+                (Vec::new(), None)
+            }
+            // Not rendered yet: the next round renders it, when helm is there.
+            None => {
+                if renders.helm().is_none() {
+                    out.problems.push(Problem {
+                        location,
+                        reason: format!(
+                            "chart {} is not rendered: {}",
+                            request.chart,
+                            renders.availability.hint()
+                        ),
+                    });
+                }
+                (Vec::new(), None)
+            }
+        };
+        self.charts.push(InflatedChart {
+            request,
+            files,
+            sources,
+        });
+    }
+
+    /// The charts kustomizations inflated since the last call: the renders they need, and
+    /// where the values of what they rendered come from.
+    pub fn take_charts(&mut self) -> Vec<InflatedChart> {
+        std::mem::take(&mut self.charts)
+    }
+}
+
+/// A local chart a kustomization inflates (see [`Expander::take_charts`]).
+#[derive(Debug)]
+pub struct InflatedChart {
+    pub request: helm::RenderRequest,
+    /// Its rendered files, once rendered.
+    pub files: Vec<usize>,
+    pub sources: Option<Arc<ValueSources>>,
+}
