@@ -2,6 +2,7 @@
 //! primary location; everything else (resource, cluster, evidence) is added by the rule.
 //! Outputs only read findings; the stable JSON form lives in `output::json`.
 
+use crate::evidence::Hop;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -112,7 +113,13 @@ impl Finding {
             std::borrow::Cow::Borrowed(_) => note,
             std::borrow::Cow::Owned(masked) => masked.into(),
         };
-        self.evidence.push(Evidence { location, note });
+        self.evidence.push(Evidence::new(location, Hop::Said(note)));
+        self
+    }
+
+    /// Adds a hop of a placement's evidence chain, as it is.
+    pub fn hop(mut self, hop: &Evidence) -> Self {
+        self.evidence.push(hop.clone());
         self
     }
 

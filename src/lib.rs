@@ -10,8 +10,8 @@
 //! Library code never prints; the `envfence` binary is thin glue.
 //!
 //! Imports only go down these layers, lowest first, and never in a circle:
-//! 1. [`vocabulary`] (rule ids, severities, tiers, purposes), [`location`] (a file and line,
-//!    a hop of evidence), [`files`] (bounded reads of one file), [`sanitize`] (text safe for a
+//! 1. [`vocabulary`] (rule ids, severities, tiers, purposes), [`location`] (a file and line),
+//!    [`evidence`] (typed hops of an evidence chain, and their words), [`files`] (bounded reads of one file), [`sanitize`] (text safe for a
 //!    terminal), [`redact`] (credentials masked) and [`background`]: they import nothing of
 //!    the crate;
 //! 2. [`documents`];
@@ -27,6 +27,7 @@
 pub mod background;
 pub mod config;
 pub mod documents;
+pub mod evidence;
 pub mod files;
 pub mod findings;
 pub mod git;

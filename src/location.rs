@@ -1,6 +1,6 @@
 //! Where something is in the repository: a file and line ([`Location`]), and one hop of the
-//! evidence chain that explains a finding or a placement ([`Evidence`]). Below the topology
-//! and the findings, which both point at lines; this module imports nothing of the crate.
+//! evidence chain that explains a finding or a placement ([`Evidence`], defined in
+//! [`crate::evidence`]). Below the topology and the findings, which both point at lines.
 
 use std::fmt;
 use std::sync::Arc;
@@ -48,9 +48,4 @@ impl fmt::Display for Location {
     }
 }
 
-/// One hop of the chain that explains a finding: "this file, this line, because ...".
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Evidence {
-    pub location: Location,
-    pub note: Arc<str>,
-}
+pub use crate::evidence::Evidence;

@@ -60,7 +60,7 @@ pub fn render(report: &ScanReport) -> String {
                 message,
                 "\nEvidence: {} {}",
                 clean(&first.location.to_string()),
-                clean(&first.note)
+                clean(&first.note())
             );
         }
         let _ = writeln!(

@@ -164,7 +164,7 @@ impl From<&Finding> for JsonFinding {
                 .map(|e| JsonEvidence {
                     file: e.location.file.to_string(),
                     line: e.location.line,
-                    note: e.note.to_string(),
+                    note: e.note(),
                 })
                 .collect(),
             fingerprint: f.fingerprint.clone(),

@@ -4,6 +4,7 @@
 //! repository text is escaped, so a file or resource name cannot inject Markdown, HTML or
 //! mentions into the comment.
 
+use crate::evidence::{DestinationField, Hop};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
@@ -406,7 +407,7 @@ fn assemble(
                     out,
                     "- {} {}",
                     location(&e.location.file, e.location.line, options),
-                    escape(&e.note)
+                    escape(&e.note())
                 );
             }
             out.push_str("\n</details>\n");
@@ -511,7 +512,14 @@ fn render_graph(out: &mut String, findings: &[&Finding]) {
         };
         // The deployer nearest to the object: the last destination or Flux path hop.
         let Some(deployer) = f.evidence.iter().rev().find(|e| {
-            e.note.starts_with("destination.") || e.note.starts_with("Flux Kustomization")
+            matches!(
+                *e.hop,
+                Hop::Destination {
+                    field: DestinationField::Name | DestinationField::Server,
+                    ..
+                } | Hop::FluxPath { .. }
+                    | Hop::UnreachedFlux { .. }
+            )
         }) else {
             continue;
         };

@@ -95,7 +95,11 @@ fn friendly_name(rule: RuleId) -> String {
 fn result(f: &Finding, rule_index: i64) -> SarifResult {
     let mut message = f.message.clone();
     if let Some(e) = f.evidence.first() {
-        message.push_str(&format!(" (evidence starts at {} {})", e.location, e.note));
+        message.push_str(&format!(
+            " (evidence starts at {} {})",
+            e.location,
+            e.note()
+        ));
     }
     let region = Region::builder()
         .start_line(i64::from(f.location.line.max(1)))

@@ -175,7 +175,7 @@ fn render_finding(out: &mut String, f: &Finding) {
             out,
             "{indent}{DIM}↳{DIM:#} {}  {}",
             clean(&e.location.to_string()),
-            clean(&e.note)
+            clean(&e.note())
         );
     }
 }

@@ -101,7 +101,7 @@ struct JsonDeployer<'a> {
 struct JsonEvidence<'a> {
     file: &'a str,
     line: u32,
-    note: std::borrow::Cow<'a, str>,
+    note: String,
 }
 
 #[derive(Serialize)]
@@ -129,7 +129,7 @@ fn evidence_dto<'a>(e: impl IntoIterator<Item = &'a Evidence>) -> Vec<JsonEviden
         .map(|e| JsonEvidence {
             file: &e.location.file,
             line: e.location.line,
-            note: crate::redact::secrets(&e.note),
+            note: e.note(),
         })
         .collect()
 }
@@ -404,7 +404,7 @@ pub fn explain(t: &Topology, file: &str) -> String {
                 out,
                 "    {DIM}{arrow}{DIM:#} {}  {}",
                 clean(&e.location.to_string()),
-                note(&e.note)
+                note(&e.note())
             );
         }
         let declared = c

@@ -768,7 +768,7 @@ pub fn check(
             .cluster(c.name.clone(), c.environment.as_str())
             .discriminator(&r.what);
         for hop in &p.evidence {
-            f = f.evidence(hop.location.clone(), hop.note.clone());
+            f = f.hop(hop);
         }
         match origin {
             Some(o) => {

@@ -110,7 +110,7 @@ impl Rule for MixedEnvironmentCluster {
                     .cluster(cluster.name.clone(), cluster.environment.as_str())
                     .discriminator(&source);
                 for hop in &first.evidence {
-                    finding = finding.evidence(hop.location.clone(), hop.note.clone());
+                    finding = finding.hop(hop);
                 }
                 if let Some(d) = &production.deployer {
                     finding = finding.evidence(

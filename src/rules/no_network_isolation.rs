@@ -173,7 +173,7 @@ impl Rule for NoNetworkIsolation {
                     .cluster(cluster.name.clone(), cluster.environment.as_str())
                     .subject(&p.object.file, p.object.line);
                 for hop in &p.evidence {
-                    finding = finding.evidence(hop.location.clone(), hop.note.clone());
+                    finding = finding.hop(hop);
                 }
                 findings.push(finding);
             }

@@ -106,7 +106,7 @@ impl Rule for NonprodOnProdCluster {
                     .subject(&first.object.file, first.object.line)
                     .cluster(c.name.clone(), c.environment.as_str());
                 for hop in &first.evidence {
-                    finding = finding.evidence(hop.location.clone(), hop.note.clone());
+                    finding = finding.hop(hop);
                 }
                 if let Some(declared) = c.declared_in.first() {
                     finding = finding.evidence(

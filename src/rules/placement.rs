@@ -2,6 +2,7 @@
 //! about a placement should point at.
 
 use crate::documents::{ResourceId, SourceFile};
+use crate::evidence::{Hop, IncludeKey};
 use crate::findings::{Evidence, Location};
 use crate::rules::Policy;
 use crate::topology::{Env, Placement, SignalLevel};
@@ -22,9 +23,13 @@ pub fn is_workload(p: &Placement, deployer_kinds: &[String]) -> bool {
 /// deployer's destination or path line.
 pub fn line_to_change(p: &Placement) -> Location {
     let include = |e: &&Evidence| {
-        ["resources ", "bases ", "components "]
-            .iter()
-            .any(|k| e.note.starts_with(k))
+        matches!(
+            *e.hop,
+            Hop::Include {
+                key: IncludeKey::Resources | IncludeKey::Bases | IncludeKey::Components,
+                ..
+            }
+        )
     };
     if p.class_level == Some(SignalLevel::Own) && p.deployer_class != Env::NonProduction {
         // When the object sits in a test folder with its own kustomization, the line to

@@ -124,7 +124,7 @@ pub(super) fn finding(
             .cluster(&cluster.name, p.cluster_environment.as_str())
             .subject(&p.object.file, p.object.line);
         for e in &p.evidence {
-            f = f.evidence(e.location.clone(), e.note.clone());
+            f = f.hop(e);
         }
     }
     Some(f)

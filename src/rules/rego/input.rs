@@ -474,7 +474,7 @@ fn hop_value(hop: &crate::findings::Evidence) -> Value {
     object([
         (&k.file, s(&hop.location.file)),
         (&k.line, num(hop.location.line)),
-        (&k.note, s(&hop.note)),
+        (&k.note, s(&hop.hop.to_string())),
     ])
 }
 

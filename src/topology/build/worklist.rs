@@ -9,6 +9,7 @@ use compact_str::CompactString;
 use super::classes::{DeliverySignals, Undecided};
 use super::placed::{PlacedIndex, PlacementKey};
 use crate::config::{Config, Limits};
+use crate::evidence::{Hop, ObjectRef};
 use crate::location::{Evidence, Location};
 use crate::topology::classify::deployer_class;
 use crate::topology::classify::variant_signals;
@@ -50,8 +51,8 @@ pub struct Worklist<'a> {
     pub(super) reached_deployers: HashSet<DocRef>,
     /// The class of every object on a non-production cluster, by cluster.
     pub(super) cluster_decides: HashMap<usize, (Env, Arc<str>, Option<SignalLevel>)>,
-    /// The texts of the placed objects' own hops, shared by the placements of one object.
-    pub(super) object_notes: HashSet<Arc<str>>,
+    /// The placed objects' own hops, shared by the placements of one object.
+    pub(super) object_hops: HashSet<Arc<Hop>>,
     /// What each placement's images and class are worked out from, by position.
     pub(super) undecided: Vec<Undecided>,
     /// What [`Undecided::delivery`] points at.
@@ -117,7 +118,7 @@ impl<'a> Worklist<'a> {
             ran: HashSet::default(),
             reached_deployers: HashSet::default(),
             cluster_decides: HashMap::default(),
-            object_notes: HashSet::default(),
+            object_hops: HashSet::default(),
             undecided: Vec::with_capacity(expected_placements),
             delivery_signals: Vec::new(),
             image_overrides: Vec::new(),
@@ -286,10 +287,12 @@ impl<'a> Worklist<'a> {
                 }
                 let mut delivery = install.delivery;
                 delivery.chain.extend(install.values_evidence);
-                delivery.chain.push(Evidence {
-                    location: Location::new(&chart_yaml, 1),
-                    note: install.request.describe().into(),
-                });
+                delivery.chain.push(Evidence::new(
+                    Location::new(&chart_yaml, 1),
+                    Hop::Rendered {
+                        render: install.request.describe().into(),
+                    },
+                ));
                 let items: Vec<kustomize::Item> = helm::rendered_docs(files)
                     .into_iter()
                     .map(|r| kustomize::Item {
@@ -368,7 +371,6 @@ impl<'a> Worklist<'a> {
         let deployer_class_of_delivery = deployer_class(&delivery.signals);
         let deployer = Arc::new(delivery.deployer.clone());
         let undecided_reason: Arc<str> = Arc::from("");
-        let mut note_text = String::new();
         for item in items {
             let doc = match &item.source {
                 ItemSource::Doc(r) => Some(self.index.doc(*r)),
@@ -418,27 +420,21 @@ impl<'a> Worklist<'a> {
                 evidence.insert(0, hop);
             }
             // An object placed on several clusters (a base under several overlays) shares
-            // its hop's text; the text is written into one buffer to be looked up.
-            note_text.clear();
-            note_text.push_str(&kind);
-            note_text.push('/');
-            note_text.push_str(name.as_deref().unwrap_or("?"));
-            if let Some(ns) = &namespace {
-                note_text.push_str(" in namespace ");
-                note_text.push_str(ns);
-            }
-            let note = match self.object_notes.get(note_text.as_str()) {
+            // its hop.
+            let probe = Hop::Object(ObjectRef {
+                kind: kind.clone(),
+                name: name.clone(),
+                namespace: namespace.clone(),
+            });
+            let hop = match self.object_hops.get(&probe) {
                 Some(known) => Arc::clone(known),
                 None => {
-                    let note: Arc<str> = Arc::from(note_text.as_str());
-                    self.object_notes.insert(Arc::clone(&note));
-                    note
+                    let hop = Arc::new(probe);
+                    self.object_hops.insert(Arc::clone(&hop));
+                    hop
                 }
             };
-            evidence.push(Evidence {
-                location: Location::new(&file, line),
-                note,
-            });
+            evidence.push(Evidence::shared(Location::new(&file, line), hop));
             let object = PlacedObject {
                 file,
                 line,

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::documents::Document;
+use crate::evidence::{Hop, IncludeKey};
 use crate::location::Evidence;
 use crate::topology::expand::kustomize::{self, ItemSource};
 use crate::topology::index::{self, RepoIndex};
@@ -91,7 +92,11 @@ pub(crate) fn variant_signals(
             }
         }
         for hop in &item.chain {
-            if let Some(entry) = hop.note.strip_prefix("components ") {
+            if let Hop::Include {
+                key: IncludeKey::Components,
+                entry,
+            } = &*hop.hop
+            {
                 if let Some(dir) = index::join(index::parent(&hop.location.file), entry, false) {
                     folders.insert(dir);
                 }

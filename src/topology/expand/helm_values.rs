@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use crate::documents::yaml::{self, Node, ScalarKind, Value};
 use crate::documents::SourceFile;
+use crate::evidence::Hop;
 use crate::location::{Evidence, Location};
 
 use crate::topology::expand::helm::{RenderRequest, ValuesInput};
-use crate::topology::family::argo::helm::PARAMETER_NOTE;
 use crate::topology::HashMap;
 
 /// The value sources of one render, in the order helm applies them (the last wins).
@@ -74,10 +74,10 @@ impl ValueSources {
         let mut sources = vec![Source::File(Arc::from(
             format!("{}/values.yaml", request.chart).trim_start_matches('/'),
         ))];
-        let is_parameter = |e: &&Evidence| e.note.starts_with(PARAMETER_NOTE);
+        let is_parameter = |e: &&Evidence| matches!(*e.hop, Hop::Parameter { .. });
         let mut inline_at = values_evidence
             .iter()
-            .filter(|e| !e.note.starts_with("values file ") && !is_parameter(e))
+            .filter(|e| !matches!(*e.hop, Hop::ValuesFile { .. }) && !is_parameter(e))
             .map(|e| e.location.clone());
         for v in &request.values {
             match v {

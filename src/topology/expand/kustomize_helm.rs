@@ -3,10 +3,11 @@
 //! into the render it asks of the Helm engine (`crate::topology::expand::helm`). Kept beside
 //! the kustomize expansion that uses it, apart from the engine.
 
+use crate::evidence::Hop;
 use std::sync::Arc;
 
 use crate::documents::Node;
-use crate::findings::{Evidence, Location};
+use crate::location::{Evidence, Location};
 use crate::topology::expand::helm::{
     is_chart, missing_values_file, to_json, RenderFlags, RenderRequest, ValuesInput,
 };
@@ -105,10 +106,13 @@ pub fn kustomize_chart(
         let Some(rel) = node.as_str() else { return };
         match index::join(dir, rel, false).filter(|p| index.file(p).is_some()) {
             Some(p) => {
-                values_evidence.push(Evidence {
-                    location: Location::new(&Arc::from(p.as_str()), 1),
-                    note: format!("values file {p} (helmCharts {field})").into(),
-                });
+                values_evidence.push(Evidence::new(
+                    Location::new(&Arc::from(p.as_str()), 1),
+                    Hop::ValuesFile {
+                        path: p.as_str().into(),
+                        via: Some(format!("helmCharts {field}").into()),
+                    },
+                ));
                 values.push(ValuesInput::File(p));
             }
             None => notes.push(missing_values_file(at(node), rel)),
@@ -127,10 +131,12 @@ pub fn kustomize_chart(
         file_values(f, "additionalValuesFiles", &mut additional);
     }
     let inline = entry.entry(key("valuesInline", "valuesLocal")).map(|e| {
-        values_evidence.push(Evidence {
-            location: Location::new(file, e.key.span.start.line),
-            note: "helmCharts valuesInline".into(),
-        });
+        values_evidence.push(Evidence::new(
+            Location::new(file, e.key.span.start.line),
+            Hop::InlineValues {
+                field: "helmCharts valuesInline".into(),
+            },
+        ));
         ValuesInput::Inline(to_json(&e.value, &|s| s.to_owned()).to_string())
     });
     // `valuesMerge`: `override` (the default) lays the inline values over the file,

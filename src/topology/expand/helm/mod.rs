@@ -31,7 +31,7 @@ use rayon::prelude::*;
 
 use crate::documents::yaml::{ScalarKind, Value};
 use crate::documents::{Node, SourceFile};
-use crate::findings::{Evidence, Location};
+use crate::location::{Evidence, Location};
 use crate::topology::index::{self, RepoIndex};
 use crate::topology::{Delivery, Placement, Unresolved};
 

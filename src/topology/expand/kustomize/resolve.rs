@@ -6,6 +6,7 @@ use crate::topology::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::documents::{FileKind, Node};
+use crate::evidence::{Hop, IncludeKey};
 use crate::location::{Evidence, Location};
 use crate::topology::expand::{helm, kustomize_helm};
 use crate::topology::helm_values::ValueSources;
@@ -288,12 +289,19 @@ impl<'a> Expander<'a> {
         let at = |line: u32| Location::new(&file.path, line);
 
         // resources, bases, components: objects (files) or other kustomizations (directories).
-        for key in ["resources", "bases", "components"] {
+        for (key, include) in [
+            ("resources", IncludeKey::Resources),
+            ("bases", IncludeKey::Bases),
+            ("components", IncludeKey::Components),
+        ] {
             for (entry, line) in string_entries(root, key) {
-                let hop = Evidence {
-                    location: at(line),
-                    note: format!("{key} {entry}").into(),
-                };
+                let hop = Evidence::new(
+                    at(line),
+                    Hop::Include {
+                        key: include,
+                        entry: entry.as_str().into(),
+                    },
+                );
                 if is_remote(&entry) {
                     out.problems.push(Problem {
                         location: at(line),
@@ -375,10 +383,13 @@ impl<'a> Expander<'a> {
             for r in index.manifests_of(f) {
                 out.push_leaf(Leaf {
                     source: ItemSource::Doc(r),
-                    hop: Some(Evidence {
-                        location: at(line),
-                        note: format!("patch {entry}").into(),
-                    }),
+                    hop: Some(Evidence::new(
+                        at(line),
+                        Hop::Include {
+                            key: IncludeKey::Patch,
+                            entry: entry.as_str().into(),
+                        },
+                    )),
                     namespace: None,
                     patch: true,
                 });
@@ -426,10 +437,13 @@ impl<'a> Expander<'a> {
                         kind,
                         name: name.to_owned(),
                     })),
-                    hop: Some(Evidence {
-                        location: at(line),
-                        note: format!("{key} {name}").into(),
-                    }),
+                    hop: Some(Evidence::new(
+                        at(line),
+                        Hop::Generated {
+                            generator: key.into(),
+                            name: name.into(),
+                        },
+                    )),
                     namespace: generator
                         .get("namespace")
                         .and_then(Node::as_str)
@@ -518,15 +532,13 @@ impl Expander<'_> {
             return;
         };
         let rendered = renders.get(&request).cloned();
-        let hop = Evidence {
-            location: location.clone(),
-            note: format!(
-                "helmCharts {}: {}",
-                index::basename(&request.chart),
-                request.describe()
-            )
-            .into(),
-        };
+        let hop = Evidence::new(
+            location.clone(),
+            Hop::KustomizeChart {
+                chart: index::basename(&request.chart).into(),
+                render: request.describe().into(),
+            },
+        );
         let (files, sources) = match rendered {
             Some(helm::Rendered::Files(files)) => {
                 for r in helm::rendered_docs(&files) {

@@ -5,6 +5,7 @@ use super::helm;
 use std::sync::Arc;
 
 use crate::documents::Node;
+use crate::evidence::{DestinationField, Hop};
 use crate::location::{Evidence, Location};
 use crate::topology::clusters::{Inventory, IN_CLUSTER, IN_CLUSTER_SERVER};
 use crate::topology::env::Env;
@@ -172,24 +173,34 @@ pub(super) fn deliver_app(
     let (cluster, dest_hop) = match (&app.dest_name, &app.dest_server) {
         (Some((name, line)), _) if name == IN_CLUSTER => (
             inventory.in_cluster(host, at(*line)),
-            Evidence {
-                location: at(*line),
-                note: format!("destination.name={name} (the cluster running Argo CD)").into(),
-            },
+            Evidence::new(
+                at(*line),
+                Hop::Destination {
+                    field: DestinationField::Name,
+                    value: name.as_str().into(),
+                    cluster: None,
+                    local: true,
+                },
+            ),
         ),
         (None, Some((server, line))) if server.trim_end_matches('/') == IN_CLUSTER_SERVER => (
             inventory.in_cluster(host, at(*line)),
-            Evidence {
-                location: at(*line),
-                note: format!("destination.server={server} (the cluster running Argo CD)").into(),
-            },
+            Evidence::new(
+                at(*line),
+                Hop::Destination {
+                    field: DestinationField::Server,
+                    value: server.as_str().into(),
+                    cluster: None,
+                    local: true,
+                },
+            ),
         ),
         (Some((name, line)), server) => named_destination(
             inventory,
             Some(name),
             server.as_ref().map(|s| s.0.as_str()),
             at(*line),
-            format!("destination.name={name}"),
+            DestinationField::Name,
             out,
         ),
         (None, Some((server, line))) => named_destination(
@@ -197,7 +208,7 @@ pub(super) fn deliver_app(
             None,
             Some(server),
             at(*line),
-            format!("destination.server={server}"),
+            DestinationField::Server,
             out,
         ),
         (None, None) => {
@@ -240,12 +251,9 @@ pub(super) fn deliver_app(
         }
     }
     for source in &app.sources {
-        let opaque = |why: String, hop_line: u32, hop_note: String, chart: bool| OpaqueSource {
+        let opaque = |why: String, hop_line: u32, hop: Hop, chart: bool| OpaqueSource {
             why,
-            hop: Evidence {
-                location: at(hop_line),
-                note: hop_note.into(),
-            },
+            hop: Evidence::new(at(hop_line), hop),
             chart,
         };
         let repo = source.repo_url.as_deref().unwrap_or("?");
@@ -254,7 +262,7 @@ pub(super) fn deliver_app(
             let payload = opaque(
                 format!("its source depends on run-time parameters ({why})"),
                 source.line,
-                format!("source {repo} (per pull request)"),
+                Hop::PerPullRequestSource { repo: repo.into() },
                 source.chart.is_some(),
             );
             out.extra_placements.extend(opaque_placement(
@@ -267,7 +275,10 @@ pub(super) fn deliver_app(
             let payload = opaque(
                 format!("Helm chart {chart} comes from {repo}, outside this repository"),
                 source.line,
-                format!("Helm chart {chart} from {repo}, rendered by Argo CD"),
+                Hop::RemoteChart {
+                    chart: chart.as_str().into(),
+                    repo: repo.into(),
+                },
                 true,
             );
             out.extra_placements.extend(opaque_placement(
@@ -298,7 +309,10 @@ pub(super) fn deliver_app(
                     let payload = opaque(
                         format!("its source {repo} path {path} is not in this repository"),
                         *path_line,
-                        format!("source.path {path} of {repo} (another repository)"),
+                        Hop::OtherRepositoryPath {
+                            path: path.as_str().into(),
+                            repo: repo.into(),
+                        },
                         false,
                     );
                     out.extra_placements.extend(opaque_placement(
@@ -311,12 +325,14 @@ pub(super) fn deliver_app(
         }
         // A repoURL not known to be this one, whose path exists here: read from here, and say so.
         let assumed = match (&this, &source.repo_url) {
-            (RepoMatch::Unknown, Some(url)) => Some(Evidence {
-                location: at(source.line),
-                note: format!(
-                    "repoURL {url} is assumed to be this repository: {path} exists here (declare it in repository.urls to make this certain)"
-                ).into(),
-            }),
+            (RepoMatch::Unknown, Some(url)) => Some(Evidence::new(
+                at(source.line),
+                Hop::AssumedThisRepository {
+                    source: url.as_str().into(),
+                    path: path.as_str().into(),
+                    git_repository: false,
+                },
+            )),
             _ => None,
         };
         if crate::topology::helm::is_chart(index, &dir) && index.kustomization_in(&dir).is_none() {
@@ -326,14 +342,20 @@ pub(super) fn deliver_app(
                 location: at(*path_line),
                 reason: format!("{path} is a Helm chart that Argo CD renders; envfence does not render templates"),
             };
-            let hop = Evidence {
-                location: at(*path_line),
-                note: format!("source.path {path}: a Helm chart rendered by Argo CD").into(),
-            };
+            let hop = Evidence::new(
+                at(*path_line),
+                Hop::SourcePath {
+                    path: path.as_str().into(),
+                    chart: true,
+                },
+            );
             let payload = opaque(
                 format!("{path} is a Helm chart that envfence does not render"),
                 *path_line,
-                format!("source.path {path}: a Helm chart rendered by Argo CD"),
+                Hop::SourcePath {
+                    path: path.as_str().into(),
+                    chart: true,
+                },
                 true,
             );
             let fallback = opaque_placement(
@@ -398,10 +420,13 @@ pub(super) fn deliver_app(
         hops.extend(element.iter().cloned());
         hops.push(dest_hop.clone());
         hops.extend(assumed);
-        hops.push(Evidence {
-            location: at(*path_line),
-            note: format!("source.path {path}").into(),
-        });
+        hops.push(Evidence::new(
+            at(*path_line),
+            Hop::SourcePath {
+                path: path.as_str().into(),
+                chart: false,
+            },
+        ));
         out.deliveries.push(Delivery {
             deployer: Deployer {
                 kind: "Application".into(),
@@ -480,13 +505,15 @@ pub(super) fn opaque_placement(
     evidence.extend(element.iter().cloned());
     evidence.push(dest_hop.clone());
     evidence.push(payload.hop);
-    evidence.push(Evidence {
-        location: Location::new(&app.file, app.name_line),
-        note: format!(
-            "opaque placement: the contents of Application {} were not read ({}); it is judged by its own name, labels, namespace and source",
-            app.name, payload.why
-        ).into(),
-    });
+    evidence.push(Evidence::new(
+        Location::new(&app.file, app.name_line),
+        Hop::Opaque {
+            kind: "Application".into(),
+            name: app.name.as_str().into(),
+            why: payload.why.into(),
+            judged_by: "name, labels, namespace and source",
+        },
+    ));
     Some(Placement {
         object: PlacedObject {
             file: Arc::clone(&app.file),
@@ -524,7 +551,7 @@ pub(super) fn named_destination(
     name: Option<&str>,
     server: Option<&str>,
     location: Location,
-    note: String,
+    field: DestinationField,
     out: &mut Outcome,
 ) -> (usize, Evidence) {
     let (cluster, declared) = inventory.resolve_destination(name, server, location.clone());
@@ -540,11 +567,20 @@ pub(super) fn named_destination(
             ),
         });
     }
+    let value = match field {
+        DestinationField::Name => name,
+        _ => server,
+    };
     (
         cluster,
-        Evidence {
+        Evidence::new(
             location,
-            note: note.into(),
-        },
+            Hop::Destination {
+                field,
+                value: value.unwrap_or("?").into(),
+                cluster: None,
+                local: false,
+            },
+        ),
     )
 }

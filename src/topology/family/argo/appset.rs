@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::config::Limits;
 use crate::documents::{Document, Node};
+use crate::evidence::{GeneratorHop, Hop};
 use crate::location::{Evidence, Location};
 use crate::topology::clusters::Inventory;
 use crate::topology::index::{DocRef, RepoIndex};
@@ -86,10 +87,12 @@ pub(super) fn run_appset(
             ),
         });
     }
-    let hop = Evidence {
-        location: Location::new(&d.file, d.first_line),
-        note: format!("ApplicationSet {appset_name}").into(),
-    };
+    let hop = Evidence::new(
+        Location::new(&d.file, d.first_line),
+        Hop::ApplicationSet {
+            name: appset_name.as_str().into(),
+        },
+    );
     let mut chain = chain.to_vec();
     chain.push(hop);
     for params in sets {
@@ -298,10 +301,12 @@ pub(super) fn generate(
                 .collect();
             sets.push(Params {
                 values,
-                evidence: vec![Evidence {
-                    location: at(element.span.start.line),
-                    note: format!("list element {}", summary.join(", ")).into(),
-                }],
+                evidence: vec![Evidence::new(
+                    at(element.span.start.line),
+                    Hop::Generator(GeneratorHop::ListElement {
+                        summary: summary.join(", ").into(),
+                    }),
+                )],
             });
         }
         if list.get("elementsYaml").is_some() {
@@ -337,11 +342,13 @@ pub(super) fn generate(
             return (
                 vec![Params {
                     values: BTreeMap::new(),
-                    evidence: vec![Evidence {
-                        location: at(node.span.start.line),
-                        note: format!("{kind} generator: {what} (ephemeral, non-production)")
-                            .into(),
-                    }],
+                    evidence: vec![Evidence::new(
+                        at(node.span.start.line),
+                        Hop::Generator(GeneratorHop::Ephemeral {
+                            kind: kind.into(),
+                            what: what.into(),
+                        }),
+                    )],
                 }],
                 true,
             );
@@ -367,10 +374,10 @@ pub(super) fn generate(
             return (
                 vec![Params {
                     values: BTreeMap::new(),
-                    evidence: vec![Evidence {
-                        location: at(node.span.start.line),
-                        note: format!("{kind} generator (parameters known at run time)").into(),
-                    }],
+                    evidence: vec![Evidence::new(
+                        at(node.span.start.line),
+                        Hop::Generator(GeneratorHop::RunTime { kind: kind.into() }),
+                    )],
                 }],
                 false,
             );

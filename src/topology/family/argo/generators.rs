@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use globset::Glob;
 
 use crate::documents::Node;
+use crate::evidence::{GeneratorHop, Hop};
 use crate::location::{Evidence, Location};
 use crate::topology::clusters::{Inventory, IN_CLUSTER, IN_CLUSTER_SERVER};
 use crate::topology::index::{self, RepoIndex};
@@ -111,14 +112,16 @@ pub(super) fn cluster_params(
         sets.push(Params {
             values,
             evidence: vec![
-                Evidence {
-                    location: at(node.span.start.line),
-                    note: "clusters generator".into(),
-                },
-                Evidence {
-                    location: declared,
-                    note: format!("cluster {} matches the selector", c.name).into(),
-                },
+                Evidence::new(
+                    at(node.span.start.line),
+                    Hop::Generator(GeneratorHop::Clusters { local: false }),
+                ),
+                Evidence::new(
+                    declared,
+                    Hop::Generator(GeneratorHop::ClusterMatched {
+                        cluster: c.name.as_str().into(),
+                    }),
+                ),
             ],
         });
     }
@@ -129,10 +132,10 @@ pub(super) fn cluster_params(
         values.insert("server".to_owned(), IN_CLUSTER_SERVER.to_owned());
         sets.push(Params {
             values,
-            evidence: vec![Evidence {
-                location: at(node.span.start.line),
-                note: "clusters generator (the local cluster)".into(),
-            }],
+            evidence: vec![Evidence::new(
+                at(node.span.start.line),
+                Hop::Generator(GeneratorHop::Clusters { local: true }),
+            )],
         });
     }
     if sets.is_empty() && !empty_selector {
@@ -258,10 +261,14 @@ pub(super) fn git_params(
             path_params(&dir, &mut values);
             sets.push(Params {
                 values,
-                evidence: vec![Evidence {
-                    location: at(*line),
-                    note: format!("git directory {dir} (repoURL {repo}, {read_from})").into(),
-                }],
+                evidence: vec![Evidence::new(
+                    at(*line),
+                    Hop::Generator(GeneratorHop::GitDirectory {
+                        dir: dir.as_str().into(),
+                        repo: repo.as_str().into(),
+                        read_from: read_from.into(),
+                    }),
+                )],
             });
         }
         if sets.is_empty() && !include.is_empty() {
@@ -288,10 +295,13 @@ pub(super) fn git_params(
                     path_params(index::parent(&file.path), &mut values);
                     sets.push(Params {
                         values,
-                        evidence: vec![Evidence {
-                            location: Location::new(&file.path, doc.first_line),
-                            note: format!("git file {} (repoURL {repo})", file.path).into(),
-                        }],
+                        evidence: vec![Evidence::new(
+                            Location::new(&file.path, doc.first_line),
+                            Hop::Generator(GeneratorHop::GitFile {
+                                file: std::sync::Arc::clone(&file.path),
+                                repo: repo.as_str().into(),
+                            }),
+                        )],
                     });
                 }
             }

@@ -3,18 +3,16 @@
 //! (`crate::topology::expand::helm`). The engine does not know Argo CD; this is where its
 //! reading of a chart install lives.
 
+use crate::evidence::Hop;
 use std::sync::Arc;
 
 use crate::documents::Node;
-use crate::findings::{Evidence, Location};
+use crate::location::{Evidence, Location};
 use crate::topology::expand::helm::{
     missing_values_file, to_json, RenderFlags, RenderRequest, ValuesInput,
 };
 use crate::topology::index::{self, RepoIndex};
 use crate::topology::Unresolved;
-
-/// How the evidence names one `helm.parameters` entry (`helm.parameters image.tag = qa`).
-pub const PARAMETER_NOTE: &str = "helm.parameters ";
 
 /// An Argo CD source's `helm:` block, with strings already substituted.
 #[derive(Debug, Clone, Default)]
@@ -114,10 +112,13 @@ pub fn request(
         };
         match resolved.filter(|p| index.file(p).is_some()) {
             Some(p) => {
-                evidence.push(Evidence {
-                    location: Location::new(&Arc::from(p.as_str()), 1),
-                    note: format!("values file {p} (helm.valueFiles)").into(),
-                });
+                evidence.push(Evidence::new(
+                    Location::new(&Arc::from(p.as_str()), 1),
+                    Hop::ValuesFile {
+                        path: p.as_str().into(),
+                        via: Some("helm.valueFiles".into()),
+                    },
+                ));
                 request.values.push(ValuesInput::File(p));
             }
             None if h.ignore_missing => {}
@@ -126,26 +127,33 @@ pub fn request(
     }
     if let Some((text, line)) = &h.values {
         request.values.push(ValuesInput::Inline(text.clone()));
-        evidence.push(Evidence {
-            location: Location::new(file, *line),
-            note: "helm.values".into(),
-        });
+        evidence.push(Evidence::new(
+            Location::new(file, *line),
+            Hop::InlineValues {
+                field: "helm.values".into(),
+            },
+        ));
     }
     if let Some((text, line)) = &h.values_object {
         request.values.push(ValuesInput::Inline(text.clone()));
-        evidence.push(Evidence {
-            location: Location::new(file, *line),
-            note: "helm.valuesObject".into(),
-        });
+        evidence.push(Evidence::new(
+            Location::new(file, *line),
+            Hop::InlineValues {
+                field: "helm.valuesObject".into(),
+            },
+        ));
     }
     request.set.clone_from(&h.parameters);
     // One hop per parameter, at its own line: a finding about a value a parameter sets
     // points there (see `ValueSources::new`).
     for ((name, value, _), line) in h.parameters.iter().zip(&h.parameter_lines) {
-        evidence.push(Evidence {
-            location: Location::new(file, *line),
-            note: format!("{PARAMETER_NOTE}{name} = {value}").into(),
-        });
+        evidence.push(Evidence::new(
+            Location::new(file, *line),
+            Hop::Parameter {
+                name: name.as_str().into(),
+                value: value.as_str().into(),
+            },
+        ));
     }
     request
 }

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use crate::evidence::Hop;
 use crate::location::{Evidence, Location};
 use crate::topology::build::Worklist;
 use crate::topology::expand::kustomize::DirectoryMode;
@@ -108,10 +109,13 @@ fn seed_trees(w: &mut Worklist<'_>) {
             mode: DirectoryMode::recursive(),
             force_namespace: None,
             default_namespace: None,
-            chain: vec![Evidence {
+            chain: vec![Evidence::new(
                 location,
-                note: format!("cluster {name}'s tree is {dir}/").into(),
-            }],
+                Hop::ClusterTree {
+                    cluster: name.as_str().into(),
+                    dir: dir.as_str().into(),
+                },
+            )],
             signals: Vec::new(),
             helm_releases_to: None,
         };

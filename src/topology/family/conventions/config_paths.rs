@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use globset::Glob;
 
+use crate::evidence::Hop;
 use crate::location::{Evidence, Location};
 use crate::topology::build::Worklist;
 use crate::topology::expand::kustomize::DirectoryMode;
@@ -72,10 +73,13 @@ pub(super) fn deliver(w: &mut Worklist<'_>) -> HashSet<Arc<str>> {
                 mode,
                 force_namespace: None,
                 default_namespace: None,
-                chain: vec![Evidence {
-                    location: location.clone(),
-                    note: format!("paths: {} → cluster {}", rule.glob, rule.cluster).into(),
-                }],
+                chain: vec![Evidence::new(
+                    location.clone(),
+                    Hop::ConfigPath {
+                        glob: rule.glob.as_str().into(),
+                        cluster: rule.cluster.as_str().into(),
+                    },
+                )],
                 signals: Vec::new(),
                 helm_releases_to: None,
             });

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::documents::Document;
+use crate::evidence::Hop;
 use crate::location::{Evidence, Location};
 use crate::topology::build::Worklist;
 use crate::topology::expand::kustomize::DirectoryMode;
@@ -66,13 +67,14 @@ pub(super) fn deliver(w: &mut Worklist<'_>, placed_files: HashSet<Arc<str>>) {
             mode: DirectoryMode::recursive(),
             force_namespace: None,
             default_namespace: None,
-            chain: vec![Evidence {
+            chain: vec![Evidence::new(
                 location,
-                note: format!(
-                    "no deployer reaches {dir}; the folder {slot}/{name} names cluster {name}"
-                )
-                .into(),
-            }],
+                Hop::FolderConvention {
+                    dir: dir.as_str().into(),
+                    slot: slot.as_str().into(),
+                    cluster: name.as_str().into(),
+                },
+            )],
             signals: Vec::new(),
             helm_releases_to: None,
         });

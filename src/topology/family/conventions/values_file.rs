@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::documents::Node;
+use crate::evidence::Hop;
 use crate::location::{Evidence, Location};
 use crate::topology::build::Worklist;
 use crate::topology::clusters::Inventory;
@@ -134,13 +135,14 @@ pub fn implicit_installs(
                     mode: crate::topology::kustomize::DirectoryMode::default(),
                     force_namespace: None,
                     default_namespace: None,
-                    chain: vec![Evidence {
-                        location: location.clone(),
-                        note: format!(
-                            "no deployer in this repository installs chart {dir}; its values file {} names cluster {env}",
-                            index::basename(&path)
-                        ).into(),
-                    }],
+                    chain: vec![Evidence::new(
+                        location.clone(),
+                        Hop::ValuesFileConvention {
+                            chart: dir.into(),
+                            values_file: index::basename(&path).into(),
+                            cluster: env.as_str().into(),
+                        },
+                    )],
                     signals: signal.into_iter().collect(),
                     helm_releases_to: None,
                 },

@@ -3,10 +3,11 @@
 //! `values`) into the render it asks of the Helm engine (`crate::topology::expand::helm`),
 //! and the install that places the rendered objects where the HelmRelease deploys.
 
+use crate::evidence::Hop;
 use std::sync::Arc;
 
 use crate::documents::{Document, Node};
-use crate::findings::{Evidence, Location};
+use crate::location::{Evidence, Location};
 use crate::topology::expand::helm::{
     is_chart, missing_values_file, to_json, ChartInstall, RenderFlags, RenderRequest, ValuesInput,
 };
@@ -64,10 +65,13 @@ pub fn request(
             continue;
         };
         if index.file(&p).is_some() {
-            evidence.push(Evidence {
-                location: Location::new(&Arc::from(p.as_str()), 1),
-                note: format!("values file {p} (chart.spec.valuesFiles)").into(),
-            });
+            evidence.push(Evidence::new(
+                Location::new(&Arc::from(p.as_str()), 1),
+                Hop::ValuesFile {
+                    path: p.as_str().into(),
+                    via: Some("chart.spec.valuesFiles".into()),
+                },
+            ));
             request.values.push(ValuesInput::File(p));
         } else {
             notes.push(missing_values_file(at(f.span.start.line), &p));
@@ -95,13 +99,10 @@ pub fn request(
             }
             continue;
         };
-        let (text, note) = match target {
-            None => (text, format!("valuesFrom {kind} {ref_name} key {key}")),
+        let (text, target) = match target {
+            None => (text, None),
             Some(path) => match at_target_path(path, &text) {
-                Some(nested) => (
-                    nested,
-                    format!("valuesFrom {kind} {ref_name} key {key} at {path}"),
-                ),
+                Some(nested) => (nested, Some(path.into())),
                 None => {
                     notes.push(Unresolved {
                         location: at(from.span.start.line),
@@ -113,20 +114,27 @@ pub fn request(
                 }
             },
         };
-        evidence.push(Evidence {
+        evidence.push(Evidence::new(
             location,
-            note: note.into(),
-        });
+            Hop::ValuesFrom {
+                kind: kind.into(),
+                name: ref_name.into(),
+                key: key.into(),
+                target,
+            },
+        ));
         request.values.push(ValuesInput::Inline(text));
     }
     if let Some(e) = spec.entry("values") {
         request.values.push(ValuesInput::Inline(
             to_json(&e.value, &|s| s.to_owned()).to_string(),
         ));
-        evidence.push(Evidence {
-            location: at(e.key.span.start.line),
-            note: "HelmRelease values".into(),
-        });
+        evidence.push(Evidence::new(
+            at(e.key.span.start.line),
+            Hop::InlineValues {
+                field: "HelmRelease values".into(),
+            },
+        ));
     }
     Some(request)
 }
@@ -153,10 +161,13 @@ pub fn install(
     let location = Location::new(&d.file, line);
     let mut hops = chain.to_vec();
     hops.extend(dest_hop);
-    hops.push(Evidence {
-        location: location.clone(),
-        note: format!("HelmRelease {name} installs chart {}", request.chart).into(),
-    });
+    hops.push(Evidence::new(
+        location.clone(),
+        Hop::InstallsChart {
+            release: name.as_str().into(),
+            chart: request.chart.as_str().into(),
+        },
+    ));
     Some(ChartInstall {
         delivery: Delivery {
             deployer: Deployer {

@@ -21,6 +21,7 @@ use crate::topology::HashMap;
 use std::collections::BTreeMap;
 
 use crate::documents::{Document, Node};
+use crate::evidence::{DestinationField, Hop};
 use crate::location::{Evidence, Location};
 use crate::topology::clusters::Inventory;
 use crate::topology::env::Env;
@@ -162,14 +163,12 @@ fn seed_unreached(w: &mut Worklist<'_>) {
             });
             Some(w.inventory_mut().unnamed(location.clone()))
         };
-        let chain = vec![Evidence {
+        let chain = vec![Evidence::new(
             location,
-            note: format!(
-                "Flux Kustomization {} (no cluster tree reaches it)",
-                d.id.name.as_deref().unwrap_or("?")
-            )
-            .into(),
-        }];
+            Hop::UnreachedFlux {
+                name: d.id.name.as_deref().unwrap_or("?").into(),
+            },
+        )];
         w.run(r, host, chain);
     }
 }
@@ -217,14 +216,17 @@ pub fn run(
             let c = inventory.kubeconfig_cluster(&secret, d.id.namespace.as_deref(), at(line));
             (
                 c,
-                Some(Evidence {
-                    location: at(line),
-                    note: format!(
-                        "kubeConfig.{r}.name={secret} → cluster {}",
-                        inventory.clusters[c].name
-                    )
-                    .into(),
-                }),
+                Some(Evidence::new(
+                    at(line),
+                    Hop::Destination {
+                        field: DestinationField::KubeConfig {
+                            reference: r.into(),
+                        },
+                        value: secret.as_str().into(),
+                        cluster: Some(inventory.clusters[c].name.as_str().into()),
+                        local: false,
+                    },
+                )),
             )
         }
         None => match host {
@@ -341,12 +343,14 @@ pub fn run(
             Err(SourceElsewhere::Undefined(reason)) => {
                 match index::join("", &path, true).filter(|d| index.is_dir(d)) {
                     Some(dir) => {
-                        assumed = Some(Evidence {
-                            location: at(path_line),
-                            note: format!(
-                                "GitRepository {source_name} is not defined in this repository; assumed to be this repository because {path} exists here"
-                            ).into(),
-                        });
+                        assumed = Some(Evidence::new(
+                            at(path_line),
+                            Hop::AssumedThisRepository {
+                                source: source_name.as_str().into(),
+                                path: path.as_str().into(),
+                                git_repository: true,
+                            },
+                        ));
                         Some(dir)
                     }
                     None => {
@@ -425,22 +429,24 @@ pub fn run(
     let mut hops = chain.to_vec();
     hops.extend(dest_hop);
     hops.extend(assumed);
-    hops.push(Evidence {
-        location: at(path_line),
-        note: format!("Flux Kustomization {name} path {path}").into(),
-    });
+    hops.push(Evidence::new(
+        at(path_line),
+        Hop::FluxPath {
+            name: name.as_str().into(),
+            path: path.as_str().into(),
+        },
+    ));
     let helm_releases_to = patched_helm_kubeconfig(d).map(|(secret, line)| {
         let c = inventory.kubeconfig_cluster(&secret, d.id.namespace.as_deref(), at(line));
         (
             c,
-            Evidence {
-                location: at(line),
-                note: format!(
-                    "an inline patch gives every HelmRelease kubeConfig {secret} → cluster {}",
-                    inventory.clusters[c].name
-                )
-                .into(),
-            },
+            Evidence::new(
+                at(line),
+                Hop::HelmReleasesTo {
+                    secret: secret.as_str().into(),
+                    cluster: inventory.clusters[c].name.as_str().into(),
+                },
+            ),
         )
     });
     out.deliveries.push(Delivery {
@@ -638,12 +644,15 @@ fn opaque_kustomization(
         crate::topology::classify::decide_class(c.environment, &c.name, &signals);
     let mut evidence = chain.to_vec();
     evidence.extend(dest_hop);
-    evidence.push(Evidence {
-        location: path_location.clone(),
-        note: format!(
-            "opaque placement: the contents of Kustomization {name} were not read ({reason}); it is judged by its own name, labels, namespace and path"
-        ).into(),
-    });
+    evidence.push(Evidence::new(
+        path_location.clone(),
+        Hop::Opaque {
+            kind: "Kustomization".into(),
+            name: name.as_str().into(),
+            why: reason.into(),
+            judged_by: "name, labels, namespace and path",
+        },
+    ));
     Some(Placement {
         object: PlacedObject {
             file: d.file.clone(),
