@@ -372,10 +372,43 @@ pub fn doc_page(rule: RuleId, policy: &Policy) -> String {
                         .collect()
                 })
                 .unwrap_or_default();
-            page.push_str(&format!("- `{key}`: {}\n", items.join(", ")));
+            let line = match built_in_entries(rule, key) {
+                Some((what, see, built_in)) => {
+                    let built_in: Vec<String> = built_in.iter().map(|k| format!("`{k}`")).collect();
+                    let listed = if items.is_empty() {
+                        "any listed in the policy file (none by default)".to_owned()
+                    } else {
+                        format!("those listed in the policy file: {}", items.join(", "))
+                    };
+                    format!(
+                        "- `{key}`: {what} ({}; {see}) and {listed}; a policy file in `--policies` adds to both\n",
+                        built_in.join(", ")
+                    )
+                }
+                None => format!("- `{key}`: {}\n", items.join(", ")),
+            };
+            page.push_str(&line);
         }
     }
     page
+}
+
+/// Entries of a policy data list that envfence has built in, and that the list adds to: the
+/// deployer families' kinds for `nonprod-on-prod-cluster`'s `deployer_kinds`
+/// ([`crate::topology::family::deployer_kinds`]). With how the page names them and where it
+/// sends the reader.
+fn built_in_entries(
+    rule: RuleId,
+    key: &str,
+) -> Option<(&'static str, &'static str, Vec<&'static str>)> {
+    match (rule, key) {
+        (RuleId::NonprodOnProdCluster, "deployer_kinds") => Some((
+            "the deployer families' built-in kinds",
+            "see [families](../families.md)",
+            crate::topology::family::deployer_kinds().collect(),
+        )),
+        _ => None,
+    }
 }
 
 impl<'a> RuleContext<'a> {

@@ -15,7 +15,9 @@
 
 use std::collections::BTreeMap;
 
-use super::placement::{is_workload, line_to_change, object_label, policy_list, resource_of};
+use super::placement::{
+    deployer_kinds, is_workload, line_to_change, object_label, policy_list, resource_of,
+};
 use super::{Rule, RuleContext, RuleId};
 use crate::findings::{Finding, Location, Severity};
 use crate::topology::{Env, Placement, Purpose};
@@ -29,7 +31,7 @@ impl Rule for NonprodOnProdCluster {
 
     fn check(&self, ctx: &RuleContext<'_>, severity: Severity) -> Vec<Finding> {
         let policy = ctx.policies.get(self.id());
-        let deployer_kinds = policy_list(policy, "deployer_kinds");
+        let deployer_kinds = deployer_kinds(policy);
         let cluster_scoped = policy_list(policy, "cluster_scoped_kinds");
         let t = ctx.topology;
         // (line to change, cluster) → the placements it causes.

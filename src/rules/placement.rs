@@ -12,7 +12,13 @@ pub fn policy_list(policy: Option<&Policy>, key: &str) -> Vec<String> {
     policy.map_or_else(Vec::new, |p| crate::topology::tiers::list(&p.data, key))
 }
 
-/// See [`Placement::is_workload_among`]; `deployer_kinds` comes from the loaded policy.
+/// The kinds that deploy other objects rather than run: the deployer families' built-in kinds
+/// and the ones the `nonprod-on-prod-cluster` policy's `deployer_kinds` data adds.
+pub fn deployer_kinds(policy: Option<&Policy>) -> Vec<String> {
+    crate::topology::family::deployer_kinds_and(&policy_list(policy, "deployer_kinds"))
+}
+
+/// See [`Placement::is_workload_among`]; `deployer_kinds` comes from [`deployer_kinds`].
 pub fn is_workload(p: &Placement, deployer_kinds: &[String]) -> bool {
     p.is_workload_among(deployer_kinds)
 }
@@ -51,14 +57,12 @@ pub fn line_to_change(p: &Placement) -> Location {
 }
 
 /// The workloads on each cluster (deployer objects and patches left out), with the cluster.
-/// Deployer kinds are the ones `nonprod-on-prod-cluster`'s policy tunes.
+/// Deployer kinds are the families' own and those `nonprod-on-prod-cluster`'s policy adds.
 pub fn workloads_by_cluster<'t>(
     ctx: &crate::rules::RuleContext<'t>,
 ) -> Vec<(&'t crate::topology::Cluster, Vec<&'t Placement>)> {
-    let deployer_kinds = policy_list(
-        ctx.policies.get(crate::rules::RuleId::NonprodOnProdCluster),
-        "deployer_kinds",
-    );
+    let deployer_kinds =
+        deployer_kinds(ctx.policies.get(crate::rules::RuleId::NonprodOnProdCluster));
     let t = ctx.topology;
     t.clusters
         .iter()

@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use super::placement::{is_workload, line_to_change, object_label, policy_list, resource_of};
+use super::placement::{deployer_kinds, is_workload, line_to_change, object_label, resource_of};
 use super::{Rule, RuleContext, RuleId};
 use crate::findings::{Finding, Location, Severity};
 use crate::topology::tiers::{homes, Catalog};
@@ -36,10 +36,7 @@ impl Rule for WorkloadOutsideItsTier {
             .get(self.id())
             .map(|p| Catalog::from_data(&p.data))
             .unwrap_or_default();
-        let deployer_kinds = policy_list(
-            ctx.policies.get(RuleId::NonprodOnProdCluster),
-            "deployer_kinds",
-        );
+        let deployer_kinds = deployer_kinds(ctx.policies.get(RuleId::NonprodOnProdCluster));
         let t = ctx.topology;
         let tiers_present: Vec<Tier> = t.clusters.iter().filter_map(|c| c.tier).collect();
         // (line to change, cluster, purpose) → the placements it causes.

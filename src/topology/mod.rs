@@ -124,12 +124,12 @@ pub struct Placement {
 }
 
 impl Placement {
-    /// What the workload is for: `production`, `feature`, `integration-test`, ...
     /// A placement of an object that runs or configures something: not a patch, and not a
     /// deployer object (Applications, Flux Kustomizations, sources), which is judged by where
     /// it sends its payload, unless the deployer stands for a payload envfence cannot read (a
-    /// chart, an opaque placement). `deployer_kinds` is the `deployer_kinds` list of the
-    /// `nonprod-on-prod-cluster` policy.
+    /// chart, an opaque placement). `deployer_kinds` are the families' built-in kinds and the
+    /// `deployer_kinds` data of the `nonprod-on-prod-cluster` policy
+    /// ([`family::deployer_kinds_and`]).
     pub fn is_workload_among<S: AsRef<str>>(&self, deployer_kinds: &[S]) -> bool {
         self.renders_chart
             || self.opaque
@@ -139,8 +139,9 @@ impl Placement {
                     .any(|k| k.as_ref() == self.object.kind))
     }
 
-    /// [`Placement::is_workload_among`] the built-in policy's deployer kinds, for what runs
-    /// before user policies are loaded (cluster promotion, the purpose × tier counts).
+    /// [`Placement::is_workload_among`] the families' built-in deployer kinds and those the
+    /// built-in policy adds, for what runs before user policies are loaded (cluster
+    /// promotion, the purpose × tier counts).
     pub fn is_workload(&self) -> bool {
         static KINDS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
         let kinds = KINDS.get_or_init(|| {
@@ -155,15 +156,17 @@ impl Placement {
                 deployer_kinds: Vec<String>,
             }
             // A broken embedded policy is a build defect that the policy tests catch.
-            serde_yaml::from_str::<DataOnly>(include_str!(
+            let added = serde_yaml::from_str::<DataOnly>(include_str!(
                 "../../policies/nonprod-on-prod-cluster.yaml"
             ))
             .map(|d| d.data.deployer_kinds)
-            .unwrap_or_default()
+            .unwrap_or_default();
+            family::deployer_kinds_and(&added)
         });
         self.is_workload_among(kinds)
     }
 
+    /// What the workload is for: `production`, `feature`, `integration-test`, ...
     pub fn purpose(&self) -> Purpose {
         self.purpose
     }

@@ -128,8 +128,9 @@ pub trait Family: Sync {
     /// The family's name, as notes and coverage say it.
     fn name(&self) -> &'static str;
 
-    /// Kinds of this family that deliver or describe other objects rather than run: the
-    /// built-in `deployer_kinds` of the `nonprod-on-prod-cluster` policy.
+    /// Kinds of this family that deliver or describe other objects rather than run: they are
+    /// judged by where they send their payload, not as workloads. The `deployer_kinds` data
+    /// of the `nonprod-on-prod-cluster` policy adds to these ([`deployer_kinds_and`]).
     fn deployer_kinds(&self) -> &'static [&'static str] {
         &[]
     }
@@ -181,6 +182,21 @@ pub fn deployer_kinds() -> impl Iterator<Item = &'static str> {
     REGISTRY
         .iter()
         .flat_map(|f| f.deployer_kinds().iter().copied())
+}
+
+/// The deployer kinds a placement rule uses: every family's built-in kinds
+/// ([`deployer_kinds`]), then the `extra` ones a policy's `deployer_kinds` data adds, each
+/// once.
+pub fn deployer_kinds_and<S: AsRef<str>>(extra: &[S]) -> Vec<String> {
+    let mut kinds: Vec<String> = Vec::new();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let built_in = deployer_kinds().map(|k| -> &str { k });
+    for kind in built_in.chain(extra.iter().map(AsRef::as_ref)) {
+        if seen.insert(kind) {
+            kinds.push(kind.to_owned());
+        }
+    }
+    kinds
 }
 
 /// Whether some deployer other than `me` reads a folder that holds `file` (its path is the
@@ -327,4 +343,248 @@ pub fn family_owning(roots: &[FamilyRoot], dir: &str) -> Option<&'static str> {
         .map(|r| r.family);
     let first = inside.next()?;
     inside.all(|f| f == first).then_some(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::documents::{load, Loaded};
+    use crate::location::Location;
+    use crate::topology::build::build_with_families;
+    use crate::topology::expand::helm;
+    use crate::topology::expand::kustomize::DirectoryMode;
+    use crate::topology::Delivery;
+
+    /// A family envfence does not ship: a `Shipment` (`example.com/v1`) sends the folder
+    /// `spec.path` to the cluster `spec.cluster` names. All it needs is written here, against
+    /// the [`Family`] interface alone.
+    struct Fake;
+
+    const FAKE: &str = "Fake shipments";
+
+    fn is_shipment(d: &Document) -> bool {
+        d.id.kind.as_deref() == Some("Shipment") && api_in(d, "example.com")
+    }
+
+    impl Family for Fake {
+        fn name(&self) -> &'static str {
+            FAKE
+        }
+
+        fn deployer_kinds(&self) -> &'static [&'static str] {
+            &["Shipment"]
+        }
+
+        fn is_deployer(&self, d: &Document) -> bool {
+            is_shipment(d)
+        }
+
+        fn stage(&self) -> Option<Stage> {
+            Some(Stage::Deployers)
+        }
+
+        fn seed(&self, w: &mut Worklist<'_>) {
+            let shipments: Vec<DocRef> = w
+                .index()
+                .of_kind("Shipment")
+                .filter(|(_, d)| is_shipment(d))
+                .map(|(r, _)| r)
+                .collect();
+            for r in shipments {
+                if !w.was_reached(r) {
+                    w.run(r, None, Vec::new());
+                }
+            }
+        }
+
+        fn run(&self, cx: &mut RunContext<'_, '_>, job: &Job<'_>) -> Outcome {
+            let mut out = Outcome::default();
+            let d = cx.index.doc(job.doc);
+            let spec = d.root.get("spec");
+            let Some(entry) = spec.and_then(|s| s.entry("cluster")) else {
+                return out;
+            };
+            let (Some(name), Some(dir)) = (
+                entry.value.as_str(),
+                field_text(spec, &["path"]).and_then(|p| index::join("", p, true)),
+            ) else {
+                return out;
+            };
+            let at = Location::new(&d.file, entry.key.span.start.line);
+            let (cluster, _) = cx
+                .inventory
+                .resolve_destination(Some(name), None, at.clone());
+            let mut chain = job.chain.to_vec();
+            chain.push(Evidence {
+                location: at.clone(),
+                note: format!("Shipment {} spec.cluster {name}", name_of(d)).into(),
+            });
+            out.deliveries.push(Delivery {
+                deployer: Deployer {
+                    kind: "Shipment".into(),
+                    name: name_of(d).to_owned(),
+                    location: at,
+                },
+                cluster,
+                dir,
+                mode: DirectoryMode::recursive(),
+                force_namespace: None,
+                default_namespace: None,
+                chain,
+                signals: Vec::new(),
+                helm_releases_to: None,
+            });
+            out
+        }
+
+        fn notes(&self, cx: &NoteContext<'_, '_>, out: &mut Notes) {
+            for (_, d) in cx.index.of_kind("Shipment").filter(|(_, d)| is_shipment(d)) {
+                if field_text(d.root.get("spec"), &["path"]).is_none() {
+                    note_at(
+                        out,
+                        d,
+                        d.first_line,
+                        format!(
+                            "Shipment {} has no spec.path: what it ships is not known",
+                            name_of(d)
+                        ),
+                    );
+                    out.roots.insert(FamilyRoot {
+                        dir: index::parent(&d.file).to_owned(),
+                        family: FAKE,
+                    });
+                }
+            }
+        }
+    }
+
+    fn source_files(files: &[(&str, &str)]) -> Vec<SourceFile> {
+        let mut out: Vec<SourceFile> = files
+            .iter()
+            .map(
+                |(path, text)| match load(&Arc::from(*path), text.as_bytes(), None) {
+                    Loaded::File(f) => f,
+                    Loaded::Skipped(r) => panic!("{path} skipped: {r}"),
+                },
+            )
+            .collect();
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out
+    }
+
+    #[test]
+    fn a_family_outside_the_registry_places_notes_and_draws_its_deployers() {
+        let files = source_files(&[
+            (
+                "shipments/web.yaml",
+                "apiVersion: example.com/v1\nkind: Shipment\nmetadata:\n  name: web\nspec:\n  cluster: prod-eu\n  path: apps/web\n",
+            ),
+            (
+                "apps/web/config.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  k: v\n",
+            ),
+            (
+                "legacy/pending.yaml",
+                "apiVersion: example.com/v1\nkind: Shipment\nmetadata:\n  name: pending\nspec:\n  cluster: prod-eu\n",
+            ),
+            (
+                "legacy/config.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: old-config\n",
+            ),
+        ]);
+        let renders = helm::Renders::none(helm::Availability::Off("a test"), files.len());
+        let t = build_with_families(&files, &[], &Config::default(), &renders, &[&Fake]);
+
+        // Placed on the cluster the Shipment names, with the Shipment's hop in its chain.
+        let config_map: Vec<&Placement> = t.placements_of_file("apps/web/config.yaml").collect();
+        assert_eq!(config_map.len(), 1, "{:?}", t.placements);
+        let p = config_map[0];
+        assert_eq!(t.clusters[p.cluster].name, "prod-eu");
+        assert!(
+            p.evidence
+                .iter()
+                .any(|e| &*e.location.file == "shipments/web.yaml"
+                    && e.location.line == 6
+                    && &*e.note == "Shipment web spec.cluster prod-eu"),
+            "{:?}",
+            p.evidence.iter().collect::<Vec<_>>()
+        );
+        let deployer = p.deployer.as_deref().expect("a deployer");
+        assert_eq!(
+            (deployer.kind.as_str(), deployer.name.as_str()),
+            ("Shipment", "web")
+        );
+        assert_eq!(
+            deployer.location,
+            Location::new(&Arc::from("shipments/web.yaml"), 6)
+        );
+
+        // The Shipment without a path is noted, and its folder is the family's.
+        assert!(
+            t.unresolved
+                .iter()
+                .any(|u| &*u.location.file == "legacy/pending.yaml"
+                    && u.reason.starts_with("Shipment pending has no spec.path")),
+            "{:?}",
+            t.unresolved
+        );
+        let legacy = t
+            .object_coverage
+            .unplaced_folders
+            .iter()
+            .find(|f| f.folder == "legacy")
+            .expect("legacy/ is unplaced");
+        assert_eq!(legacy.family, Some(FAKE));
+        assert_eq!(legacy.objects, 2);
+
+        // The graph draws the Shipment's edge to its cluster.
+        let graph = crate::output::topology::mermaid(&t);
+        assert!(
+            graph.contains(
+                "d_Shipment_web_shipments_web_yaml[\"Shipment web<br/><small>shipments/web.yaml</small>\"] --> c_prod_eu"
+            ),
+            "{graph}"
+        );
+    }
+
+    #[test]
+    fn the_deployer_kinds_are_the_families_and_a_policy_adds_to_them() {
+        let kinds = deployer_kinds_and(&["Service", "Application"]);
+        assert_eq!(
+            kinds,
+            [
+                "Application",
+                "ApplicationSet",
+                "AppProject",
+                "Kustomization",
+                "GitRepository",
+                "HelmRepository",
+                "OCIRepository",
+                "Bucket",
+                "HelmChart",
+                "ArtifactGenerator",
+                "ExternalArtifact",
+                "Service",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_deepest_root_names_the_family() {
+        let roots = vec![
+            FamilyRoot {
+                dir: String::new(),
+                family: "Config Sync",
+            },
+            FamilyRoot {
+                dir: "charts/web".into(),
+                family: "Helm chart",
+            },
+        ];
+        assert_eq!(family_owning(&roots, "namespaces/a"), Some("Config Sync"));
+        assert_eq!(family_owning(&roots, "charts/web/crds"), Some("Helm chart"));
+        let roots = &roots[1..];
+        assert_eq!(family_owning(roots, "charts"), Some("Helm chart"));
+        assert_eq!(family_owning(roots, "apps"), None);
+    }
 }
