@@ -76,6 +76,8 @@ pub enum DestinationField {
     Server,
     /// Flux `kubeConfig.secretRef` or `kubeConfig.configMapRef`: the reference's key.
     KubeConfig { reference: Arc<str> },
+    /// Another family's field, by its path (`spec.cluster`).
+    Field(Arc<str>),
 }
 
 impl fmt::Display for DestinationField {
@@ -84,6 +86,7 @@ impl fmt::Display for DestinationField {
             DestinationField::Name => write!(f, "destination.name"),
             DestinationField::Server => write!(f, "destination.server"),
             DestinationField::KubeConfig { reference } => write!(f, "kubeConfig.{reference}.name"),
+            DestinationField::Field(path) => write!(f, "{path}"),
         }
     }
 }

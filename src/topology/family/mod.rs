@@ -349,6 +349,7 @@ pub fn family_owning(roots: &[FamilyRoot], dir: &str) -> Option<&'static str> {
 mod tests {
     use super::*;
     use crate::documents::{load, Loaded};
+    use crate::evidence::{DestinationField, Hop};
     use crate::location::Location;
     use crate::topology::build::build_with_families;
     use crate::topology::expand::helm;
@@ -415,10 +416,15 @@ mod tests {
                 .inventory
                 .resolve_destination(Some(name), None, at.clone());
             let mut chain = job.chain.to_vec();
-            chain.push(Evidence {
-                location: at.clone(),
-                note: format!("Shipment {} spec.cluster {name}", name_of(d)).into(),
-            });
+            chain.push(Evidence::new(
+                at.clone(),
+                Hop::Destination {
+                    field: DestinationField::Field("spec.cluster".into()),
+                    value: name.into(),
+                    cluster: None,
+                    local: false,
+                },
+            ));
             out.deliveries.push(Delivery {
                 deployer: Deployer {
                     kind: "Shipment".into(),
@@ -505,7 +511,8 @@ mod tests {
                 .iter()
                 .any(|e| &*e.location.file == "shipments/web.yaml"
                     && e.location.line == 6
-                    && &*e.note == "Shipment web spec.cluster prod-eu"),
+                    && matches!(&*e.hop, Hop::Destination { value, .. } if &**value == "prod-eu")
+                    && e.note() == "spec.cluster=prod-eu"),
             "{:?}",
             p.evidence.iter().collect::<Vec<_>>()
         );
