@@ -181,7 +181,7 @@ pub fn json(t: &Topology) -> String {
                 purpose: p.purpose.as_str(),
                 purpose_reason: &p.purpose_reason,
                 deployer: p.deployer.as_ref().map(|d| JsonDeployer {
-                    kind: &d.kind,
+                    kind: d.kind.as_str(),
                     name: &d.name,
                     file: &d.location.file,
                     line: d.location.line,

@@ -73,7 +73,7 @@ impl Rule for NonprodOnProdCluster {
                 let mut deployers: Vec<(&str, &str)> = Vec::new();
                 for d in placements.iter().filter_map(|p| p.deployer.as_ref()) {
                     if !deployers.contains(&(d.kind.as_str(), d.name.as_str())) {
-                        deployers.push((&d.kind, &d.name));
+                        deployers.push((d.kind.as_str(), &d.name));
                     }
                 }
                 let via = match deployers.as_slice() {

@@ -80,10 +80,45 @@ pub struct PlacedObject {
     pub images: Vec<(String, u32)>,
 }
 
+/// What kind of deployer sent an object: a deployer object of a family (an Application, a
+/// Flux Kustomization, ...), or a convention that stands for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeployerKind {
+    /// A deployer object, by its kind.
+    Object(&'static str),
+    /// A `clusters/<name>/` tree.
+    ClusterTree,
+    /// An environment folder no deployer reaches (`overlays/prod`).
+    EnvironmentFolder,
+    /// A `paths` rule of the config.
+    ConfigPath,
+    /// A chart's values file for an environment (`values-prod.yaml`).
+    ValuesFile,
+}
+
+impl DeployerKind {
+    /// How reports name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployerKind::Object(kind) => kind,
+            DeployerKind::ClusterTree => "cluster folder",
+            DeployerKind::EnvironmentFolder => "folder convention",
+            DeployerKind::ConfigPath => "config path",
+            DeployerKind::ValuesFile => "values file convention",
+        }
+    }
+}
+
+impl std::fmt::Display for DeployerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The deployer that sent an object to its cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Deployer {
-    pub kind: String,
+    pub kind: DeployerKind,
     pub name: String,
     /// The line that decides the destination (e.g. `destination.name`, `path`).
     pub location: Location,

@@ -377,7 +377,7 @@ impl<'a> Shared<'a> {
         let k = keys();
         let deployer = p.deployer.as_ref().map_or(Value::Null, |d| {
             object([
-                (&k.kind, s(&d.kind)),
+                (&k.kind, s(d.kind.as_str())),
                 (&k.name, s(&d.name)),
                 (&k.file, s(&d.location.file)),
                 (&k.line, num(d.location.line)),

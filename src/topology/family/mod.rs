@@ -354,7 +354,7 @@ mod tests {
     use crate::topology::build::build_with_families;
     use crate::topology::expand::helm;
     use crate::topology::expand::kustomize::DirectoryMode;
-    use crate::topology::Delivery;
+    use crate::topology::{Delivery, DeployerKind};
 
     /// A family envfence does not ship: a `Shipment` (`example.com/v1`) sends the folder
     /// `spec.path` to the cluster `spec.cluster` names. All it needs is written here, against
@@ -427,7 +427,7 @@ mod tests {
             ));
             out.deliveries.push(Delivery {
                 deployer: Deployer {
-                    kind: "Shipment".into(),
+                    kind: DeployerKind::Object("Shipment"),
                     name: name_of(d).to_owned(),
                     location: at,
                 },

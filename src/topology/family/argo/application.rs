@@ -13,8 +13,8 @@ use crate::topology::index::{self, DocRef, RepoIndex};
 use crate::topology::kustomize::DirectoryMode;
 use crate::topology::repository::RepoMatch;
 use crate::topology::{
-    folder_slot, Delivery, Deployer, Outcome, PlacedObject, Placement, Signal, SignalLevel,
-    Unresolved,
+    folder_slot, Delivery, Deployer, DeployerKind, Outcome, PlacedObject, Placement, Signal,
+    SignalLevel, Unresolved,
 };
 
 /// The parts of an Application (or template) that decide placement.
@@ -387,7 +387,7 @@ pub(super) fn deliver_app(
                 request,
                 delivery: Delivery {
                     deployer: Deployer {
-                        kind: "Application".into(),
+                        kind: DeployerKind::Object("Application"),
                         name: app.name.clone(),
                         location: dest_hop.location.clone(),
                     },
@@ -429,7 +429,7 @@ pub(super) fn deliver_app(
         ));
         out.deliveries.push(Delivery {
             deployer: Deployer {
-                kind: "Application".into(),
+                kind: DeployerKind::Object("Application"),
                 name: app.name.clone(),
                 location: dest_hop.location.clone(),
             },
@@ -532,7 +532,7 @@ pub(super) fn opaque_placement(
         deployer_class: crate::topology::classify::deployer_class(&signals),
         evidence: evidence.into(),
         deployer: Some(Arc::new(Deployer {
-            kind: "Application".into(),
+            kind: DeployerKind::Object("Application"),
             name: app.name.clone(),
             location: dest_hop.location.clone(),
         })),

@@ -12,7 +12,7 @@ use crate::topology::expand::kustomize::DirectoryMode;
 use crate::topology::family::{flux, Family, Stage};
 use crate::topology::index::{self, RepoIndex};
 use crate::topology::inventory::clusters::{cluster_tree_of, Inventory};
-use crate::topology::{Delivery, Deployer};
+use crate::topology::{Delivery, Deployer, DeployerKind};
 
 /// The `clusters/<name>/` trees.
 pub struct ClusterTrees;
@@ -100,7 +100,7 @@ fn seed_trees(w: &mut Worklist<'_>) {
             .unwrap_or_else(|| Location::new(&Arc::from(dir.as_str()), 1));
         let delivery = Delivery {
             deployer: Deployer {
-                kind: "cluster folder".into(),
+                kind: DeployerKind::ClusterTree,
                 name: dir.clone(),
                 location: location.clone(),
             },

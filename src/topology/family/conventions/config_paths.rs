@@ -12,7 +12,7 @@ use crate::topology::build::Worklist;
 use crate::topology::expand::kustomize::DirectoryMode;
 use crate::topology::family::config_file;
 use crate::topology::index;
-use crate::topology::{Delivery, Deployer, HashSet};
+use crate::topology::{Delivery, Deployer, DeployerKind, HashSet};
 
 /// Delivers the files each `paths` rule of the config names (and no deployer reached) to its
 /// cluster. Returns the files placed so far, for the folder convention that follows.
@@ -64,7 +64,7 @@ pub(super) fn deliver(w: &mut Worklist<'_>) -> HashSet<Arc<str>> {
             };
             w.deliver(&Delivery {
                 deployer: Deployer {
-                    kind: "config path".into(),
+                    kind: DeployerKind::ConfigPath,
                     name: rule.glob.clone(),
                     location: location.clone(),
                 },

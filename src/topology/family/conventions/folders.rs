@@ -10,7 +10,7 @@ use crate::location::{Evidence, Location};
 use crate::topology::build::Worklist;
 use crate::topology::expand::kustomize::DirectoryMode;
 use crate::topology::index::{self, RepoIndex};
-use crate::topology::{Delivery, Deployer, HashSet};
+use crate::topology::{Delivery, Deployer, DeployerKind, HashSet};
 
 /// Delivers each environment folder no deployer reached (`overlays/<env>`, `envs/<env>`,
 /// `environments/<env>`, `stages/<env>`) to the cluster its environment word names.
@@ -58,7 +58,7 @@ pub(super) fn deliver(w: &mut Worklist<'_>, placed_files: HashSet<Arc<str>>) {
                 .resolve_destination(Some(&name), None, location.clone());
         w.deliver(&Delivery {
             deployer: Deployer {
-                kind: "folder convention".into(),
+                kind: DeployerKind::EnvironmentFolder,
                 name: dir.clone(),
                 location: location.clone(),
             },

@@ -16,7 +16,7 @@ use crate::topology::expand::helm::{
 };
 use crate::topology::family::{Family, FamilyRoot, NoteContext, Notes, Stage};
 use crate::topology::index::{self, RepoIndex};
-use crate::topology::{Delivery, Deployer, Signal, SignalLevel};
+use crate::topology::{Delivery, Deployer, DeployerKind, Signal, SignalLevel};
 
 /// Charts with a values file per environment, and the chart folders coverage names.
 pub struct ValuesFiles;
@@ -126,7 +126,7 @@ pub fn implicit_installs(
                 request,
                 delivery: Delivery {
                     deployer: Deployer {
-                        kind: "values file convention".into(),
+                        kind: DeployerKind::ValuesFile,
                         name: path.clone(),
                         location: location.clone(),
                     },

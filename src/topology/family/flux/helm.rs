@@ -12,7 +12,7 @@ use crate::topology::expand::helm::{
     is_chart, missing_values_file, to_json, ChartInstall, RenderFlags, RenderRequest, ValuesInput,
 };
 use crate::topology::index::{self, RepoIndex};
-use crate::topology::{Delivery, Deployer, Signal, Unresolved};
+use crate::topology::{Delivery, Deployer, DeployerKind, Signal, Unresolved};
 
 /// A Flux HelmRelease whose chart is a path of this repository's GitRepository: the render
 /// it asks for, with its values evidence and notes.
@@ -171,7 +171,7 @@ pub fn install(
     Some(ChartInstall {
         delivery: Delivery {
             deployer: Deployer {
-                kind: "HelmRelease".into(),
+                kind: DeployerKind::Object("HelmRelease"),
                 name: name.to_string(),
                 location,
             },

@@ -28,7 +28,8 @@ use crate::topology::env::Env;
 use crate::topology::index::{self, DocRef, RepoIndex};
 use crate::topology::kustomize::DirectoryMode;
 use crate::topology::{
-    Delivery, Deployer, Outcome, PlacedObject, Placement, Signal, SignalLevel, Unresolved,
+    Delivery, Deployer, DeployerKind, Outcome, PlacedObject, Placement, Signal, SignalLevel,
+    Unresolved,
 };
 
 /// Flux: Kustomizations and HelmReleases, with their sources.
@@ -302,7 +303,7 @@ pub fn run(
                 deployer_class: crate::topology::classify::deployer_class(&signals),
                 evidence: evidence.into(),
                 deployer: Some(std::sync::Arc::new(Deployer {
-                    kind: "HelmRelease".into(),
+                    kind: DeployerKind::Object("HelmRelease"),
                     name: name.to_string(),
                     location: hop.location,
                 })),
@@ -451,7 +452,7 @@ pub fn run(
     });
     out.deliveries.push(Delivery {
         deployer: Deployer {
-            kind: "Kustomization".into(),
+            kind: DeployerKind::Object("Kustomization"),
             name: name.to_string(),
             location: at(path_line),
         },
@@ -671,7 +672,7 @@ fn opaque_kustomization(
         deployer_class: crate::topology::classify::deployer_class(&signals),
         evidence: evidence.into(),
         deployer: Some(std::sync::Arc::new(Deployer {
-            kind: "Kustomization".into(),
+            kind: DeployerKind::Object("Kustomization"),
             name: name.to_string(),
             location: path_location,
         })),
