@@ -8,8 +8,8 @@
 //! [`REGISTRY`]; nothing else in the crate names its kinds.
 //!
 //! What every family shares is written once below: the deployer's identity signals
-//! ([`identity_signals`]), its opaque placement ([`opaque_placement`]) and the config file's
-//! name in evidence ([`config_file`]).
+//! ([`identity_signals`], [`deployer_signal`]), its opaque placement ([`opaque_placement`])
+//! and the config file's name in evidence ([`config_file`]).
 
 pub mod argo;
 pub mod configsync;
@@ -227,59 +227,70 @@ pub fn config_file(config: &Config) -> Arc<str> {
         .unwrap_or_else(|| Arc::from(crate::config::FILE_NAME))
 }
 
-/// A deployer's identity signals (DESIGN §3): its name, then its `env`, `environment` and
-/// `stage` labels, each a [`SignalLevel::Deployer`] signal when the vocabulary knows it.
-pub fn identity_signals(
-    name: &str,
-    labels: &std::collections::BTreeMap<String, String>,
-    what: &str,
-    label_keys: &[&str],
+/// A deployer-level signal from one word of a deployer's identity (its name, a label, its
+/// namespace, source path or revision), when the vocabulary knows the word. `note` says where
+/// the word comes from; it is only written when the word is a signal.
+pub fn deployer_signal(
     vocabulary: &Vocabulary,
+    word: &str,
+    note: impl FnOnce() -> String,
+) -> Option<Signal> {
+    let m = vocabulary.classify_workload(word)?;
+    Some(Signal {
+        env: m.env,
+        note: note().into(),
+        level: SignalLevel::Deployer,
+    })
+}
+
+/// The labels that say a deployer's environment.
+pub const ENVIRONMENT_LABELS: [&str; 3] = ["env", "environment", "stage"];
+
+/// A deployer's identity signals (DESIGN §3): its name, then each environment label
+/// ([`ENVIRONMENT_LABELS`]) among `labels`, in their order, each named `{kind} name x` or
+/// `{kind} label k=v`.
+pub fn identity_signals<'l>(
+    vocabulary: &Vocabulary,
+    kind: &str,
+    name: &str,
+    labels: impl IntoIterator<Item = (&'l str, &'l str)>,
 ) -> Vec<Signal> {
     let mut out = Vec::new();
-    if let Some(m) = vocabulary.classify_workload(name) {
-        out.push(Signal {
-            env: m.env,
-            note: format!("{what} name {name}").into(),
-            level: SignalLevel::Deployer,
-        });
-    }
-    for key in label_keys {
-        if let Some(v) = labels.get(*key) {
-            if let Some(m) = vocabulary.classify_workload(v) {
-                out.push(Signal {
-                    env: m.env,
-                    note: format!("label {key}={v}").into(),
-                    level: SignalLevel::Deployer,
-                });
-            }
+    out.extend(deployer_signal(vocabulary, name, || {
+        format!("{kind} name {name}")
+    }));
+    for (key, value) in labels {
+        if ENVIRONMENT_LABELS.contains(&key) {
+            out.extend(deployer_signal(vocabulary, value, || {
+                format!("{kind} label {key}={value}")
+            }));
         }
     }
     out
 }
 
-/// The parts of an opaque placement (DESIGN §3) that differ between deployers.
-pub struct Opaque<'o> {
+/// What an opaque placement (DESIGN §3) is made of: the deployer object standing for a
+/// payload envfence cannot read, on its destination, classed by its own signals.
+pub struct Opaque {
     pub object: PlacedObject,
     pub cluster: usize,
-    pub cluster_environment: Env,
-    pub cluster_name: &'o str,
     pub signals: Vec<Signal>,
     pub evidence: Vec<Evidence>,
     pub deployer: Deployer,
-    /// The deployer renders a chart (a HelmRelease, an Application of a chart).
+    /// The deployer renders a chart (a HelmRelease, an Application of a chart): rules read
+    /// its values as the chart's.
     pub renders_chart: bool,
 }
 
-/// A deployer standing for a payload envfence cannot read: placed on its destination and
-/// classed by its own signals.
-pub fn opaque_placement(o: Opaque<'_>) -> Placement {
-    let (class, class_reason, level) =
-        decide_class(o.cluster_environment, o.cluster_name, &o.signals);
+/// The placement of an [`Opaque`] deployer: its class decided from its own signals on its
+/// cluster.
+pub fn opaque_placement(o: Opaque, inventory: &Inventory) -> Placement {
+    let c = &inventory.clusters[o.cluster];
+    let (class, class_reason, level) = decide_class(c.environment, &c.name, &o.signals);
     Placement {
         object: o.object,
         cluster: o.cluster,
-        cluster_environment: o.cluster_environment,
+        cluster_environment: Env::Unknown,
         workload_class: class,
         class_reason,
         class_level: level,

@@ -9,6 +9,7 @@ use crate::evidence::{DestinationField, Hop};
 use crate::location::{Evidence, Location};
 use crate::topology::clusters::{Inventory, IN_CLUSTER, IN_CLUSTER_SERVER};
 use crate::topology::env::Env;
+use crate::topology::family::{deployer_signal, identity_signals, opaque_placement, Opaque};
 use crate::topology::index::{self, DocRef, RepoIndex};
 use crate::topology::kustomize::DirectoryMode;
 use crate::topology::repository::RepoMatch;
@@ -232,24 +233,12 @@ pub(super) fn deliver_app(
             level: SignalLevel::Deployer,
         });
     }
-    if let Some(m) = vocabulary.classify_workload(&app.name) {
-        signals.push(Signal {
-            env: m.env,
-            note: format!("Application name {}", app.name).into(),
-            level: SignalLevel::Deployer,
-        });
-    }
-    for (k, v) in &app.labels {
-        if matches!(k.as_str(), "env" | "environment" | "stage") {
-            if let Some(m) = vocabulary.classify_workload(v) {
-                signals.push(Signal {
-                    env: m.env,
-                    note: format!("Application label {k}={v}").into(),
-                    level: SignalLevel::Deployer,
-                });
-            }
-        }
-    }
+    signals.extend(identity_signals(
+        &vocabulary,
+        "Application",
+        &app.name,
+        app.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    ));
     for source in &app.sources {
         let opaque = |why: String, hop_line: u32, hop: Hop, chart: bool| OpaqueSource {
             why,
@@ -265,7 +254,7 @@ pub(super) fn deliver_app(
                 Hop::PerPullRequestSource { repo: repo.into() },
                 source.chart.is_some(),
             );
-            out.extra_placements.extend(opaque_placement(
+            out.extra_placements.extend(opaque_application(
                 app, source, cluster, inventory, &signals, chain, element, &dest_hop, payload,
             ));
             continue;
@@ -281,7 +270,7 @@ pub(super) fn deliver_app(
                 },
                 true,
             );
-            out.extra_placements.extend(opaque_placement(
+            out.extra_placements.extend(opaque_application(
                 app, source, cluster, inventory, &signals, chain, element, &dest_hop, payload,
             ));
             continue;
@@ -315,7 +304,7 @@ pub(super) fn deliver_app(
                         },
                         false,
                     );
-                    out.extra_placements.extend(opaque_placement(
+                    out.extra_placements.extend(opaque_application(
                         app, source, cluster, inventory, &signals, chain, element, &dest_hop,
                         payload,
                     ));
@@ -358,7 +347,7 @@ pub(super) fn deliver_app(
                 },
                 true,
             );
-            let fallback = opaque_placement(
+            let fallback = opaque_application(
                 app, source, cluster, inventory, &signals, chain, element, &dest_hop, payload,
             );
             let mut hops = chain.to_vec();
@@ -409,13 +398,9 @@ pub(super) fn deliver_app(
         }
         let mut source_signals = signals.clone();
         let slot = folder_slot(&dir).unwrap_or(index::basename(&dir));
-        if let Some(m) = vocabulary.classify_workload(slot) {
-            source_signals.push(Signal {
-                env: m.env,
-                note: format!("source path {path}").into(),
-                level: SignalLevel::Deployer,
-            });
-        }
+        source_signals.extend(deployer_signal(&vocabulary, slot, || {
+            format!("source path {path}")
+        }));
         let mut hops = chain.to_vec();
         hops.extend(element.iter().cloned());
         hops.push(dest_hop.clone());
@@ -462,7 +447,7 @@ pub(super) struct OpaqueSource {
 /// destination: the Application itself, classed by its own identity (DESIGN §3, opaque
 /// placement), so that every rule judges it.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn opaque_placement(
+pub(super) fn opaque_application(
     app: &AppSpec,
     source: &SourceSpec,
     cluster: usize,
@@ -477,13 +462,11 @@ pub(super) fn opaque_placement(
     let vocabulary = inventory.vocabulary();
     let mut signals = signals.to_vec();
     let mut identity = |what: &str, value: &str, classified: Option<&str>| {
-        if let Some(m) = vocabulary.classify_workload(classified.unwrap_or(value)) {
-            signals.push(Signal {
-                env: m.env,
-                note: format!("Application {} {what} {value}", app.name).into(),
-                level: SignalLevel::Deployer,
-            });
-        }
+        signals.extend(deployer_signal(
+            vocabulary,
+            classified.unwrap_or(value),
+            || format!("Application {} {what} {value}", app.name),
+        ));
     };
     if let Some(ns) = &app.dest_namespace {
         identity("namespace", ns, None);
@@ -498,9 +481,6 @@ pub(super) fn opaque_placement(
     if let Some(chart) = &source.chart {
         identity("chart", chart, None);
     }
-    let c = &inventory.clusters[cluster];
-    let (class, reason, level) =
-        crate::topology::classify::decide_class(c.environment, &c.name, &signals);
     let mut evidence = chain.to_vec();
     evidence.extend(element.iter().cloned());
     evidence.push(dest_hop.clone());
@@ -514,7 +494,7 @@ pub(super) fn opaque_placement(
             judged_by: "name, labels, namespace and source",
         },
     ));
-    Some(Placement {
+    let opaque = Opaque {
         object: PlacedObject {
             file: Arc::clone(&app.file),
             line: app.first_line,
@@ -525,23 +505,16 @@ pub(super) fn opaque_placement(
             images: Vec::new(),
         },
         cluster,
-        cluster_environment: Env::Unknown,
-        workload_class: class,
-        class_reason: reason,
-        class_level: level,
-        deployer_class: crate::topology::classify::deployer_class(&signals),
-        evidence: evidence.into(),
-        deployer: Some(Arc::new(Deployer {
+        signals,
+        evidence,
+        deployer: Deployer {
             kind: DeployerKind::Object("Application"),
             name: app.name.clone(),
             location: dest_hop.location.clone(),
-        })),
-        patch: false,
+        },
         renders_chart: payload.chart,
-        opaque: true,
-        purpose: crate::topology::Purpose::Unknown,
-        purpose_reason: Arc::from(""),
-    })
+    };
+    Some(opaque_placement(opaque, inventory))
 }
 
 /// A destination that names a cluster (not `in-cluster`): the cluster, and the evidence hop.

@@ -16,7 +16,9 @@ use crate::topology::family::{
     api_in, config_file, covered_by_others, field_text, name_of, note_at, Family, Job, NoteContext,
     Notes, RunContext, Stage, TemplateKind,
 };
+use crate::topology::family::{deployer_signal, identity_signals, opaque_placement, Opaque};
 use crate::topology::HashMap;
+use compact_str::CompactString;
 
 use std::collections::BTreeMap;
 
@@ -24,12 +26,10 @@ use crate::documents::{Document, Node};
 use crate::evidence::{DestinationField, Hop};
 use crate::location::{Evidence, Location};
 use crate::topology::clusters::Inventory;
-use crate::topology::env::Env;
 use crate::topology::index::{self, DocRef, RepoIndex};
 use crate::topology::kustomize::DirectoryMode;
 use crate::topology::{
-    Delivery, Deployer, DeployerKind, Outcome, PlacedObject, Placement, Signal, SignalLevel,
-    Unresolved,
+    Delivery, Deployer, DeployerKind, Outcome, PlacedObject, Placement, Signal, Unresolved,
 };
 
 /// Flux: Kustomizations and HelmReleases, with their sources.
@@ -236,88 +236,127 @@ pub fn run(
         },
     };
 
-    let vocabulary = inventory.vocabulary().clone();
-    let mut signals = Vec::new();
-    if let Some(m) = vocabulary.classify_workload(&name) {
-        signals.push(Signal {
-            env: m.env,
-            note: format!("{kind} name {name}").into(),
-            level: SignalLevel::Deployer,
-        });
-    }
-    for key in ["env", "environment"] {
-        if let Some(v) = d.labels.get(key) {
-            if let Some(m) = vocabulary.classify_workload(v) {
-                signals.push(Signal {
-                    env: m.env,
-                    note: format!("{kind} label {key}={v}").into(),
-                    level: SignalLevel::Deployer,
-                });
-            }
-        }
-    }
-
+    // The deployer's own identity; Flux reads `env` and `environment` labels.
+    let signals = identity_signals(
+        inventory.vocabulary(),
+        &kind,
+        &name,
+        ["env", "environment"]
+            .into_iter()
+            .filter_map(|key| Some((key, d.labels.get(key)?.as_str()))),
+    );
+    let deployer = FluxRun {
+        index,
+        d,
+        doc,
+        name,
+        cluster,
+        host,
+        chain,
+        dest_hop,
+        signals,
+    };
     if kind == "HelmRelease" {
-        if let Some(install) = helm::install(
-            index,
-            inventory,
-            d,
-            cluster,
-            chain,
-            dest_hop.clone(),
-            &signals,
-        ) {
-            out.charts.push(install);
-        }
-        // The chart is rendered by Helm; the HelmRelease stands for what it renders. On a
-        // remote cluster it is placed there too, so that rules see its values.
-        if let (Some(hop), true) = (dest_hop, Some(cluster) != host) {
-            let doc_ref = Some(doc);
-            let mut evidence = chain.to_vec();
-            evidence.push(hop.clone());
-            let env = inventory.clusters[cluster].environment;
-            let (class, reason, level) = crate::topology::classify::decide_class(
-                env,
-                &inventory.clusters[cluster].name,
-                &signals,
-            );
-            out.extra_placements.push(Placement {
-                object: PlacedObject {
-                    file: d.file.clone(),
-                    line: d.first_line,
-                    doc: doc_ref,
-                    kind,
-                    name: Some(name.as_str().into()),
-                    namespace: spec
-                        .and_then(|s| s.get("targetNamespace"))
-                        .and_then(Node::as_str)
-                        .or(d.id.namespace.as_deref())
-                        .map(Into::into),
-                    images: Vec::new(),
-                },
-                cluster,
-                cluster_environment: Env::Unknown,
-                workload_class: class,
-                class_reason: reason,
-                class_level: level,
-                deployer_class: crate::topology::classify::deployer_class(&signals),
-                evidence: evidence.into(),
-                deployer: Some(std::sync::Arc::new(Deployer {
-                    kind: DeployerKind::Object("HelmRelease"),
-                    name: name.to_string(),
-                    location: hop.location,
-                })),
-                patch: false,
-                renders_chart: true,
-                // The chart is not rendered: what it holds was not read.
-                opaque: true,
-                purpose: crate::topology::Purpose::Unknown,
-                purpose_reason: std::sync::Arc::from(""),
-            });
-        }
-        return out;
+        helm_release(deployer, inventory, &mut out);
+    } else {
+        kustomization(deployer, inventory, &mut out);
     }
+    out
+}
 
+/// One Flux deployer being run: what both kinds share once its destination is known.
+struct FluxRun<'r, 'a> {
+    index: &'r RepoIndex<'a>,
+    d: &'r Document,
+    doc: DocRef,
+    name: CompactString,
+    /// Where its payload goes.
+    cluster: usize,
+    /// Where it runs (`None` when only its kubeConfig is known).
+    host: Option<usize>,
+    chain: &'r [Evidence],
+    /// The kubeConfig hop, when the payload goes to a remote cluster.
+    dest_hop: Option<Evidence>,
+    signals: Vec<Signal>,
+}
+
+/// A HelmRelease: its chart installed on its cluster (rendered, or opaque). On a remote
+/// cluster it is placed there too, so that rules see its values.
+fn helm_release(run: FluxRun<'_, '_>, inventory: &mut Inventory, out: &mut Outcome) {
+    let FluxRun {
+        index,
+        d,
+        doc,
+        name,
+        cluster,
+        host,
+        chain,
+        dest_hop,
+        signals,
+    } = run;
+    let spec = d.root.get("spec");
+    if let Some(install) = helm::install(
+        index,
+        inventory,
+        d,
+        cluster,
+        chain,
+        dest_hop.clone(),
+        &signals,
+    ) {
+        out.charts.push(install);
+    }
+    // The chart is rendered by Helm; the HelmRelease stands for what it renders. On a
+    // remote cluster it is placed there too, so that rules see its values.
+    if let (Some(hop), true) = (dest_hop, Some(cluster) != host) {
+        let mut evidence = chain.to_vec();
+        evidence.push(hop.clone());
+        let opaque = Opaque {
+            object: PlacedObject {
+                file: d.file.clone(),
+                line: d.first_line,
+                doc: Some(doc),
+                kind: "HelmRelease".into(),
+                name: Some(name.as_str().into()),
+                namespace: spec
+                    .and_then(|s| s.get("targetNamespace"))
+                    .and_then(Node::as_str)
+                    .or(d.id.namespace.as_deref())
+                    .map(Into::into),
+                images: Vec::new(),
+            },
+            cluster,
+            signals,
+            evidence,
+            deployer: Deployer {
+                kind: DeployerKind::Object("HelmRelease"),
+                name: name.to_string(),
+                location: hop.location,
+            },
+            // The chart is not rendered here: what it holds was not read.
+            renders_chart: true,
+        };
+        out.extra_placements
+            .push(opaque_placement(opaque, inventory));
+    }
+}
+
+/// A Kustomization: its source resolved to a folder of this repository (or an opaque
+/// placement when the source is elsewhere), delivered to its cluster.
+fn kustomization(run: FluxRun<'_, '_>, inventory: &mut Inventory, out: &mut Outcome) {
+    let FluxRun {
+        index,
+        d,
+        doc,
+        name,
+        cluster,
+        chain,
+        dest_hop,
+        mut signals,
+        ..
+    } = run;
+    let spec = d.root.get("spec");
+    let at = |line: u32| Location::new(&d.file, line);
     // Kustomization: resolve the source and the path.
     let path_entry = spec.and_then(|s| s.entry("path"));
     let path = path_entry
@@ -361,23 +400,29 @@ pub fn run(
                                 "Flux Kustomization {name}: {reason}, and {path} does not exist here"
                             ),
                         });
-                        return out;
+                        return;
                     }
                 }
             }
             Err(SourceElsewhere::Other(reason)) => {
-                out.extra_placements.extend(opaque_kustomization(
+                let run = FluxRun {
+                    index,
                     d,
                     doc,
+                    name,
                     cluster,
-                    inventory,
-                    &signals,
+                    host: None,
                     chain,
                     dest_hop,
+                    signals,
+                };
+                out.extra_placements.push(opaque_kustomization(
+                    run,
+                    inventory,
                     at(path_line),
                     &reason,
                 ));
-                return out;
+                return;
             }
         },
         "ExternalArtifact" => match artifact_path(index, inventory, &source_name, &path) {
@@ -389,7 +434,7 @@ pub fn run(
                         "Flux Kustomization {name}: ExternalArtifact {source_name} is not produced from this repository by any ArtifactGenerator copy rule for {path}"
                     ),
                 });
-                return out;
+                return;
             }
         },
         other => {
@@ -397,7 +442,7 @@ pub fn run(
                 location: at(path_line),
                 reason: format!("Flux Kustomization {name}: source {other} {source_name} is outside this repository"),
             });
-            return out;
+            return;
         }
     };
     let Some(dir) = dir.filter(|d| index.is_dir(d)) else {
@@ -407,17 +452,12 @@ pub fn run(
                 "Flux Kustomization {name}: path {path} does not exist in this repository"
             ),
         });
-        return out;
+        return;
     };
-    if let Some(slot) = crate::topology::folder_slot(&dir).or(Some(index::basename(&dir))) {
-        if let Some(m) = vocabulary.classify_workload(slot) {
-            signals.push(Signal {
-                env: m.env,
-                note: format!("path {path}").into(),
-                level: SignalLevel::Deployer,
-            });
-        }
-    }
+    let slot = crate::topology::folder_slot(&dir).unwrap_or(index::basename(&dir));
+    signals.extend(deployer_signal(inventory.vocabulary(), slot, || {
+        format!("path {path}")
+    }));
     let substitute: BTreeMap<String, String> = spec
         .and_then(|s| s.get("postBuild"))
         .and_then(|p| p.get("substitute"))
@@ -465,7 +505,6 @@ pub fn run(
         signals,
         helm_releases_to,
     });
-    out
 }
 
 /// A Flux Kustomization's inline JSON patch that adds `/spec/kubeConfig` to HelmReleases:
@@ -599,19 +638,22 @@ pub(crate) fn this_repository(
 /// A Kustomization whose source is another repository: the Kustomization itself stands for
 /// its payload on its cluster (an opaque placement), classed by its own name, labels,
 /// namespace and path.
-#[allow(clippy::too_many_arguments)]
 fn opaque_kustomization(
-    d: &Document,
-    doc: DocRef,
-    cluster: usize,
+    run: FluxRun<'_, '_>,
     inventory: &Inventory,
-    signals: &[Signal],
-    chain: &[Evidence],
-    dest_hop: Option<Evidence>,
     path_location: Location,
     reason: &str,
-) -> Option<Placement> {
-    let name = d.id.name.clone().unwrap_or_else(|| "?".into());
+) -> Placement {
+    let FluxRun {
+        d,
+        doc,
+        name,
+        cluster,
+        chain,
+        dest_hop,
+        mut signals,
+        ..
+    } = run;
     let spec = d.root.get("spec");
     let namespace = spec
         .and_then(|s| s.get("targetNamespace"))
@@ -619,30 +661,18 @@ fn opaque_kustomization(
         .or(d.id.namespace.as_deref())
         .map(str::to_owned);
     let vocabulary = inventory.vocabulary();
-    let mut signals = signals.to_vec();
     if let Some(ns) = &namespace {
-        if let Some(m) = vocabulary.classify_workload(ns) {
-            signals.push(Signal {
-                env: m.env,
-                note: format!("Kustomization {name} namespace {ns}").into(),
-                level: SignalLevel::Deployer,
-            });
-        }
+        signals.extend(deployer_signal(vocabulary, ns, || {
+            format!("Kustomization {name} namespace {ns}")
+        }));
     }
     if let Some(path) = spec.and_then(|s| s.get("path")).and_then(Node::as_str) {
         let trimmed = path.trim_end_matches('/');
         let slot = crate::topology::folder_slot(trimmed).unwrap_or(index::basename(trimmed));
-        if let Some(m) = vocabulary.classify_workload(slot) {
-            signals.push(Signal {
-                env: m.env,
-                note: format!("Kustomization {name} path {path}").into(),
-                level: SignalLevel::Deployer,
-            });
-        }
+        signals.extend(deployer_signal(vocabulary, slot, || {
+            format!("Kustomization {name} path {path}")
+        }));
     }
-    let c = &inventory.clusters[cluster];
-    let (class, class_reason, level) =
-        crate::topology::classify::decide_class(c.environment, &c.name, &signals);
     let mut evidence = chain.to_vec();
     evidence.extend(dest_hop);
     evidence.push(Evidence::new(
@@ -654,7 +684,7 @@ fn opaque_kustomization(
             judged_by: "name, labels, namespace and path",
         },
     ));
-    Some(Placement {
+    let opaque = Opaque {
         object: PlacedObject {
             file: d.file.clone(),
             line: d.first_line,
@@ -665,23 +695,16 @@ fn opaque_kustomization(
             images: Vec::new(),
         },
         cluster,
-        cluster_environment: Env::Unknown,
-        workload_class: class,
-        class_reason,
-        class_level: level,
-        deployer_class: crate::topology::classify::deployer_class(&signals),
-        evidence: evidence.into(),
-        deployer: Some(std::sync::Arc::new(Deployer {
+        signals,
+        evidence,
+        deployer: Deployer {
             kind: DeployerKind::Object("Kustomization"),
             name: name.to_string(),
             location: path_location,
-        })),
-        patch: false,
+        },
         renders_chart: false,
-        opaque: true,
-        purpose: crate::topology::Purpose::Unknown,
-        purpose_reason: std::sync::Arc::from(""),
-    })
+    };
+    opaque_placement(opaque, inventory)
 }
 
 /// Maps a path inside an `ExternalArtifact` back to this repository through the copy rules
