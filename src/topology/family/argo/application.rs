@@ -239,199 +239,274 @@ pub(super) fn deliver_app(
         &app.name,
         app.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     ));
+    let run = AppRun {
+        app,
+        cluster,
+        chain,
+        element,
+        dest_hop,
+        signals,
+    };
     for source in &app.sources {
-        let opaque = |why: String, hop_line: u32, hop: Hop, chart: bool| OpaqueSource {
-            why,
-            hop: Evidence::new(at(hop_line), hop),
-            chart,
-        };
-        let repo = source.repo_url.as_deref().unwrap_or("?");
-        if let Some(why) = &source.unresolved {
-            // An ephemeral Application whose source depends on run-time parameters.
-            let payload = opaque(
-                format!("its source depends on run-time parameters ({why})"),
-                source.line,
-                Hop::PerPullRequestSource { repo: repo.into() },
-                source.chart.is_some(),
-            );
-            out.extra_placements.extend(opaque_application(
-                app, source, cluster, inventory, &signals, chain, element, &dest_hop, payload,
-            ));
-            continue;
-        }
-        if let Some(chart) = &source.chart {
-            // A chart from a Helm repository or OCI registry: its contents are elsewhere.
-            let payload = opaque(
-                format!("Helm chart {chart} comes from {repo}, outside this repository"),
-                source.line,
-                Hop::RemoteChart {
-                    chart: chart.as_str().into(),
-                    repo: repo.into(),
-                },
-                true,
-            );
-            out.extra_placements.extend(opaque_application(
-                app, source, cluster, inventory, &signals, chain, element, &dest_hop, payload,
-            ));
-            continue;
-        }
-        let Some((path, path_line)) = &source.path else {
-            continue;
-        };
-        let Some(dir) = index::join("", path, true) else {
-            out.unresolved.push(Unresolved {
-                location: at(*path_line),
-                reason: format!("source path {path} leaves the repository"),
-            });
-            continue;
-        };
-        let this = inventory.repository.classify(source.repo_url.as_deref());
-        if !index.is_dir(&dir) {
-            match this {
-                RepoMatch::This(from) => out.unresolved.push(Unresolved {
-                    location: at(*path_line),
-                    reason: format!(
-                        "source path {path} is not in this repository (repoURL {repo} is this repository by {from})"
-                    ),
-                }),
-                RepoMatch::Unknown => {
-                    let payload = opaque(
-                        format!("its source {repo} path {path} is not in this repository"),
-                        *path_line,
-                        Hop::OtherRepositoryPath {
-                            path: path.as_str().into(),
-                            repo: repo.into(),
-                        },
-                        false,
-                    );
-                    out.extra_placements.extend(opaque_application(
-                        app, source, cluster, inventory, &signals, chain, element, &dest_hop,
-                        payload,
-                    ));
-                }
-            }
-            continue;
-        }
-        // A repoURL not known to be this one, whose path exists here: read from here, and say so.
-        let assumed = match (&this, &source.repo_url) {
-            (RepoMatch::Unknown, Some(url)) => Some(Evidence::new(
-                at(source.line),
-                Hop::AssumedThisRepository {
-                    source: url.as_str().into(),
-                    path: path.as_str().into(),
-                    git_repository: false,
-                },
-            )),
-            _ => None,
-        };
-        if crate::topology::helm::is_chart(index, &dir) && index.kustomization_in(&dir).is_none() {
-            // Rendered with helm when it can be; otherwise the Application stands for its chart
-            // as an opaque placement, with a note that says why.
-            let note = Unresolved {
-                location: at(*path_line),
-                reason: format!("{path} is a Helm chart that Argo CD renders; envfence does not render templates"),
-            };
-            let hop = Evidence::new(
-                at(*path_line),
-                Hop::SourcePath {
-                    path: path.as_str().into(),
-                    chart: true,
-                },
-            );
-            let payload = opaque(
-                format!("{path} is a Helm chart that envfence does not render"),
-                *path_line,
-                Hop::SourcePath {
-                    path: path.as_str().into(),
-                    chart: true,
-                },
-                true,
-            );
-            let fallback = opaque_application(
-                app, source, cluster, inventory, &signals, chain, element, &dest_hop, payload,
-            );
-            let mut hops = chain.to_vec();
-            hops.extend(element.iter().cloned());
-            hops.push(dest_hop.clone());
-            hops.extend(assumed.clone());
-            hops.push(hop);
-            let refs: Vec<String> = app
-                .sources
-                .iter()
-                .filter_map(|s| s.ref_name.clone())
-                .collect();
-            let (mut values_evidence, mut notes) = (Vec::new(), Vec::new());
-            let request = helm::request(
-                index,
-                &dir,
-                &app.name,
-                app.dest_namespace.as_deref(),
-                source.helm.as_ref(),
-                &refs,
-                &app.file,
-                &mut values_evidence,
-                &mut notes,
-            );
-            out.charts.push(crate::topology::helm::ChartInstall {
-                request,
-                delivery: Delivery {
-                    deployer: Deployer {
-                        kind: DeployerKind::Object("Application"),
-                        name: app.name.clone(),
-                        location: dest_hop.location.clone(),
-                    },
-                    cluster,
-                    dir,
-                    mode: DirectoryMode::default(),
-                    force_namespace: None,
-                    default_namespace: app.dest_namespace.clone(),
-                    chain: hops,
-                    signals: signals.clone(),
-                    helm_releases_to: None,
-                },
-                values_evidence,
-                notes,
-                fallback: fallback.into_iter().collect(),
-                fallback_notes: vec![note],
-            });
-            continue;
-        }
-        let mut source_signals = signals.clone();
-        let slot = folder_slot(&dir).unwrap_or(index::basename(&dir));
-        source_signals.extend(deployer_signal(&vocabulary, slot, || {
-            format!("source path {path}")
-        }));
-        let mut hops = chain.to_vec();
-        hops.extend(element.iter().cloned());
-        hops.push(dest_hop.clone());
-        hops.extend(assumed);
-        hops.push(Evidence::new(
-            at(*path_line),
-            Hop::SourcePath {
-                path: path.as_str().into(),
-                chart: false,
+        deliver_source(index, inventory, &run, source, out);
+    }
+}
+
+/// One Application being delivered: what all its sources share once its destination is known.
+pub(super) struct AppRun<'r> {
+    app: &'r AppSpec,
+    cluster: usize,
+    chain: &'r [Evidence],
+    /// The generator element's hops, for an Application an ApplicationSet made.
+    element: &'r [Evidence],
+    dest_hop: Evidence,
+    signals: Vec<Signal>,
+}
+
+/// Delivers one source of an Application: its folder, its rendered chart, or an opaque
+/// placement that stands for what cannot be read.
+fn deliver_source(
+    index: &RepoIndex<'_>,
+    inventory: &mut Inventory,
+    run: &AppRun<'_>,
+    source: &SourceSpec,
+    out: &mut Outcome,
+) {
+    let AppRun {
+        app,
+        cluster,
+        chain,
+        element,
+        ref dest_hop,
+        ref signals,
+    } = *run;
+    let at = |line: u32| Location::new(&app.file, line);
+    let vocabulary = inventory.vocabulary().clone();
+    let opaque = |why: String, hop_line: u32, hop: Hop, chart: bool| OpaqueSource {
+        why,
+        hop: Evidence::new(at(hop_line), hop),
+        chart,
+    };
+    let repo = source.repo_url.as_deref().unwrap_or("?");
+    if let Some(why) = &source.unresolved {
+        // An ephemeral Application whose source depends on run-time parameters.
+        let payload = opaque(
+            format!("its source depends on run-time parameters ({why})"),
+            source.line,
+            Hop::PerPullRequestSource { repo: repo.into() },
+            source.chart.is_some(),
+        );
+        out.extra_placements
+            .extend(opaque_application(run, source, inventory, payload));
+        return;
+    }
+    if let Some(chart) = &source.chart {
+        // A chart from a Helm repository or OCI registry: its contents are elsewhere.
+        let payload = opaque(
+            format!("Helm chart {chart} comes from {repo}, outside this repository"),
+            source.line,
+            Hop::RemoteChart {
+                chart: chart.as_str().into(),
+                repo: repo.into(),
             },
-        ));
-        out.deliveries.push(Delivery {
+            true,
+        );
+        out.extra_placements
+            .extend(opaque_application(run, source, inventory, payload));
+        return;
+    }
+    let Some((path, path_line)) = &source.path else {
+        return;
+    };
+    let Some(dir) = index::join("", path, true) else {
+        out.unresolved.push(Unresolved {
+            location: at(*path_line),
+            reason: format!("source path {path} leaves the repository"),
+        });
+        return;
+    };
+    let this = inventory.repository.classify(source.repo_url.as_deref());
+    if !index.is_dir(&dir) {
+        match this {
+            RepoMatch::This(from) => out.unresolved.push(Unresolved {
+                location: at(*path_line),
+                reason: format!(
+                    "source path {path} is not in this repository (repoURL {repo} is this repository by {from})"
+                ),
+            }),
+            RepoMatch::Unknown => {
+                let payload = opaque(
+                    format!("its source {repo} path {path} is not in this repository"),
+                    *path_line,
+                    Hop::OtherRepositoryPath {
+                        path: path.as_str().into(),
+                        repo: repo.into(),
+                    },
+                    false,
+                );
+                out.extra_placements.extend(opaque_application(run, source, inventory, payload));
+            }
+        }
+        return;
+    }
+    // A repoURL not known to be this one, whose path exists here: read from here, and say so.
+    let assumed = match (&this, &source.repo_url) {
+        (RepoMatch::Unknown, Some(url)) => Some(Evidence::new(
+            at(source.line),
+            Hop::AssumedThisRepository {
+                source: url.as_str().into(),
+                path: path.as_str().into(),
+                git_repository: false,
+            },
+        )),
+        _ => None,
+    };
+    if crate::topology::helm::is_chart(index, &dir) && index.kustomization_in(&dir).is_none() {
+        let place = ChartSource {
+            dir: &dir,
+            path,
+            path_line: *path_line,
+            assumed,
+        };
+        deliver_chart(index, inventory, run, source, place, out);
+        return;
+    }
+    let mut source_signals = signals.clone();
+    let slot = folder_slot(&dir).unwrap_or(index::basename(&dir));
+    source_signals.extend(deployer_signal(&vocabulary, slot, || {
+        format!("source path {path}")
+    }));
+    let mut hops = chain.to_vec();
+    hops.extend(element.iter().cloned());
+    hops.push(dest_hop.clone());
+    hops.extend(assumed);
+    hops.push(Evidence::new(
+        at(*path_line),
+        Hop::SourcePath {
+            path: path.as_str().into(),
+            chart: false,
+        },
+    ));
+    out.deliveries.push(Delivery {
+        deployer: Deployer {
+            kind: DeployerKind::Object("Application"),
+            name: app.name.clone(),
+            location: dest_hop.location.clone(),
+        },
+        cluster,
+        dir,
+        mode: DirectoryMode {
+            recurse: source.recurse,
+            include: DirectoryMode::globs(source.include.as_deref()),
+            exclude: DirectoryMode::globs(source.exclude.as_deref()),
+        },
+        force_namespace: None,
+        default_namespace: app.dest_namespace.clone(),
+        chain: hops,
+        signals: source_signals,
+        helm_releases_to: None,
+    });
+}
+
+/// A source folder that is a Helm chart (with no kustomization of its own).
+struct ChartSource<'c> {
+    dir: &'c str,
+    path: &'c str,
+    path_line: u32,
+    /// The hop that assumes its repoURL is this repository, when it does.
+    assumed: Option<Evidence>,
+}
+
+/// Delivers an Application's chart: rendered with helm when it can be; otherwise the
+/// Application stands for its chart as an opaque placement, with a note that says why.
+fn deliver_chart(
+    index: &RepoIndex<'_>,
+    inventory: &Inventory,
+    run: &AppRun<'_>,
+    source: &SourceSpec,
+    place: ChartSource<'_>,
+    out: &mut Outcome,
+) {
+    let AppRun {
+        app,
+        cluster,
+        chain,
+        element,
+        ref dest_hop,
+        ref signals,
+    } = *run;
+    let ChartSource {
+        dir,
+        path,
+        path_line,
+        assumed,
+    } = place;
+    let at = |line: u32| Location::new(&app.file, line);
+    // Rendered with helm when it can be; otherwise the Application stands for its chart
+    // as an opaque placement, with a note that says why.
+    let note = Unresolved {
+        location: at(path_line),
+        reason: format!(
+            "{path} is a Helm chart that Argo CD renders; envfence does not render templates"
+        ),
+    };
+    let hop = Evidence::new(
+        at(path_line),
+        Hop::SourcePath {
+            path: path.into(),
+            chart: true,
+        },
+    );
+    let payload = OpaqueSource {
+        why: format!("{path} is a Helm chart that envfence does not render"),
+        hop: hop.clone(),
+        chart: true,
+    };
+    let fallback = opaque_application(run, source, inventory, payload);
+    let mut hops = chain.to_vec();
+    hops.extend(element.iter().cloned());
+    hops.push(dest_hop.clone());
+    hops.extend(assumed.clone());
+    hops.push(hop);
+    let refs: Vec<String> = app
+        .sources
+        .iter()
+        .filter_map(|s| s.ref_name.clone())
+        .collect();
+    let (mut values_evidence, mut notes) = (Vec::new(), Vec::new());
+    let request = helm::request(
+        index,
+        dir,
+        &app.name,
+        app.dest_namespace.as_deref(),
+        source.helm.as_ref(),
+        &refs,
+        &app.file,
+        &mut values_evidence,
+        &mut notes,
+    );
+    out.charts.push(crate::topology::helm::ChartInstall {
+        request,
+        delivery: Delivery {
             deployer: Deployer {
                 kind: DeployerKind::Object("Application"),
                 name: app.name.clone(),
                 location: dest_hop.location.clone(),
             },
             cluster,
-            dir,
-            mode: DirectoryMode {
-                recurse: source.recurse,
-                include: DirectoryMode::globs(source.include.as_deref()),
-                exclude: DirectoryMode::globs(source.exclude.as_deref()),
-            },
+            dir: dir.to_owned(),
+            mode: DirectoryMode::default(),
             force_namespace: None,
             default_namespace: app.dest_namespace.clone(),
             chain: hops,
-            signals: source_signals,
+            signals: signals.clone(),
             helm_releases_to: None,
-        });
-    }
+        },
+        values_evidence,
+        notes,
+        fallback: fallback.into_iter().collect(),
+        fallback_notes: vec![note],
+    });
 }
 
 /// Why a source's contents cannot be read, and the evidence hop that names the source.
@@ -446,18 +521,20 @@ pub(super) struct OpaqueSource {
 /// repository, a source known only per pull request) still places one workload on its
 /// destination: the Application itself, classed by its own identity (DESIGN §3, opaque
 /// placement), so that every rule judges it.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn opaque_application(
-    app: &AppSpec,
+    run: &AppRun<'_>,
     source: &SourceSpec,
-    cluster: usize,
     inventory: &Inventory,
-    signals: &[Signal],
-    chain: &[Evidence],
-    element: &[Evidence],
-    dest_hop: &Evidence,
     payload: OpaqueSource,
 ) -> Option<Placement> {
+    let AppRun {
+        app,
+        cluster,
+        chain,
+        element,
+        ref dest_hop,
+        ref signals,
+    } = *run;
     let doc = app.doc?;
     let vocabulary = inventory.vocabulary();
     let mut signals = signals.to_vec();
