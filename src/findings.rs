@@ -9,7 +9,8 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::documents::ResourceId;
-pub use crate::location::{Evidence, Location};
+pub use crate::evidence::Evidence;
+pub use crate::location::Location;
 use crate::vocabulary::RuleId;
 pub use crate::vocabulary::Severity;
 

@@ -11,9 +11,9 @@
 //!
 //! Imports only go down these layers, lowest first, and never in a circle:
 //! 1. [`vocabulary`] (rule ids, severities, tiers, purposes), [`location`] (a file and line),
-//!    [`evidence`] (typed hops of an evidence chain, and their words), [`files`] (bounded reads of one file), [`sanitize`] (text safe for a
-//!    terminal), [`redact`] (credentials masked) and [`background`]: they import nothing of
-//!    the crate;
+//!    [`files`] (bounded reads of one file), [`sanitize`] (text safe for a terminal),
+//!    [`redact`] (credentials masked) and [`background`], which import nothing of the crate;
+//!    then [`evidence`] (typed hops of an evidence chain, and their words);
 //! 2. [`documents`];
 //! 3. [`config`], then [`walk`] (which leaves out what the config excludes), then [`git`];
 //! 4. [`topology`];

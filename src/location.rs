@@ -1,6 +1,6 @@
 //! Where something is in the repository: a file and line ([`Location`]), and one hop of the
-//! evidence chain that explains a finding or a placement ([`Evidence`], defined in
-//! [`crate::evidence`]). Below the topology and the findings, which both point at lines.
+//! evidence chain ([`crate::evidence`] builds on it). Below the topology and the findings,
+//! which both point at lines; imports nothing of the crate.
 
 use std::fmt;
 use std::sync::Arc;
@@ -47,5 +47,3 @@ impl fmt::Display for Location {
         Ok(())
     }
 }
-
-pub use crate::evidence::Evidence;

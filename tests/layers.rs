@@ -16,12 +16,6 @@ use std::path::{Path, PathBuf};
 /// fails, and so does an entry that no longer matches anything (remove it once its file is
 /// fixed).
 const KNOWN_VIOLATIONS: &[(&str, &str)] = &[
-    // Layer 1 is said to import nothing of the crate, but evidence and location import each
-    // other (location re-exports `Evidence`, which most of the topology imports from there) and
-    // an evidence note masks credentials with redact.
-    ("src/location.rs", "crate::evidence"),
-    ("src/evidence.rs", "crate::location"),
-    ("src/evidence.rs", "crate::redact"),
     // The fake family's unit test (`#[cfg(test)]`) builds a whole topology and draws its graph.
     (
         "src/topology/family/mod.rs",

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::location::Evidence;
+use crate::evidence::Evidence;
 
 /// A placement's evidence: the hops its delivery shares with every object it places (one
 /// allocation per delivery, not per object), then the object's own hops.

@@ -64,7 +64,8 @@ pub use index::{DocRef, RepoIndex};
 use kustomize::DirectoryMode;
 pub use tiers::{Purpose, Tier};
 
-use crate::location::{Evidence, Location};
+use crate::evidence::Evidence;
+use crate::location::Location;
 
 /// The object a placement puts on a cluster.
 #[derive(Debug, Clone)]

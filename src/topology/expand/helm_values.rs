@@ -13,8 +13,9 @@ use std::sync::Arc;
 
 use crate::documents::yaml::{self, Node, ScalarKind, Value};
 use crate::documents::SourceFile;
+use crate::evidence::Evidence;
 use crate::evidence::Hop;
-use crate::location::{Evidence, Location};
+use crate::location::Location;
 
 use crate::topology::expand::helm::{RenderRequest, ValuesInput};
 use crate::topology::HashMap;

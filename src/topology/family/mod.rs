@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, Limits};
 use crate::documents::{Document, SourceFile};
-use crate::location::Evidence;
+use crate::evidence::Evidence;
 use crate::topology::build::Worklist;
 use crate::topology::classify::{decide_class, deployer_class, env::Vocabulary};
 use crate::topology::expand::helm::Renders;

@@ -31,7 +31,8 @@ use rayon::prelude::*;
 
 use crate::documents::yaml::{ScalarKind, Value};
 use crate::documents::{Node, SourceFile};
-use crate::location::{Evidence, Location};
+use crate::evidence::Evidence;
+use crate::location::Location;
 use crate::topology::index::{self, RepoIndex};
 use crate::topology::{Delivery, Placement, Unresolved};
 

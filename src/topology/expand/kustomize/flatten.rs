@@ -5,7 +5,8 @@
 use crate::topology::HashSet;
 use std::sync::Arc;
 
-use crate::location::{Evidence, Location};
+use crate::evidence::Evidence;
+use crate::location::Location;
 
 use super::resolve::{Leaf, Part, Resolved, Transform};
 use super::{count_text, Expansion, ImageOverride, Item, Problem};

@@ -22,7 +22,8 @@ use compact_str::CompactString;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::documents::{Document, Node, Value};
-use crate::location::{Evidence, Location};
+use crate::evidence::Evidence;
+use crate::location::Location;
 use crate::topology::index::{self, DocRef, RepoIndex};
 use std::sync::Arc;
 

@@ -6,8 +6,9 @@ use crate::topology::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::documents::{FileKind, Node};
+use crate::evidence::Evidence;
 use crate::evidence::{Hop, IncludeKey};
-use crate::location::{Evidence, Location};
+use crate::location::Location;
 use crate::topology::expand::{helm, kustomize_helm};
 use crate::topology::helm_values::ValueSources;
 use crate::topology::index::{self, RepoIndex};

@@ -5,8 +5,9 @@ use super::helm;
 use std::sync::Arc;
 
 use crate::documents::Node;
+use crate::evidence::Evidence;
 use crate::evidence::{DestinationField, Hop};
-use crate::location::{Evidence, Location};
+use crate::location::Location;
 use crate::topology::clusters::{Inventory, IN_CLUSTER, IN_CLUSTER_SERVER};
 use crate::topology::env::Env;
 use crate::topology::family::{deployer_signal, identity_signals, opaque_placement, Opaque};

@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::config::Limits;
 use crate::documents::{Document, Node};
+use crate::evidence::Evidence;
 use crate::evidence::{GeneratorHop, Hop};
-use crate::location::{Evidence, Location};
+use crate::location::Location;
 use crate::topology::clusters::Inventory;
 use crate::topology::index::{DocRef, RepoIndex};
 use crate::topology::kustomize::count_text;

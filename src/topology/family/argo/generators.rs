@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use globset::Glob;
 
 use crate::documents::Node;
+use crate::evidence::Evidence;
 use crate::evidence::{GeneratorHop, Hop};
-use crate::location::{Evidence, Location};
+use crate::location::Location;
 use crate::topology::clusters::{Inventory, IN_CLUSTER, IN_CLUSTER_SERVER};
 use crate::topology::index::{self, RepoIndex};
 use crate::topology::repository::RepoMatch;

@@ -22,7 +22,8 @@ use crate::topology::family::{covered_by_others, Family, Job, RunContext, Stage,
 
 use crate::config::Limits;
 use crate::documents::{Document, Node};
-use crate::location::{Evidence, Location};
+use crate::evidence::Evidence;
+use crate::location::Location;
 use crate::topology::clusters::Inventory;
 use crate::topology::index::{self, DocRef, RepoIndex};
 use crate::topology::{Outcome, Signal, Unresolved};

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use globset::Glob;
 
+use crate::evidence::Evidence;
 use crate::evidence::Hop;
-use crate::location::{Evidence, Location};
+use crate::location::Location;
 use crate::topology::build::Worklist;
 use crate::topology::expand::kustomize::DirectoryMode;
 use crate::topology::family::config_file;

@@ -5,8 +5,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::documents::Document;
+use crate::evidence::Evidence;
 use crate::evidence::Hop;
-use crate::location::{Evidence, Location};
+use crate::location::Location;
 use crate::topology::build::Worklist;
 use crate::topology::expand::kustomize::DirectoryMode;
 use crate::topology::index::{self, RepoIndex};

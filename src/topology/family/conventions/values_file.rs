@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::documents::Node;
+use crate::evidence::Evidence;
 use crate::evidence::Hop;
-use crate::location::{Evidence, Location};
+use crate::location::Location;
 use crate::topology::build::Worklist;
 use crate::topology::clusters::Inventory;
 use crate::topology::expand::helm::{

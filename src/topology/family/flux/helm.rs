@@ -7,7 +7,8 @@ use crate::evidence::Hop;
 use std::sync::Arc;
 
 use crate::documents::{Document, Node};
-use crate::location::{Evidence, Location};
+use crate::evidence::Evidence;
+use crate::location::Location;
 use crate::topology::expand::helm::{
     is_chart, missing_values_file, to_json, ChartInstall, RenderFlags, RenderRequest, ValuesInput,
 };

@@ -23,8 +23,9 @@ use compact_str::CompactString;
 use std::collections::BTreeMap;
 
 use crate::documents::{Document, Node};
+use crate::evidence::Evidence;
 use crate::evidence::{DestinationField, Hop};
-use crate::location::{Evidence, Location};
+use crate::location::Location;
 use crate::topology::clusters::Inventory;
 use crate::topology::index::{self, DocRef, RepoIndex};
 use crate::topology::kustomize::DirectoryMode;
