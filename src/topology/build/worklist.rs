@@ -362,6 +362,8 @@ impl<'a> Worklist<'a> {
     }
 
     /// Places the objects of one delivery, and queues deployers among them.
+    // Long: the worklist's hot path, one pass per item (identity, key, hops, placement,
+    // deployer); split, each part would take the item's state as arguments.
     fn place_items(&mut self, delivery: &Delivery, items: Vec<kustomize::Item>) {
         let signals = self.delivery_signals.len() as u32;
         self.delivery_signals.push(DeliverySignals {

@@ -266,6 +266,8 @@ pub(super) struct AppRun<'r> {
 
 /// Delivers one source of an Application: its folder, its rendered chart, or an opaque
 /// placement that stands for what cannot be read.
+// Long: the cases of a source in the order they are decided (run-time source, remote chart,
+// path outside, another repository, chart, folder), each ending the function.
 fn deliver_source(
     index: &RepoIndex<'_>,
     inventory: &mut Inventory,

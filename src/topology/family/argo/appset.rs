@@ -142,6 +142,7 @@ pub(super) struct Generated {
 /// order; matrix and merge combine their children here without building the whole product.
 /// `ceiling` is the ApplicationSet's limit (a merge's other generators add no sets, so they
 /// are cut only there).
+// Long: one match over the generator kinds, matrix and merge among them, each a few lines.
 pub(super) fn generate_bounded(
     index: &RepoIndex<'_>,
     inventory: &mut Inventory,
