@@ -339,3 +339,22 @@ pub struct Delivery {
     /// deploying charts to spokes): those HelmReleases render on this cluster instead.
     pub helm_releases_to: Option<(usize, Evidence)>,
 }
+
+impl Delivery {
+    /// `dir` as it is (its kustomization, else its files) onto `cluster`, with the evidence
+    /// that leads there: no namespace set, no signals, no redirect. The other fields are set
+    /// with struct update syntax (`Delivery { mode, ..Delivery::new(...) }`) where they differ.
+    pub fn new(deployer: Deployer, cluster: usize, dir: String, chain: Vec<Evidence>) -> Self {
+        Delivery {
+            deployer,
+            cluster,
+            dir,
+            mode: DirectoryMode::default(),
+            force_namespace: None,
+            default_namespace: None,
+            chain,
+            signals: Vec::new(),
+            helm_releases_to: None,
+        }
+    }
+}

@@ -437,19 +437,17 @@ mod tests {
                 },
             ));
             out.deliveries.push(Delivery {
-                deployer: Deployer {
-                    kind: DeployerKind::Object("Shipment"),
-                    name: name_of(d).to_owned(),
-                    location: at,
-                },
-                cluster,
-                dir,
                 mode: DirectoryMode::recursive(),
-                force_namespace: None,
-                default_namespace: None,
-                chain,
-                signals: Vec::new(),
-                helm_releases_to: None,
+                ..Delivery::new(
+                    Deployer {
+                        kind: DeployerKind::Object("Shipment"),
+                        name: name_of(d).to_owned(),
+                        location: at,
+                    },
+                    cluster,
+                    dir,
+                    chain,
+                )
             });
             out
         }

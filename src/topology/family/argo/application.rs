@@ -391,23 +391,23 @@ fn deliver_source(
         },
     ));
     out.deliveries.push(Delivery {
-        deployer: Deployer {
-            kind: DeployerKind::Object("Application"),
-            name: app.name.clone(),
-            location: dest_hop.location.clone(),
-        },
-        cluster,
-        dir,
         mode: DirectoryMode {
             recurse: source.recurse,
             include: DirectoryMode::globs(source.include.as_deref()),
             exclude: DirectoryMode::globs(source.exclude.as_deref()),
         },
-        force_namespace: None,
         default_namespace: app.dest_namespace.clone(),
-        chain: hops,
         signals: source_signals,
-        helm_releases_to: None,
+        ..Delivery::new(
+            Deployer {
+                kind: DeployerKind::Object("Application"),
+                name: app.name.clone(),
+                location: dest_hop.location.clone(),
+            },
+            cluster,
+            dir,
+            hops,
+        )
     });
 }
 
@@ -491,19 +491,18 @@ fn deliver_chart(
     out.charts.push(crate::topology::helm::ChartInstall {
         request,
         delivery: Delivery {
-            deployer: Deployer {
-                kind: DeployerKind::Object("Application"),
-                name: app.name.clone(),
-                location: dest_hop.location.clone(),
-            },
-            cluster,
-            dir: dir.to_owned(),
-            mode: DirectoryMode::default(),
-            force_namespace: None,
             default_namespace: app.dest_namespace.clone(),
-            chain: hops,
             signals: signals.clone(),
-            helm_releases_to: None,
+            ..Delivery::new(
+                Deployer {
+                    kind: DeployerKind::Object("Application"),
+                    name: app.name.clone(),
+                    location: dest_hop.location.clone(),
+                },
+                cluster,
+                dir.to_owned(),
+                hops,
+            )
         },
         values_evidence,
         notes,

@@ -100,25 +100,23 @@ fn seed_trees(w: &mut Worklist<'_>) {
             .cloned()
             .unwrap_or_else(|| Location::new(&Arc::from(dir.as_str()), 1));
         let delivery = Delivery {
-            deployer: Deployer {
-                kind: DeployerKind::ClusterTree,
-                name: dir.clone(),
-                location: location.clone(),
-            },
-            cluster,
-            dir: dir.clone(),
             mode: DirectoryMode::recursive(),
-            force_namespace: None,
-            default_namespace: None,
-            chain: vec![Evidence::new(
-                location,
-                Hop::ClusterTree {
-                    cluster: name.as_str().into(),
-                    dir: dir.as_str().into(),
+            ..Delivery::new(
+                Deployer {
+                    kind: DeployerKind::ClusterTree,
+                    name: dir.clone(),
+                    location: location.clone(),
                 },
-            )],
-            signals: Vec::new(),
-            helm_releases_to: None,
+                cluster,
+                dir.clone(),
+                vec![Evidence::new(
+                    location,
+                    Hop::ClusterTree {
+                        cluster: name.as_str().into(),
+                        dir: dir.as_str().into(),
+                    },
+                )],
+            )
         };
         w.deliver(&delivery);
     }

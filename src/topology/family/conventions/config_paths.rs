@@ -64,25 +64,23 @@ pub(super) fn deliver(w: &mut Worklist<'_>) -> HashSet<Arc<str>> {
                 ..DirectoryMode::default()
             };
             w.deliver(&Delivery {
-                deployer: Deployer {
-                    kind: DeployerKind::ConfigPath,
-                    name: rule.glob.clone(),
-                    location: location.clone(),
-                },
-                cluster,
-                dir: dir.clone(),
                 mode,
-                force_namespace: None,
-                default_namespace: None,
-                chain: vec![Evidence::new(
-                    location.clone(),
-                    Hop::ConfigPath {
-                        glob: rule.glob.as_str().into(),
-                        cluster: rule.cluster.as_str().into(),
+                ..Delivery::new(
+                    Deployer {
+                        kind: DeployerKind::ConfigPath,
+                        name: rule.glob.clone(),
+                        location: location.clone(),
                     },
-                )],
-                signals: Vec::new(),
-                helm_releases_to: None,
+                    cluster,
+                    dir.clone(),
+                    vec![Evidence::new(
+                        location.clone(),
+                        Hop::ConfigPath {
+                            glob: rule.glob.as_str().into(),
+                            cluster: rule.cluster.as_str().into(),
+                        },
+                    )],
+                )
             });
         }
     }

@@ -58,26 +58,24 @@ pub(super) fn deliver(w: &mut Worklist<'_>, placed_files: HashSet<Arc<str>>) {
             w.inventory_mut()
                 .resolve_destination(Some(&name), None, location.clone());
         w.deliver(&Delivery {
-            deployer: Deployer {
-                kind: DeployerKind::EnvironmentFolder,
-                name: dir.clone(),
-                location: location.clone(),
-            },
-            cluster,
-            dir: dir.clone(),
             mode: DirectoryMode::recursive(),
-            force_namespace: None,
-            default_namespace: None,
-            chain: vec![Evidence::new(
-                location,
-                Hop::FolderConvention {
-                    dir: dir.as_str().into(),
-                    slot: slot.as_str().into(),
-                    cluster: name.as_str().into(),
+            ..Delivery::new(
+                Deployer {
+                    kind: DeployerKind::EnvironmentFolder,
+                    name: dir.clone(),
+                    location: location.clone(),
                 },
-            )],
-            signals: Vec::new(),
-            helm_releases_to: None,
+                cluster,
+                dir.clone(),
+                vec![Evidence::new(
+                    location,
+                    Hop::FolderConvention {
+                        dir: dir.as_str().into(),
+                        slot: slot.as_str().into(),
+                        cluster: name.as_str().into(),
+                    },
+                )],
+            )
         });
     }
 }

@@ -126,26 +126,24 @@ pub fn implicit_installs(
             out.push(ChartInstall {
                 request,
                 delivery: Delivery {
-                    deployer: Deployer {
-                        kind: DeployerKind::ValuesFile,
-                        name: path.clone(),
-                        location: location.clone(),
-                    },
-                    cluster,
-                    dir: dir.to_owned(),
-                    mode: crate::topology::kustomize::DirectoryMode::default(),
-                    force_namespace: None,
-                    default_namespace: None,
-                    chain: vec![Evidence::new(
-                        location.clone(),
-                        Hop::ValuesFileConvention {
-                            chart: dir.into(),
-                            values_file: index::basename(&path).into(),
-                            cluster: env.as_str().into(),
-                        },
-                    )],
                     signals: signal.into_iter().collect(),
-                    helm_releases_to: None,
+                    ..Delivery::new(
+                        Deployer {
+                            kind: DeployerKind::ValuesFile,
+                            name: path.clone(),
+                            location: location.clone(),
+                        },
+                        cluster,
+                        dir.to_owned(),
+                        vec![Evidence::new(
+                            location.clone(),
+                            Hop::ValuesFileConvention {
+                                chart: dir.into(),
+                                values_file: index::basename(&path).into(),
+                                cluster: env.as_str().into(),
+                            },
+                        )],
+                    )
                 },
                 values_evidence: Vec::new(),
                 notes: Vec::new(),

@@ -171,19 +171,18 @@ pub fn install(
     ));
     Some(ChartInstall {
         delivery: Delivery {
-            deployer: Deployer {
-                kind: DeployerKind::Object("HelmRelease"),
-                name: name.to_string(),
-                location,
-            },
-            cluster,
-            dir: request.chart.clone(),
-            mode: crate::topology::kustomize::DirectoryMode::default(),
-            force_namespace: None,
             default_namespace: request.namespace.clone(),
-            chain: hops,
             signals: signals.to_vec(),
-            helm_releases_to: None,
+            ..Delivery::new(
+                Deployer {
+                    kind: DeployerKind::Object("HelmRelease"),
+                    name: name.to_string(),
+                    location,
+                },
+                cluster,
+                request.chart.clone(),
+                hops,
+            )
         },
         request,
         values_evidence,

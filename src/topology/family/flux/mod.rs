@@ -454,19 +454,20 @@ fn kustomization(run: FluxRun<'_, '_>, inventory: &mut Inventory, out: &mut Outc
         )
     });
     out.deliveries.push(Delivery {
-        deployer: Deployer {
-            kind: DeployerKind::Object("Kustomization"),
-            name: name.to_string(),
-            location: at(path_line),
-        },
-        cluster,
-        dir,
         mode: DirectoryMode::recursive(),
         force_namespace: target_namespace,
-        default_namespace: None,
-        chain: hops,
         signals,
         helm_releases_to,
+        ..Delivery::new(
+            Deployer {
+                kind: DeployerKind::Object("Kustomization"),
+                name: name.to_string(),
+                location: at(path_line),
+            },
+            cluster,
+            dir,
+            hops,
+        )
     });
 }
 
