@@ -264,6 +264,17 @@ pub(super) struct AppRun<'r> {
     signals: Vec<Signal>,
 }
 
+impl AppRun<'_> {
+    /// The hops from the cluster to the Application's destination: the chain that placed
+    /// it, its generator element's, and its destination.
+    fn hops_to_destination(&self) -> Vec<Evidence> {
+        let mut hops = self.chain.to_vec();
+        hops.extend(self.element.iter().cloned());
+        hops.push(self.dest_hop.clone());
+        hops
+    }
+}
+
 /// Delivers one source of an Application: its folder, its rendered chart, or an opaque
 /// placement that stands for what cannot be read.
 // Long: the cases of a source in the order they are decided (run-time source, remote chart,
@@ -278,10 +289,9 @@ fn deliver_source(
     let AppRun {
         app,
         cluster,
-        chain,
-        element,
         ref dest_hop,
         ref signals,
+        ..
     } = *run;
     let at = |line: u32| Location::new(&app.file, line);
     let vocabulary = inventory.vocabulary().clone();
@@ -379,9 +389,7 @@ fn deliver_source(
     source_signals.extend(deployer_signal(&vocabulary, slot, || {
         format!("source path {path}")
     }));
-    let mut hops = chain.to_vec();
-    hops.extend(element.iter().cloned());
-    hops.push(dest_hop.clone());
+    let mut hops = run.hops_to_destination();
     hops.extend(assumed);
     hops.push(Evidence::new(
         at(*path_line),
@@ -433,10 +441,9 @@ fn deliver_chart(
     let AppRun {
         app,
         cluster,
-        chain,
-        element,
         ref dest_hop,
         ref signals,
+        ..
     } = *run;
     let ChartSource {
         dir,
@@ -466,9 +473,7 @@ fn deliver_chart(
         chart: true,
     };
     let fallback = opaque_application(run, source, inventory, payload);
-    let mut hops = chain.to_vec();
-    hops.extend(element.iter().cloned());
-    hops.push(dest_hop.clone());
+    let mut hops = run.hops_to_destination();
     hops.extend(assumed.clone());
     hops.push(hop);
     let refs: Vec<String> = app
@@ -532,10 +537,9 @@ pub(super) fn opaque_application(
     let AppRun {
         app,
         cluster,
-        chain,
-        element,
         ref dest_hop,
         ref signals,
+        ..
     } = *run;
     let doc = app.doc?;
     let vocabulary = inventory.vocabulary();
@@ -560,9 +564,7 @@ pub(super) fn opaque_application(
     if let Some(chart) = &source.chart {
         identity("chart", chart, None);
     }
-    let mut evidence = chain.to_vec();
-    evidence.extend(element.iter().cloned());
-    evidence.push(dest_hop.clone());
+    let mut evidence = run.hops_to_destination();
     evidence.push(payload.hop);
     evidence.push(Evidence::new(
         Location::new(&app.file, app.name_line),
