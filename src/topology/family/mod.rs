@@ -248,7 +248,7 @@ pub const ENVIRONMENT_LABELS: [&str; 3] = ["env", "environment", "stage"];
 
 /// A deployer's identity signals (DESIGN §3): its name, then each environment label
 /// ([`ENVIRONMENT_LABELS`]) among `labels`, in their order, each named `{kind} name x` or
-/// `{kind} label k=v`.
+/// `{kind} label k=v`. Every family reads the same labels.
 pub fn identity_signals<'l>(
     vocabulary: &Vocabulary,
     kind: &str,
@@ -583,6 +583,38 @@ mod tests {
                 "Service",
             ]
         );
+    }
+
+    /// The placement of the object in `file` on cluster `cluster`, built with the registry.
+    fn placed_with_registry<'t>(
+        topology: &'t crate::topology::Topology,
+        file: &str,
+        cluster: &str,
+    ) -> &'t crate::topology::Placement {
+        topology
+            .placements
+            .iter()
+            .find(|p| &*p.object.file == file && topology.clusters[p.cluster].name == cluster)
+            .unwrap_or_else(|| panic!("{file} is placed on {cluster}"))
+    }
+
+    #[test]
+    fn a_flux_kustomization_reads_the_stage_label_as_argo_cd_does() {
+        let files = source_files(&[
+            (
+                "clusters/prod/apps.yaml",
+                "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  labels:\n    stage: dev\nspec:\n  path: ./apps/web\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n",
+            ),
+            (
+                "apps/web/config.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n",
+            ),
+        ]);
+        let renders = helm::Renders::none(helm::Availability::Off("test"), files.len());
+        let topology = build_with_families(&files, &[], &Config::default(), &renders, REGISTRY);
+        let p = placed_with_registry(&topology, "apps/web/config.yaml", "prod");
+        assert_eq!(p.workload_class, Env::NonProduction, "{}", p.class_reason);
+        assert_eq!(&*p.class_reason, "Kustomization label stage=dev");
     }
 
     #[test]

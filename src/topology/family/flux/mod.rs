@@ -241,14 +241,12 @@ pub fn run(
         },
     };
 
-    // The deployer's own identity; Flux reads `env` and `environment` labels.
+    // The deployer's own identity: its name and environment labels, as for every family.
     let signals = identity_signals(
         inventory.vocabulary(),
         &kind,
         &name,
-        ["env", "environment"]
-            .into_iter()
-            .filter_map(|key| Some((key, d.labels.get(key)?.as_str()))),
+        d.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     );
     let deployer = FluxRun {
         index,
