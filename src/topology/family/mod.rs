@@ -618,6 +618,29 @@ mod tests {
     }
 
     #[test]
+    fn a_flux_kustomization_an_application_places_carries_the_applications_signals() {
+        let files = source_files(&[
+            (
+                "argocd/checkout-feature-x.yaml",
+                "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: checkout-feature-x\nspec:\n  source:\n    path: flux/checkout\n  destination:\n    name: prod\n",
+            ),
+            (
+                "flux/checkout/sync.yaml",
+                "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: checkout\nspec:\n  path: ./apps/checkout\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n",
+            ),
+            (
+                "apps/checkout/config.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: checkout\n",
+            ),
+        ]);
+        let renders = helm::Renders::none(helm::Availability::Off("test"), files.len());
+        let topology = build_with_families(&files, &[], &Config::default(), &renders, REGISTRY);
+        let p = placed_with_registry(&topology, "apps/checkout/config.yaml", "prod");
+        assert_eq!(p.workload_class, Env::NonProduction, "{}", p.class_reason);
+        assert_eq!(&*p.class_reason, "Application name checkout-feature-x");
+    }
+
+    #[test]
     fn the_deepest_root_names_the_family() {
         let roots = vec![
             FamilyRoot {

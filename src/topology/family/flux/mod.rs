@@ -85,11 +85,8 @@ impl Family for Flux {
         seed_unreached(w);
     }
 
-    /// Flux deployers take no signals from the deployer that placed them: a Flux tree's
-    /// Kustomizations are the cluster's own configuration, not children of a parent's
-    /// environment (parent signals are Argo CD's apps of apps).
     fn run(&self, cx: &mut RunContext<'_, '_>, job: &Job<'_>) -> Outcome {
-        run(cx.index, cx.inventory, job.doc, job.host, job.chain)
+        run(cx.index, cx.inventory, job)
     }
 
     fn notes(&self, cx: &NoteContext<'_, '_>, out: &mut Notes) {
@@ -187,14 +184,15 @@ pub fn is_flux_deployer(d: &Document) -> bool {
             && d.id.kind.as_deref() == Some("HelmRelease"))
 }
 
-/// Runs a Flux deployer placed on `host` (`None` when only its kubeConfig is known).
-pub fn run(
-    index: &RepoIndex<'_>,
-    inventory: &mut Inventory,
-    doc: DocRef,
-    host: Option<usize>,
-    chain: &[Evidence],
-) -> Outcome {
+/// Runs a Flux deployer: `job.host` is the cluster it was placed on (`None` when only its
+/// kubeConfig is known), `job.parent_signals` what the deployer that placed it says.
+pub fn run(index: &RepoIndex<'_>, inventory: &mut Inventory, job: &Job<'_>) -> Outcome {
+    let Job {
+        doc,
+        host,
+        chain,
+        parent_signals,
+    } = *job;
     let mut out = Outcome::default();
     let d = index.doc(doc);
     if !is_flux_deployer(d) {
@@ -241,13 +239,15 @@ pub fn run(
         },
     };
 
-    // The deployer's own identity: its name and environment labels, as for every family.
-    let signals = identity_signals(
+    // What the deployer that placed it says (as for every family's deployers), then its own
+    // identity: its name and environment labels.
+    let mut signals = parent_signals.to_vec();
+    signals.extend(identity_signals(
         inventory.vocabulary(),
         &kind,
         &name,
         d.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    );
+    ));
     let deployer = FluxRun {
         index,
         d,
