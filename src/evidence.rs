@@ -9,8 +9,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use compact_str::CompactString;
-
 use crate::location::Location;
 
 /// One hop of the chain that explains a finding: "this file, this line, because ...".
@@ -67,17 +65,13 @@ impl IncludeKey {
     }
 }
 
-/// The field of a deployer that names its destination.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// The field of an Argo CD Application that names its destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DestinationField {
-    /// Argo CD `destination.name`.
+    /// `destination.name`.
     Name,
-    /// Argo CD `destination.server`.
+    /// `destination.server`.
     Server,
-    /// Flux `kubeConfig.secretRef` or `kubeConfig.configMapRef`: the reference's key.
-    KubeConfig { reference: Arc<str> },
-    /// Another family's field, by its path (`spec.cluster`).
-    Field(Arc<str>),
 }
 
 impl fmt::Display for DestinationField {
@@ -85,8 +79,6 @@ impl fmt::Display for DestinationField {
         match self {
             DestinationField::Name => write!(f, "destination.name"),
             DestinationField::Server => write!(f, "destination.server"),
-            DestinationField::KubeConfig { reference } => write!(f, "kubeConfig.{reference}.name"),
-            DestinationField::Field(path) => write!(f, "{path}"),
         }
     }
 }
@@ -114,150 +106,283 @@ pub enum GeneratorHop {
     RunTime { kind: Arc<str> },
 }
 
-/// What a hop is. Each variant carries the data its words are made of.
+/// What a hop is. Each variant carries the data its words are made of. The hops every
+/// placement has (includes, source paths, destinations, the object) are held inline; the
+/// rarer ones with several parts are boxed, so that a hop stays three words long.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Hop {
     /// A kustomization includes a file or folder (`resources ../base`), or a patch file.
     Include { key: IncludeKey, entry: Arc<str> },
     /// A kustomize generator (`configMapGenerator`, ...) creates the object.
-    Generated { generator: Arc<str>, name: Arc<str> },
+    Generated(Box<GeneratedHop>),
     /// A kustomization's `helmCharts` entry, rendered.
-    KustomizeChart { chart: Arc<str>, render: Arc<str> },
-    /// A deployer's destination as written (`destination.name=prod`,
-    /// `kubeConfig.secretRef.name=x`), the cluster it names when that differs from the value,
-    /// and whether it is the cluster that runs the deployer itself (Argo CD's local cluster).
+    KustomizeChart(Box<KustomizeChartHop>),
+    /// An Argo CD Application's destination as written (`destination.name=prod`); `local`
+    /// when it is the cluster that runs Argo CD itself.
     Destination {
         field: DestinationField,
-        value: Arc<str>,
-        cluster: Option<Arc<str>>,
         local: bool,
+        value: Arc<str>,
     },
+    /// A Flux deployer's remote cluster: its `kubeConfig` reference and the cluster it names.
+    KubeConfig(Box<KubeConfigHop>),
+    /// Another family's destination field (`spec.cluster=prod`).
+    FieldDestination(Box<FieldDestinationHop>),
     /// A hub's inline patch that sends every HelmRelease to a spoke cluster.
-    HelmReleasesTo { secret: Arc<str>, cluster: Arc<str> },
+    HelmReleasesTo(Box<HelmReleasesToHop>),
     /// The folder an Argo CD Application reads (`source.path`); `chart` when it is a Helm
     /// chart that Argo CD renders.
     SourcePath { path: Arc<str>, chart: bool },
     /// A source known only per pull request (`repoURL` of a pull-request generator).
     PerPullRequestSource { repo: Arc<str> },
     /// A Helm chart from a Helm repository or OCI registry, rendered by Argo CD.
-    RemoteChart { chart: Arc<str>, repo: Arc<str> },
+    RemoteChart(Box<RemoteChartHop>),
     /// A source path of another repository.
-    OtherRepositoryPath { path: Arc<str>, repo: Arc<str> },
+    OtherRepositoryPath(Box<OtherRepositoryPathHop>),
     /// The folder a Flux Kustomization reads.
-    FluxPath { name: Arc<str>, path: Arc<str> },
+    FluxPath(Box<FluxPathHop>),
     /// A Flux Kustomization no cluster tree reaches: it runs where envfence puts it.
     UnreachedFlux { name: Arc<str> },
     /// The ApplicationSet whose template made the Application.
     ApplicationSet { name: Arc<str> },
     /// An ApplicationSet generator.
-    Generator(GeneratorHop),
+    Generator(Box<GeneratorHop>),
     /// A source assumed to be this repository, and why (`repoURL`, a GitRepository defined
     /// nowhere here).
-    AssumedThisRepository {
-        source: Arc<str>,
-        path: Arc<str>,
-        git_repository: bool,
-    },
+    AssumedThisRepository(Box<AssumedThisRepositoryHop>),
     /// A values file of a Helm render, and the field that names it.
-    ValuesFile {
-        path: Arc<str>,
-        via: Option<Arc<str>>,
-    },
+    ValuesFile(Box<ValuesFileHop>),
     /// Inline values of a Helm render (`helm.values`, `HelmRelease values`, ...).
     InlineValues { field: Arc<str> },
     /// A HelmRelease's `valuesFrom` entry: a key of a ConfigMap or Secret, nested at
     /// `targetPath` when it has one.
-    ValuesFrom {
-        kind: Arc<str>,
-        name: Arc<str>,
-        key: Arc<str>,
-        target: Option<Arc<str>>,
-    },
+    ValuesFrom(Box<ValuesFromHop>),
     /// A `helm.parameters` entry of an Argo CD Application.
-    Parameter { name: Arc<str>, value: Arc<str> },
+    Parameter(Box<ParameterHop>),
     /// A HelmRelease installs a chart of this repository.
-    InstallsChart { release: Arc<str>, chart: Arc<str> },
+    InstallsChart(Box<InstallsChartHop>),
     /// A chart rendered for its deployer, described by its render's inputs.
     Rendered { render: Arc<str> },
     /// A chart no deployer installs, delivered by its values file for an environment.
-    ValuesFileConvention {
-        chart: Arc<str>,
-        values_file: Arc<str>,
-        cluster: Arc<str>,
-    },
+    ValuesFileConvention(Box<ValuesFileConventionHop>),
     /// A `clusters/<name>/` tree.
-    ClusterTree { cluster: Arc<str>, dir: Arc<str> },
+    ClusterTree(Box<ClusterTreeHop>),
     /// A `paths` rule of the config.
-    ConfigPath { glob: Arc<str>, cluster: Arc<str> },
+    ConfigPath(Box<ConfigPathHop>),
     /// An environment folder (`overlays/prod`) that no deployer reaches names its cluster.
-    FolderConvention {
-        dir: Arc<str>,
-        slot: Arc<str>,
-        cluster: Arc<str>,
-    },
+    FolderConvention(Box<FolderConventionHop>),
     /// A deployer standing for a payload envfence did not read (DESIGN §3 opaque placement).
-    Opaque {
-        kind: Arc<str>,
-        name: Arc<str>,
-        why: Arc<str>,
-        judged_by: &'static str,
-    },
-    /// The placed object itself: `Kind/name in namespace ns`.
-    Object(ObjectRef),
+    Opaque(Box<OpaqueHop>),
+    /// The placed object itself (see [`ObjectId`]).
+    Object { id: ObjectId },
     /// A rule's own words about a hop it adds to a finding (a value and where it is set).
     Said(Arc<str>),
 }
 
-/// The identity of a placed object, shared by its placements on several clusters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ObjectRef {
-    pub kind: CompactString,
-    pub name: Option<CompactString>,
-    pub namespace: Option<CompactString>,
+pub struct GeneratedHop {
+    pub generator: Arc<str>,
+    pub name: Arc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KustomizeChartHop {
+    pub chart: Arc<str>,
+    pub render: Arc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KubeConfigHop {
+    /// `secretRef` or `configMapRef`.
+    pub reference: Arc<str>,
+    pub secret: Arc<str>,
+    pub cluster: Arc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FieldDestinationHop {
+    pub field: Arc<str>,
+    pub value: Arc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HelmReleasesToHop {
+    pub secret: Arc<str>,
+    pub cluster: Arc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RemoteChartHop {
+    pub chart: Arc<str>,
+    pub repo: Arc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OtherRepositoryPathHop {
+    pub path: Arc<str>,
+    pub repo: Arc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FluxPathHop {
+    pub name: Arc<str>,
+    pub path: Arc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AssumedThisRepositoryHop {
+    pub source: Arc<str>,
+    pub path: Arc<str>,
+    pub git_repository: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ValuesFileHop {
+    pub path: Arc<str>,
+    pub via: Option<Arc<str>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ValuesFromHop {
+    pub kind: Arc<str>,
+    pub name: Arc<str>,
+    pub key: Arc<str>,
+    pub target: Option<Arc<str>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ParameterHop {
+    pub name: Arc<str>,
+    pub value: Arc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InstallsChartHop {
+    pub release: Arc<str>,
+    pub chart: Arc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ValuesFileConventionHop {
+    pub chart: Arc<str>,
+    pub values_file: Arc<str>,
+    pub cluster: Arc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClusterTreeHop {
+    pub cluster: Arc<str>,
+    pub dir: Arc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConfigPathHop {
+    pub glob: Arc<str>,
+    pub cluster: Arc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FolderConventionHop {
+    pub dir: Arc<str>,
+    pub slot: Arc<str>,
+    pub cluster: Arc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OpaqueHop {
+    pub kind: Arc<str>,
+    pub name: Arc<str>,
+    pub why: Arc<str>,
+    pub judged_by: &'static str,
+}
+
+/// The identity of a placed object (kind, name, namespace) in one allocation: an object's
+/// hop is shared by its placements on every cluster, and there is one per object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectId(Box<str>);
+
+impl ObjectId {
+    /// Writes the identity's text into `out` (cleared first): what [`ObjectId::as_key`]
+    /// returns for it, without an allocation when `out` has room.
+    pub fn write_key(out: &mut String, kind: &str, name: Option<&str>, namespace: Option<&str>) {
+        out.clear();
+        out.push_str(kind);
+        out.push('/');
+        out.push_str(name.unwrap_or("?"));
+        if let Some(ns) = namespace {
+            out.push('\0');
+            out.push_str(ns);
+        }
+    }
+
+    /// The identity of a key written by [`ObjectId::write_key`].
+    pub fn from_key(key: &str) -> Self {
+        ObjectId(key.into())
+    }
+
+    pub fn as_key(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.split_once('\0') {
+            Some((object, namespace)) => write!(f, "{object} in namespace {namespace}"),
+            None => write!(f, "{}", self.0),
+        }
+    }
 }
 
 impl fmt::Display for Hop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Hop::Include { key, entry } => write!(f, "{} {entry}", key.as_str()),
-            Hop::Generated { generator, name } => write!(f, "{generator} {name}"),
-            Hop::KustomizeChart { chart, render } => write!(f, "helmCharts {chart}: {render}"),
+            Hop::Generated(h) => write!(f, "{} {}", h.generator, h.name),
+            Hop::KustomizeChart(h) => write!(f, "helmCharts {}: {}", h.chart, h.render),
             Hop::Destination {
                 field,
-                value,
-                cluster,
                 local,
+                value,
             } => {
                 write!(f, "{field}={value}")?;
-                if let Some(c) = cluster {
-                    write!(f, " → cluster {c}")?;
-                }
                 if *local {
                     write!(f, " (the cluster running Argo CD)")?;
                 }
                 Ok(())
             }
-            Hop::HelmReleasesTo { secret, cluster } => write!(
+            Hop::KubeConfig(h) => write!(
                 f,
-                "an inline patch gives every HelmRelease kubeConfig {secret} → cluster {cluster}"
+                "kubeConfig.{}.name={} → cluster {}",
+                h.reference, h.secret, h.cluster
+            ),
+            Hop::FieldDestination(h) => write!(f, "{}={}", h.field, h.value),
+            Hop::HelmReleasesTo(h) => write!(
+                f,
+                "an inline patch gives every HelmRelease kubeConfig {} → cluster {}",
+                h.secret, h.cluster
             ),
             Hop::SourcePath { path, chart: false } => write!(f, "source.path {path}"),
             Hop::SourcePath { path, chart: true } => {
                 write!(f, "source.path {path}: a Helm chart rendered by Argo CD")
             }
             Hop::PerPullRequestSource { repo } => write!(f, "source {repo} (per pull request)"),
-            Hop::RemoteChart { chart, repo } => {
-                write!(f, "Helm chart {chart} from {repo}, rendered by Argo CD")
-            }
-            Hop::OtherRepositoryPath { path, repo } => {
-                write!(f, "source.path {path} of {repo} (another repository)")
-            }
-            Hop::FluxPath { name, path } => write!(f, "Flux Kustomization {name} path {path}"),
+            Hop::RemoteChart(h) => write!(
+                f,
+                "Helm chart {} from {}, rendered by Argo CD",
+                h.chart, h.repo
+            ),
+            Hop::OtherRepositoryPath(h) => write!(
+                f,
+                "source.path {} of {} (another repository)",
+                h.path, h.repo
+            ),
+            Hop::FluxPath(h) => write!(f, "Flux Kustomization {} path {}", h.name, h.path),
             Hop::UnreachedFlux { name } => {
                 write!(f, "Flux Kustomization {name} (no cluster tree reaches it)")
             }
             Hop::ApplicationSet { name } => write!(f, "ApplicationSet {name}"),
-            Hop::Generator(g) => match g {
+            Hop::Generator(g) => match &**g {
                 GeneratorHop::ListElement { summary } => write!(f, "list element {summary}"),
                 GeneratorHop::Clusters { local: false } => write!(f, "clusters generator"),
                 GeneratorHop::Clusters { local: true } => {
@@ -281,76 +406,77 @@ impl fmt::Display for Hop {
                     write!(f, "{kind} generator (parameters known at run time)")
                 }
             },
-            Hop::AssumedThisRepository {
-                source,
-                path,
-                git_repository: false,
-            } => write!(
+            Hop::AssumedThisRepository(h) if h.git_repository => write!(
                 f,
-                "repoURL {source} is assumed to be this repository: {path} exists here (declare it in repository.urls to make this certain)"
+                "GitRepository {} is not defined in this repository; assumed to be this repository because {} exists here",
+                h.source, h.path
             ),
-            Hop::AssumedThisRepository {
-                source,
-                path,
-                git_repository: true,
-            } => write!(
+            Hop::AssumedThisRepository(h) => write!(
                 f,
-                "GitRepository {source} is not defined in this repository; assumed to be this repository because {path} exists here"
+                "repoURL {} is assumed to be this repository: {} exists here (declare it in repository.urls to make this certain)",
+                h.source, h.path
             ),
-            Hop::ValuesFile { path, via: None } => write!(f, "values file {path}"),
-            Hop::ValuesFile {
-                path,
-                via: Some(via),
-            } => write!(f, "values file {path} ({via})"),
+            Hop::ValuesFile(h) => match &h.via {
+                None => write!(f, "values file {}", h.path),
+                Some(via) => write!(f, "values file {} ({via})", h.path),
+            },
             Hop::InlineValues { field } => write!(f, "{field}"),
-            Hop::ValuesFrom {
-                kind,
-                name,
-                key,
-                target,
-            } => {
-                write!(f, "valuesFrom {kind} {name} key {key}")?;
-                if let Some(path) = target {
+            Hop::ValuesFrom(h) => {
+                write!(f, "valuesFrom {} {} key {}", h.kind, h.name, h.key)?;
+                if let Some(path) = &h.target {
                     write!(f, " at {path}")?;
                 }
                 Ok(())
             }
-            Hop::Parameter { name, value } => write!(f, "helm.parameters {name} = {value}"),
-            Hop::InstallsChart { release, chart } => {
-                write!(f, "HelmRelease {release} installs chart {chart}")
+            Hop::Parameter(h) => write!(f, "helm.parameters {} = {}", h.name, h.value),
+            Hop::InstallsChart(h) => {
+                write!(f, "HelmRelease {} installs chart {}", h.release, h.chart)
             }
             Hop::Rendered { render } => write!(f, "{render}"),
-            Hop::ValuesFileConvention {
-                chart,
-                values_file,
-                cluster,
-            } => write!(
+            Hop::ValuesFileConvention(h) => write!(
                 f,
-                "no deployer in this repository installs chart {chart}; its values file {values_file} names cluster {cluster}"
+                "no deployer in this repository installs chart {}; its values file {} names cluster {}",
+                h.chart, h.values_file, h.cluster
             ),
-            Hop::ClusterTree { cluster, dir } => write!(f, "cluster {cluster}'s tree is {dir}/"),
-            Hop::ConfigPath { glob, cluster } => write!(f, "paths: {glob} → cluster {cluster}"),
-            Hop::FolderConvention { dir, slot, cluster } => write!(
+            Hop::ClusterTree(h) => write!(f, "cluster {}'s tree is {}/", h.cluster, h.dir),
+            Hop::ConfigPath(h) => write!(f, "paths: {} → cluster {}", h.glob, h.cluster),
+            Hop::FolderConvention(h) => write!(
                 f,
-                "no deployer reaches {dir}; the folder {slot}/{cluster} names cluster {cluster}"
+                "no deployer reaches {}; the folder {}/{} names cluster {}",
+                h.dir, h.slot, h.cluster, h.cluster
             ),
-            Hop::Opaque {
-                kind,
-                name,
-                why,
-                judged_by,
-            } => write!(
+            Hop::Opaque(h) => write!(
                 f,
-                "opaque placement: the contents of {kind} {name} were not read ({why}); it is judged by its own {judged_by}"
+                "opaque placement: the contents of {} {} were not read ({}); it is judged by its own {}",
+                h.kind, h.name, h.why, h.judged_by
             ),
-            Hop::Object(o) => {
-                write!(f, "{}/{}", o.kind, o.name.as_deref().unwrap_or("?"))?;
-                if let Some(ns) = &o.namespace {
-                    write!(f, " in namespace {ns}")?;
-                }
-                Ok(())
-            }
+            Hop::Object { id } => write!(f, "{id}"),
             Hop::Said(text) => write!(f, "{text}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hop_is_three_words_long() {
+        // Every hop is allocated once and shared; its size is most of that allocation.
+        assert!(
+            std::mem::size_of::<Hop>() <= 24,
+            "{}",
+            std::mem::size_of::<Hop>()
+        );
+    }
+
+    #[test]
+    fn an_object_reads_with_its_namespace() {
+        let mut key = String::new();
+        ObjectId::write_key(&mut key, "Deployment", Some("web"), Some("shop"));
+        let id = ObjectId::from_key(&key);
+        assert_eq!(id.to_string(), "Deployment/web in namespace shop");
+        ObjectId::write_key(&mut key, "Namespace", None, None);
+        assert_eq!(ObjectId::from_key(&key).to_string(), "Namespace/?");
     }
 }

@@ -517,7 +517,7 @@ fn render_graph(out: &mut String, findings: &[&Finding]) {
                 Hop::Destination {
                     field: DestinationField::Name | DestinationField::Server,
                     ..
-                } | Hop::FluxPath { .. }
+                } | Hop::FluxPath(_)
                     | Hop::UnreachedFlux { .. }
             )
         }) else {

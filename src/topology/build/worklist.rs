@@ -9,8 +9,7 @@ use compact_str::CompactString;
 use super::classes::{DeliverySignals, Undecided};
 use super::placed::{PlacedIndex, PlacementKey};
 use crate::config::{Config, Limits};
-use crate::evidence::Evidence;
-use crate::evidence::{Hop, ObjectRef};
+use crate::evidence::{Evidence, Hop, ObjectId};
 use crate::location::Location;
 use crate::topology::classify::deployer_class;
 use crate::topology::classify::variant_signals;
@@ -53,7 +52,7 @@ pub struct Worklist<'a> {
     /// The class of every object on a non-production cluster, by cluster.
     pub(super) cluster_decides: HashMap<usize, (Env, Arc<str>, Option<SignalLevel>)>,
     /// The placed objects' own hops, shared by the placements of one object.
-    pub(super) object_hops: HashSet<Arc<Hop>>,
+    pub(super) object_hops: ObjectHops,
     /// What each placement's images and class are worked out from, by position.
     pub(super) undecided: Vec<Undecided>,
     /// What [`Undecided::delivery`] points at.
@@ -70,6 +69,39 @@ pub(super) struct Queued {
     host: Option<usize>,
     chain: Vec<Evidence>,
     parent_signals: Vec<Signal>,
+}
+
+/// The hop of each placed object, by its identity ([`ObjectId`]): one per object, shared by
+/// its placements on every cluster, looked up without an allocation.
+#[derive(Default)]
+pub(super) struct ObjectHops {
+    hops: hashbrown::HashTable<Arc<Hop>>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl ObjectHops {
+    fn key(hop: &Hop) -> &str {
+        match hop {
+            Hop::Object { id } => id.as_key(),
+            _ => "",
+        }
+    }
+
+    /// The hop of the object whose key ([`ObjectId::write_key`]) is `key`.
+    fn get(&mut self, key: &str) -> Arc<Hop> {
+        let hash = std::hash::BuildHasher::hash_one(&self.hasher, key);
+        if let Some(known) = self.hops.find(hash, |h| Self::key(h) == key) {
+            return Arc::clone(known);
+        }
+        let hop = Arc::new(Hop::Object {
+            id: ObjectId::from_key(key),
+        });
+        let hasher = &self.hasher;
+        self.hops.insert_unique(hash, Arc::clone(&hop), |h| {
+            std::hash::BuildHasher::hash_one(hasher, Self::key(h))
+        });
+        hop
+    }
 }
 
 /// What the build keeps of a finished worklist.
@@ -119,7 +151,7 @@ impl<'a> Worklist<'a> {
             ran: HashSet::default(),
             reached_deployers: HashSet::default(),
             cluster_decides: HashMap::default(),
-            object_hops: HashSet::default(),
+            object_hops: ObjectHops::default(),
             undecided: Vec::with_capacity(expected_placements),
             delivery_signals: Vec::new(),
             image_overrides: Vec::new(),
@@ -365,6 +397,7 @@ impl<'a> Worklist<'a> {
     // Long: the worklist's hot path, one pass per item (identity, key, hops, placement,
     // deployer); split, each part would take the item's state as arguments.
     fn place_items(&mut self, delivery: &Delivery, items: Vec<kustomize::Item>) {
+        let mut object_key = String::new();
         let signals = self.delivery_signals.len() as u32;
         self.delivery_signals.push(DeliverySignals {
             deployer: delivery.signals.clone(),
@@ -424,19 +457,13 @@ impl<'a> Worklist<'a> {
             }
             // An object placed on several clusters (a base under several overlays) shares
             // its hop.
-            let probe = Hop::Object(ObjectRef {
-                kind: kind.clone(),
-                name: name.clone(),
-                namespace: namespace.clone(),
-            });
-            let hop = match self.object_hops.get(&probe) {
-                Some(known) => Arc::clone(known),
-                None => {
-                    let hop = Arc::new(probe);
-                    self.object_hops.insert(Arc::clone(&hop));
-                    hop
-                }
-            };
+            ObjectId::write_key(
+                &mut object_key,
+                &kind,
+                name.as_deref(),
+                namespace.as_deref(),
+            );
+            let hop = self.object_hops.get(&object_key);
             evidence.push(Evidence::shared(Location::new(&file, line), hop));
             let object = PlacedObject {
                 file,

@@ -9,8 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::documents::Document;
-use crate::evidence::Evidence;
-use crate::evidence::{Hop, IncludeKey};
+use crate::evidence::{Evidence, Hop, IncludeKey};
 use crate::topology::expand::kustomize::{self, ItemSource};
 use crate::topology::index::{self, RepoIndex};
 use crate::topology::{Env, PlacedObject, Signal, SignalLevel};

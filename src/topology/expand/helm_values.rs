@@ -13,8 +13,7 @@ use std::sync::Arc;
 
 use crate::documents::yaml::{self, Node, ScalarKind, Value};
 use crate::documents::SourceFile;
-use crate::evidence::Evidence;
-use crate::evidence::Hop;
+use crate::evidence::{Evidence, Hop};
 use crate::location::Location;
 
 use crate::topology::expand::helm::{RenderRequest, ValuesInput};
@@ -75,10 +74,10 @@ impl ValueSources {
         let mut sources = vec![Source::File(Arc::from(
             format!("{}/values.yaml", request.chart).trim_start_matches('/'),
         ))];
-        let is_parameter = |e: &&Evidence| matches!(*e.hop, Hop::Parameter { .. });
+        let is_parameter = |e: &&Evidence| matches!(*e.hop, Hop::Parameter(_));
         let mut inline_at = values_evidence
             .iter()
-            .filter(|e| !matches!(*e.hop, Hop::ValuesFile { .. }) && !is_parameter(e))
+            .filter(|e| !matches!(*e.hop, Hop::ValuesFile(_)) && !is_parameter(e))
             .map(|e| e.location.clone());
         for v in &request.values {
             match v {

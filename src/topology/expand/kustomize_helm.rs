@@ -3,11 +3,10 @@
 //! into the render it asks of the Helm engine (`crate::topology::expand::helm`). Kept beside
 //! the kustomize expansion that uses it, apart from the engine.
 
-use crate::evidence::Hop;
+use crate::evidence::{Evidence, Hop, ValuesFileHop};
 use std::sync::Arc;
 
 use crate::documents::Node;
-use crate::evidence::Evidence;
 use crate::location::Location;
 use crate::topology::expand::helm::{
     is_chart, missing_values_file, to_json, RenderFlags, RenderRequest, ValuesInput,
@@ -109,10 +108,10 @@ pub fn kustomize_chart(
             Some(p) => {
                 values_evidence.push(Evidence::new(
                     Location::new(&Arc::from(p.as_str()), 1),
-                    Hop::ValuesFile {
+                    Hop::ValuesFile(Box::new(ValuesFileHop {
                         path: p.as_str().into(),
                         via: Some(format!("helmCharts {field}").into()),
-                    },
+                    })),
                 ));
                 values.push(ValuesInput::File(p));
             }

@@ -360,7 +360,7 @@ pub fn family_owning(roots: &[FamilyRoot], dir: &str) -> Option<&'static str> {
 mod tests {
     use super::*;
     use crate::documents::{load, Loaded};
-    use crate::evidence::{DestinationField, Hop};
+    use crate::evidence::{FieldDestinationHop, Hop};
     use crate::location::Location;
     use crate::topology::build::build_with_families;
     use crate::topology::expand::helm;
@@ -429,12 +429,10 @@ mod tests {
             let mut chain = job.chain.to_vec();
             chain.push(Evidence::new(
                 at.clone(),
-                Hop::Destination {
-                    field: DestinationField::Field("spec.cluster".into()),
+                Hop::FieldDestination(Box::new(FieldDestinationHop {
+                    field: "spec.cluster".into(),
                     value: name.into(),
-                    cluster: None,
-                    local: false,
-                },
+                })),
             ));
             out.deliveries.push(Delivery {
                 mode: DirectoryMode::recursive(),
@@ -520,7 +518,7 @@ mod tests {
                 .iter()
                 .any(|e| &*e.location.file == "shipments/web.yaml"
                     && e.location.line == 6
-                    && matches!(&*e.hop, Hop::Destination { value, .. } if &**value == "prod-eu")
+                    && matches!(&*e.hop, Hop::FieldDestination(h) if &*h.value == "prod-eu")
                     && e.note() == "spec.cluster=prod-eu"),
             "{:?}",
             p.evidence.iter().collect::<Vec<_>>()

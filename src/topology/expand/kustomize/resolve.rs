@@ -6,8 +6,7 @@ use crate::topology::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::documents::{FileKind, Node};
-use crate::evidence::Evidence;
-use crate::evidence::{Hop, IncludeKey};
+use crate::evidence::{Evidence, GeneratedHop, Hop, IncludeKey, KustomizeChartHop};
 use crate::location::Location;
 use crate::topology::expand::{helm, kustomize_helm};
 use crate::topology::helm_values::ValueSources;
@@ -105,9 +104,26 @@ pub struct Expander<'a> {
     /// The renders so far, for `helmCharts` of local charts (`None`: not rendered at all).
     renders: Option<&'a helm::Renders>,
     charts: Vec<InflatedChart>,
+    /// The include hops (`resources ../../base`), one per key and entry: thousands of
+    /// overlays name the same base, and a hop's location is kept beside it, not in it.
+    include_hops: HashMap<String, [Option<Arc<Hop>>; 4]>,
 }
 
 impl<'a> Expander<'a> {
+    /// The hop of an include, shared by every kustomization that writes the same entry.
+    fn include_hop(&mut self, key: IncludeKey, entry: &str) -> Arc<Hop> {
+        let slot = key as usize;
+        if let Some(Some(hop)) = self.include_hops.get(entry).map(|hops| &hops[slot]) {
+            return Arc::clone(hop);
+        }
+        let hop = Arc::new(Hop::Include {
+            key,
+            entry: entry.into(),
+        });
+        self.include_hops.entry(entry.to_owned()).or_default()[slot] = Some(Arc::clone(&hop));
+        hop
+    }
+
     pub fn new(index: &'a RepoIndex<'a>) -> Self {
         Self::with_limits(index, DEFAULT_OBJECT_LIMIT, DEFAULT_SCAN_OBJECT_LIMIT)
     }
@@ -136,6 +152,7 @@ impl<'a> Expander<'a> {
             scan_object_limit,
             renders: None,
             charts: Vec::new(),
+            include_hops: HashMap::default(),
         }
     }
 
@@ -296,13 +313,7 @@ impl<'a> Expander<'a> {
             ("components", IncludeKey::Components),
         ] {
             for (entry, line) in string_entries(root, key) {
-                let hop = Evidence::new(
-                    at(line),
-                    Hop::Include {
-                        key: include,
-                        entry: entry.as_str().into(),
-                    },
-                );
+                let hop = Evidence::shared(at(line), self.include_hop(include, &entry));
                 if is_remote(&entry) {
                     out.problems.push(Problem {
                         location: at(line),
@@ -384,12 +395,9 @@ impl<'a> Expander<'a> {
             for r in index.manifests_of(f) {
                 out.push_leaf(Leaf {
                     source: ItemSource::Doc(r),
-                    hop: Some(Evidence::new(
+                    hop: Some(Evidence::shared(
                         at(line),
-                        Hop::Include {
-                            key: IncludeKey::Patch,
-                            entry: entry.as_str().into(),
-                        },
+                        self.include_hop(IncludeKey::Patch, &entry),
                     )),
                     namespace: None,
                     patch: true,
@@ -440,10 +448,10 @@ impl<'a> Expander<'a> {
                     })),
                     hop: Some(Evidence::new(
                         at(line),
-                        Hop::Generated {
+                        Hop::Generated(Box::new(GeneratedHop {
                             generator: key.into(),
                             name: name.into(),
-                        },
+                        })),
                     )),
                     namespace: generator
                         .get("namespace")
@@ -535,10 +543,10 @@ impl Expander<'_> {
         let rendered = renders.get(&request).cloned();
         let hop = Evidence::new(
             location.clone(),
-            Hop::KustomizeChart {
+            Hop::KustomizeChart(Box::new(KustomizeChartHop {
                 chart: index::basename(&request.chart).into(),
                 render: request.describe().into(),
-            },
+            })),
         );
         let (files, sources) = match rendered {
             Some(helm::Rendered::Files(files)) => {

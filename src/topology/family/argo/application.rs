@@ -5,8 +5,10 @@ use super::helm;
 use std::sync::Arc;
 
 use crate::documents::Node;
-use crate::evidence::Evidence;
-use crate::evidence::{DestinationField, Hop};
+use crate::evidence::{
+    AssumedThisRepositoryHop, DestinationField, Evidence, Hop, OpaqueHop, OtherRepositoryPathHop,
+    RemoteChartHop,
+};
 use crate::location::Location;
 use crate::topology::clusters::{Inventory, IN_CLUSTER, IN_CLUSTER_SERVER};
 use crate::topology::env::Env;
@@ -180,7 +182,6 @@ pub(super) fn deliver_app(
                 Hop::Destination {
                     field: DestinationField::Name,
                     value: name.as_str().into(),
-                    cluster: None,
                     local: true,
                 },
             ),
@@ -192,7 +193,6 @@ pub(super) fn deliver_app(
                 Hop::Destination {
                     field: DestinationField::Server,
                     value: server.as_str().into(),
-                    cluster: None,
                     local: true,
                 },
             ),
@@ -318,10 +318,10 @@ fn deliver_source(
         let payload = opaque(
             format!("Helm chart {chart} comes from {repo}, outside this repository"),
             source.line,
-            Hop::RemoteChart {
+            Hop::RemoteChart(Box::new(RemoteChartHop {
                 chart: chart.as_str().into(),
                 repo: repo.into(),
-            },
+            })),
             true,
         );
         out.extra_placements
@@ -351,10 +351,10 @@ fn deliver_source(
                 let payload = opaque(
                     format!("its source {repo} path {path} is not in this repository"),
                     *path_line,
-                    Hop::OtherRepositoryPath {
+                    Hop::OtherRepositoryPath(Box::new(OtherRepositoryPathHop {
                         path: path.as_str().into(),
                         repo: repo.into(),
-                    },
+                    })),
                     false,
                 );
                 out.extra_placements.extend(opaque_application(run, source, inventory, payload));
@@ -366,11 +366,11 @@ fn deliver_source(
     let assumed = match (&this, &source.repo_url) {
         (RepoMatch::Unknown, Some(url)) => Some(Evidence::new(
             at(source.line),
-            Hop::AssumedThisRepository {
+            Hop::AssumedThisRepository(Box::new(AssumedThisRepositoryHop {
                 source: url.as_str().into(),
                 path: path.as_str().into(),
                 git_repository: false,
-            },
+            })),
         )),
         _ => None,
     };
@@ -568,12 +568,12 @@ pub(super) fn opaque_application(
     evidence.push(payload.hop);
     evidence.push(Evidence::new(
         Location::new(&app.file, app.name_line),
-        Hop::Opaque {
+        Hop::Opaque(Box::new(OpaqueHop {
             kind: "Application".into(),
             name: app.name.as_str().into(),
             why: payload.why.into(),
             judged_by: "name, labels, namespace and source",
-        },
+        })),
     ));
     let opaque = Opaque {
         object: PlacedObject {
@@ -632,7 +632,6 @@ pub(super) fn named_destination(
             Hop::Destination {
                 field,
                 value: value.unwrap_or("?").into(),
-                cluster: None,
                 local: false,
             },
         ),

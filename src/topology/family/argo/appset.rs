@@ -8,8 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::config::Limits;
 use crate::documents::{Document, Node};
-use crate::evidence::Evidence;
-use crate::evidence::{GeneratorHop, Hop};
+use crate::evidence::{Evidence, GeneratorHop, Hop};
 use crate::location::Location;
 use crate::topology::clusters::Inventory;
 use crate::topology::index::{DocRef, RepoIndex};
@@ -305,9 +304,9 @@ pub(super) fn generate(
                 values,
                 evidence: vec![Evidence::new(
                     at(element.span.start.line),
-                    Hop::Generator(GeneratorHop::ListElement {
+                    Hop::Generator(Box::new(GeneratorHop::ListElement {
                         summary: summary.join(", ").into(),
-                    }),
+                    })),
                 )],
             });
         }
@@ -346,10 +345,10 @@ pub(super) fn generate(
                     values: BTreeMap::new(),
                     evidence: vec![Evidence::new(
                         at(node.span.start.line),
-                        Hop::Generator(GeneratorHop::Ephemeral {
+                        Hop::Generator(Box::new(GeneratorHop::Ephemeral {
                             kind: kind.into(),
                             what: what.into(),
-                        }),
+                        })),
                     )],
                 }],
                 true,
@@ -378,7 +377,7 @@ pub(super) fn generate(
                     values: BTreeMap::new(),
                     evidence: vec![Evidence::new(
                         at(node.span.start.line),
-                        Hop::Generator(GeneratorHop::RunTime { kind: kind.into() }),
+                        Hop::Generator(Box::new(GeneratorHop::RunTime { kind: kind.into() })),
                     )],
                 }],
                 false,

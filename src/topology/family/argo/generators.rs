@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 use globset::Glob;
 
 use crate::documents::Node;
-use crate::evidence::Evidence;
-use crate::evidence::{GeneratorHop, Hop};
+use crate::evidence::{Evidence, GeneratorHop, Hop};
 use crate::location::Location;
 use crate::topology::clusters::{Inventory, IN_CLUSTER, IN_CLUSTER_SERVER};
 use crate::topology::index::{self, RepoIndex};
@@ -115,13 +114,13 @@ pub(super) fn cluster_params(
             evidence: vec![
                 Evidence::new(
                     at(node.span.start.line),
-                    Hop::Generator(GeneratorHop::Clusters { local: false }),
+                    Hop::Generator(Box::new(GeneratorHop::Clusters { local: false })),
                 ),
                 Evidence::new(
                     declared,
-                    Hop::Generator(GeneratorHop::ClusterMatched {
+                    Hop::Generator(Box::new(GeneratorHop::ClusterMatched {
                         cluster: c.name.as_str().into(),
-                    }),
+                    })),
                 ),
             ],
         });
@@ -135,7 +134,7 @@ pub(super) fn cluster_params(
             values,
             evidence: vec![Evidence::new(
                 at(node.span.start.line),
-                Hop::Generator(GeneratorHop::Clusters { local: true }),
+                Hop::Generator(Box::new(GeneratorHop::Clusters { local: true })),
             )],
         });
     }
@@ -264,11 +263,11 @@ pub(super) fn git_params(
                 values,
                 evidence: vec![Evidence::new(
                     at(*line),
-                    Hop::Generator(GeneratorHop::GitDirectory {
+                    Hop::Generator(Box::new(GeneratorHop::GitDirectory {
                         dir: dir.as_str().into(),
                         repo: repo.as_str().into(),
                         read_from: read_from.into(),
-                    }),
+                    })),
                 )],
             });
         }
@@ -298,10 +297,10 @@ pub(super) fn git_params(
                         values,
                         evidence: vec![Evidence::new(
                             Location::new(&file.path, doc.first_line),
-                            Hop::Generator(GeneratorHop::GitFile {
+                            Hop::Generator(Box::new(GeneratorHop::GitFile {
                                 file: std::sync::Arc::clone(&file.path),
                                 repo: repo.as_str().into(),
-                            }),
+                            })),
                         )],
                     });
                 }

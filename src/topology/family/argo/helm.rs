@@ -3,11 +3,10 @@
 //! (`crate::topology::expand::helm`). The engine does not know Argo CD; this is where its
 //! reading of a chart install lives.
 
-use crate::evidence::Hop;
+use crate::evidence::{Evidence, Hop, ParameterHop, ValuesFileHop};
 use std::sync::Arc;
 
 use crate::documents::Node;
-use crate::evidence::Evidence;
 use crate::location::Location;
 use crate::topology::expand::helm::{
     missing_values_file, to_json, RenderFlags, RenderRequest, ValuesInput,
@@ -115,10 +114,10 @@ pub fn request(
             Some(p) => {
                 evidence.push(Evidence::new(
                     Location::new(&Arc::from(p.as_str()), 1),
-                    Hop::ValuesFile {
+                    Hop::ValuesFile(Box::new(ValuesFileHop {
                         path: p.as_str().into(),
                         via: Some("helm.valueFiles".into()),
-                    },
+                    })),
                 ));
                 request.values.push(ValuesInput::File(p));
             }
@@ -150,10 +149,10 @@ pub fn request(
     for ((name, value, _), line) in h.parameters.iter().zip(&h.parameter_lines) {
         evidence.push(Evidence::new(
             Location::new(file, *line),
-            Hop::Parameter {
+            Hop::Parameter(Box::new(ParameterHop {
                 name: name.as_str().into(),
                 value: value.as_str().into(),
-            },
+            })),
         ));
     }
     request

@@ -5,8 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::evidence::Evidence;
-use crate::evidence::Hop;
+use crate::evidence::{ClusterTreeHop, Evidence, Hop};
 use crate::location::Location;
 use crate::topology::build::Worklist;
 use crate::topology::expand::kustomize::DirectoryMode;
@@ -111,10 +110,10 @@ fn seed_trees(w: &mut Worklist<'_>) {
                 dir.clone(),
                 vec![Evidence::new(
                     location,
-                    Hop::ClusterTree {
+                    Hop::ClusterTree(Box::new(ClusterTreeHop {
                         cluster: name.as_str().into(),
                         dir: dir.as_str().into(),
-                    },
+                    })),
                 )],
             )
         };

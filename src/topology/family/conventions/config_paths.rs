@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use globset::Glob;
 
-use crate::evidence::Evidence;
-use crate::evidence::Hop;
+use crate::evidence::{ConfigPathHop, Evidence, Hop};
 use crate::location::Location;
 use crate::topology::build::Worklist;
 use crate::topology::expand::kustomize::DirectoryMode;
@@ -75,10 +74,10 @@ pub(super) fn deliver(w: &mut Worklist<'_>) -> HashSet<Arc<str>> {
                     dir.clone(),
                     vec![Evidence::new(
                         location.clone(),
-                        Hop::ConfigPath {
+                        Hop::ConfigPath(Box::new(ConfigPathHop {
                             glob: rule.glob.as_str().into(),
                             cluster: rule.cluster.as_str().into(),
-                        },
+                        })),
                     )],
                 )
             });

@@ -5,8 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::documents::Document;
-use crate::evidence::Evidence;
-use crate::evidence::Hop;
+use crate::evidence::{Evidence, FolderConventionHop, Hop};
 use crate::location::Location;
 use crate::topology::build::Worklist;
 use crate::topology::expand::kustomize::DirectoryMode;
@@ -69,11 +68,11 @@ pub(super) fn deliver(w: &mut Worklist<'_>, placed_files: HashSet<Arc<str>>) {
                 dir.clone(),
                 vec![Evidence::new(
                     location,
-                    Hop::FolderConvention {
+                    Hop::FolderConvention(Box::new(FolderConventionHop {
                         dir: dir.as_str().into(),
                         slot: slot.as_str().into(),
                         cluster: name.as_str().into(),
-                    },
+                    })),
                 )],
             )
         });

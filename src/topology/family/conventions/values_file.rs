@@ -7,8 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::documents::Node;
-use crate::evidence::Evidence;
-use crate::evidence::Hop;
+use crate::evidence::{Evidence, Hop, ValuesFileConventionHop};
 use crate::location::Location;
 use crate::topology::build::Worklist;
 use crate::topology::clusters::Inventory;
@@ -137,11 +136,11 @@ pub fn implicit_installs(
                         dir.to_owned(),
                         vec![Evidence::new(
                             location.clone(),
-                            Hop::ValuesFileConvention {
+                            Hop::ValuesFileConvention(Box::new(ValuesFileConventionHop {
                                 chart: dir.into(),
                                 values_file: index::basename(&path).into(),
                                 cluster: env.as_str().into(),
-                            },
+                            })),
                         )],
                     )
                 },

@@ -3,11 +3,10 @@
 //! `values`) into the render it asks of the Helm engine (`crate::topology::expand::helm`),
 //! and the install that places the rendered objects where the HelmRelease deploys.
 
-use crate::evidence::Hop;
+use crate::evidence::{Evidence, Hop, InstallsChartHop, ValuesFileHop, ValuesFromHop};
 use std::sync::Arc;
 
 use crate::documents::{Document, Node};
-use crate::evidence::Evidence;
 use crate::location::Location;
 use crate::topology::expand::helm::{
     is_chart, missing_values_file, to_json, ChartInstall, RenderFlags, RenderRequest, ValuesInput,
@@ -68,10 +67,10 @@ pub fn request(
         if index.file(&p).is_some() {
             evidence.push(Evidence::new(
                 Location::new(&Arc::from(p.as_str()), 1),
-                Hop::ValuesFile {
+                Hop::ValuesFile(Box::new(ValuesFileHop {
                     path: p.as_str().into(),
                     via: Some("chart.spec.valuesFiles".into()),
-                },
+                })),
             ));
             request.values.push(ValuesInput::File(p));
         } else {
@@ -117,12 +116,12 @@ pub fn request(
         };
         evidence.push(Evidence::new(
             location,
-            Hop::ValuesFrom {
+            Hop::ValuesFrom(Box::new(ValuesFromHop {
                 kind: kind.into(),
                 name: ref_name.into(),
                 key: key.into(),
                 target,
-            },
+            })),
         ));
         request.values.push(ValuesInput::Inline(text));
     }
@@ -164,10 +163,10 @@ pub fn install(
     hops.extend(dest_hop);
     hops.push(Evidence::new(
         location.clone(),
-        Hop::InstallsChart {
+        Hop::InstallsChart(Box::new(InstallsChartHop {
             release: name.as_str().into(),
             chart: request.chart.as_str().into(),
-        },
+        })),
     ));
     Some(ChartInstall {
         delivery: Delivery {

@@ -27,8 +27,7 @@ use compact_str::CompactString;
 use std::collections::BTreeMap;
 
 use crate::documents::{Document, Node};
-use crate::evidence::Evidence;
-use crate::evidence::{DestinationField, Hop};
+use crate::evidence::{Evidence, FluxPathHop, HelmReleasesToHop, Hop, KubeConfigHop, OpaqueHop};
 use crate::location::Location;
 use crate::topology::clusters::Inventory;
 use crate::topology::index::{self, DocRef, RepoIndex};
@@ -222,14 +221,11 @@ pub fn run(index: &RepoIndex<'_>, inventory: &mut Inventory, job: &Job<'_>) -> O
                 c,
                 Some(Evidence::new(
                     at(line),
-                    Hop::Destination {
-                        field: DestinationField::KubeConfig {
-                            reference: r.into(),
-                        },
-                        value: secret.as_str().into(),
-                        cluster: Some(inventory.clusters[c].name.as_str().into()),
-                        local: false,
-                    },
+                    Hop::KubeConfig(Box::new(KubeConfigHop {
+                        reference: r.into(),
+                        secret: secret.as_str().into(),
+                        cluster: inventory.clusters[c].name.as_str().into(),
+                    })),
                 )),
             )
         }
@@ -433,10 +429,10 @@ fn kustomization(run: FluxRun<'_, '_>, inventory: &mut Inventory, out: &mut Outc
     hops.extend(assumed);
     hops.push(Evidence::new(
         at(path_line),
-        Hop::FluxPath {
+        Hop::FluxPath(Box::new(FluxPathHop {
             name: name.as_str().into(),
             path: path.as_str().into(),
-        },
+        })),
     ));
     let helm_releases_to = patched_helm_kubeconfig(d).map(|(secret, line)| {
         let c = inventory.kubeconfig_cluster(&secret, d.id.namespace.as_deref(), at(line));
@@ -444,10 +440,10 @@ fn kustomization(run: FluxRun<'_, '_>, inventory: &mut Inventory, out: &mut Outc
             c,
             Evidence::new(
                 at(line),
-                Hop::HelmReleasesTo {
+                Hop::HelmReleasesTo(Box::new(HelmReleasesToHop {
                     secret: secret.as_str().into(),
                     cluster: inventory.clusters[c].name.as_str().into(),
-                },
+                })),
             ),
         )
     });
@@ -561,12 +557,12 @@ fn opaque_kustomization(
     evidence.extend(dest_hop);
     evidence.push(Evidence::new(
         path_location.clone(),
-        Hop::Opaque {
+        Hop::Opaque(Box::new(OpaqueHop {
             kind: "Kustomization".into(),
             name: name.as_str().into(),
             why: reason.into(),
             judged_by: "name, labels, namespace and path",
-        },
+        })),
     ));
     let opaque = Opaque {
         object: PlacedObject {

@@ -4,7 +4,7 @@
 //! path name.
 
 use crate::documents::{Document, Node};
-use crate::evidence::{Evidence, Hop};
+use crate::evidence::{AssumedThisRepositoryHop, Evidence, Hop};
 use crate::location::Location;
 use crate::topology::clusters::Inventory;
 use crate::topology::index::{self, RepoIndex};
@@ -137,11 +137,11 @@ pub(super) fn source_folder(
                     Some(dir) => {
                         let assumed = Evidence::new(
                             at.clone(),
-                            Hop::AssumedThisRepository {
+                            Hop::AssumedThisRepository(Box::new(AssumedThisRepositoryHop {
                                 source: source_name.into(),
                                 path: path.into(),
                                 git_repository: true,
-                            },
+                            })),
                         );
                         Ok((Some(dir), Some(assumed)))
                     }
