@@ -9,14 +9,14 @@ use crate::topology::{HashMap, Signal};
 
 /// What a placement's images and class are worked out from. Nothing in the worklist reads
 /// them, so they are worked out for all placements at once when it is done, on all cores
-/// ([`Builder::decide_classes`]): they are most of what placing an object costs. Kept
+/// ([`Worklist::decide_classes`]): they are most of what placing an object costs. Kept
 /// small, since there is one per placement.
 #[derive(Clone, Copy)]
 pub(super) struct Undecided {
-    /// In `Builder::delivery_signals`; [`Undecided::DECIDED`] for a placement made with its
+    /// In `Worklist::delivery_signals`; [`Undecided::DECIDED`] for a placement made with its
     /// images and class.
     pub(super) delivery: u32,
-    /// The item's `images:` overrides: in `Builder::image_overrides`, plus one; 0 for none.
+    /// The item's `images:` overrides: in `Worklist::image_overrides`, plus one; 0 for none.
     pub(super) images: u32,
     /// The cluster's environment when the object was placed.
     pub(super) cluster_environment: Env,
