@@ -5,14 +5,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::evidence::{ClusterTreeHop, Evidence, Hop};
+use crate::evidence::{ClusterTreeHop, Hop};
 use crate::location::Location;
 use crate::topology::build::Worklist;
-use crate::topology::expand::kustomize::DirectoryMode;
 use crate::topology::family::{flux, Family, Stage};
 use crate::topology::index::{self, RepoIndex};
 use crate::topology::inventory::clusters::{cluster_tree_of, Inventory};
-use crate::topology::{Delivery, Deployer, DeployerKind};
+use crate::topology::DeployerKind;
 
 /// The `clusters/<name>/` trees.
 pub struct ClusterTrees;
@@ -98,25 +97,12 @@ fn seed_trees(w: &mut Worklist<'_>) {
             .find(|l| l.file.starts_with(&dir))
             .cloned()
             .unwrap_or_else(|| Location::new(&Arc::from(dir.as_str()), 1));
-        let delivery = Delivery {
-            mode: DirectoryMode::recursive(),
-            ..Delivery::new(
-                Deployer {
-                    kind: DeployerKind::ClusterTree,
-                    name: dir.clone(),
-                    location: location.clone(),
-                },
-                cluster,
-                dir.clone(),
-                vec![Evidence::new(
-                    location,
-                    Hop::ClusterTree(Box::new(ClusterTreeHop {
-                        cluster: name.as_str().into(),
-                        dir: dir.as_str().into(),
-                    })),
-                )],
-            )
-        };
+        let why = Hop::ClusterTree(Box::new(ClusterTreeHop {
+            cluster: name.as_str().into(),
+            dir: dir.as_str().into(),
+        }));
+        let delivery =
+            super::folder_delivery(DeployerKind::ClusterTree, &dir, cluster, location, why);
         w.deliver(&delivery);
     }
 }

@@ -5,12 +5,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::documents::Document;
-use crate::evidence::{Evidence, FolderConventionHop, Hop};
+use crate::evidence::{FolderConventionHop, Hop};
 use crate::location::Location;
 use crate::topology::build::Worklist;
-use crate::topology::expand::kustomize::DirectoryMode;
 use crate::topology::index::{self, RepoIndex};
-use crate::topology::{Delivery, Deployer, DeployerKind, HashSet};
+use crate::topology::{DeployerKind, HashSet};
 
 /// Delivers each environment folder no deployer reached (`overlays/<env>`, `envs/<env>`,
 /// `environments/<env>`, `stages/<env>`) to the cluster its environment word names.
@@ -56,26 +55,19 @@ pub(super) fn deliver(w: &mut Worklist<'_>, placed_files: HashSet<Arc<str>>) {
         let (cluster, _) =
             w.inventory_mut()
                 .resolve_destination(Some(&name), None, location.clone());
-        w.deliver(&Delivery {
-            mode: DirectoryMode::recursive(),
-            ..Delivery::new(
-                Deployer {
-                    kind: DeployerKind::EnvironmentFolder,
-                    name: dir.clone(),
-                    location: location.clone(),
-                },
-                cluster,
-                dir.clone(),
-                vec![Evidence::new(
-                    location,
-                    Hop::FolderConvention(Box::new(FolderConventionHop {
-                        dir: dir.as_str().into(),
-                        slot: slot.as_str().into(),
-                        cluster: name.as_str().into(),
-                    })),
-                )],
-            )
-        });
+        let why = Hop::FolderConvention(Box::new(FolderConventionHop {
+            dir: dir.as_str().into(),
+            slot: slot.as_str().into(),
+            cluster: name.as_str().into(),
+        }));
+        let delivery = super::folder_delivery(
+            DeployerKind::EnvironmentFolder,
+            &dir,
+            cluster,
+            location,
+            why,
+        );
+        w.deliver(&delivery);
     }
 }
 

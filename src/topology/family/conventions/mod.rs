@@ -6,8 +6,36 @@ pub mod config_paths;
 pub mod folders;
 pub mod values_file;
 
+use crate::evidence::{Evidence, Hop};
+use crate::location::Location;
 use crate::topology::build::Worklist;
+use crate::topology::expand::kustomize::DirectoryMode;
 use crate::topology::family::{Family, Stage};
+use crate::topology::{Delivery, Deployer, DeployerKind};
+
+/// A folder a convention assigns to a cluster, delivered whole (sub-folders included), with
+/// the one hop that says why.
+fn folder_delivery(
+    kind: DeployerKind,
+    dir: &str,
+    cluster: usize,
+    location: Location,
+    why: Hop,
+) -> Delivery {
+    Delivery {
+        mode: DirectoryMode::recursive(),
+        ..Delivery::new(
+            Deployer {
+                kind,
+                name: dir.to_owned(),
+                location: location.clone(),
+            },
+            cluster,
+            dir.to_owned(),
+            vec![Evidence::new(location, why)],
+        )
+    }
+}
 
 /// What no deployer reached: the config's `paths` rules first, then environment folders
 /// (one family, because the folders see what the rules placed).
