@@ -232,7 +232,7 @@ struct ScanArgs {
     /// Lowest severity that makes the exit code 1.
     #[arg(long, value_enum, default_value_t = FailOn::Error, value_name = "LEVEL")]
     fail_on: FailOn,
-    /// Write the report to FILE instead of standard output.
+    /// Write the report to FILE instead of standard output (never through a symlink at FILE).
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
     /// Folder of policy files: `<rule-id>.yaml` files change severities and texts and extend
@@ -266,7 +266,7 @@ struct GithubArgs {
     /// findings, or to update an existing comment), always, or never.
     #[arg(long, value_enum, default_value_t = CommentMode::Auto, value_name = "WHEN")]
     comment: CommentMode,
-    /// Also write the SARIF report to FILE.
+    /// Also write the SARIF report to FILE (never through a symlink at FILE).
     #[arg(long, value_name = "FILE")]
     sarif: Option<PathBuf>,
     #[command(flatten)]
@@ -281,7 +281,7 @@ struct TopologyArgs {
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t = TopologyFormat::Text)]
     format: TopologyFormat,
-    /// Write to FILE instead of standard output.
+    /// Write to FILE instead of standard output (never through a symlink at FILE).
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
     #[command(flatten)]
@@ -536,8 +536,10 @@ fn write_output(
 ) -> anyhow::Result<()> {
     match path {
         Some(path) => {
-            let file = std::fs::File::create(path)
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            // Never through a symlink: the path may be one the pull request committed.
+            let file =
+                envfence::files::open_for_writing(path, envfence::files::WriteMode::Truncate)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
             let mut stream = anstream::AutoStream::new(
                 file,
                 if styled {

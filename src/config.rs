@@ -349,18 +349,23 @@ fn origin_url(root: &Path) -> Option<String> {
 }
 
 /// Budgets that keep a hostile repository from exhausting memory or time (DESIGN §10).
+/// A config is part of the checkout a pull request can change, so its values may only lower
+/// a budget: each applies as the smaller of it and the default ([`Limits::lowered_only`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Limits {
-    /// Parameter sets one ApplicationSet's generators may yield.
+    /// Parameter sets one ApplicationSet's generators may yield (at most the default, 10,000:
+    /// a larger value applies as 10,000).
     #[serde(default = "Limits::default_appset_parameter_sets")]
     #[schemars(range(min = 1, max = 1_000_000))]
     pub appset_parameter_sets: usize,
-    /// Objects one directory may expand to through its kustomizations.
+    /// Objects one directory may expand to through its kustomizations (at most the default,
+    /// 10,000: a larger value applies as 10,000).
     #[serde(default = "Limits::default_kustomize_objects")]
     #[schemars(range(min = 1, max = 1_000_000))]
     pub kustomize_objects: usize,
-    /// Objects all expanded directories of one scan may yield together.
+    /// Objects all expanded directories of one scan may yield together (at most the default,
+    /// 100,000: a larger value applies as 100,000).
     #[serde(default = "Limits::default_expanded_objects")]
     #[schemars(range(min = 1, max = 1_000_000))]
     pub expanded_objects: usize,
@@ -369,6 +374,19 @@ pub struct Limits {
 impl Limits {
     /// A config (itself part of a possibly hostile checkout) may not raise a limit above this.
     pub const CEILING: usize = 1_000_000;
+
+    /// Each value as the smaller of it and the default: a config can lower a budget, never
+    /// raise it (a pull request's `.envfence.yaml` would otherwise raise them all).
+    pub fn lowered_only(self) -> Limits {
+        let default = Limits::default();
+        Limits {
+            appset_parameter_sets: self
+                .appset_parameter_sets
+                .min(default.appset_parameter_sets),
+            kustomize_objects: self.kustomize_objects.min(default.kustomize_objects),
+            expanded_objects: self.expanded_objects.min(default.expanded_objects),
+        }
+    }
 
     fn default_appset_parameter_sets() -> usize {
         10_000
@@ -771,6 +789,8 @@ impl Config {
                 ));
             }
         }
+        // Only lower: a value above the default applies as the default.
+        self.limits = self.limits.lowered_only();
         let host_lists = [
             ("production", &self.environments.production.hosts),
             ("non-production", &self.environments.non_production.hosts),
@@ -919,6 +939,11 @@ ignore: ["vendor/**"]
         assert_eq!(c.limits.appset_parameter_sets, 50);
         assert_eq!(c.limits.kustomize_objects, 10_000);
         assert_eq!(c.limits.expanded_objects, 100_000);
+        // A config may lower a limit, never raise one: a larger value applies as the default.
+        let c = parse("limits:\n  appset-parameter-sets: 1000000\n  expanded-objects: 50\n")
+            .expect("valid");
+        assert_eq!(c.limits.appset_parameter_sets, 10_000);
+        assert_eq!(c.limits.expanded_objects, 50);
         let e = parse("limits:\n  kustomize-objects: 10\n  appset-sets: 5\n").expect_err("key");
         assert!(
             e.0.starts_with(".envfence.yaml:3:") && e.0.contains("unknown field `appset-sets`"),

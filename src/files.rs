@@ -1,6 +1,8 @@
 //! Reading a file from the repository without ever blocking or reading without end: only a
 //! regular file, only up to a cap. The walk, the config, the policies and `merge` all read
-//! through here; this module imports nothing of the crate.
+//! through here; this module imports nothing of the crate. Writing too: every file envfence
+//! writes (a report, SARIF, the Actions files, man pages) is opened by [`open_for_writing`],
+//! never through a symlink.
 
 use std::path::Path;
 
@@ -118,6 +120,57 @@ fn open_listed(path: &Path) -> std::io::Result<std::fs::File> {
         return Err(std::io::Error::other("a symlink since it was listed"));
     }
     std::fs::File::open(path)
+}
+
+/// How a file that envfence writes is written: truncated or appended to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteMode {
+    Truncate,
+    Append,
+}
+
+/// Opens a file that envfence writes (`--output`, `--sarif`, `GITHUB_OUTPUT`, ...), creating
+/// it if missing, but never through a symlink at that path: a pull request can commit
+/// `envfence.sarif -> ../../outside/script`, and following it would overwrite a file outside
+/// the checkout. On Unix the kernel refuses the symlink in the same `open` (`O_NOFOLLOW`), so
+/// there is no window between a check and the open; elsewhere the path is checked first.
+/// Only the last component is checked: the folders of a path the user typed are theirs.
+/// The error says "is a symlink" in that case.
+pub fn open_for_writing(path: &Path, mode: WriteMode) -> std::io::Result<std::fs::File> {
+    open_write_no_follow(path, mode).map_err(|e| {
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            std::io::Error::other("it is a symlink, and envfence never writes through one")
+        } else {
+            e
+        }
+    })
+}
+
+#[cfg(unix)]
+fn open_write_no_follow(path: &Path, mode: WriteMode) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    match mode {
+        WriteMode::Truncate => options.write(true).truncate(true),
+        WriteMode::Append => options.append(true),
+    };
+    options
+        .create(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_write_no_follow(path: &Path, mode: WriteMode) -> std::io::Result<std::fs::File> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(std::io::Error::other("a symlink"));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    match mode {
+        WriteMode::Truncate => options.write(true).truncate(true),
+        WriteMode::Append => options.append(true),
+    };
+    options.create(true).open(path)
 }
 
 #[cfg(test)]

@@ -10,6 +10,13 @@
 //! What is redacted, always to `****`:
 //! - the password of a URL's userinfo: `postgres://orders:****@db.prod:5432/orders` (the host,
 //!   which is what findings are about, stays);
+//! - a URL's user that looks like a token rather than a name (`https://****@git.prod.example`
+//!   for `https://ghp_…@git.prod.example`, the key of a Sentry DSN
+//!   `https://****@o123.ingest.sentry.io/456`): one with a known token prefix (`ghp_`, `glpat-`,
+//!   …), or of at least 16 characters mixing letters and digits; `git@`, `postgres@`,
+//!   `x-access-token:` stay;
+//! - a JSON Web Token anywhere: three or more base64url segments joined by `.`, the first
+//!   starting `eyJ` (`{"` encoded), the signature possibly empty;
 //! - the value after `=` or `:` of a key that names a credential: its last word is one of
 //!   `password`, `passwd`, `pwd`, `pass`, `passphrase`, `secret`, `token`, `auth`,
 //!   `authorization`, `credential(s)`, `apikey`, or its last two are `api key`, `access
@@ -57,12 +64,50 @@ const SECRET_PAIRS: &[(&str, &str)] = &[
     ("signing", "key"),
 ];
 
+/// Prefixes of well-known tokens (GitHub, GitLab, Slack, npm, PyPI, Hugging Face, Stripe).
+const TOKEN_PREFIXES: &[&str] = &[
+    "ghp_",
+    "gho_",
+    "ghs_",
+    "ghu_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "gldt-",
+    "xoxb-",
+    "xoxp-",
+    "xoxa-",
+    "npm_",
+    "pypi-",
+    "hf_",
+    "sk_live_",
+    "rk_live_",
+];
+
 /// `text` with credentials replaced by [`MASK`]; borrowed when there is nothing to redact.
 pub fn secrets(text: &str) -> Cow<'_, str> {
-    match url_passwords(text) {
-        Cow::Borrowed(text) => keyed_values(text),
-        Cow::Owned(text) => Cow::Owned(keyed_values(&text).into_owned()),
+    let text = then(url_passwords(text), keyed_values);
+    then(text, jwts)
+}
+
+/// Applies `step` to what the previous step gave, borrowing as long as nothing changed.
+fn then<'a>(text: Cow<'a, str>, step: fn(&str) -> Cow<'_, str>) -> Cow<'a, str> {
+    match text {
+        Cow::Borrowed(text) => step(text),
+        Cow::Owned(text) => Cow::Owned(step(&text).into_owned()),
     }
+}
+
+/// Whether a URL's user part is a token rather than a name: a known token prefix, or at least
+/// 16 characters mixing letters and digits (a Sentry DSN's 32 hex digits, a bare API key).
+fn user_is_token(user: &str) -> bool {
+    if user.is_empty() || user == MASK {
+        return false;
+    }
+    TOKEN_PREFIXES.iter().any(|p| user.starts_with(p))
+        || (user.chars().count() >= 16
+            && user.chars().any(|c| c.is_ascii_digit())
+            && user.chars().any(|c| c.is_ascii_alphabetic()))
 }
 
 /// Whether a key (`DB_PASSWORD`, `accessToken`, `x-api-key`) names a credential: by its last
@@ -111,7 +156,8 @@ fn ends_authority(c: char) -> bool {
         || c.is_control()
 }
 
-/// Replaces the password of every `scheme://user:password@host`.
+/// Replaces the password of every `scheme://user:password@host`, and the user when it is a
+/// token (`scheme://token@host`).
 fn url_passwords(text: &str) -> Cow<'_, str> {
     if !text.contains("://") {
         return Cow::Borrowed(text);
@@ -128,15 +174,22 @@ fn url_passwords(text: &str) -> Cow<'_, str> {
         match authority.rfind('@') {
             Some(at_sign) => {
                 let userinfo = &authority[..at_sign];
-                match userinfo.split_once(':') {
-                    Some((user, password)) if !password.is_empty() && password != MASK => {
-                        out.push_str(user);
+                let (user, password) = match userinfo.split_once(':') {
+                    Some((user, password)) => (user, Some(password)),
+                    None => (userinfo, None),
+                };
+                let mask_user = user_is_token(user);
+                let mask_password = password.is_some_and(|p| !p.is_empty() && p != MASK);
+                if mask_user || mask_password {
+                    out.push_str(if mask_user { MASK } else { user });
+                    if let Some(password) = password {
                         out.push(':');
-                        out.push_str(MASK);
-                        out.push_str(&authority[at_sign..]);
-                        changed = true;
+                        out.push_str(if mask_password { MASK } else { password });
                     }
-                    _ => out.push_str(authority),
+                    out.push_str(&authority[at_sign..]);
+                    changed = true;
+                } else {
+                    out.push_str(authority);
                 }
             }
             None => out.push_str(authority),
@@ -149,6 +202,65 @@ fn url_passwords(text: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(text)
     }
+}
+
+fn is_base64url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// Replaces every JSON Web Token: base64url segments joined by `.`, at least three (JWS; a JWE
+/// has five), the first starting `eyJ` and not inside a longer word; the third (the signature)
+/// may be empty (an unsigned token).
+fn jwts(text: &str) -> Cow<'_, str> {
+    if !text.contains("eyJ") {
+        return Cow::Borrowed(text);
+    }
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut search = 0;
+    while let Some(found) = text[search..].find("eyJ") {
+        let start = search + found;
+        search = start + 3;
+        if start > 0 && is_base64url(bytes[start - 1]) {
+            continue;
+        }
+        let segment_end = |from: usize| {
+            let mut end = from;
+            while end < bytes.len() && is_base64url(bytes[end]) {
+                end += 1;
+            }
+            end
+        };
+        let mut end = segment_end(start);
+        let mut segments = 1;
+        while bytes.get(end) == Some(&b'.') {
+            let next = segment_end(end + 1);
+            let empty = next == end + 1;
+            // An empty segment only as the signature (and last); otherwise the dot ends a
+            // sentence.
+            if empty && segments != 2 {
+                break;
+            }
+            segments += 1;
+            end = next;
+            if empty {
+                break;
+            }
+        }
+        if segments < 3 || end - start < 16 {
+            continue;
+        }
+        out.push_str(&text[copied..start]);
+        out.push_str(MASK);
+        copied = end;
+        search = end;
+    }
+    if copied == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
 }
 
 fn is_key_char(c: char) -> bool {
@@ -291,6 +403,45 @@ mod tests {
             "PASSWORD_FILE=/run/secrets/db",
         ] {
             assert_eq!(secrets(text), text);
+        }
+    }
+
+    #[test]
+    fn token_users_dsns_and_jwts_are_masked() {
+        assert_eq!(
+            secrets("env GIT_URL = https://ghp_abcdefghij0123456789@git.prod.example/x"),
+            "env GIT_URL = https://****@git.prod.example/x"
+        );
+        assert_eq!(
+            secrets("dsn https://0123456789abcdef0123456789abcdef@o123.ingest.sentry.io/456 ok"),
+            "dsn https://****@o123.ingest.sentry.io/456 ok"
+        );
+        // A token user with a password: both masked.
+        assert_eq!(
+            secrets("https://ghp_short:x-oauth-basic@github.com/o/r"),
+            "https://****:****@github.com/o/r"
+        );
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.c2lnbmF0dXJlX2J5dGVz-_x";
+        assert_eq!(
+            secrets(&format!("env SESSION = {jwt}. Next")),
+            "env SESSION = ****. Next"
+        );
+        assert_eq!(
+            secrets(&format!(
+                "\"{jwt}\", unsigned eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0."
+            )),
+            "\"****\", unsigned ****"
+        );
+        // Names, not tokens; and `eyJ` that is not a token.
+        for text in [
+            "ssh://git@github.com/o/r",
+            "postgres://postgres@db.prod/orders",
+            "https://deploy-bot@git.example/x",
+            "see eyJhbGciOiJIUzI1NiJ9 alone",
+            "keyJar.eyJx.y",
+            "eyJ.a.b",
+        ] {
+            assert!(matches!(secrets(text), Cow::Borrowed(_)), "{text}");
         }
     }
 

@@ -310,6 +310,43 @@ fn appset_parameter_set_limit_is_configurable() {
     );
 }
 
+/// Issue 25, defect 11: a repository's `limits:` may only lower a budget. A config that
+/// raises `appset-parameter-sets` to 1,000,000 still gets the default of 10,000: a matrix of
+/// 101 × 100 is cut at 10,000 with the note (before: all 10,100 expanded, no note).
+#[test]
+fn a_repository_config_cannot_raise_a_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let generators = format!(
+        "  - matrix:\n      generators:\n{}{}",
+        list("k0", 101, 6),
+        list("k1", 100, 6)
+    );
+    application_set(dir.path(), &generators);
+    write_tree(
+        dir.path(),
+        &[(
+            ".envfence.yaml",
+            "limits:\n  appset-parameter-sets: 1000000\n  kustomize-objects: 1000000\n  expanded-objects: 1000000\n",
+        )],
+    );
+    let out = common::envfence()
+        .args(["topology", "--quiet", "--format", "json"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let t = common::json_report(&out);
+    let reasons: Vec<&str> = t["unresolved"]
+        .as_array()
+        .expect("unresolved")
+        .iter()
+        .filter_map(|u| u["reason"].as_str())
+        .collect();
+    assert_eq!(
+        reasons,
+        vec!["matrix generator would yield 10,100 parameter sets; the limit is 10,000 (limits.appset-parameter-sets): the first 10,000 are expanded, the other 100 are not placed"]
+    );
+}
+
 #[test]
 fn expanded_objects_limit_spans_the_whole_scan() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -578,3 +578,58 @@ fn a_base_revision_with_a_newline_is_a_one_line_error() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("main\\n::error::x"), "{stderr}");
 }
+
+/// Issue 25, defect 14: a token as a URL's user (no password) and a JWT in a value that a
+/// finding quotes are masked in every format, the production host kept (before: both printed).
+#[test]
+fn token_users_and_jwts_in_a_quoted_value_are_masked() {
+    fn copy_tree(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for entry in std::fs::read_dir(from).expect("read_dir") {
+            let entry = entry.expect("entry");
+            let target = to.join(entry.file_name());
+            if entry.file_type().expect("type").is_dir() {
+                copy_tree(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).expect("copy");
+            }
+        }
+    }
+    const USER: &str = "ghp_abcdefghij0123456789ABCDEFGHIJ";
+    const JWT: &str =
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjaSIsInJvbGUiOiJhZG1pbiJ9.c2lnbmF0dXJlX2J5dGVzX2hlcmU";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = dir.path().join("demo");
+    copy_tree(&fixture("demo"), &repo);
+    let job = repo.join("apps/checkout/overlays/dev/integration-test-job.yaml");
+    let text = std::fs::read_to_string(&job).expect("job");
+    let hostile = text.replace(
+        "postgres://orders:orders@orders-db.prod.acme.internal:5432/orders",
+        &format!("https://{USER}@orders-db.prod.acme.internal/orders?session={JWT}"),
+    );
+    assert_ne!(text, hostile);
+    std::fs::write(&job, hostile).expect("write");
+    for format in ["text", "json", "github", "markdown", "sarif"] {
+        let out = envfence()
+            .args(["scan", "-q", "--format", format])
+            .arg(&repo)
+            .output()
+            .expect("runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{format}: {stdout}");
+        assert!(
+            !stdout.contains("ghp_abcdefghij") && !stdout.contains("eyJhbGciOiJIUzI1NiJ9"),
+            "{format}: {stdout}"
+        );
+        assert!(
+            stdout.contains("orders-db.prod.acme.internal"),
+            "{format}: {stdout}"
+        );
+        if matches!(format, "text" | "json") {
+            assert!(
+                stdout.contains("https://****@orders-db.prod.acme.internal/orders?session=****"),
+                "{format}: {stdout}"
+            );
+        }
+    }
+}

@@ -421,3 +421,66 @@ fn an_internal_panic_exits_2_with_one_line() {
         );
     }
 }
+
+/// Issue 25, defect 3: a report path that the pull request committed as a symlink
+/// (`envfence.sarif -> ../outside/target`) is refused with one line and exit code 2; the
+/// symlink's target outside the checkout is never written (`scan --output` and `github --sarif`).
+#[cfg(unix)]
+#[test]
+fn a_committed_symlink_at_a_report_path_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = dir.path().join("repo");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("outside");
+    write_tree(&repo, &[("apps/web/config.yaml", GOOD)]);
+    let target = outside.join("target");
+    let original = "#!/bin/sh\necho untouched\n";
+    std::fs::write(&target, original).expect("target");
+    std::os::unix::fs::symlink("../outside/target", repo.join("envfence.sarif")).expect("link");
+    let runs: [&[&str]; 3] = [
+        &[
+            "scan",
+            "-q",
+            "--format",
+            "sarif",
+            "--output",
+            "envfence.sarif",
+            ".",
+        ],
+        &["scan", "-q", "--output", "envfence.sarif", "."],
+        &[
+            "github",
+            "-q",
+            "--comment",
+            "never",
+            "--sarif",
+            "envfence.sarif",
+            ".",
+        ],
+    ];
+    for args in runs {
+        let out = envfence()
+            .args(args)
+            .current_dir(&repo)
+            .env("GITHUB_EVENT_NAME", "push")
+            .env_remove("GITHUB_EVENT_PATH")
+            .env_remove("GITHUB_WORKSPACE")
+            .env_remove("GITHUB_TOKEN")
+            .env_remove("GITHUB_OUTPUT")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("envfence.sarif") && stderr.contains("symlink"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&target).expect("target"),
+            original,
+            "{args:?}"
+        );
+    }
+}

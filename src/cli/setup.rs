@@ -60,7 +60,7 @@ pub struct MergeArgs {
     /// JSON reports (`envfence scan --format json`), one per repository.
     #[arg(required = true, value_name = "REPORT.json")]
     reports: Vec<PathBuf>,
-    /// Write the summary to FILE instead of standard output.
+    /// Write the summary to FILE instead of standard output (never through a symlink at FILE).
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
 }
@@ -158,8 +158,7 @@ pub fn run_man(args: ManArgs, command: clap::Command) -> anyhow::Result<u8> {
         Some(dir) => {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", dir.display()))?;
-            clap_mangen::generate_to(command, &dir)
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", dir.display()))?;
+            write_man_pages(command, &dir)?;
         }
         None => {
             let mut page = Vec::new();
@@ -170,4 +169,22 @@ pub fn run_man(args: ManArgs, command: clap::Command) -> anyhow::Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// One page per command and subcommand, as `clap_mangen::generate_to` writes them, but opened
+/// never through a symlink ([`envfence::files::open_for_writing`]).
+fn write_man_pages(command: clap::Command, dir: &std::path::Path) -> anyhow::Result<()> {
+    fn pages(command: clap::Command, dir: &std::path::Path) -> anyhow::Result<()> {
+        for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+            pages(sub.clone(), dir)?;
+        }
+        let man = clap_mangen::Man::new(command);
+        let path = dir.join(man.get_filename());
+        envfence::files::open_for_writing(&path, envfence::files::WriteMode::Truncate)
+            .and_then(|mut file| man.render(&mut file))
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+    }
+    let mut command = command.disable_help_subcommand(true);
+    command.build();
+    pages(command, dir)
 }

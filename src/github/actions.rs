@@ -257,10 +257,7 @@ pub fn append_summary(path: &Path, markdown: &str) -> anyhow::Result<()> {
 }
 
 fn append(path: &Path, text: &str) -> anyhow::Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
+    let mut file = crate::files::open_for_writing(path, crate::files::WriteMode::Append)
         .with_context(|| format!("cannot write {}", path.display()))?;
     file.write_all(text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))

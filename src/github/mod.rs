@@ -103,7 +103,14 @@ pub fn run(
     }
 
     if let Some(sarif) = request.sarif {
-        std::fs::write(sarif, output::sarif::render(&report, &policies))
+        // Never through a symlink: `envfence.sarif` may be one the pull request committed.
+        crate::files::open_for_writing(sarif, crate::files::WriteMode::Truncate)
+            .and_then(|mut file| {
+                std::io::Write::write_all(
+                    &mut file,
+                    output::sarif::render(&report, &policies).as_bytes(),
+                )
+            })
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", sarif.display()))?;
     }
 
