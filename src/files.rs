@@ -135,15 +135,39 @@ pub enum WriteMode {
 /// the checkout. On Unix the kernel refuses the symlink in the same `open` (`O_NOFOLLOW`), so
 /// there is no window between a check and the open; elsewhere the path is checked first.
 /// Only the last component is checked: the folders of a path the user typed are theirs.
-/// The error says "is a symlink" in that case.
+/// The error says "is a symlink" in that case. A link to a character device or a pipe
+/// (`--output /dev/stdout`) is followed: writing there overwrites no file.
 pub fn open_for_writing(path: &Path, mode: WriteMode) -> std::io::Result<std::fs::File> {
-    open_write_no_follow(path, mode).map_err(|e| {
-        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-            std::io::Error::other("it is a symlink, and envfence never writes through one")
-        } else {
-            e
+    open_write_no_follow(path, mode).or_else(|e| {
+        if !std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(e);
         }
+        // `--output /dev/stdout` (a link to a pipe or a terminal) is how users write to a
+        // stream: a link to a character device or a pipe is followed; one to a file is not.
+        if links_to_a_stream(path) {
+            let mut options = std::fs::OpenOptions::new();
+            match mode {
+                WriteMode::Truncate => options.write(true).truncate(true),
+                WriteMode::Append => options.append(true),
+            };
+            return options.open(path);
+        }
+        Err(std::io::Error::other(
+            "it is a symlink, and envfence never writes through one",
+        ))
     })
+}
+
+/// Whether `path` resolves to a character device or a pipe (`/dev/stdout`, `/dev/null`).
+#[cfg(unix)]
+fn links_to_a_stream(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_char_device() || m.file_type().is_fifo())
+}
+
+#[cfg(not(unix))]
+fn links_to_a_stream(_path: &Path) -> bool {
+    false
 }
 
 #[cfg(unix)]

@@ -484,3 +484,48 @@ fn a_committed_symlink_at_a_report_path_is_refused() {
         );
     }
 }
+
+/// A link to a stream is not a file to overwrite: `--output /dev/stdout` still writes the
+/// report to standard output, and a committed link to `/dev/null` swallows it.
+#[test]
+fn a_report_path_that_links_to_a_stream_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = dir.path().join("repo");
+    write_tree(&repo, &[("apps/web/config.yaml", GOOD)]);
+    let out = envfence()
+        .args([
+            "scan",
+            "-q",
+            "--format",
+            "json",
+            "--output",
+            "/dev/stdout",
+            ".",
+        ])
+        .current_dir(&repo)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(report["version"], 1);
+    std::os::unix::fs::symlink("/dev/null", repo.join("null.json")).expect("link");
+    let out = envfence()
+        .args([
+            "scan",
+            "-q",
+            "--format",
+            "json",
+            "--output",
+            "null.json",
+            ".",
+        ])
+        .current_dir(&repo)
+        .output()
+        .expect("runs");
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
