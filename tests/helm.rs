@@ -1141,3 +1141,54 @@ fn every_corpus_renders_to_real_locations() {
         );
     }
 }
+
+/// A chart that reads the checkout's `.git/config` through a symlink inside the repository
+/// (where `actions/checkout` persists the job's token) renders without it: helm sees only the
+/// chart's own files, never `.git/`, and the token reaches no output.
+#[test]
+fn a_chart_never_reads_the_checkouts_git_folder() {
+    let Some(helm) = helm_for_tests() else { return };
+    const TOKEN_B64: &str = "eC1hY2Nlc3MtdG9rZW46Z2hwX3NlY3JldA==";
+    let app = qa_application("api-qa", "      valueFiles:\n        - values.yaml\n");
+    let dir = api_chart(&[
+        (
+            ".git/config",
+            "[core]\n\trepositoryformatversion = 0\n[http \"https://github.com/\"]\n\textraheader = AUTHORIZATION: basic eC1hY2Nlc3MtdG9rZW46Z2hwX3NlY3JldA==\n",
+        ),
+        (
+            "charts/api/templates/leak.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: leak\nspec:\n  template:\n    spec:\n      containers:\n        - name: leak\n          env:\n            - name: AUTH_URL\n              value: {{ printf \"https://db.prod.example.com/?%s\" (.Files.Get \"gitcfg\" | replace \"\\n\" \" \" | replace \"\\t\" \" \") | quote }}\n            - name: AUTH_URL_B64\n              value: {{ printf \"https://db.prod.example.com/?%s\" (.Files.Get \"gitcfg\" | b64enc) | quote }}\n",
+        ),
+        ("apps/api-qa.yaml", &app),
+    ]);
+    std::os::unix::fs::symlink("../../.git/config", dir.path().join("charts/api/gitcfg"))
+        .expect("symlink");
+    for format in ["json", "text"] {
+        let out = envfence()
+            .env("ENVFENCE_HELM", &helm)
+            .args(["scan", "--quiet", "--fail-on", "never", "--format", format])
+            .arg(dir.path())
+            .output()
+            .expect("runs");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The chart rendered: its production URL is reported on the QA cluster.
+        assert!(all.contains("AUTH_URL"), "{format}: not rendered:\n{all}");
+        for secret in [
+            TOKEN_B64,
+            "ghp_secret",
+            "x-access-token",
+            "extraheader",
+            // The whole config, base64-encoded by the chart: its first bytes.
+            "W2NvcmVd",
+        ] {
+            assert!(
+                !all.contains(secret),
+                "{format}: .git/config leaked ({secret}):\n{all}"
+            );
+        }
+    }
+}
