@@ -3,6 +3,7 @@
 //! `helm template` with its failure explained. Kept apart so that every way helm is started
 //! is in one place to review.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::Path;
@@ -236,7 +237,14 @@ fn in_git_folder(root: &Path, real: &Path) -> bool {
 /// in `.git`, a symlink that leaves the chart, a symlinked folder or a device. Bounded by
 /// [`MAX_CHART_FILES`] and [`MAX_CHART_BYTES`]. helm is never handed a repository path: its
 /// `.Files.Get` would read the checkout's `.git/config`, where a job's token can be.
-fn stage_chart(root: &Path, chart_dir: &Path, dest: &Path) -> Result<(), String> {
+///
+/// Returns the text of each template and CRD file (under a `templates` or `crds` folder) by
+/// its path inside the chart: the only files the line alignment of helm's output may read.
+fn stage_chart(
+    root: &Path,
+    chart_dir: &Path,
+    dest: &Path,
+) -> Result<HashMap<String, String>, String> {
     let root =
         std::fs::canonicalize(root).map_err(|e| format!("cannot read the repository: {e}"))?;
     let chart =
@@ -246,6 +254,7 @@ fn stage_chart(root: &Path, chart_dir: &Path, dest: &Path) -> Result<(), String>
     }
     let copy_failed = |e: std::io::Error| format!("cannot write a temporary copy: {e}");
     let (mut files, mut bytes) = (0usize, 0u64);
+    let mut texts = HashMap::new();
     let walk = walkdir::WalkDir::new(&chart)
         .follow_links(false)
         .sort_by_file_name()
@@ -306,8 +315,21 @@ fn stage_chart(root: &Path, chart_dir: &Path, dest: &Path) -> Result<(), String>
             ));
         }
         std::fs::write(&target, &content).map_err(copy_failed)?;
+        let parts: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        if parts[..parts.len().saturating_sub(1)]
+            .iter()
+            .any(|p| p == "templates" || p == "crds")
+        {
+            texts.insert(
+                parts.join("/"),
+                String::from_utf8_lossy(&content).into_owned(),
+            );
+        }
     }
-    Ok(())
+    Ok(texts)
 }
 
 /// Runs one `helm template` and turns its output into one file per rendered document.
@@ -320,7 +342,7 @@ pub(super) fn render(
     confined(root, &chart_dir)?;
     let homes = tempfile::tempdir().map_err(|e| format!("cannot make a temporary folder: {e}"))?;
     let staged = homes.path().join("chart");
-    stage_chart(root, &chart_dir, &staged)?;
+    let templates = stage_chart(root, &chart_dir, &staged)?;
     let mut args: Vec<OsString> = vec!["template".into()];
     for (on, flag) in [
         (r.flags.include_crds, "--include-crds"),
@@ -396,7 +418,7 @@ pub(super) fn render(
         explain_failure(&r.chart, &e)
     })?;
     let text = String::from_utf8_lossy(&out);
-    Ok(split_output(root, r, &text))
+    Ok(split_output(root, r, &text, &templates))
 }
 
 /// A failure as the note quotes it; missing dependencies say how to vendor them.
