@@ -1141,3 +1141,110 @@ fn every_corpus_renders_to_real_locations() {
         );
     }
 }
+
+/// A chart that reads the checkout's `.git/config` through a symlink inside the repository
+/// (where `actions/checkout` persists the job's token) renders without it: helm sees only the
+/// chart's own files, never `.git/`, and the token reaches no output.
+#[test]
+fn a_chart_never_reads_the_checkouts_git_folder() {
+    let Some(helm) = helm_for_tests() else { return };
+    const TOKEN_B64: &str = "eC1hY2Nlc3MtdG9rZW46Z2hwX3NlY3JldA==";
+    let app = qa_application("api-qa", "      valueFiles:\n        - values.yaml\n");
+    let dir = api_chart(&[
+        (
+            ".git/config",
+            "[core]\n\trepositoryformatversion = 0\n[http \"https://github.com/\"]\n\textraheader = AUTHORIZATION: basic eC1hY2Nlc3MtdG9rZW46Z2hwX3NlY3JldA==\n",
+        ),
+        (
+            "charts/api/templates/leak.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: leak\nspec:\n  template:\n    spec:\n      containers:\n        - name: leak\n          env:\n            - name: AUTH_URL\n              value: {{ printf \"https://db.prod.example.com/?%s\" (.Files.Get \"gitcfg\" | replace \"\\n\" \" \" | replace \"\\t\" \" \") | quote }}\n            - name: AUTH_URL_B64\n              value: {{ printf \"https://db.prod.example.com/?%s\" (.Files.Get \"gitcfg\" | b64enc) | quote }}\n",
+        ),
+        ("apps/api-qa.yaml", &app),
+    ]);
+    std::os::unix::fs::symlink("../../.git/config", dir.path().join("charts/api/gitcfg"))
+        .expect("symlink");
+    for format in ["json", "text"] {
+        let out = envfence()
+            .env("ENVFENCE_HELM", &helm)
+            .args(["scan", "--quiet", "--fail-on", "never", "--format", format])
+            .arg(dir.path())
+            .output()
+            .expect("runs");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The chart rendered: its production URL is reported on the QA cluster.
+        assert!(all.contains("AUTH_URL"), "{format}: not rendered:\n{all}");
+        for secret in [
+            TOKEN_B64,
+            "ghp_secret",
+            "x-access-token",
+            "extraheader",
+            // The whole config, base64-encoded by the chart: its first bytes.
+            "W2NvcmVd",
+        ] {
+            assert!(
+                !all.contains(secret),
+                "{format}: .git/config leaked ({secret}):\n{all}"
+            );
+        }
+    }
+}
+
+/// A `# Source:` line is helm's output, which the chart writes (a CRD file is printed as it
+/// is): a path it names is never opened. `web/../../outside.txt` is a symlink out of the
+/// repository whose text would otherwise give the line numbers; the object is placed at a
+/// file of the chart instead.
+#[test]
+fn a_source_line_never_makes_envfence_open_a_file() {
+    let Some(helm) = helm_for_tests() else { return };
+    let outside = tempfile::tempdir().expect("tempdir");
+    let mut secret = String::new();
+    for i in 0..30 {
+        secret.push_str(&format!("filler line {i}\n"));
+    }
+    secret.push_str("kind: Secret\nmetadata:\n  name: outside-marker\n");
+    std::fs::write(outside.path().join("secret.txt"), &secret).expect("write");
+    let app = qa_application("api-qa", "      valueFiles:\n        - values.yaml\n");
+    let dir = api_chart(&[
+        (
+            "charts/api/crds/probe.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: first\n---\n# Source: api/../../outside.txt\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: probe\ndata:\n  url: https://db.prod.example.com/x\n",
+        ),
+        ("apps/api-qa.yaml", &app),
+    ]);
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.txt"),
+        dir.path().join("outside.txt"),
+    )
+    .expect("symlink");
+    let started = std::time::Instant::now();
+    for format in ["json", "text"] {
+        let out = envfence()
+            .env("ENVFENCE_HELM", &helm)
+            .args(["scan", "--quiet", "--fail-on", "never", "--format", format])
+            .arg(dir.path())
+            .output()
+            .expect("runs");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !all.contains("outside.txt") && !all.contains("outside-marker"),
+            "{format}: a path helm's output names was read:\n{all}"
+        );
+        if format == "json" {
+            let report = json_report(&out);
+            let placements = report.to_string();
+            assert!(
+                placements.contains("charts/api/Chart.yaml"),
+                "the object of an unknown source is at the chart: {report:#}"
+            );
+        }
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+}

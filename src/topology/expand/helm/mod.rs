@@ -53,6 +53,8 @@ pub const MAX_RENDERS: usize = 2000;
 pub const MAX_ROUNDS: usize = 6;
 /// A chart with more files than this is not rendered.
 const MAX_CHART_FILES: usize = 20_000;
+/// A chart whose files are larger than this in all is not rendered (they are copied for helm).
+const MAX_CHART_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Which helm the user chose: `--helm PATH|off`, `ENVFENCE_HELM`, or neither.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

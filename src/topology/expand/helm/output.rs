@@ -14,7 +14,17 @@ use crate::topology::index::{self, DocRef};
 /// Splits `helm template` output at each `# Source:` document into files placed like
 /// manifests: at the template (lines aligned with its text), or at the values-file line that
 /// names an object which only the values define.
-pub(super) fn split_output(root: &Path, r: &RenderRequest, text: &str) -> Vec<SourceFile> {
+///
+/// `templates` holds the text of the chart's template and CRD files (by path inside the chart)
+/// as they were handed to helm: a `# Source:` line is the chart's own output, so the path it
+/// names is only looked up there, never opened. One that is not among them (a packaged
+/// subchart, or a path with `..`) is placed at the chart's `Chart.yaml`, line 1.
+pub(super) fn split_output(
+    root: &Path,
+    r: &RenderRequest,
+    text: &str,
+    templates: &HashMap<String, String>,
+) -> Vec<SourceFile> {
     let value_files: Vec<(String, String)> = r
         .value_files()
         .map(|f| {
@@ -24,25 +34,24 @@ pub(super) fn split_output(root: &Path, r: &RenderRequest, text: &str) -> Vec<So
             )
         })
         .collect();
-    let mut templates: HashMap<String, Option<String>> = HashMap::new();
     let mut out = Vec::new();
     for chunk in chunks(text) {
         let Some(source) = chunk.source else { continue };
         // `# Source: <chart name>/templates/x.yaml`: the first segment is the chart's name.
         let within = source.split_once('/').map_or(source, |(_, rest)| rest);
-        let mut template = index::join(&r.chart, within, false).unwrap_or_default();
-        let template_text = templates
-            .entry(template.clone())
-            .or_insert_with(|| std::fs::read_to_string(root.join(&template)).ok())
-            .clone();
-        if template_text.is_none() {
-            // A packaged subchart: point at the chart itself.
-            template = format!("{}/Chart.yaml", r.chart)
+        let plain = within
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..");
+        let template_text = templates.get(within).filter(|_| plain);
+        let template = match template_text {
+            Some(_) => index::join(&r.chart, within, false).unwrap_or_default(),
+            // A packaged subchart, or a path the chart made up: point at the chart itself.
+            None => format!("{}/Chart.yaml", r.chart)
                 .trim_start_matches('/')
-                .to_owned();
-        }
+                .to_owned(),
+        };
         let path: Arc<str> = Arc::from(template.as_str());
-        let template_lines: Vec<&str> = template_text.as_deref().unwrap_or("").lines().collect();
+        let template_lines: Vec<&str> = template_text.map_or("", String::as_str).lines().collect();
         let map = align(&chunk.lines, &template_lines);
         // A trailing newline: a block scalar that ends the input needs its line break.
         let body = format!("{}\n", chunk.lines.join("\n"));

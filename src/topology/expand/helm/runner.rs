@@ -3,6 +3,7 @@
 //! `helm template` with its failure explained. Kept apart so that every way helm is started
 //! is in one place to review.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::Path;
@@ -15,8 +16,8 @@ use crate::config::Config;
 use crate::documents::SourceFile;
 use crate::topology::expand::helm::output::split_output;
 use crate::topology::expand::helm::{
-    Availability, Helm, HelmChoice, RenderRequest, ValuesInput, MAX_CHART_FILES, MAX_RENDER_OUTPUT,
-    RENDER_TIMEOUT,
+    Availability, Helm, HelmChoice, RenderRequest, ValuesInput, MAX_CHART_BYTES, MAX_CHART_FILES,
+    MAX_RENDER_OUTPUT, RENDER_TIMEOUT,
 };
 
 /// Finds the helm binary: an explicit choice must work (an error is a usage error); `helm` on
@@ -224,6 +225,113 @@ pub(super) fn confined(root: &Path, chart: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `real` (a canonical path) lies in a `.git` folder of the repository at `root`.
+fn in_git_folder(root: &Path, real: &Path) -> bool {
+    real.strip_prefix(root).map_or(true, |rel| {
+        rel.components().any(|c| c.as_os_str() == ".git")
+    })
+}
+
+/// Copies the chart folder into `dest` as envfence reads it, for helm to render: regular files,
+/// and symlinks to regular files inside the chart folder (as their content); never anything
+/// in `.git`, a symlink that leaves the chart, a symlinked folder or a device. Bounded by
+/// [`MAX_CHART_FILES`] and [`MAX_CHART_BYTES`]. helm is never handed a repository path: its
+/// `.Files.Get` would read the checkout's `.git/config`, where a job's token can be.
+///
+/// Returns the text of each template and CRD file (under a `templates` or `crds` folder) by
+/// its path inside the chart: the only files the line alignment of helm's output may read.
+fn stage_chart(
+    root: &Path,
+    chart_dir: &Path,
+    dest: &Path,
+) -> Result<HashMap<String, String>, String> {
+    let root =
+        std::fs::canonicalize(root).map_err(|e| format!("cannot read the repository: {e}"))?;
+    let chart =
+        std::fs::canonicalize(chart_dir).map_err(|e| format!("cannot read the chart: {e}"))?;
+    if in_git_folder(&root, &chart) {
+        return Err("the chart is inside a .git folder; it is not rendered".to_owned());
+    }
+    let copy_failed = |e: std::io::Error| format!("cannot write a temporary copy: {e}");
+    let (mut files, mut bytes) = (0usize, 0u64);
+    let mut texts = HashMap::new();
+    let walk = walkdir::WalkDir::new(&chart)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.file_name() != ".git");
+    for entry in walk {
+        let entry = entry.map_err(|e| {
+            let shown = e
+                .path()
+                .and_then(|p| p.strip_prefix(&root).ok())
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            format!("{shown}: cannot be read; the chart is not rendered")
+        })?;
+        files += 1;
+        if files > MAX_CHART_FILES {
+            return Err(format!("the chart has more than {MAX_CHART_FILES} files"));
+        }
+        let Ok(rel) = entry.path().strip_prefix(&chart) else {
+            continue;
+        };
+        let target = dest.join(rel);
+        let kind = entry.file_type();
+        if kind.is_dir() {
+            std::fs::create_dir_all(&target).map_err(copy_failed)?;
+            continue;
+        }
+        let source = if kind.is_symlink() {
+            match std::fs::canonicalize(entry.path()) {
+                Ok(real) if real.starts_with(&chart) && !in_git_folder(&root, &real) => real,
+                _ => continue,
+            }
+        } else if kind.is_file() {
+            entry.path().to_path_buf()
+        } else {
+            continue;
+        };
+        if !std::fs::metadata(&source).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        let mut content = Vec::new();
+        std::fs::File::open(&source)
+            .and_then(|f| {
+                f.take(MAX_CHART_BYTES.saturating_sub(bytes) + 1)
+                    .read_to_end(&mut content)
+            })
+            .map_err(|e| {
+                format!(
+                    "{}: cannot read it ({e}); the chart is not rendered",
+                    entry.path().strip_prefix(&root).unwrap_or(rel).display()
+                )
+            })?;
+        bytes += content.len() as u64;
+        if bytes > MAX_CHART_BYTES {
+            return Err(format!(
+                "the chart has more than {} MiB of files",
+                MAX_CHART_BYTES / (1024 * 1024)
+            ));
+        }
+        std::fs::write(&target, &content).map_err(copy_failed)?;
+        let parts: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        if parts[..parts.len().saturating_sub(1)]
+            .iter()
+            .any(|p| p == "templates" || p == "crds")
+        {
+            texts.insert(
+                parts.join("/"),
+                String::from_utf8_lossy(&content).into_owned(),
+            );
+        }
+    }
+    Ok(texts)
+}
+
 /// Runs one `helm template` and turns its output into one file per rendered document.
 pub(super) fn render(
     helm: &Helm,
@@ -233,6 +341,8 @@ pub(super) fn render(
     let chart_dir = root.join(&r.chart);
     confined(root, &chart_dir)?;
     let homes = tempfile::tempdir().map_err(|e| format!("cannot make a temporary folder: {e}"))?;
+    let staged = homes.path().join("chart");
+    let templates = stage_chart(root, &chart_dir, &staged)?;
     let mut args: Vec<OsString> = vec!["template".into()];
     for (on, flag) in [
         (r.flags.include_crds, "--include-crds"),
@@ -262,7 +372,10 @@ pub(super) fn render(
                 let real =
                     std::fs::canonicalize(&path).map_err(|e| format!("values file {f}: {e}"))?;
                 let root_real = std::fs::canonicalize(root).map_err(|e| e.to_string())?;
-                if !real.starts_with(&root_real) || !real.is_file() {
+                if !real.starts_with(&root_real)
+                    || in_git_folder(&root_real, &real)
+                    || !real.is_file()
+                {
                     return Err(format!(
                         "values file {f} is a symlink that leaves the repository; not rendered"
                     ));
@@ -287,7 +400,7 @@ pub(super) fn render(
     // flag (`--post-renderer=/bin/sh` would run a program).
     args.push("--".into());
     args.push(r.release.clone().into());
-    args.push(chart_dir.clone().into_os_string());
+    args.push(staged.clone().into_os_string());
     let out = run_confined(
         &helm.path,
         &args,
@@ -295,11 +408,17 @@ pub(super) fn render(
         RENDER_TIMEOUT,
         MAX_RENDER_OUTPUT,
     )
-    // helm may name the chart by its absolute path: show it relative, the same on both sides
-    // of a diff-aware scan.
-    .map_err(|e| explain_failure(&r.chart, &e.replace(&format!("{}/", root.display()), "")))?;
+    // helm may name the chart by its absolute path: show the chart folder, relative, the same
+    // on both sides of a diff-aware scan.
+    .map_err(|e| {
+        let shown = if r.chart.is_empty() { "." } else { &r.chart };
+        let e = e
+            .replace(&staged.display().to_string(), shown)
+            .replace(&format!("{}/", root.display()), "");
+        explain_failure(&r.chart, &e)
+    })?;
     let text = String::from_utf8_lossy(&out);
-    Ok(split_output(root, r, &text))
+    Ok(split_output(root, r, &text, &templates))
 }
 
 /// A failure as the note quotes it; missing dependencies say how to vendor them.
