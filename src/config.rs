@@ -613,6 +613,12 @@ pub fn json_schema() -> String {
 }
 
 impl Config {
+    /// The config file's path as findings and evidence name it ([`FILE_NAME`] when there is
+    /// no file).
+    pub fn shown_file(&self) -> &str {
+        self.source.as_ref().map_or(FILE_NAME, |s| s.shown.as_str())
+    }
+
     /// Loads `explicit` (which must exist), or `.envfence.yaml` in `root` if there is one.
     /// Both are read as [`Repository`] says: confined to the repository when they are its
     /// content.

@@ -145,17 +145,22 @@ pub fn open_for_writing(path: &Path, mode: WriteMode) -> std::io::Result<std::fs
         // `--output /dev/stdout` (a link to a pipe or a terminal) is how users write to a
         // stream: a link to a character device or a pipe is followed; one to a file is not.
         if links_to_a_stream(path) {
-            let mut options = std::fs::OpenOptions::new();
-            match mode {
-                WriteMode::Truncate => options.write(true).truncate(true),
-                WriteMode::Append => options.append(true),
-            };
-            return options.open(path);
+            return write_options(mode).open(path);
         }
         Err(std::io::Error::other(
             "it is a symlink, and envfence never writes through one",
         ))
     })
+}
+
+/// Options that write as `mode` says.
+fn write_options(mode: WriteMode) -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    match mode {
+        WriteMode::Truncate => options.write(true).truncate(true),
+        WriteMode::Append => options.append(true),
+    };
+    options
 }
 
 /// Whether `path` resolves to a character device or a pipe (`/dev/stdout`, `/dev/null`).
@@ -173,12 +178,7 @@ fn links_to_a_stream(_path: &Path) -> bool {
 #[cfg(unix)]
 fn open_write_no_follow(path: &Path, mode: WriteMode) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut options = std::fs::OpenOptions::new();
-    match mode {
-        WriteMode::Truncate => options.write(true).truncate(true),
-        WriteMode::Append => options.append(true),
-    };
-    options
+    write_options(mode)
         .create(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY)
         .open(path)
@@ -189,12 +189,7 @@ fn open_write_no_follow(path: &Path, mode: WriteMode) -> std::io::Result<std::fs
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(std::io::Error::other("a symlink"));
     }
-    let mut options = std::fs::OpenOptions::new();
-    match mode {
-        WriteMode::Truncate => options.write(true).truncate(true),
-        WriteMode::Append => options.append(true),
-    };
-    options.create(true).open(path)
+    write_options(mode).create(true).open(path)
 }
 
 #[cfg(test)]

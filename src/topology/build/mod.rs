@@ -172,5 +172,3 @@ fn template_notes(
         });
     }
 }
-
-pub use crate::topology::expand::kustomize::kustomize_objects;

@@ -512,10 +512,7 @@ pub fn assign_tiers(clusters: &mut [crate::topology::Cluster], config: &Config) 
                 .as_ref()
                 .and_then(|s| s.line_of(&format!("clusters[{i}].tier")))
                 .unwrap_or(1);
-            let file = config
-                .source
-                .as_ref()
-                .map_or(crate::config::FILE_NAME, |s| s.shown.as_str());
+            let file = config.shown_file();
             c.tier = Some(tier);
             c.tier_reason = format!("declared tier {tier} in the config ({file}:{line})");
             continue;
@@ -578,10 +575,7 @@ pub fn homes(
             .as_ref()
             .and_then(|s| s.line_of(&format!("tiers.{}", purpose.as_str())))
             .unwrap_or(1);
-        let file = config
-            .source
-            .as_ref()
-            .map_or(crate::config::FILE_NAME, |s| s.shown.as_str());
+        let file = config.shown_file();
         return (
             tiers.to_vec(),
             Some(Location::new(&std::sync::Arc::from(file), line)),

@@ -220,11 +220,7 @@ pub fn covered_by_others(file: &str, me: DocRef, dirs: &HashMap<String, Vec<DocR
 
 /// The config file's path, as findings and evidence name it.
 pub fn config_file(config: &Config) -> Arc<str> {
-    config
-        .source
-        .as_ref()
-        .map(|s| Arc::from(s.shown.as_str()))
-        .unwrap_or_else(|| Arc::from(crate::config::FILE_NAME))
+    Arc::from(config.shown_file())
 }
 
 /// A deployer-level signal from one word of a deployer's identity (its name, a label, its

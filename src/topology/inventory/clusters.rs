@@ -224,11 +224,7 @@ impl Inventory {
             ),
             repository: crate::topology::repository::ThisRepository::from_config(config),
         };
-        let config_file: Arc<str> = config
-            .source
-            .as_ref()
-            .map(|s| Arc::from(s.shown.as_str()))
-            .unwrap_or_else(|| Arc::from(config::FILE_NAME));
+        let config_file: Arc<str> = Arc::from(config.shown_file());
         for (i, decl) in config.clusters.iter().enumerate() {
             let line = config
                 .source
