@@ -402,9 +402,9 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         args.format == Format::Text,
         matches!(args.format, Format::Text | Format::Markdown),
     )?;
-    let failed = failing(&report, args.fail_on);
+    let code = exit_code(&report, args.fail_on);
     envfence::background::drop_in_background(report);
-    Ok(u8::from(failed))
+    Ok(code)
 }
 
 fn run_github(args: GithubArgs) -> anyhow::Result<u8> {
@@ -425,7 +425,19 @@ fn run_github(args: GithubArgs) -> anyhow::Result<u8> {
         let warning = envfence::sanitize::text(warning);
         eprintln!("envfence: warning: {warning}");
     }
-    Ok(u8::from(failing(&outcome.report, args.fail_on)))
+    Ok(exit_code(&outcome.report, args.fail_on))
+}
+
+/// 3 when a budget cut the scan short, else 1 when a finding fails it, else 0; `--fail-on
+/// never` keeps 0 (DESIGN §7: 2, for errors, is returned before a report exists).
+fn exit_code(report: &scan::ScanReport, fail_on: FailOn) -> u8 {
+    if fail_on.threshold().is_none() {
+        0
+    } else if !report.summary.cuts.is_empty() {
+        3
+    } else {
+        u8::from(failing(report, fail_on))
+    }
 }
 
 /// Whether a new, unsuppressed finding is at or above `--fail-on`.

@@ -13,7 +13,8 @@
 //! 1. [`vocabulary`] (rule ids, severities, tiers, purposes), [`location`] (a file and line),
 //!    [`files`] (bounded reads of one file), [`sanitize`] (text safe for a terminal),
 //!    [`redact`] (credentials masked) and [`background`], which import nothing of the crate;
-//!    then [`evidence`] (typed hops of an evidence chain, and their words);
+//!    then [`evidence`] (typed hops of an evidence chain, and their words) and [`budget`] (the
+//!    limits that bound a scan, and the record of one that cut it short);
 //! 2. [`documents`];
 //! 3. [`config`], then [`walk`] (which leaves out what the config excludes), then [`git`];
 //! 4. [`topology`];
@@ -25,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 pub mod background;
+pub mod budget;
 pub mod config;
 pub mod documents;
 pub mod evidence;

@@ -12,6 +12,7 @@ use git2::Oid;
 use rayon::prelude::*;
 
 use crate::background::drop_in_background;
+use crate::budget::BudgetCut;
 use crate::config::Config;
 use crate::documents::{self, FileKind, Loaded, SkipReason, SourceFile};
 use crate::findings::{self, Finding, Status};
@@ -173,6 +174,12 @@ pub struct Summary {
     pub helm: Option<String>,
     pub renders: usize,
     pub render_time: Duration,
+    /// The budgets that cut this scan short, settled ([`crate::budget::settle`]): a scan with
+    /// any is incomplete, says so first and exits 3.
+    pub cuts: Vec<BudgetCut>,
+    /// What Rego policies printed (`print`), in evaluation order: the binary shows each line
+    /// escaped on stderr, never as raw output a runner would read as a command.
+    pub policy_prints: Vec<String>,
 }
 
 /// A file scanned on its own: nothing outside it was read, so no deployer placed it.
@@ -514,22 +521,35 @@ fn scan_in_pool(
     let mut workspace = index(target, config, options, progress)?;
     let (topology, renders, prepared) =
         build_and_prepare(&mut workspace, target, config, options, policies)?;
-    let findings = judge(&workspace, &topology, config, policies, prepared)?;
+    let judged = judge(&workspace, &topology, config, policies, prepared)?;
     let mut summary = summarise(&workspace, &topology, started.elapsed());
     drop_in_background(workspace);
     summary.alone = target.alone();
     summary.helm = renders.helm().map(ToString::to_string);
     summary.renders = renders.runs;
     summary.render_time = renders.time;
+    summary.cuts.extend(renders.cuts.iter().cloned());
+    summary.cuts.extend(judged.cuts);
+    crate::budget::settle(&mut summary.cuts);
+    summary.policy_prints = judged.prints;
     Ok(ScanReport {
-        findings,
+        findings: judged.findings,
         summary,
         topology,
         comparison: None,
     })
 }
 
-/// The rules and suppressions over a workspace and its topology: findings in report order.
+/// What judging one side yields: its findings in report order, the budgets the Rego policies
+/// hit, and what the policies printed (shown escaped, never as raw output).
+#[derive(Debug, Clone, Default)]
+struct Judged {
+    findings: Vec<Finding>,
+    cuts: Vec<BudgetCut>,
+    prints: Vec<String>,
+}
+
+/// The rules and suppressions over a workspace and its topology.
 /// `prepared`: the Rego values of the documents, when they were made ahead.
 fn judge(
     workspace: &Workspace,
@@ -537,8 +557,9 @@ fn judge(
     config: &Config,
     policies: &Policies,
     prepared: Option<rules::rego::Prepared>,
-) -> anyhow::Result<Vec<Finding>> {
+) -> anyhow::Result<Judged> {
     let ctx = RuleContext::new(&workspace.files, topology, policies, config);
+    let mut judged = Judged::default();
     let mut findings = match policies.rego() {
         // On this thread: on rayon's workers the rules' working sets would grow those
         // threads' heaps at the scan's peak (docs/decisions.md, "Performance").
@@ -546,17 +567,21 @@ fn judge(
         Some(rego) => {
             // The Rego policies' single repository-level evaluation is long and serial: the
             // built-in rules fill the other cores meanwhile.
-            let (mut findings, rego_findings) = rayon::join(
+            let (mut findings, evaluated) = rayon::join(
                 || rules::run_all(&ctx),
                 || rules::rego::run(&ctx, rego, prepared),
             );
-            findings.extend(rego_findings?);
+            let evaluated = evaluated?;
+            findings.extend(evaluated.findings);
+            judged.cuts = evaluated.cuts;
+            judged.prints = evaluated.prints;
             findings
         }
     };
     crate::suppressions::apply(&workspace.files, policies, &mut findings);
     findings::sort(&mut findings);
-    Ok(findings)
+    judged.findings = findings;
+    Ok(judged)
 }
 
 /// [`build_rendering`], and with Rego policies and nothing to render, the policies' values of
@@ -672,6 +697,8 @@ fn summarise(workspace: &Workspace, topology: &Topology, duration: Duration) -> 
         helm: None,
         renders: 0,
         render_time: Duration::ZERO,
+        cuts: topology.cuts.clone(),
+        policy_prints: Vec::new(),
     }
 }
 
@@ -766,8 +793,10 @@ fn diff_scan_in_pool(
             Some(&tree),
             donor,
         )?;
-        let findings = judge(&base.workspace, &base_topology, config, policies, None)?;
-        Ok((base, Some(findings), renders.runs, Some(base_topology)))
+        let mut judged = judge(&base.workspace, &base_topology, config, policies, None)?;
+        judged.cuts.extend(base_topology.cuts.iter().cloned());
+        judged.cuts.extend(renders.cuts.iter().cloned());
+        Ok((base, Some(judged), renders.runs, Some(base_topology)))
     };
     let (topology, head_renders, head_findings, base_side) =
         if matches!(availability, helm::Availability::Ready(_)) {
@@ -822,9 +851,15 @@ fn diff_scan_in_pool(
                 (topology, renders, head_findings, base_side)
             }
         };
-    let head_findings = head_findings?;
-    let (base, base_findings, base_renders, base_topology) = base_side?;
-    let base_findings = base_findings.unwrap_or_else(|| head_findings.clone());
+    let head_judged = head_findings?;
+    let (base, base_judged, base_renders, base_topology) = base_side?;
+    let base_judged = base_judged.unwrap_or_else(|| head_judged.clone());
+    let mut cuts = head_judged.cuts;
+    cuts.extend(head_renders.cuts.iter().cloned());
+    cuts.extend(base_judged.cuts);
+    let head_findings = head_judged.findings;
+    let base_findings = base_judged.findings;
+    let prints = head_judged.prints;
     // Renames only matter when a base file is missing from the head.
     let head_paths: crate::topology::HashSet<&str> = head
         .workspace
@@ -862,6 +897,9 @@ fn diff_scan_in_pool(
     summary.helm = head_renders.helm().map(ToString::to_string);
     summary.renders = head_renders.runs + base_renders;
     summary.render_time = head_renders.time;
+    summary.cuts.extend(cuts);
+    crate::budget::settle(&mut summary.cuts);
+    summary.policy_prints = prints;
     Ok(ScanReport {
         findings,
         summary,
@@ -901,7 +939,10 @@ pub fn config_at(target: &Target, rev: &str) -> anyhow::Result<Config> {
 /// head's: nothing differs) and how many charts it rendered.
 /// The base's files, findings (none when they are the head's), renders, and topology (kept
 /// to be freed once the head is done too).
-type BaseSide = (IndexedSide, Option<Vec<Finding>>, usize, Option<Topology>);
+/// The base side of a diff-aware scan: what was read, its judgement (`None`: the head's, for
+/// the same blobs; its cuts include the base's build and renders), its render runs and its
+/// topology.
+type BaseSide = (IndexedSide, Option<Judged>, usize, Option<Topology>);
 
 /// Marks head findings `existing` when the base had the same finding (same fingerprint once
 /// the base's paths follow the renames), else `new`; unmatched base findings are `fixed`.

@@ -65,6 +65,7 @@ pub use index::{DocRef, RepoIndex};
 use kustomize::DirectoryMode;
 pub use tiers::{Purpose, Tier};
 
+use crate::budget::BudgetCut;
 use crate::evidence::Evidence;
 use crate::location::Location;
 
@@ -218,6 +219,8 @@ pub struct Outcome {
     pub extra_placements: Vec<Placement>,
     /// Local Helm charts the deployer installs (rendered, or opaque when they cannot be).
     pub charts: Vec<helm::ChartInstall>,
+    /// Budgets the deployer hit (each also a note in `unresolved`).
+    pub cuts: Vec<BudgetCut>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,6 +246,8 @@ pub struct Topology {
     /// For each rendered file, the value sources of the renders that placed it, by deployer
     /// location: see [`Topology::value_sources`].
     pub rendered_values: HashMap<usize, Vec<(Location, Arc<helm_values::ValueSources>)>>,
+    /// The budgets that cut this build short (each also a note in `unresolved`).
+    pub cuts: Vec<BudgetCut>,
 }
 
 impl Topology {

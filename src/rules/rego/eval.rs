@@ -12,6 +12,7 @@ use super::compile::one_line;
 use super::findings::finding;
 use super::input::{object, object_and_cluster, s, Prepared, Shared};
 use super::{memory, Package, RegoPolicies};
+use crate::budget::BudgetCut;
 use crate::findings::{Finding, Location};
 use crate::rules::RuleContext;
 use crate::topology::Placement;
@@ -29,15 +30,25 @@ pub(super) struct Subject<'p> {
     pub location: Location,
 }
 
+/// What evaluating the policies of a scan yields.
+#[derive(Debug, Default)]
+pub struct Evaluated {
+    pub findings: Vec<Finding>,
+    /// The budgets an evaluation hit (its time, memory, or a crash of the interpreter).
+    pub cuts: Vec<BudgetCut>,
+    /// What the policies printed, one entry per line, unescaped: outputs escape them.
+    pub prints: Vec<String>,
+}
+
 /// Runs every Rego policy over the topology; `prepared` are the documents' values when they
 /// were made ahead.
 pub fn run(
     ctx: &RuleContext<'_>,
     rego: &RegoPolicies,
     prepared: Option<Prepared>,
-) -> anyhow::Result<Vec<Finding>> {
+) -> anyhow::Result<Evaluated> {
     if rego.packages.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Evaluated::default());
     }
     let shared = Shared::new(ctx, prepared);
     let mut engine = rego.engine.clone();
@@ -71,7 +82,10 @@ pub fn run(
     let mut findings = repository_findings?;
     findings.extend(placement_findings?);
     shared.drop_in_background(engine);
-    Ok(findings)
+    Ok(Evaluated {
+        findings,
+        ..Evaluated::default()
+    })
 }
 
 /// Every per-placement package over every placement (patches excepted), in placement order.

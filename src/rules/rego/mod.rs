@@ -44,7 +44,8 @@ use crate::findings::Severity;
 
 pub use compile::{COMPILE_TIME_BUDGET, EVALUATION_TIME_BUDGET};
 pub use eval::{
-    run, TestOutcome, TestResult, MAX_MESSAGES_PER_PLACEMENT, MAX_MESSAGES_PER_REPOSITORY,
+    run, Evaluated, TestOutcome, TestResult, MAX_MESSAGES_PER_PLACEMENT,
+    MAX_MESSAGES_PER_REPOSITORY,
 };
 pub use findings::{parse_id, MAX_MESSAGE_CHARS};
 pub use input::{cluster_tier, prepare, workload_purpose, Prepared};

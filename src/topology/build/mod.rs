@@ -114,6 +114,7 @@ pub(crate) fn build_with_families(
         clusters: done.inventory.clusters,
         placements,
         unresolved: done.unresolved,
+        cuts: done.cuts,
         manifests,
         object_coverage,
         rendered_from: renders.first_rendered,
@@ -131,6 +132,7 @@ pub(crate) fn build_with_families(
         .unresolved
         .sort_by(|a, b| (&a.location, &a.reason).cmp(&(&b.location, &b.reason)));
     topology.unresolved.dedup();
+    crate::budget::settle(&mut topology.cuts);
     topology
 }
 

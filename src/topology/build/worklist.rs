@@ -8,6 +8,7 @@ use compact_str::CompactString;
 
 use super::classes::{DeliverySignals, Undecided};
 use super::placed::{PlacedIndex, PlacementKey};
+use crate::budget::BudgetCut;
 use crate::config::{Config, Limits};
 use crate::evidence::{Evidence, Hop, ObjectId};
 use crate::location::Location;
@@ -42,6 +43,8 @@ pub struct Worklist<'a> {
     /// one base document becomes several objects when overlays rename it.
     pub(super) placed: PlacedIndex,
     pub(super) unresolved: Vec<Unresolved>,
+    /// The budgets that cut this build short (each also a note in `unresolved`).
+    pub(super) cuts: Vec<BudgetCut>,
     /// Deployers to run: the document, the cluster it runs on, the evidence that led there,
     /// and the signals of the deployer that placed it.
     pub(super) queue: VecDeque<Queued>,
@@ -109,6 +112,7 @@ pub(super) struct Finished {
     pub inventory: Inventory,
     pub placements: Vec<Placement>,
     pub unresolved: Vec<Unresolved>,
+    pub cuts: Vec<BudgetCut>,
     pub requests: BTreeSet<helm::RenderRequest>,
     pub rendered_values: HashMap<usize, Vec<(Location, Arc<helm_values::ValueSources>)>>,
 }
@@ -147,6 +151,7 @@ impl<'a> Worklist<'a> {
             placements: Vec::with_capacity(expected_placements),
             placed: PlacedIndex::with_capacity(expected_placements),
             unresolved: Vec::new(),
+            cuts: Vec::new(),
             queue: VecDeque::new(),
             ran: HashSet::default(),
             reached_deployers: HashSet::default(),
@@ -230,6 +235,7 @@ impl<'a> Worklist<'a> {
             inventory,
             placements,
             unresolved,
+            cuts,
             requests,
             rendered_values,
             expander,
@@ -248,6 +254,7 @@ impl<'a> Worklist<'a> {
             inventory,
             placements,
             unresolved,
+            cuts,
             requests,
             rendered_values,
         }
@@ -282,6 +289,7 @@ impl<'a> Worklist<'a> {
             };
             let outcome = family.run(&mut cx, &job);
             self.unresolved.extend(outcome.unresolved);
+            self.cuts.extend(outcome.cuts);
             for delivery in outcome.deliveries {
                 self.deliver(&delivery);
             }
@@ -380,6 +388,7 @@ impl<'a> Worklist<'a> {
                     .push((delivery.deployer.location.clone(), Arc::clone(sources)));
             }
         }
+        self.cuts.extend(expansion.cuts.iter().cloned());
         for problem in &expansion.problems {
             self.unresolved.push(Unresolved {
                 location: problem.location.clone(),

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
+use crate::budget::BudgetCut;
 use crate::documents::yaml::{ScalarKind, Value};
 use crate::documents::{Node, SourceFile};
 use crate::evidence::Evidence;
@@ -246,6 +247,9 @@ pub struct Renders {
     /// `helm template` runs, and the wall time spent in them.
     pub runs: usize,
     pub time: Duration,
+    /// The budgets that cut rendering short (a render's time or memory, the scan's renders,
+    /// render time or rendered output).
+    pub cuts: Vec<BudgetCut>,
     /// Chart folder → digest of its files (or why it is not rendered).
     chart_digests: HashMap<String, Result<[u8; 32], String>>,
     /// Renders of the other side of a diff-aware scan, by content hash: an unchanged chart
@@ -270,6 +274,7 @@ impl Renders {
             by_hash: HashMap::new(),
             runs: 0,
             time: Duration::ZERO,
+            cuts: Vec::new(),
             chart_digests: HashMap::new(),
             donated: HashMap::new(),
             staging: None,

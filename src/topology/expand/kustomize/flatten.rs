@@ -5,6 +5,7 @@
 use crate::topology::HashSet;
 use std::sync::Arc;
 
+use crate::budget::BudgetCut;
 use crate::evidence::Evidence;
 use crate::location::Location;
 
@@ -47,6 +48,7 @@ pub(super) fn flatten(root: &Resolved, dir: &str, budget: Budget) -> Expansion {
     };
     let complete = walk.visit(root, None);
     let mut problems = Vec::new();
+    let mut cuts = Vec::new();
     let mut seen = HashSet::default();
     collect_problems(root, &mut seen, &mut problems);
     if let (false, Budget::Scan { left, limit }) = (complete, budget) {
@@ -57,6 +59,15 @@ pub(super) fn flatten(root: &Resolved, dir: &str, budget: Budget) -> Expansion {
                 format!("directory {dir}"),
             ),
         };
+        cuts.push(BudgetCut::new(
+            crate::budget::Budget::ExpandedObjects,
+            Some(location.clone()),
+            format!(
+                "{what} expands to {} objects; the first {} are placed, the rest are not",
+                count_text(root.count),
+                count_text(left as u64)
+            ),
+        ));
         problems.push(Problem {
             location,
             reason: format!(
@@ -95,6 +106,15 @@ pub(super) fn flatten(root: &Resolved, dir: &str, budget: Budget) -> Expansion {
                 ),
             },
         };
+        cuts.push(BudgetCut::new(
+            crate::budget::Budget::KustomizeObjects,
+            Some(location.clone()),
+            format!(
+                "{what} expands to {} objects; the first {} are placed, the rest are not",
+                count_text(count),
+                count_text(limit as u64)
+            ),
+        ));
         problems.push(Problem {
             location,
             reason: format!(
@@ -108,6 +128,7 @@ pub(super) fn flatten(root: &Resolved, dir: &str, budget: Budget) -> Expansion {
     Expansion {
         items: walk.items,
         problems,
+        cuts,
     }
 }
 

@@ -22,6 +22,7 @@ use compact_str::CompactString;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::documents::{Document, Node, Value};
+use crate::budget::BudgetCut;
 use crate::evidence::Evidence;
 use crate::location::Location;
 use crate::topology::index::{self, DocRef, RepoIndex};
@@ -108,6 +109,8 @@ pub struct Problem {
 pub struct Expansion {
     pub items: Vec<Item>,
     pub problems: Vec<Problem>,
+    /// The budgets this expansion hit (each also a problem).
+    pub cuts: Vec<BudgetCut>,
 }
 
 /// How to expand a directory that has no kustomization file.

@@ -6,6 +6,7 @@ use super::generators::{cluster_params, declare_element_cluster, flatten, git_pa
 use super::template::render;
 use std::collections::{BTreeMap, HashMap};
 
+use crate::budget::BudgetCut;
 use crate::config::Limits;
 use crate::documents::{Document, Node};
 use crate::evidence::{Evidence, GeneratorHop, Hop};
@@ -76,6 +77,15 @@ pub(super) fn run_appset(
             )
         });
         let limit = limit as u64;
+        out.cuts.push(BudgetCut::new(
+            crate::budget::Budget::AppsetParameterSets,
+            Some(location.clone()),
+            format!(
+                "{what} would yield {} parameter sets; the first {} are expanded, the rest are not",
+                count_text(count),
+                count_text(count.min(limit))
+            ),
+        ));
         out.unresolved.push(Unresolved {
             location,
             reason: format!(
