@@ -1,6 +1,6 @@
 //! Command-line interface. Everything here is glue: parse arguments, call the library, print
 //! the report, choose the exit code (0 clean, 1 findings at or above `--fail-on`, 2 usage,
-//! config or I/O error with a one-line cause on stderr).
+//! config or I/O error with a one-line cause on stderr, 3 a scan a budget cut short).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -31,7 +31,9 @@ Examples:
   envfence scan --base origin/main      only what this branch introduces fails (new/existing/fixed)
 
 Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it;
-2 usage, config or I/O error.";
+2 usage, config or I/O error; 3 the scan is incomplete: a budget cut it short (the
+report says which first; budgets: docs/security.md). 2 wins over 3, 3 over 1;
+--fail-on never keeps 0.";
 
 #[derive(Parser)]
 #[command(
@@ -402,6 +404,7 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         args.format == Format::Text,
         matches!(args.format, Format::Text | Format::Markdown),
     )?;
+    show_policy_prints(&report);
     let code = exit_code(&report, args.fail_on);
     envfence::background::drop_in_background(report);
     Ok(code)
@@ -425,7 +428,17 @@ fn run_github(args: GithubArgs) -> anyhow::Result<u8> {
         let warning = envfence::sanitize::text(warning);
         eprintln!("envfence: warning: {warning}");
     }
+    show_policy_prints(&outcome.report);
     Ok(exit_code(&outcome.report, args.fail_on))
+}
+
+/// What Rego policies printed, on stderr, one escaped line each behind envfence's own prefix:
+/// a policy's text can never start a line (a workflow command) or restyle the terminal.
+fn show_policy_prints(report: &scan::ScanReport) {
+    for line in &report.summary.policy_prints {
+        let line = envfence::sanitize::text(&envfence::redact::secrets(line)).into_owned();
+        eprintln!("envfence: policy print: {line}");
+    }
 }
 
 /// 3 when a budget cut the scan short, else 1 when a finding fails it, else 0; `--fail-on

@@ -488,6 +488,11 @@ impl Repository {
             if !real.starts_with(&self.canonical) {
                 return Err("a symlink that leads out of the repository".to_owned());
             }
+            if crate::files::in_git_folder(&self.canonical, &real) {
+                return Err(
+                    "a file in a .git folder, which is git's, not the repository's".to_owned(),
+                );
+            }
             real
         } else {
             path.to_path_buf()

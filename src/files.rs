@@ -30,6 +30,14 @@ impl std::fmt::Display for ReadError {
     }
 }
 
+/// Whether `real` (a resolved path under the repository's resolved `root`) lies in a `.git`
+/// folder: git's own files (its config holds the job's token after `actions/checkout`) are
+/// never repository content, whatever link leads there.
+pub fn in_git_folder(root: &Path, real: &Path) -> bool {
+    real.strip_prefix(root)
+        .is_ok_and(|rel| rel.components().any(|c| c.as_os_str() == ".git"))
+}
+
 /// Reads a file that must be a regular file of at most `cap` bytes, without ever blocking or
 /// reading without end: a path checked by the walk may have been swapped for a FIFO or a
 /// device since. The file is opened non-blocking (an open of a FIFO with no writer returns
@@ -197,6 +205,21 @@ mod tests {
     use super::*;
 
     #[cfg(unix)]
+    #[test]
+    fn git_folders_are_found_at_any_depth_below_the_root() {
+        let root = Path::new("/r");
+        assert!(super::in_git_folder(root, Path::new("/r/.git/config")));
+        assert!(super::in_git_folder(
+            root,
+            Path::new("/r/vendor/x/.git/config")
+        ));
+        assert!(!super::in_git_folder(root, Path::new("/r/.github/x.yaml")));
+        assert!(!super::in_git_folder(
+            Path::new("/r/.git"),
+            Path::new("/r/.git/x")
+        ));
+    }
+
     #[test]
     fn fifos_devices_and_growth_are_refused_without_blocking() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -9,7 +9,10 @@
 //! - control characters (C0, DEL, C1) become Rust-style escapes: `\n`, `\r`, `\t`, `\u{1b}`;
 //! - invisible text-direction overrides (U+202A–U+202E, U+2066–U+2069) and the Unicode line
 //!   and paragraph separators become `\u{…}` too;
-//! - `##[` becomes `##\[`.
+//! - `##[` becomes `##\[`;
+//! - a leading `::` (after any whitespace) becomes `\u{3a}:`, so that text placed at the start
+//!   of a line (a file name heading the text report) never reads as a workflow command, even
+//!   where envfence's own fence around its output is not there (a log replayed elsewhere).
 //!
 //! Backslashes are left as they are, so the escapes are for reading, not for reversing.
 
@@ -27,11 +30,18 @@ pub fn needs_escape(c: char) -> bool {
 
 /// `text` with control characters escaped and `##[` neutralised; borrowed when clean.
 pub fn text(text: &str) -> Cow<'_, str> {
-    if !text.contains(needs_escape) && !text.contains("##[") {
+    let leading_command = text.trim_start().starts_with("::");
+    if !text.contains(needs_escape) && !text.contains("##[") && !leading_command {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
+    let mut first_colon = leading_command;
     for c in text.chars() {
+        if first_colon && c == ':' {
+            out.push_str("\\u{3a}");
+            first_colon = false;
+            continue;
+        }
         match c {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
@@ -59,5 +69,8 @@ mod tests {
         assert_eq!(text("name ##[group]x"), "name ##\\[group]x");
         assert_eq!(text("evil\u{202e}lmay.yaml"), "evil\\u{202e}lmay.yaml");
         assert!(matches!(text("apps/web/deploy.yaml ✓"), Cow::Borrowed(_)));
+        assert_eq!(text("::error::x.yaml"), "\\u{3a}:error::x.yaml");
+        assert_eq!(text("  ::stop-commands::t"), "  \\u{3a}:stop-commands::t");
+        assert_eq!(text("a::b"), "a::b");
     }
 }

@@ -265,6 +265,12 @@ fn resolve_symlink(root: &Path, rel: Arc<str>, path: &Path, result: &mut WalkRes
         }
     };
     let inside = target.starts_with(root);
+    if inside && crate::files::in_git_folder(root, &target) {
+        if yaml_name {
+            skip(result, SkipReason::SymlinkIntoGit);
+        }
+        return;
+    }
     let meta = match std::fs::metadata(&target) {
         Ok(m) => m,
         Err(e) => {

@@ -380,3 +380,99 @@ fn expanded_objects_limit_spans_the_whole_scan() {
         vec!["kustomization clusters/staging/kustomization.yaml expands to 64 objects, but only 36 of the scan's 100 expanded objects are left (limits.expanded-objects): the first 36 are placed, the rest are not"]
     );
 }
+
+/// Issue 25: a scan that a budget cut short exits 3 and says so first, in every format;
+/// `--fail-on never` keeps 0, and a complete scan of the same repository exits as before.
+#[test]
+fn a_scan_cut_by_a_budget_exits_3_and_says_so_first_in_every_format() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    kustomize_fan_out(dir.path(), 6);
+    write_tree(
+        dir.path(),
+        &[(".envfence.yaml", "limits:\n  kustomize-objects: 40\n")],
+    );
+    let scan = |format: &str, fail_on: &str| {
+        common::envfence()
+            .args(["scan", "--quiet", "--format", format, "--fail-on", fail_on])
+            .arg(dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("runs")
+    };
+    let incomplete = "Incomplete: a budget cut this scan short";
+    let cut = "limits.kustomize-objects at clusters/prod/kustomization.yaml:1: kustomization clusters/prod/kustomization.yaml expands to 64 objects; the first 40 are placed, the rest are not";
+
+    let text = scan("text", "error");
+    assert_eq!(text.status.code(), Some(3), "{text:?}");
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    let mut lines = stdout.lines();
+    assert!(
+        lines.next().is_some_and(|l| l.starts_with(incomplete)),
+        "{stdout}"
+    );
+    assert_eq!(lines.next().map(str::trim), Some(cut), "{stdout}");
+
+    let json = scan("json", "error");
+    assert_eq!(json.status.code(), Some(3));
+    let report = common::json_report(&json);
+    assert_eq!(
+        report["incomplete"],
+        serde_json::json!([{
+            "budget": "limits.kustomize-objects",
+            "file": "clusters/prod/kustomization.yaml",
+            "line": 1,
+            "detail": "kustomization clusters/prod/kustomization.yaml expands to 64 objects; the first 40 are placed, the rest are not"
+        }])
+    );
+    // First: ahead of the findings in the document.
+    let json_text = String::from_utf8_lossy(&json.stdout);
+    assert!(json_text.find("\"incomplete\"") < json_text.find("\"findings\""));
+
+    let github = scan("github", "error");
+    assert_eq!(github.status.code(), Some(3));
+    let annotations = String::from_utf8_lossy(&github.stdout);
+    assert!(
+        annotations
+            .lines()
+            .next()
+            .is_some_and(|l| l.starts_with("::error title=envfence%3A scan incomplete::Incomplete")),
+        "{annotations}"
+    );
+
+    let markdown = scan("markdown", "error");
+    assert_eq!(markdown.status.code(), Some(3));
+    let body = String::from_utf8_lossy(&markdown.stdout);
+    let top: Vec<&str> = body.lines().take(3).collect();
+    assert_eq!(top[1], "> [!WARNING]", "{body}");
+    assert!(top[2].contains(incomplete), "{body}");
+    assert!(!body.contains("no non-production workload reaches production"));
+
+    let sarif = scan("sarif", "error");
+    assert_eq!(sarif.status.code(), Some(3));
+    let log = common::json_report(&sarif);
+    let invocation = &log["runs"][0]["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], false);
+    let note = invocation["toolExecutionNotifications"][0]["message"]["text"]
+        .as_str()
+        .expect("a notification");
+    assert!(
+        note.starts_with(incomplete) && note.ends_with(cut),
+        "{note}"
+    );
+
+    assert_eq!(scan("text", "never").status.code(), Some(0));
+
+    // The same repository within its budget: complete, so the exit code is the findings'.
+    write_tree(
+        dir.path(),
+        &[(".envfence.yaml", "limits:\n  kustomize-objects: 64\n")],
+    );
+    let complete = scan("json", "error");
+    assert_ne!(complete.status.code(), Some(3));
+    assert!(common::json_report(&complete).get("incomplete").is_none());
+    let sarif = common::json_report(&scan("sarif", "error"));
+    assert_eq!(
+        sarif["runs"][0]["invocations"][0]["executionSuccessful"],
+        true
+    );
+}

@@ -1244,3 +1244,48 @@ async fn a_values_change_of_a_local_chart_is_reported() {
     assert!(body.contains("integration-tests"), "{body}");
     assert!(body.contains("charts/apps/values-prod.yaml:3"), "{body}");
 }
+
+/// Issue 25: a pull request whose scan a budget cut short exits 3, and the comment and the
+/// job summary say so at the top, above the verdict; the annotations begin with it.
+#[tokio::test]
+async fn an_incomplete_scan_says_so_at_the_top_of_the_comment_and_exits_3() {
+    let fx = Fixture::new(&["feature-login", "feature-search"]);
+    // The head lowers the scan's object budget to one: the second delivery is cut.
+    write_tree(
+        &fx.repo,
+        &[(
+            ".envfence.yaml",
+            &format!("{CONFIG}limits:\n  expanded-objects: 1\n"),
+        )],
+    );
+    git(&fx.repo, &["commit", "-q", "-am", "a lower budget"]);
+    fx.commit_apps(&["feature-login", "feature-search"], "the pull request");
+    let store = Store::default();
+    let server = fake_github(&store, None).await;
+
+    let out = fx.run(&server, &[]);
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with(
+            "::error title=envfence%3A scan incomplete::Incomplete: a budget cut this scan short"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let ours = store.by(BOT);
+    assert_eq!(ours.len(), 1);
+    let body = ours[0]["body"].as_str().expect("body");
+    assert!(
+        body.starts_with(
+            "<!-- envfence:report -->\n> [!WARNING]\n> **Incomplete: a budget cut this scan short"
+        ),
+        "{body}"
+    );
+    assert!(body.contains("limits.expanded-objects"), "{body}");
+    assert!(fx
+        .summary()
+        .contains("> **Incomplete: a budget cut this scan short"));
+    // `--fail-on never` reports the same and keeps 0.
+    let out = fx.run(&server, &["--fail-on", "never"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+}

@@ -217,6 +217,66 @@ fn symlinks_never_lead_outside_the_repository() {
     assert_eq!(report["summary"]["files"], 3);
 }
 
+/// A link into `.git/` stays inside the checkout, but git's config there holds the job's token
+/// after `actions/checkout` (`http.<url>.extraheader`): it is never read, as a manifest or as
+/// the config.
+#[test]
+fn symlinks_into_the_git_folder_are_never_read() {
+    use std::os::unix::fs::symlink;
+
+    let token = "eC1hY2Nlc3MtdG9rZW46Z2hzX1NFQ1JFVA";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    common::git(root, &["init", "-q"]);
+    common::git(
+        root,
+        &[
+            "config",
+            "http.https://github.com/.extraheader",
+            &format!("AUTHORIZATION: basic {token}"),
+        ],
+    );
+    write_tree(root, &[("good.yaml", GOOD)]);
+    std::fs::create_dir_all(root.join("k")).expect("mkdir");
+    symlink(".git/config", root.join("leak.yaml")).expect("symlink");
+    symlink("../.git/config", root.join("k/config.yaml")).expect("symlink");
+
+    let out = envfence()
+        .args(["scan", "--format", "json"])
+        .arg(root)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let report = json_report(&out);
+    let skipped = skipped_by_file(&report);
+    assert_eq!(
+        skipped.get("leak.yaml").map(String::as_str),
+        Some("symlink into .git")
+    );
+    assert_eq!(
+        skipped.get("k/config.yaml").map(String::as_str),
+        Some("symlink into .git")
+    );
+    assert_eq!(report["findings"], serde_json::json!([]), "{report:#}");
+
+    // The config at a link into .git: one line, nothing of the file.
+    symlink(".git/config", root.join(".envfence.yaml")).expect("symlink");
+    let out = envfence().args(["scan"]).arg(root).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(".git folder"), "{stderr}");
+    for text in [
+        stderr.as_ref(),
+        String::from_utf8_lossy(&out.stdout).as_ref(),
+    ] {
+        assert!(
+            !text.contains(token) && !text.contains("extraheader"),
+            "{text}"
+        );
+    }
+}
+
 #[test]
 fn gitignore_and_config_ignore_are_honoured() {
     let dir = tempfile::tempdir().expect("tempdir");

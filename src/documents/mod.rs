@@ -250,6 +250,8 @@ pub enum SkipReason {
     /// compound name (`*.ftl.yaml`) or by its syntax in a file that is not YAML.
     Template(TemplateEngine),
     SymlinkOutsideRepo,
+    /// A symlink into a `.git` folder (git's config may hold the job's token).
+    SymlinkIntoGit,
     BrokenSymlink,
     SymlinkedDirectory,
     NotRegularFile,
@@ -275,6 +277,7 @@ impl SkipReason {
             SkipReason::HelmTemplate { .. } => "Helm templates",
             SkipReason::Template(engine) => engine.category(),
             SkipReason::SymlinkOutsideRepo => "symlink out of the repository",
+            SkipReason::SymlinkIntoGit => "symlink into .git",
             SkipReason::BrokenSymlink => "broken symlink",
             SkipReason::SymlinkedDirectory => "symlinked directory",
             SkipReason::NotRegularFile => "not a regular file",
@@ -308,6 +311,10 @@ impl std::fmt::Display for SkipReason {
                     "symlink that points outside the repository; not followed"
                 )
             }
+            SkipReason::SymlinkIntoGit => write!(
+                f,
+                "symlink into a .git folder (git's own files, never the repository's); not followed"
+            ),
             SkipReason::BrokenSymlink => write!(f, "dangling or looping symlink"),
             SkipReason::SymlinkedDirectory => {
                 write!(

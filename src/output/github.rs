@@ -42,6 +42,15 @@ pub fn render(report: &ScanReport) -> String {
         .collect();
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let mut out = String::new();
+    // First: a scan a budget cut short says so before any finding (it exits 3).
+    if let Some(lines) = super::incomplete_lines(report) {
+        let _ = writeln!(
+            out,
+            "::error title={}::{}",
+            escape_property("envfence: scan incomplete"),
+            escape_data(&format!("{}\n{}", super::INCOMPLETE, lines.join("\n")))
+        );
+    }
     let mut shown = [0usize; 3];
     let mut hidden = 0usize;
     for f in findings {

@@ -17,6 +17,10 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct JsonReport {
     pub version: u32,
     pub tool: JsonTool,
+    /// Only when a budget cut the scan short (exit code 3): which, first (added within
+    /// version 1).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub incomplete: Vec<JsonBudgetCut>,
     pub findings: Vec<JsonFinding>,
     pub summary: JsonSummary,
 }
@@ -25,6 +29,21 @@ pub struct JsonReport {
 pub struct JsonTool {
     pub name: &'static str,
     pub version: &'static str,
+}
+
+/// A budget that cut the scan short.
+#[derive(Serialize)]
+pub struct JsonBudgetCut {
+    /// The budget's name as docs/security.md lists it: `limits.expanded-objects`,
+    /// `helm render time`, ...
+    pub budget: &'static str,
+    /// Where, when one file is to blame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// What the budget left out.
+    pub detail: String,
 }
 
 #[derive(Serialize)]
@@ -195,6 +214,16 @@ pub fn to_report(report: &ScanReport) -> JsonReport {
             name: env!("CARGO_PKG_NAME"),
             version: env!("CARGO_PKG_VERSION"),
         },
+        incomplete: s
+            .cuts
+            .iter()
+            .map(|cut| JsonBudgetCut {
+                budget: cut.budget.name(),
+                file: cut.location.as_ref().map(|l| l.file.to_string()),
+                line: cut.location.as_ref().map(|l| l.line),
+                detail: crate::redact::secrets(&cut.detail).into_owned(),
+            })
+            .collect(),
         findings: report.findings.iter().map(JsonFinding::from).collect(),
         summary: JsonSummary {
             files: s.files,

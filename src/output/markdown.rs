@@ -221,6 +221,14 @@ pub fn render_minimal(report: &ScanReport, options: &CommentOptions) -> String {
 /// all, the headline says so instead.
 fn headline(out: &mut String, report: &ScanReport, parts: &Parts, resolved: bool) {
     let _ = writeln!(out, "{MARKER}");
+    // First, above the verdict: a scan a budget cut short is no verdict on the whole change.
+    if let Some(lines) = super::incomplete_lines(report) {
+        let _ = writeln!(out, "> [!WARNING]\n> **{}**", super::INCOMPLETE);
+        for line in lines {
+            let _ = writeln!(out, "> - {}", escape(&line));
+        }
+        out.push('\n');
+    }
     let coverage = &report.summary.coverage;
     if parts.new.is_empty() {
         let resolved = if resolved || !parts.fixed.is_empty() {
@@ -230,6 +238,8 @@ fn headline(out: &mut String, report: &ScanReport, parts: &Parts, resolved: bool
         };
         let verdict = if coverage.objects == 0 {
             format!("{UNCHECKED} envfence:{resolved} nothing was checked")
+        } else if !report.summary.cuts.is_empty() {
+            format!("{UNCHECKED} envfence:{resolved} no finding in what was judged, but the scan is incomplete")
         } else if coverage.mostly_placed() {
             format!("{CLEAN} envfence:{resolved} no non-production workload reaches production")
         } else {

@@ -7,7 +7,28 @@ pub mod sarif;
 pub mod text;
 pub mod topology;
 
+use crate::budget::BudgetCut;
 use crate::scan::ScanReport;
+
+/// The sentence every format puts first when a budget cut the scan short (exit code 3).
+pub const INCOMPLETE: &str =
+    "Incomplete: a budget cut this scan short, so part of the repository was not judged (exit code 3).";
+
+/// The cuts of a report as lines for people, repository text escaped: one per budget cut, in
+/// the summary's order (`None` for a complete scan).
+pub fn incomplete_lines(report: &ScanReport) -> Option<Vec<String>> {
+    let cuts: &[BudgetCut] = &report.summary.cuts;
+    if cuts.is_empty() {
+        return None;
+    }
+    Some(
+        cuts.iter()
+            .map(|cut| {
+                crate::sanitize::text(&crate::redact::secrets(&cut.to_string())).into_owned()
+            })
+            .collect(),
+    )
+}
 
 /// `--format` of `envfence scan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 
 use serde_sarif::sarif::{
-    ArtifactLocation, Location, Message, MultiformatMessageString, PhysicalLocation, PropertyBag,
-    Region, ReportingConfiguration, ReportingDescriptor, Result as SarifResult, ResultLevel, Run,
-    Sarif, Suppression, Tool, ToolComponent,
+    ArtifactLocation, Invocation, Location, Message, MultiformatMessageString, Notification,
+    PhysicalLocation, PropertyBag, Region, ReportingConfiguration, ReportingDescriptor,
+    Result as SarifResult, ResultLevel, Run, Sarif, Suppression, Tool, ToolComponent,
 };
 
 use crate::findings::{Finding, Severity, Status};
@@ -169,8 +169,49 @@ pub fn render(report: &ScanReport, policies: &Policies) -> String {
         .information_uri(INFORMATION_URI)
         .rules(rules)
         .build();
+    // A scan a budget cut short is an unsuccessful invocation, with one error notification
+    // per cut (SARIF's place for "the tool could not finish"), ahead of the results.
+    let invocation = match &report.summary.cuts[..] {
+        [] => Invocation::builder().execution_successful(true).build(),
+        cuts => Invocation::builder()
+            .execution_successful(false)
+            .tool_execution_notifications(
+                cuts.iter()
+                    .map(|cut| {
+                        let text = format!("{} {cut}", super::INCOMPLETE);
+                        let text = crate::redact::secrets(&text).into_owned();
+                        let notification = Notification::builder()
+                            .message(Message::builder().text(text).build())
+                            .level(serde_json::json!("error"));
+                        match &cut.location {
+                            Some(at) => notification
+                                .locations(vec![Location::builder()
+                                    .physical_location(
+                                        PhysicalLocation::builder()
+                                            .artifact_location(
+                                                ArtifactLocation::builder()
+                                                    .uri(at.file.to_string())
+                                                    .build(),
+                                            )
+                                            .region(
+                                                Region::builder()
+                                                    .start_line(i64::from(at.line.max(1)))
+                                                    .build(),
+                                            )
+                                            .build(),
+                                    )
+                                    .build()])
+                                .build(),
+                            None => notification.build(),
+                        }
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .build(),
+    };
     let run = Run::builder()
         .tool(Tool::builder().driver(driver).build())
+        .invocations(vec![invocation])
         .results(results)
         .build();
     let log = Sarif::builder()

@@ -31,6 +31,15 @@ const SKIPPED_LISTED: usize = 10;
 
 pub fn render(report: &ScanReport) -> String {
     let mut out = String::new();
+    // First: a scan a budget cut short says so before anything else (it exits 3).
+    if let Some(lines) = super::incomplete_lines(report) {
+        let warn = severity_style(Severity::Error);
+        let _ = writeln!(out, "{warn}{}{warn:#}", super::INCOMPLETE);
+        for line in lines {
+            let _ = writeln!(out, "  {line}");
+        }
+        out.push('\n');
+    }
     let (alone, grouped) = group_notes(&report.findings);
     let mut by_file: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
     for f in alone {
@@ -224,6 +233,8 @@ fn render_summary(out: &mut String, report: &ScanReport) {
                 "Nothing was checked: no deployer that envfence follows reaches any of the {}.",
                 plural(c.objects, "Kubernetes object", "Kubernetes objects")
             )
+        } else if !s.cuts.is_empty() {
+            format!("No {new}findings in what was judged; a budget cut the scan short (see the first lines).")
         } else if c.mostly_placed() {
             format!("No {new}findings.")
         } else {
