@@ -212,6 +212,27 @@ impl Document {
     }
 }
 
+/// Whether a document with `apiVersion` and `kind` is a tool's own configuration that no
+/// cluster receives: Skaffold (`skaffold/v4beta11`), kind (`kind.x-k8s.io`), kpt's `Kptfile`
+/// and function configs (`kpt.dev`, `fn.kpt.dev`), k3d and ctlptl cluster files, KUTTL test
+/// steps (`kuttl.dev`), and a kubeconfig (`v1` `Config`). They are data, not objects.
+pub fn is_tool_config(id: &ResourceId) -> bool {
+    let Some(api) = id.api_version.as_deref() else {
+        return false;
+    };
+    let group = api.split_once('/').map_or("", |(group, _)| group);
+    matches!(
+        group,
+        "skaffold"
+            | "kind.x-k8s.io"
+            | "kpt.dev"
+            | "fn.kpt.dev"
+            | "k3d.io"
+            | "ctlptl.dev"
+            | "kuttl.dev"
+    ) || (api == "v1" && id.kind.as_deref() == Some("Config"))
+}
+
 /// Why a file could not be read as YAML, with the position the parser stopped at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseProblem {
@@ -540,14 +561,18 @@ fn load_unguarded(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) ->
     // Kubernetes objects is a manifest whatever its name (a kustomize patch, say).
     let has_objects = documents
         .iter()
-        .any(|d| d.id.api_version.is_some() && d.id.kind.is_some());
+        .any(|d| d.id.api_version.is_some() && d.id.kind.is_some() && !is_tool_config(&d.id));
     let kind = match kind_hint {
         Some(FileKind::HelmValues) | None if has_objects => FileKind::Manifest,
         Some(hint) => hint,
         None => FileKind::Data,
     };
     for d in &mut documents {
-        d.file_kind = kind;
+        d.file_kind = if kind == FileKind::Manifest && is_tool_config(&d.id) {
+            FileKind::Data
+        } else {
+            kind
+        };
     }
     comments::attach(text, &stream.block_scalar_lines, &mut documents);
     Loaded::File(SourceFile {
@@ -735,6 +760,28 @@ mod tests {
             Loaded::File(f) => f,
             Loaded::Skipped(r) => panic!("skipped: {r}"),
         }
+    }
+
+    #[test]
+    fn tool_configs_with_api_version_and_kind_are_data_not_objects() {
+        for text in [
+            "apiVersion: skaffold/v4beta11\nkind: Config\nmetadata: {name: app}\n",
+            "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes: [{role: control-plane}]\n",
+            "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata: {name: pkg}\n",
+            "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\n",
+        ] {
+            let f = parsed(text, None);
+            assert_eq!(f.kind, FileKind::Data, "{text}");
+            assert!(f.documents.iter().all(|d| !d.is_manifest()), "{text}");
+        }
+        // Beside an object in one file, only the object counts.
+        let f = parsed(
+            "apiVersion: skaffold/v3\nkind: Config\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+            None,
+        );
+        assert_eq!(f.kind, FileKind::Manifest);
+        let objects: Vec<bool> = f.documents.iter().map(Document::is_manifest).collect();
+        assert_eq!(objects, [false, true]);
     }
 
     #[test]
