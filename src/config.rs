@@ -63,6 +63,8 @@ pub struct TiersConfig {
     #[serde(default)]
     pub security_test: Option<Vec<Tier>>,
     #[serde(default)]
+    pub chaos: Option<Vec<Tier>>,
+    #[serde(default)]
     pub ci: Option<Vec<Tier>>,
 }
 
@@ -75,6 +77,7 @@ impl TiersConfig {
             Purpose::IntegrationTest => self.integration_test.as_deref(),
             Purpose::LoadTest => self.load_test.as_deref(),
             Purpose::SecurityTest => self.security_test.as_deref(),
+            Purpose::Chaos => self.chaos.as_deref(),
             Purpose::Ci => self.ci.as_deref(),
             Purpose::Unknown => None,
         }

@@ -210,18 +210,21 @@ pub enum Purpose {
     IntegrationTest,
     LoadTest,
     SecurityTest,
+    /// Chaos experiments (Chaos Mesh, Litmus, Chaos Toolkit); their operators are tools.
+    Chaos,
     Ci,
     #[default]
     Unknown,
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 7] = [
+    pub const ALL: [Purpose; 8] = [
         Purpose::Production,
         Purpose::Feature,
         Purpose::IntegrationTest,
         Purpose::LoadTest,
         Purpose::SecurityTest,
+        Purpose::Chaos,
         Purpose::Ci,
         Purpose::Unknown,
     ];
@@ -233,6 +236,7 @@ impl Purpose {
             Purpose::IntegrationTest => "integration-test",
             Purpose::LoadTest => "load-test",
             Purpose::SecurityTest => "security-test",
+            Purpose::Chaos => "chaos",
             Purpose::Ci => "ci",
             Purpose::Unknown => "unknown",
         }

@@ -38,15 +38,17 @@ impl Purpose {
             Purpose::IntegrationTest => "integration_test",
             Purpose::LoadTest => "load_test",
             Purpose::SecurityTest => "security_test",
+            Purpose::Chaos => "chaos",
             Purpose::Ci => "ci",
             Purpose::Unknown => "unknown",
         }
     }
 
     /// The purposes a non-production workload can have, in the order words are tried.
-    const TESTS: [Purpose; 5] = [
+    const TESTS: [Purpose; 6] = [
         Purpose::Ci,
         Purpose::SecurityTest,
+        Purpose::Chaos,
         Purpose::LoadTest,
         Purpose::IntegrationTest,
         Purpose::Feature,

@@ -42,8 +42,10 @@ pub(super) fn deliver(w: &mut Worklist<'_>, placed_files: HashSet<Arc<str>>) {
     }
     for (dir, name, slot) in roots {
         // Only a folder name with an environment meaning names a cluster (`overlays/blue`
-        // says nothing about where it runs).
-        if w.inventory().vocabulary().classify(&name).is_none() {
+        // says nothing about where it runs). In this slot `load` names a load-test
+        // environment too (`envs/load-gpu`); elsewhere it is too common a word
+        // (`search-api-load-page-traffic` loads data).
+        if w.inventory().vocabulary().classify(&name).is_none() && !names_load_environment(&name) {
             continue;
         }
         // Point at the folder's kustomization (or its first file), not at the folder; a
@@ -69,6 +71,14 @@ pub(super) fn deliver(w: &mut Worklist<'_>, placed_files: HashSet<Arc<str>>) {
         );
         w.deliver(&delivery);
     }
+}
+
+/// Whether an environment folder's name is a load-test environment: `load`, `load-gpu`,
+/// `gpu-load` (a token `load`).
+fn names_load_environment(name: &str) -> bool {
+    crate::topology::env::tokens(name)
+        .iter()
+        .any(|t| t == "load")
 }
 
 /// The file that stands for a folder in evidence: its kustomization, else its first file, else
