@@ -207,11 +207,11 @@ impl Vocabulary {
                     continue;
                 }
             }
-            // `dev-team`, `qa-teams`: a team's name, not an environment.
-            if toks
-                .get(i + 1)
-                .is_some_and(|next| next == "team" || next == "teams")
-            {
+            // `dev-team`, `qa-teams`: a team's name, not an environment; `testing-tools`,
+            // `qa-tooling`: tools the testers use (report dashboards), not a test.
+            if toks.get(i + 1).is_some_and(|next| {
+                matches!(next.as_str(), "team" | "teams" | "tools" | "tooling")
+            }) {
                 continue;
             }
             if self.is_production(tok) {
@@ -397,6 +397,8 @@ mod tests {
             "pr-review-bot-x",
             "dev-team",
             "qa-teams",
+            "testing-tools",
+            "qa-tooling",
         ] {
             let verdict = env(name);
             assert!(

@@ -27,7 +27,9 @@ pub(crate) fn own_signals(
     for folder in object.file.split('/').rev().skip(1) {
         if matches!(
             folder,
-            "tests" | "test" | "e2e" | "integration" | "integration-tests" | "e2e-tests"
+            // Not `integration/` alone: an integration service (a production component
+            // that integrates with partners) lives in one as often as a test suite does.
+            "tests" | "test" | "e2e" | "integration-tests" | "e2e-tests"
         ) {
             out.push(Signal {
                 env: Env::NonProduction,

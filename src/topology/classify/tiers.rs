@@ -266,6 +266,13 @@ fn find_phrase(toks: &[CompactString], words: &[Phrase]) -> Option<String> {
             }
         }
         if let Some(w) = best {
+            // `testing-tools`, `qa-tooling`: what testers use (report dashboards), not a test.
+            if toks
+                .get(i + w.len())
+                .is_some_and(|n| n == "tools" || n == "tooling")
+            {
+                continue;
+            }
             return Some(w.join("-"));
         }
     }
@@ -649,6 +656,11 @@ mod tests {
         // Found on real repositories: a data import and an editorial task, not tests.
         assert_eq!(purpose("search-api-load-page-traffic"), None);
         assert_eq!(purpose("whitehall-admin-send-review-reminders"), None);
+        // Tools for testers (report dashboards), not tests; chaos experiments by word.
+        assert_eq!(purpose("testing-tools"), None);
+        assert_eq!(purpose("qa-tooling"), None);
+        assert_eq!(purpose("checkout-chaos-experiment"), Some(Purpose::Chaos));
+        assert_eq!(purpose("chaos-mesh"), None);
         let tier = |n: &str| c.tier_word(n).map(|t| t.0);
         assert_eq!(tier("load-1"), Some(Tier::Testing));
         assert_eq!(tier("tools"), Some(Tier::Internal));
