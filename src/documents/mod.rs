@@ -215,7 +215,8 @@ impl Document {
 /// Whether a document with `apiVersion` and `kind` is a tool's own configuration that no
 /// cluster receives: Skaffold (`skaffold/v4beta11`), kind (`kind.x-k8s.io`), kpt's `Kptfile`
 /// and function configs (`kpt.dev`, `fn.kpt.dev`), k3d and ctlptl cluster files, KUTTL test
-/// steps (`kuttl.dev`), and a kubeconfig (`v1` `Config`). They are data, not objects.
+/// steps (`kuttl.dev`), Kyverno Chainsaw tests (`chainsaw.kyverno.io`), and a kubeconfig (`v1`
+/// `Config`). They are data, not objects.
 pub fn is_tool_config(id: &ResourceId) -> bool {
     let Some(api) = id.api_version.as_deref() else {
         return false;

@@ -41,11 +41,14 @@ pub enum RefKind {
     ObjectName,
 }
 
-/// Environment hosts from the config, compiled once.
+/// Environment hosts from the config, compiled once, and the hosts production serves.
 pub struct Classifier {
     vocabulary: Vocabulary,
     production: GlobSet,
     non_production: GlobSet,
+    /// Host names that production Ingresses, routes, Gateways and Services serve (learned from
+    /// the topology, without configuration), each with why: `Ingress/shop at apps/shop/ingress.yaml:9`.
+    served_by_production: HashMap<String, String>,
 }
 
 fn globs(patterns: &[String]) -> GlobSet {
@@ -67,7 +70,14 @@ impl Classifier {
             ),
             production: globs(&config.environments.production.hosts),
             non_production: globs(&config.environments.non_production.hosts),
+            served_by_production: HashMap::default(),
         }
+    }
+
+    /// Learns the hosts that the production placements serve ([`served_hosts`]).
+    fn with_served_hosts(mut self, served: HashMap<String, String>) -> Self {
+        self.served_by_production = served;
+        self
     }
 
     /// The environment a reference points at, and why.
@@ -87,15 +97,24 @@ impl Classifier {
                 self.host(&host)
             }),
             RefKind::Image => {
-                let (_, tag) = split_image(&r.value);
-                let tag = tag.strip_prefix(':')?.split('@').next()?;
-                // An environment's channel is the tag (`:prod`) or how it begins
-                // (`:staging-4f2a`); a word after a version or date names a build variant
-                // (`:2023-10-03-114937-production`), not where the image may run.
-                let first = tokens(tag).into_iter().next()?;
-                let m = self.vocabulary.classify(tag)?;
-                let leads = m.token == first || m.token.starts_with(&format!("{first}-"));
-                leads.then(|| (m.env, format!("image tag `{tag}`")))
+                let (repository, tag) = split_image(&r.value);
+                let by_tag = || {
+                    let tag = tag.strip_prefix(':')?.split('@').next()?;
+                    // An environment's channel is the tag (`:prod`) or how it begins
+                    // (`:staging-4f2a`); a word after a version or date names a build variant
+                    // (`:2023-10-03-114937-production`), not where the image may run.
+                    let first = tokens(tag).into_iter().next()?;
+                    let m = self.vocabulary.classify(tag)?;
+                    let leads = m.token == first || m.token.starts_with(&format!("{first}-"));
+                    leads.then(|| (m.env, format!("image tag `{tag}`")))
+                };
+                // The registry is a host like any other (`registry.staging.acme.io/app`):
+                // an environment's registry holds the builds meant for it.
+                by_tag().or_else(|| {
+                    let registry = image_registry(repository)?;
+                    let (env, why) = self.host(registry)?;
+                    Some((env, format!("image registry: {why}")))
+                })
             }
             RefKind::ObjectName => {
                 let m = self.vocabulary.classify_workload(&r.value)?;
@@ -117,9 +136,138 @@ impl Classifier {
                 format!("host {host} is non-production in the config"),
             ));
         }
-        let m = self.vocabulary.classify(host)?;
+        if let Some(by) = self.served_by_production.get(host) {
+            return Some((
+                Env::Production,
+                format!("host {host} is served by production {by}"),
+            ));
+        }
+        let m = self.vocabulary.classify(without_word_tld(host))?;
         Some((m.env, format!("host {host} has `{}`", m.token)))
     }
+}
+
+/// `host` without a top-level domain that is also an environment word (`us-docker.pkg.dev`,
+/// `status.example.live`): a public name's TLD says nothing about an environment. Only for
+/// names of three labels or more: in `db.dev` the last label is a namespace.
+fn without_word_tld(host: &str) -> &str {
+    match host.rsplit_once('.') {
+        Some((rest, tld))
+            if rest.contains('.')
+                && matches!(tld, "dev" | "live" | "test" | "qa" | "int" | "review") =>
+        {
+            rest
+        }
+        _ => host,
+    }
+}
+
+/// The registry host of an image repository (`registry.staging.acme.io/app` →
+/// `registry.staging.acme.io`): its first segment when that is a host (a dot, a port, or
+/// `localhost`); Docker Hub's short names have none.
+fn image_registry(repository: &str) -> Option<&str> {
+    let (first, _) = repository.split_once('/')?;
+    (first.contains('.') || first.contains(':') || first == "localhost")
+        .then(|| first.split(':').next().unwrap_or(first))
+}
+
+/// The kinds whose host names route traffic to a workload.
+const ROUTE_KINDS: &[&str] = &[
+    "Ingress",
+    "HTTPRoute",
+    "GRPCRoute",
+    "TLSRoute",
+    "Gateway",
+    "Service",
+    "Route",
+];
+
+/// The host names an Ingress, Gateway API route or Gateway, OpenShift Route, or Service
+/// (through external-dns's annotation) claims, each with the line of its value. Wildcards
+/// are left out: they claim no one host.
+fn route_hosts(kind: &str, root: &Node) -> Vec<(String, u32)> {
+    let mut out = Vec::new();
+    let mut push = |node: &Node| {
+        if let Some(host) = node.as_str() {
+            let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+            if host.contains('.') && !host.contains('*') {
+                out.push((host, node.span.start.line));
+            }
+        }
+    };
+    let spec = root.get("spec");
+    fn seq(node: Option<&Node>) -> &[Node] {
+        node.and_then(Node::as_seq).unwrap_or(&[])
+    }
+    match kind {
+        "Ingress" => {
+            for rule in seq(spec.and_then(|s| s.get("rules"))) {
+                rule.get("host").into_iter().for_each(&mut push);
+            }
+            for tls in seq(spec.and_then(|s| s.get("tls"))) {
+                seq(tls.get("hosts")).iter().for_each(&mut push);
+            }
+        }
+        "HTTPRoute" | "GRPCRoute" | "TLSRoute" => {
+            seq(spec.and_then(|s| s.get("hostnames")))
+                .iter()
+                .for_each(&mut push);
+        }
+        "Gateway" => {
+            for listener in seq(spec.and_then(|s| s.get("listeners"))) {
+                listener.get("hostname").into_iter().for_each(&mut push);
+            }
+        }
+        "Route" => {
+            spec.and_then(|s| s.get("host"))
+                .into_iter()
+                .for_each(&mut push);
+        }
+        _ => {}
+    }
+    // external-dns publishes these names for any of the kinds (a LoadBalancer Service too).
+    if let Some(names) = root
+        .get("metadata")
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get("external-dns.alpha.kubernetes.io/hostname"))
+    {
+        if let Some(text) = names.as_str() {
+            for host in text.split(',') {
+                let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+                if host.contains('.') && !host.contains('*') {
+                    out.push((host, names.span.start.line));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The hosts production placements claim (see [`route_hosts`]), each with the object that
+/// claims it first in placement order.
+fn served_hosts(files: &[SourceFile], topology: &Topology) -> HashMap<String, String> {
+    let mut served: HashMap<String, String> = HashMap::default();
+    for p in &topology.placements {
+        if p.workload_class != Env::Production
+            || p.patch
+            || !ROUTE_KINDS.contains(&p.object.kind.as_str())
+        {
+            continue;
+        }
+        let Some(doc) = p
+            .object
+            .doc
+            .and_then(|r| files.get(r.file)?.documents.get(r.doc))
+        else {
+            continue;
+        };
+        for (host, line) in route_hosts(&p.object.kind, &doc.root) {
+            served
+                .entry(host)
+                .or_insert_with(|| format!("{} at {}:{line}", object_label(p), p.object.file));
+        }
+    }
+    served
 }
 
 /// Whether `host` is a bucket of an object store URL in `value` (`s3://host/...`): bucket
@@ -218,6 +366,20 @@ pub fn references(
         }
         "Application" if p.renders_chart => {
             argo_helm(&doc.root, files, &at, &mut out);
+            return out;
+        }
+        k if ROUTE_KINDS.contains(&k) => {
+            // The hosts it claims: a non-production route that claims a production host
+            // takes production's traffic.
+            for (host, line) in route_hosts(k, &doc.root) {
+                out.push(Reference {
+                    location: at(line),
+                    what: format!("{k} host"),
+                    value: host,
+                    kind: RefKind::Value,
+                    env_name: None,
+                });
+            }
             return out;
         }
         k if !POD_KINDS.contains(&k) => return out,
@@ -593,7 +755,16 @@ struct Crossing {
     reference: Reference,
     env: Env,
     why: String,
+    /// The object name's environment word is a weak one (`live`): a name the workload uses
+    /// alike in both environments is then its own, not the other environment's.
+    weak_word: bool,
 }
+
+/// Environment words that also mean other things in object names (`live-router-nginx-conf`,
+/// `int-parser`, `stage-manager`): only these let a name used in both environments pass. A
+/// strong word (`payments-db-prod-credentials`) names the other environment's object even when
+/// production uses the same name.
+const WEAK_WORDS: &[&str] = &["live", "int", "stage", "test", "tests", "testing", "review"];
 
 /// Where an environment's entries are kept in [`ReferencePass::local_names`].
 fn slot(env: Env) -> Option<usize> {
@@ -607,12 +778,12 @@ fn slot(env: Env) -> Option<usize> {
 impl<'t> ReferencePass<'t> {
     pub fn new(files: &'t [SourceFile], topology: &'t Topology, config: &Config) -> Self {
         use rayon::prelude::*;
-        let classifier = Classifier::new(config);
         let by_path: HashMap<&str, usize> = files
             .iter()
             .enumerate()
             .map(|(i, f)| (&*f.path, i))
             .collect();
+        let classifier = Classifier::new(config).with_served_hosts(served_hosts(files, topology));
         // Runs of placements on all cores, merged in order: a run's crossings come before
         // the next run's, as if one pass had made them all.
         let runs: Vec<ReferencePass<'t>> = topology
@@ -681,11 +852,17 @@ impl<'t> ReferencePass<'t> {
                     continue;
                 };
                 if *env != p.workload_class {
+                    let weak_word = r.kind == RefKind::ObjectName
+                        && classifier
+                            .vocabulary
+                            .classify_workload(&r.value)
+                            .is_some_and(|m| WEAK_WORDS.contains(&m.token.as_str()));
                     pass.crossings.push(Crossing {
                         placement: first + at,
                         reference: r.clone(),
                         env: *env,
                         why: why.clone(),
+                        weak_word,
                     });
                 }
             }
@@ -724,7 +901,8 @@ pub fn check(
             && r.env_name
                 .as_ref()
                 .is_some_and(|name| pass.overridden.contains(&(identity(p), name.clone())));
-        let used_alike = names_a_local_object(r)
+        let used_alike = crossing.weak_word
+            && names_a_local_object(r)
             && pass.local_names[target_slot]
                 .get(&(p.object.kind.as_str(), p.object.name.as_deref()))
                 .is_some_and(|values| values.contains(&r.value));
@@ -936,6 +1114,31 @@ mod tests {
         assert_eq!(
             verdict(RefKind::Value, "https://api.prod.example.com"),
             Some(Env::Production)
+        );
+    }
+
+    #[test]
+    fn registries_are_hosts_and_a_tld_is_no_environment() {
+        assert_eq!(
+            verdict(
+                RefKind::Image,
+                "registry.staging.acme.io/shop/cleanup:1.0.3"
+            ),
+            Some(Env::NonProduction)
+        );
+        // Google's Artifact Registry is under `.dev`; Docker Hub names have no registry.
+        assert_eq!(
+            verdict(
+                RefKind::Image,
+                "us-docker.pkg.dev/google-samples/gb-frontend:v5"
+            ),
+            None
+        );
+        assert_eq!(verdict(RefKind::Image, "prod/app:1.0"), None);
+        assert_eq!(verdict(RefKind::Value, "https://status.example.live"), None);
+        assert_eq!(
+            verdict(RefKind::Value, "postgres://db.dev:5432/x"),
+            Some(Env::NonProduction)
         );
     }
 }

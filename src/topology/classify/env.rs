@@ -209,9 +209,10 @@ impl Vocabulary {
             }
             // `dev-team`, `qa-teams`: a team's name, not an environment; `testing-tools`,
             // `qa-tooling`: tools the testers use (report dashboards), not a test.
-            if toks.get(i + 1).is_some_and(|next| {
-                matches!(next.as_str(), "team" | "teams" | "tools" | "tooling")
-            }) {
+            if toks
+                .get(i + 1)
+                .is_some_and(|next| matches!(next.as_str(), "team" | "teams" | "tools" | "tooling"))
+            {
                 continue;
             }
             if self.is_production(tok) {
