@@ -215,22 +215,35 @@ impl Document {
 /// Whether a document with `apiVersion` and `kind` is a tool's own configuration that no
 /// cluster receives: Skaffold (`skaffold/v4beta11`), kind (`kind.x-k8s.io`), kpt's `Kptfile`
 /// and function configs (`kpt.dev`, `fn.kpt.dev`), k3d and ctlptl cluster files, KUTTL test
-/// steps (`kuttl.dev`), and a kubeconfig (`v1` `Config`). They are data, not objects.
+/// steps (`kuttl.dev`), a kubeconfig (`v1` `Config`), and what Config Sync reads but never
+/// applies (a repository's `Repo` and `HierarchyConfig`, `ClusterSelector`,
+/// `NamespaceSelector`, and `clusterregistry.k8s.io` `Cluster`). They are data, not objects.
 pub fn is_tool_config(id: &ResourceId) -> bool {
     let Some(api) = id.api_version.as_deref() else {
         return false;
     };
     let group = api.split_once('/').map_or("", |(group, _)| group);
-    matches!(
-        group,
-        "skaffold"
-            | "kind.x-k8s.io"
-            | "kpt.dev"
-            | "fn.kpt.dev"
-            | "k3d.io"
-            | "ctlptl.dev"
-            | "kuttl.dev"
-    ) || (api == "v1" && id.kind.as_deref() == Some("Config"))
+    let kind = id.kind.as_deref().unwrap_or("");
+    let config_sync = match group {
+        "configmanagement.gke.io" => matches!(
+            kind,
+            "Repo" | "HierarchyConfig" | "ClusterSelector" | "NamespaceSelector"
+        ),
+        "clusterregistry.k8s.io" => kind == "Cluster",
+        _ => false,
+    };
+    config_sync
+        || matches!(
+            group,
+            "skaffold"
+                | "kind.x-k8s.io"
+                | "kpt.dev"
+                | "fn.kpt.dev"
+                | "k3d.io"
+                | "ctlptl.dev"
+                | "kuttl.dev"
+        )
+        || (api == "v1" && id.kind.as_deref() == Some("Config"))
 }
 
 /// Why a file could not be read as YAML, with the position the parser stopped at.
