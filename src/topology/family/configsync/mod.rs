@@ -293,7 +293,10 @@ fn seed(w: &mut Worklist<'_>) {
             name_of(d)
         );
         let at = Location::new(&d.file, d.first_line);
-        let host = unreached_host(w, &d.file, &at, &what, &format!("this file ({})", d.file));
+        let why = format!(
+            "{what} is not inside a clusters/<name>/ tree and no deployer here applies it"
+        );
+        let host = unreached_host(w, &d.file, &at, &why, &d.file);
         let chain = vec![Evidence::new(
             at,
             Hop::ConfigSync(Box::new(ConfigSyncHop::Unreached { what: what.into() })),
@@ -326,7 +329,8 @@ fn seed(w: &mut Worklist<'_>) {
         } else {
             format!("{root}/**")
         };
-        let host = unreached_host(w, root, &at, &what, &files);
+        let why = format!("{what} is synced by no RootSync or ConfigManagement here");
+        let host = unreached_host(w, root, &at, &why, &files);
         let chain = vec![Evidence::new(
             at,
             Hop::ConfigSync(Box::new(ConfigSyncHop::Unreached { what: what.into() })),
@@ -341,12 +345,12 @@ fn seed(w: &mut Worklist<'_>) {
 
 /// The cluster of a Config Sync root that nothing placed: the first `paths` rule of the
 /// config that matches `path` (a file, or a folder's files), else the unnamed cluster, with a
-/// note that says how to name it.
+/// note that says `why` its cluster is not named and how to name it (a rule for `files`).
 fn unreached_host(
     w: &mut Worklist<'_>,
     path: &str,
     at: &Location,
-    what: &str,
+    why: &str,
     files: &str,
 ) -> usize {
     let index = w.index();
@@ -381,7 +385,7 @@ fn unreached_host(
     w.note(Unresolved {
         location: at.clone(),
         reason: format!(
-            "{what} is synced by no RootSync or ConfigManagement here and is not inside a clusters/<name>/ tree, so its cluster is not named: envfence places it on `{}` of unknown environment (name it with a `paths` rule for {files} in .envfence.yaml)",
+            "{why}, so its cluster is not named: envfence places it on `{}` of unknown environment (name it with a `paths` rule for {files} in .envfence.yaml)",
             clusters::UNNAMED
         ),
     });
