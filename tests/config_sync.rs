@@ -687,3 +687,91 @@ spec:
     assert_eq!(eu_2["environment_reason"], "label environment=staging");
     assert!(notes(&t).is_empty(), "{:?}", notes(&t));
 }
+
+/// A RootSync that no cluster tree or deployer reaches runs on the one unnamed cluster, with a
+/// note that says how to name it; a RootSync syncing the repository root (`dir: /`) of a
+/// hierarchical repository reads it, though its `repo` is not known to be this one.
+#[test]
+fn an_unreached_root_sync_runs_on_the_unnamed_cluster_and_may_sync_the_root() {
+    let root_sync = "apiVersion: configsync.gke.io/v1
+kind: RootSync
+metadata:
+  name: root-sync
+  namespace: config-management-system
+spec:
+  sourceFormat: hierarchy
+  git:
+    repo: https://github.com/acme/config
+    dir: /
+";
+    let files = [
+        ("bootstrap/root-sync.yaml", root_sync.to_owned()),
+        ("system/repo.yaml", REPO.to_owned()),
+        ("namespaces/checkout/deployment.yaml", DEPLOYMENT.to_owned()),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
+    let t = topology(&files);
+    assert_eq!(
+        placed(&t, "namespaces/checkout/deployment.yaml", "shipping"),
+        [("unnamed-cluster".to_owned(), Some("checkout".to_owned()))]
+    );
+    assert_eq!(
+        notes(&t),
+        ["bootstrap/root-sync.yaml:1 Config Sync RootSync root-sync is not inside a clusters/<name>/ tree and no deployer here applies it, so its cluster is not named: envfence places it on `unnamed-cluster` of unknown environment (name it with a `paths` rule for bootstrap/root-sync.yaml in .envfence.yaml)"]
+    );
+    let hops = evidence(
+        &t,
+        "namespaces/checkout/deployment.yaml",
+        "shipping",
+        "unnamed-cluster",
+    );
+    assert_eq!(
+        hops[0],
+        "bootstrap/root-sync.yaml:1 Config Sync RootSync root-sync (no cluster tree or deployer reaches it)"
+    );
+}
+
+/// The objects a hierarchical repository's namespaces inherit are bounded by
+/// `limits.expanded-objects`: past it, the scan says it is incomplete.
+#[test]
+fn inherited_objects_are_bounded_by_the_scan_budget() {
+    let role = |name: &str| {
+        format!("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: {name}\n")
+    };
+    let mut files: Vec<(String, String)> = vec![
+        (
+            ".envfence.yaml".into(),
+            "limits:\n  expanded-objects: 5\n".into(),
+        ),
+        (
+            "setup/cm.yaml".into(),
+            config_management("ops-1", "acm", "hierarchy"),
+        ),
+        ("acm/system/repo.yaml".into(), REPO.to_owned()),
+        ("acm/namespaces/a.yaml".into(), role("a")),
+        ("acm/namespaces/b.yaml".into(), role("b")),
+    ];
+    for ns in ["team-1", "team-2", "team-3"] {
+        files.push((
+            format!("acm/namespaces/{ns}/namespace.yaml"),
+            namespace(ns, ""),
+        ));
+    }
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    let (code, report) = scan(&files);
+    assert_eq!(code, Some(3), "{report:#}");
+    let cut = report["incomplete"]
+        .as_array()
+        .expect("incomplete")
+        .iter()
+        .find(|c| c["file"] == "setup/cm.yaml")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(cut["budget"], "limits.expanded-objects");
+    assert_eq!(
+        cut["detail"],
+        "the namespaces of the hierarchical repository acm/ receive more than 5 objects: 1 of its 3 namespace folders are placed, the rest are not"
+    );
+}

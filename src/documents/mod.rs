@@ -798,6 +798,25 @@ mod tests {
     }
 
     #[test]
+    fn config_sync_configuration_is_data_and_its_deployers_are_objects() {
+        for text in [
+            "apiVersion: configmanagement.gke.io/v1\nkind: Repo\nmetadata: {name: repo}\n",
+            "apiVersion: configmanagement.gke.io/v1\nkind: ClusterSelector\nmetadata: {name: s}\n",
+            "apiVersion: configmanagement.gke.io/v1\nkind: NamespaceSelector\nmetadata: {name: s}\n",
+            "apiVersion: clusterregistry.k8s.io/v1alpha1\nkind: Cluster\nmetadata: {name: eu}\n",
+        ] {
+            assert_eq!(parsed(text, None).kind, FileKind::Data, "{text}");
+        }
+        for text in [
+            "apiVersion: configmanagement.gke.io/v1\nkind: ConfigManagement\nmetadata: {name: c}\n",
+            "apiVersion: configsync.gke.io/v1beta1\nkind: RootSync\nmetadata: {name: r}\n",
+            "apiVersion: cluster.x-k8s.io/v1beta1\nkind: Cluster\nmetadata: {name: eu}\n",
+        ] {
+            assert_eq!(parsed(text, None).kind, FileKind::Manifest, "{text}");
+        }
+    }
+
+    #[test]
     fn an_error_at_the_end_of_input_is_on_the_last_line() {
         // The parser stops on line 4, after the final newline; the file has three lines.
         let f = parsed("not:\n  - valid\n  yaml\n", None);

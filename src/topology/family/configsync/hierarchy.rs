@@ -95,11 +95,10 @@ pub(super) fn deliver(cx: &RunContext<'_, '_>, base: &Delivery, root: &str, out:
         if objects.saturating_add(count) > limit {
             let at = Location::new(&base.deployer.location.file, base.deployer.location.line);
             let detail = format!(
-                "the namespaces of the hierarchical repository {} receive more than {} objects: the first {} namespace folders are placed, the other {} are not",
+                "the namespaces of the hierarchical repository {} receive more than {} objects: {i} of its {} namespace folders are placed, the rest are not",
                 selectors::shown_dir(root),
                 count_text(limit as u64),
-                i,
-                folders.len() - i
+                folders.len()
             );
             out.unresolved.push(Unresolved {
                 location: at.clone(),

@@ -193,7 +193,12 @@ impl<'d> Source<'d> {
             })
             .unwrap_or(d.first_line);
         Source {
-            source_type: field_text(spec, &["sourceType"]).unwrap_or("git"),
+            // A ConfigManagement without `git` (multi-repo mode) syncs nothing itself.
+            source_type: match (kind, git) {
+                ("ConfigManagement", None) => "none",
+                ("ConfigManagement", Some(_)) => "git",
+                _ => field_text(spec, &["sourceType"]).unwrap_or("git"),
+            },
             repo: git.and_then(|g| g.get(repo_key)).and_then(Node::as_str),
             dir: dir_entry.and_then(|e| e.value.as_str()).unwrap_or("/"),
             field,
@@ -293,9 +298,8 @@ fn seed(w: &mut Worklist<'_>) {
             name_of(d)
         );
         let at = Location::new(&d.file, d.first_line);
-        let why = format!(
-            "{what} is not inside a clusters/<name>/ tree and no deployer here applies it"
-        );
+        let why =
+            format!("{what} is not inside a clusters/<name>/ tree and no deployer here applies it");
         let host = unreached_host(w, &d.file, &at, &why, &d.file);
         let chain = vec![Evidence::new(
             at,
@@ -454,11 +458,11 @@ fn run(cx: &mut RunContext<'_, '_>, job: &Job<'_>) -> Outcome {
             None => return out,
         },
     };
+    let source = Source::of(d, kind);
     // A ConfigManagement in multi-repo mode (no `git`) syncs nothing itself: its RootSyncs do.
-    if kind == "ConfigManagement" && d.root.get("spec").and_then(|s| s.get("git")).is_none() {
+    if source.source_type == "none" {
         return out;
     }
-    let source = Source::of(d, kind);
     let name = name_of(d).to_owned();
     let vocabulary = cx.inventory.vocabulary();
     let mut signals = job.parent_signals.to_vec();
@@ -470,7 +474,7 @@ fn run(cx: &mut RunContext<'_, '_>, job: &Job<'_>) -> Outcome {
     ));
     // A RepoSync syncs into its own namespace.
     let namespace = (kind == "RepoSync")
-        .then(|| d.id.namespace.as_deref())
+        .then_some(d.id.namespace.as_deref())
         .flatten();
     if let Some(ns) = namespace {
         signals.extend(deployer_signal(vocabulary, ns, || {
@@ -546,10 +550,14 @@ fn run(cx: &mut RunContext<'_, '_>, job: &Job<'_>) -> Outcome {
         });
         return out;
     };
-    // The repository's root is read only when the repository is known to be this one: any
-    // folder "exists", and a whole repository delivered on a guess would place everything.
+    // The repository's root is read only when the repository is known to be this one, or has
+    // the hierarchical layout the deployer expects: any folder "exists", and a whole
+    // repository delivered on a guess would place everything.
     let this = cx.inventory.repository.classify(source.repo);
-    let here = index.is_dir(&dir) && (!dir.is_empty() || matches!(this, RepoMatch::This(_)));
+    let here = index.is_dir(&dir)
+        && (!dir.is_empty()
+            || matches!(this, RepoMatch::This(_))
+            || (source.hierarchical && index.is_dir("system") && hierarchy::is_layout(index, "")));
     if !here {
         match this {
             RepoMatch::This(from) => out.unresolved.push(Unresolved {

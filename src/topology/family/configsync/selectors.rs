@@ -162,7 +162,11 @@ pub(super) fn is_selected(d: &Document) -> bool {
 /// Where one document lands, as its selectors say: each entry is the hops of the selectors
 /// that pick it and, for a NamespaceSelector of an unstructured repository, the namespace it
 /// goes to. Empty: it lands nowhere here.
-pub(super) type Picks = Vec<(Vec<Evidence>, Option<String>)>;
+pub(super) type Picks = Vec<Pick>;
+
+/// One place a document lands: the selector hops that pick it, and the namespace a
+/// NamespaceSelector of an unstructured repository puts it in.
+pub(super) type Pick = (Vec<Evidence>, Option<String>);
 
 /// The namespaces a document may go to, for its NamespaceSelector.
 pub(super) enum Namespaces<'n> {
@@ -311,7 +315,7 @@ pub(super) fn split(
     out: &mut Vec<Delivery>,
 ) {
     let mut left_out: HashSet<DocRef> = HashSet::default();
-    let mut groups: Vec<((Vec<Evidence>, Option<String>), HashSet<DocRef>)> = Vec::new();
+    let mut groups: Vec<(Pick, HashSet<DocRef>)> = Vec::new();
     for (r, picks) in scope {
         let plain = picks.len() == 1 && picks[0].0.is_empty() && picks[0].1.is_none();
         if plain {
@@ -437,5 +441,51 @@ pub(super) fn shown_dir(dir: &str) -> String {
         "/".to_owned()
     } else {
         format!("{dir}/")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::documents::yaml::parse_stream;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn label_selectors_match_labels_and_expressions_and_say_their_terms() {
+        let stream = parse_stream(
+            "matchLabels:\n  location: belgium\nmatchExpressions:\n  - {key: env, operator: In, values: [prod, live]}\n  - {key: legacy, operator: DoesNotExist}\n",
+        );
+        let root = &stream.docs[0].root;
+        let s = LabelSelector::read(Some(root)).expect("a selector");
+        assert!(s.matches(&labels(&[("location", "belgium"), ("env", "prod")])));
+        assert!(!s.matches(&labels(&[("location", "belgium"), ("env", "dev")])));
+        assert!(!s.matches(&labels(&[
+            ("location", "belgium"),
+            ("env", "prod"),
+            ("legacy", "yes")
+        ])));
+        assert_eq!(
+            s.terms(),
+            "location=belgium, env In [prod, live], legacy DoesNotExist"
+        );
+        // An empty selector matches everything, as in Kubernetes.
+        let empty = parse_stream("{}\n");
+        let all = LabelSelector::read(Some(&empty.docs[0].root)).expect("a selector");
+        assert!(all.matches(&BTreeMap::new()));
+    }
+
+    #[test]
+    fn within_is_a_folder_boundary() {
+        assert!(within("acm", "acm/cluster/a.yaml"));
+        assert!(!within("acm", "acm-2/cluster/a.yaml"));
+        assert!(within("", "a.yaml"));
+        assert_eq!(shown_dir(""), "/");
+        assert_eq!(shown_dir("acm/x"), "acm/x/");
     }
 }
