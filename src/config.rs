@@ -45,6 +45,15 @@ pub struct ClusterDecl {
     pub tier: Option<Tier>,
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// Optional: the cluster's labels, matched by ApplicationSet cluster generators and Config
+    /// Sync selectors as a cluster Secret's labels are (`env`, `environment` and `stage` also
+    /// say its environment when `environment` does not).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Optional: the cluster's annotations, offered by ApplicationSet cluster generators as
+    /// `metadata.annotations.<key>`.
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// `tiers:`: the tiers where each workload purpose may run, replacing the policy's default

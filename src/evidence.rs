@@ -173,6 +173,9 @@ pub enum Hop {
     FolderConvention(Box<FolderConventionHop>),
     /// A deployer standing for a payload envfence did not read (DESIGN §3 opaque placement).
     Opaque(Box<OpaqueHop>),
+    /// A step of Config Sync: the folder a RootSync reads, a hierarchical repository's
+    /// namespace folder, a selector that picks a cluster or namespace.
+    ConfigSync(Box<ConfigSyncHop>),
     /// The placed object itself (see [`ObjectId`]).
     Object { id: ObjectId },
     /// A rule's own words about a hop it adds to a finding (a value and where it is set).
@@ -294,6 +297,126 @@ pub struct OpaqueHop {
     pub name: Arc<str>,
     pub why: Arc<str>,
     pub judged_by: &'static str,
+}
+
+/// The annotation of a Config Sync selector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SelectorAnnotation {
+    /// `configmanagement.gke.io/cluster-selector`: the name of a `ClusterSelector`.
+    ClusterSelector,
+    /// `configsync.gke.io/cluster-name-selector`: cluster names, comma-separated.
+    ClusterNameSelector,
+    /// `configmanagement.gke.io/namespace-selector`: the name of a `NamespaceSelector`.
+    NamespaceSelector,
+}
+
+impl SelectorAnnotation {
+    /// The annotation's key.
+    pub fn key(self) -> &'static str {
+        match self {
+            SelectorAnnotation::ClusterSelector => "configmanagement.gke.io/cluster-selector",
+            SelectorAnnotation::ClusterNameSelector => "configsync.gke.io/cluster-name-selector",
+            SelectorAnnotation::NamespaceSelector => "configmanagement.gke.io/namespace-selector",
+        }
+    }
+
+    /// What it picks: `cluster` or `namespace`.
+    pub fn picks(self) -> &'static str {
+        match self {
+            SelectorAnnotation::NamespaceSelector => "namespace",
+            _ => "cluster",
+        }
+    }
+}
+
+/// What a Config Sync hop is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ConfigSyncHop {
+    /// A RootSync, RepoSync or ConfigManagement syncs a folder of this repository: `field`
+    /// is where the folder is written (`spec.git.dir`, `spec.git.policyDir`).
+    Dir {
+        kind: Arc<str>,
+        name: Arc<str>,
+        field: &'static str,
+        dir: Arc<str>,
+        hierarchical: bool,
+    },
+    /// What no placement reached (a RootSync, a hierarchical repository no RootSync names):
+    /// it runs where envfence puts it.
+    Unreached { what: Arc<str> },
+    /// A hierarchical repository's namespace folder: its objects, and those of the abstract
+    /// namespace folder `inherited` above it, go to `namespace`.
+    Namespace {
+        namespace: Arc<str>,
+        dir: Arc<str>,
+        inherited: Option<Arc<str>>,
+    },
+    /// A selector annotation picks a cluster or namespace; `by` names the labels that match
+    /// (empty for a list of names).
+    Selected {
+        annotation: SelectorAnnotation,
+        selector: Arc<str>,
+        picked: Arc<str>,
+        by: Arc<str>,
+    },
+}
+
+impl fmt::Display for ConfigSyncHop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigSyncHop::Dir {
+                kind,
+                name,
+                field,
+                dir,
+                hierarchical,
+            } => {
+                let format = if *hierarchical {
+                    "a hierarchical repository"
+                } else {
+                    "unstructured"
+                };
+                let shown = if dir.is_empty() { "/" } else { dir };
+                write!(f, "Config Sync {kind} {name} syncs {field} {shown} ({format})")
+            }
+            ConfigSyncHop::Unreached { what } => {
+                write!(f, "{what} (no cluster tree or deployer reaches it)")
+            }
+            ConfigSyncHop::Namespace {
+                namespace,
+                dir,
+                inherited: None,
+            } => write!(
+                f,
+                "hierarchical repository: the objects of {dir}/ go to namespace {namespace}"
+            ),
+            ConfigSyncHop::Namespace {
+                namespace,
+                dir,
+                inherited: Some(from),
+            } => write!(
+                f,
+                "hierarchical repository: namespace {namespace} ({dir}/) inherits the objects of the abstract namespace folder {from}/"
+            ),
+            ConfigSyncHop::Selected {
+                annotation,
+                selector,
+                picked,
+                by,
+            } => {
+                write!(
+                    f,
+                    "{}: {selector} picks {} {picked}",
+                    annotation.key(),
+                    annotation.picks()
+                )?;
+                if !by.is_empty() {
+                    write!(f, " ({by})")?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// The identity of a placed object (kind, name, namespace) in one allocation: an object's
@@ -450,6 +573,7 @@ impl fmt::Display for Hop {
                 "opaque placement: the contents of {} {} were not read ({}); it is judged by its own {}",
                 h.kind, h.name, h.why, h.judged_by
             ),
+            Hop::ConfigSync(h) => write!(f, "{h}"),
             Hop::Object { id } => write!(f, "{id}"),
             Hop::Said(text) => write!(f, "{text}"),
         }

@@ -68,6 +68,12 @@ const CASES: &[(&str, bool)] = &[
     ),
     ("clusters:\n  - name: a\n    environment: null\n", true),
     (
+        "clusters:\n  - name: a\n    labels: {env: prod, tier: gold}\n    annotations: {region: eu}\n",
+        true,
+    ),
+    ("clusters:\n  - name: a\n    labels: [env]\n", false),
+    ("clusters:\n  - name: a\n    annotations:\n      x: {y: z}\n", false),
+    (
         "rules:\n  no-network-isolation: off\n  invalid-yaml: error\n",
         true,
     ),

@@ -215,23 +215,37 @@ impl Document {
 /// Whether a document with `apiVersion` and `kind` is a tool's own configuration that no
 /// cluster receives: Skaffold (`skaffold/v4beta11`), kind (`kind.x-k8s.io`), kpt's `Kptfile`
 /// and function configs (`kpt.dev`, `fn.kpt.dev`), k3d and ctlptl cluster files, KUTTL test
-/// steps (`kuttl.dev`), Kyverno Chainsaw tests (`chainsaw.kyverno.io`), and a kubeconfig (`v1`
-/// `Config`). They are data, not objects.
+/// steps (`kuttl.dev`), Kyverno Chainsaw tests (`chainsaw.kyverno.io`), a kubeconfig (`v1`
+/// `Config`), and what Config Sync reads but never applies (a repository's `Repo` and
+/// `HierarchyConfig`, `ClusterSelector`, `NamespaceSelector`, and `clusterregistry.k8s.io`
+/// `Cluster`). They are data, not objects.
 pub fn is_tool_config(id: &ResourceId) -> bool {
     let Some(api) = id.api_version.as_deref() else {
         return false;
     };
     let group = api.split_once('/').map_or("", |(group, _)| group);
-    matches!(
-        group,
-        "skaffold"
-            | "kind.x-k8s.io"
-            | "kpt.dev"
-            | "fn.kpt.dev"
-            | "k3d.io"
-            | "ctlptl.dev"
-            | "kuttl.dev"
-    ) || (api == "v1" && id.kind.as_deref() == Some("Config"))
+    let kind = id.kind.as_deref().unwrap_or("");
+    let config_sync = match group {
+        "configmanagement.gke.io" => matches!(
+            kind,
+            "Repo" | "HierarchyConfig" | "ClusterSelector" | "NamespaceSelector"
+        ),
+        "clusterregistry.k8s.io" => kind == "Cluster",
+        _ => false,
+    };
+    config_sync
+        || matches!(
+            group,
+            "skaffold"
+                | "kind.x-k8s.io"
+                | "kpt.dev"
+                | "fn.kpt.dev"
+                | "k3d.io"
+                | "ctlptl.dev"
+                | "kuttl.dev"
+                | "chainsaw.kyverno.io"
+        )
+        || (api == "v1" && id.kind.as_deref() == Some("Config"))
 }
 
 /// Why a file could not be read as YAML, with the position the parser stopped at.
@@ -783,6 +797,25 @@ mod tests {
         assert_eq!(f.kind, FileKind::Manifest);
         let objects: Vec<bool> = f.documents.iter().map(Document::is_manifest).collect();
         assert_eq!(objects, [false, true]);
+    }
+
+    #[test]
+    fn config_sync_configuration_is_data_and_its_deployers_are_objects() {
+        for text in [
+            "apiVersion: configmanagement.gke.io/v1\nkind: Repo\nmetadata: {name: repo}\n",
+            "apiVersion: configmanagement.gke.io/v1\nkind: ClusterSelector\nmetadata: {name: s}\n",
+            "apiVersion: configmanagement.gke.io/v1\nkind: NamespaceSelector\nmetadata: {name: s}\n",
+            "apiVersion: clusterregistry.k8s.io/v1alpha1\nkind: Cluster\nmetadata: {name: eu}\n",
+        ] {
+            assert_eq!(parsed(text, None).kind, FileKind::Data, "{text}");
+        }
+        for text in [
+            "apiVersion: configmanagement.gke.io/v1\nkind: ConfigManagement\nmetadata: {name: c}\n",
+            "apiVersion: configsync.gke.io/v1beta1\nkind: RootSync\nmetadata: {name: r}\n",
+            "apiVersion: cluster.x-k8s.io/v1beta1\nkind: Cluster\nmetadata: {name: eu}\n",
+        ] {
+            assert_eq!(parsed(text, None).kind, FileKind::Manifest, "{text}");
+        }
     }
 
     #[test]

@@ -97,6 +97,8 @@ pub enum DeployerKind {
     ConfigPath,
     /// A chart's values file for an environment (`values-prod.yaml`).
     ValuesFile,
+    /// A namespace folder of a Config Sync hierarchical repository (`namespaces/<ns>/`).
+    NamespaceFolder,
 }
 
 impl DeployerKind {
@@ -108,6 +110,7 @@ impl DeployerKind {
             DeployerKind::EnvironmentFolder => "folder convention",
             DeployerKind::ConfigPath => "config path",
             DeployerKind::ValuesFile => "values file convention",
+            DeployerKind::NamespaceFolder => "namespace folder",
         }
     }
 }
@@ -344,6 +347,34 @@ pub struct Delivery {
     /// A Flux Kustomization whose inline patches give every HelmRelease a `kubeConfig` (a hub
     /// deploying charts to spokes): those HelmReleases render on this cluster instead.
     pub helm_releases_to: Option<(usize, Evidence)>,
+    /// Which of the documents `dir` expands to this delivery places (Config Sync's selectors
+    /// pick objects one by one).
+    pub documents: DocumentFilter,
+}
+
+/// Which documents of an expansion a delivery places.
+#[derive(Debug, Clone, Default)]
+pub enum DocumentFilter {
+    /// All of them.
+    #[default]
+    All,
+    /// Only these (objects a generator creates are left out).
+    Only(Arc<HashSet<DocRef>>),
+    /// All but these.
+    Except(Arc<HashSet<DocRef>>),
+}
+
+impl DocumentFilter {
+    /// Whether the delivery places the document `doc` (`None`: a generated object).
+    pub fn admits(&self, doc: Option<DocRef>) -> bool {
+        match (self, doc) {
+            (DocumentFilter::All, _) => true,
+            (DocumentFilter::Only(docs), Some(d)) => docs.contains(&d),
+            (DocumentFilter::Only(_), None) => false,
+            (DocumentFilter::Except(docs), Some(d)) => !docs.contains(&d),
+            (DocumentFilter::Except(_), None) => true,
+        }
+    }
 }
 
 impl Delivery {
@@ -361,6 +392,7 @@ impl Delivery {
             chain,
             signals: Vec::new(),
             helm_releases_to: None,
+            documents: DocumentFilter::All,
         }
     }
 }

@@ -417,10 +417,14 @@ impl<'a> Worklist<'a> {
         let deployer = Arc::new(delivery.deployer.clone());
         let undecided_reason: Arc<str> = Arc::from("");
         for item in items {
-            let doc = match &item.source {
-                ItemSource::Doc(r) => Some(self.index.doc(*r)),
+            let doc_ref = match &item.source {
+                ItemSource::Doc(r) => Some(*r),
                 ItemSource::Generated(_) => None,
             };
+            if !delivery.documents.admits(doc_ref) {
+                continue;
+            }
+            let doc = doc_ref.map(|r| self.index.doc(r));
             let (kind, name, mut namespace) = kustomize::placed_identity(&item, doc);
             let namespaced = !kustomize::is_cluster_scoped(&kind);
             if namespaced {

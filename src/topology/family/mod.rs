@@ -574,6 +574,9 @@ mod tests {
                 "HelmChart",
                 "ArtifactGenerator",
                 "ExternalArtifact",
+                "RootSync",
+                "RepoSync",
+                "ConfigManagement",
                 "Service",
             ]
         );

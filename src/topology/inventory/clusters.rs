@@ -23,6 +23,9 @@ pub struct Cluster {
     pub server: Option<String>,
     pub aliases: Vec<String>,
     pub labels: BTreeMap<String, String>,
+    /// Annotations (a cluster Secret's, the config's): ApplicationSet cluster generators offer
+    /// them as `metadata.annotations.<key>`.
+    pub annotations: BTreeMap<String, String>,
     pub environment: Env,
     /// Why the environment is what it is, e.g. "label env=production".
     pub env_reason: String,
@@ -104,6 +107,7 @@ impl Inventory {
                     server: None,
                     aliases: Vec::new(),
                     labels: BTreeMap::new(),
+                    annotations: BTreeMap::new(),
                     environment: Env::Unknown,
                     env_reason: "no environment word in its name, labels or server".into(),
                     declared_in: Vec::new(),
@@ -249,15 +253,20 @@ impl Inventory {
                         format!("declared tier {tier} in the config"),
                     ))
                 });
+            // Declared labels are matched by selectors as a cluster Secret's are.
             let c = inv.declare(
                 Some(&decl.name),
                 decl.server.as_deref(),
-                BTreeMap::new(),
+                decl.labels.clone(),
                 Some(Location::new(&config_file, line)),
                 explicit,
             );
-            inv.clusters[c].aliases.extend(decl.aliases.iter().cloned());
-            inv.clusters[c].argo_known = true;
+            let cluster = &mut inv.clusters[c];
+            cluster.aliases.extend(decl.aliases.iter().cloned());
+            for (k, v) in &decl.annotations {
+                cluster.annotations.entry(k.clone()).or_insert(v.clone());
+            }
+            cluster.argo_known = true;
         }
         inv
     }
@@ -289,12 +298,20 @@ impl Inventory {
 
     /// The one cluster of a repository whose Flux root names no cluster.
     pub fn unnamed(&mut self, location: Location) -> usize {
+        self.unnamed_because(
+            location,
+            "the Flux root is outside any clusters/<name>/ tree; nothing names this cluster",
+        )
+    }
+
+    /// The one cluster of a repository whose roots name no cluster; `why` says so when this
+    /// root is the first to land there.
+    pub fn unnamed_because(&mut self, location: Location, why: &str) -> usize {
         if let Some(i) = self.find(UNNAMED) {
             return i;
         }
         let i = self.declare(Some(UNNAMED), None, BTreeMap::new(), Some(location), None);
-        self.clusters[i].env_reason =
-            "the Flux root is outside any clusters/<name>/ tree; nothing names this cluster".into();
+        self.clusters[i].env_reason = why.into();
         i
     }
 

@@ -21,7 +21,11 @@ pub fn declare(index: &RepoIndex<'_>, inv: &mut Inventory) {
                 Some(Location::new(&doc.file, secret.line)),
                 None,
             );
-            inv.clusters[c].argo_known = true;
+            let cluster = &mut inv.clusters[c];
+            for (k, v) in secret.annotations {
+                cluster.annotations.entry(k).or_insert(v);
+            }
+            cluster.argo_known = true;
         }
     }
 }
@@ -30,15 +34,14 @@ struct ClusterSecret {
     name: Option<String>,
     server: Option<String>,
     labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
     line: u32,
 }
 
-/// The labels and (plain) data of a Secret template inside a wrapper object.
+/// The metadata and (plain) data of a Secret template inside a wrapper object.
 fn wrapped(template: Option<&Node>) -> (Option<&Node>, Vec<(&Node, bool)>) {
     (
-        template
-            .and_then(|t| t.get("metadata"))
-            .and_then(|m| m.get("labels")),
+        template.and_then(|t| t.get("metadata")),
         template
             .and_then(|t| t.get("data"))
             .map(|d| vec![(d, false)])
@@ -51,9 +54,9 @@ fn wrapped(template: Option<&Node>) -> (Option<&Node>, Vec<(&Node, bool)>) {
 fn argo_cluster_secret(doc: &Document) -> Option<ClusterSecret> {
     const LABEL: &str = "argocd.argoproj.io/secret-type";
     let kind = doc.id.kind.as_deref()?;
-    let (labels_node, data_nodes): (Option<&Node>, Vec<(&Node, bool)>) = match kind {
+    let (metadata, data_nodes): (Option<&Node>, Vec<(&Node, bool)>) = match kind {
         "Secret" => (
-            doc.root.get("metadata").and_then(|m| m.get("labels")),
+            doc.root.get("metadata"),
             [("stringData", false), ("data", true)]
                 .into_iter()
                 .filter_map(|(k, b64)| Some((doc.root.get(k)?, b64)))
@@ -69,9 +72,13 @@ fn argo_cluster_secret(doc: &Document) -> Option<ClusterSecret> {
         ),
         _ => return None,
     };
-    let labels: BTreeMap<String, String> = labels_node
-        .map(|l| l.string_map().into_iter().collect())
-        .unwrap_or_default();
+    let map_at = |key: &str| -> BTreeMap<String, String> {
+        metadata
+            .and_then(|m| m.get(key))
+            .map(|l| l.string_map().into_iter().collect())
+            .unwrap_or_default()
+    };
+    let labels = map_at("labels");
     if labels.get(LABEL).map(String::as_str) != Some("cluster") {
         return None;
     }
@@ -112,6 +119,7 @@ fn argo_cluster_secret(doc: &Document) -> Option<ClusterSecret> {
         }),
         server: server.map(|(s, _)| s),
         labels: labels.into_iter().filter(|(k, _)| k != LABEL).collect(),
+        annotations: map_at("annotations"),
         line,
     })
 }

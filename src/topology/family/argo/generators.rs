@@ -100,6 +100,9 @@ pub(super) fn cluster_params(
         for (k, v) in labels {
             values.insert(format!("metadata.labels.{k}"), v.clone());
         }
+        for (k, v) in &c.annotations {
+            values.insert(format!("metadata.annotations.{k}"), v.clone());
+        }
         for (k, v) in &extra_values {
             let rendered = render(v, &values, false).unwrap_or_else(|_| v.clone());
             values.insert(format!("values.{k}"), rendered);
