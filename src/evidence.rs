@@ -104,6 +104,9 @@ pub enum GeneratorHop {
     Ephemeral { kind: Arc<str>, what: Arc<str> },
     /// A generator whose parameters only the live system knows.
     RunTime { kind: Arc<str> },
+    /// One entry of a generator's `values`, as rendered with the set's own parameters: the
+    /// template reads it as `values.<key>`.
+    Value { key: Arc<str>, value: Arc<str> },
 }
 
 /// What a hop is. Each variant carries the data its words are made of. The hops every
@@ -405,6 +408,7 @@ impl fmt::Display for Hop {
                 GeneratorHop::RunTime { kind } => {
                     write!(f, "{kind} generator (parameters known at run time)")
                 }
+                GeneratorHop::Value { key, value } => write!(f, "values.{key}={value}"),
             },
             Hop::AssumedThisRepository(h) if h.git_repository => write!(
                 f,
