@@ -74,12 +74,16 @@ pub struct TemplateKind {
 }
 
 /// One deployer to run: the document, the cluster it was placed on (`None` when no placement
-/// reached it), the evidence that led there, and the signals of the deployer that placed it.
+/// reached it), the evidence that led there, the signals of the deployer that placed it, and
+/// the namespace it was placed in.
 pub struct Job<'j> {
     pub doc: DocRef,
     pub host: Option<usize>,
     pub chain: &'j [Evidence],
     pub parent_signals: &'j [Signal],
+    /// The namespace the deployer object was placed in (a kustomization may have set it),
+    /// when a placement reached it.
+    pub namespace: Option<&'j str>,
 }
 
 /// What a family's deployer may read and change while it runs.
