@@ -593,13 +593,15 @@ fn opaque_kustomization(
         ..
     } = run;
     let spec = d.root.get("spec");
+    // The payload's namespace is known only from targetNamespace: Flux applies the other
+    // objects in the namespaces they name. The Kustomization's own namespace still says
+    // something of what it is.
     let namespace = spec
         .and_then(|s| s.get("targetNamespace"))
         .and_then(Node::as_str)
-        .or(d.id.namespace.as_deref())
         .map(str::to_owned);
     let vocabulary = inventory.vocabulary();
-    if let Some(ns) = &namespace {
+    if let Some(ns) = namespace.as_deref().or(d.id.namespace.as_deref()) {
         signals.extend(deployer_signal(vocabulary, ns, || {
             format!("Kustomization {name} namespace {ns}")
         }));
