@@ -176,6 +176,8 @@ pub enum Hop {
     FolderConvention(Box<FolderConventionHop>),
     /// A deployer standing for a payload envfence did not read (DESIGN §3 opaque placement).
     Opaque(Box<OpaqueHop>),
+    /// A Kargo Stage that promotes freight into an Argo CD Application, and what ties them.
+    KargoStage(Box<KargoStageHop>),
     /// The placed object itself (see [`ObjectId`]).
     Object { id: ObjectId },
     /// A rule's own words about a hop it adds to a finding (a value and where it is set).
@@ -297,6 +299,27 @@ pub struct OpaqueHop {
     pub name: Arc<str>,
     pub why: Arc<str>,
     pub judged_by: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KargoStageHop {
+    /// The Stage as Kargo names it: `project:stage`, or its name when its project is not known.
+    pub stage: Arc<str>,
+    pub application: Arc<str>,
+    pub link: StageLink,
+}
+
+/// What ties a Kargo Stage to the Argo CD Application it promotes into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StageLink {
+    /// An `argocd-update` step of the Stage's promotion template names the Application.
+    ArgoCdUpdate,
+    /// The Stage's `promotionMechanisms.argoCDAppUpdates` (Kargo before 1.0) names it.
+    ArgoCdAppUpdates,
+    /// The Stage, at its own line, promotes into an Application authorized for it.
+    Authorized,
+    /// The Application's `kargo.akuity.io/authorized-stage` annotation names the Stage.
+    AuthorizedStage,
 }
 
 /// The identity of a placed object (kind, name, namespace) in one allocation: an object's
@@ -454,6 +477,28 @@ impl fmt::Display for Hop {
                 "opaque placement: the contents of {} {} were not read ({}); it is judged by its own {}",
                 h.kind, h.name, h.why, h.judged_by
             ),
+            Hop::KargoStage(h) => match h.link {
+                StageLink::ArgoCdUpdate => write!(
+                    f,
+                    "Kargo Stage {} promotes into Application {} (argocd-update step)",
+                    h.stage, h.application
+                ),
+                StageLink::ArgoCdAppUpdates => write!(
+                    f,
+                    "Kargo Stage {} promotes into Application {} (promotionMechanisms.argoCDAppUpdates)",
+                    h.stage, h.application
+                ),
+                StageLink::Authorized => write!(
+                    f,
+                    "Kargo Stage {} promotes into Application {}, which is authorized for it",
+                    h.stage, h.application
+                ),
+                StageLink::AuthorizedStage => write!(
+                    f,
+                    "Application {} is authorized for Kargo Stage {} (kargo.akuity.io/authorized-stage)",
+                    h.application, h.stage
+                ),
+            },
             Hop::Object { id } => write!(f, "{id}"),
             Hop::Said(text) => write!(f, "{text}"),
         }

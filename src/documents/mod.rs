@@ -215,7 +215,9 @@ impl Document {
 /// Whether a document with `apiVersion` and `kind` is a tool's own configuration that no
 /// cluster receives: Skaffold (`skaffold/v4beta11`), kind (`kind.x-k8s.io`), kpt's `Kptfile`
 /// and function configs (`kpt.dev`, `fn.kpt.dev`), k3d and ctlptl cluster files, KUTTL test
-/// steps (`kuttl.dev`), and a kubeconfig (`v1` `Config`). They are data, not objects.
+/// steps (`kuttl.dev`), a kubeconfig (`v1` `Config`), and Kargo's own objects
+/// (`kargo.akuity.io`: Stages, Warehouses, Projects, promotion tasks, Freight), which Kargo's
+/// control plane reads and which deploy nothing themselves. They are data, not objects.
 pub fn is_tool_config(id: &ResourceId) -> bool {
     let Some(api) = id.api_version.as_deref() else {
         return false;
@@ -230,6 +232,7 @@ pub fn is_tool_config(id: &ResourceId) -> bool {
             | "k3d.io"
             | "ctlptl.dev"
             | "kuttl.dev"
+            | "kargo.akuity.io"
     ) || (api == "v1" && id.kind.as_deref() == Some("Config"))
 }
 

@@ -292,6 +292,7 @@ impl<'a> Worklist<'a> {
                 index: self.index,
                 inventory: &mut self.inventory,
                 limits: &self.limits,
+                families: self.families,
             };
             let job = Job {
                 doc,

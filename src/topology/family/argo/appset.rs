@@ -12,6 +12,7 @@ use crate::documents::{Document, Node};
 use crate::evidence::{Evidence, GeneratorHop, Hop};
 use crate::location::Location;
 use crate::topology::clusters::Inventory;
+use crate::topology::family::Family;
 use crate::topology::index::{DocRef, RepoIndex};
 use crate::topology::kustomize::count_text;
 use crate::topology::{Outcome, Signal, Unresolved};
@@ -32,6 +33,7 @@ pub(super) fn run_appset(
     chain: &[Evidence],
     parent_signals: &[Signal],
     limits: &Limits,
+    families: &[&dyn Family],
     out: &mut Outcome,
 ) {
     let d = index.doc(doc);
@@ -108,8 +110,12 @@ pub(super) fn run_appset(
         // opaque placement on the destination rather than nothing.
         match AppSpec::read(template, &d.file, &subst, ephemeral) {
             Ok(mut app) => {
-                // Generated Applications stand on the ApplicationSet's document.
+                // Generated Applications stand on the ApplicationSet's document, in its
+                // namespace unless the template says another.
                 app.doc = Some(doc);
+                if app.namespace.is_none() {
+                    app.namespace = d.id.namespace.as_deref().map(str::to_owned);
+                }
                 deliver_app(
                     index,
                     inventory,
@@ -119,6 +125,7 @@ pub(super) fn run_appset(
                     parent_signals,
                     &params.evidence,
                     ephemeral,
+                    families,
                     out,
                 )
             }
