@@ -26,6 +26,7 @@ use crate::topology::family::{
 use crate::topology::index::RepoIndex;
 use crate::topology::{Env, Signal, SignalLevel, Unresolved};
 
+/// Kargo: Stages, and the Argo CD Applications they promote into.
 pub struct Kargo;
 
 /// The annotation that authorizes a Stage to update an Argo CD Application.
