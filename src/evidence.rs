@@ -104,6 +104,9 @@ pub enum GeneratorHop {
     Ephemeral { kind: Arc<str>, what: Arc<str> },
     /// A generator whose parameters only the live system knows.
     RunTime { kind: Arc<str> },
+    /// One entry of a generator's `values`, as rendered with the set's own parameters: the
+    /// template reads it as `values.<key>`.
+    Value { key: Arc<str>, value: Arc<str> },
 }
 
 /// What a hop is. Each variant carries the data its words are made of. The hops every
@@ -176,6 +179,8 @@ pub enum Hop {
     /// A step of Config Sync: the folder a RootSync reads, a hierarchical repository's
     /// namespace folder, a selector that picks a cluster or namespace.
     ConfigSync(Box<ConfigSyncHop>),
+    /// A Kargo Stage that promotes freight into an Argo CD Application, and what ties them.
+    KargoStage(Box<KargoStageHop>),
     /// The placed object itself (see [`ObjectId`]).
     Object { id: ObjectId },
     /// A rule's own words about a hop it adds to a finding (a value and where it is set).
@@ -419,6 +424,27 @@ impl fmt::Display for ConfigSyncHop {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KargoStageHop {
+    /// The Stage as Kargo names it: `project:stage`, or its name when its project is not known.
+    pub stage: Arc<str>,
+    pub application: Arc<str>,
+    pub link: StageLink,
+}
+
+/// What ties a Kargo Stage to the Argo CD Application it promotes into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StageLink {
+    /// An `argocd-update` step of the Stage's promotion template names the Application.
+    ArgoCdUpdate,
+    /// The Stage's `promotionMechanisms.argoCDAppUpdates` (Kargo before 1.0) names it.
+    ArgoCdAppUpdates,
+    /// The Stage, at its own line, promotes into an Application authorized for it.
+    Authorized,
+    /// The Application's `kargo.akuity.io/authorized-stage` annotation names the Stage.
+    AuthorizedStage,
+}
+
 /// The identity of a placed object (kind, name, namespace) in one allocation: an object's
 /// hop is shared by its placements on every cluster, and there is one per object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -528,6 +554,7 @@ impl fmt::Display for Hop {
                 GeneratorHop::RunTime { kind } => {
                     write!(f, "{kind} generator (parameters known at run time)")
                 }
+                GeneratorHop::Value { key, value } => write!(f, "values.{key}={value}"),
             },
             Hop::AssumedThisRepository(h) if h.git_repository => write!(
                 f,
@@ -574,6 +601,28 @@ impl fmt::Display for Hop {
                 h.kind, h.name, h.why, h.judged_by
             ),
             Hop::ConfigSync(h) => write!(f, "{h}"),
+            Hop::KargoStage(h) => match h.link {
+                StageLink::ArgoCdUpdate => write!(
+                    f,
+                    "Kargo Stage {} promotes into Application {} (argocd-update step)",
+                    h.stage, h.application
+                ),
+                StageLink::ArgoCdAppUpdates => write!(
+                    f,
+                    "Kargo Stage {} promotes into Application {} (promotionMechanisms.argoCDAppUpdates)",
+                    h.stage, h.application
+                ),
+                StageLink::Authorized => write!(
+                    f,
+                    "Kargo Stage {} promotes into Application {}, which is authorized for it",
+                    h.stage, h.application
+                ),
+                StageLink::AuthorizedStage => write!(
+                    f,
+                    "Application {} is authorized for Kargo Stage {} (kargo.akuity.io/authorized-stage)",
+                    h.application, h.stage
+                ),
+            },
             Hop::Object { id } => write!(f, "{id}"),
             Hop::Said(text) => write!(f, "{text}"),
         }

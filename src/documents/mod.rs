@@ -216,9 +216,11 @@ impl Document {
 /// cluster receives: Skaffold (`skaffold/v4beta11`), kind (`kind.x-k8s.io`), kpt's `Kptfile`
 /// and function configs (`kpt.dev`, `fn.kpt.dev`), k3d and ctlptl cluster files, KUTTL test
 /// steps (`kuttl.dev`), Kyverno Chainsaw tests (`chainsaw.kyverno.io`), a kubeconfig (`v1`
-/// `Config`), and what Config Sync reads but never applies (a repository's `Repo` and
+/// `Config`), what Config Sync reads but never applies (a repository's `Repo` and
 /// `HierarchyConfig`, `ClusterSelector`, `NamespaceSelector`, and `clusterregistry.k8s.io`
-/// `Cluster`). They are data, not objects.
+/// `Cluster`), and Kargo's own objects (`kargo.akuity.io`: Stages, Warehouses, Projects,
+/// promotion tasks, Freight), which Kargo's control plane reads and which deploy nothing
+/// themselves. They are data, not objects.
 pub fn is_tool_config(id: &ResourceId) -> bool {
     let Some(api) = id.api_version.as_deref() else {
         return false;
@@ -244,6 +246,7 @@ pub fn is_tool_config(id: &ResourceId) -> bool {
                 | "ctlptl.dev"
                 | "kuttl.dev"
                 | "chainsaw.kyverno.io"
+                | "kargo.akuity.io"
         )
         || (api == "v1" && id.kind.as_deref() == Some("Config"))
 }

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use super::family::{family_owning, FamilyRoot};
-use super::index::{self, RepoIndex};
+use super::index::{self, DocRef, RepoIndex};
 use super::Placement;
 
 /// How many path segments of an object's folder name its group: `apps/web/overlays/dev/x.yaml`
@@ -85,7 +85,15 @@ pub fn folder_group(file: &str) -> &str {
     }
 }
 
-pub fn compute(index: &RepoIndex<'_>, placements: &[Placement], roots: &[FamilyRoot]) -> Coverage {
+/// The coverage of `placements`; `stood_for` are deployer documents placed as objects whose
+/// placement became their own opaque one (a HelmRelease of a remote chart in a cluster
+/// tree): they count as placed.
+pub fn compute(
+    index: &RepoIndex<'_>,
+    placements: &[Placement],
+    stood_for: &[DocRef],
+    roots: &[FamilyRoot],
+) -> Coverage {
     // One flag per document: at 5,000 applications a set of references hashed 140,000 of them.
     let (starts, documents) = index.document_starts();
     let mut placed_docs = vec![false; documents];
@@ -93,6 +101,7 @@ pub fn compute(index: &RepoIndex<'_>, placements: &[Placement], roots: &[FamilyR
         .iter()
         .filter(|p| !p.is_opaque())
         .filter_map(|p| p.object.doc)
+        .chain(stood_for.iter().copied())
     {
         placed_docs[starts[r.file] + r.doc] = true;
     }

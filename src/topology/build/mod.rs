@@ -108,7 +108,7 @@ pub(crate) fn build_with_families(
     let mut placements = done.placements;
     placements.shrink_to_fit();
     let roots: Vec<_> = roots.into_iter().collect();
-    let object_coverage = coverage::compute(&index, &placements, &roots);
+    let object_coverage = coverage::compute(&index, &placements, &done.stood_for, &roots);
     let manifests = index.all_docs().filter(|(_, d)| d.is_manifest()).count();
     let mut topology = Topology {
         clusters: done.inventory.clusters,

@@ -52,6 +52,9 @@ pub struct Worklist<'a> {
     pub(super) ran: HashSet<(DocRef, Option<usize>)>,
     /// Deployer documents some placement or seed reached: seeds pass over them.
     pub(super) reached_deployers: HashSet<DocRef>,
+    /// Deployer documents placed as objects whose placement then became their opaque one on
+    /// the same cluster: they were placed all the same, and coverage counts them.
+    pub(super) stood_for: Vec<DocRef>,
     /// The class of every object on a non-production cluster, by cluster.
     pub(super) cluster_decides: HashMap<usize, (Env, Arc<str>, Option<SignalLevel>)>,
     /// The placed objects' own hops, shared by the placements of one object.
@@ -72,6 +75,8 @@ pub(super) struct Queued {
     host: Option<usize>,
     chain: Vec<Evidence>,
     parent_signals: Vec<Signal>,
+    /// The namespace the deployer object was placed in, when a placement reached it.
+    namespace: Option<CompactString>,
 }
 
 /// The hop of each placed object, by its identity ([`ObjectId`]): one per object, shared by
@@ -115,6 +120,8 @@ pub(super) struct Finished {
     pub cuts: Vec<BudgetCut>,
     pub requests: BTreeSet<helm::RenderRequest>,
     pub rendered_values: HashMap<usize, Vec<(Location, Arc<helm_values::ValueSources>)>>,
+    /// See [`Worklist::stood_for`].
+    pub stood_for: Vec<DocRef>,
 }
 
 impl<'a> Worklist<'a> {
@@ -155,6 +162,7 @@ impl<'a> Worklist<'a> {
             queue: VecDeque::new(),
             ran: HashSet::default(),
             reached_deployers: HashSet::default(),
+            stood_for: Vec::new(),
             cluster_decides: HashMap::default(),
             object_hops: ObjectHops::default(),
             undecided: Vec::with_capacity(expected_placements),
@@ -209,6 +217,7 @@ impl<'a> Worklist<'a> {
             host,
             chain,
             parent_signals: Vec::new(),
+            namespace: None,
         });
         self.drain();
     }
@@ -242,6 +251,7 @@ impl<'a> Worklist<'a> {
             placed,
             ran,
             reached_deployers,
+            stood_for,
             ..
         } = self;
         crate::background::drop_in_background((
@@ -257,6 +267,7 @@ impl<'a> Worklist<'a> {
             cuts,
             requests,
             rendered_values,
+            stood_for,
         }
     }
 
@@ -267,6 +278,7 @@ impl<'a> Worklist<'a> {
             host,
             chain,
             parent_signals,
+            namespace,
         }) = self.queue.pop_front()
         {
             if !self.ran.insert((doc, host)) {
@@ -280,12 +292,14 @@ impl<'a> Worklist<'a> {
                 index: self.index,
                 inventory: &mut self.inventory,
                 limits: &self.limits,
+                families: self.families,
             };
             let job = Job {
                 doc,
                 host,
                 chain: &chain,
                 parent_signals: &parent_signals,
+                namespace: namespace.as_deref(),
             };
             let outcome = family.run(&mut cx, &job);
             self.unresolved.extend(outcome.unresolved);
@@ -532,12 +546,15 @@ impl<'a> Worklist<'a> {
                             ..s.clone()
                         })
                         .collect();
-                    let chain = self.placements[self.placements.len() - 1].evidence.to_vec();
+                    let placed = &self.placements[self.placements.len() - 1];
+                    let chain = placed.evidence.to_vec();
+                    let namespace = placed.object.namespace.clone();
                     self.queue.push_back(Queued {
                         doc: r,
                         host: Some(cluster),
                         chain,
                         parent_signals: parent,
+                        namespace,
                     });
                 }
             }
@@ -561,6 +578,9 @@ impl<'a> Worklist<'a> {
             // The deployer object was placed here as an object (an app of apps, a Flux tree)
             // and also stands for its unread payload here: it is the opaque workload.
             if placement.opaque && !self.placements[existing].opaque {
+                if !self.placements[existing].is_opaque() {
+                    self.stood_for.push(doc);
+                }
                 self.placements[existing] = placement;
                 // It comes with its class.
                 if let Some(u) = self.undecided.get_mut(existing) {

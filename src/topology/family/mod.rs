@@ -74,12 +74,16 @@ pub struct TemplateKind {
 }
 
 /// One deployer to run: the document, the cluster it was placed on (`None` when no placement
-/// reached it), the evidence that led there, and the signals of the deployer that placed it.
+/// reached it), the evidence that led there, the signals of the deployer that placed it, and
+/// the namespace it was placed in.
 pub struct Job<'j> {
     pub doc: DocRef,
     pub host: Option<usize>,
     pub chain: &'j [Evidence],
     pub parent_signals: &'j [Signal],
+    /// The namespace the deployer object was placed in (a kustomization may have set it),
+    /// when a placement reached it.
+    pub namespace: Option<&'j str>,
 }
 
 /// What a family's deployer may read and change while it runs.
@@ -87,6 +91,45 @@ pub struct RunContext<'r, 'a> {
     pub index: &'r RepoIndex<'a>,
     pub inventory: &'r mut Inventory,
     pub limits: &'r Limits,
+    /// The families of this build, whose [`Family::governs`] a deployer asks.
+    pub families: &'r [&'r dyn Family],
+}
+
+/// A deployer that another family's objects may govern without delivering it (a Kargo Stage
+/// promotes freight into an Argo CD Application): who it is, as its own family read it.
+pub struct Governed<'g> {
+    /// Its kind and API group (`Application`, `argoproj.io`).
+    pub kind: &'g str,
+    pub group: &'g str,
+    pub name: &'g str,
+    /// Its namespace, when it is known.
+    pub namespace: Option<&'g str>,
+    /// Its annotations, each with where it is set.
+    pub annotations: &'g [(String, String, crate::location::Location)],
+}
+
+/// What governs a deployer ([`Family::governs`]): the hops that lead from the governing
+/// objects to it, and the signals they give it, at the level of its own identity.
+#[derive(Debug, Default)]
+pub struct Governance {
+    pub hops: Vec<Evidence>,
+    pub signals: Vec<Signal>,
+}
+
+/// What every family of `families` says governs `deployer`, in their order.
+pub fn governance(
+    families: &[&dyn Family],
+    index: &RepoIndex<'_>,
+    vocabulary: &Vocabulary,
+    deployer: &Governed<'_>,
+) -> Governance {
+    let mut all = Governance::default();
+    for f in families {
+        let g = f.governs(index, vocabulary, deployer);
+        all.hops.extend(g.hops);
+        all.signals.extend(g.signals);
+    }
+    all
 }
 
 /// What the notes of a family may read, once the worklist is done.
@@ -165,6 +208,19 @@ pub trait Family: Sync {
     /// Notes once the worklist is done: deployers this family cannot follow yet, and the
     /// folders it owns.
     fn notes(&self, _cx: &NoteContext<'_, '_>, _out: &mut Notes) {}
+
+    /// What this family's objects say of another family's deployer they govern without
+    /// delivering it (a Kargo Stage and the Argo CD Application it promotes into): the hops
+    /// from them to it and the signals they give it. A deployer asks every family as it runs
+    /// ([`governance`]).
+    fn governs(
+        &self,
+        _index: &RepoIndex<'_>,
+        _vocabulary: &Vocabulary,
+        _deployer: &Governed<'_>,
+    ) -> Governance {
+        Governance::default()
+    }
 }
 
 pub use crate::topology::Outcome;

@@ -12,7 +12,9 @@ use crate::evidence::{
 use crate::location::Location;
 use crate::topology::clusters::{Inventory, IN_CLUSTER, IN_CLUSTER_SERVER};
 use crate::topology::env::Env;
-use crate::topology::family::{deployer_signal, identity_signals, opaque_placement, Opaque};
+use crate::topology::family::{
+    deployer_signal, governance, identity_signals, opaque_placement, Family, Governed, Opaque,
+};
 use crate::topology::index::{self, DocRef, RepoIndex};
 use crate::topology::kustomize::DirectoryMode;
 use crate::topology::repository::RepoMatch;
@@ -30,7 +32,12 @@ pub(super) struct AppSpec {
     pub(super) file: Arc<str>,
     pub(super) name: String,
     pub(super) name_line: u32,
+    /// `metadata.namespace`; for an ApplicationSet's Application, the ApplicationSet's when
+    /// its template has none.
+    pub(super) namespace: Option<String>,
     pub(super) labels: Vec<(String, String)>,
+    /// `metadata.annotations`, each with where it is set.
+    pub(super) annotations: Vec<(String, String, Location)>,
     pub(super) dest_name: Option<(String, u32)>,
     pub(super) dest_server: Option<(String, u32)>,
     pub(super) dest_namespace: Option<String>,
@@ -99,6 +106,23 @@ impl AppSpec {
             .into_iter()
             .map(|(k, v)| (k, lenient(&v)))
             .collect();
+        let annotations = metadata
+            .and_then(|m| m.get("annotations"))
+            .and_then(Node::as_map)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|e| {
+                Some((
+                    e.key.as_str()?.to_owned(),
+                    lenient(e.value.as_str()?),
+                    Location::new(file, e.key.span.start.line),
+                ))
+            })
+            .collect();
+        let namespace = metadata
+            .and_then(|m| m.get("namespace"))
+            .and_then(Node::as_str)
+            .map(&lenient);
         let spec = root.get("spec");
         let dest = spec.and_then(|s| s.get("destination"));
         let with_line = |key: &str| -> Result<Option<(String, u32)>, String> {
@@ -149,7 +173,9 @@ impl AppSpec {
             file: Arc::clone(file),
             name,
             name_line: name_node.map_or(root.span.start.line, |n| n.span.start.line),
+            namespace,
             labels,
+            annotations,
             dest_name: with_line("name")?,
             dest_server: with_line("server")?,
             dest_namespace: dest
@@ -171,6 +197,7 @@ pub(super) fn deliver_app(
     parent_signals: &[Signal],
     element: &[Evidence],
     ephemeral: bool,
+    families: &[&dyn Family],
     out: &mut Outcome,
 ) {
     let at = |line: u32| Location::new(&app.file, line);
@@ -240,11 +267,27 @@ pub(super) fn deliver_app(
         &app.name,
         app.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     ));
+    // What governs the Application without delivering it (a Kargo Stage promoting into it)
+    // says what it is for, as its own identity does.
+    let governed = governance(
+        families,
+        index,
+        &vocabulary,
+        &Governed {
+            kind: "Application",
+            group: "argoproj.io",
+            name: &app.name,
+            namespace: app.namespace.as_deref(),
+            annotations: &app.annotations,
+        },
+    );
+    signals.extend(governed.signals);
     let run = AppRun {
         app,
         cluster,
         chain,
         element,
+        governance: governed.hops,
         dest_hop,
         signals,
     };
@@ -260,16 +303,19 @@ pub(super) struct AppRun<'r> {
     chain: &'r [Evidence],
     /// The generator element's hops, for an Application an ApplicationSet made.
     element: &'r [Evidence],
+    /// The hops of what governs it ([`Family::governs`]).
+    governance: Vec<Evidence>,
     dest_hop: Evidence,
     signals: Vec<Signal>,
 }
 
 impl AppRun<'_> {
     /// The hops from the cluster to the Application's destination: the chain that placed
-    /// it, its generator element's, and its destination.
+    /// it, its generator element's, what governs it, and its destination.
     fn hops_to_destination(&self) -> Vec<Evidence> {
         let mut hops = self.chain.to_vec();
         hops.extend(self.element.iter().cloned());
+        hops.extend(self.governance.iter().cloned());
         hops.push(self.dest_hop.clone());
         hops
     }

@@ -2,7 +2,7 @@
 //! merge), bounded by the scan's budget, and the Applications their template yields.
 
 use super::application::{deliver_app, AppSpec};
-use super::generators::{cluster_params, declare_element_cluster, flatten, git_params};
+use super::generators::{add_values, cluster_params, declare_element_cluster, flatten, git_params};
 use super::template::render;
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,6 +12,7 @@ use crate::documents::{Document, Node};
 use crate::evidence::{Evidence, GeneratorHop, Hop};
 use crate::location::Location;
 use crate::topology::clusters::Inventory;
+use crate::topology::family::Family;
 use crate::topology::index::{DocRef, RepoIndex};
 use crate::topology::kustomize::count_text;
 use crate::topology::{Outcome, Signal, Unresolved};
@@ -32,14 +33,12 @@ pub(super) fn run_appset(
     chain: &[Evidence],
     parent_signals: &[Signal],
     limits: &Limits,
+    families: &[&dyn Family],
     out: &mut Outcome,
 ) {
     let d = index.doc(doc);
     let spec = d.root.get("spec");
-    let go = spec
-        .and_then(|s| s.get("goTemplate"))
-        .and_then(Node::as_str)
-        == Some("true");
+    let go = go_template(d);
     let Some(template) = spec.and_then(|s| s.get("template")) else {
         out.unresolved.push(Unresolved {
             location: Location::new(&d.file, d.first_line),
@@ -111,8 +110,12 @@ pub(super) fn run_appset(
         // opaque placement on the destination rather than nothing.
         match AppSpec::read(template, &d.file, &subst, ephemeral) {
             Ok(mut app) => {
-                // Generated Applications stand on the ApplicationSet's document.
+                // Generated Applications stand on the ApplicationSet's document, in its
+                // namespace unless the template says another.
                 app.doc = Some(doc);
+                if app.namespace.is_none() {
+                    app.namespace = d.id.namespace.as_deref().map(str::to_owned);
+                }
                 deliver_app(
                     index,
                     inventory,
@@ -122,11 +125,20 @@ pub(super) fn run_appset(
                     parent_signals,
                     &params.evidence,
                     ephemeral,
+                    families,
                     out,
                 )
             }
             Err(reason) => out.unresolved.push(Unresolved {
-                location: params.evidence.last().map_or_else(
+                // The set's own line (a list element, a matched cluster), not a value's.
+                location: params
+                    .evidence
+                    .iter()
+                    .rev()
+                    .find(|e| {
+                        !matches!(&*e.hop, Hop::Generator(g) if matches!(**g, GeneratorHop::Value { .. }))
+                    })
+                    .map_or_else(
                     || Location::new(&d.file, d.first_line),
                     |e| e.location.clone(),
                 ),
@@ -134,6 +146,16 @@ pub(super) fn run_appset(
             }),
         }
     }
+}
+
+/// Whether the ApplicationSet renders its template (and its generators' `values`) as Go
+/// templates.
+fn go_template(d: &Document) -> bool {
+    d.root
+        .get("spec")
+        .and_then(|s| s.get("goTemplate"))
+        .and_then(Node::as_str)
+        == Some("true")
 }
 
 /// Parameter sets of one generator, at most the limit it was given.
@@ -280,6 +302,7 @@ pub(super) fn generate_bounded(
         (location, format!("{kind} generator"), total)
     });
     sets.truncate(limit);
+    add_values(&d.file, g, go_template(d), &mut sets);
     Generated {
         sets,
         ephemeral,

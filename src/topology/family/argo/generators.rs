@@ -4,6 +4,7 @@
 use super::appset::Params;
 use super::template::{normalize, render};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use globset::Glob;
 
@@ -69,8 +70,6 @@ pub(super) fn cluster_params(
         .map(Requirement::read)
         .collect();
     let empty_selector = match_labels.is_empty() && expressions.is_empty();
-    let extra_values: Vec<(String, String)> =
-        node.get("values").map(Node::string_map).unwrap_or_default();
     let mut sets = Vec::new();
     // Argo CD always offers its own cluster to an empty selector, even when only a
     // destination (not a cluster Secret) names it here.
@@ -85,7 +84,10 @@ pub(super) fn cluster_params(
         if Some(i) == local && !empty_selector && !c.argo_known {
             continue;
         }
-        let labels = &c.labels;
+        // Argo CD selects cluster Secrets by their labels, the secret-type label among them.
+        let mut labels = c.labels.clone();
+        labels.insert(SECRET_TYPE_LABEL.to_owned(), "cluster".to_owned());
+        let labels = &labels;
         let matches_labels = match_labels.iter().all(|(k, v)| labels.get(k) == Some(v));
         let matches_expr = expressions.iter().all(|e| e.matches(labels));
         if !(matches_labels && matches_expr) {
@@ -102,10 +104,6 @@ pub(super) fn cluster_params(
         }
         for (k, v) in &c.annotations {
             values.insert(format!("metadata.annotations.{k}"), v.clone());
-        }
-        for (k, v) in &extra_values {
-            let rendered = render(v, &values, false).unwrap_or_else(|_| v.clone());
-            values.insert(format!("values.{k}"), rendered);
         }
         let declared = c
             .declared_in
@@ -165,6 +163,55 @@ pub(super) fn cluster_params(
         });
     }
     sets
+}
+
+/// The label every Argo CD cluster Secret carries; a selector may name it.
+const SECRET_TYPE_LABEL: &str = "argocd.argoproj.io/secret-type";
+
+/// The generators that take a `values` map (Argo CD's clusters, git, SCM provider, pull
+/// request, cluster decision resource and plugin generators; list, matrix and merge have none).
+const WITH_VALUES: [&str; 6] = [
+    "clusters",
+    "git",
+    "scmProvider",
+    "pullRequest",
+    "clusterDecisionResource",
+    "plugin",
+];
+
+/// Adds a leaf generator's `values` to each of its parameter sets, as Argo CD does: each value
+/// is rendered with that set's own parameters (never with the other values), then offered as
+/// `values.<key>` (`.values.<key>` in Go-template mode). A value that cannot be rendered
+/// statically is left out, so that a template reading it says so rather than guessing.
+pub(super) fn add_values(file: &Arc<str>, g: &Node, go: bool, sets: &mut [Params]) {
+    let Some(values) = WITH_VALUES
+        .iter()
+        .find_map(|kind| g.get(kind))
+        .and_then(|leaf| leaf.get("values"))
+        .and_then(Node::as_map)
+    else {
+        return;
+    };
+    for set in sets.iter_mut() {
+        let mut rendered = Vec::new();
+        for entry in values {
+            let (Some(key), Some(raw)) = (entry.key.as_str(), entry.value.as_str()) else {
+                continue;
+            };
+            let Ok(value) = render(raw, &set.values, go) else {
+                continue;
+            };
+            set.evidence.push(Evidence::new(
+                Location::new(file, entry.key.span.start.line),
+                Hop::Generator(Box::new(GeneratorHop::Value {
+                    key: key.into(),
+                    value: value.as_str().into(),
+                })),
+            ));
+            rendered.push((format!("values.{key}"), value));
+        }
+        set.values.extend(rendered);
+    }
 }
 
 /// A list element with a cluster name (`cluster`, `name`) and its URL (`url`, `server`)

@@ -18,9 +18,12 @@ use application::{deliver_app, AppSpec};
 use appset::run_appset;
 
 use crate::topology::build::Worklist;
-use crate::topology::family::{covered_by_others, Family, Job, RunContext, Stage, TemplateKind};
+use crate::topology::family::{
+    covered_by_others, Family, Job, RunContext, Stage, TemplateKind, REGISTRY,
+};
 
 use crate::config::Limits;
+
 use crate::documents::{Document, Node};
 use crate::evidence::Evidence;
 use crate::location::Location;
@@ -72,15 +75,7 @@ impl Family for ArgoCd {
     }
 
     fn run(&self, cx: &mut RunContext<'_, '_>, job: &Job<'_>) -> Outcome {
-        run(
-            cx.index,
-            cx.inventory,
-            job.doc,
-            job.host,
-            job.chain,
-            job.parent_signals,
-            cx.limits,
-        )
+        run_with(cx.index, cx.inventory, job, cx.limits, cx.families)
     }
 }
 
@@ -159,6 +154,7 @@ pub fn source_paths(d: &Document) -> Vec<String> {
 }
 
 /// Runs an Application or ApplicationSet. `host` is the cluster its object was placed on.
+/// What governs its Applications is asked of the registry's families.
 pub fn run(
     index: &RepoIndex<'_>,
     inventory: &mut Inventory,
@@ -168,6 +164,31 @@ pub fn run(
     parent_signals: &[Signal],
     limits: &Limits,
 ) -> Outcome {
+    let job = Job {
+        doc,
+        host,
+        chain,
+        parent_signals,
+        namespace: None,
+    };
+    run_with(index, inventory, &job, limits, REGISTRY)
+}
+
+/// [`run`] for one job, asking `families` what governs its Applications.
+fn run_with(
+    index: &RepoIndex<'_>,
+    inventory: &mut Inventory,
+    job: &Job<'_>,
+    limits: &Limits,
+    families: &[&dyn Family],
+) -> Outcome {
+    let Job {
+        doc,
+        host,
+        chain,
+        parent_signals,
+        ..
+    } = *job;
     let mut out = Outcome::default();
     let d = index.doc(doc);
     match d.id.kind.as_deref() {
@@ -185,6 +206,7 @@ pub fn run(
                         parent_signals,
                         &[],
                         false,
+                        families,
                         &mut out,
                     )
                 }
@@ -202,6 +224,7 @@ pub fn run(
             chain,
             parent_signals,
             limits,
+            families,
             &mut out,
         ),
         _ => {}

@@ -6,6 +6,7 @@
 use crate::evidence::{Evidence, Hop, InstallsChartHop, ValuesFileHop, ValuesFromHop};
 use std::sync::Arc;
 
+use super::source::{described_source, SourceElsewhere};
 use crate::documents::{Document, Node};
 use crate::location::Location;
 use crate::topology::expand::helm::{
@@ -137,6 +138,69 @@ pub fn request(
         ));
     }
     Some(request)
+}
+
+/// A HelmRelease's chart that is not in this repository: why (its source, named as
+/// [`described_source`] names it), the line of the reference (`spec.chart` or
+/// `spec.chartRef`), and the chart's name and version when the HelmRelease says them. `None`
+/// for a chart of this repository, and for a GitRepository this repository does not define
+/// (it may be this repository's own, as `flux bootstrap` makes it).
+pub fn chart_elsewhere(
+    index: &RepoIndex<'_>,
+    inventory: &crate::topology::clusters::Inventory,
+    d: &Document,
+) -> Option<RemoteChart> {
+    let spec = d.root.get("spec")?;
+    if let Some(entry) = spec.entry("chartRef") {
+        let kind = entry.value.get("kind").and_then(Node::as_str)?;
+        let name = entry.value.get("name").and_then(Node::as_str)?;
+        // An ExternalArtifact may be made from this repository (an ArtifactGenerator).
+        if kind == "ExternalArtifact" {
+            return None;
+        }
+        return Some(RemoteChart {
+            why: format!(
+                "its chart comes from {}",
+                described_source(index, kind, name)
+            ),
+            line: entry.key.span.start.line,
+            chart: None,
+            version: None,
+        });
+    }
+    let entry = spec.entry("chart")?;
+    let chart_spec = entry.value.get("spec")?;
+    let source = chart_spec.get("sourceRef")?;
+    let kind = source.get("kind").and_then(Node::as_str)?;
+    let name = source.get("name").and_then(Node::as_str)?;
+    let chart = chart_spec.get("chart").and_then(Node::as_str)?;
+    let why = match kind {
+        "GitRepository" => match crate::topology::flux::this_repository(index, inventory, name) {
+            Err(SourceElsewhere::Other(reason)) => format!("its chart {chart} is in {reason}"),
+            Ok(()) | Err(SourceElsewhere::Undefined(_)) => return None,
+        },
+        _ => format!(
+            "its chart {chart} comes from {}",
+            described_source(index, kind, name)
+        ),
+    };
+    Some(RemoteChart {
+        why,
+        line: entry.key.span.start.line,
+        chart: Some(chart.to_owned()),
+        version: chart_spec
+            .get("version")
+            .and_then(Node::as_str)
+            .map(str::to_owned),
+    })
+}
+
+/// A HelmRelease's chart outside this repository ([`chart_elsewhere`]).
+pub struct RemoteChart {
+    pub why: String,
+    pub line: u32,
+    pub chart: Option<String>,
+    pub version: Option<String>,
 }
 
 /// A HelmRelease of a local chart: its render, placed on `cluster` (where it deploys).

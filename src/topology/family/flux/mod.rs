@@ -191,6 +191,7 @@ pub fn run(index: &RepoIndex<'_>, inventory: &mut Inventory, job: &Job<'_>) -> O
         host,
         chain,
         parent_signals,
+        namespace: placed_namespace,
     } = *job;
     let mut out = Outcome::default();
     let d = index.doc(doc);
@@ -254,6 +255,7 @@ pub fn run(index: &RepoIndex<'_>, inventory: &mut Inventory, job: &Job<'_>) -> O
         chain,
         dest_hop,
         signals,
+        placed_namespace,
     };
     if kind == "HelmRelease" {
         helm_release(deployer, inventory, &mut out);
@@ -277,10 +279,14 @@ struct FluxRun<'r, 'a> {
     /// The kubeConfig hop, when the payload goes to a remote cluster.
     dest_hop: Option<Evidence>,
     signals: Vec<Signal>,
+    /// The namespace the deployer object was placed in, when a placement reached it.
+    placed_namespace: Option<&'r str>,
 }
 
-/// A HelmRelease: its chart installed on its cluster (rendered, or opaque). On a remote
-/// cluster it is placed there too, so that rules see its values.
+/// A HelmRelease: its chart installed on its cluster (rendered, or opaque). A chart outside
+/// this repository (a Helm or OCI repository, a bucket, another Git repository) is not read:
+/// the HelmRelease stands for it on its cluster (DESIGN §3, opaque placement), classed by its
+/// own identity. On a remote cluster it is placed there too, so that rules see its values.
 fn helm_release(run: FluxRun<'_, '_>, inventory: &mut Inventory, out: &mut Outcome) {
     let FluxRun {
         index,
@@ -291,10 +297,11 @@ fn helm_release(run: FluxRun<'_, '_>, inventory: &mut Inventory, out: &mut Outco
         host,
         chain,
         dest_hop,
-        signals,
+        mut signals,
+        placed_namespace,
     } = run;
     let spec = d.root.get("spec");
-    if let Some(install) = helm::install(
+    let install = helm::install(
         index,
         inventory,
         d,
@@ -302,42 +309,86 @@ fn helm_release(run: FluxRun<'_, '_>, inventory: &mut Inventory, out: &mut Outco
         chain,
         dest_hop.clone(),
         &signals,
-    ) {
-        out.charts.push(install);
+    );
+    let elsewhere = match install {
+        Some(install) => {
+            out.charts.push(install);
+            None
+        }
+        None => helm::chart_elsewhere(index, inventory, d),
+    };
+    let remote = dest_hop.filter(|_| Some(cluster) != host);
+    if elsewhere.is_none() && remote.is_none() {
+        return;
     }
-    // The chart is rendered by Helm; the HelmRelease stands for what it renders. On a
-    // remote cluster it is placed there too, so that rules see its values.
-    if let (Some(hop), true) = (dest_hop, Some(cluster) != host) {
-        let mut evidence = chain.to_vec();
-        evidence.push(hop.clone());
-        let opaque = Opaque {
-            object: PlacedObject {
-                file: d.file.clone(),
-                line: d.first_line,
-                doc: Some(doc),
+    // Where the chart's objects go: its target namespace, else its own as placed (a
+    // kustomization may have set it), which makes this placement the HelmRelease's own.
+    let namespace = spec
+        .and_then(|s| s.get("targetNamespace"))
+        .and_then(Node::as_str)
+        .or(placed_namespace)
+        .or(d.id.namespace.as_deref());
+    let mut evidence = chain.to_vec();
+    let mut location = Location::new(&d.file, d.first_line);
+    let on_remote = remote.is_some();
+    if let Some(hop) = remote {
+        location = hop.location.clone();
+        evidence.push(hop);
+    }
+    if let Some(chart) = elsewhere {
+        let at = Location::new(&d.file, chart.line);
+        if !on_remote {
+            // On its own cluster: the chart reference is the line to change.
+            location = at.clone();
+        }
+        // Its identity beyond name and labels, as an Argo CD Application's: namespace,
+        // chart and version.
+        let vocabulary = inventory.vocabulary();
+        let identity = [
+            ("namespace", namespace),
+            ("chart", chart.chart.as_deref()),
+            ("chart version", chart.version.as_deref()),
+        ];
+        for (what, value) in identity {
+            if let Some(value) = value {
+                signals.extend(deployer_signal(vocabulary, value, || {
+                    format!("HelmRelease {name} {what} {value}")
+                }));
+            }
+        }
+        evidence.push(Evidence::new(
+            at,
+            Hop::Opaque(Box::new(OpaqueHop {
                 kind: "HelmRelease".into(),
-                name: Some(name.as_str().into()),
-                namespace: spec
-                    .and_then(|s| s.get("targetNamespace"))
-                    .and_then(Node::as_str)
-                    .or(d.id.namespace.as_deref())
-                    .map(Into::into),
-                images: Vec::new(),
-            },
-            cluster,
-            signals,
-            evidence,
-            deployer: Deployer {
-                kind: DeployerKind::Object("HelmRelease"),
-                name: name.to_string(),
-                location: hop.location,
-            },
-            // The chart is not rendered here: what it holds was not read.
-            renders_chart: true,
-        };
-        out.extra_placements
-            .push(opaque_placement(opaque, inventory));
+                name: name.as_str().into(),
+                why: chart.why.into(),
+                judged_by: "name, labels, namespace and chart",
+            })),
+        ));
     }
+    let opaque = Opaque {
+        object: PlacedObject {
+            file: d.file.clone(),
+            line: d.first_line,
+            doc: Some(doc),
+            kind: "HelmRelease".into(),
+            name: Some(name.as_str().into()),
+            namespace: namespace.map(Into::into),
+            images: Vec::new(),
+        },
+        cluster,
+        signals,
+        evidence,
+        deployer: Deployer {
+            kind: DeployerKind::Object("HelmRelease"),
+            name: name.to_string(),
+            location,
+        },
+        // Rules read its values as the chart's, which is not rendered here.
+        renders_chart: true,
+    };
+    out.extra_placements
+        .push(opaque_placement(opaque, inventory));
 }
 
 /// A Kustomization: its source resolved to a folder of this repository (or an opaque
@@ -386,6 +437,12 @@ fn kustomization(run: FluxRun<'_, '_>, inventory: &mut Inventory, out: &mut Outc
             return;
         }
         Err(NotHere::Elsewhere(reason)) => {
+            // Without a path (an OCI artifact applied whole), the source reference is the
+            // line to change.
+            let location = match (path_entry, spec.and_then(|s| s.entry("sourceRef"))) {
+                (None, Some(e)) => at(e.key.span.start.line),
+                _ => source.at,
+            };
             let run = FluxRun {
                 index,
                 d,
@@ -396,9 +453,10 @@ fn kustomization(run: FluxRun<'_, '_>, inventory: &mut Inventory, out: &mut Outc
                 chain,
                 dest_hop,
                 signals,
+                placed_namespace: None,
             };
             out.extra_placements
-                .push(opaque_kustomization(run, inventory, source.at, &reason));
+                .push(opaque_kustomization(run, inventory, location, &reason));
             return;
         }
     };
@@ -535,13 +593,15 @@ fn opaque_kustomization(
         ..
     } = run;
     let spec = d.root.get("spec");
+    // The payload's namespace is known only from targetNamespace: Flux applies the other
+    // objects in the namespaces they name. The Kustomization's own namespace still says
+    // something of what it is.
     let namespace = spec
         .and_then(|s| s.get("targetNamespace"))
         .and_then(Node::as_str)
-        .or(d.id.namespace.as_deref())
         .map(str::to_owned);
     let vocabulary = inventory.vocabulary();
-    if let Some(ns) = &namespace {
+    if let Some(ns) = namespace.as_deref().or(d.id.namespace.as_deref()) {
         signals.extend(deployer_signal(vocabulary, ns, || {
             format!("Kustomization {name} namespace {ns}")
         }));

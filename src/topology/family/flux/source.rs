@@ -158,9 +158,47 @@ pub(super) fn source_folder(
                 "Flux Kustomization {name}: ExternalArtifact {source_name} is not produced from this repository by any ArtifactGenerator copy rule for {path}"
             ))),
         },
+        // An OCI artifact or a bucket is built and stored outside the repository: the
+        // Kustomization stands for what it applies.
+        "OCIRepository" | "Bucket" => Err(NotHere::Elsewhere(format!(
+            "{} is outside this repository",
+            described_source(index, kind, source_name)
+        ))),
         other => Err(note(format!(
             "Flux Kustomization {name}: source {other} {source_name} is outside this repository"
         ))),
+    }
+}
+
+/// A Flux source as a reason names it: its kind and name, and where it reads from when the
+/// repository defines it (`OCIRepository web at oci://ghcr.io/acme/web`).
+pub(super) fn described_source(index: &RepoIndex<'_>, kind: &str, name: &str) -> String {
+    let url = index
+        .of_kind(kind)
+        .map(|(_, d)| d)
+        .filter(|d| {
+            d.id.name.as_deref() == Some(name)
+                && d.id
+                    .api_version
+                    .as_deref()
+                    .is_some_and(|v| v.starts_with("source.toolkit.fluxcd.io/"))
+        })
+        .find_map(|d| {
+            let spec = d.root.get("spec")?;
+            match kind {
+                "Bucket" => {
+                    let bucket = spec.get("bucketName").and_then(Node::as_str)?;
+                    Some(match spec.get("endpoint").and_then(Node::as_str) {
+                        Some(endpoint) => format!("{endpoint}/{bucket}"),
+                        None => bucket.to_owned(),
+                    })
+                }
+                _ => spec.get("url").and_then(Node::as_str).map(str::to_owned),
+            }
+        });
+    match url {
+        Some(url) => format!("{kind} {name} at {url}"),
+        None => format!("{kind} {name}"),
     }
 }
 
