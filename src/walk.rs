@@ -62,11 +62,15 @@ pub const MAX_VISITED_FOLDERS: usize = 100_000;
 /// A listing limit that was hit; shown as the cut's cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
+    /// Files kept ([`MAX_LISTED_FILES`], or the testing knob's value).
     Files(usize),
+    /// Bytes of the paths kept ([`MAX_LISTED_PATH_BYTES`]).
     PathBytes(usize),
+    /// Entries looked at ([`MAX_VISITED_ENTRIES`]).
     Entries(usize),
+    /// Folders read ([`MAX_VISITED_FOLDERS`]).
     Folders(usize),
-    /// Bytes of git tree objects read (`crate::git`).
+    /// Bytes of git tree objects read (`crate::git::MAX_TREE_BYTES`, or a chart export's).
     TreeBytes(u64),
 }
 
