@@ -36,6 +36,8 @@ pub enum Budget {
     RegoCrash,
     /// Files one git revision may list (`scan --base`).
     RevisionFiles,
+    /// Files the working tree may list.
+    WorkingTreeFiles,
 }
 
 impl Budget {
@@ -53,6 +55,7 @@ impl Budget {
             Budget::RegoMemory => "rego evaluation memory",
             Budget::RegoCrash => "rego evaluation crash",
             Budget::RevisionFiles => "revision files",
+            Budget::WorkingTreeFiles => "working tree files",
         }
     }
 }

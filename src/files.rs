@@ -44,6 +44,13 @@ pub fn in_git_folder(root: &Path, real: &Path) -> bool {
 /// at once) and the opened handle's own metadata decides; the buffer is sized from that
 /// metadata and grows at most to `cap`, and a failed allocation is an error, not an abort.
 pub fn read_regular_file(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
+    read_open_file(open_regular_file(path, cap)?, cap)
+}
+
+/// Opens a file that must be a regular file of at most `cap` bytes, as [`read_regular_file`]
+/// does, for a caller that reads it in parts (and reads at most `cap` bytes of it: the file
+/// may grow).
+pub fn open_regular_file(path: &Path, cap: u64) -> Result<std::fs::File, ReadError> {
     // Refuse what is not a regular file before opening it: opening some devices acts.
     match std::fs::metadata(path) {
         Ok(meta) if !meta.is_file() => return Err(ReadError::NotRegularFile),
@@ -51,7 +58,17 @@ pub fn read_regular_file(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
         Err(e) => return Err(ReadError::Io(e)),
     }
     let file = open_nonblocking(path).map_err(ReadError::Io)?;
-    read_open_file(file, cap)
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegularFile);
+    }
+    if meta.len() > cap {
+        return Err(ReadError::TooLarge {
+            size: meta.len(),
+            cap,
+        });
+    }
+    Ok(file)
 }
 
 /// Reads a file the walk listed as a regular file. The listing stands in for the check before

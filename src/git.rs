@@ -10,12 +10,12 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use git2::{
     Delta, DiffFindOptions, DiffOptions, ErrorCode, ObjectType, Odb, Oid, Repository, Tree,
-    TreeWalkMode, TreeWalkResult,
 };
 
+use crate::budget::{Budget, BudgetCut};
 use crate::config::Config;
 use crate::documents::{FileKind, SkipReason};
-use crate::walk::{self, Skipped};
+use crate::walk::{self, Limit, Skipped, Tally};
 
 mod export;
 pub use export::{RevisionFiles, MAX_EXPORT_BYTES, MAX_EXPORT_FILES};
@@ -29,6 +29,10 @@ const MAX_LINK_HOPS: usize = 8;
 const MAX_LINK_TARGET: u64 = 4096;
 /// The largest `.envfence.yaml` read from a revision (a config is a few KiB).
 pub const MAX_CONFIG_BLOB: u64 = 1024 * 1024;
+/// Bytes of distinct tree objects one listing of a revision reads (each tree's size is read
+/// from its header before it is inflated). Besides [`walk`]'s listing limits: one tree
+/// object can hold millions of entries and still pack into a few MiB.
+pub const MAX_TREE_BYTES: u64 = 64 << 20;
 
 /// The git repository that holds the scanned folder.
 pub struct GitRepo {
@@ -59,6 +63,101 @@ pub struct TreeListing {
     pub commit: Option<Oid>,
     /// The scanned folder relative to the top of the work tree ([`GitRepo`]'s prefix).
     pub prefix: String,
+    /// Set when the listing hit a limit ([`walk::Tally`], [`MAX_TREE_BYTES`]): what it listed
+    /// before is kept.
+    pub cut: Option<BudgetCut>,
+}
+
+/// A tree entry found by a path ([`TreeReads::entry_at`]).
+struct Found {
+    id: Oid,
+    mode: i32,
+    kind: Option<ObjectType>,
+}
+
+/// The tree objects one listing (or one export) reads: each distinct tree once, kept for the
+/// next look-up (a tree shared by many parents costs one read), its size read from its header
+/// and counted before it is inflated.
+pub(crate) struct TreeReads<'r> {
+    repo: &'r Repository,
+    odb: Odb<'r>,
+    read: HashMap<Oid, Tree<'r>>,
+    bytes: u64,
+    max_bytes: u64,
+}
+
+impl<'r> TreeReads<'r> {
+    pub(crate) fn new(repo: &'r Repository, max_bytes: u64) -> Result<Self, git2::Error> {
+        Ok(TreeReads {
+            repo,
+            odb: repo.odb()?,
+            read: HashMap::new(),
+            bytes: 0,
+            max_bytes,
+        })
+    }
+
+    /// The tree `oid`, or the limit that stops it from being read.
+    pub(crate) fn tree(&mut self, oid: Oid) -> Result<Result<Tree<'r>, Limit>, git2::Error> {
+        if let Some(tree) = self.read.get(&oid) {
+            return Ok(Ok(tree.clone()));
+        }
+        let size = blob_size(&self.odb, oid)?;
+        if self.bytes.saturating_add(size) > self.max_bytes {
+            return Ok(Err(Limit::TreeBytes(self.max_bytes)));
+        }
+        self.bytes += size;
+        let tree = self.repo.find_tree(oid)?;
+        self.read.insert(oid, tree.clone());
+        Ok(Ok(tree))
+    }
+
+    /// The entry at `path` (`a/b/c.yaml`) under `root`, each step counted as an entry of
+    /// `tally`: `Ok(None)` when there is none, or a tree on the way cannot be read (as
+    /// `Tree::get_path` answers).
+    fn entry_at(
+        &mut self,
+        root: &Tree<'r>,
+        path: &str,
+        tally: &Tally,
+    ) -> Result<Option<Found>, Limit> {
+        let mut tree = root.clone();
+        let mut parts = path.split('/').peekable();
+        while let Some(name) = parts.next() {
+            if tally.entries(1) == 0 {
+                return Err(Limit::Entries(walk::MAX_VISITED_ENTRIES));
+            }
+            let Some(entry) = tree.get_name(name).filter(|_| !name.is_empty()) else {
+                return Ok(None);
+            };
+            let found = Found {
+                id: entry.id(),
+                mode: entry.filemode(),
+                kind: entry.kind(),
+            };
+            drop(entry);
+            if parts.peek().is_none() {
+                return Ok(Some(found));
+            }
+            if found.kind != Some(ObjectType::Tree) {
+                return Ok(None);
+            }
+            tree = match self.tree(found.id) {
+                Ok(Ok(next)) => next,
+                Ok(Err(limit)) => return Err(limit),
+                Err(_) => return Ok(None),
+            };
+        }
+        Ok(None)
+    }
+}
+
+/// Why a committed symlink was not followed to an answer.
+pub(crate) enum LinkError {
+    /// A blob on the way cannot be read: its repository path, its id and the cause.
+    Blob(String, Oid, git2::Error),
+    /// The trees on the way are over the reader's limits.
+    Limit(Limit),
 }
 
 impl GitRepo {
@@ -130,84 +229,152 @@ impl GitRepo {
 
     /// The text of the scanned folder's `.envfence.yaml` at `commit`, if it has one.
     pub fn config_text(&self, commit: Oid) -> anyhow::Result<Option<String>> {
-        let tree = self.repo.find_commit(commit)?.tree()?;
         let path = format!("{}{}", self.prefix, crate::config::FILE_NAME);
-        let Ok(entry) = tree.get_path(Path::new(&path)) else {
+        let over = |limit| {
+            anyhow::anyhow!(
+                "cannot read {path} at {commit}: over the {limit} a revision's listing reads"
+            )
+        };
+        let mut reads = TreeReads::new(&self.repo, MAX_TREE_BYTES)?;
+        let tree = reads
+            .tree(self.repo.find_commit(commit)?.tree_id())?
+            .map_err(over)?;
+        let Some(entry) = reads
+            .entry_at(&tree, &path, &Tally::default())
+            .map_err(over)?
+        else {
             return Ok(None);
         };
-        let size = blob_size(&self.repo.odb()?, entry.id())
-            .map_err(|e| unreadable_blob(&path, commit, entry.id(), &e))?;
+        let size = blob_size(&self.repo.odb()?, entry.id)
+            .map_err(|e| unreadable_blob(&path, commit, entry.id, &e))?;
         if size > MAX_CONFIG_BLOB {
             bail!("{path} at {commit} is {size} bytes, over the {MAX_CONFIG_BLOB}-byte cap for a config file");
         }
         let blob = self
             .repo
-            .find_blob(entry.id())
+            .find_blob(entry.id)
             .with_context(|| format!("cannot read {path} at {commit}"))?;
         Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
     }
 
-    /// Lists the YAML files of the scanned folder at `commit`. With `only`, just that file.
+    /// Lists the YAML files of the scanned folder at `commit` (`rev`, as the user named it, for
+    /// the cut's detail). With `only`, just that file.
+    ///
+    /// The listing stops at the first of [`walk`]'s listing limits or [`MAX_TREE_BYTES`] it
+    /// hits, keeps what it listed, and says so in [`TreeListing::cut`]: a tree shared by many
+    /// parents is stored once but listed once per parent, so a `.git` of a few hundred KiB
+    /// can hold millions of files.
     pub fn list(
         &self,
         commit: Oid,
+        rev: &str,
         config: &Config,
         only: Option<&str>,
     ) -> anyhow::Result<TreeListing> {
-        let root = self.repo.find_commit(commit)?.tree()?;
         let mut listing = TreeListing {
             commit: Some(commit),
             prefix: self.prefix.clone(),
             ..TreeListing::default()
         };
+        let tally = Tally::default();
+        let mut reads = TreeReads::new(&self.repo, MAX_TREE_BYTES)?;
+        let shown = format!("revision {rev} ({})", &commit.to_string()[..12]);
+        let cut = |tally: &Tally, limit, mut listing: TreeListing| {
+            tally.stop(limit);
+            listing.cut = tally.cut(Budget::RevisionFiles, &shown);
+            listing
+        };
+        let root = match reads.tree(self.repo.find_commit(commit)?.tree_id())? {
+            Ok(root) => root,
+            Err(limit) => return Ok(cut(&tally, limit, listing)),
+        };
         let folder = if self.prefix.is_empty() {
             root.clone()
         } else {
-            match root.get_path(Path::new(self.prefix.trim_end_matches('/'))) {
-                Ok(entry) if entry.kind() == Some(ObjectType::Tree) => {
-                    self.repo.find_tree(entry.id())?
+            match reads.entry_at(&root, self.prefix.trim_end_matches('/'), &tally) {
+                Ok(Some(entry)) if entry.kind == Some(ObjectType::Tree) => {
+                    match reads.tree(entry.id)? {
+                        Ok(tree) => tree,
+                        Err(limit) => return Ok(cut(&tally, limit, listing)),
+                    }
                 }
                 // The folder does not exist at this revision: nothing to read.
-                _ => return Ok(listing),
+                Ok(_) => return Ok(listing),
+                Err(limit) => return Ok(cut(&tally, limit, listing)),
             }
         };
-        let odb = self.repo.odb()?;
         let mut links = Vec::new();
+        // Depth first, in git's order, with a stack of (tree, next entry) and one path buffer
+        // (`dir`, the lengths it had above in `dirs`): no recursion, however deep the trees.
         // Blobs are not looked at here: most are the head's (same id), and one that cannot be
         // read is an error when it is read (`read_listed_blob`).
-        folder.walk(TreeWalkMode::PreOrder, |dir, entry| {
+        let mut stack = vec![(folder, 0usize)];
+        let mut dir = String::new();
+        let mut dirs: Vec<usize> = Vec::new();
+        while let Some((tree, next)) = stack.last_mut() {
+            let Some(entry) = tree.get(*next) else {
+                stack.pop();
+                dir.truncate(dirs.pop().unwrap_or(0));
+                continue;
+            };
+            *next += 1;
+            if tally.entries(1) == 0 {
+                break;
+            }
             let mode = entry.filemode();
             if entry.kind() == Some(ObjectType::Tree) {
-                // `.git` cannot be committed, but a folder of that name is skipped like the walk does.
-                return if entry.name_bytes() == b".git" {
-                    TreeWalkResult::Skip
-                } else {
-                    TreeWalkResult::Ok
-                };
+                // `.git` cannot be committed, but a folder of that name is skipped like the
+                // walk does; so is a folder whose name is not UTF-8, like such a file.
+                let Ok(name) = entry.name() else { continue };
+                if name == ".git" {
+                    continue;
+                }
+                let id = entry.id();
+                dirs.push(dir.len());
+                dir.push_str(name);
+                dir.push('/');
+                drop(entry);
+                if !tally.folder() {
+                    break;
+                }
+                match reads.tree(id)? {
+                    Ok(subtree) => stack.push((subtree, 0)),
+                    Err(limit) => {
+                        tally.stop(limit);
+                        break;
+                    }
+                }
+                continue;
             }
             let Ok(name) = entry.name() else {
-                return TreeWalkResult::Ok;
+                continue;
             };
             let rel: Arc<str> = Arc::from(format!("{dir}{name}"));
             if mode == MODE_SUBMODULE {
                 // Another repository: not entered, as the working-tree walk does not.
                 if only.is_none() && !config.is_ignored(&rel) {
+                    if !tally.keep(&rel) {
+                        break;
+                    }
                     listing.skipped.push(Skipped {
                         rel_path: rel,
                         reason: SkipReason::Submodule,
                     });
                 }
-                return TreeWalkResult::Ok;
+                continue;
             }
             if !walk::is_yaml_name(name) {
-                return TreeWalkResult::Ok;
+                continue;
             }
             if config.is_ignored(&rel) {
                 listing.ignored += 1;
-                return TreeWalkResult::Ok;
+                continue;
             }
             if only.is_some_and(|o| o != &*rel) {
-                return TreeWalkResult::Ok;
+                continue;
+            }
+            if !tally.keep(&rel) {
+                break;
             }
             if mode == MODE_SYMLINK {
                 links.push((rel, entry.id()));
@@ -218,12 +385,21 @@ impl GitRepo {
                     kind_hint: None,
                 });
             }
-            TreeWalkResult::Ok
-        })?;
+        }
+        drop(stack);
+        let odb = self.repo.odb()?;
         for (rel, oid) in links {
-            let resolved = self
-                .resolve_link(&odb, &root, &rel, oid)
-                .map_err(|(path, oid, e)| unreadable_blob(&path, commit, oid, &e))?;
+            let resolved = match self.resolve_link(&odb, &root, &rel, oid, &mut reads, &tally) {
+                Ok(resolved) => resolved,
+                Err(LinkError::Blob(path, oid, e)) => {
+                    return Err(unreadable_blob(&path, commit, oid, &e))
+                }
+                // The links not followed yet are left out, as a cut.
+                Err(LinkError::Limit(limit)) => {
+                    tally.stop(limit);
+                    break;
+                }
+            };
             match resolved {
                 Ok((target, _)) => listing.files.push(TreeFile {
                     rel_path: rel,
@@ -236,6 +412,7 @@ impl GitRepo {
                 }),
             }
         }
+        listing.cut = tally.cut(Budget::RevisionFiles, &shown);
         let hints = walk::kind_hints(
             &listing
                 .files
@@ -253,25 +430,27 @@ impl GitRepo {
 
     /// Follows a committed symlink inside the tree. Like the working-tree walk, a link is
     /// only read when it ends at a regular file inside the scanned folder. A blob that cannot
-    /// be read is an error (its repository path, id and cause), not a skip.
-    #[allow(clippy::type_complexity)]
-    fn resolve_link(
-        &self,
+    /// be read is an error (its repository path, id and cause), not a skip; the trees on the
+    /// way are read through `reads` and counted in `tally`.
+    pub(crate) fn resolve_link<'r>(
+        &'r self,
         odb: &Odb,
-        root: &Tree,
+        root: &Tree<'r>,
         rel: &str,
         mut oid: Oid,
-    ) -> Result<Result<(Oid, u64), SkipReason>, (String, Oid, git2::Error)> {
+        reads: &mut TreeReads<'r>,
+        tally: &Tally,
+    ) -> Result<Result<(Oid, u64), SkipReason>, LinkError> {
         let mut path = format!("{}{rel}", self.prefix);
         for _ in 0..MAX_LINK_HOPS {
-            let size = blob_size(odb, oid).map_err(|e| (path.clone(), oid, e))?;
+            let size = blob_size(odb, oid).map_err(|e| LinkError::Blob(path.clone(), oid, e))?;
             if size > MAX_LINK_TARGET {
                 return Ok(Err(SkipReason::BrokenSymlink));
             }
             let blob = self
                 .repo
                 .find_blob(oid)
-                .map_err(|e| (path.clone(), oid, e))?;
+                .map_err(|e| LinkError::Blob(path.clone(), oid, e))?;
             let target = String::from_utf8_lossy(blob.content()).into_owned();
             let parent = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
             let Some(resolved) = normalise_link(parent, &target) else {
@@ -280,18 +459,22 @@ impl GitRepo {
             if !resolved.starts_with(&self.prefix) {
                 return Ok(Err(SkipReason::SymlinkOutsideRepo));
             }
-            let Ok(entry) = root.get_path(Path::new(&resolved)) else {
+            let Some(entry) = reads
+                .entry_at(root, &resolved, tally)
+                .map_err(LinkError::Limit)?
+            else {
                 return Ok(Err(SkipReason::BrokenSymlink));
             };
-            match (entry.kind(), entry.filemode()) {
+            match (entry.kind, entry.mode) {
                 (Some(ObjectType::Tree), _) => return Ok(Err(SkipReason::SymlinkedDirectory)),
                 (Some(ObjectType::Blob), MODE_SYMLINK) => {
-                    oid = entry.id();
+                    oid = entry.id;
                     path = resolved;
                 }
                 (Some(ObjectType::Blob), _) => {
-                    let size = blob_size(odb, entry.id()).map_err(|e| (resolved, entry.id(), e))?;
-                    return Ok(Ok((entry.id(), size)));
+                    let size = blob_size(odb, entry.id)
+                        .map_err(|e| LinkError::Blob(resolved, entry.id, e))?;
+                    return Ok(Ok((entry.id, size)));
                 }
                 _ => return Ok(Err(SkipReason::NotRegularFile)),
             }
@@ -459,6 +642,105 @@ fn normalise_link(parent: &str, target: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A repository whose one commit holds `apps/`: `levels` levels of `width` folders (each
+    /// level one shared tree object) over `leaves` files `f<i>.yaml` of one blob.
+    fn fan_out(dir: &Path, width: usize, levels: usize, leaves: usize) -> (GitRepo, Oid) {
+        let repo = Repository::init(dir).expect("init");
+        let blob = repo.blob(b"a: 1\n").expect("blob");
+        let mut builder = repo.treebuilder(None).expect("builder");
+        for i in 0..leaves {
+            builder
+                .insert(format!("f{i}.yaml"), blob, 0o100644)
+                .expect("insert");
+        }
+        let mut tree = builder.write().expect("tree");
+        for _ in 0..levels {
+            let mut builder = repo.treebuilder(None).expect("builder");
+            for i in 0..width {
+                builder
+                    .insert(format!("d{i}"), tree, 0o040000)
+                    .expect("insert");
+            }
+            tree = builder.write().expect("tree");
+        }
+        let mut top = repo.treebuilder(None).expect("builder");
+        top.insert("apps", tree, 0o040000).expect("insert");
+        let root = repo.find_tree(top.write().expect("root")).expect("root");
+        let signature = git2::Signature::now("t", "t@envfence.invalid").expect("signature");
+        let commit = repo
+            .commit(None, &signature, &signature, "fan-out", &root, &[])
+            .expect("commit");
+        let dir = std::fs::canonicalize(dir).expect("canonical");
+        (GitRepo::open(&dir).expect("open"), commit)
+    }
+
+    /// Issue 25, defect 12: 100 × 100 × 21 files of shared subtrees are listed up to the file
+    /// limit, in git's order, with a cut that names the revision and the limit.
+    #[test]
+    fn a_listing_stops_at_the_file_limit() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (git, commit) = fan_out(tmp.path(), 100, 2, 21);
+        let listing = git
+            .list(commit, "fanout", &Config::default(), None)
+            .expect("listed");
+        assert_eq!(listing.files.len(), walk::MAX_LISTED_FILES);
+        assert!(listing
+            .files
+            .iter()
+            .all(|f| f.rel_path.starts_with("apps/d")));
+        let cut = listing.cut.expect("a cut");
+        assert_eq!(cut.budget, Budget::RevisionFiles);
+        assert_eq!(
+            cut.detail,
+            format!(
+                "revision fanout ({}) has more than 200,000 files to list; the files listed \
+                 before that are scanned, the rest are not",
+                &commit.to_string()[..12]
+            )
+        );
+        // Under the limit, nothing is cut.
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (git, commit) = fan_out(tmp.path(), 10, 2, 10);
+        let listing = git
+            .list(commit, "small", &Config::default(), None)
+            .expect("listed");
+        assert_eq!((listing.files.len(), listing.cut), (1000, None));
+    }
+
+    /// Tree objects are counted by their header's size before they are read, each distinct
+    /// one once; a look-up past the entry limit stops.
+    #[test]
+    fn tree_reads_are_counted_once_and_bounded() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (git, commit) = fan_out(tmp.path(), 3, 1, 3);
+        let root_id = git.repo.find_commit(commit).expect("commit").tree_id();
+        let mut reads = TreeReads::new(&git.repo, 1 << 20).expect("reads");
+        let root = reads.tree(root_id).expect("read").expect("within");
+        let tally = Tally::default();
+        let found = reads
+            .entry_at(&root, "apps/d2/f1.yaml", &tally)
+            .expect("within")
+            .expect("found");
+        assert_eq!(found.kind, Some(ObjectType::Blob));
+        assert!(reads
+            .entry_at(&root, "apps/d3", &tally)
+            .expect("within")
+            .is_none());
+        // Root, apps and the shared leaf: three trees read, whatever was looked up.
+        assert_eq!(reads.read.len(), 3);
+        let mut small = TreeReads::new(&git.repo, 10).expect("reads");
+        assert_eq!(
+            small.tree(root_id).expect("read").err(),
+            Some(Limit::TreeBytes(10))
+        );
+        let spent = Tally::default();
+        spent.entries(walk::MAX_VISITED_ENTRIES);
+        assert_eq!(
+            reads.entry_at(&root, "apps", &spent).err(),
+            Some(Limit::Entries(walk::MAX_VISITED_ENTRIES))
+        );
+    }
 
     #[test]
     fn link_targets_are_normalised_and_bounded() {

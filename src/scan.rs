@@ -139,6 +139,8 @@ pub struct Workspace {
     pub ignored: usize,
     /// The last `rendered` entries of `files` are Helm output, not repository files.
     pub rendered: usize,
+    /// The listing limits that cut the walk (or the revision's listing) short.
+    pub cuts: Vec<BudgetCut>,
 }
 
 impl Workspace {
@@ -296,7 +298,8 @@ fn index_working_tree(
         .filter_map(|(c, (_, oid))| Some((Arc::clone(&c.rel_path), ((*oid)?, c.kind_hint))))
         .collect();
     let paths = walked.candidates.iter().map(|c| &c.rel_path);
-    let workspace = assemble(target, paths, loaded, walked.skipped, walked.ignored);
+    let mut workspace = assemble(target, paths, loaded, walked.skipped, walked.ignored);
+    workspace.cuts.extend(walked.cut);
     Ok(IndexedSide {
         workspace,
         blobs,
@@ -398,7 +401,8 @@ fn index_revision(
     let unchanged = loaded.iter().filter(|(_, _, same)| *same).count();
     let paths = listing.files.iter().map(|f| &f.rel_path);
     let loaded = loaded.into_iter().map(|(l, oid, _)| (l, oid)).collect();
-    let workspace = assemble(target, paths, loaded, listing.skipped, listing.ignored);
+    let mut workspace = assemble(target, paths, loaded, listing.skipped, listing.ignored);
+    workspace.cuts.extend(listing.cut);
     Ok(IndexedSide {
         workspace,
         blobs,
@@ -406,18 +410,20 @@ fn index_revision(
     })
 }
 
-/// The files of the scanned folder at `commit`, as git's tree lists them.
+/// The files of the scanned folder at `commit` (`rev`, as the user named it), as git's tree
+/// lists them.
 fn list_revision(
     target: &Target,
     git: &GitRepo,
     commit: Oid,
+    rev: &str,
     config: &Config,
 ) -> anyhow::Result<TreeListing> {
     let only = target
         .only
         .as_deref()
         .map(|o| walk::relative(&target.root, o));
-    git.list(commit, config, only.as_deref())
+    git.list(commit, rev, config, only.as_deref())
 }
 
 /// Loads `items` on the worker pool, reporting progress; `init` makes per-thread state (a
@@ -459,6 +465,7 @@ fn assemble<'a>(
         skipped,
         ignored,
         rendered: 0,
+        cuts: Vec::new(),
     };
     for (rel_path, (loaded, _)) in paths.zip(loaded) {
         match loaded {
@@ -697,7 +704,12 @@ fn summarise(workspace: &Workspace, topology: &Topology, duration: Duration) -> 
         helm: None,
         renders: 0,
         render_time: Duration::ZERO,
-        cuts: topology.cuts.clone(),
+        cuts: topology
+            .cuts
+            .iter()
+            .chain(&workspace.cuts)
+            .cloned()
+            .collect(),
         policy_prints: Vec::new(),
     }
 }
@@ -741,12 +753,16 @@ fn diff_scan_in_pool(
         None => {
             let (head, listing) = rayon::join(
                 || index_working_tree(target, config, options, true, progress),
-                || list_revision(target, &GitRepo::open(&target.root)?, base_commit, config),
+                || {
+                    let git = GitRepo::open(&target.root)?;
+                    list_revision(target, &git, base_commit, &revisions.base, config)
+                },
             );
             (head?, Some(listing?))
         }
         Some(commit) => {
-            let listing = list_revision(target, &git, commit, config)?;
+            let rev = revisions.head.as_deref().unwrap_or_default();
+            let listing = list_revision(target, &git, commit, rev, config)?;
             let head = index_revision(target, &git, listing, options, None, progress)?;
             (head, None)
         }
@@ -768,7 +784,7 @@ fn diff_scan_in_pool(
         let git = GitRepo::open(&target.root)?;
         let listing = match listed {
             Some(listing) => listing,
-            None => list_revision(target, &git, base_commit, config)?,
+            None => list_revision(target, &git, base_commit, &revisions.base, config)?,
         };
         index_revision(target, &git, listing, options, Some(head), progress)
     };
@@ -857,6 +873,7 @@ fn diff_scan_in_pool(
     let mut cuts = head_judged.cuts;
     cuts.extend(head_renders.cuts.iter().cloned());
     cuts.extend(base_judged.cuts);
+    cuts.extend(base.workspace.cuts.iter().cloned());
     let head_findings = head_judged.findings;
     let base_findings = base_judged.findings;
     let prints = head_judged.prints;
@@ -868,7 +885,10 @@ fn diff_scan_in_pool(
         .map(|f| &*f.path)
         .chain(head.workspace.skipped.iter().map(|s| &*s.rel_path))
         .collect();
-    let renames = if base.blobs.keys().all(|p| head_paths.contains(&**p)) {
+    // A side whose listing was cut has files the other seems to lack; git's rename search
+    // would go through all of the trees the listing stopped in.
+    let listing_cut = !head.workspace.cuts.is_empty() || !base.workspace.cuts.is_empty();
+    let renames = if listing_cut || base.blobs.keys().all(|p| head_paths.contains(&**p)) {
         HashMap::new()
     } else {
         git.renames(base_commit, head_commit)?

@@ -5,13 +5,16 @@
 //! the scan); reading and parsing runs in parallel in `scan`.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::Match;
 use std::sync::Mutex;
 
+use crate::budget::{Budget, BudgetCut};
 use crate::config::Config;
 use crate::documents::{FileKind, SkipReason};
 use crate::files::ReadError;
@@ -41,6 +44,141 @@ pub struct WalkResult {
     pub skipped: Vec<Skipped>,
     /// Files excluded by `.gitignore` or the config's `ignore` globs.
     pub ignored: usize,
+    /// Set when the walk hit a [`Limit`]: what it listed before is kept.
+    pub cut: Option<BudgetCut>,
+}
+
+/// Files (and symlinks, and submodules) one listing of the scanned folder keeps: the working
+/// tree's, or a git revision's. A revision stores a folder shared by many parents once, so a
+/// `.git` of a few hundred KiB can list millions of files; real monorepos list far fewer.
+pub const MAX_LISTED_FILES: usize = 200_000;
+/// Bytes of the paths one listing keeps, together (a deep tree makes every path long).
+pub const MAX_LISTED_PATH_BYTES: usize = 64 << 20;
+/// Entries of any name (files, folders, links) one listing looks at.
+pub const MAX_VISITED_ENTRIES: usize = 1_000_000;
+/// Folders (git: tree objects) one listing reads.
+pub const MAX_VISITED_FOLDERS: usize = 100_000;
+
+/// A listing limit that was hit; shown as the cut's cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Files kept ([`MAX_LISTED_FILES`], or the testing knob's value).
+    Files(usize),
+    /// Bytes of the paths kept ([`MAX_LISTED_PATH_BYTES`]).
+    PathBytes(usize),
+    /// Entries looked at ([`MAX_VISITED_ENTRIES`]).
+    Entries(usize),
+    /// Folders read ([`MAX_VISITED_FOLDERS`]).
+    Folders(usize),
+    /// Bytes of git tree objects read (`crate::git::MAX_TREE_BYTES`, or a chart export's).
+    TreeBytes(u64),
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Limit::Files(n) => write!(f, "{} files", grouped(n as u64)),
+            Limit::PathBytes(n) => write!(f, "{} MiB of paths", n >> 20),
+            Limit::Entries(n) => write!(f, "{} entries", grouped(n as u64)),
+            Limit::Folders(n) => write!(f, "{} folders", grouped(n as u64)),
+            Limit::TreeBytes(n) => write!(f, "{} MiB of tree objects", n >> 20),
+        }
+    }
+}
+
+/// `1000000` → `1,000,000`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// [`MAX_LISTED_FILES`], or less for the tests: `ENVFENCE_TEST_MAX_LISTED_FILES`, a testing
+/// knob that can only lower the limit (so that a test reaches it with a small repository).
+fn max_listed_files() -> usize {
+    static LIMIT: OnceLock<usize> = OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        std::env::var("ENVFENCE_TEST_MAX_LISTED_FILES")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .map_or(MAX_LISTED_FILES, |n| n.min(MAX_LISTED_FILES))
+    })
+}
+
+/// One listing counted against the listing limits, as it goes: the walk's folder tasks share
+/// it, the git tree reader uses it alone. Counting stops at the first limit hit, which the
+/// listing then records as a [`BudgetCut`].
+#[derive(Debug, Default)]
+pub struct Tally {
+    files: AtomicUsize,
+    path_bytes: AtomicUsize,
+    entries: AtomicUsize,
+    folders: AtomicUsize,
+    hit: OnceLock<Limit>,
+}
+
+impl Tally {
+    /// Whether a limit was hit: nothing more is listed.
+    pub fn stopped(&self) -> bool {
+        self.hit.get().is_some()
+    }
+
+    /// Records that `limit` was hit (the first one hit is the one shown).
+    pub fn stop(&self, limit: Limit) {
+        let _first = self.hit.set(limit);
+    }
+
+    /// Counts a folder about to be read; false when it may not be.
+    pub fn folder(&self) -> bool {
+        if self.folders.fetch_add(1, Ordering::Relaxed) >= MAX_VISITED_FOLDERS {
+            self.stop(Limit::Folders(MAX_VISITED_FOLDERS));
+        }
+        !self.stopped()
+    }
+
+    /// Counts `n` entries about to be looked at (or steps of a path looked up); returns how
+    /// many of them may be. A listing cut by another limit may still look entries up.
+    pub fn entries(&self, n: usize) -> usize {
+        let before = self.entries.fetch_add(n, Ordering::Relaxed);
+        let allowed = MAX_VISITED_ENTRIES.saturating_sub(before).min(n);
+        if allowed < n {
+            self.stop(Limit::Entries(MAX_VISITED_ENTRIES));
+        }
+        allowed
+    }
+
+    /// Counts a path about to be kept; false when it may not be.
+    pub fn keep(&self, path: &str) -> bool {
+        let limit = max_listed_files();
+        if self.files.fetch_add(1, Ordering::Relaxed) >= limit {
+            self.stop(Limit::Files(limit));
+        } else if self.path_bytes.fetch_add(path.len(), Ordering::Relaxed) + path.len()
+            > MAX_LISTED_PATH_BYTES
+        {
+            self.stop(Limit::PathBytes(MAX_LISTED_PATH_BYTES));
+        }
+        !self.stopped()
+    }
+
+    /// The cut to record when a limit was hit: `budget`, and what `listing` names ("the
+    /// working tree", "revision main (1a2b3c4d5e6f)").
+    pub fn cut(&self, budget: Budget, listing: &str) -> Option<BudgetCut> {
+        let limit = self.hit.get()?;
+        Some(BudgetCut::new(
+            budget,
+            None,
+            format!(
+                "{listing} has more than {limit} to list; the files listed before that are \
+                 scanned, the rest are not"
+            ),
+        ))
+    }
 }
 
 /// True for the names envfence reads: `*.yaml`, `*.yml` and kustomize's `Kustomization`.
@@ -57,6 +195,7 @@ pub fn walk(root: &Path, config: &Config, only: Option<&Path>) -> WalkResult {
         only,
         in_work_tree: root.ancestors().any(|dir| dir.join(".git").exists()),
         found: Mutex::new(Found::default()),
+        tally: Tally::default(),
     };
     rayon::scope(|scope| walker.visit(scope, root.to_path_buf(), Vec::new()));
     let found = walker
@@ -68,6 +207,9 @@ pub fn walk(root: &Path, config: &Config, only: Option<&Path>) -> WalkResult {
         candidates: Vec::with_capacity(found.files.len()),
         skipped: found.skipped,
         ignored: found.ignored,
+        cut: walker
+            .tally
+            .cut(Budget::WorkingTreeFiles, "the working tree"),
     };
     for outcome in found.files {
         match outcome {
@@ -96,6 +238,9 @@ struct ParallelWalk<'a> {
     only: Option<&'a Path>,
     in_work_tree: bool,
     found: Mutex<Found>,
+    /// Counts the listing against its limits; once one is hit, tasks list nothing more (which
+    /// files were listed by then depends on how the threads ran).
+    tally: Tally,
 }
 
 /// What the folder tasks found, merged as each task ends.
@@ -119,6 +264,9 @@ impl<'a> ParallelWalk<'a> {
         dir: PathBuf,
         mut ignores: Vec<Arc<Gitignore>>,
     ) {
+        if !self.tally.folder() {
+            return;
+        }
         let mut found = Found::default();
         let listed = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
@@ -160,7 +308,8 @@ impl<'a> ParallelWalk<'a> {
         if named(".gitignore").is_some() {
             ignores.extend(load_gitignore(&dir).map(Arc::new));
         }
-        for (name, file_type) in entries {
+        let allowed = self.tally.entries(entries.len());
+        for (name, file_type) in entries.into_iter().take(allowed) {
             let is_dir = file_type.is_dir();
             if is_dir && name == ".git" {
                 continue;
@@ -189,6 +338,9 @@ impl<'a> ParallelWalk<'a> {
             }
             if self.only.is_some_and(|o| o != path) {
                 continue;
+            }
+            if !self.tally.keep(&rel) {
+                break;
             }
             if is_symlink {
                 found.symlinks.push((rel, path));

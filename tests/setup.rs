@@ -301,6 +301,107 @@ fn merge_sums_the_reports_of_many_repositories() {
     assert_eq!(stderr(&out).lines().count(), 1);
 }
 
+/// Issue 25, defect 13: `merge` parsed a report whole (a 500 MB report grew to 8.7 GB). A
+/// 24 MB report of 16,000 findings is now summed under a 128 MiB address space (the whole
+/// parse needed about 200 MiB for it, and aborted), with the same table as before.
+#[test]
+fn merge_streams_a_large_report() {
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("prlimit is not installed: skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("acme__big.json");
+    let rules = [
+        "nonprod-on-prod-cluster",
+        "mixed-environment-cluster",
+        "no-network-isolation",
+    ];
+    let (mut errors, mut warnings, mut notes, mut suppressed) = (0, 0, 0, 0);
+    let mut per_rule = [0usize; 3];
+    {
+        use std::io::Write as _;
+        let file = std::fs::File::create(&path).expect("create");
+        let mut out = std::io::BufWriter::new(file);
+        out.write_all(b"{\"version\": 1, \"findings\": [")
+            .expect("write");
+        for i in 0..16_000usize {
+            let severity = ["error", "warning", "info"][i % 3];
+            let status = if i % 13 == 0 { "fixed" } else { "new" };
+            let hidden = i % 11 == 0;
+            let rule = (i / 3) % 3;
+            if status != "fixed" {
+                if hidden {
+                    suppressed += 1;
+                } else {
+                    match severity {
+                        "error" => errors += 1,
+                        "warning" => warnings += 1,
+                        _ => notes += 1,
+                    }
+                    per_rule[rule] += 1;
+                }
+            }
+            let evidence: Vec<String> = (0..8)
+                .map(|hop| {
+                    format!(
+                        "{{\"file\": \"argocd/apps/app-{i}.yaml\", \"line\": {hop}, \"note\": \"source.path apps/app-{i}/overlays/production/{hop}\"}}"
+                    )
+                })
+                .collect();
+            write!(
+                out,
+                "{}{{\"rule\": \"{}\", \"severity\": \"{severity}\", \"message\": \"non-production Deployment/app-{i} on cluster prod-eu: env DATABASE_URL = `postgres://app:****@db-{i}.staging.acme.internal:5432/app` names a staging host, and {}\", \"file\": \"apps/app-{i}/deployment.yaml\", \"line\": 21, \"end_line\": 21, \"column\": null, \"resource\": {{\"api_version\": \"apps/v1\", \"kind\": \"Deployment\", \"name\": \"app-{i}\", \"namespace\": \"app-{i}\"}}, \"cluster\": \"prod-eu\", \"environment\": \"production\", \"evidence\": [{}], \"fingerprint\": \"{i:016x}\", \"status\": \"{status}\", \"suppressed\": {hidden}}}",
+                if i == 0 { "" } else { ", " },
+                rules[rule],
+                "x".repeat(200),
+                evidence.join(", ")
+            )
+            .expect("write");
+        }
+        out.write_all(b"], \"summary\": {\"coverage\": {\"objects\": 9, \"placed\": 7}}}\n")
+            .expect("write");
+        out.flush().expect("flush");
+    }
+    let size = std::fs::metadata(&path).expect("size").len();
+    assert!(size > 20_000_000, "{size} bytes");
+    let out = assert_cmd::Command::new("prlimit")
+        .arg(format!("--as={}", 128u64 << 20))
+        .arg("--")
+        .arg(assert_cmd::cargo::cargo_bin("envfence"))
+        .arg("merge")
+        .arg(&path)
+        .env("MALLOC_ARENA_MAX", "1")
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    let summary = stdout(&out);
+    let mut top: Vec<(usize, &str)> = per_rule.iter().copied().zip(rules).collect();
+    top.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    let shown: Vec<String> = top.iter().map(|(n, r)| format!("`{r}` {n}")).collect();
+    let expected = format!(
+        "## envfence: 1 repository, 1 with errors\n\n\
+         | | repository | errors | warnings | notes | checked | most frequent rules |\n\
+         |---|---|---:|---:|---:|---|---|\n\
+         | ❌ | acme/big | {errors} | {warnings} | {notes} | 7 of 9 objects | {} |\n\
+         | | **total** | **{errors}** | **{warnings}** | **{notes}** | 7 of 9 objects | |\n\
+         \n{suppressed} suppressed findings not counted.\n",
+        shown.join(", ")
+    );
+    assert_eq!(summary, expected);
+}
+
 #[test]
 fn completions_for_every_shell() {
     for (shell, marker) in [

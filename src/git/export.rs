@@ -8,8 +8,9 @@ use std::sync::Mutex;
 
 use git2::{ObjectType, Oid, Tree};
 
-use super::{blob_size, GitRepo, MODE_SUBMODULE, MODE_SYMLINK};
+use super::{blob_size, GitRepo, LinkError, TreeReads, MODE_SUBMODULE, MODE_SYMLINK};
 use crate::documents::SkipReason;
+use crate::walk::Tally;
 
 /// Files copied per exported folder, and their total size.
 pub const MAX_EXPORT_FILES: usize = 20_000;
@@ -44,39 +45,53 @@ impl RevisionFiles {
             .map_err(|_| "the git repository handle is unusable".to_owned())?;
         let fail =
             |e: git2::Error| format!("cannot read {rel} at {}: {}", self.commit, e.message());
-        let root = git
-            .repo
-            .find_commit(self.commit)
+        // Tree objects count against the chart's byte budget, each distinct one once.
+        let mut budget = Budget {
+            files: 0,
+            bytes: 0,
+            reads: TreeReads::new(&git.repo, MAX_EXPORT_BYTES).map_err(fail)?,
+            tally: Tally::default(),
+        };
+        let root_id = git.repo.find_commit(self.commit).map_err(fail)?.tree_id();
+        let root = budget
+            .reads
+            .tree(root_id)
             .map_err(fail)?
-            .tree()
-            .map_err(fail)?;
+            .map_err(|_| too_big())?;
         let rel = rel.trim_matches('/');
         let full = format!("{}{rel}", git.prefix);
         let entry = if full.trim_end_matches('/').is_empty() {
             None
         } else {
-            match root.get_path(Path::new(full.trim_end_matches('/'))) {
-                Ok(entry) => Some(entry),
-                Err(_) => return Ok(()),
+            match budget
+                .reads
+                .entry_at(&root, full.trim_end_matches('/'), &budget.tally)
+            {
+                Ok(Some(entry)) => Some(entry),
+                Ok(None) => return Ok(()),
+                Err(_) => return Err(too_big()),
             }
         };
-        let mut budget = Budget::default();
         let target = dest.join(rel);
         match entry {
             None => {
                 let folder = root.clone();
                 export_tree(&git, &root, &folder, rel, &target, self.cap, &mut budget)
             }
-            Some(entry) if entry.kind() == Some(ObjectType::Tree) => {
-                let folder = git.repo.find_tree(entry.id()).map_err(fail)?;
+            Some(entry) if entry.kind == Some(ObjectType::Tree) => {
+                let folder = budget
+                    .reads
+                    .tree(entry.id)
+                    .map_err(fail)?
+                    .map_err(|_| too_big())?;
                 export_tree(&git, &root, &folder, rel, &target, self.cap, &mut budget)
             }
             Some(entry) => export_blob(
                 &git,
                 &root,
                 rel,
-                entry.id(),
-                entry.filemode(),
+                entry.id,
+                entry.mode,
                 &target,
                 self.cap,
                 &mut budget,
@@ -85,21 +100,39 @@ impl RevisionFiles {
     }
 }
 
-#[derive(Default)]
-struct Budget {
+/// What one export has copied, and the tree objects it has read.
+struct Budget<'r> {
+    /// Files and folders copied.
     files: usize,
+    /// Bytes of the files copied.
     bytes: u64,
+    reads: TreeReads<'r>,
+    /// Steps of symlink look-ups.
+    tally: Tally,
 }
 
-fn export_tree(
-    git: &GitRepo,
-    root: &Tree,
-    folder: &Tree,
+/// The error of a chart over the export budget.
+fn too_big() -> String {
+    format!(
+        "the chart has more than {MAX_EXPORT_FILES} files or {} MiB",
+        MAX_EXPORT_BYTES / (1024 * 1024)
+    )
+}
+
+fn export_tree<'r>(
+    git: &'r GitRepo,
+    root: &Tree<'r>,
+    folder: &Tree<'r>,
     rel: &str,
     dest: &Path,
     cap: u64,
-    budget: &mut Budget,
+    budget: &mut Budget<'r>,
 ) -> Result<(), String> {
+    // A folder counts as a file: a tree shared by many parents is copied once per parent.
+    budget.files += 1;
+    if budget.files > MAX_EXPORT_FILES {
+        return Err(too_big());
+    }
     std::fs::create_dir_all(dest).map_err(|e| format!("cannot write a temporary copy: {e}"))?;
     for entry in folder.iter() {
         let Ok(name) = entry.name() else { continue };
@@ -115,10 +148,11 @@ fn export_tree(
         let child_dest = dest.join(name);
         match entry.kind() {
             Some(ObjectType::Tree) => {
-                let tree = git
-                    .repo
-                    .find_tree(entry.id())
-                    .map_err(|e| format!("cannot read {child_rel}: {}", e.message()))?;
+                let tree = budget
+                    .reads
+                    .tree(entry.id())
+                    .map_err(|e| format!("cannot read {child_rel}: {}", e.message()))?
+                    .map_err(|_| too_big())?;
                 export_tree(git, root, &tree, &child_rel, &child_dest, cap, budget)?;
             }
             // Another repository: not entered, as the working-tree walk does not.
@@ -140,15 +174,15 @@ fn export_tree(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn export_blob(
-    git: &GitRepo,
-    root: &Tree,
+fn export_blob<'r>(
+    git: &'r GitRepo,
+    root: &Tree<'r>,
     rel: &str,
     oid: Oid,
     mode: i32,
     dest: &Path,
     cap: u64,
-    budget: &mut Budget,
+    budget: &mut Budget<'r>,
 ) -> Result<(), String> {
     let odb = git
         .repo
@@ -156,7 +190,7 @@ fn export_blob(
         .map_err(|e| format!("cannot read {rel}: {}", e.message()))?;
     let (oid, size) = if mode == MODE_SYMLINK {
         // Only a link to a file inside the scanned folder is copied, as its content.
-        match git.resolve_link(&odb, root, rel, oid) {
+        match git.resolve_link(&odb, root, rel, oid, &mut budget.reads, &budget.tally) {
             Ok(Ok(resolved)) => resolved,
             Ok(Err(SkipReason::SymlinkOutsideRepo)) => {
                 return Err(format!(
@@ -168,7 +202,10 @@ fn export_blob(
                     "{rel} is a symlink to a folder or is broken; the chart is not rendered"
                 ))
             }
-            Err((path, _, e)) => return Err(format!("cannot read {path}: {}", e.message())),
+            Err(LinkError::Blob(path, _, e)) => {
+                return Err(format!("cannot read {path}: {}", e.message()))
+            }
+            Err(LinkError::Limit(_)) => return Err(too_big()),
         }
     } else {
         let size =
@@ -183,10 +220,7 @@ fn export_blob(
         ));
     }
     if budget.files > MAX_EXPORT_FILES || budget.bytes > MAX_EXPORT_BYTES {
-        return Err(format!(
-            "the chart has more than {MAX_EXPORT_FILES} files or {} MiB",
-            MAX_EXPORT_BYTES / (1024 * 1024)
-        ));
+        return Err(too_big());
     }
     let blob = git
         .repo
