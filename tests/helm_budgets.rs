@@ -173,7 +173,7 @@ fn renders_stop_when_the_scans_render_time_is_spent() {
     for i in 0..6 {
         assert!(
             notes.iter().any(|n| n
-                == &format!("chart charts/slow{i} is not rendered: this scan's helm template runs already took 1500 ms, the limit")),
+                == &format!("chart charts/slow{i} is not rendered: this scan's helm template runs reached their limit of 1500 ms in all")),
             "slow{i}: {notes:#?}"
         );
     }
@@ -283,7 +283,7 @@ fn rendered_output_is_capped_for_the_whole_scan() {
     assert_eq!(placed(&report), 2 * 256, "{report:#}");
     assert!(
         notes(&report).iter().any(|n| n
-            == "chart charts/big is not rendered: this scan's renders already yielded their 3000000 bytes or 100000 objects, the limit"),
+            == "chart charts/big is not rendered: this scan's renders reached their limit of 3000000 bytes of output or 100000 objects in all"),
         "{report:#}"
     );
     // The ten apps whose renders are not kept stay opaque placements.

@@ -11,9 +11,11 @@
 //!
 //! Safety: the binary comes from `--helm` or `ENVFENCE_HELM`, else `helm` on PATH, never from
 //! the repository or its config. It runs with an empty environment (temporary Helm homes, no
-//! tokens, no proxies), no network (`helm template` of a local chart), a timeout and an
-//! output cap, and only for charts and values files whose every file stays inside the
-//! repository.
+//! tokens, no proxies), no network (`helm template` of a local chart), a timeout, a memory
+//! limit and an output cap, and only for charts and values files whose every file stays
+//! inside the repository. The renders of a scan are bounded together too (their count, wall
+//! time, output bytes and objects, each side of `scan --base` on its own); a spent budget is
+//! a [`BudgetCut`]. helm's error text is never shown: it can quote values.
 //!
 //! This module is the engine, apart from the families that ask it for renders: the types a
 //! render is asked and answered with, [`Renders`] (every render of a scan), and the helpers
@@ -336,12 +338,15 @@ pub struct Renders {
     chart_digests: HashMap<String, Result<[u8; 32], String>>,
     /// Renders of the other side of a diff-aware scan, by content hash: an unchanged chart
     /// with unchanged values is not rendered twice.
-    donated: HashMap<[u8; 32], Result<(Vec<SourceFile>, usize), String>>,
+    donated: HashMap<[u8; 32], Donated>,
     /// For a side read from git objects: the private folder its charts are copied into, and
     /// what was copied (a path → whether the copy can be used).
     staging: Option<tempfile::TempDir>,
     staged: HashMap<String, Result<(), String>>,
 }
+
+/// A render of the other side of a diff-aware scan: its files and output bytes, or its note.
+type Donated = Result<(Vec<SourceFile>, usize), String>;
 
 /// Copies a path of a revision (relative to the scanned folder) to the same relative path under
 /// a folder; an error says why the chart is not rendered.
@@ -678,13 +683,13 @@ impl Renders {
                 Budget::HelmRenderTime,
                 None,
                 format!(
-                    "helm template runs took {limit} in all; the charts after are not rendered"
+                    "helm template runs reached {limit} in all; the charts after are not rendered"
                 ),
             ));
         }
         self.time_spent
             .get_or_insert_with(|| {
-                format!("is not rendered: this scan's helm template runs already took {limit}, the limit")
+                format!("is not rendered: this scan's helm template runs reached their limit of {limit} in all")
             })
             .clone()
     }
@@ -698,12 +703,12 @@ impl Renders {
                 Budget::HelmOutput,
                 None,
                 format!(
-                    "renders may yield {bytes} or {objects} objects in all; the renders after are not kept"
+                    "renders reached {bytes} of output or {objects} objects in all; the charts after are not rendered"
                 ),
             ));
         }
         let note = self.output_spent.get_or_insert_with(|| {
-            format!("is not rendered: this scan's renders already yielded their {bytes} or {objects} objects, the limit")
+            format!("is not rendered: this scan's renders reached their limit of {bytes} of output or {objects} objects in all")
         });
         Rendered::Failed(format!("chart {} {note}", r.chart))
     }
@@ -779,6 +784,26 @@ pub(crate) fn missing_values_file(location: Location, shown: &str) -> Unresolved
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The test knobs lower a budget, never raise it; a value that is not a number is ignored.
+    #[test]
+    fn budget_knobs_only_lower() {
+        let knobs = |key: &str| match key {
+            "ENVFENCE_TEST_HELM_TIMEOUT_MS" => Some("500".to_owned()),
+            "ENVFENCE_TEST_HELM_TIME_BUDGET_MS" => Some("999999999".to_owned()),
+            "ENVFENCE_TEST_HELM_MEMORY_MIB" => Some("lots".to_owned()),
+            "ENVFENCE_TEST_HELM_RENDERED_OBJECTS" => Some(" 7 ".to_owned()),
+            _ => None,
+        };
+        let b = HelmBudgets::from_lookup(knobs);
+        assert_eq!(b.render_timeout, Duration::from_millis(500));
+        assert_eq!(b.render_time, RENDER_TIME_BUDGET);
+        assert_eq!(b.memory, HELM_MEMORY);
+        assert_eq!(b.rendered_objects, 7);
+        assert_eq!(b.rendered_bytes, MAX_RENDERED_BYTES);
+        assert_eq!(b.renders, MAX_RENDERS);
+        assert_eq!(HelmBudgets::from_lookup(|_| None), HelmBudgets::default());
+    }
 
     #[test]
     fn choice_parses_off() {

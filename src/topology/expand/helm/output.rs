@@ -12,11 +12,15 @@ use crate::documents::{self, SourceFile};
 use crate::topology::expand::helm::RenderRequest;
 use crate::topology::index::{self, DocRef};
 
-/// Work one render's placing may do (bytes compared, roughly) on top of parsing: aligning
-/// lines with their template and looking for names in the template. Past it, lines stay at the
-/// last line aligned and objects at their template: a hostile output (millions of lines that
-/// match nothing in a 5,000-line template) cannot take minutes.
-const MAX_PLACING_WORK: u64 = 512 * 1024 * 1024;
+/// Work one render's placing may do on top of parsing, in line comparisons (a long line or
+/// a scan of a whole template counts as one per 64 bytes): aligning lines with their template
+/// and looking for names in the template. Past it, lines stay at the last line aligned and
+/// objects at their template: a hostile output (a million lines that match nothing in a
+/// 5,000-line template) cannot take minutes. Honest renders use a small fraction of it.
+const MAX_PLACING_WORK: u64 = 20_000_000;
+
+/// A template of more lines than this is not aligned with (its objects are at its line 1).
+const MAX_TEMPLATE_LINES: usize = 5000;
 
 /// A chunk of more lines than this is not aligned with its template (all at its first line).
 const MAX_ALIGNED_LINES: usize = 200_000;
@@ -45,6 +49,8 @@ pub fn split_output(
 ) -> Result<Vec<SourceFile>, TooManyObjects> {
     let value_files = ValueLines::read(root, r);
     let mut work = Work(MAX_PLACING_WORK);
+    let mut prepared: HashMap<&str, Prepared<'_>> = HashMap::new();
+    let no_template = Prepared::EMPTY;
     let mut out = Vec::new();
     for chunk in chunks(text) {
         let Some(source) = chunk.source else { continue };
@@ -62,8 +68,13 @@ pub fn split_output(
                 .to_owned(),
         };
         let path: Arc<str> = Arc::from(template.as_str());
-        let template_lines: Vec<&str> = template_text.map_or("", String::as_str).lines().collect();
-        let map = align(&chunk.lines, &template_lines, &mut work);
+        let template = match template_text {
+            Some(text) => &*prepared
+                .entry(within)
+                .or_insert_with(|| Prepared::new(text)),
+            None => &no_template,
+        };
+        let map = align(&chunk.lines, template, &mut work);
         // A trailing newline: a block scalar that ends the input needs its line break.
         let body = format!("{}\n", chunk.lines.join("\n"));
         let Some(file) = documents::load_rendered(&path, &body, &|line| map.line(line)) else {
@@ -75,7 +86,7 @@ pub fn split_output(
             }
             out.push(anchor_to_values(
                 doc,
-                &template_lines,
+                template.text,
                 &value_files,
                 &mut work,
             ));
@@ -100,6 +111,41 @@ impl Work {
                 self.0 = 0;
                 false
             }
+        }
+    }
+}
+
+/// A template's lines, trimmed once for every chunk it rendered; none when it has more than
+/// [`MAX_TEMPLATE_LINES`] (it is not aligned with).
+struct Prepared<'t> {
+    text: &'t str,
+    /// Each line, trimmed.
+    trimmed: Vec<&'t str>,
+    /// Each line, trimmed and without a leading `- `.
+    keyed: Vec<&'t str>,
+}
+
+impl<'t> Prepared<'t> {
+    const EMPTY: Prepared<'static> = Prepared {
+        text: "",
+        trimmed: Vec::new(),
+        keyed: Vec::new(),
+    };
+
+    fn new(text: &'t str) -> Self {
+        if text.lines().nth(MAX_TEMPLATE_LINES).is_some() {
+            return Prepared {
+                text,
+                trimmed: Vec::new(),
+                keyed: Vec::new(),
+            };
+        }
+        let trimmed: Vec<&str> = text.lines().map(str::trim).collect();
+        let keyed = trimmed.iter().map(|t| t.trim_start_matches("- ")).collect();
+        Prepared {
+            text,
+            trimmed,
+            keyed,
         }
     }
 }
@@ -161,10 +207,10 @@ impl LineMap {
 
 /// For each rendered line, the template line it most likely comes from: the same text, else
 /// the same key, searching forward from the previous match; else the previous match.
-fn align(rendered: &[&str], template: &[&str], work: &mut Work) -> LineMap {
+fn align(rendered: &[&str], template: &Prepared<'_>, work: &mut Work) -> LineMap {
     let mut runs = vec![(1u32, 1u32)];
     let lines = rendered.len();
-    if template.is_empty() || template.len() > 5000 || lines > MAX_ALIGNED_LINES {
+    if template.trimmed.is_empty() || lines > MAX_ALIGNED_LINES {
         return LineMap { runs, lines };
     }
     let mut cursor = 0usize;
@@ -179,26 +225,27 @@ fn align(rendered: &[&str], template: &[&str], work: &mut Work) -> LineMap {
             continue;
         }
         let mut found = None;
-        for (i, candidate) in template.iter().enumerate().skip(cursor) {
-            let candidate = candidate.trim();
-            if !work.take(16 + candidate.len().min(t.len())) {
+        for (i, candidate) in template.trimmed.iter().enumerate().skip(cursor) {
+            // Text of the same length is compared byte by byte.
+            let cost = if candidate.len() == t.len() {
+                1 + t.len() / 64
+            } else {
+                1
+            };
+            if !work.take(cost) {
                 break 'lines;
             }
-            if candidate == t {
+            if *candidate == t {
                 found = Some(i);
                 break;
             }
         }
         if let (None, Some(key)) = (found, key_of(line)) {
-            for (i, candidate) in template.iter().enumerate().skip(cursor) {
-                if !work.take(16 + key.len()) {
+            for (i, candidate) in template.keyed.iter().enumerate().skip(cursor) {
+                if !work.take(1 + key.len() / 64) {
                     break 'lines;
                 }
-                if candidate
-                    .trim()
-                    .trim_start_matches("- ")
-                    .starts_with(key.as_str())
-                {
+                if candidate.starts_with(key.as_str()) {
                     found = Some(i);
                     break;
                 }
@@ -288,18 +335,24 @@ impl ValueLines {
 /// `range` over the values) is shown at that values line: that is the line to change.
 fn anchor_to_values(
     mut file: SourceFile,
-    template: &[&str],
+    template: &str,
     value_files: &ValueLines,
     work: &mut Work,
 ) -> SourceFile {
     let Some(name) = file.documents.first().and_then(|d| d.id.name.clone()) else {
         return file;
     };
-    if value_files.files.is_empty() {
+    if value_files.files.is_empty() || !work.take(1 + template.len() / 64) {
         return file;
     }
-    let template_bytes: usize = template.iter().map(|l| l.len() + 1).sum();
-    if !work.take(template_bytes) || template.iter().any(|l| l.contains(name.as_str())) {
+    // Whether a line of the template spells the name: a name without line breaks is in a
+    // line exactly when it is in the text.
+    let spelled = if name.contains(['\n', '\r']) {
+        template.lines().any(|l| l.contains(name.as_str()))
+    } else {
+        template.contains(name.as_str())
+    };
+    if spelled {
         return file;
     }
     let wanted = [
@@ -354,6 +407,8 @@ mod tests {
             "data:",
             "  url: https://x",
         ];
+        let text = template.join("\n");
+        let template = Prepared::new(&text);
         let map = align(&rendered, &template, &mut Work(MAX_PLACING_WORK));
         let lines: Vec<u32> = (1..=6).map(|n| map.line(n)).collect();
         assert_eq!(lines, vec![1, 2, 3, 4, 5, 6]);
@@ -365,7 +420,9 @@ mod tests {
     fn alignment_stops_when_its_work_is_spent() {
         let template = ["a: 1", "b: 2", "c: 3"];
         let rendered = ["a: 1", "b: 2", "c: 3"];
-        let map = align(&rendered, &template, &mut Work(16 + 4));
+        let text = template.join("\n");
+        let template = Prepared::new(&text);
+        let map = align(&rendered, &template, &mut Work(1));
         let lines: Vec<u32> = (1..=3).map(|n| map.line(n)).collect();
         assert_eq!(lines, vec![1, 1, 1]);
     }

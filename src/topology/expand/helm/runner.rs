@@ -1,6 +1,6 @@
 //! Running helm: finding the binary the user chose, the confined runner (empty environment,
-//! timeout, output cap), the check that a chart stays inside the repository, and one
-//! `helm template` with its failure explained. Kept apart so that every way helm is started
+//! timeout, memory watchdog, output cap), the check that a chart stays inside the repository,
+//! and one `helm template` with its failure explained (never in helm's words). Kept apart so that every way helm is started
 //! is in one place to review.
 
 use std::collections::HashMap;
@@ -153,7 +153,7 @@ pub(super) fn shown_duration(d: Duration) -> String {
 
 /// `16 MiB`, or `3000000 bytes` when not whole MiB.
 pub(super) fn shown_bytes(n: usize) -> String {
-    if n % (1 << 20) == 0 && n > 0 {
+    if n.is_multiple_of(1 << 20) && n > 0 {
         format!("{} MiB", n >> 20)
     } else {
         format!("{n} bytes")
@@ -614,6 +614,8 @@ fn explain_failure(chart: &str, stderr: &str, values: &[(String, String)]) -> St
         at("a template does not parse")
     } else if error.contains("template: ") {
         at("a template failed")
+    } else if error.contains("invalid release name") {
+        "invalid release name (helm takes lowercase letters, digits, `-` and `.`, at most 53 characters)".to_owned()
     } else if error.contains("values don't meet the specifications of the schema") {
         "the values do not match the chart's values.schema.json".to_owned()
     } else if error.contains("chart requires kubeVersion") {
@@ -691,6 +693,10 @@ mod tests {
             (
                 "Error: execution error at (web/templates/../../hunter2-SECRET:1:3): x",
                 "a template stopped the render (`fail` or `required`) (",
+            ),
+            (
+                "Error: release name \"hunter2-SECRET_\": invalid release name, must match regex ^[a-z0-9]",
+                "invalid release name (helm takes",
             ),
             ("Error: hunter2-SECRET", "helm template failed ("),
         ] {
