@@ -11,9 +11,11 @@
 //!
 //! Safety: the binary comes from `--helm` or `ENVFENCE_HELM`, else `helm` on PATH, never from
 //! the repository or its config. It runs with an empty environment (temporary Helm homes, no
-//! tokens, no proxies), no network (`helm template` of a local chart), a timeout and an
-//! output cap, and only for charts and values files whose every file stays inside the
-//! repository.
+//! tokens, no proxies), no network (`helm template` of a local chart), a timeout, a memory
+//! limit and an output cap, and only for charts and values files whose every file stays
+//! inside the repository. The renders of a scan are bounded together too (their count, wall
+//! time, output bytes and objects, each side of `scan --base` on its own); a spent budget is
+//! a [`BudgetCut`]. helm's error text is never shown: it can quote values.
 //!
 //! This module is the engine, apart from the families that ask it for renders: the types a
 //! render is asked and answered with, [`Renders`] (every render of a scan), and the helpers
@@ -25,11 +27,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::budget::BudgetCut;
+use crate::budget::{Budget, BudgetCut};
 use crate::documents::yaml::{ScalarKind, Value};
 use crate::documents::{Node, SourceFile};
 use crate::evidence::Evidence;
@@ -41,15 +44,25 @@ mod cache;
 mod output;
 mod runner;
 
-pub use output::rendered_docs;
+pub use output::{rendered_docs, split_output, TooManyObjects};
 pub use runner::locate;
 
 /// A render that takes longer is killed.
 pub const RENDER_TIMEOUT: Duration = Duration::from_secs(10);
 /// `helm template` output beyond this is refused (the render is killed).
 pub const MAX_RENDER_OUTPUT: usize = 16 * 1024 * 1024;
-/// Distinct renders per scan; the rest stay opaque, with a note.
+/// Distinct renders per scan (per side of `scan --base`); the rest stay opaque, with a note.
 pub const MAX_RENDERS: usize = 2000;
+/// Resident memory one `helm template` child may use before it is killed: several times what
+/// the largest honest render needs (about 150 MiB for 16 MiB of output).
+pub const HELM_MEMORY: u64 = 1024 * 1024 * 1024;
+/// Wall time all renders of a scan (per side of `scan --base`) may take together; after it,
+/// no render starts and one running is stopped.
+pub const RENDER_TIME_BUDGET: Duration = Duration::from_secs(120);
+/// Bytes of helm output all kept renders of a scan (per side) may hold together.
+pub const MAX_RENDERED_BYTES: usize = 64 * 1024 * 1024;
+/// Objects all kept renders of a scan (per side) may yield together.
+pub const MAX_RENDERED_OBJECTS: usize = 100_000;
 /// Rounds of "render, then place what it produced" (Helm apps of apps nest this deep).
 pub const MAX_ROUNDS: usize = 6;
 /// A chart with more files than this is not rendered.
@@ -74,6 +87,66 @@ impl HelmChoice {
             HelmChoice::Off
         } else {
             HelmChoice::Binary(PathBuf::from(text))
+        }
+    }
+}
+
+/// The budgets of rendering: the constants above, each of which a test may lower (never
+/// raise) through an environment variable, so that the tests of a spent budget need not
+/// render for minutes or gigabytes. These test knobs are not documented for users:
+/// `ENVFENCE_TEST_HELM_TIMEOUT_MS` ([`RENDER_TIMEOUT`]), `ENVFENCE_TEST_HELM_MEMORY_MIB`
+/// ([`HELM_MEMORY`]), `ENVFENCE_TEST_HELM_TIME_BUDGET_MS` ([`RENDER_TIME_BUDGET`]),
+/// `ENVFENCE_TEST_HELM_RENDERS` ([`MAX_RENDERS`]), `ENVFENCE_TEST_HELM_RENDERED_BYTES`
+/// ([`MAX_RENDERED_BYTES`]), `ENVFENCE_TEST_HELM_RENDERED_OBJECTS` ([`MAX_RENDERED_OBJECTS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HelmBudgets {
+    pub render_timeout: Duration,
+    pub memory: u64,
+    pub render_time: Duration,
+    pub renders: usize,
+    pub rendered_bytes: usize,
+    pub rendered_objects: usize,
+}
+
+impl Default for HelmBudgets {
+    fn default() -> Self {
+        HelmBudgets {
+            render_timeout: RENDER_TIMEOUT,
+            memory: HELM_MEMORY,
+            render_time: RENDER_TIME_BUDGET,
+            renders: MAX_RENDERS,
+            rendered_bytes: MAX_RENDERED_BYTES,
+            rendered_objects: MAX_RENDERED_OBJECTS,
+        }
+    }
+}
+
+impl HelmBudgets {
+    /// The defaults, lowered by the test knobs that are set.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// [`HelmBudgets::from_env`] through `get`; a value that is not a number is ignored.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+        let knob = |key: &str| get(key).and_then(|v| v.trim().parse::<u64>().ok());
+        let d = HelmBudgets::default();
+        let millis = |key: &str, default: Duration| {
+            knob(key).map_or(default, |ms| default.min(Duration::from_millis(ms)))
+        };
+        let count = |key: &str, default: usize| {
+            knob(key).map_or(default, |n| {
+                default.min(usize::try_from(n).unwrap_or(default))
+            })
+        };
+        HelmBudgets {
+            render_timeout: millis("ENVFENCE_TEST_HELM_TIMEOUT_MS", d.render_timeout),
+            memory: knob("ENVFENCE_TEST_HELM_MEMORY_MIB")
+                .map_or(d.memory, |mib| d.memory.min(mib.saturating_mul(1 << 20))),
+            render_time: millis("ENVFENCE_TEST_HELM_TIME_BUDGET_MS", d.render_time),
+            renders: count("ENVFENCE_TEST_HELM_RENDERS", d.renders),
+            rendered_bytes: count("ENVFENCE_TEST_HELM_RENDERED_BYTES", d.rendered_bytes),
+            rendered_objects: count("ENVFENCE_TEST_HELM_RENDERED_OBJECTS", d.rendered_objects),
         }
     }
 }
@@ -250,16 +323,30 @@ pub struct Renders {
     /// The budgets that cut rendering short (a render's time or memory, the scan's renders,
     /// render time or rendered output).
     pub cuts: Vec<BudgetCut>,
+    budgets: HelmBudgets,
+    /// Output bytes and objects of the renders kept so far, against
+    /// [`HelmBudgets::rendered_bytes`] and [`HelmBudgets::rendered_objects`].
+    kept_bytes: usize,
+    kept_objects: usize,
+    /// Why no more render is run: the scan's render time is spent (as each note says it).
+    time_spent: Option<String>,
+    /// Why no more render is run or kept: the scan's rendered output is spent.
+    output_spent: Option<String>,
+    /// Output bytes of each render by content hash, for the other side to count what it adopts.
+    bytes: HashMap<[u8; 32], usize>,
     /// Chart folder → digest of its files (or why it is not rendered).
     chart_digests: HashMap<String, Result<[u8; 32], String>>,
     /// Renders of the other side of a diff-aware scan, by content hash: an unchanged chart
     /// with unchanged values is not rendered twice.
-    donated: HashMap<[u8; 32], Result<Vec<SourceFile>, String>>,
+    donated: HashMap<[u8; 32], Donated>,
     /// For a side read from git objects: the private folder its charts are copied into, and
     /// what was copied (a path → whether the copy can be used).
     staging: Option<tempfile::TempDir>,
     staged: HashMap<String, Result<(), String>>,
 }
+
+/// A render of the other side of a diff-aware scan: its files and output bytes, or its note.
+type Donated = Result<(Vec<SourceFile>, usize), String>;
 
 /// Copies a path of a revision (relative to the scanned folder) to the same relative path under
 /// a folder; an error says why the chart is not rendered.
@@ -275,6 +362,12 @@ impl Renders {
             runs: 0,
             time: Duration::ZERO,
             cuts: Vec::new(),
+            budgets: HelmBudgets::from_env(),
+            kept_bytes: 0,
+            kept_objects: 0,
+            time_spent: None,
+            output_spent: None,
+            bytes: HashMap::new(),
             chart_digests: HashMap::new(),
             donated: HashMap::new(),
             staging: None,
@@ -292,10 +385,13 @@ impl Renders {
     pub fn adopt(&mut self, other: &Renders, files: &[SourceFile]) {
         for (hash, request) in &other.by_hash {
             let donated = match other.results.get(request) {
-                Some(Rendered::Files(indices)) => Ok(indices
-                    .iter()
-                    .filter_map(|&i| files.get(i).cloned())
-                    .collect()),
+                Some(Rendered::Files(indices)) => Ok((
+                    indices
+                        .iter()
+                        .filter_map(|&i| files.get(i).cloned())
+                        .collect(),
+                    other.bytes.get(hash).copied().unwrap_or(0),
+                )),
                 Some(Rendered::Failed(note)) => Err(note.clone()),
                 None => continue,
             };
@@ -377,6 +473,12 @@ impl Renders {
     /// Renders the requests not rendered yet (in parallel), appending their files to
     /// `files`. Returns how many requests got a result (a render, a failure, or a cached
     /// render of the same content): when none did, the topology is final.
+    ///
+    /// Bounded as a whole: at most [`HelmBudgets::renders`] runs, [`HelmBudgets::render_time`]
+    /// of rendering, and [`HelmBudgets::rendered_bytes`] and
+    /// [`HelmBudgets::rendered_objects`] kept. Renders run a batch of one per thread at a time
+    /// and are kept in request order, so which renders a spent output budget leaves out does
+    /// not depend on timing: a render that would pass it, and every one after it, is not kept.
     pub fn render_missing(
         &mut self,
         root: &Path,
@@ -417,53 +519,198 @@ impl Renders {
                 self.results.insert(r.clone(), same);
                 continue;
             }
-            if let Some(donated) = self.donated.get(&hash) {
+            if let Some(donated) = self.donated.get(&hash).cloned() {
                 let result = match donated {
-                    Ok(rendered) => {
-                        let start = files.len();
-                        files.extend(rendered.iter().cloned());
-                        Rendered::Files((start..files.len()).collect())
-                    }
-                    Err(note) => Rendered::Failed(note.clone()),
+                    Ok((rendered, bytes)) => self.keep(r, hash, rendered, bytes, files),
+                    Err(note) => Rendered::Failed(note),
                 };
                 self.by_hash.insert(hash, r.clone());
                 self.results.insert(r.clone(), result);
                 continue;
             }
-            if self.runs + todo.len() >= MAX_RENDERS {
+            if let Some(note) = self.stopped() {
+                let note = format!("chart {} {note}", r.chart);
+                self.results.insert(r.clone(), Rendered::Failed(note));
+                continue;
+            }
+            if self.runs + todo.len() >= self.budgets.renders {
+                let limit = self.budgets.renders;
                 self.results.insert(
                     r.clone(),
                     Rendered::Failed(format!(
-                        "not rendered: this scan already ran helm template {MAX_RENDERS} times"
+                        "chart {} is not rendered: this scan already ran helm template {limit} times",
+                        r.chart
                     )),
                 );
+                self.cuts.push(BudgetCut::new(
+                    Budget::HelmRenders,
+                    None,
+                    format!("helm template ran {limit} times; the other charts are not rendered"),
+                ));
                 continue;
             }
             todo.push((r, hash));
         }
-        if todo.is_empty() {
-            return resolved;
-        }
-        let started = Instant::now();
-        let outputs: Vec<Result<Vec<SourceFile>, String>> = todo
-            .par_iter()
-            .map(|(r, _)| runner::render(&helm, root, r))
-            .collect();
-        self.time += started.elapsed();
-        self.runs += todo.len();
-        for ((request, hash), output) in todo.into_iter().zip(outputs) {
-            let result = match output {
-                Ok(rendered) => {
-                    let start = files.len();
-                    files.extend(rendered);
-                    Rendered::Files((start..files.len()).collect())
+        // One render per thread at a time: what a batch holds is bounded by the threads, and
+        // each batch starts only while the scan's budgets last.
+        let threads = rayon::current_num_threads().max(1);
+        for batch in todo.chunks(threads) {
+            if self.time_spent.is_none() && self.time >= self.budgets.render_time {
+                self.spend_time();
+            }
+            if let Some(note) = self.stopped().cloned() {
+                for (r, _) in batch {
+                    let note = format!("chart {} {note}", r.chart);
+                    self.results.insert((*r).clone(), Rendered::Failed(note));
                 }
-                Err(note) => Rendered::Failed(note),
+                continue;
+            }
+            let left = self.budgets.render_time.saturating_sub(self.time);
+            let limits = runner::RenderLimits {
+                child: runner::ChildLimits {
+                    timeout: self.budgets.render_timeout.min(left),
+                    memory: self.budgets.memory,
+                    output: MAX_RENDER_OUTPUT
+                        .min(self.budgets.rendered_bytes.saturating_sub(self.kept_bytes)),
+                },
+                objects: self
+                    .budgets
+                    .rendered_objects
+                    .saturating_sub(self.kept_objects),
             };
-            self.by_hash.insert(hash, request.clone());
-            self.results.insert(request.clone(), result);
+            let started = Instant::now();
+            let outputs: Vec<Result<runner::Output, runner::Failure>> = batch
+                .par_iter()
+                .map(|(r, _)| runner::render(&helm, root, r, &limits))
+                .collect();
+            self.time += started.elapsed();
+            self.runs += batch.len();
+            for (&(request, hash), output) in batch.iter().zip(outputs) {
+                let result = match output {
+                    Ok(out) => self.keep(request, hash, out.files, out.bytes, files),
+                    Err(failure) => self.refuse(request, failure),
+                };
+                self.by_hash.insert(hash, request.clone());
+                self.results.insert(request.clone(), result);
+            }
         }
         resolved
+    }
+
+    /// Keeps a render's files when the scan's output budgets allow them; else records that
+    /// they are spent, and the render is not kept.
+    fn keep(
+        &mut self,
+        r: &RenderRequest,
+        hash: [u8; 32],
+        rendered: Vec<SourceFile>,
+        bytes: usize,
+        files: &mut Vec<SourceFile>,
+    ) -> Rendered {
+        // A render adopted from the other side costs no time: only the output bounds it.
+        if let Some(note) = &self.output_spent {
+            return Rendered::Failed(format!("chart {} {note}", r.chart));
+        }
+        let over = self.kept_bytes + bytes > self.budgets.rendered_bytes
+            || self.kept_objects + rendered.len() > self.budgets.rendered_objects;
+        if over {
+            return self.spend_output(r);
+        }
+        self.kept_bytes += bytes;
+        self.kept_objects += rendered.len();
+        self.bytes.insert(hash, bytes);
+        let start = files.len();
+        files.extend(rendered);
+        Rendered::Files((start..files.len()).collect())
+    }
+
+    /// The note (and budget cut) of a render that gave no files.
+    fn refuse(&mut self, r: &RenderRequest, failure: runner::Failure) -> Rendered {
+        use runner::{Failure, Stop};
+        let chart = &r.chart;
+        let at = Some(Location::new(&Arc::from(chart_file(chart)), 1));
+        let (budget, detail) = match failure {
+            Failure::Note(note) => return Rendered::Failed(note),
+            // The scan's remaining output or objects were the bound: they are spent.
+            Failure::Stopped(Stop::Output(cap)) if cap < MAX_RENDER_OUTPUT => {
+                return self.spend_output(r)
+            }
+            Failure::Objects(_) => return self.spend_output(r),
+            // The scan's remaining render time was the bound: it is spent.
+            Failure::Stopped(Stop::Timeout(limit)) if limit < self.budgets.render_timeout => {
+                let note = self.spend_time();
+                return Rendered::Failed(format!("chart {chart} {note}"));
+            }
+            Failure::Stopped(Stop::Timeout(limit)) => (
+                Budget::HelmRenderTime,
+                format!(
+                    "helm template ran longer than {} and was stopped; the chart is not rendered",
+                    runner::shown_duration(limit)
+                ),
+            ),
+            Failure::Stopped(Stop::Memory(limit)) => (
+                Budget::HelmMemory,
+                format!(
+                    "helm template used more than {} MiB of memory and was stopped; the chart is not rendered",
+                    limit >> 20
+                ),
+            ),
+            Failure::Stopped(Stop::Output(cap)) => (
+                Budget::HelmOutput,
+                format!(
+                    "helm template printed more than {}; the chart is not rendered",
+                    runner::shown_bytes(cap)
+                ),
+            ),
+            Failure::Stopped(other) => {
+                return Rendered::Failed(format!("chart {chart} was not rendered: {other}"))
+            }
+        };
+        self.cuts.push(BudgetCut::new(budget, at, detail.clone()));
+        Rendered::Failed(format!("chart {chart} was not rendered: {detail}"))
+    }
+
+    /// Why no more render is run, when a scan-wide budget is spent.
+    fn stopped(&self) -> Option<&String> {
+        self.output_spent.as_ref().or(self.time_spent.as_ref())
+    }
+
+    /// The scan's render time is spent: no render starts after this. Returns the note.
+    fn spend_time(&mut self) -> String {
+        let limit = runner::shown_duration(self.budgets.render_time);
+        if self.time_spent.is_none() {
+            self.cuts.push(BudgetCut::new(
+                Budget::HelmRenderTime,
+                None,
+                format!(
+                    "helm template runs reached {limit} in all; the charts after are not rendered"
+                ),
+            ));
+        }
+        self.time_spent
+            .get_or_insert_with(|| {
+                format!("is not rendered: this scan's helm template runs reached their limit of {limit} in all")
+            })
+            .clone()
+    }
+
+    /// The scan's rendered output is spent: no render starts or is kept after this.
+    fn spend_output(&mut self, r: &RenderRequest) -> Rendered {
+        let bytes = runner::shown_bytes(self.budgets.rendered_bytes);
+        let objects = self.budgets.rendered_objects;
+        if self.output_spent.is_none() {
+            self.cuts.push(BudgetCut::new(
+                Budget::HelmOutput,
+                None,
+                format!(
+                    "renders reached {bytes} of output or {objects} objects in all; the charts after are not rendered"
+                ),
+            ));
+        }
+        let note = self.output_spent.get_or_insert_with(|| {
+            format!("is not rendered: this scan's renders reached their limit of {bytes} of output or {objects} objects in all")
+        });
+        Rendered::Failed(format!("chart {} {note}", r.chart))
     }
 
     /// Whether any render of this chart produced objects.
@@ -537,6 +784,26 @@ pub(crate) fn missing_values_file(location: Location, shown: &str) -> Unresolved
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The test knobs lower a budget, never raise it; a value that is not a number is ignored.
+    #[test]
+    fn budget_knobs_only_lower() {
+        let knobs = |key: &str| match key {
+            "ENVFENCE_TEST_HELM_TIMEOUT_MS" => Some("500".to_owned()),
+            "ENVFENCE_TEST_HELM_TIME_BUDGET_MS" => Some("999999999".to_owned()),
+            "ENVFENCE_TEST_HELM_MEMORY_MIB" => Some("lots".to_owned()),
+            "ENVFENCE_TEST_HELM_RENDERED_OBJECTS" => Some(" 7 ".to_owned()),
+            _ => None,
+        };
+        let b = HelmBudgets::from_lookup(knobs);
+        assert_eq!(b.render_timeout, Duration::from_millis(500));
+        assert_eq!(b.render_time, RENDER_TIME_BUDGET);
+        assert_eq!(b.memory, HELM_MEMORY);
+        assert_eq!(b.rendered_objects, 7);
+        assert_eq!(b.rendered_bytes, MAX_RENDERED_BYTES);
+        assert_eq!(b.renders, MAX_RENDERS);
+        assert_eq!(HelmBudgets::from_lookup(|_| None), HelmBudgets::default());
+    }
 
     #[test]
     fn choice_parses_off() {
