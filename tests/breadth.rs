@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::{at, findings};
+
 use common::{envfence, write_tree};
 use serde_json::Value;
 
@@ -32,26 +34,6 @@ fn topology(files: &[(&str, &str)]) -> Value {
         .output()
         .expect("runs");
     serde_json::from_slice(&out.stdout).expect("json")
-}
-
-/// The findings of `rule`, as (file:line, message).
-fn findings(report: &Value, rule: &str) -> Vec<(String, String)> {
-    report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .filter(|f| f["rule"] == rule)
-        .map(|f| {
-            (
-                format!("{}:{}", f["file"].as_str().unwrap_or(""), f["line"]),
-                f["message"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn at(report: &Value, rule: &str) -> Vec<String> {
-    findings(report, rule).into_iter().map(|(l, _)| l).collect()
 }
 
 const PROD_CONFIG: &str = "clusters:

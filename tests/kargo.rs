@@ -6,41 +6,9 @@
 
 mod common;
 
-use common::{envfence, write_tree};
+use common::{at, findings, run_on_files as run};
+
 use serde_json::Value;
-
-/// Runs `envfence <command> -q --format json` on `files`: (exit code, report).
-fn run(command: &str, files: &[(&str, &str)]) -> (Option<i32>, Value) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_tree(dir.path(), files);
-    let out = envfence()
-        .env_remove("GITHUB_REPOSITORY")
-        .args([command, "-q", "--format", "json"])
-        .arg(dir.path())
-        .output()
-        .expect("runs");
-    (out.status.code(), common::json_report(&out))
-}
-
-/// The findings of `rule`, as (file:line, message).
-fn findings(report: &Value, rule: &str) -> Vec<(String, String)> {
-    report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .filter(|f| f["rule"] == rule)
-        .map(|f| {
-            (
-                format!("{}:{}", f["file"].as_str().unwrap_or(""), f["line"]),
-                f["message"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn at(report: &Value, rule: &str) -> Vec<String> {
-    findings(report, rule).into_iter().map(|(l, _)| l).collect()
-}
 
 /// The placement of `file` on `cluster`.
 fn placement<'t>(topology: &'t Value, file: &str, cluster: &str) -> &'t Value {

@@ -121,3 +121,38 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
+
+/// Runs `envfence <command> -q --format json` on a repository of `files` written to a temp
+/// folder: (exit code, report).
+pub fn run_on_files(command: &str, files: &[(&str, &str)]) -> (Option<i32>, serde_json::Value) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tree(dir.path(), files);
+    let out = envfence()
+        .env_remove("GITHUB_REPOSITORY")
+        .args([command, "-q", "--format", "json"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    (out.status.code(), json_report(&out))
+}
+
+/// The findings of `rule` in a JSON report, as (file:line, message).
+pub fn findings(report: &serde_json::Value, rule: &str) -> Vec<(String, String)> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["rule"] == rule)
+        .map(|f| {
+            (
+                format!("{}:{}", f["file"].as_str().unwrap_or(""), f["line"]),
+                f["message"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Where the findings of `rule` are, as file:line.
+pub fn at(report: &serde_json::Value, rule: &str) -> Vec<String> {
+    findings(report, rule).into_iter().map(|(l, _)| l).collect()
+}
