@@ -274,6 +274,26 @@ pub fn covered_by_others(file: &str, me: DocRef, dirs: &HashMap<String, Vec<DocR
     }
 }
 
+/// The order in which a family tries its roots that nothing reached: first those whose file no
+/// other root's folder (`dirs`) covers, then the shallower files first (a root deeper in
+/// another's folder is likely delivered by it).
+pub fn unreached_root_order<'d>(
+    roots: impl Iterator<Item = (DocRef, &'d str)>,
+    dirs: &HashMap<String, Vec<DocRef>>,
+) -> Vec<DocRef> {
+    let mut pending: Vec<(bool, usize, DocRef)> = roots
+        .map(|(r, file)| {
+            (
+                covered_by_others(file, r, dirs),
+                file.matches('/').count(),
+                r,
+            )
+        })
+        .collect();
+    pending.sort();
+    pending.into_iter().map(|(_, _, r)| r).collect()
+}
+
 /// The config file's path, as findings and evidence name it.
 pub fn config_file(config: &Config) -> Arc<str> {
     Arc::from(config.shown_file())

@@ -28,8 +28,8 @@ use crate::topology::build::Worklist;
 use crate::topology::clusters::{self, Inventory};
 use crate::topology::expand::kustomize::DirectoryMode;
 use crate::topology::family::{
-    api_in, config_file, covered_by_others, deployer_signal, field_text, identity_signals, name_of,
-    opaque_placement, Family, Job, Opaque, RunContext, Stage, TemplateKind,
+    api_in, config_file, deployer_signal, field_text, identity_signals, name_of, opaque_placement,
+    unreached_root_order, Family, Job, Opaque, RunContext, Stage, TemplateKind,
 };
 use crate::topology::index::{self, DocRef, RepoIndex};
 use crate::topology::repository::RepoMatch;
@@ -276,18 +276,8 @@ fn seed(w: &mut Worklist<'_>) {
             }
         }
     }
-    let mut pending: Vec<(bool, usize, DocRef)> = deployers
-        .iter()
-        .map(|(r, d)| {
-            (
-                covered_by_others(&d.file, *r, &synced),
-                d.file.matches('/').count(),
-                *r,
-            )
-        })
-        .collect();
-    pending.sort();
-    for (_, _, r) in pending {
+    let pending = unreached_root_order(deployers.iter().map(|(r, d)| (*r, &*d.file)), &synced);
+    for r in pending {
         if w.was_reached(r) {
             continue;
         }

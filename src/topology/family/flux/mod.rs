@@ -17,8 +17,8 @@ use globset::Glob;
 use crate::topology::build::Worklist;
 use crate::topology::clusters;
 use crate::topology::family::{
-    api_in, config_file, covered_by_others, field_text, name_of, note_at, Family, Job, NoteContext,
-    Notes, RunContext, Stage, TemplateKind,
+    api_in, config_file, field_text, name_of, note_at, unreached_root_order, Family, Job,
+    NoteContext, Notes, RunContext, Stage, TemplateKind,
 };
 use crate::topology::family::{deployer_signal, identity_signals, opaque_placement, Opaque};
 use crate::topology::HashMap;
@@ -115,18 +115,8 @@ fn seed_unreached(w: &mut Worklist<'_>) {
             paths.entry(dir).or_default().push(*r);
         }
     }
-    let mut pending: Vec<(bool, usize, DocRef)> = flux
-        .iter()
-        .map(|(r, d)| {
-            (
-                covered_by_others(&d.file, *r, &paths),
-                d.file.matches('/').count(),
-                *r,
-            )
-        })
-        .collect();
-    pending.sort();
-    for (_, _, r) in pending {
+    let pending = unreached_root_order(flux.iter().map(|(r, d)| (*r, &*d.file)), &paths);
+    for r in pending {
         if w.was_reached(r) {
             continue;
         }
