@@ -12,44 +12,10 @@ use crate::documents::Node;
 use crate::evidence::{Evidence, GeneratorHop, Hop};
 use crate::location::Location;
 use crate::topology::clusters::{Inventory, IN_CLUSTER, IN_CLUSTER_SERVER};
+use crate::topology::family::label_selector::LabelSelector;
 use crate::topology::index::{self, RepoIndex};
 use crate::topology::repository::RepoMatch;
 use crate::topology::{Outcome, Unresolved};
-
-/// One `matchExpressions` entry of a label selector, read once for every cluster it is tried on.
-pub(super) struct Requirement<'a> {
-    key: Option<&'a str>,
-    operator: Option<&'a str>,
-    values: Vec<&'a str>,
-}
-
-impl<'a> Requirement<'a> {
-    fn read(e: &'a Node) -> Self {
-        Requirement {
-            key: e.get("key").and_then(Node::as_str),
-            operator: e.get("operator").and_then(Node::as_str),
-            values: e
-                .get("values")
-                .and_then(Node::as_seq)
-                .unwrap_or(&[])
-                .iter()
-                .filter_map(Node::as_str)
-                .collect(),
-        }
-    }
-
-    fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        let key = self.key.unwrap_or("");
-        let value = labels.get(key).map(String::as_str);
-        match self.operator.unwrap_or("") {
-            "In" => value.is_some_and(|v| self.values.contains(&v)),
-            "NotIn" => value.is_none_or(|v| !self.values.contains(&v)),
-            "Exists" => value.is_some(),
-            "DoesNotExist" => value.is_none(),
-            _ => false,
-        }
-    }
-}
 
 pub(super) fn cluster_params(
     inventory: &mut Inventory,
@@ -57,19 +23,8 @@ pub(super) fn cluster_params(
     at: &dyn Fn(u32) -> Location,
     out: &mut Outcome,
 ) -> Vec<Params> {
-    let selector = node.get("selector");
-    let match_labels: Vec<(String, String)> = selector
-        .and_then(|s| s.get("matchLabels"))
-        .map(Node::string_map)
-        .unwrap_or_default();
-    let expressions: Vec<Requirement<'_>> = selector
-        .and_then(|s| s.get("matchExpressions"))
-        .and_then(Node::as_seq)
-        .unwrap_or(&[])
-        .iter()
-        .map(Requirement::read)
-        .collect();
-    let empty_selector = match_labels.is_empty() && expressions.is_empty();
+    let selector = LabelSelector::read(node.get("selector")).unwrap_or_default();
+    let empty_selector = selector.is_empty();
     let mut sets = Vec::new();
     // Argo CD always offers its own cluster to an empty selector, even when only a
     // destination (not a cluster Secret) names it here.
@@ -88,9 +43,7 @@ pub(super) fn cluster_params(
         let mut labels = c.labels.clone();
         labels.insert(SECRET_TYPE_LABEL.to_owned(), "cluster".to_owned());
         let labels = &labels;
-        let matches_labels = match_labels.iter().all(|(k, v)| labels.get(k) == Some(v));
-        let matches_expr = expressions.iter().all(|e| e.matches(labels));
-        if !(matches_labels && matches_expr) {
+        if !selector.matches(labels) {
             continue;
         }
         let mut values = BTreeMap::new();
@@ -140,25 +93,13 @@ pub(super) fn cluster_params(
         });
     }
     if sets.is_empty() && !empty_selector {
-        let mut terms: Vec<String> = match_labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        for e in &expressions {
-            terms.push(format!(
-                "{} {} [{}]",
-                e.key.unwrap_or("?"),
-                e.operator.unwrap_or("?"),
-                e.values.join(", ")
-            ));
-        }
         out.unresolved.push(Unresolved {
             location: at(node
                 .entry("selector")
                 .map_or(node.span.start.line, |e| e.key.span.start.line)),
             reason: format!(
                 "clusters generator: the selector {{{}}} matches no cluster declared in this repository (Argo CD cluster Secrets, .envfence.yaml clusters), so where these Applications go is not known",
-                terms.join(", ")
+                selector.terms()
             ),
         });
     }
