@@ -74,7 +74,7 @@ impl Rule for WorkloadOutsideItsTier {
                     1 => object_label(first),
                     n => format!(
                         "{n} objects ({})",
-                        super::placement::labels_of(&placements, 8)
+                        super::placement::labels_of(&placements)
                     ),
                 };
                 let via = first
