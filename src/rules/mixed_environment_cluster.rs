@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use super::placement::{
     labels_of, line_to_change, members_of, namespace_unit, object_label, resource_of,
-    unit_location, workloads_by_cluster, LISTED,
+    names_all, unit_location, workloads_by_cluster,
 };
 use super::{Rule, RuleContext, RuleId};
 use crate::findings::{Finding, Location, Severity};
@@ -124,7 +124,7 @@ impl Rule for MixedEnvironmentCluster {
                     .subject(&first.object.file, first.object.line)
                     .cluster(cluster.name.clone(), cluster.environment.as_str())
                     .discriminator(&source);
-                if generated.len() > LISTED && unit.is_none() && deployer.location == line {
+                if !names_all(generated.len()) && unit.is_none() && deployer.location == line {
                     finding = finding.members(members_of(&generated, ctx.files));
                 }
                 for hop in &first.evidence {

@@ -21,7 +21,7 @@
 use std::collections::BTreeMap;
 
 use super::placement::{
-    listed, namespace_unit, object_label, unit_location, workloads_by_cluster, LISTED,
+    listed, names_all, namespace_unit, object_label, unit_location, workloads_by_cluster,
 };
 use super::{Rule, RuleContext, RuleId};
 use crate::documents::{Document, Node, ResourceId};
@@ -255,7 +255,7 @@ impl Rule for NoNetworkIsolation {
                 if let Some(ns) = unit {
                     finding = finding.discriminator(ns);
                 }
-                if group.namespaces.len() > LISTED {
+                if !names_all(group.namespaces.len()) {
                     finding = finding.members(
                         group
                             .namespaces

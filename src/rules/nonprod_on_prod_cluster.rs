@@ -65,7 +65,21 @@ impl Rule for NonprodOnProdCluster {
                     .filter(|p| cluster_scoped.iter().any(|k| *k == p.object.kind))
                     .map(|p| object_label(p))
                     .collect();
-                let labels: Vec<String> = placements.iter().map(|p| object_label(p)).collect();
+                // Objects of one name in several namespaces (a component each namespace
+                // includes) are told apart by their namespace.
+                let namespaces: std::collections::BTreeSet<&str> = placements
+                    .iter()
+                    .filter_map(|p| p.object.namespace.as_deref())
+                    .collect();
+                let labels: Vec<String> = placements
+                    .iter()
+                    .map(|p| match &p.object.namespace {
+                        Some(ns) if namespaces.len() > 1 && !p.opaque && !p.renders_chart => {
+                            format!("{} (namespace {ns})", object_label(p))
+                        }
+                        _ => object_label(p),
+                    })
+                    .collect();
                 let mut what = match placements.len() {
                     1 => format!("non-production {}", object_label(first)),
                     n => format!("{n} non-production objects ({})", listed(&labels)),

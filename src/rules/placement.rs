@@ -113,7 +113,7 @@ pub fn object_label(p: &Placement) -> String {
 pub const LISTED: usize = 5;
 
 /// Labels of several placements (each once), the first [`LISTED`] of them and a count of
-/// the rest.
+/// the rest ([`listed`]).
 pub fn labels_of(placements: &[&Placement]) -> String {
     let mut labels: Vec<String> = Vec::new();
     for p in placements {
@@ -125,16 +125,26 @@ pub fn labels_of(placements: &[&Placement]) -> String {
     listed(&labels)
 }
 
-/// The first [`LISTED`] names, then how many more.
+/// Whether a message names all of `count` things: "and 1 more" would be no shorter.
+pub fn names_all(count: usize) -> bool {
+    count <= LISTED + 1
+}
+
+/// The first [`LISTED`] names, then how many more (all of them when only one more).
 pub fn listed<S: AsRef<str>>(names: &[S]) -> String {
+    let shown = if names_all(names.len()) {
+        names.len()
+    } else {
+        LISTED
+    };
     let mut text = names
         .iter()
-        .take(LISTED)
+        .take(shown)
         .map(AsRef::as_ref)
         .collect::<Vec<_>>()
         .join(", ");
-    if names.len() > LISTED {
-        text.push_str(&format!(" and {} more", names.len() - LISTED));
+    if names.len() > shown {
+        text.push_str(&format!(" and {} more", names.len() - shown));
     }
     text
 }
@@ -142,7 +152,7 @@ pub fn listed<S: AsRef<str>>(names: &[S]) -> String {
 /// Every placement of a group, for a finding whose message names only the first
 /// [`LISTED`]; empty when it names them all.
 pub fn members_of(placements: &[&Placement], files: &[SourceFile]) -> Vec<Member> {
-    if placements.len() <= LISTED {
+    if names_all(placements.len()) {
         return Vec::new();
     }
     placements
