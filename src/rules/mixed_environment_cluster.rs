@@ -17,8 +17,8 @@
 use std::collections::BTreeMap;
 
 use super::placement::{
-    labels_of, line_to_change, members_of, namespace_unit, object_label, resource_of,
-    names_all, unit_location, workloads_by_cluster,
+    labels_of, line_to_change, members_of, names_all, namespace_unit, object_label, resource_of,
+    unit_location, workloads_by_cluster,
 };
 use super::{Rule, RuleContext, RuleId};
 use crate::findings::{Finding, Location, Severity};

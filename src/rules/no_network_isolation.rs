@@ -191,16 +191,22 @@ impl Rule for NoNetworkIsolation {
                     });
                 group.namespaces.entry(ns).or_insert(open);
             }
-            // The Namespace objects here: a namespace unit's finding points at its own.
-            let homes: Vec<&Placement> = workloads
-                .iter()
-                .copied()
-                .filter(|p| p.object.kind == "Namespace")
-                .collect();
+            // The Namespace objects here, by deployer: a namespace unit's finding points where
+            // its own Namespace comes in.
+            let mut homes: BTreeMap<(&Location, &str), &Placement> = BTreeMap::new();
+            for p in workloads.iter().filter(|p| p.object.kind == "Namespace") {
+                if let (Some(d), Some(name)) = (&p.deployer, p.object.name.as_deref()) {
+                    homes.entry((&d.location, name)).or_insert(p);
+                }
+            }
             for ((line, unit), group) in by_deployer {
                 let p = group.first;
                 let location = match unit {
-                    Some(ns) => unit_location(p, &homes, ns),
+                    Some(ns) => {
+                        let home: Vec<&Placement> =
+                            homes.get(&(&line, ns)).copied().into_iter().collect();
+                        unit_location(p, &home, ns)
+                    }
                     None => line,
                 };
                 // When every namespace leaves the same directions open, say them once;

@@ -180,16 +180,30 @@ pub fn namespace_unit<'p>(p: &'p Placement, line: &Location) -> Option<&'p str> 
     }
 }
 
-/// Where a finding about the objects of namespace `ns` points: at its Namespace object when
-/// the group holds it, else at the first object; the file a pull request adds with the
-/// namespace.
+/// Where a finding about the objects of namespace `ns` points: where a pull request adds the
+/// namespace. That is the `resources` entry of the deployer's folder that pulls in its
+/// Namespace object (else its first object), when a kustomization lists what the folder
+/// holds; else the Namespace object itself (else the first object), whose file comes with
+/// the namespace.
 pub fn unit_location(first: &Placement, placements: &[&Placement], ns: &str) -> Location {
     let home = placements
         .iter()
         .find(|p| p.object.kind == "Namespace" && p.object.name.as_deref() == Some(ns))
         .copied()
         .unwrap_or(first);
-    Location::new(&home.object.file, home.object.line)
+    let include = home.evidence.iter().find(|e| {
+        matches!(
+            *e.hop,
+            Hop::Include {
+                key: IncludeKey::Resources | IncludeKey::Bases | IncludeKey::Components,
+                ..
+            }
+        )
+    });
+    match include {
+        Some(hop) => hop.location.clone(),
+        None => Location::new(&home.object.file, home.object.line),
+    }
 }
 
 /// The resource a finding about this placement names: its identity on the cluster (after
