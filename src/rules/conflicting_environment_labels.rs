@@ -89,11 +89,16 @@ fn conflict(
             (
                 at(deciding.line),
                 format!(
-                    "namespace {name}: its name says {} (`{}`), but {} says {}; envfence follows the label, so the namespace and every object in it are {}",
+                    "namespace {name}: its name says {} (`{}`), but {} says {}; envfence follows the {}, so the namespace and every object in it are {}",
                     word.env,
                     word.token,
                     deciding.describe(),
                     deciding.env,
+                    if deciding.annotation {
+                        "annotation"
+                    } else {
+                        "label"
+                    },
                     deciding.env
                 ),
             )

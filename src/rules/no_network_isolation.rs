@@ -282,3 +282,62 @@ impl Rule for NoNetworkIsolation {
         findings
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::documents::{load, Loaded};
+    use std::sync::Arc;
+
+    fn policy(spec: &str) -> (bool, bool) {
+        let text = format!(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: default\nspec:\n{spec}"
+        );
+        let path: Arc<str> = Arc::from("netpol.yaml");
+        match load(&path, text.as_bytes(), None) {
+            Loaded::File(file) => default_deny(&file.documents[0]),
+            Loaded::Skipped(_) => panic!("parses"),
+        }
+    }
+
+    #[test]
+    fn what_a_default_policy_isolates() {
+        // Deny all, both ways.
+        assert_eq!(
+            policy("  podSelector: {}\n  policyTypes: [Ingress, Egress]\n"),
+            (true, true)
+        );
+        // Ingress only from the namespace's own pods, or from named namespaces.
+        assert_eq!(
+            policy("  podSelector: {}\n  policyTypes: [Ingress]\n  ingress:\n    - from:\n      - podSelector: {}\n"),
+            (true, false)
+        );
+        assert_eq!(
+            policy("  podSelector: {}\n  ingress:\n    - from:\n      - namespaceSelector:\n          matchLabels:\n            component: ingress-controllers\n"),
+            (true, false)
+        );
+        // Egress to the namespace's own pods only.
+        assert_eq!(
+            policy("  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n    - to:\n      - podSelector:\n          matchLabels: {app: db}\n"),
+            (false, true)
+        );
+        // Open to every namespace: an empty namespaceSelector, a rule without peers (ports
+        // only), every address.
+        for spec in [
+            "  podSelector: {}\n  ingress:\n    - from:\n      - namespaceSelector: {}\n",
+            "  podSelector: {}\n  ingress:\n    - ports:\n      - port: 8080\n",
+            "  podSelector: {}\n  ingress:\n    - {}\n",
+            "  podSelector: {}\n  ingress:\n    - from:\n      - ipBlock:\n          cidr: 0.0.0.0/0\n",
+            "  podSelector: {}\n  ingress:\n    - from:\n      - namespaceSelector:\n          matchLabels: {}\n",
+        ] {
+            assert_eq!(policy(spec), (false, false), "{spec}");
+        }
+        // Not every pod of the namespace.
+        assert_eq!(
+            policy(
+                "  podSelector:\n    matchLabels: {app: web}\n  policyTypes: [Ingress, Egress]\n"
+            ),
+            (false, false)
+        );
+    }
+}

@@ -84,7 +84,7 @@ impl Rule for NonprodOnProdCluster {
                     1 => format!("non-production {}", object_label(first)),
                     n => format!("{n} non-production objects ({})", listed(&labels)),
                 };
-                if let Some(ns) = unit {
+                if let Some(ns) = unit.filter(|_| placements.len() > 1) {
                     what.push_str(&format!(" in namespace {ns}"));
                 }
                 // One line can place through several deployers: the Applications that one
