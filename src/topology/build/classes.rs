@@ -115,7 +115,8 @@ impl Worklist<'_> {
                             &clusters[p.cluster].name,
                             &[&delivery.deployer, &own, &overlay, &delivery.variants],
                         );
-                        // The label decided: the evidence points at it.
+                        // The label decided (its reason is the label signal's own note, shared,
+                        // not a copy): the evidence points at the label line.
                         if let Some(n) =
                             namespace.filter(|n| Arc::ptr_eq(&n.signal.note, &decided.1))
                         {
