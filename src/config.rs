@@ -276,6 +276,9 @@ pub struct Config {
     pub helm: HelmConfig,
     #[serde(default)]
     pub tiers: TiersConfig,
+    /// What a Namespace's labels and annotations say about the environment of its objects.
+    #[serde(default)]
+    pub namespaces: NamespacesConfig,
     /// A folder of policy files (YAML and Rego) like `--policies`, relative to the
     /// repository root.
     #[serde(default)]
@@ -285,6 +288,21 @@ pub struct Config {
     pub source: Option<ConfigSource>,
     #[serde(skip)]
     ignore_set: GlobSet,
+}
+
+/// `namespaces:`: how a Namespace's labels and annotations name its environment (DESIGN §3
+/// "Namespace environment").
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NamespacesConfig {
+    /// Label or annotation keys that name a namespace's environment, added to the built-in
+    /// ones (`environment`, `env`, `stage`, and keys ending in `/environment`,
+    /// `/environment-name`, `/env` or `/is-production`). A key ending in `is-production`
+    /// takes `"true"` (production) or `"false"` (non-production); any other key takes an
+    /// environment name (`production`, `dev`, ...).
+    #[serde(default)]
+    #[schemars(inner(regex(pattern = r"\S")))]
+    pub environment_keys: Vec<String>,
 }
 
 /// `repository:`: the `repoURL`s that mean this repository.
@@ -799,6 +817,14 @@ impl Config {
                     format!("invalid glob `{}`: {}", rule.glob, e.kind()),
                 )
             })?;
+        }
+        for (i, key) in self.namespaces.environment_keys.iter().enumerate() {
+            if key.trim().is_empty() {
+                return Err(at(
+                    format!("namespaces.environment-keys[{i}]"),
+                    "an environment key needs a name".into(),
+                ));
+            }
         }
         for (key, value) in [
             ("appset-parameter-sets", self.limits.appset_parameter_sets),

@@ -181,6 +181,9 @@ pub enum Hop {
     ConfigSync(Box<ConfigSyncHop>),
     /// A Kargo Stage that promotes freight into an Argo CD Application, and what ties them.
     KargoStage(Box<KargoStageHop>),
+    /// A label or annotation of the object's Namespace names its environment (DESIGN §3
+    /// "Namespace environment"), at the line of the key.
+    NamespaceEnvironment(Box<NamespaceEnvironmentHop>),
     /// The placed object itself (see [`ObjectId`]).
     Object { id: ObjectId },
     /// A rule's own words about a hop it adds to a finding (a value and where it is set).
@@ -445,6 +448,17 @@ pub enum StageLink {
     AuthorizedStage,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NamespaceEnvironmentHop {
+    pub namespace: Arc<str>,
+    pub key: Arc<str>,
+    pub value: Arc<str>,
+    /// An annotation rather than a label.
+    pub annotation: bool,
+    /// `production` or `non-production`.
+    pub environment: &'static str,
+}
+
 /// The identity of a placed object (kind, name, namespace) in one allocation: an object's
 /// hop is shared by its placements on every cluster, and there is one per object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -623,6 +637,15 @@ impl fmt::Display for Hop {
                     h.application, h.stage
                 ),
             },
+            Hop::NamespaceEnvironment(h) => write!(
+                f,
+                "namespace {} is {}: its {} {}={}",
+                h.namespace,
+                h.environment,
+                if h.annotation { "annotation" } else { "label" },
+                h.key,
+                h.value
+            ),
             Hop::Object { id } => write!(f, "{id}"),
             Hop::Said(text) => write!(f, "{text}"),
         }

@@ -55,8 +55,19 @@ pub struct Finding {
     /// The document the finding is about (file, first line), for suppressions on the
     /// resource; not part of the JSON report.
     pub subject: Option<(Arc<str>, u32)>,
+    /// Every object (or namespace) a grouped finding stands for, when its message names only
+    /// the first few; empty otherwise.
+    pub members: Vec<Member>,
     /// Set by [`Finding::discriminator`]; part of the fingerprint.
     discriminator: Option<String>,
+}
+
+/// One of the objects or namespaces a grouped finding stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub resource: ResourceId,
+    /// Where the object is written; `None` for a namespace known only by its objects.
+    pub location: Option<Location>,
 }
 
 impl Finding {
@@ -82,6 +93,7 @@ impl Finding {
             status: Status::New,
             suppressed: false,
             subject: None,
+            members: Vec::new(),
             discriminator: None,
         };
         finding.fingerprint = finding.compute_fingerprint();
@@ -124,6 +136,12 @@ impl Finding {
         self
     }
 
+    /// The full list behind a message that names only the first few of its objects.
+    pub fn members(mut self, members: Vec<Member>) -> Self {
+        self.members = members;
+        self
+    }
+
     /// Distinguishes findings that share rule, file, resource and cluster (for example two
     /// bad env vars of one container) without using line numbers, which shift.
     pub fn discriminator(mut self, key: &str) -> Self {
@@ -147,6 +165,11 @@ impl Finding {
         rename(&mut self.location.file);
         for e in &mut self.evidence {
             rename(&mut e.location.file);
+        }
+        for m in &mut self.members {
+            if let Some(at) = &mut m.location {
+                rename(&mut at.file);
+            }
         }
         if let Some((file, _)) = &mut self.subject {
             rename(file);

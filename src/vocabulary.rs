@@ -26,12 +26,13 @@ pub enum RuleId {
     UnresolvedPlacement,
     InvalidYaml,
     UnusedSuppression,
+    ConflictingEnvironmentLabels,
     /// A rule of a user policy in Rego: `rego/<package>/<rule>` ([`parse_rego_id`]).
     Rego(&'static str),
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 9] = [
+    pub const ALL: [RuleId; 10] = [
         RuleId::NonprodOnProdCluster,
         RuleId::NonprodUsesProdConfig,
         RuleId::ProdUsesNonprodConfig,
@@ -41,6 +42,7 @@ impl RuleId {
         RuleId::UnresolvedPlacement,
         RuleId::InvalidYaml,
         RuleId::UnusedSuppression,
+        RuleId::ConflictingEnvironmentLabels,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +56,7 @@ impl RuleId {
             RuleId::UnresolvedPlacement => "unresolved-placement",
             RuleId::InvalidYaml => "invalid-yaml",
             RuleId::UnusedSuppression => "unused-suppression",
+            RuleId::ConflictingEnvironmentLabels => "conflicting-environment-labels",
             RuleId::Rego(id) => id,
         }
     }

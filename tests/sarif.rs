@@ -104,8 +104,18 @@ fn sarif_carries_rules_locations_and_fingerprints() {
     let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
     assert_eq!(
         rules.len(),
-        9,
-        "every built-in rule, workload-outside-its-tier included"
+        10,
+        "every built-in rule, workload-outside-its-tier and conflicting-environment-labels included"
+    );
+    assert!(
+        rules
+            .iter()
+            .any(|r| r["id"] == "conflicting-environment-labels"
+                && r["name"] == "ConflictingEnvironmentLabels"
+                && r["helpUri"]
+                    .as_str()
+                    .is_some_and(|u| u.ends_with("docs/rules/conflicting-environment-labels.md"))),
+        "{rules:?}"
     );
     for rule in rules {
         assert!(

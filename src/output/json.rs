@@ -65,6 +65,10 @@ pub struct JsonFinding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
     pub evidence: Vec<JsonEvidence>,
+    /// Every object or namespace of a grouped finding whose message names only the first
+    /// few; absent otherwise (added within version 1).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<JsonMember>,
     pub fingerprint: String,
     pub status: &'static str,
     pub suppressed: bool,
@@ -76,6 +80,19 @@ pub struct JsonResource {
     pub kind: Option<String>,
     pub name: Option<String>,
     pub namespace: Option<String>,
+}
+
+/// One object (or namespace) of a grouped finding.
+#[derive(Serialize)]
+pub struct JsonMember {
+    pub api_version: Option<String>,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -184,6 +201,18 @@ impl From<&Finding> for JsonFinding {
                     file: e.location.file.to_string(),
                     line: e.location.line,
                     note: e.note(),
+                })
+                .collect(),
+            objects: f
+                .members
+                .iter()
+                .map(|m| JsonMember {
+                    api_version: m.resource.api_version.as_deref().map(str::to_owned),
+                    kind: m.resource.kind.as_deref().map(str::to_owned),
+                    name: m.resource.name.as_deref().map(str::to_owned),
+                    namespace: m.resource.namespace.as_deref().map(str::to_owned),
+                    file: m.location.as_ref().map(|l| l.file.to_string()),
+                    line: m.location.as_ref().map(|l| l.line),
                 })
                 .collect(),
             fingerprint: f.fingerprint.clone(),

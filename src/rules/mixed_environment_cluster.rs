@@ -10,12 +10,15 @@
 //!   path: ./apps/payments/overlays/preview-pr-481   # mixed-environment-cluster
 //! ```
 //! One finding per cluster and non-production deployer, at the deployer's destination line (or,
-//! for a test object pulled into a production overlay, at the line that pulls it in).
+//! for a test object pulled into a production overlay, at the line that pulls it in). Where
+//! the deployer delivers whole namespaces (a `paths` rule, a cluster folder), one finding per
+//! non-production namespace, at its Namespace object.
 
 use std::collections::BTreeMap;
 
 use super::placement::{
-    labels_of, line_to_change, object_label, resource_of, workloads_by_cluster,
+    labels_of, line_to_change, members_of, names_all, namespace_unit, object_label, resource_of,
+    unit_location, workloads_by_cluster,
 };
 use super::{Rule, RuleContext, RuleId};
 use crate::findings::{Finding, Location, Severity};
@@ -60,20 +63,23 @@ impl Rule for MixedEnvironmentCluster {
             };
             // Non-production deployers (or, for a test object pulled into a production overlay,
             // the line that pulls it in), each with the first object it brings.
-            let mut by_source: BTreeMap<Location, (&Deployer, Vec<&Placement>)> = BTreeMap::new();
+            type Source<'t> = (Location, Option<&'t str>);
+            let mut by_source: BTreeMap<Source<'_>, (&Deployer, Vec<&Placement>)> = BTreeMap::new();
             for p in here
                 .iter()
                 .filter(|p| p.workload_class == Env::NonProduction)
             {
                 if let Some(d) = &p.deployer {
+                    let line = line_to_change(p);
+                    let unit = namespace_unit(p, &line);
                     by_source
-                        .entry(line_to_change(p))
+                        .entry((line, unit))
                         .or_insert((d, Vec::new()))
                         .1
                         .push(p);
                 }
             }
-            for (location, (deployer, all)) in by_source {
+            for ((line, unit), (deployer, all)) in by_source {
                 let first = all[0];
                 let prod_via = production
                     .deployer
@@ -86,9 +92,18 @@ impl Rule for MixedEnvironmentCluster {
                     .copied()
                     .filter(|p| p.opaque || p.renders_chart)
                     .collect();
-                let source = if deployer.location == location && generated.len() > 1 {
-                    labels_of(&generated, 12)
-                } else if deployer.location == location {
+                let location = match unit {
+                    Some(ns) => unit_location(first, &all, ns),
+                    None => line.clone(),
+                };
+                let source = if let Some(ns) = unit {
+                    format!(
+                        "namespace {ns} (through {} {})",
+                        deployer.kind, deployer.name
+                    )
+                } else if deployer.location == line && generated.len() > 1 {
+                    labels_of(&generated)
+                } else if deployer.location == line {
                     format!("{} {}", deployer.kind, deployer.name)
                 } else {
                     format!(
@@ -109,6 +124,9 @@ impl Rule for MixedEnvironmentCluster {
                     .subject(&first.object.file, first.object.line)
                     .cluster(cluster.name.clone(), cluster.environment.as_str())
                     .discriminator(&source);
+                if !names_all(generated.len()) && unit.is_none() && deployer.location == line {
+                    finding = finding.members(members_of(&generated, ctx.files));
+                }
                 for hop in &first.evidence {
                     finding = finding.hop(hop);
                 }

@@ -6,6 +6,7 @@
 //! name a rule without importing the rules.
 
 mod config_refs;
+mod conflicting_environment_labels;
 mod invalid_yaml;
 mod mixed_environment_cluster;
 mod no_network_isolation;
@@ -51,6 +52,9 @@ impl RuleId {
             RuleId::UnresolvedPlacement => include_str!("../../policies/unresolved-placement.yaml"),
             RuleId::InvalidYaml => include_str!("../../policies/invalid-yaml.yaml"),
             RuleId::UnusedSuppression => include_str!("../../policies/unused-suppression.yaml"),
+            RuleId::ConflictingEnvironmentLabels => {
+                include_str!("../../policies/conflicting-environment-labels.yaml")
+            }
             RuleId::Rego(_) => "",
         }
     }
@@ -461,6 +465,7 @@ pub fn registry() -> Vec<Box<dyn Rule>> {
         Box::new(workload_outside_its_tier::WorkloadOutsideItsTier),
         Box::new(unresolved_placement::UnresolvedPlacement),
         Box::new(invalid_yaml::InvalidYaml),
+        Box::new(conflicting_environment_labels::ConflictingEnvironmentLabels),
     ]
 }
 

@@ -11,12 +11,16 @@
 //!     name: prod-us        # nonprod-on-prod-cluster
 //! ```
 //! One finding per line to change and cluster: the objects a feature overlay brings along are
-//! listed in the message, not reported one by one.
+//! named in the message (the first few, the rest counted), not reported one by one. Where the
+//! deployer delivers whole namespaces (a `paths` rule, a cluster folder), one finding per
+//! namespace, at its Namespace object: a pull request that adds a namespace gets a finding
+//! of its own.
 
 use std::collections::BTreeMap;
 
 use super::placement::{
-    deployer_kinds, is_workload, line_to_change, object_label, policy_list, resource_of,
+    deployer_kinds, is_workload, line_to_change, listed, members_of, namespace_unit, object_label,
+    policy_list, resource_of, unit_location,
 };
 use super::{Rule, RuleContext, RuleId};
 use crate::findings::{Finding, Location, Severity};
@@ -34,40 +38,55 @@ impl Rule for NonprodOnProdCluster {
         let deployer_kinds = deployer_kinds(policy);
         let cluster_scoped = policy_list(policy, "cluster_scoped_kinds");
         let t = ctx.topology;
-        // (line to change, cluster) → the placements it causes.
-        let mut groups: BTreeMap<(Location, usize), Vec<&Placement>> = BTreeMap::new();
+        // (line to change, cluster, namespace unit) → the placements it causes.
+        type Key<'t> = (Location, usize, Option<&'t str>);
+        let mut groups: BTreeMap<Key<'_>, Vec<&Placement>> = BTreeMap::new();
         for p in &t.placements {
             if p.cluster_environment == Env::Production
                 && p.workload_class == Env::NonProduction
                 && is_workload(p, &deployer_kinds)
             {
-                groups
-                    .entry((line_to_change(p), p.cluster))
-                    .or_default()
-                    .push(p);
+                let line = line_to_change(p);
+                let unit = namespace_unit(p, &line);
+                groups.entry((line, p.cluster, unit)).or_default().push(p);
             }
         }
         groups
             .into_iter()
-            .map(|((location, cluster), placements)| {
+            .map(|((line, cluster, unit), placements)| {
                 let c = &t.clusters[cluster];
                 let first = placements[0];
+                let location = match unit {
+                    Some(ns) => unit_location(first, &placements, ns),
+                    None => line,
+                };
                 let scoped: Vec<String> = placements
                     .iter()
                     .filter(|p| cluster_scoped.iter().any(|k| *k == p.object.kind))
                     .map(|p| object_label(p))
                     .collect();
-                let what = match placements.len() {
+                // Objects of one name in several namespaces (a component each namespace
+                // includes) are told apart by their namespace.
+                let namespaces: std::collections::BTreeSet<&str> = placements
+                    .iter()
+                    .filter_map(|p| p.object.namespace.as_deref())
+                    .collect();
+                let labels: Vec<String> = placements
+                    .iter()
+                    .map(|p| match &p.object.namespace {
+                        Some(ns) if namespaces.len() > 1 && !p.opaque && !p.renders_chart => {
+                            format!("{} (namespace {ns})", object_label(p))
+                        }
+                        _ => object_label(p),
+                    })
+                    .collect();
+                let mut what = match placements.len() {
                     1 => format!("non-production {}", object_label(first)),
-                    n => format!(
-                        "{n} non-production objects ({})",
-                        placements
-                            .iter()
-                            .map(|p| object_label(p))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                    n => format!("{n} non-production objects ({})", listed(&labels)),
                 };
+                if let Some(ns) = unit.filter(|_| placements.len() > 1) {
+                    what.push_str(&format!(" in namespace {ns}"));
+                }
                 // One line can place through several deployers: the Applications that one
                 // ApplicationSet template generates. Name them all, not just the first.
                 let mut deployers: Vec<(&str, &str)> = Vec::new();
@@ -83,7 +102,7 @@ impl Rule for NonprodOnProdCluster {
                         " by {} {}s {}",
                         many.len(),
                         many[0].0,
-                        names_listed(many.iter().map(|(_, name)| *name))
+                        listed(&many.iter().map(|(_, name)| *name).collect::<Vec<_>>())
                     ),
                 };
                 let mut message = format!(
@@ -99,14 +118,18 @@ impl Rule for NonprodOnProdCluster {
                 if !scoped.is_empty() {
                     message.push_str(&format!(
                         "; cluster-scoped {} change{} the whole cluster",
-                        scoped.join(", "),
+                        listed(&scoped),
                         if scoped.len() == 1 { "s" } else { "" }
                     ));
                 }
                 let mut finding = Finding::new(self.id(), severity, location, message)
                     .resource(resource_of(first, ctx.files))
                     .subject(&first.object.file, first.object.line)
-                    .cluster(c.name.clone(), c.environment.as_str());
+                    .cluster(c.name.clone(), c.environment.as_str())
+                    .members(members_of(&placements, ctx.files));
+                if let Some(ns) = unit {
+                    finding = finding.discriminator(ns);
+                }
                 for hop in &first.evidence {
                     finding = finding.hop(hop);
                 }
@@ -120,20 +143,4 @@ impl Rule for NonprodOnProdCluster {
             })
             .collect()
     }
-}
-
-/// Up to twelve names, then how many more.
-fn names_listed<'a>(names: impl Iterator<Item = &'a str>) -> String {
-    const SHOWN: usize = 12;
-    let names: Vec<&str> = names.collect();
-    let mut out = names
-        .iter()
-        .take(SHOWN)
-        .copied()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if names.len() > SHOWN {
-        out.push_str(&format!(" and {} more", names.len() - SHOWN));
-    }
-    out
 }

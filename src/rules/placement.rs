@@ -3,7 +3,7 @@
 
 use crate::documents::{ResourceId, SourceFile};
 use crate::evidence::{Hop, IncludeKey};
-use crate::findings::{Evidence, Location};
+use crate::findings::{Evidence, Location, Member};
 use crate::rules::Policy;
 use crate::topology::{Env, Placement, SignalLevel};
 
@@ -108,8 +108,13 @@ pub fn object_label(p: &Placement) -> String {
     }
 }
 
-/// Labels of several placements, the first `max` of them and a count of the rest.
-pub fn labels_of(placements: &[&Placement], max: usize) -> String {
+/// How many objects, namespaces or deployers a grouped finding's message names before it
+/// says "and N more": the full list is the finding's `members` in JSON.
+pub const LISTED: usize = 5;
+
+/// Labels of several placements (each once), the first [`LISTED`] of them and a count of
+/// the rest ([`listed`]).
+pub fn labels_of(placements: &[&Placement]) -> String {
     let mut labels: Vec<String> = Vec::new();
     for p in placements {
         let label = object_label(p);
@@ -117,13 +122,88 @@ pub fn labels_of(placements: &[&Placement], max: usize) -> String {
             labels.push(label);
         }
     }
-    let more = labels.len().saturating_sub(max);
-    labels.truncate(max);
-    let mut text = labels.join(", ");
-    if more > 0 {
-        text.push_str(&format!(" and {more} more"));
+    listed(&labels)
+}
+
+/// Whether a message names all of `count` things: "and 1 more" would be no shorter.
+pub fn names_all(count: usize) -> bool {
+    count <= LISTED + 1
+}
+
+/// The first [`LISTED`] names, then how many more (all of them when only one more).
+pub fn listed<S: AsRef<str>>(names: &[S]) -> String {
+    let shown = if names_all(names.len()) {
+        names.len()
+    } else {
+        LISTED
+    };
+    let mut text = names
+        .iter()
+        .take(shown)
+        .map(AsRef::as_ref)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > shown {
+        text.push_str(&format!(" and {} more", names.len() - shown));
     }
     text
+}
+
+/// Every placement of a group, for a finding whose message names only the first
+/// [`LISTED`]; empty when it names them all.
+pub fn members_of(placements: &[&Placement], files: &[SourceFile]) -> Vec<Member> {
+    if names_all(placements.len()) {
+        return Vec::new();
+    }
+    placements
+        .iter()
+        .map(|p| Member {
+            resource: resource_of(p, files),
+            location: Some(Location::new(&p.object.file, p.object.line)),
+        })
+        .collect()
+}
+
+/// The namespace a placement counts under when grouped findings are split by what a pull
+/// request adds: set when its deployer delivers whole namespaces
+/// ([`crate::topology::DeployerKind::delivers_namespaces`], a `paths` rule or a cluster
+/// folder) and `line`, the line to change, is that deployer's own. A Namespace counts under
+/// itself.
+pub fn namespace_unit<'p>(p: &'p Placement, line: &Location) -> Option<&'p str> {
+    let d = p.deployer.as_ref()?;
+    if !d.kind.delivers_namespaces() || d.location != *line {
+        return None;
+    }
+    match p.object.kind.as_str() {
+        "Namespace" => p.object.name.as_deref(),
+        _ => p.object.namespace.as_deref(),
+    }
+}
+
+/// Where a finding about the objects of namespace `ns` points: where a pull request adds the
+/// namespace. That is the `resources` entry of the deployer's folder that pulls in its
+/// Namespace object (else its first object), when a kustomization lists what the folder
+/// holds; else the Namespace object itself (else the first object), whose file comes with
+/// the namespace.
+pub fn unit_location(first: &Placement, placements: &[&Placement], ns: &str) -> Location {
+    let home = placements
+        .iter()
+        .find(|p| p.object.kind == "Namespace" && p.object.name.as_deref() == Some(ns))
+        .copied()
+        .unwrap_or(first);
+    let include = home.evidence.iter().find(|e| {
+        matches!(
+            *e.hop,
+            Hop::Include {
+                key: IncludeKey::Resources | IncludeKey::Bases | IncludeKey::Components,
+                ..
+            }
+        )
+    });
+    match include {
+        Some(hop) => hop.location.clone(),
+        None => Location::new(&home.object.file, home.object.line),
+    }
 }
 
 /// The resource a finding about this placement names: its identity on the cluster (after

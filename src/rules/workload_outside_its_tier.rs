@@ -17,7 +17,10 @@
 
 use std::collections::BTreeMap;
 
-use super::placement::{deployer_kinds, is_workload, line_to_change, object_label, resource_of};
+use super::placement::{
+    deployer_kinds, is_workload, labels_of, line_to_change, members_of, namespace_unit,
+    object_label, resource_of, unit_location,
+};
 use super::{Rule, RuleContext, RuleId};
 use crate::findings::{Finding, Location, Severity};
 use crate::topology::tiers::{homes, Catalog};
@@ -39,8 +42,9 @@ impl Rule for WorkloadOutsideItsTier {
         let deployer_kinds = deployer_kinds(ctx.policies.get(RuleId::NonprodOnProdCluster));
         let t = ctx.topology;
         let tiers_present: Vec<Tier> = t.clusters.iter().filter_map(|c| c.tier).collect();
-        // (line to change, cluster, purpose) → the placements it causes.
-        let mut groups: BTreeMap<(Location, usize, Purpose), Vec<&Placement>> = BTreeMap::new();
+        // (line to change, cluster, purpose, namespace unit) → the placements it causes.
+        type Key<'t> = (Location, usize, Purpose, Option<&'t str>);
+        let mut groups: BTreeMap<Key<'_>, Vec<&Placement>> = BTreeMap::new();
         for p in &t.placements {
             let cluster = &t.clusters[p.cluster];
             let Some(tier) = cluster.tier else { continue };
@@ -58,24 +62,27 @@ impl Rule for WorkloadOutsideItsTier {
             if !allowed.iter().any(|h| tiers_present.contains(h)) {
                 continue;
             }
+            let line = line_to_change(p);
+            let unit = namespace_unit(p, &line);
             groups
-                .entry((line_to_change(p), p.cluster, p.purpose))
+                .entry((line, p.cluster, p.purpose, unit))
                 .or_default()
                 .push(p);
         }
         groups
             .into_iter()
-            .map(|((location, cluster, purpose), placements)| {
+            .map(|((line, cluster, purpose, unit), placements)| {
                 let c = &t.clusters[cluster];
                 let tier = c.tier.unwrap_or_default();
                 let first = placements[0];
+                let location = match unit {
+                    Some(ns) => unit_location(first, &placements, ns),
+                    None => line,
+                };
                 let (allowed, override_at) = homes(purpose, ctx.config, &catalog);
                 let what = match placements.len() {
                     1 => object_label(first),
-                    n => format!(
-                        "{n} objects ({})",
-                        super::placement::labels_of(&placements, 8)
-                    ),
+                    n => format!("{n} objects ({})", labels_of(&placements)),
                 };
                 let via = first
                     .deployer
@@ -101,7 +108,11 @@ impl Rule for WorkloadOutsideItsTier {
                     .resource(resource_of(first, ctx.files))
                     .subject(&first.object.file, first.object.line)
                     .cluster(c.name.clone(), c.environment.as_str())
-                    .discriminator(purpose.as_str());
+                    .discriminator(&match unit {
+                        Some(ns) => format!("{purpose} {ns}"),
+                        None => purpose.as_str().to_owned(),
+                    })
+                    .members(members_of(&placements, ctx.files));
                 for hop in &first.evidence {
                     finding = finding.hop(hop);
                 }

@@ -43,6 +43,14 @@ impl EvidenceChain {
     pub(crate) fn own(&self) -> &[Evidence] {
         &self.own
     }
+
+    /// Adds a hop after the object's own: what decided its class, when that is not on the
+    /// way to it (its Namespace's environment label).
+    pub(crate) fn push(&mut self, hop: Evidence) {
+        let mut own = std::mem::take(&mut self.own).into_vec();
+        own.push(hop);
+        self.own = own.into_boxed_slice();
+    }
 }
 
 impl From<Vec<Evidence>> for EvidenceChain {

@@ -115,6 +115,20 @@ impl DeployerKind {
     }
 }
 
+impl DeployerKind {
+    /// Whether a pull request adds to what this deployer places by adding namespaces (the
+    /// folders a `paths` rule, a cluster folder or an environment folder assigns to a
+    /// cluster) rather than by adding deployers: findings about its objects are grouped per
+    /// namespace, each at the namespace's own file. A hierarchical namespace folder and a
+    /// values file are one unit already.
+    pub fn delivers_namespaces(self) -> bool {
+        matches!(
+            self,
+            DeployerKind::ConfigPath | DeployerKind::ClusterTree | DeployerKind::EnvironmentFolder
+        )
+    }
+}
+
 impl std::fmt::Display for DeployerKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

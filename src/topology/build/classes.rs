@@ -1,11 +1,20 @@
 //! Classes after the worklist: what each placement's images and class are worked out from is
 //! recorded while placing, and decided for all placements at once, on all cores.
 
+use std::sync::Arc;
+
+use compact_str::CompactString;
+
 use super::Worklist;
-use crate::topology::classify::{decide_class_of_parts, overlay_signals, own_signals};
+use crate::evidence::{Evidence, Hop, NamespaceEnvironmentHop};
+use crate::location::Location;
+use crate::topology::classify::namespaces;
+use crate::topology::classify::{
+    decide_class_of_parts, overlay_signals, own_signals, NamespaceSignal,
+};
 use crate::topology::env::Env;
 use crate::topology::expand::kustomize::{self};
-use crate::topology::{HashMap, Signal};
+use crate::topology::{HashMap, Placement, RepoIndex, Signal, SignalLevel};
 
 /// What a placement's images and class are worked out from. Nothing in the worklist reads
 /// them, so they are worked out for all placements at once when it is done, on all cores
@@ -62,6 +71,12 @@ impl Worklist<'_> {
                 });
             }
         }
+        let by_namespace = namespace_signals(
+            &self.placements,
+            index,
+            &self.config.namespaces.environment_keys,
+            vocabulary,
+        );
         let cluster_decides = &self.cluster_decides;
         self.placements
             .par_iter_mut()
@@ -81,18 +96,33 @@ impl Worklist<'_> {
                 let (class, reason, level) = match cluster_decides.get(&p.cluster) {
                     Some(decided) if u.cluster_environment == Env::NonProduction => decided.clone(),
                     _ => {
-                        let own = own_signals(&p.object, &images, doc, vocabulary);
+                        // A Namespace is in its own namespace.
+                        let ns = match p.object.kind.as_str() {
+                            "Namespace" => p.object.name.as_ref(),
+                            _ => p.object.namespace.as_ref(),
+                        };
+                        let namespace =
+                            ns.and_then(|ns| by_namespace.get(&(p.cluster, ns.clone())));
+                        let own = own_signals(&p.object, &images, doc, vocabulary, namespace);
                         // The item's own hops: without the redirect and the object's hop.
                         let hops = p.evidence.own();
                         let hops = hops
                             .get(usize::from(u.redirected)..hops.len().saturating_sub(1))
                             .unwrap_or(&[]);
                         let overlay = overlay_signals(hops, vocabulary);
-                        decide_class_of_parts(
+                        let decided = decide_class_of_parts(
                             u.cluster_environment,
                             &clusters[p.cluster].name,
                             &[&delivery.deployer, &own, &overlay, &delivery.variants],
-                        )
+                        );
+                        // The label decided (its reason is the label signal's own note, shared,
+                        // not a copy): the evidence points at the label line.
+                        if let Some(n) =
+                            namespace.filter(|n| Arc::ptr_eq(&n.signal.note, &decided.1))
+                        {
+                            p.evidence.push(n.hop.clone());
+                        }
+                        decided
                     }
                 };
                 p.object.images = images;
@@ -129,4 +159,64 @@ impl Worklist<'_> {
             );
         }
     }
+}
+
+/// What each Namespace placed on a cluster says of its environment through its labels and
+/// annotations, by (cluster, namespace). Where one namespace is defined twice on a cluster,
+/// the first definition (by file and line) speaks.
+fn namespace_signals(
+    placements: &[Placement],
+    index: &RepoIndex<'_>,
+    extra_keys: &[String],
+    vocabulary: &crate::topology::env::Vocabulary,
+) -> HashMap<(usize, CompactString), NamespaceSignal> {
+    let mut first: HashMap<(usize, CompactString), &Placement> = HashMap::default();
+    for p in placements.iter().filter(|p| p.object.kind == "Namespace") {
+        let (Some(name), Some(_)) = (&p.object.name, p.object.doc) else {
+            continue;
+        };
+        first
+            .entry((p.cluster, name.clone()))
+            .and_modify(|known| {
+                if (&p.object.file, p.object.line) < (&known.object.file, known.object.line) {
+                    *known = p;
+                }
+            })
+            .or_insert(p);
+    }
+    let mut out = HashMap::default();
+    for (key, p) in first {
+        let Some(doc) = p.object.doc.map(|r| index.doc(r)) else {
+            continue;
+        };
+        let labels = namespaces::environment_labels(doc, extra_keys, vocabulary);
+        let Some(label) = namespaces::deciding(&labels) else {
+            continue;
+        };
+        let hop = Evidence::new(
+            Location::new(&p.object.file, label.line),
+            Hop::NamespaceEnvironment(Box::new(NamespaceEnvironmentHop {
+                namespace: key.1.as_str().into(),
+                key: label.key.as_str().into(),
+                value: label.value.as_str().into(),
+                annotation: label.annotation,
+                environment: label.env.as_str(),
+            })),
+        );
+        let signal = Signal {
+            env: label.env,
+            note: format!("namespace {} {}", key.1, label.describe()).into(),
+            level: SignalLevel::Own,
+        };
+        let name_agrees = namespaces::name_agrees(&key.1, label.env, vocabulary);
+        out.insert(
+            key,
+            NamespaceSignal {
+                signal,
+                hop,
+                name_agrees,
+            },
+        );
+    }
+    out
 }

@@ -3,6 +3,7 @@
 //! and the tiers and purposes decided after the worklist (DESIGN §3).
 
 pub mod env;
+pub mod namespaces;
 pub mod tiers;
 
 use std::collections::BTreeSet;
@@ -14,14 +15,28 @@ use crate::topology::expand::kustomize::{self, ItemSource};
 use crate::topology::index::{self, RepoIndex};
 use crate::topology::{Env, PlacedObject, Signal, SignalLevel};
 
+/// What the labels of the Namespace an object is placed in say (DESIGN §3 "Namespace
+/// environment"): the signal of the deciding label, with its hop, and whether the
+/// namespace's own name agrees with it.
+#[derive(Debug, Clone)]
+pub(crate) struct NamespaceSignal {
+    pub(crate) signal: Signal,
+    pub(crate) hop: Evidence,
+    pub(crate) name_agrees: bool,
+}
+
 /// Signals from the object itself: its folders, namespace, labels, and (Jobs, CronJobs,
-/// Pods) its name. Names of long-running workloads are weak and never decide.
+/// Pods) its name. Names of long-running workloads are weak and never decide. `namespace`
+/// is what the labels of its Namespace (or, for a Namespace, its own) say: they come after
+/// the namespace's name, which they replace when the two disagree.
 pub(crate) fn own_signals(
     object: &PlacedObject,
     images: &[(String, u32)],
     doc: Option<&Document>,
     vocabulary: &env::Vocabulary,
+    namespace: Option<&NamespaceSignal>,
 ) -> Vec<Signal> {
+    let name_agrees = namespace.is_none_or(|n| n.name_agrees);
     let mut out = Vec::new();
     out.extend(tiers::tool_signal(doc, &object.kind, images));
     for folder in object.file.split('/').rev().skip(1) {
@@ -40,7 +55,7 @@ pub(crate) fn own_signals(
         }
     }
     if let Some(ns) = &object.namespace {
-        if let Some(m) = vocabulary.classify_workload(ns) {
+        if let Some(m) = vocabulary.classify_workload(ns).filter(|_| name_agrees) {
             out.push(Signal {
                 env: m.env,
                 note: format!("namespace {ns}").into(),
@@ -61,10 +76,13 @@ pub(crate) fn own_signals(
             }
         }
     }
+    // A Namespace whose labels name its environment is what they say, not what its name says.
+    let named_by_labels = object.kind == "Namespace" && !name_agrees;
     if matches!(
         object.kind.as_str(),
         "Job" | "CronJob" | "Pod" | "Namespace"
-    ) {
+    ) && !named_by_labels
+    {
         if let Some(name) = &object.name {
             if let Some(m) = vocabulary.classify_workload(name) {
                 out.push(Signal {
@@ -74,6 +92,9 @@ pub(crate) fn own_signals(
                 });
             }
         }
+    }
+    if let Some(n) = namespace {
+        out.push(n.signal.clone());
     }
     out
 }
