@@ -145,22 +145,23 @@ pub(super) fn cluster_params(
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         for e in &expressions {
-            terms.push(format!(
-                "{} {} [{}]",
-                e.key.unwrap_or("?"),
-                e.operator.unwrap_or("?"),
-                e.values.join(", ")
-            ));
+            terms.push(if e.values.is_empty() {
+                format!("{} {}", e.key.unwrap_or("?"), e.operator.unwrap_or("?"))
+            } else {
+                format!(
+                    "{} {} [{}]",
+                    e.key.unwrap_or("?"),
+                    e.operator.unwrap_or("?"),
+                    e.values.join(", ")
+                )
+            });
         }
-        out.unresolved.push(Unresolved {
-            location: at(node
+        out.unmatched_selectors.push((
+            at(node
                 .entry("selector")
                 .map_or(node.span.start.line, |e| e.key.span.start.line)),
-            reason: format!(
-                "clusters generator: the selector {{{}}} matches no cluster declared in this repository (Argo CD cluster Secrets, .envfence.yaml clusters), so where these Applications go is not known",
-                terms.join(", ")
-            ),
-        });
+            terms.join(", "),
+        ));
     }
     sets
 }

@@ -3,7 +3,9 @@
 
 pub mod cluster_tree;
 pub mod config_paths;
+pub mod entrypoints;
 pub mod folders;
+pub mod named_folders;
 pub mod values_file;
 
 use crate::evidence::{Evidence, Hop};
@@ -37,8 +39,9 @@ fn folder_delivery(
     }
 }
 
-/// What no deployer reached: the config's `paths` rules first, then environment folders
-/// (one family, because the folders see what the rules placed).
+/// What no deployer reached: the config's `paths` rules first, then folders named after a
+/// known cluster, then environment folders (one family, because each sees what the ones
+/// before it placed).
 pub struct Fallbacks;
 
 impl Family for Fallbacks {
@@ -52,6 +55,7 @@ impl Family for Fallbacks {
 
     fn seed(&self, w: &mut Worklist<'_>) {
         let placed_files = config_paths::deliver(w);
+        let placed_files = named_folders::deliver(w, placed_files);
         folders::deliver(w, placed_files);
     }
 }
