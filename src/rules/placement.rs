@@ -5,7 +5,7 @@ use crate::documents::{ResourceId, SourceFile};
 use crate::evidence::{Hop, IncludeKey};
 use crate::findings::{Evidence, Location};
 use crate::rules::Policy;
-use crate::topology::{Env, Placement, SignalLevel};
+use crate::topology::{DeployerKind, Env, Placement, SignalLevel};
 
 /// A string list from a policy's `data`, empty when absent.
 pub fn policy_list(policy: Option<&Policy>, key: &str) -> Vec<String> {
@@ -48,6 +48,13 @@ pub fn line_to_change(p: &Placement) -> Location {
         };
         if let Some(hop) = p.evidence.iter().rev().filter(include).find(outside) {
             return hop.location.clone();
+        }
+        // A config line (`paths:`, `entrypoints:`) delivers a whole folder: the object's own
+        // file is what a pull request adds, and what to change.
+        if p.deployer.as_ref().is_some_and(|d| {
+            matches!(d.kind, DeployerKind::ConfigPath | DeployerKind::EntryPoint)
+        }) {
+            return Location::new(&p.object.file, p.object.line);
         }
     }
     match &p.deployer {

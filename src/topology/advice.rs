@@ -244,71 +244,93 @@ fn cluster_proposals(selectors: &[SelectorUse], clusters: &[Cluster]) -> Vec<Clu
     if unmatched.is_empty() {
         return Vec::new();
     }
-    let mut absent: Vec<String> = Vec::new();
+    // The environments asked for, in the order written (`environment: prod` → cluster `prod`).
     let mut environments: Vec<(String, String)> = Vec::new();
-    let mut others: BTreeMap<String, String> = BTreeMap::new();
-    let mut annotations: Vec<String> = Vec::new();
-    let mut asked_by: Vec<Location> = Vec::new();
     for s in &unmatched {
-        if !asked_by.contains(&s.location) {
-            asked_by.push(s.location.clone());
-        }
-        for a in &s.reads_annotations {
-            if !annotations.contains(a) {
-                annotations.push(a.clone());
-            }
-        }
-        for (key, wanted) in s.selector.wanted() {
-            if key == SECRET_TYPE_LABEL {
-                continue;
-            }
-            match wanted {
-                Wanted::Absent => absent.push(key),
-                Wanted::OneOf(values) if ENVIRONMENT_LABELS.contains(&key.as_str()) => {
-                    for v in values {
-                        let pair = (key.clone(), v);
-                        if !environments.contains(&pair) {
-                            environments.push(pair);
-                        }
-                    }
-                }
-                Wanted::OneOf(values) => {
-                    if let Some(v) = values.into_iter().next() {
-                        others.entry(key).or_insert(v);
-                    }
-                }
-                Wanted::Present => {
-                    others.entry(key).or_insert_with(|| "true".to_owned());
-                }
+        for (key, value) in environments_of(s) {
+            if !environments.contains(&(key.clone(), value.clone())) {
+                environments.push((key, value));
             }
         }
     }
-    others.retain(|k, _| !absent.contains(k));
-    annotations.sort();
-    let asked = asked_by.len();
-    asked_by.truncate(ASKED_BY_KEPT);
-    let proposal = |name: Option<String>, extra: Option<(String, String)>| {
-        let mut labels = others.clone();
-        labels.extend(extra);
+    let proposal = |environment: Option<(String, String)>| {
+        // The selectors this cluster is for: those of its environment, and those that name
+        // none.
+        let relevant: Vec<&&SelectorUse> = unmatched
+            .iter()
+            .filter(|s| {
+                let own = environments_of(s);
+                own.is_empty()
+                    || environment
+                        .as_ref()
+                        .is_some_and(|(k, v)| own.iter().any(|(ok, ov)| ok == k && ov == v))
+            })
+            .collect();
+        let mut labels: BTreeMap<String, String> = BTreeMap::new();
+        let mut absent: Vec<String> = Vec::new();
+        let mut annotations: Vec<String> = Vec::new();
+        let mut asked_by: Vec<Location> = Vec::new();
+        for s in &relevant {
+            if !asked_by.contains(&s.location) {
+                asked_by.push(s.location.clone());
+            }
+            for a in &s.reads_annotations {
+                if !annotations.contains(a) {
+                    annotations.push(a.clone());
+                }
+            }
+            for (key, wanted) in s.selector.wanted() {
+                if key == SECRET_TYPE_LABEL || ENVIRONMENT_LABELS.contains(&key.as_str()) {
+                    continue;
+                }
+                match wanted {
+                    Wanted::Absent => absent.push(key),
+                    Wanted::OneOf(values) => {
+                        if let Some(v) = values.into_iter().next() {
+                            labels.entry(key).or_insert(v);
+                        }
+                    }
+                    Wanted::Present => {
+                        labels.entry(key).or_insert_with(|| "true".to_owned());
+                    }
+                }
+            }
+        }
+        labels.retain(|k, _| !absent.contains(k));
+        let name = environment.as_ref().map(|(_, v)| v.clone());
+        labels.extend(environment);
+        annotations.sort();
+        let selectors = asked_by.len();
+        asked_by.truncate(ASKED_BY_KEPT);
         let known = name
             .as_deref()
             .is_some_and(|n| clusters.iter().any(|c| c.name == n));
         ClusterProposal {
             name,
             labels,
-            annotations: annotations.clone(),
-            asked_by: asked_by.clone(),
-            selectors: asked,
+            annotations,
+            asked_by,
+            selectors,
             known,
         }
     };
     if environments.is_empty() {
-        return vec![proposal(None, None)];
+        return vec![proposal(None)];
     }
-    environments
-        .into_iter()
-        .map(|(key, value)| proposal(Some(value.clone()), Some((key, value))))
-        .collect()
+    environments.into_iter().map(|e| proposal(Some(e))).collect()
+}
+
+/// The environment labels a selector asks for, each value it accepts.
+fn environments_of(s: &SelectorUse) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (key, wanted) in s.selector.wanted() {
+        if let Wanted::OneOf(values) = wanted {
+            if ENVIRONMENT_LABELS.contains(&key.as_str()) {
+                out.extend(values.into_iter().map(|v| (key.clone(), v)));
+            }
+        }
+    }
+    out
 }
 
 /// The entries that would place the largest unplaced folders, when fewer than half of the

@@ -56,6 +56,7 @@ pub(super) fn deliver(w: &mut Worklist<'_>, placed_files: HashSet<Arc<str>>) {
                     }
                 } else if w.index().kustomization_in(&dir).is_some()
                     || f.documents.iter().any(Document::is_manifest)
+                    || is_kustomization_file(&f.path)
                 {
                     roots.insert((dir, pair[1].to_owned(), pair[0].to_owned()));
                 }
@@ -103,6 +104,14 @@ pub(super) fn deliver(w: &mut Worklist<'_>, placed_files: HashSet<Arc<str>>) {
         );
         w.deliver(&delivery);
     }
+}
+
+/// Whether `path` is a kustomization file (a nested layout may hold nothing else).
+fn is_kustomization_file(path: &str) -> bool {
+    matches!(
+        index::basename(path),
+        "kustomization.yaml" | "kustomization.yml" | "Kustomization"
+    )
 }
 
 /// Whether an environment folder's name has an environment meaning.
