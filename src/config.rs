@@ -1012,6 +1012,30 @@ ignore: ["vendor/**"]
     }
 
     #[test]
+    fn entry_points_parse_and_stay_inside_the_repository() {
+        let c = parse(
+            "entrypoints:\n  - path: envs/prod\n    cluster: prod-eu\n    namespace: argocd\n    values: [values-prod.yaml]\n",
+        )
+        .expect("valid");
+        assert_eq!(c.entrypoints.len(), 1);
+        assert_eq!(c.entrypoints[0].values, ["values-prod.yaml"]);
+        assert_eq!(
+            c.source
+                .as_ref()
+                .and_then(|s| s.line_of("entrypoints[0].path")),
+            Some(2)
+        );
+        for bad in ["/etc", "../x", ""] {
+            let text = format!("entrypoints:\n  - path: \"{bad}\"\n    cluster: prod\n");
+            let e = parse(&text).expect_err(bad);
+            assert!(e.0.starts_with(".envfence.yaml:2: entry point"), "{}", e.0);
+        }
+        let e = parse("entrypoints:\n  - path: a\n    cluster: p\n    values: [../v.yaml]\n")
+            .expect_err("values outside");
+        assert!(e.0.contains("values file `../v.yaml`"), "{}", e.0);
+    }
+
+    #[test]
     fn limits_default_override_and_reject_unknown_keys() {
         assert_eq!(parse("").expect("empty").limits, Limits::default());
         let c = parse("limits:\n  appset-parameter-sets: 50\n").expect("valid");

@@ -272,8 +272,7 @@ fn the_platform_layout_is_placed_with_one_command() {
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(0));
-    let config =
-        std::fs::read_to_string(dir.path().join(".envfence.yaml")).expect("init wrote it");
+    let config = std::fs::read_to_string(dir.path().join(".envfence.yaml")).expect("init wrote it");
     let entry = line_of(&config, &format!("  - path: \"namespaces/{HOST}\""));
     assert_eq!(
         config.lines().nth(entry - 2),
@@ -305,7 +304,10 @@ fn the_platform_layout_is_placed_with_one_command() {
     assert!(placed * 10 >= total * 9, "{placed} of {total}");
     let t = topology(dir.path());
     assert_eq!(clusters(&t), [(HOST.to_owned(), "production".to_owned())]);
-    let evidence = evidence_of(&t, &format!("namespaces/{HOST}/payments-dev/00-namespace.yaml"));
+    let evidence = evidence_of(
+        &t,
+        &format!("namespaces/{HOST}/payments-dev/00-namespace.yaml"),
+    );
     assert_eq!(
         evidence[0],
         format!(
@@ -322,7 +324,10 @@ fn the_platform_layout_is_placed_with_one_command() {
     );
     // Nothing left to advise at this coverage.
     let (_, text) = run(dir.path(), &["scan", "-q", "--fail-on", "never"]);
-    assert!(!text.contains("To place the largest unplaced folders"), "{text}");
+    assert!(
+        !text.contains("To place the largest unplaced folders"),
+        "{text}"
+    );
 }
 
 /// A folder named after a known cluster's API host or name lands on it, with the inference
@@ -330,7 +335,8 @@ fn the_platform_layout_is_placed_with_one_command() {
 #[test]
 fn folders_named_after_a_cluster_land_on_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\n";
+    let deployment =
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\n";
     write_tree(
         dir.path(),
         &[
@@ -445,7 +451,10 @@ fn in_a_nested_layout_the_deepest_folder_is_the_cluster() {
         ["smaug"]
     );
     assert_eq!(
-        placed_on(&t, "cluster-scope/base/namespaces/monitoring/namespace.yaml"),
+        placed_on(
+            &t,
+            "cluster-scope/base/namespaces/monitoring/namespace.yaml"
+        ),
         ["osc-cl1", "smaug"]
     );
     assert_eq!(
@@ -819,7 +828,9 @@ fn entry_points_deliver_folders_and_root_deployers() {
         ".envfence.yaml:5 declared entry point: root deployer bootstrap/root.yaml is delivered to cluster prod-eu from outside the repository"
     );
     assert!(
-        evidence.iter().any(|e| e.starts_with("bootstrap/root.yaml:10 destination.server=https://kubernetes.default.svc")),
+        evidence.iter().any(|e| e.starts_with(
+            "bootstrap/root.yaml:10 destination.server=https://kubernetes.default.svc"
+        )),
         "{evidence:?}"
     );
     let job = t["placements"]
@@ -836,7 +847,10 @@ fn entry_points_deliver_folders_and_root_deployers() {
     );
     assert_eq!(job["evidence"][0]["line"], 7);
     let report = scan_json(dir.path());
-    assert_eq!(at(&report, "nonprod-on-prod-cluster"), ["platform/base/job.yaml:1"]);
+    assert_eq!(
+        at(&report, "nonprod-on-prod-cluster"),
+        ["platform/base/job.yaml:1"]
+    );
     assert_eq!(
         notes(&report),
         [(
@@ -896,7 +910,14 @@ fn a_component_catalog_invents_no_clusters() {
             format!("{component}/operator/base/subscription.yaml"),
             format!("apiVersion: operators.coreos.com/v1alpha1\nkind: Subscription\nmetadata:\n  name: {component}\n  namespace: openshift-operators\nspec:\n  channel: stable\n"),
         ));
-        for channel in ["stable", "latest", "fast", "tech-preview", "dev-preview", "alpha"] {
+        for channel in [
+            "stable",
+            "latest",
+            "fast",
+            "tech-preview",
+            "dev-preview",
+            "alpha",
+        ] {
             files.push((
                 format!("{component}/operator/overlays/{channel}/kustomization.yaml"),
                 format!("resources:\n  - ../../base\npatches:\n  - target:\n      kind: Subscription\n    patch: |-\n      - op: replace\n        path: /spec/channel\n        value: {channel}\n"),
@@ -938,12 +959,18 @@ fn a_component_catalog_invents_no_clusters() {
     assert!(clusters(&t).is_empty(), "{t:#}");
     let report = scan_json(dir.path());
     assert!(findings(&report, "workload-outside-its-tier").is_empty());
-    assert!(report["findings"].as_array().expect("findings").is_empty(), "{report:#}");
+    assert!(
+        report["findings"].as_array().expect("findings").is_empty(),
+        "{report:#}"
+    );
     let (code, text) = run(dir.path(), &["scan", "-q"]);
     assert_eq!(code, Some(0));
     assert!(
         text.lines().any(|l| l == "This repository looks like a component catalog consumed elsewhere: nothing in it deploys anything, and its overlays are named after variants (such as clustered-ephemeral-tls-letsencrypt, dev-preview, internal-registry-integration), not environments, so no cluster is inferred from them. Scan the repository that deploys these components."),
         "{text}"
     );
-    assert!(!text.contains("To place the largest unplaced folders"), "{text}");
+    assert!(
+        !text.contains("To place the largest unplaced folders"),
+        "{text}"
+    );
 }

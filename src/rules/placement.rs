@@ -51,9 +51,10 @@ pub fn line_to_change(p: &Placement) -> Location {
         }
         // A config line (`paths:`, `entrypoints:`) delivers a whole folder: the object's own
         // file is what a pull request adds, and what to change.
-        if p.deployer.as_ref().is_some_and(|d| {
-            matches!(d.kind, DeployerKind::ConfigPath | DeployerKind::EntryPoint)
-        }) {
+        if p.deployer
+            .as_ref()
+            .is_some_and(|d| matches!(d.kind, DeployerKind::ConfigPath | DeployerKind::EntryPoint))
+        {
             return Location::new(&p.object.file, p.object.line);
         }
     }

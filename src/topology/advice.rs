@@ -17,6 +17,9 @@ use crate::location::Location;
 /// How many config entries are proposed for the largest unplaced folders.
 pub const ENTRIES_PROPOSED: usize = 5;
 
+/// How many of the largest unplaced folders are looked at for an entry.
+const FOLDERS_EXAMINED: usize = 20;
+
 /// What the build advises, for reports and `envfence init`.
 #[derive(Debug, Clone, Default)]
 pub struct Advice {
@@ -317,7 +320,10 @@ fn cluster_proposals(selectors: &[SelectorUse], clusters: &[Cluster]) -> Vec<Clu
     if environments.is_empty() {
         return vec![proposal(None)];
     }
-    environments.into_iter().map(|e| proposal(Some(e))).collect()
+    environments
+        .into_iter()
+        .map(|e| proposal(Some(e)))
+        .collect()
 }
 
 /// The environment labels a selector asks for, each value it accepts.
@@ -349,7 +355,8 @@ fn entries(
         .filter(|c| c.name != IN_CLUSTER && c.name != UNNAMED && !c.name.is_empty())
         .collect();
     let mut out: Vec<EntryProposal> = Vec::new();
-    for folder in &coverage.unplaced_folders {
+    // The largest folders only: each one looked at reads the file list once.
+    for folder in coverage.unplaced_folders.iter().take(FOLDERS_EXAMINED) {
         if out.len() >= ENTRIES_PROPOSED {
             break;
         }

@@ -149,11 +149,7 @@ fn chart_install(
     let index = w.index();
     let at = deployer.location.clone();
     let release = index
-        .file(
-            &format!("{chart}/Chart.yaml")
-                .trim_start_matches('/')
-                .to_owned(),
-        )
+        .file(format!("{chart}/Chart.yaml").trim_start_matches('/'))
         .and_then(|f| index.files[f].documents.first())
         .and_then(|d| d.root.get("name"))
         .and_then(Node::as_str)
