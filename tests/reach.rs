@@ -860,6 +860,53 @@ fn entry_points_deliver_folders_and_root_deployers() {
     );
 }
 
+/// A folder entry point (and a folder named after a cluster) is applied one namespace folder
+/// at a time, as a pipeline applies it: a tree larger than the per-directory budget is
+/// placed whole, and the scan is complete.
+#[test]
+fn a_tree_of_namespaces_is_not_cut_by_the_per_directory_budget() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut files: Vec<(String, String)> = Vec::new();
+    for root in ["namespaces/live.example.org", "namespaces/dev-eu"] {
+        for ns in ["a", "b", "c", "d"] {
+            for object in ["one", "two", "three"] {
+                files.push((
+                    format!("{root}/{ns}/{object}.yaml"),
+                    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {object}\n  namespace: {ns}\n"),
+                ));
+            }
+        }
+    }
+    files.push((
+        ".envfence.yaml".into(),
+        "clusters:\n  - name: dev-eu\nentrypoints:\n  - path: namespaces/live.example.org\n    cluster: live\nlimits:\n  kustomize-objects: 5\n".into(),
+    ));
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    write_tree(dir.path(), &files);
+    let out = envfence()
+        .args(["scan", "-q", "--format", "json"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_report(&out);
+    assert_eq!(coverage(&report), (24, 24));
+    assert!(
+        report["summary"]["incomplete"]
+            .as_array()
+            .is_none_or(|cuts| cuts.is_empty()),
+        "{report:#}"
+    );
+}
+
 /// Entry points are checked like the rest of the config: inside the repository, with a
 /// cluster, no unknown key; each error names its line.
 #[test]

@@ -133,7 +133,7 @@ fn seed_one(w: &mut Worklist<'_>, entry: &EntryPoint, at: Location) {
             vec![hop(EntryPointKind::Folder)],
         )
     };
-    w.deliver(&delivery);
+    super::deliver_folder_tree(w, delivery);
 }
 
 /// The install of a chart entry point: its release is the chart's name, its values files those

@@ -67,7 +67,7 @@ pub(super) fn deliver(
         }));
         let delivery =
             super::folder_delivery(DeployerKind::ClusterTree, &dir, cluster, location, why);
-        w.deliver(&delivery);
+        super::deliver_folder_tree(w, delivery);
     }
     placed_files.extend(
         w.placements()[placed_before..]
