@@ -121,6 +121,26 @@ pub struct PathRule {
     pub cluster: String,
 }
 
+/// `entrypoints:`: a folder, chart or root deployer file that something outside the repository
+/// (Terraform, a pipeline, a bootstrap command) delivers to a named cluster.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntryPoint {
+    /// Repository-relative: a folder (a kustomization or plain manifests, read with its
+    /// sub-folders), a Helm chart's folder, or a file holding a root deployer (an Argo CD
+    /// Application or ApplicationSet, a Flux Kustomization).
+    pub path: String,
+    /// The cluster it is delivered to: a name from `clusters:`, or a new one.
+    pub cluster: String,
+    /// Optional: the namespace of objects that set none (a chart's release namespace).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Optional, for a chart: values files, relative to the chart's folder or else to the
+    /// repository root, in the order helm reads them (after the chart's own values.yaml).
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleLevel {
@@ -258,6 +278,10 @@ pub struct Config {
     /// Where files that no deployer reaches land.
     #[serde(default)]
     pub paths: Vec<PathRule>,
+    /// Folders, charts and root deployers that something outside the repository delivers to
+    /// a named cluster.
+    #[serde(default)]
+    pub entrypoints: Vec<EntryPoint>,
     /// Rule levels: off, info, warning or error.
     #[serde(default)]
     pub rules: RulesConfig,
@@ -624,6 +648,15 @@ fn excerpt_raw(value: &str) -> String {
     cut
 }
 
+/// Whether `path` names something inside the repository: relative, without `..`.
+fn inside_repository(path: &str) -> bool {
+    let path = Path::new(path.trim());
+    !path.as_os_str().is_empty()
+        && path
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
 /// A path for an error message: control characters escaped.
 pub(crate) fn shown_path(path: &Path) -> String {
     crate::sanitize::text(&path.display().to_string()).into_owned()
@@ -826,6 +859,29 @@ impl Config {
                 ));
             }
         }
+        for (i, entry) in self.entrypoints.iter().enumerate() {
+            if !inside_repository(&entry.path) {
+                return Err(at(
+                    format!("entrypoints[{i}].path"),
+                    format!(
+                        "entry point `{}` must be a path inside the repository, relative to its root",
+                        entry.path
+                    ),
+                ));
+            }
+            if entry.cluster.trim().is_empty() {
+                return Err(at(
+                    format!("entrypoints[{i}]"),
+                    "an entry point needs the cluster it is delivered to".into(),
+                ));
+            }
+            if let Some(bad) = entry.values.iter().find(|v| !inside_repository(v)) {
+                return Err(at(
+                    format!("entrypoints[{i}].values"),
+                    format!("values file `{bad}` must be a path inside the repository"),
+                ));
+            }
+        }
         for (key, value) in [
             ("appset-parameter-sets", self.limits.appset_parameter_sets),
             ("kustomize-objects", self.limits.kustomize_objects),
@@ -979,6 +1035,30 @@ ignore: ["vendor/**"]
             "{}",
             e.0
         );
+    }
+
+    #[test]
+    fn entry_points_parse_and_stay_inside_the_repository() {
+        let c = parse(
+            "entrypoints:\n  - path: envs/prod\n    cluster: prod-eu\n    namespace: argocd\n    values: [values-prod.yaml]\n",
+        )
+        .expect("valid");
+        assert_eq!(c.entrypoints.len(), 1);
+        assert_eq!(c.entrypoints[0].values, ["values-prod.yaml"]);
+        assert_eq!(
+            c.source
+                .as_ref()
+                .and_then(|s| s.line_of("entrypoints[0].path")),
+            Some(2)
+        );
+        for bad in ["/etc", "../x", ""] {
+            let text = format!("entrypoints:\n  - path: \"{bad}\"\n    cluster: prod\n");
+            let e = parse(&text).expect_err(bad);
+            assert!(e.0.starts_with(".envfence.yaml:2: entry point"), "{}", e.0);
+        }
+        let e = parse("entrypoints:\n  - path: a\n    cluster: p\n    values: [../v.yaml]\n")
+            .expect_err("values outside");
+        assert!(e.0.contains("values file `../v.yaml`"), "{}", e.0);
     }
 
     #[test]

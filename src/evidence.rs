@@ -174,6 +174,11 @@ pub enum Hop {
     ConfigPath(Box<ConfigPathHop>),
     /// An environment folder (`overlays/prod`) that no deployer reaches names its cluster.
     FolderConvention(Box<FolderConventionHop>),
+    /// A folder no deployer reaches whose name is a cluster's (`namespaces/<cluster-host>/`,
+    /// `overlays/prod/<region>/<cluster>/`): it is inferred to land on that cluster.
+    InferredCluster(Box<InferredClusterHop>),
+    /// An entry point the config declares: something outside the repository delivers it.
+    EntryPoint(Box<EntryPointHop>),
     /// A deployer standing for a payload envfence did not read (DESIGN §3 opaque placement).
     Opaque(Box<OpaqueHop>),
     /// A step of Config Sync: the folder a RootSync reads, a hierarchical repository's
@@ -297,6 +302,45 @@ pub struct FolderConventionHop {
     pub dir: Arc<str>,
     pub slot: Arc<str>,
     pub cluster: Arc<str>,
+}
+
+/// How a folder's name was found to name a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ClusterInference {
+    /// The folder is named after a known cluster (its name or an alias).
+    Name,
+    /// The folder is named after a known cluster's API host.
+    Host,
+    /// The deepest folder of an environment folder's tree (`overlays/prod/<region>/<x>`):
+    /// `x` is the cluster, and the environment folder (`overlays/prod`) its environment.
+    Nested { environment_dir: Arc<str> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InferredClusterHop {
+    pub dir: Arc<str>,
+    pub cluster: Arc<str>,
+    pub by: ClusterInference,
+}
+
+/// What a declared entry point is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryPointKind {
+    /// A folder: a kustomization, or plain manifests with their sub-folders.
+    Folder,
+    /// A Helm chart, installed with the entry point's values files.
+    Chart,
+    /// A file of root deployers (Argo CD Applications, Flux Kustomizations), run there.
+    Deployer,
+    /// A file of plain manifests.
+    File,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EntryPointHop {
+    pub path: Arc<str>,
+    pub cluster: Arc<str>,
+    pub kind: EntryPointKind,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -609,6 +653,36 @@ impl fmt::Display for Hop {
                 "no deployer reaches {}; the folder {}/{} names cluster {}",
                 h.dir, h.slot, h.cluster, h.cluster
             ),
+            Hop::InferredCluster(h) => match &h.by {
+                ClusterInference::Name => write!(
+                    f,
+                    "no deployer reaches {}; its folder is named after cluster {}",
+                    h.dir, h.cluster
+                ),
+                ClusterInference::Host => write!(
+                    f,
+                    "no deployer reaches {}; its folder is named after the API host of cluster {}",
+                    h.dir, h.cluster
+                ),
+                ClusterInference::Nested { environment_dir } => write!(
+                    f,
+                    "no deployer reaches {}; below the environment folder {environment_dir}/ its deepest folder names cluster {}",
+                    h.dir, h.cluster
+                ),
+            },
+            Hop::EntryPoint(h) => {
+                let what = match h.kind {
+                    EntryPointKind::Folder => "folder",
+                    EntryPointKind::Chart => "chart",
+                    EntryPointKind::Deployer => "root deployer",
+                    EntryPointKind::File => "file",
+                };
+                write!(
+                    f,
+                    "declared entry point: {what} {} is delivered to cluster {} from outside the repository",
+                    h.path, h.cluster
+                )
+            }
             Hop::Opaque(h) => write!(
                 f,
                 "opaque placement: the contents of {} {} were not read ({}); it is judged by its own {}",

@@ -18,8 +18,10 @@ Examples:
   envfence init --output - fixtures/demo     print the starter config instead
 
 Each cluster found is declared with the environment envfence inferred, and why, as comments;
-folders that no deployer reaches are listed as commented `paths:` entries. An existing file is
-never overwritten (exit 2).";
+clusters the repository's selectors ask for get the labels they ask for. When fewer than half
+of the objects are placed, entries that place the largest unplaced folders are written active,
+each with its reason; the other folders that no deployer reaches are listed as commented
+`paths:` entries. An existing file is never overwritten (exit 2).";
 
 pub const MERGE_EXAMPLES: &str = "\
 Examples:
@@ -113,8 +115,24 @@ pub fn run_init(args: InitArgs) -> anyhow::Result<u8> {
         file.write_all(text.as_bytes())
             .map_err(|e| anyhow::anyhow!("cannot write {shown}: {e}"))?;
     }
+    let mut proposed = String::new();
+    if written.labelled > 0 {
+        proposed.push_str(&format!(
+            "; {} cluster{} with the labels the selectors ask for",
+            written.labelled,
+            if written.labelled == 1 { "" } else { "s" }
+        ));
+    }
+    if written.entries > 0 {
+        proposed.push_str(&format!(
+            "; {} entr{} that place{} the largest unplaced folders",
+            written.entries,
+            if written.entries == 1 { "y" } else { "ies" },
+            if written.entries == 1 { "s" } else { "" }
+        ));
+    }
     eprintln!(
-        "envfence: {}{} cluster{} ({} production, {} non-production, {} unknown); {} folder{} that no deployer reaches, as commented paths: entries",
+        "envfence: {}{} cluster{} ({} production, {} non-production, {} unknown){proposed}; {} folder{} that no deployer reaches, as commented paths: entries",
         if destination.as_os_str() == "-" {
             String::new()
         } else {

@@ -262,6 +262,67 @@ fn headline(out: &mut String, report: &ScanReport, parts: &Parts, resolved: bool
         );
     }
     let _ = writeln!(out, "{}\n", checked(report));
+    if report.summary.alone.is_none() {
+        advice(out, &report.topology.advice);
+    }
+}
+
+/// What the topology advises, below the headline: that the repository looks like a catalog,
+/// and the `.envfence.yaml` lines that would place its largest unplaced folders or give the
+/// clusters its selectors ask for. The lines are repository text: in a `<pre>` block, every
+/// character HTML would read is an entity.
+fn advice(out: &mut String, advice: &crate::topology::advice::Advice) {
+    if let Some(variants) = &advice.catalog {
+        let such_as = if variants.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (such as {})",
+                variants
+                    .iter()
+                    .take(3)
+                    .map(|v| escape(v))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let _ = writeln!(
+            out,
+            "This repository looks like a component catalog consumed elsewhere: nothing in it deploys anything, and its overlays are named after variants{such_as}, not environments, so no cluster is inferred from them. Scan the repository that deploys these components.\n"
+        );
+    }
+    let pre = |lines: Vec<String>| {
+        let body: Vec<String> = lines
+            .iter()
+            .map(|l| {
+                crate::sanitize::text(l)
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+                    .replace('@', "&#64;")
+            })
+            .collect();
+        format!("<pre>\n{}\n</pre>\n", body.join("\n"))
+    };
+    let entries = advice.entry_lines();
+    if !entries.is_empty() {
+        let _ = writeln!(
+            out,
+            "To place the largest unplaced folders, add to `.envfence.yaml` (`envfence init` writes these):\n\n{}",
+            pre(entries)
+        );
+    }
+    let clusters = advice.cluster_lines();
+    if !clusters.is_empty() {
+        let unmatched = advice.selectors.iter().filter(|s| !s.matched).count();
+        let _ = writeln!(
+            out,
+            "{unmatched} cluster selector{} match{} no cluster known here; declare the clusters they ask for in `.envfence.yaml` (`envfence init` writes these):\n\n{}",
+            if unmatched == 1 { "" } else { "s" },
+            if unmatched == 1 { "es" } else { "" },
+            pre(clusters)
+        );
+    }
 }
 
 /// "Checked 37 of 330 objects; 293 are reached by no deployer this version understands: …".

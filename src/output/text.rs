@@ -302,6 +302,9 @@ fn render_summary(out: &mut String, report: &ScanReport) {
         "{}",
         coverage_line(c, s.clusters_used, s.alone.is_none())
     );
+    if s.alone.is_none() {
+        render_advice(out, &report.topology.advice);
+    }
     if let Some(alone) = &s.alone {
         let root = match &alone.repository_root {
             Some(root) => format!("scan {} to judge it where it is deployed", root.display()),
@@ -364,6 +367,60 @@ fn render_summary(out: &mut String, report: &ScanReport) {
                 "  {DIM}… and {} more (`--format json` lists every skipped file){DIM:#}",
                 unusual.len() - SKIPPED_LISTED
             );
+        }
+    }
+}
+
+/// What the topology advises: that the repository looks like a catalog, the config entries
+/// that would place its largest unplaced folders, the clusters its selectors ask for.
+fn render_advice(out: &mut String, advice: &crate::topology::advice::Advice) {
+    if let Some(variants) = &advice.catalog {
+        let such_as = if variants.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (such as {})",
+                variants
+                    .iter()
+                    .take(3)
+                    .map(|v| clean(v))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let _ = writeln!(
+            out,
+            "This repository looks like a component catalog consumed elsewhere: nothing in it deploys anything, and its overlays are named after variants{such_as}, not environments, so no cluster is inferred from them. Scan the repository that deploys these components."
+        );
+    }
+    let entries = advice.entry_lines();
+    if !entries.is_empty() {
+        let _ = writeln!(
+            out,
+            "To place the largest unplaced folders, add to .envfence.yaml (`envfence init` writes these):"
+        );
+        for line in entries {
+            let _ = writeln!(out, "  {}", clean(&line));
+        }
+    }
+    let clusters = advice.cluster_lines();
+    if !clusters.is_empty() {
+        let unmatched: Vec<_> = advice.selectors.iter().filter(|s| !s.matched).collect();
+        let _ = writeln!(
+            out,
+            "{} no cluster known here (first at {}); declare the clusters they ask for in .envfence.yaml (`envfence init` writes these):",
+            plural(
+                unmatched.len(),
+                "cluster selector matches",
+                "cluster selectors match"
+            ),
+            unmatched
+                .first()
+                .map(|s| clean(&s.location.to_string()).into_owned())
+                .unwrap_or_default()
+        );
+        for line in clusters {
+            let _ = writeln!(out, "  {}", clean(&line));
         }
     }
 }

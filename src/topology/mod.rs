@@ -9,6 +9,7 @@
 //! purposes; [`inventory`] is the clusters; [`coverage`] counts what was placed; [`reuse`]
 //! lets a diff-aware scan share one topology.
 
+pub mod advice;
 pub mod build;
 pub mod classify;
 pub mod coverage;
@@ -99,6 +100,8 @@ pub enum DeployerKind {
     ValuesFile,
     /// A namespace folder of a Config Sync hierarchical repository (`namespaces/<ns>/`).
     NamespaceFolder,
+    /// An entry point the config declares (`entrypoints:`).
+    EntryPoint,
 }
 
 impl DeployerKind {
@@ -111,20 +114,24 @@ impl DeployerKind {
             DeployerKind::ConfigPath => "config path",
             DeployerKind::ValuesFile => "values file convention",
             DeployerKind::NamespaceFolder => "namespace folder",
+            DeployerKind::EntryPoint => "declared entry point",
         }
     }
 }
 
 impl DeployerKind {
     /// Whether a pull request adds to what this deployer places by adding namespaces (the
-    /// folders a `paths` rule, a cluster folder or an environment folder assigns to a
+    /// folders a `paths` rule, an entry point, a cluster folder or an environment folder assigns to a
     /// cluster) rather than by adding deployers: findings about its objects are grouped per
     /// namespace, each at the namespace's own file. A hierarchical namespace folder and a
     /// values file are one unit already.
     pub fn delivers_namespaces(self) -> bool {
         matches!(
             self,
-            DeployerKind::ConfigPath | DeployerKind::ClusterTree | DeployerKind::EnvironmentFolder
+            DeployerKind::ConfigPath
+                | DeployerKind::EntryPoint
+                | DeployerKind::ClusterTree
+                | DeployerKind::EnvironmentFolder
         )
     }
 }
@@ -238,6 +245,9 @@ pub struct Outcome {
     pub charts: Vec<helm::ChartInstall>,
     /// Budgets the deployer hit (each also a note in `unresolved`).
     pub cuts: Vec<BudgetCut>,
+    /// Cluster selectors of the deployer that matched no cluster: the selector's line and
+    /// its terms. The family says them in one note per deployer, not one per generator.
+    pub unmatched_selectors: Vec<(Location, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,6 +275,9 @@ pub struct Topology {
     pub rendered_values: HashMap<usize, Vec<(Location, Arc<helm_values::ValueSources>)>>,
     /// The budgets that cut this build short (each also a note in `unresolved`).
     pub cuts: Vec<BudgetCut>,
+    /// What reports and `envfence init` advise: entries that would place unplaced folders,
+    /// cluster labels the selectors ask for, whether this is a component catalog.
+    pub advice: advice::Advice,
 }
 
 impl Topology {

@@ -22,7 +22,7 @@ use crate::topology::expand::kustomize;
 use crate::topology::family::{self, Family, NoteContext, Notes, Stage};
 use crate::topology::index::RepoIndex;
 use crate::topology::inventory::clusters::Inventory;
-use crate::topology::{coverage, tiers, HashSet, Topology, Unresolved};
+use crate::topology::{advice, coverage, tiers, HashSet, Topology, Unresolved};
 use crate::walk::Skipped;
 
 /// Builds the topology of a parsed repository. `skipped` lists files that were not parsed
@@ -79,7 +79,13 @@ pub(crate) fn build_with_families(
     for f in families {
         f.notes(&cx, &mut notes);
     }
-    template_notes(families, skipped, renders, &mut notes.always);
+    template_notes(
+        families,
+        skipped,
+        renders,
+        worklist.installed(),
+        &mut notes.always,
+    );
     notes
         .unless_covered
         .extend(kustomize::unexpanded_chart_notes(&index, &|dir: &str| {
@@ -110,6 +116,20 @@ pub(crate) fn build_with_families(
     let roots: Vec<_> = roots.into_iter().collect();
     let object_coverage = coverage::compute(&index, &placements, &done.stood_for, &roots);
     let manifests = index.all_docs().filter(|(_, d)| d.is_manifest()).count();
+    let advice = advice::compute(advice::Inputs {
+        index: &index,
+        clusters: &done.inventory.clusters,
+        vocabulary: done.inventory.vocabulary(),
+        coverage: &object_coverage,
+        selectors: families
+            .iter()
+            .flat_map(|f| f.cluster_selectors(&index))
+            .collect(),
+        placed_any: !placements.is_empty(),
+        has_deployer: index
+            .all_docs()
+            .any(|(_, d)| family::family_of_deployer(families, d).is_some()),
+    });
     let mut topology = Topology {
         clusters: done.inventory.clusters,
         placements,
@@ -120,6 +140,7 @@ pub(crate) fn build_with_families(
         rendered_from: renders.first_rendered,
         render_requests: done.requests,
         rendered_values: done.rendered_values,
+        advice,
     };
     topology.manifests += topology.rendered_objects();
     for p in &mut topology.placements {
@@ -136,14 +157,20 @@ pub(crate) fn build_with_families(
     topology
 }
 
-/// A note for each Helm template envfence did not render that defines a family's deployers:
-/// where those deploy is not known. A rendered chart's deployers are placed instead.
+/// A note for each chart whose Helm templates define a family's deployers and that nothing
+/// in the repository installs: where those deploy is not known, and an entry point would say.
+/// A chart some deployer installs is placed when rendered, and otherwise its install's own
+/// note says why it is not (rendering off, helm missing, a failed render).
 fn template_notes(
     families: &[&dyn Family],
     skipped: &[Skipped],
     renders: &helm::Renders,
+    installed: &std::collections::BTreeSet<String>,
     out: &mut Vec<Unresolved>,
 ) {
+    // Per chart: what its templates define, and how many do.
+    let mut charts: std::collections::BTreeMap<&str, (Vec<&'static str>, usize)> =
+        std::collections::BTreeMap::new();
     for skip in skipped {
         let SkipReason::HelmTemplate { kinds, apis } = &skip.reason else {
             continue;
@@ -158,18 +185,63 @@ fn template_notes(
         let Some(claimed) = claimed else {
             continue;
         };
-        let in_rendered_chart = skip
+        let Some(at) = skip
             .rel_path
             .find("/templates/")
-            .is_some_and(|i| renders.rendered_chart(&skip.rel_path[..i]));
-        if in_rendered_chart {
+            .or_else(|| skip.rel_path.starts_with("templates/").then_some(0))
+        else {
+            continue;
+        };
+        let chart = &skip.rel_path[..at];
+        // A chart, or a dependency in its `charts/`, that something installs.
+        let installs = |c: &str| installed.contains(c) || renders.rendered_chart(c);
+        let mut up = chart;
+        let mut by_parent = false;
+        while let Some(i) = up.rfind("/charts/") {
+            up = &up[..i];
+            by_parent |= installs(up);
+        }
+        if installs(chart) || by_parent {
             continue;
         }
+        let entry = charts.entry(chart).or_default();
+        if !entry.0.contains(&claimed.described) {
+            entry.0.push(claimed.described);
+        }
+        entry.1 += 1;
+    }
+    // A chart some deployer installs but that was not rendered may install others: then
+    // envfence cannot say that nothing does.
+    let unrendered: Vec<&String> = installed
+        .iter()
+        .filter(|c| !renders.rendered_chart(c))
+        .collect();
+    for (chart, (described, templates)) in charts {
+        let chart_yaml = if chart.is_empty() {
+            "Chart.yaml".to_owned()
+        } else {
+            format!("{chart}/Chart.yaml")
+        };
+        let shown = if chart.is_empty() { "." } else { chart };
         out.push(Unresolved {
-            location: Location::new(&skip.rel_path, 1),
+            location: Location::new(&std::sync::Arc::from(chart_yaml.as_str()), 1),
             reason: format!(
-                "this Helm template defines {}; envfence does not render templates, so where it deploys is not known",
-                claimed.described
+                "chart {shown}, whose templates define {} ({templates} template{}), is installed by {}, so where they deploy is not known; if something outside the repository installs it (a bootstrap command, Terraform), declare it under entrypoints: in .envfence.yaml with the cluster it is installed on",
+                described.join(" and "),
+                if templates == 1 { "" } else { "s" },
+                match unrendered.first() {
+                    None => "nothing in this repository".to_owned(),
+                    Some(first) => format!(
+                        "nothing envfence could read ({}{}, which it could not render, may install it)",
+                        if first.is_empty() { "." } else { first.as_str() },
+                        if unrendered.len() > 1 {
+                            let more = unrendered.len() - 1;
+                            format!(" and {more} more chart{}", if more == 1 { "" } else { "s" })
+                        } else {
+                            String::new()
+                        }
+                    ),
+                },
             ),
         });
     }

@@ -180,6 +180,11 @@ impl<'a> Worklist<'a> {
         self.config
     }
 
+    /// The families of this build.
+    pub fn families(&self) -> &'a [&'a dyn Family] {
+        self.families
+    }
+
     pub fn inventory(&self) -> &Inventory {
         &self.inventory
     }

@@ -31,6 +31,7 @@ use crate::topology::classify::{decide_class, deployer_class, env::Vocabulary};
 use crate::topology::expand::helm::Renders;
 use crate::topology::index::{self, DocRef, RepoIndex};
 use crate::topology::inventory::clusters::Inventory;
+use crate::topology::inventory::selector::SelectorUse;
 use crate::topology::{
     Deployer, Env, HashMap, PlacedObject, Placement, Purpose, Signal, SignalLevel, Unresolved,
 };
@@ -42,6 +43,7 @@ pub static REGISTRY: &[&dyn Family] = &[
     &argo::ArgoCd,
     &flux::Flux,
     &conventions::cluster_tree::ClusterTrees,
+    &conventions::entrypoints::EntryPoints,
     &conventions::values_file::ValuesFiles,
     &conventions::Fallbacks,
     &configsync::ConfigSync,
@@ -209,6 +211,13 @@ pub trait Family: Sync {
     /// Notes once the worklist is done: deployers this family cannot follow yet, and the
     /// folders it owns.
     fn notes(&self, _cx: &NoteContext<'_, '_>, _out: &mut Notes) {}
+
+    /// The cluster selectors this family's objects write (an ApplicationSet's clusters
+    /// generators, a Config Sync ClusterSelector): the build records which match no cluster,
+    /// so that reports and `envfence init` can say which cluster labels to declare.
+    fn cluster_selectors(&self, _index: &RepoIndex<'_>) -> Vec<SelectorUse> {
+        Vec::new()
+    }
 
     /// What this family's objects say of another family's deployer they govern without
     /// delivering it (a Kargo Stage and the Argo CD Application it promotes into): the hops

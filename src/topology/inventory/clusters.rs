@@ -199,6 +199,42 @@ impl Inventory {
         i
     }
 
+    /// A cluster named by the deepest folder below an environment folder
+    /// (`overlays/prod/<region>/<name>/`): the environment folder's word (`env_word`) says its
+    /// environment, as a `clusters/<x>/` folder does, unless something stronger already did.
+    pub(crate) fn declare_nested(
+        &mut self,
+        name: &str,
+        env_word: &str,
+        environment_dir: &str,
+        location: Location,
+    ) -> usize {
+        let i = self.declare(Some(name), None, BTreeMap::new(), Some(location), None);
+        let vocabulary = self.vocabulary.clone();
+        let c = &mut self.clusters[i];
+        if c.env_rank > RANK_FOLDER {
+            if let Some(m) = vocabulary.classify(env_word) {
+                c.env_rank = RANK_FOLDER;
+                c.environment = m.env;
+                c.env_reason =
+                    format!("its folder is below the environment folder {environment_dir}/");
+            }
+        }
+        i
+    }
+
+    /// The cluster whose API server's host is `host` (`api.` in front of it counts too:
+    /// `namespaces/live.example.org/` is the cluster at `https://api.live.example.org`).
+    pub fn find_host(&self, host: &str) -> Option<usize> {
+        let host = host.to_ascii_lowercase();
+        self.clusters.iter().position(|c| {
+            c.server.as_deref().is_some_and(|s| {
+                let h = host_of(s);
+                h == host || h.strip_prefix("api.") == Some(host.as_str())
+            })
+        })
+    }
+
     /// The cluster a destination names, creating it when only the destination knows it.
     /// Returns the index and whether it was declared anywhere else.
     pub fn resolve_destination(

@@ -67,6 +67,7 @@ pub(super) fn run_appset(
         overflow = overflow.or(generated.overflow.filter(|(_, _, n)| *n > limit as u64));
         sets.extend(generated.sets);
     }
+    note_unmatched_selectors(&appset_name, out);
     if overflow.is_some() || total > limit as u64 {
         let (location, what, count) = overflow.unwrap_or_else(|| {
             (
@@ -146,6 +147,35 @@ pub(super) fn run_appset(
             }),
         }
     }
+}
+
+/// One note for the cluster selectors of an ApplicationSet that match no cluster, at the first
+/// of them: a merge of three clusters generators is one ApplicationSet to fix, not three.
+fn note_unmatched_selectors(appset_name: &str, out: &mut Outcome) {
+    let unmatched = std::mem::take(&mut out.unmatched_selectors);
+    let Some((first, _)) = unmatched.first() else {
+        return;
+    };
+    let mut terms: Vec<String> = Vec::new();
+    for (_, t) in &unmatched {
+        let t = format!("{{{t}}}");
+        if !terms.contains(&t) {
+            terms.push(t);
+        }
+    }
+    let reason = match terms.as_slice() {
+        [one] => format!(
+            "clusters generator: the selector {one} matches no cluster declared in this repository (Argo CD cluster Secrets, .envfence.yaml clusters), so where these Applications go is not known"
+        ),
+        many => format!(
+            "ApplicationSet {appset_name}: the selectors of its clusters generators ({}) match no cluster declared in this repository (Argo CD cluster Secrets, .envfence.yaml clusters), so where these Applications go is not known",
+            many.join(", ")
+        ),
+    };
+    out.unresolved.push(Unresolved {
+        location: first.clone(),
+        reason,
+    });
 }
 
 /// Whether the ApplicationSet renders its template (and its generators' `values`) as Go
@@ -262,16 +292,21 @@ pub(super) fn generate_bounded(
                 continue;
             }
             // Index the other generator by its merge-key values: linear, not |base|×|next|.
-            let key_of = |p: &Params| -> Vec<Option<String>> {
+            // A set without every merge key (a declared cluster with no server, merged on
+            // `server`) matches no other: it is kept as it is, never merged with another
+            // that also lacks the key.
+            let key_of = |p: &Params| -> Option<Vec<String>> {
                 keys.iter().map(|k| p.values.get(k).cloned()).collect()
             };
             // Argo CD rejects repeated merge keys; the first set with a key is the one merged.
-            let mut by_key: HashMap<Vec<Option<String>>, &Params> = HashMap::new();
+            let mut by_key: HashMap<Vec<String>, &Params> = HashMap::new();
             for b in next.sets.iter().rev() {
-                repeated |= by_key.insert(key_of(b), b).is_some();
+                if let Some(key) = key_of(b) {
+                    repeated |= by_key.insert(key, b).is_some();
+                }
             }
             for a in base.iter_mut() {
-                if let Some(b) = by_key.get(&key_of(a)) {
+                if let Some(b) = key_of(a).and_then(|key| by_key.get(&key)) {
                     a.values
                         .extend(b.values.iter().map(|(k, v)| (k.clone(), v.clone())));
                     a.evidence.extend(b.evidence.iter().cloned());

@@ -93,15 +93,12 @@ pub(super) fn cluster_params(
         });
     }
     if sets.is_empty() && !empty_selector {
-        out.unresolved.push(Unresolved {
-            location: at(node
+        out.unmatched_selectors.push((
+            at(node
                 .entry("selector")
                 .map_or(node.span.start.line, |e| e.key.span.start.line)),
-            reason: format!(
-                "clusters generator: the selector {{{}}} matches no cluster declared in this repository (Argo CD cluster Secrets, .envfence.yaml clusters), so where these Applications go is not known",
-                selector.terms()
-            ),
-        });
+            selector.terms(),
+        ));
     }
     sets
 }

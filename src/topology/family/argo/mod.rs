@@ -29,6 +29,7 @@ use crate::evidence::Evidence;
 use crate::location::Location;
 use crate::topology::clusters::Inventory;
 use crate::topology::index::{self, DocRef, RepoIndex};
+use crate::topology::inventory::selector::{LabelSelector, SelectorUse};
 use crate::topology::{Outcome, Signal, Unresolved};
 
 /// Argo CD: Applications and ApplicationSets, with the cluster Secrets that declare clusters.
@@ -77,6 +78,101 @@ impl Family for ArgoCd {
     fn run(&self, cx: &mut RunContext<'_, '_>, job: &Job<'_>) -> Outcome {
         run_with(cx.index, cx.inventory, job, cx.limits, cx.families)
     }
+
+    /// Each non-empty selector of an ApplicationSet's clusters generators, matrix and merge
+    /// children included, with the cluster annotations its template reads.
+    fn cluster_selectors(&self, index: &RepoIndex<'_>) -> Vec<SelectorUse> {
+        let mut out = Vec::new();
+        for (_, d) in index
+            .of_kind("ApplicationSet")
+            .filter(|(_, d)| is_argo_deployer(d))
+        {
+            let spec = d.root.get("spec");
+            let mut reads = Vec::new();
+            if let Some(template) = spec.and_then(|s| s.get("template")) {
+                annotations_read(template, &mut reads);
+            }
+            let mut stack: Vec<&Node> = spec
+                .and_then(|s| s.get("generators"))
+                .and_then(Node::as_seq)
+                .unwrap_or(&[])
+                .iter()
+                .collect();
+            let mut found = Vec::new();
+            // Bounded by the document: each generator node is visited once.
+            while let Some(g) = stack.pop() {
+                for combiner in ["matrix", "merge"] {
+                    if let Some(children) = g
+                        .get(combiner)
+                        .and_then(|c| c.get("generators"))
+                        .and_then(Node::as_seq)
+                    {
+                        stack.extend(children.iter().rev());
+                    }
+                }
+                let Some(clusters) = g.get("clusters") else {
+                    continue;
+                };
+                let Some(entry) = clusters.entry("selector") else {
+                    continue;
+                };
+                let selector = LabelSelector::read(&entry.value);
+                if selector.is_empty() {
+                    continue;
+                }
+                found.push(SelectorUse {
+                    location: Location::new(&d.file, entry.key.span.start.line),
+                    by: format!("ApplicationSet {}", d.id.name.as_deref().unwrap_or("?")),
+                    selector,
+                    argo: true,
+                    reads_annotations: reads.clone(),
+                    matched: false,
+                });
+            }
+            found.sort_by(|a, b| a.location.cmp(&b.location));
+            out.extend(found);
+        }
+        out
+    }
+}
+
+/// The cluster annotations a template reads: `metadata.annotations.<key>` (Argo CD's
+/// parameters), also as `.metadata.annotations.<key>` or `index .metadata.annotations "<key>"`
+/// in Go templates.
+fn annotations_read(node: &Node, out: &mut Vec<String>) {
+    const MARK: &str = "metadata.annotations";
+    let mut stack = vec![node];
+    while let Some(n) = stack.pop() {
+        if let Some(text) = n.as_str() {
+            let mut rest = text;
+            while let Some(at) = rest.find(MARK) {
+                rest = &rest[at + MARK.len()..];
+                let key: String = if let Some(dotted) = rest.strip_prefix('.') {
+                    dotted
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/'))
+                        .collect()
+                } else {
+                    // `index .metadata.annotations "key"`
+                    rest.trim_start()
+                        .strip_prefix('"')
+                        .and_then(|q| q.split('"').next())
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                if !key.is_empty() && !out.contains(&key) {
+                    out.push(key);
+                }
+            }
+        }
+        if let Some(entries) = n.as_map() {
+            stack.extend(entries.iter().map(|e| &e.value));
+        }
+        if let Some(items) = n.as_seq() {
+            stack.extend(items.iter());
+        }
+    }
+    out.sort();
 }
 
 /// Runs every Argo CD Application and ApplicationSet that no placement reached, parents

@@ -32,6 +32,7 @@ use crate::topology::family::{
     unreached_root_order, Family, Job, Opaque, RunContext, Stage, TemplateKind,
 };
 use crate::topology::index::{self, DocRef, RepoIndex};
+use crate::topology::inventory::selector::SelectorUse;
 use crate::topology::repository::RepoMatch;
 use crate::topology::{
     Delivery, Deployer, DeployerKind, DocumentFilter, HashMap, HashSet, Outcome, PlacedObject,
@@ -119,6 +120,27 @@ impl Family for ConfigSync {
 
     fn run(&self, cx: &mut RunContext<'_, '_>, job: &Job<'_>) -> Outcome {
         run(cx, job)
+    }
+
+    /// Each ClusterSelector's `spec.selector`.
+    fn cluster_selectors(&self, index: &RepoIndex<'_>) -> Vec<SelectorUse> {
+        index
+            .of_kind("ClusterSelector")
+            .filter(|(_, d)| api_in(d, "configmanagement.gke.io"))
+            .filter_map(|(_, d)| {
+                let entry = d.root.get("spec")?.entry("selector")?;
+                let selector =
+                    crate::topology::inventory::selector::LabelSelector::read(&entry.value);
+                (!selector.is_empty()).then(|| SelectorUse {
+                    location: Location::new(&d.file, entry.key.span.start.line),
+                    by: format!("ClusterSelector {}", name_of(d)),
+                    selector,
+                    argo: false,
+                    reads_annotations: Vec::new(),
+                    matched: false,
+                })
+            })
+            .collect()
     }
 }
 

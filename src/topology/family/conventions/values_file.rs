@@ -155,7 +155,7 @@ pub fn implicit_installs(
 }
 
 /// A chart inside another chart's `charts/` folder: a dependency, rendered with its parent.
-fn nested_chart(index: &RepoIndex<'_>, dir: &str) -> bool {
+pub(super) fn nested_chart(index: &RepoIndex<'_>, dir: &str) -> bool {
     let mut d = dir;
     while !d.is_empty() {
         let up = index::parent(d);
