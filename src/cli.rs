@@ -82,6 +82,9 @@ enum Command {
     /// Run the `test_` rules of the Rego policies in a folder (as `opa test` does).
     #[command(after_help = TEST_POLICIES_EXAMPLES)]
     TestPolicies(TestPoliciesArgs),
+    /// Evaluates Rego policies for the envfence process that started it (internal).
+    #[command(name = "__rego-worker", hide = true)]
+    RegoWorker,
 }
 
 const TEST_POLICIES_EXAMPLES: &str = "\
@@ -122,6 +125,13 @@ fn run_test_policies(args: TestPoliciesArgs) -> anyhow::Result<u8> {
             }
         };
         writeln!(out, "{line}")?;
+        for printed in o
+            .prints
+            .iter()
+            .filter(|_| args.verbose || o.result != TestResult::Pass)
+        {
+            writeln!(out, "  {}", envfence::sanitize::text(printed))?;
+        }
     }
     writeln!(
         out,
@@ -331,6 +341,10 @@ fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 pub fn main() -> ExitCode {
+    // Rego policies are evaluated in child processes running this binary (`__rego-worker`).
+    if let Ok(exe) = std::env::current_exe() {
+        envfence::rules::rego::set_worker_executable(exe);
+    }
     // Rego evaluations cannot be interrupted: when they run out of memory the process ends,
     // with the same one line as any other error.
     envfence::rules::rego::memory::on_exceeded(|reason| -> ! {
@@ -357,6 +371,7 @@ pub fn main() -> ExitCode {
         }
         Command::Man(args) => setup::run_man(args, <Cli as clap::CommandFactory>::command()),
         Command::TestPolicies(args) => run_test_policies(args),
+        Command::RegoWorker => Ok(envfence::rules::rego::serve_worker()),
     };
     match result {
         Ok(code) => ExitCode::from(code),

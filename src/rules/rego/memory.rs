@@ -11,7 +11,7 @@
 //! evaluating threads cannot be interrupted, so stopping means ending the process: the binary
 //! sets what to say first ([`on_exceeded`]).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -47,11 +47,59 @@ pub fn watch<R>(evaluate: impl FnOnce() -> R) -> R {
                 }
             }
         });
-        let result = evaluate();
-        done.store(true, Ordering::Release);
-        watchdog.thread().unpark();
-        result
+        // Stops the watchdog however `evaluate` ends: a panic that left it running would
+        // keep the scope, and the scan, waiting forever.
+        struct Stop<'a>(&'a AtomicBool, &'a std::thread::Thread);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Release);
+                self.1.unpark();
+            }
+        }
+        let _stop = Stop(&done, watchdog.thread());
+        evaluate()
     })
+}
+
+/// The budget of a worker process (`worker.rs`): its resident memory may grow by `budget`
+/// past its size at the last [`ProcessGuard::rebase`], or by that size if it is larger; past
+/// that the process ends with `exit_code`. The same thread ends the process when its parent
+/// has gone (its parent id changes), so that no worker outlives the scan that started it.
+pub(super) struct ProcessGuard {
+    limit: std::sync::Arc<AtomicU64>,
+    budget: u64,
+}
+
+impl ProcessGuard {
+    /// Starts watching; no limit holds until the first [`ProcessGuard::rebase`].
+    pub(super) fn start(budget: u64, exit_code: i32) -> ProcessGuard {
+        let limit = std::sync::Arc::new(AtomicU64::new(u64::MAX));
+        let watched = std::sync::Arc::clone(&limit);
+        #[cfg(unix)]
+        let parent = std::os::unix::process::parent_id();
+        let _ = std::thread::Builder::new()
+            .name("envfence-rego-guard".into())
+            .spawn(move || loop {
+                std::thread::sleep(INTERVAL);
+                #[cfg(unix)]
+                if std::os::unix::process::parent_id() != parent {
+                    std::process::exit(0);
+                }
+                if resident_bytes().is_some_and(|now| now > watched.load(Ordering::Relaxed)) {
+                    std::process::exit(exit_code);
+                }
+            });
+        ProcessGuard { limit, budget }
+    }
+
+    /// The process's present size becomes the base of its budget (after it has read the
+    /// policies and the topology, which are not the policies' doing).
+    pub(super) fn rebase(&self) {
+        if let Some(now) = resident_bytes() {
+            let limit = now.saturating_add(self.budget.max(now));
+            self.limit.store(limit, Ordering::Relaxed);
+        }
+    }
 }
 
 fn exceeded() -> ! {
@@ -86,5 +134,12 @@ mod tests {
     #[test]
     fn a_watched_evaluation_returns_its_result() {
         assert_eq!(super::watch(|| 6 * 7), 42);
+    }
+
+    #[test]
+    fn a_watched_evaluation_that_panics_ends_the_watch() {
+        // Before, the watchdog outlived the panic and the scope waited for it forever.
+        let caught = std::panic::catch_unwind(|| super::watch(|| panic!("inside")));
+        assert!(caught.is_err());
     }
 }

@@ -145,6 +145,7 @@ mod tests {
             rendered_from: 0,
             render_requests: BTreeSet::new(),
             rendered_values: HashMap::default(),
+            cuts: Vec::new(),
         };
         let purpose = |file, line, cluster| {
             topology

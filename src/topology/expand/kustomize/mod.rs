@@ -21,8 +21,8 @@ use compact_str::CompactString;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use crate::documents::{Document, Node, Value};
 use crate::budget::BudgetCut;
+use crate::documents::{Document, Node, Value};
 use crate::evidence::Evidence;
 use crate::location::Location;
 use crate::topology::index::{self, DocRef, RepoIndex};

@@ -1,0 +1,444 @@
+//! Hostile Rego policies (issue 25, defects 4–7): a policy that panics the interpreter, one
+//! that multiplies big integers or recurses without end, one that prints workflow commands,
+//! one that calls `rand.intn`. Each evaluation runs in a worker process (docs/security.md):
+//! whatever a policy does ends that evaluation with a budget cut (exit 3) or an error (exit 2)
+//! within bounded time, never the scan, and nothing it prints reaches the output. The binary
+//! runs under an address-space limit and a timeout; the cuts' details are read through the
+//! library, which is told to use the same binary as its worker.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use envfence::budget::{Budget, BudgetCut};
+use envfence::config::Config;
+use envfence::rules::rego::TimeBudgets;
+use envfence::rules::Policies;
+use envfence::scan::{self, ScanOptions, ScanReport, Target};
+use envfence::topology::helm::HelmChoice;
+
+use common::write_tree;
+
+/// Address space of the binary and of each worker it starts (they inherit the limit).
+const ADDRESS_SPACE: u64 = 1 << 30;
+/// Every run ends well within this, or the test fails.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+const CONFIG: &str = "clusters:\n  - name: prod\n    environment: production\n";
+
+fn deployment(name: &str, image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: shop\n\
+         spec:\n  template:\n    spec:\n      containers:\n        - name: {name}\n          image: {image}\n"
+    )
+}
+
+/// A production cluster with `count` Deployments (`app0` ...), one file each, and one more
+/// with a `latest` image that `LATEST` reports: the finding that shows the scan went on.
+fn repo(dir: &Path, count: usize) {
+    let mut files = vec![
+        (".envfence.yaml".to_owned(), CONFIG.to_owned()),
+        (
+            "clusters/prod/shop/latest.yaml".to_owned(),
+            deployment("latest", "ghcr.io/acme/latest:latest"),
+        ),
+    ];
+    for i in 0..count {
+        files.push((
+            format!("clusters/prod/shop/app{i}.yaml"),
+            deployment(&format!("app{i}"), "ghcr.io/acme/app:1.0"),
+        ));
+    }
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    write_tree(dir, &files);
+}
+
+/// An ordinary policy beside the hostile one: its finding must survive.
+const LATEST: (&str, &str) = (
+    "latest.rego",
+    "package envfence.latest\n\ndeny contains msg if {\n\tsome i in input.object.images\n\tendswith(i.image, \":latest\")\n\tmsg := sprintf(\"%s is tagged latest\", [i.image])\n}\n",
+);
+
+/// A repository of `count` Deployments with the policies `p/<name>` beside it.
+fn setup(count: usize, policies: &[(&str, &str)]) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().expect("tmp");
+    repo(tmp.path(), count);
+    write_tree(&tmp.path().join("p"), policies);
+    tmp
+}
+
+fn prlimit_available() -> bool {
+    std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs the binary with `args` under the address-space limit (when prlimit is there) and
+/// the timeout; fails the test if it does not end by itself.
+fn envfence_bounded(args: &[&str]) -> std::process::Output {
+    let binary = assert_cmd::cargo::cargo_bin("envfence");
+    let mut cmd = if prlimit_available() {
+        let mut cmd = assert_cmd::Command::new("prlimit");
+        cmd.arg(format!("--as={ADDRESS_SPACE}"))
+            .arg("--")
+            .arg(binary);
+        cmd
+    } else {
+        assert_cmd::Command::new(binary)
+    };
+    cmd.args(args)
+        .env("NO_COLOR", "1")
+        .env("ENVFENCE_HELM", "off")
+        .timeout(TIMEOUT);
+    let started = Instant::now();
+    let out = cmd.output().expect("runs");
+    assert!(
+        started.elapsed() < TIMEOUT,
+        "envfence {args:?} did not end within {TIMEOUT:?}: {:?}",
+        out.status
+    );
+    out
+}
+
+/// `envfence scan DIR --policies DIR/p --format FORMAT --jobs 2`.
+fn scan_bounded(dir: &Path, format: &str) -> std::process::Output {
+    let dir = dir.to_string_lossy();
+    let policies = format!("{dir}/p");
+    envfence_bounded(&[
+        "scan",
+        &dir,
+        "--policies",
+        &policies,
+        "--format",
+        format,
+        "--jobs",
+        "2",
+        "--quiet",
+    ])
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The same scan through the library, with the binary as its worker, and the time budgets
+/// lowered to `budgets`.
+fn library_scan(dir: &Path, budgets: Option<TimeBudgets>) -> ScanReport {
+    envfence::rules::rego::set_worker_executable(PathBuf::from(env!("CARGO_BIN_EXE_envfence")));
+    let target = Target::resolve(dir).expect("target");
+    let config = Config::discover(&target.display_root, None).expect("config");
+    let mut policies = Policies::builtin().expect("built-in policies");
+    policies
+        .apply_dir(&dir.join("p"), &target.display_root)
+        .expect("policies compile");
+    if let Some(budgets) = budgets {
+        policies.lower_rego_time_budgets(budgets);
+    }
+    let options = ScanOptions {
+        jobs: Some(2),
+        helm: HelmChoice::Off,
+        ..ScanOptions::default()
+    };
+    scan::scan(&target, &config, &policies, &options, &|_| {}).expect("scans")
+}
+
+fn cuts_of(report: &ScanReport, budget: Budget) -> Vec<&BudgetCut> {
+    report
+        .summary
+        .cuts
+        .iter()
+        .filter(|c| c.budget == budget)
+        .collect()
+}
+
+fn has_latest_finding(report: &ScanReport) -> bool {
+    report
+        .findings
+        .iter()
+        .any(|f| f.rule.as_str() == "rego/envfence.latest/deny")
+}
+
+/// A `sprintf` format whose `%` is followed by a character of two bytes: regorus slices the
+/// format inside that character and panics. Read from the input, so that only evaluation
+/// meets it (a constant format is met by the analysis).
+const PANIC: (&str, &str) = (
+    "panic.rego",
+    "package envfence.panic\n\ndeny contains msg if {\n\tmsg := sprintf(concat(\"\", [\"%\", substring(input.object.name, 0, 0), \"²d\"]), [1])\n}\n",
+);
+
+/// A function that calls itself without end: regorus recurses until the stack overflows.
+const RECURSION: (&str, &str) = (
+    "rec.rego",
+    "package envfence.rec\n\nf(x) := y if {\n\ty := f(x + 1)\n}\n\ndeny contains msg if {\n\tmsg := sprintf(\"%v\", [f(1)])\n}\n",
+);
+
+/// Workflow commands printed by a policy: they would switch off envfence's annotations and
+/// forge one.
+const PRINTS: (&str, &str) = (
+    "print.rego",
+    "package envfence.prints\n\ndeny contains \"never\" if {\n\tprint(\"::stop-commands::pwned\")\n\tprint(\"::error file=forged.yaml::forged\")\n\tfalse\n}\n",
+);
+
+/// 27 squarings of a small number (5 for `app0`): one multiplication of the last takes
+/// minutes, and the interpreter checks its timer only between steps.
+fn big_integers() -> String {
+    let mut text = String::from(
+        "package envfence.big\n\ndeny contains msg if {\n\tinput.object.name != \"latest\"\n\ta0 := count(input.object.name) + 1\n",
+    );
+    for i in 1..28 {
+        text.push_str(&format!("\ta{i} := a{} * a{}\n", i - 1, i - 1));
+    }
+    text.push_str("\ta27 > 0\n\tmsg := \"never\"\n}\n");
+    text
+}
+
+/// Lines of the output that a GitHub Actions runner would take as a workflow command from a
+/// policy.
+fn forged_commands(out: &std::process::Output) -> Vec<String> {
+    let mut all = text(&out.stdout);
+    all.push_str(&text(&out.stderr));
+    all.lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with("::stop-commands") || l.starts_with("::error file=forged"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_panic_inside_the_interpreter_is_a_cut_and_the_scan_goes_on() {
+    let tmp = setup(1, &[LATEST, PANIC]);
+    let out = scan_bounded(tmp.path(), "json");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let report = common::json_report(&out);
+    assert!(
+        report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .any(|f| f["rule"] == "rego/envfence.latest/deny"),
+        "{report:#}"
+    );
+
+    let report = library_scan(tmp.path(), None);
+    assert!(has_latest_finding(&report));
+    let crashes = cuts_of(&report, Budget::RegoCrash);
+    assert_eq!(crashes.len(), 2, "{crashes:?}");
+    let cut = crashes
+        .iter()
+        .find(|c| c.detail.contains("Deployment shop/app0"))
+        .expect("app0's cut");
+    assert_eq!(
+        cut.location.as_ref().map(ToString::to_string).as_deref(),
+        Some("clusters/prod/shop/app0.yaml:1")
+    );
+    for part in [
+        "policy envfence.panic",
+        "panic.rego",
+        "deny for",
+        "on cluster prod",
+        "panicked",
+    ] {
+        assert!(cut.detail.contains(part), "{part}: {cut}");
+    }
+
+    // With a constant format, the scan once waited for the compile budget (10 s) and blamed
+    // deeply nested arrays.
+    let constant =
+        "package envfence.panic\n\ndeny contains msg if {\n\tmsg := sprintf(\"%²d\", [1])\n}\n";
+    let tmp = setup(1, &[LATEST, ("panic.rego", constant)]);
+    let started = Instant::now();
+    let out = scan_bounded(tmp.path(), "text");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn big_integer_work_is_stopped_at_the_evaluation_budget() {
+    let tmp = setup(1, &[LATEST, ("big.rego", &big_integers())]);
+    let started = Instant::now();
+    let out = scan_bounded(tmp.path(), "json");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    // One evaluation of 2 s (and its grace), not the minutes the multiplications take.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let report = library_scan(tmp.path(), None);
+    assert!(has_latest_finding(&report));
+    let cuts = cuts_of(&report, Budget::RegoTime);
+    assert_eq!(cuts.len(), 1, "{cuts:?}");
+    assert!(
+        cuts[0]
+            .detail
+            .contains("deny for Deployment shop/app0 on cluster prod ran past its 2 s time budget"),
+        "{}",
+        cuts[0]
+    );
+}
+
+#[test]
+fn the_evaluations_of_a_scan_share_a_total_time_budget() {
+    let tmp = setup(12, &[LATEST, ("big.rego", &big_integers())]);
+    let budgets = TimeBudgets {
+        evaluation: Duration::from_millis(500),
+        total: Duration::from_secs(2),
+    };
+    let started = Instant::now();
+    let report = library_scan(tmp.path(), Some(budgets));
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let cuts = cuts_of(&report, Budget::RegoTime);
+    let total: Vec<_> = cuts.iter().filter(|c| c.location.is_none()).collect();
+    assert_eq!(total.len(), 1, "{cuts:?}");
+    assert!(
+        total[0]
+            .detail
+            .contains("ran past their 2 s budget together")
+            && total[0].detail.contains("placements were not evaluated"),
+        "{}",
+        total[0]
+    );
+    // Those that ran were each stopped at half a second.
+    let each: Vec<_> = cuts.iter().filter(|c| c.location.is_some()).collect();
+    assert!(!each.is_empty() && each.len() < 12, "{cuts:?}");
+    assert!(
+        each.iter()
+            .all(|c| c.detail.contains("its 0.5 s time budget")),
+        "{each:?}"
+    );
+}
+
+#[test]
+fn what_a_policy_prints_never_reaches_the_output() {
+    let tmp = setup(1, &[LATEST, PRINTS]);
+    for format in ["text", "json", "github", "sarif", "markdown"] {
+        let out = scan_bounded(tmp.path(), format);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{format}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(forged_commands(&out), Vec::<String>::new(), "{format}");
+    }
+
+    let report = library_scan(tmp.path(), None);
+    let prints = &report.summary.policy_prints;
+    assert_eq!(prints.len(), 4, "{prints:?}");
+    assert!(
+        prints[0].ends_with("print.rego:4: ::stop-commands::pwned"),
+        "{prints:?}"
+    );
+    assert!(
+        prints[1].ends_with("print.rego:5: ::error file=forged.yaml::forged"),
+        "{prints:?}"
+    );
+}
+
+#[test]
+fn unbounded_recursion_is_a_cut_not_an_abort() {
+    let tmp = setup(1, &[LATEST, RECURSION]);
+    let out = scan_bounded(tmp.path(), "json");
+    // It was 134 (SIGABRT, "thread has overflowed its stack") with no report at all.
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("overflowed"),
+        "{}",
+        text(&out.stderr)
+    );
+    let report = common::json_report(&out);
+    assert!(report["findings"].as_array().is_some_and(|f| !f.is_empty()));
+
+    let report = library_scan(tmp.path(), None);
+    assert!(has_latest_finding(&report));
+    let crashes = cuts_of(&report, Budget::RegoCrash);
+    assert_eq!(crashes.len(), 2, "{crashes:?}");
+    assert!(
+        crashes
+            .iter()
+            .all(|c| c.detail.contains("overflowed its stack")),
+        "{crashes:?}"
+    );
+}
+
+#[test]
+fn built_ins_that_reach_outside_are_refused_when_policies_load() {
+    // Columns as regorus counts them: a tab is four.
+    for (call, column) in [("rand.intn(\"k\", 100)", 10), ("time.now_ns()", 10)] {
+        let policy = format!(
+            "package envfence.outside\n\ndeny contains msg if {{\n\tx := {call}\n\tmsg := sprintf(\"%v\", [x])\n}}\n"
+        );
+        let tmp = setup(1, &[("outside.rego", &policy)]);
+        let out = scan_bounded(tmp.path(), "text");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{call}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        let name = &call[..call.find('(').unwrap_or(0)];
+        assert!(
+            stderr.contains(&format!(
+                "outside.rego:4:{column}: `{name}` is not available"
+            )),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn hostile_policy_tests_are_errors_of_their_own() {
+    let tests = format!(
+        "package envfence.hostile_test\n\n\
+         f(x) := y if {{\n\ty := f(x + 1)\n}}\n\n\
+         test_recurses if {{\n\tf(1) == 1\n}}\n\n\
+         test_panics if {{\n\tsprintf(concat(\"\", [\"%\", \"²d\"]), [1]) == \"\"\n}}\n\n\
+         test_big if {{\n\ta0 := 5\n{}\ta27 > 0\n}}\n\n\
+         test_prints if {{\n\tprint(\"::stop-commands::pwned\")\n}}\n\n\
+         test_passes if true\n",
+        (1..28)
+            .map(|i| format!("\ta{i} := a{} * a{}\n", i - 1, i - 1))
+            .collect::<String>()
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    write_tree(tmp.path(), &[("hostile_test.rego", &tests)]);
+    let started = Instant::now();
+    let out = envfence_bounded(&["test-policies", "-v", &tmp.path().to_string_lossy()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    for line in [
+        "ERROR envfence.hostile_test.test_recurses: crashed the interpreter (the interpreter overflowed its stack)",
+        "ERROR envfence.hostile_test.test_panics: crashed the interpreter (the interpreter panicked",
+        "ERROR envfence.hostile_test.test_big: ran past its 2 s time budget and was stopped",
+        "PASS envfence.hostile_test.test_prints",
+        "PASS envfence.hostile_test.test_passes",
+        "2 passed, 3 failed, of 5 tests",
+    ] {
+        assert!(stdout.contains(line), "{line}:\n{stdout}");
+    }
+    // The print is shown, escaped and indented, under its test.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("  /")
+                && l.ends_with("hostile_test.rego:48: ::stop-commands::pwned")),
+        "{stdout}"
+    );
+    assert_eq!(forged_commands(&out), Vec::<String>::new());
+}
