@@ -19,6 +19,8 @@ use envfence::scan::{self, ScanOptions, ScanReport, Target};
 use envfence::topology::helm::HelmChoice;
 
 use common::write_tree;
+use proptest::prelude::*;
+use proptest::test_runner::{Config as RunnerConfig, RngAlgorithm, TestRng, TestRunner};
 
 /// Address space of the binary and of each worker it starts (they inherit the limit).
 const ADDRESS_SPACE: u64 = 1 << 30;
@@ -128,14 +130,12 @@ fn text(bytes: &[u8]) -> String {
 
 /// The same scan through the library, with the binary as its worker, and the time budgets
 /// lowered to `budgets`.
-fn library_scan(dir: &Path, budgets: Option<TimeBudgets>) -> ScanReport {
+fn try_library_scan(dir: &Path, budgets: Option<TimeBudgets>) -> anyhow::Result<ScanReport> {
     envfence::rules::rego::set_worker_executable(PathBuf::from(env!("CARGO_BIN_EXE_envfence")));
-    let target = Target::resolve(dir).expect("target");
-    let config = Config::discover(&target.display_root, None).expect("config");
-    let mut policies = Policies::builtin().expect("built-in policies");
-    policies
-        .apply_dir(&dir.join("p"), &target.display_root)
-        .expect("policies compile");
+    let target = Target::resolve(dir)?;
+    let config = Config::discover(&target.display_root, None)?;
+    let mut policies = Policies::builtin()?;
+    policies.apply_dir(&dir.join("p"), &target.display_root)?;
     if let Some(budgets) = budgets {
         policies.lower_rego_time_budgets(budgets);
     }
@@ -144,7 +144,11 @@ fn library_scan(dir: &Path, budgets: Option<TimeBudgets>) -> ScanReport {
         helm: HelmChoice::Off,
         ..ScanOptions::default()
     };
-    scan::scan(&target, &config, &policies, &options, &|_| {}).expect("scans")
+    scan::scan(&target, &config, &policies, &options, &|_| {})
+}
+
+fn library_scan(dir: &Path, budgets: Option<TimeBudgets>) -> ScanReport {
+    try_library_scan(dir, budgets).expect("scans")
 }
 
 fn cuts_of(report: &ScanReport, budget: Budget) -> Vec<&BudgetCut> {
@@ -322,6 +326,26 @@ fn the_evaluations_of_a_scan_share_a_total_time_budget() {
     );
 }
 
+/// A built-in that builds a huge value in one step: the worker's memory watchdog ends it, and
+/// that evaluation is cut (under the address-space limit, the allocation fails first: a crash).
+#[test]
+fn an_evaluation_that_grows_memory_past_the_budget_is_cut() {
+    let huge = "package envfence.huge\n\ndeny contains \"never\" if {\n\tinput.object.name == \"app0\"\n\tcount(numbers.range(1, 200000000)) < 0\n}\n";
+    let tmp = setup(1, &[LATEST, ("huge.rego", huge)]);
+    let out = scan_bounded(tmp.path(), "json");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+
+    let report = library_scan(tmp.path(), None);
+    assert!(has_latest_finding(&report));
+    let cuts = cuts_of(&report, Budget::RegoMemory);
+    assert_eq!(cuts.len(), 1, "{:?}", report.summary.cuts);
+    assert!(
+        cuts[0].detail.contains("deny for Deployment shop/app0 on cluster prod grew its worker's memory past the budget"),
+        "{}",
+        cuts[0]
+    );
+}
+
 #[test]
 fn what_a_policy_prints_never_reaches_the_output() {
     let tmp = setup(1, &[LATEST, PRINTS]);
@@ -441,4 +465,248 @@ fn hostile_policy_tests_are_errors_of_their_own() {
         "{stdout}"
     );
     assert_eq!(forged_commands(&out), Vec::<String>::new());
+}
+
+/// Strings for names, formats, patterns and keys: short, with format and escape characters,
+/// a character of two bytes, quotes and workflow-command colons.
+fn tricky() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "[a-z0-9%²\\\\\"':.{}\\[\\] -]{0,8}",
+        1 => Just("%²d".to_owned()),
+        1 => Just("::stop-commands::x".to_owned()),
+        1 => Just("%v%s%d%!".to_owned()),
+        1 => Just(String::new()),
+    ]
+}
+
+/// Plain YAML scalars that the input builder types (null, booleans, numbers) or keeps as text.
+const SCALARS: [&str; 12] = [
+    "~",
+    "true",
+    "False",
+    "012",
+    "1.5",
+    "-0",
+    "1e400",
+    ".inf",
+    "0x1F",
+    "9223372036854775808",
+    "-12",
+    "text",
+];
+
+#[derive(Debug, Clone)]
+struct Object {
+    kind: String,
+    name: String,
+    namespace: Option<String>,
+    labels: Vec<(String, String)>,
+    images: Vec<String>,
+    scalar: usize,
+    production: bool,
+}
+
+fn object() -> impl Strategy<Value = Object> {
+    (
+        prop_oneof![
+            Just("Deployment".to_owned()),
+            Just("Job".to_owned()),
+            tricky()
+        ],
+        tricky(),
+        proptest::option::of(tricky()),
+        proptest::collection::vec((tricky(), tricky()), 0..3),
+        proptest::collection::vec(tricky(), 0..3),
+        0..SCALARS.len(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(kind, name, namespace, labels, images, scalar, production)| Object {
+                kind,
+                name,
+                namespace,
+                labels,
+                images,
+                scalar,
+                production,
+            },
+        )
+}
+
+impl Object {
+    /// The manifest, its strings quoted as JSON (which YAML reads), one scalar plain.
+    fn yaml(&self) -> String {
+        let q = |t: &str| serde_json::to_string(t).unwrap_or_default();
+        let mut text = format!(
+            "apiVersion: v1\nkind: {}\nmetadata:\n  name: {}\n",
+            q(&self.kind),
+            q(&self.name)
+        );
+        if let Some(ns) = &self.namespace {
+            text.push_str(&format!("  namespace: {}\n", q(ns)));
+        }
+        text.push_str("  labels:\n");
+        for (k, v) in &self.labels {
+            text.push_str(&format!("    {}: {}\n", q(k), q(v)));
+        }
+        text.push_str(&format!(
+            "spec:\n  x: {}\n  template:\n    spec:\n      containers:\n",
+            SCALARS[self.scalar]
+        ));
+        for image in &self.images {
+            text.push_str(&format!(
+                "        - name: c\n          image: {}\n",
+                q(image)
+            ));
+        }
+        text
+    }
+}
+
+/// A small policy: a few conditions from `CONDITIONS` and a message from `MESSAGES`, their
+/// holes filled with tricky strings and small integers.
+#[derive(Debug, Clone)]
+struct Policy {
+    repository: bool,
+    conditions: Vec<usize>,
+    message: usize,
+    strings: Vec<String>,
+    numbers: Vec<i32>,
+}
+
+const CONDITIONS: [&str; 15] = [
+    "input.object.kind == S",
+    "count(input.object.images) > N",
+    "startswith(input.object.name, S)",
+    "some img in input.object.images",
+    "input.cluster.environment == \"production\"",
+    "regex.match(S, input.object.name)",
+    "x := object.get(input.object.labels, S, S)",
+    "n := count(numbers.range(N, N))",
+    "some p in data.envfence.placements[input.cluster.name]",
+    "print(S, input.object.name)",
+    "y := to_number(S)",
+    "z := split(input.object.name, S)[N]",
+    "json.unmarshal(S)",
+    "w := units.parse_bytes(S)",
+    "semver.compare(S, \"1.0.0\") > N",
+];
+
+const MESSAGES: [&str; 10] = [
+    "sprintf(S, [input.object.name])",
+    "concat(S, [input.object.kind, S])",
+    "substring(input.object.name, N, N)",
+    "json.marshal(input.object.manifest)",
+    "format_int(N, N)",
+    "{\"msg\": S, \"rule\": S, \"severity\": S, \"location\": {\"file\": S, \"line\": N}}",
+    "upper(trim(input.object.name, S))",
+    "base64.decode(S)",
+    "sprintf(\"%v\", [input])",
+    "hex.decode(S)",
+];
+
+fn policy() -> impl Strategy<Value = Policy> {
+    (
+        prop::bool::weighted(0.2),
+        proptest::collection::vec(0..CONDITIONS.len(), 1..4),
+        0..MESSAGES.len(),
+        proptest::collection::vec(tricky(), 12),
+        proptest::collection::vec(-20i32..20, 12),
+    )
+        .prop_map(
+            |(repository, conditions, message, strings, numbers)| Policy {
+                repository,
+                conditions,
+                message,
+                strings,
+                numbers,
+            },
+        )
+}
+
+impl Policy {
+    fn rego(&self, index: usize) -> String {
+        let mut strings = self.strings.iter().cycle();
+        let mut numbers = self.numbers.iter().cycle();
+        let mut fill = |template: &str| {
+            let mut out = String::new();
+            for c in template.chars() {
+                match c {
+                    'S' => out.push_str(
+                        &serde_json::to_string(strings.next().map_or("", String::as_str))
+                            .unwrap_or_default(),
+                    ),
+                    'N' => out.push_str(&numbers.next().copied().unwrap_or(0).to_string()),
+                    c => out.push(c),
+                }
+            }
+            out
+        };
+        let package = if self.repository {
+            format!("envfence.repository.f{index}")
+        } else {
+            format!("envfence.f{index}")
+        };
+        let mut text = format!("package {package}\n\ndeny contains msg if {{\n");
+        for &c in &self.conditions {
+            text.push_str(&format!("\t{}\n", fill(CONDITIONS[c])));
+        }
+        text.push_str(&format!("\tmsg := {}\n}}\n", fill(MESSAGES[self.message])));
+        text
+    }
+}
+
+/// Bounded fuzzing: random objects on two clusters and random small policies, scanned
+/// through the library (input building, the worker protocol, the answers' findings, cuts and
+/// prints). Whatever the policies do, the scan returns, with a report or a one-line error.
+#[test]
+fn random_objects_and_policies_never_panic_the_scan() {
+    let strategy = (
+        proptest::collection::vec(object(), 1..5),
+        proptest::collection::vec(policy(), 1..3),
+    );
+    let mut runner = TestRunner::new_with_rng(
+        RunnerConfig {
+            cases: 40,
+            failure_persistence: None,
+            ..RunnerConfig::default()
+        },
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[25; 32]),
+    );
+    runner
+        .run(&strategy, |(objects, policies)| {
+            let tmp = tempfile::tempdir().expect("tmp");
+            let mut files = vec![(
+                ".envfence.yaml".to_owned(),
+                "clusters:\n  - name: prod\n    environment: production\n  - name: dev\n    environment: non-production\n".to_owned(),
+            )];
+            for (i, o) in objects.iter().enumerate() {
+                let cluster = if o.production { "prod" } else { "dev" };
+                files.push((format!("clusters/{cluster}/o{i}.yaml"), o.yaml()));
+            }
+            for (i, p) in policies.iter().enumerate() {
+                files.push((format!("p/f{i}.rego"), p.rego(i)));
+            }
+            let files: Vec<(&str, &str)> =
+                files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+            write_tree(tmp.path(), &files);
+            let started = Instant::now();
+            match try_library_scan(tmp.path(), None) {
+                Ok(report) => {
+                    for cut in &report.summary.cuts {
+                        prop_assert!(!cut.detail.contains('\n'), "{cut}");
+                    }
+                    for line in &report.summary.policy_prints {
+                        prop_assert!(!line.contains('\n'), "{line:?}");
+                    }
+                }
+                Err(e) => {
+                    let line = format!("{e:#}");
+                    prop_assert!(!line.contains('\n'), "{line}");
+                }
+            }
+            prop_assert!(started.elapsed() < Duration::from_secs(20));
+            Ok(())
+        })
+        .expect("no panic, one line per error");
 }

@@ -2,21 +2,26 @@
 //!
 //! regorus meters memory only through an allocator of its own that would replace the whole
 //! scan's (and cost the scan memory: docs/decisions.md), and a policy can build a huge value in
-//! one built-in call (`numbers.range(1, 1e9)`), which no time budget interrupts. So while
-//! policies are evaluated a watchdog reads the process's resident memory, and when the
-//! evaluations have grown it by more than [`EVALUATION_MEMORY_BUDGET`], or by more than the
-//! scan's own size when they began if that is larger, the scan stops. (What else runs
-//! meanwhile counts too, such as the base side of a large `--base` scan: the budget scales
-//! with the scan so that a large repository is not stopped for its size.) The
-//! evaluating threads cannot be interrupted, so stopping means ending the process: the binary
-//! sets what to say first ([`on_exceeded`]).
+//! one built-in call (`numbers.range(1, 1e9)`), which no time budget interrupts. So a watchdog
+//! reads the resident memory of the process that evaluates.
+//!
+//! In a worker process (`worker.rs`) that is [`ProcessGuard`]: when the worker has grown by
+//! more than its share of [`EVALUATION_MEMORY_BUDGET`] since it read the policies and the
+//! topology (or by more than its size then, if that is larger), it ends with a distinct exit
+//! code, and the parent cuts the evaluation it was running.
+//!
+//! Evaluated in-process (no worker executable: library unit tests), [`watch`] guards the
+//! evaluations instead: when they have grown the process by more than the budget, or by more
+//! than its own size when they began if that is larger, the process ends, since the evaluating
+//! threads cannot be interrupted; the binary sets what to say first ([`on_exceeded`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// How much the resident memory of the process may grow while policies are evaluated, at
-/// least (a scan larger than this when they begin may double).
+/// How much evaluating may grow resident memory: shared among a scan's worker processes
+/// (`pool.rs`), or the whole process's when evaluating in-process; a process larger than its
+/// share when it begins may double.
 pub const EVALUATION_MEMORY_BUDGET: u64 = 1 << 30;
 
 /// How often the watchdog looks.

@@ -36,7 +36,8 @@
 //! - `pool.rs`: hands the evaluations to a few worker processes and enforces the time budgets;
 //!   without a worker executable ([`set_worker_executable`], which the binary calls), runs
 //!   them in this process, where a stack overflow still ends the process.
-//! - `worker.rs`: the worker process (`envfence __rego-worker`) and the parent's handle on it.
+//! - `worker.rs`: the worker process (`envfence __rego-worker`) and the parent's handle on it;
+//!   `wire.rs`: how values travel to it.
 //! - `query.rs`: one evaluation on an engine: a set's messages or a test's verdict, and what
 //!   it printed; a panic is caught.
 //! - `findings.rs`: turns the messages into findings, with `rego/...` rule ids.
@@ -53,6 +54,7 @@ mod load;
 pub mod memory;
 mod pool;
 mod query;
+mod wire;
 mod worker;
 
 use std::time::Duration;

@@ -19,6 +19,7 @@ use regorus::Value;
 use super::compile::{ended_cause, engine_for, KILL_GRACE};
 use super::memory::{self, EVALUATION_MEMORY_BUDGET};
 use super::query::{ask, Answer, Outcome, Query};
+use super::wire;
 use super::worker::{self, Ended, FromWorker, InputKind, Item, Process, StartFailure, ToWorker};
 use super::RegoPolicies;
 
@@ -88,10 +89,11 @@ fn in_workers(
     let workers = rayon::current_num_threads()
         .clamp(1, MAX_WORKERS)
         .min(plan.count);
-    let topology = match plan.topology {
-        Some(value) => Some(serde_json::to_vec(value)?),
-        None => None,
-    };
+    let topology = plan.topology.map(|value| {
+        let mut bytes = Vec::new();
+        wire::encode(value, &mut bytes);
+        bytes
+    });
     let drive = Drive {
         exe,
         plan,
@@ -248,17 +250,21 @@ impl Drive<'_> {
             .any(|p| matches!(p.work.input, Input::Topology));
         let mut sent = Ok(());
         if needs_topology && !worker.has_topology {
-            let bytes = self.topology.unwrap_or(b"null");
+            let bytes = self.topology.unwrap_or(&[0]);
             sent = worker.send(&ToWorker::Topology, &[bytes]);
             worker.has_topology = true;
         }
         if sent.is_ok() {
             let mut items = Vec::with_capacity(batch.len());
-            let mut frames: Vec<Vec<u8>> = Vec::new();
+            // The inputs in one buffer, each frame a range of it.
+            let mut bytes = Vec::with_capacity(batch.len() << 12);
+            let mut ranges = Vec::new();
             for pending in batch.iter() {
                 let input = match &pending.work.input {
                     Input::Value(value) => {
-                        frames.push(serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec()));
+                        let start = bytes.len();
+                        wire::encode(value, &mut bytes);
+                        ranges.push(start..bytes.len());
                         InputKind::Inline
                     }
                     Input::Topology => InputKind::Topology,
@@ -267,7 +273,7 @@ impl Drive<'_> {
                 let queries = pending.work.queries[pending.answers.len()..].to_vec();
                 items.push(Item { input, queries });
             }
-            let frames: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+            let frames: Vec<&[u8]> = ranges.into_iter().map(|r| &bytes[r]).collect();
             sent = worker.send(&ToWorker::Evaluate { items }, &frames);
         }
         let mut last = Instant::now();

@@ -99,15 +99,31 @@ pub(super) fn ask(engine: &mut regorus::Engine, query: &Query) -> Answer {
     let mut answer = Answer::bare(outcome);
     answer.duration = duration;
     for printed in engine.take_prints().unwrap_or_default() {
-        for line in printed.lines() {
+        // regorus starts each print with `file:line: `; every line of it starts so here.
+        let at = location_prefix(&printed).unwrap_or_default();
+        for (i, line) in printed.lines().enumerate() {
             if answer.prints.len() < MAX_PRINTED_LINES {
-                answer.prints.push(cut(line, MAX_PRINTED_CHARS));
+                let line = if i == 0 {
+                    line.to_owned()
+                } else {
+                    format!("{at}{line}")
+                };
+                answer.prints.push(cut(&line, MAX_PRINTED_CHARS));
             } else {
                 answer.prints_left_out += 1;
             }
         }
     }
     answer
+}
+
+/// `p.rego:4: ` of `p.rego:4: text`.
+fn location_prefix(printed: &str) -> Option<&str> {
+    printed.match_indices(": ").find_map(|(i, _)| {
+        let (_, line) = printed[..i].rsplit_once(':')?;
+        let is_line = !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit());
+        is_line.then(|| &printed[..i + 2])
+    })
 }
 
 fn cut(text: &str, chars: usize) -> String {
@@ -144,4 +160,57 @@ fn is_time(e: &anyhow::Error) -> bool {
             Some(regorus::LimitError::TimeLimitExceeded { .. })
         )
     }) || format!("{e:#}").contains("execution exceeded time limit")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::rego::compile::engine_for;
+    use crate::rules::rego::Source;
+
+    fn engine(policy: &str, budget: Duration) -> regorus::Engine {
+        let sources = [Source {
+            shown: "p.rego".to_owned(),
+            text: policy.to_owned(),
+        }];
+        engine_for(&sources, None, budget).expect("compiles")
+    }
+
+    fn set() -> Query {
+        Query {
+            path: "data.envfence.p.deny".to_owned(),
+            shown: "p.rego".to_owned(),
+            limit: Some(1),
+        }
+    }
+
+    #[test]
+    fn a_panic_inside_the_interpreter_is_answered() {
+        let policy = "package envfence.p\n\ndeny contains msg if {\n\tmsg := sprintf(concat(\"\", [\"%\", input.x, \"²d\"]), [1])\n}\n";
+        let mut engine = engine(policy, Duration::from_secs(2));
+        engine.set_input(Value::from_json_str(r#"{"x": ""}"#).expect("json"));
+        let answer = ask(&mut engine, &set());
+        assert!(
+            matches!(&answer.outcome, Outcome::Crash(c) if c.contains("panicked")),
+            "{answer:?}"
+        );
+    }
+
+    #[test]
+    fn prints_are_answered_line_by_line_and_messages_counted() {
+        let policy = "package envfence.p\n\ndeny contains x if {\n\tprint(\"a\\n::error::b\")\n\tsome x in [\"one\", \"two\"]\n}\n";
+        let mut engine = engine(policy, Duration::from_secs(2));
+        engine.set_input(Value::new_object());
+        let answer = ask(&mut engine, &set());
+        assert_eq!(answer.outcome, Outcome::TooMany(2));
+        assert_eq!(answer.prints, vec!["p.rego:4: a", "p.rego:4: ::error::b"]);
+    }
+
+    #[test]
+    fn the_interpreters_timer_is_answered_as_time() {
+        let policy = "package envfence.p\n\ndeny contains \"x\" if {\n\tsome i in numbers.range(1, 100000)\n\tsome j in numbers.range(1, 100000)\n\ti * j < 0\n}\n";
+        let mut engine = engine(policy, Duration::from_millis(50));
+        engine.set_input(Value::new_object());
+        assert_eq!(ask(&mut engine, &set()).outcome, Outcome::Time);
+    }
 }

@@ -9,7 +9,8 @@
 //!
 //! The worker reads frames on standard input and writes frames on standard output: a frame is
 //! its length (8 bytes, little-endian) and its bytes. The parent sends [`ToWorker`] messages as
-//! JSON; the topology and each input follow their message as frames of their own, in JSON. The
+//! JSON; the topology and each input follow their message as frames of their own, in the
+//! encoding of `wire.rs`. The
 //! worker answers `Init` with [`FromWorker::Ready`] (or the compile error), and each query of
 //! an `Evaluate` with one [`FromWorker::Answer`], in order, as soon as it is evaluated.
 //!
@@ -32,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use super::compile::engine_for;
 use super::memory::ProcessGuard;
 use super::query::{ask, Answer, Outcome, Query};
+use super::wire::Decoder;
 use super::{Source, TimeBudgets};
 
 /// The exit code of a worker whose memory passed its budget.
@@ -131,20 +133,19 @@ pub fn serve() -> u8 {
     }
 }
 
+/// Writes and flushes: an answer left in a buffer would be lost with a worker that crashes or
+/// is killed in the next evaluation, and that evaluation taken for the one before it.
 fn send(output: &mut impl Write, message: &FromWorker) -> Option<()> {
     let bytes = serde_json::to_vec(message).ok()?;
     write_frame(output, &bytes).ok()?;
     output.flush().ok()
 }
 
-fn parse_value(bytes: &[u8]) -> Option<Value> {
-    Value::from_json_str(std::str::from_utf8(bytes).ok()?).ok()
-}
-
 fn serve_on(input: &mut impl Read, output: &mut impl Write) -> Option<()> {
     let mut engine: Option<regorus::Engine> = None;
     let mut guard: Option<ProcessGuard> = None;
     let mut topology = Value::Null;
+    let mut decoder = Decoder::default();
     while let Some(frame) = read_frame(input, u64::MAX) {
         match serde_json::from_slice::<ToWorker>(&frame).ok()? {
             ToWorker::Init {
@@ -160,7 +161,7 @@ fn serve_on(input: &mut impl Read, output: &mut impl Write) -> Option<()> {
                     .map(|(shown, text)| Source { shown, text })
                     .collect();
                 if with_topology.is_some() {
-                    topology = parse_value(&read_frame(input, u64::MAX)?)?;
+                    topology = decoder.decode(&read_frame(input, u64::MAX)?)?;
                 }
                 let data = (with_topology == Some(true)).then(|| topology.clone());
                 match engine_for(&sources, data, evaluation_budget) {
@@ -173,7 +174,7 @@ fn serve_on(input: &mut impl Read, output: &mut impl Write) -> Option<()> {
                 }
             }
             ToWorker::Topology => {
-                topology = parse_value(&read_frame(input, u64::MAX)?)?;
+                topology = decoder.decode(&read_frame(input, u64::MAX)?)?;
                 if let Some(guard) = &guard {
                     guard.rebase();
                 }
@@ -191,7 +192,7 @@ fn serve_on(input: &mut impl Read, output: &mut impl Write) -> Option<()> {
                 let mut frames = frames.into_iter();
                 for item in &items {
                     let value = match item.input {
-                        InputKind::Inline => parse_value(&frames.next()?)?,
+                        InputKind::Inline => decoder.decode(&frames.next()?)?,
                         InputKind::Topology => topology.clone(),
                         InputKind::Undefined => Value::Undefined,
                     };
@@ -276,6 +277,7 @@ impl Process {
         let reader = std::thread::Builder::new()
             .name("envfence-rego-answers".into())
             .spawn(move || {
+                let mut stdout = BufReader::with_capacity(1 << 16, &mut stdout);
                 while let Some(frame) = read_frame(&mut stdout, MAX_ANSWER_BYTES) {
                     let Ok(message) = serde_json::from_slice::<FromWorker>(&frame) else {
                         break;
@@ -473,7 +475,14 @@ mod tests {
         for frame in [
             serde_json::to_vec(&init).expect("json"),
             serde_json::to_vec(&evaluate).expect("json"),
-            br#"{"name": "api"}"#.to_vec(),
+            {
+                let mut input = Vec::new();
+                super::super::wire::encode(
+                    &Value::from_json_str(r#"{"name": "api"}"#).expect("json"),
+                    &mut input,
+                );
+                input
+            },
         ] {
             write_frame(&mut request, &frame).expect("written");
         }
