@@ -326,11 +326,12 @@ fn the_evaluations_of_a_scan_share_a_total_time_budget() {
     );
 }
 
-/// A built-in that builds a huge value in one step: the worker's memory watchdog ends it, and
-/// that evaluation is cut (under the address-space limit, the allocation fails first: a crash).
+/// A built-in that builds a huge value in one step (a string of 900 MB): the worker's memory
+/// watchdog ends it, and that evaluation is cut (under the address-space limit, the
+/// allocation fails first: a crash).
 #[test]
 fn an_evaluation_that_grows_memory_past_the_budget_is_cut() {
-    let huge = "package envfence.huge\n\ndeny contains \"never\" if {\n\tinput.object.name == \"app0\"\n\tcount(numbers.range(1, 200000000)) < 0\n}\n";
+    let huge = "package envfence.huge\n\ndeny contains \"never\" if {\n\tinput.object.name == \"app0\"\n\tcount(sprintf(\"%0900000000d\", [1])) < 0\n}\n";
     let tmp = setup(1, &[LATEST, ("huge.rego", huge)]);
     let out = scan_bounded(tmp.path(), "json");
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));

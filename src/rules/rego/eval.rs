@@ -203,7 +203,13 @@ pub fn run(
     let plan = Plan {
         rego,
         topology: needs_topology.then_some(&shared.topology),
+        repeated: &shared.objects,
         count: jobs.jobs.len(),
+        singles: jobs
+            .jobs
+            .iter()
+            .filter(|j| matches!(j, Job::Repository(_)))
+            .count(),
         deadline: started + rego.budgets.total,
     };
     let done = pool::run(&plan, &|index| jobs.work(index))?;
@@ -437,7 +443,9 @@ impl RegoPolicies {
         let plan = Plan {
             rego: self,
             topology: None,
+            repeated: &[],
             count: queries.len(),
+            singles: 0,
             deadline: started + self.budgets.total,
         };
         let done = pool::run(&plan, &|index| {

@@ -11,6 +11,7 @@
 //! outlasts the budget is waited for.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -54,8 +55,14 @@ pub(super) struct Plan<'a> {
     pub rego: &'a RegoPolicies,
     /// The topology, when an input or the policies' data needs it.
     pub topology: Option<&'a Value>,
+    /// Values of the topology that inputs hold again (each placement's `input.object`): a
+    /// worker that has the topology gets them in an input by number (`wire.rs`).
+    pub repeated: &'a [Value],
     /// Pieces of work, asked for by index.
     pub count: usize,
+    /// The first pieces are long (repository-level evaluations): each is a batch of its own,
+    /// so that no other work waits behind it.
+    pub singles: usize,
     /// When the scan-wide budget runs out.
     pub deadline: Instant,
 }
@@ -89,16 +96,11 @@ fn in_workers(
     let workers = rayon::current_num_threads()
         .clamp(1, MAX_WORKERS)
         .min(plan.count);
-    let topology = plan.topology.map(|value| {
-        let mut bytes = Vec::new();
-        wire::encode(value, &mut bytes);
-        bytes
-    });
     let drive = Drive {
         exe,
         plan,
         work,
-        topology: topology.as_deref(),
+        topology: OnceLock::new(),
         memory_budget: (EVALUATION_MEMORY_BUDGET / workers as u64).max(MIN_WORKER_MEMORY),
         batch: (plan.count / (workers * 8)).clamp(1, 32),
         next: AtomicUsize::new(0),
@@ -128,8 +130,9 @@ struct Drive<'a> {
     exe: &'a std::path::Path,
     plan: &'a Plan<'a>,
     work: &'a (dyn Fn(usize) -> Option<Work> + Sync),
-    /// The topology's JSON, when needed.
-    topology: Option<&'a [u8]>,
+    /// The topology encoded (`wire.rs`), by the first thread that needs it, with the values
+    /// of [`Plan::repeated`] it kept.
+    topology: OnceLock<Option<(Vec<u8>, wire::Kept)>>,
     memory_budget: u64,
     /// Pieces of work taken at once.
     batch: usize,
@@ -160,12 +163,12 @@ impl Drive<'_> {
             if self.stop.load(Ordering::Relaxed) || Instant::now() >= self.plan.deadline {
                 break;
             }
-            let first = self.next.fetch_add(self.batch, Ordering::Relaxed);
-            if first >= self.plan.count {
+            let first = self.take();
+            if first.start >= self.plan.count {
                 break;
             }
             let mut batch = Vec::new();
-            for index in first..(first + self.batch).min(self.plan.count) {
+            for index in first.start..first.end.min(self.plan.count) {
                 match (self.work)(index) {
                     Some(work) => batch.push(Pending {
                         index,
@@ -211,11 +214,50 @@ impl Drive<'_> {
         Ok(out)
     }
 
+    fn topology(&self) -> Option<&(Vec<u8>, wire::Kept)> {
+        self.topology
+            .get_or_init(|| {
+                self.plan.topology.map(|value| {
+                    let keep = self
+                        .plan
+                        .repeated
+                        .iter()
+                        .filter_map(wire::identity)
+                        .collect();
+                    let mut bytes = Vec::new();
+                    let kept = wire::encode_keeping(value, &keep, &mut bytes);
+                    (bytes, kept)
+                })
+            })
+            .as_ref()
+    }
+
+    /// The next pieces of work to do.
+    fn take(&self) -> std::ops::Range<usize> {
+        let mut start = self.next.load(Ordering::Relaxed);
+        loop {
+            let size = if start < self.plan.singles {
+                1
+            } else {
+                self.batch
+            };
+            match self.next.compare_exchange_weak(
+                start,
+                start + size,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return start..start + size,
+                Err(now) => start = now,
+            }
+        }
+    }
+
     /// A fresh worker; `None` when the scan-wide budget ran out meanwhile.
     fn start(&self) -> anyhow::Result<Option<Process>> {
         let plan = self.plan;
         let topology = if plan.rego.reads_topology {
-            self.topology.map(|bytes| (bytes, true))
+            self.topology().map(|(bytes, _)| (bytes.as_slice(), true))
         } else {
             None
         };
@@ -250,7 +292,7 @@ impl Drive<'_> {
             .any(|p| matches!(p.work.input, Input::Topology));
         let mut sent = Ok(());
         if needs_topology && !worker.has_topology {
-            let bytes = self.topology.unwrap_or(&[0]);
+            let bytes = self.topology().map_or(&[0u8][..], |(bytes, _)| bytes);
             sent = worker.send(&ToWorker::Topology, &[bytes]);
             worker.has_topology = true;
         }
@@ -263,7 +305,10 @@ impl Drive<'_> {
                 let input = match &pending.work.input {
                     Input::Value(value) => {
                         let start = bytes.len();
-                        wire::encode(value, &mut bytes);
+                        match self.topology().filter(|_| worker.has_topology) {
+                            Some((_, kept)) => wire::encode_referring(value, kept, &mut bytes),
+                            None => wire::encode(value, &mut bytes),
+                        }
                         ranges.push(start..bytes.len());
                         InputKind::Inline
                     }

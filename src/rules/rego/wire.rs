@@ -7,6 +7,10 @@
 //! unsigned or signed integer, a float); a length (4 bytes) and UTF-8 (a string, or a number
 //! too large for 64 bits as its JSON); a count (4 bytes) and as many values (an array, a set)
 //! or key-value pairs (an object).
+//!
+//! The topology holds every placement's `input.object`, which its input holds again: encoding
+//! the topology keeps those objects (numbered in order), and a worker that has it receives
+//! each of them in an input as its number ([`Kept`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,6 +29,10 @@ const SET: u8 = 9;
 const UNDEFINED: u8 = 10;
 /// A number as its JSON text.
 const BIG: u8 = 11;
+/// The value that follows is kept, with the next number.
+const KEEP: u8 = 12;
+/// A kept value, by its number (4 bytes).
+const KEPT: u8 = 13;
 
 /// Strings up to this many bytes are made once per worker.
 const SHARED_STRING_BYTES: usize = 64;
@@ -33,46 +41,107 @@ const SHARED_STRINGS: usize = 100_000;
 
 /// Appends the encoding of `value` to `out`.
 pub(super) fn encode(value: &Value, out: &mut Vec<u8>) {
+    Encoder::Plain.value(value, out);
+}
+
+/// The values an encoding kept, by their identity (the address of the object they share).
+#[derive(Debug, Default)]
+pub(super) struct Kept(foldhash::HashMap<usize, u32>);
+
+/// An object's identity: its values are shared, and cloning one keeps the address.
+pub(super) fn identity(value: &Value) -> Option<usize> {
     match value {
-        Value::Null => out.push(NULL),
-        Value::Bool(false) => out.push(FALSE),
-        Value::Bool(true) => out.push(TRUE),
-        Value::Undefined => out.push(UNDEFINED),
-        Value::Number(n) => {
-            if let Some(u) = n.as_u64() {
-                out.push(UINT);
-                out.extend_from_slice(&u.to_le_bytes());
-            } else if let Some(i) = n.as_i64() {
-                out.push(INT);
-                out.extend_from_slice(&i.to_le_bytes());
-            } else if let Some(f) = n.as_f64() {
-                out.push(FLOAT);
-                out.extend_from_slice(&f.to_le_bytes());
-            } else {
-                out.push(BIG);
-                text(&value.to_string(), out);
+        Value::Object(fields) => Some(regorus::Rc::as_ptr(fields) as usize),
+        _ => None,
+    }
+}
+
+/// Encodes `value` keeping the objects whose identity is in `keep`.
+pub(super) fn encode_keeping(
+    value: &Value,
+    keep: &foldhash::HashSet<usize>,
+    out: &mut Vec<u8>,
+) -> Kept {
+    let mut kept = Kept::default();
+    Encoder::Keep(keep, &mut kept).value(value, out);
+    kept
+}
+
+/// Encodes `value` for a worker that holds the values of `kept`.
+pub(super) fn encode_referring(value: &Value, kept: &Kept, out: &mut Vec<u8>) {
+    Encoder::Refer(kept).value(value, out);
+}
+
+enum Encoder<'a> {
+    Plain,
+    Keep(&'a foldhash::HashSet<usize>, &'a mut Kept),
+    Refer(&'a Kept),
+}
+
+impl Encoder<'_> {
+    fn value(&mut self, value: &Value, out: &mut Vec<u8>) {
+        match (&mut *self, identity(value)) {
+            (Encoder::Keep(keep, kept), Some(id))
+                if keep.contains(&id) && !kept.0.contains_key(&id) =>
+            {
+                let number = u32::try_from(kept.0.len()).unwrap_or(u32::MAX);
+                kept.0.insert(id, number);
+                out.push(KEEP);
             }
+            (Encoder::Refer(kept), Some(id)) => {
+                if let Some(number) = kept.0.get(&id) {
+                    out.push(KEPT);
+                    out.extend_from_slice(&number.to_le_bytes());
+                    return;
+                }
+            }
+            _ => {}
         }
-        Value::String(s) => {
-            out.push(STRING);
-            text(s, out);
-        }
-        Value::Array(items) => {
-            out.push(ARRAY);
-            count(items.len(), out);
-            items.iter().for_each(|item| encode(item, out));
-        }
-        Value::Set(items) => {
-            out.push(SET);
-            count(items.len(), out);
-            items.iter().for_each(|item| encode(item, out));
-        }
-        Value::Object(fields) => {
-            out.push(OBJECT);
-            count(fields.len(), out);
-            for (key, field) in fields.iter() {
-                encode(key, out);
-                encode(field, out);
+        self.fields(value, out);
+    }
+
+    fn fields(&mut self, value: &Value, out: &mut Vec<u8>) {
+        match value {
+            Value::Null => out.push(NULL),
+            Value::Bool(false) => out.push(FALSE),
+            Value::Bool(true) => out.push(TRUE),
+            Value::Undefined => out.push(UNDEFINED),
+            Value::Number(n) => {
+                if let Some(u) = n.as_u64() {
+                    out.push(UINT);
+                    out.extend_from_slice(&u.to_le_bytes());
+                } else if let Some(i) = n.as_i64() {
+                    out.push(INT);
+                    out.extend_from_slice(&i.to_le_bytes());
+                } else if let Some(f) = n.as_f64() {
+                    out.push(FLOAT);
+                    out.extend_from_slice(&f.to_le_bytes());
+                } else {
+                    out.push(BIG);
+                    text(&value.to_string(), out);
+                }
+            }
+            Value::String(s) => {
+                out.push(STRING);
+                text(s, out);
+            }
+            Value::Array(items) => {
+                out.push(ARRAY);
+                count(items.len(), out);
+                items.iter().for_each(|item| self.value(item, out));
+            }
+            Value::Set(items) => {
+                out.push(SET);
+                count(items.len(), out);
+                items.iter().for_each(|item| self.value(item, out));
+            }
+            Value::Object(fields) => {
+                out.push(OBJECT);
+                count(fields.len(), out);
+                for (key, field) in fields.iter() {
+                    self.value(key, out);
+                    self.value(field, out);
+                }
             }
         }
     }
@@ -87,10 +156,11 @@ fn text(s: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// Reads values, sharing short strings across them.
+/// Reads values, sharing short strings across them, and keeping the values marked so.
 #[derive(Default)]
 pub(super) struct Decoder {
     strings: foldhash::HashMap<Box<str>, Value>,
+    kept: Vec<Value>,
 }
 
 impl Decoder {
@@ -154,6 +224,18 @@ impl Decoder {
                 }
                 Value::from(fields)
             }
+            KEEP => {
+                // Numbered before what it holds, as the encoder numbers them.
+                let number = self.kept.len();
+                self.kept.push(Value::Null);
+                let value = self.value(at)?;
+                self.kept[number] = value.clone();
+                value
+            }
+            KEPT => {
+                let number = u32::from_le_bytes(take(at)?);
+                self.kept.get(usize::try_from(number).ok()?)?.clone()
+            }
             _ => return None,
         })
     }
@@ -179,6 +261,27 @@ fn length(at: &mut &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_objects_are_sent_once() {
+        let object =
+            Value::from_json_str(r#"{"kind": "Job", "manifest": {"a": [1, 2]}}"#).expect("json");
+        let other = Value::from_json_str(r#"{"kind": "Job"}"#).expect("json");
+        let topology = Value::from(vec![object.clone(), other.clone()]);
+        let keep: foldhash::HashSet<usize> = identity(&object).into_iter().collect();
+        let mut bytes = Vec::new();
+        let kept = encode_keeping(&topology, &keep, &mut bytes);
+        let mut decoder = Decoder::default();
+        assert_eq!(decoder.decode(&bytes), Some(topology));
+        let input = Value::from(vec![object.clone(), other]);
+        let (mut plain, mut referring) = (Vec::new(), Vec::new());
+        encode(&input, &mut plain);
+        encode_referring(&input, &kept, &mut referring);
+        assert!(referring.len() < plain.len());
+        assert_eq!(decoder.decode(&referring), Some(input));
+        // A number it never kept is refused.
+        assert_eq!(decoder.decode(&[KEPT, 9, 0, 0, 0]), None);
+    }
 
     #[test]
     fn values_round_trip() {
