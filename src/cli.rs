@@ -82,9 +82,6 @@ enum Command {
     /// Run the `test_` rules of the Rego policies in a folder (as `opa test` does).
     #[command(after_help = TEST_POLICIES_EXAMPLES)]
     TestPolicies(TestPoliciesArgs),
-    /// Evaluates Rego policies for the envfence process that started it (internal).
-    #[command(name = "__rego-worker", hide = true)]
-    RegoWorker,
 }
 
 const TEST_POLICIES_EXAMPLES: &str = "\
@@ -341,12 +338,19 @@ fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 pub fn main() -> ExitCode {
-    // Rego policies are evaluated in child processes running this binary (`__rego-worker`).
+    // Rego policies are evaluated in child processes running this binary as `envfence
+    // __rego-worker`, a command of no help page, completion or man page.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "__rego-worker")
+    {
+        return ExitCode::from(envfence::rules::rego::serve_worker());
+    }
     if let Ok(exe) = std::env::current_exe() {
         envfence::rules::rego::set_worker_executable(exe);
     }
-    // Rego evaluations cannot be interrupted: when they run out of memory the process ends,
-    // with the same one line as any other error.
+    // Without this binary's path, Rego policies are evaluated in this process, and running
+    // out of their memory budget ends it, with the same one line as any other error.
     envfence::rules::rego::memory::on_exceeded(|reason| -> ! {
         eprintln!("envfence: error: {reason}");
         std::process::exit(2)
@@ -371,7 +375,6 @@ pub fn main() -> ExitCode {
         }
         Command::Man(args) => setup::run_man(args, <Cli as clap::CommandFactory>::command()),
         Command::TestPolicies(args) => run_test_policies(args),
-        Command::RegoWorker => Ok(envfence::rules::rego::serve_worker()),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -332,12 +332,7 @@ impl Drive<'_> {
                 let outcome = match received {
                     Ok(FromWorker::Answer(answer)) => {
                         last = Instant::now();
-                        let crashed = matches!(answer.outcome, Outcome::Crash(_));
                         pending.answers.push(answer);
-                        if crashed {
-                            // The worker ends after a panic: its state is unknown.
-                            return false;
-                        }
                         continue;
                     }
                     Ok(_) => Outcome::Crash("the worker answered out of turn".to_owned()),

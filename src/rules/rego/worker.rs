@@ -16,9 +16,9 @@
 //!
 //! A worker is started with an empty environment; its standard error is read by the parent
 //! and never shown (a crash is described from it). It ends when its input closes, when its
-//! parent goes away ([`memory::ProcessGuard`]), when its memory passes its budget (with exit
-//! code [`MEMORY_EXIT`]), and after answering a query whose evaluation panicked (the
-//! interpreter's state is unknown then).
+//! parent goes away ([`ProcessGuard`]), or when its memory passes its budget (with exit code
+//! [`MEMORY_EXIT`]). After a panic, which is caught and answered, it goes on from the
+//! compiled policies, as the interpreter's state is unknown then.
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -180,7 +180,9 @@ fn serve_on(input: &mut impl Read, output: &mut impl Write) -> Option<()> {
                 }
             }
             ToWorker::Evaluate { items } => {
-                let engine = engine.as_mut()?;
+                let compiled = &engine;
+                let mut engine = compiled.clone()?;
+                let engine = &mut engine;
                 // Every frame of the request is read before anything is evaluated, so that
                 // the parent never waits to write while an evaluation runs.
                 let mut frames = Vec::new();
@@ -196,14 +198,16 @@ fn serve_on(input: &mut impl Read, output: &mut impl Write) -> Option<()> {
                         InputKind::Topology => topology.clone(),
                         InputKind::Undefined => Value::Undefined,
                     };
-                    engine.set_input(value);
+                    engine.set_input(value.clone());
                     for query in &item.queries {
                         let answer = ask(engine, query);
-                        let crashed = matches!(answer.outcome, Outcome::Crash(_));
-                        send(output, &FromWorker::Answer(answer))?;
-                        if crashed {
-                            return Some(());
+                        if matches!(answer.outcome, Outcome::Crash(_)) {
+                            // A panic may leave the interpreter in any state: go on from the
+                            // compiled one.
+                            *engine = compiled.clone()?;
+                            engine.set_input(value.clone());
                         }
+                        send(output, &FromWorker::Answer(answer))?;
                     }
                 }
             }
