@@ -24,8 +24,9 @@ use super::{
 pub const EVALUATION_TIME_BUDGET: Duration = Duration::from_secs(2);
 
 /// Wall time all evaluations of a scan (one side of a diff-aware scan), or all tests of
-/// `envfence test-policies`, may take together, starting the workers included. What is left
-/// when it runs out is not evaluated.
+/// `envfence test-policies`, may take together, from the moment evaluating begins (building
+/// the inputs and starting the workers included). What is left when it runs out is not
+/// evaluated.
 pub const TOTAL_EVALUATION_TIME_BUDGET: Duration = Duration::from_secs(60);
 
 /// How long past its budget an evaluation may take to answer before its worker is killed:

@@ -97,6 +97,14 @@ impl ProcessGuard {
         ProcessGuard { limit, budget }
     }
 
+    /// Ends the process as the watchdog would, if it is over its budget now: called after a
+    /// long evaluation, so that the watchdog's next look does not blame the next one.
+    pub(super) fn check(&self, exit_code: i32) {
+        if resident_bytes().is_some_and(|now| now > self.limit.load(Ordering::Relaxed)) {
+            std::process::exit(exit_code);
+        }
+    }
+
     /// The process's present size becomes the base of its budget (after it has read the
     /// policies and the topology, which are not the policies' doing).
     pub(super) fn rebase(&self) {

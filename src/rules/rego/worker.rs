@@ -43,6 +43,10 @@ pub const MEMORY_EXIT: i32 = 86;
 /// their fields fit many times over.
 const MAX_ANSWER_BYTES: u64 = 256 << 20;
 
+/// An evaluation that took this long may have grown the worker past its memory budget: the
+/// worker looks before answering, so that the memory is blamed on it (a quick one cannot).
+const LONG_EVALUATION: Duration = Duration::from_millis(5);
+
 /// Bytes of a worker's standard error kept to describe a crash.
 const STDERR_KEPT: usize = 16 << 10;
 
@@ -201,6 +205,11 @@ fn serve_on(input: &mut impl Read, output: &mut impl Write) -> Option<()> {
                     engine.set_input(value.clone());
                     for query in &item.queries {
                         let answer = ask(engine, query);
+                        if answer.duration >= LONG_EVALUATION {
+                            if let Some(guard) = &guard {
+                                guard.check(MEMORY_EXIT);
+                            }
+                        }
                         if matches!(answer.outcome, Outcome::Crash(_)) {
                             // A panic may leave the interpreter in any state: go on from the
                             // compiled one.
