@@ -124,6 +124,13 @@ fn run_test_policies(args: TestPoliciesArgs) -> anyhow::Result<u8> {
             }
         };
         writeln!(out, "{line}")?;
+        for printed in o
+            .prints
+            .iter()
+            .filter(|_| args.verbose || o.result != TestResult::Pass)
+        {
+            writeln!(out, "  {}", envfence::sanitize::text(printed))?;
+        }
     }
     writeln!(
         out,
@@ -333,8 +340,19 @@ fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 pub fn main() -> ExitCode {
-    // Rego evaluations cannot be interrupted: when they run out of memory the process ends,
-    // with the same one line as any other error.
+    // Rego policies are evaluated in child processes running this binary as `envfence
+    // __rego-worker`, a command of no help page, completion or man page.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "__rego-worker")
+    {
+        return ExitCode::from(envfence::rules::rego::serve_worker());
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        envfence::rules::rego::set_worker_executable(exe);
+    }
+    // Without this binary's path, Rego policies are evaluated in this process, and running
+    // out of their memory budget ends it, with the same one line as any other error.
     envfence::rules::rego::memory::on_exceeded(|reason| -> ! {
         eprintln!("envfence: error: {reason}");
         std::process::exit(2)

@@ -234,6 +234,14 @@ impl Policies {
         Ok(())
     }
 
+    /// Lowers the Rego time budgets of the policies added so far (never raises them): for
+    /// tests that must not wait a minute.
+    pub fn lower_rego_time_budgets(&mut self, budgets: rego::TimeBudgets) {
+        if let Some(compiled) = &mut self.rego {
+            std::sync::Arc::make_mut(compiled).lower_time_budgets(budgets);
+        }
+    }
+
     /// The Rego policies in force, if any.
     pub fn rego(&self) -> Option<&rego::RegoPolicies> {
         self.rego.as_deref()

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use regorus::Value;
+use serde::{Deserialize, Serialize};
 
 use super::eval::Subject;
 use super::input::field;
@@ -69,54 +70,104 @@ fn text_of(value: &Value) -> Option<String> {
     }
 }
 
+/// Characters of a message's `rule`, `severity` or `location.file` kept (a path is at most
+/// 4,096 bytes on Linux).
+const MAX_FIELD_CHARS: usize = 4096;
+
+/// What a finding takes from one member of a set, read where the policy was evaluated (a
+/// worker process hands this back, not the member: `worker.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Message {
+    /// The message, cut after [`MAX_MESSAGE_CHARS`].
+    text: String,
+    /// `rule` and `severity`, when they are strings.
+    rule: Option<String>,
+    severity: Option<String>,
+    /// `location`, when the member has one.
+    location: Option<GivenLocation>,
+}
+
+/// A message's `location` as given: `file` when it is a string, `line` and `column` when they
+/// are whole numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct GivenLocation {
+    file: Option<String>,
+    line: Option<u64>,
+    column: Option<u64>,
+}
+
+fn cut(text: &str, chars: usize) -> String {
+    text.chars().take(chars).collect()
+}
+
+impl Message {
+    /// The message of one member of a set; `None` for `null` or an undefined member.
+    pub(super) fn of(member: &Value) -> Option<Message> {
+        let is_object = member.as_object().is_ok();
+        let text = if is_object {
+            field(member, "msg")
+                .and_then(text_of)
+                .unwrap_or_else(|| member.to_string())
+        } else {
+            text_of(member)?
+        };
+        let text: String = if text.chars().count() > MAX_MESSAGE_CHARS {
+            text.chars().take(MAX_MESSAGE_CHARS).chain(['…']).collect()
+        } else {
+            text
+        };
+        let string = |value: &Value, key: &str| {
+            field(value, key)
+                .and_then(|v| v.as_string().ok())
+                .map(|v| cut(v, MAX_FIELD_CHARS))
+        };
+        let location = field(member, "location").map(|l| GivenLocation {
+            file: string(l, "file"),
+            line: field(l, "line").and_then(|v| v.as_u64().ok()),
+            column: field(l, "column").and_then(|v| v.as_u64().ok()),
+        });
+        Some(Message {
+            text,
+            rule: string(member, "rule"),
+            severity: string(member, "severity"),
+            location,
+        })
+    }
+}
+
 /// A message of set `set` as a finding; `None` when the config turned its rule off.
 pub(super) fn finding(
     package: &Package,
     set: &str,
-    member: &Value,
+    message: &Message,
     subject: &Subject<'_>,
     ctx: &RuleContext<'_>,
 ) -> Option<Finding> {
-    let is_object = member.as_object().is_ok();
-    let message = if is_object {
-        field(member, "msg")
-            .and_then(text_of)
-            .unwrap_or_else(|| member.to_string())
-    } else {
-        text_of(member)?
-    };
-    let message: String = if message.chars().count() > MAX_MESSAGE_CHARS {
-        message
-            .chars()
-            .take(MAX_MESSAGE_CHARS)
-            .chain(['…'])
-            .collect()
-    } else {
-        message
-    };
-    let own_rule = field(member, "rule")
-        .and_then(|r| r.as_string().ok())
-        .map(|r| rule_part(r))
+    let own_rule = message
+        .rule
+        .as_deref()
+        .map(rule_part)
         .filter(|r| !r.is_empty());
     let rule = own_rule
         .and_then(|r| package.rule_id(&r))
         .or_else(|| package.rule_id(set))?;
-    let given = field(member, "severity")
-        .and_then(|v| v.as_string().ok())
-        .and_then(|v| match v.as_ref() {
-            "error" | "deny" | "violation" => Some(Severity::Error),
-            "warning" | "warn" => Some(Severity::Warning),
-            "info" | "note" => Some(Severity::Info),
-            _ => None,
-        });
+    let given = message.severity.as_deref().and_then(|v| match v {
+        "error" | "deny" | "violation" => Some(Severity::Error),
+        "warning" | "warn" => Some(Severity::Warning),
+        "info" | "note" => Some(Severity::Info),
+        _ => None,
+    });
     let severity = match ctx.policies.rego_level(rule) {
         Some(level) => level?,
         None => given.unwrap_or_else(|| default_severity(set)),
     };
-    let location = field(member, "location")
+    let location = message
+        .location
+        .as_ref()
         .and_then(|l| location_of(l, &subject.location))
         .unwrap_or_else(|| subject.location.clone());
-    let mut f = Finding::new(rule, severity, location, message.clone()).discriminator(&message);
+    let text = &message.text;
+    let mut f = Finding::new(rule, severity, location, text.clone()).discriminator(text);
     if let Some(p) = subject.placement {
         let cluster = &ctx.topology.clusters[p.cluster];
         f = f
@@ -132,25 +183,20 @@ pub(super) fn finding(
 
 /// A policy's `location`: `{"file", "line", "column"}`, each optional; the file defaults to
 /// the placement's. A path that is not repository-relative is ignored.
-fn location_of(value: &Value, default: &Location) -> Option<Location> {
-    let file = match field(value, "file").and_then(|f| f.as_string().ok()) {
-        Some(f) if is_repository_path(f) => Arc::from(f.as_ref()),
+fn location_of(given: &GivenLocation, default: &Location) -> Option<Location> {
+    let file = match &given.file {
+        Some(f) if is_repository_path(f) => Arc::from(f.as_str()),
         Some(_) => return None,
         None => Arc::clone(&default.file),
     };
-    let number = |key: &str| {
-        field(value, key)
-            .and_then(|v| v.as_u64().ok())
-            .and_then(|n| u32::try_from(n).ok())
-            .filter(|n| *n >= 1)
-    };
-    let line = number("line").unwrap_or(if Arc::ptr_eq(&file, &default.file) {
+    let number = |n: Option<u64>| n.and_then(|n| u32::try_from(n).ok()).filter(|n| *n >= 1);
+    let line = number(given.line).unwrap_or(if Arc::ptr_eq(&file, &default.file) {
         default.line
     } else {
         1
     });
     let mut location = Location::new(&file, line);
-    if let Some(column) = number("column") {
+    if let Some(column) = number(given.column) {
         location = location.with_column(column);
     }
     Some(location)

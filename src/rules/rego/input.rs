@@ -298,10 +298,10 @@ impl<'a> Shared<'a> {
         shared
     }
 
-    /// Frees the values, and the engine that holds them as data, on a thread of their own:
-    /// that takes a while, and the report need not wait for it.
-    pub(super) fn drop_in_background(self, engine: regorus::Engine) {
-        let values = (self.documents, self.objects, self.topology, engine);
+    /// Frees the values on a thread of their own: that takes a while, and the report need
+    /// not wait for it.
+    pub(super) fn drop_in_background(self) {
+        let values = (self.documents, self.objects, self.topology);
         crate::background::drop_in_background(values);
     }
 

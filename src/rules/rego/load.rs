@@ -66,5 +66,5 @@ pub fn test_dir(dir: &std::path::Path) -> anyhow::Result<Vec<TestOutcome>> {
         "no .rego files in {}",
         crate::config::shown_path(dir)
     );
-    Ok(RegoPolicies::compile(&sources)?.run_tests())
+    RegoPolicies::compile(&sources)?.run_tests()
 }
