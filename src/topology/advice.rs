@@ -183,7 +183,8 @@ pub(crate) struct Inputs<'i, 'a> {
     pub selectors: Vec<SelectorUse>,
     /// Whether anything was placed (catalogs place nothing).
     pub placed_any: bool,
-    /// Whether some document is a deployer of a family.
+    /// Whether some document is a deployer of a family (asked only when nothing was placed;
+    /// `false` otherwise).
     pub has_deployer: bool,
 }
 

@@ -126,9 +126,12 @@ pub(crate) fn build_with_families(
             .flat_map(|f| f.cluster_selectors(&index))
             .collect(),
         placed_any: !placements.is_empty(),
-        has_deployer: index
-            .all_docs()
-            .any(|(_, d)| family::family_of_deployer(families, d).is_some()),
+        // Only a repository where nothing was placed needs the answer (a catalog has no
+        // deployer): asking every document of a large repository costs time.
+        has_deployer: placements.is_empty()
+            && index
+                .all_docs()
+                .any(|(_, d)| family::family_of_deployer(families, d).is_some()),
     });
     let mut topology = Topology {
         clusters: done.inventory.clusters,
