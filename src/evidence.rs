@@ -173,6 +173,8 @@ pub enum Hop {
     FolderConvention(Box<FolderConventionHop>),
     /// A deployer standing for a payload envfence did not read (DESIGN §3 opaque placement).
     Opaque(Box<OpaqueHop>),
+    /// A kustomize edit changed the object: a JSON patch operation, a replacement or a var.
+    KustomizeEdit(Box<KustomizeEditHop>),
     /// The placed object itself (see [`ObjectId`]).
     Object { id: ObjectId },
     /// A rule's own words about a hop it adds to a finding (a value and where it is set).
@@ -189,6 +191,28 @@ pub struct GeneratedHop {
 pub struct KustomizeChartHop {
     pub chart: Arc<str>,
     pub render: Arc<str>,
+}
+
+/// What a kustomize edit did to a field of the object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KustomizeEditHop {
+    pub edit: KustomizeEdit,
+    /// The field it changed: a JSON pointer (`/spec/source/path`) or a kustomize field path
+    /// (`spec.template.spec.containers.[name=app].env.[name=DB].value`).
+    pub field: Arc<str>,
+    /// The value it wrote, when that is one piece of text.
+    pub value: Option<Arc<str>>,
+}
+
+/// Which kind of kustomize edit changed a field.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KustomizeEdit {
+    /// An operation of a JSON patch (`patches`, `patchesJson6902`): `add`, `replace`, ...
+    JsonPatch { op: &'static str },
+    /// A `replacements` entry, copying a field of another object (`ConfigMap/db data.host`).
+    Replacement { source: Arc<str> },
+    /// A `vars` entry (`$(DB_HOST)`), with the field it reads (`ConfigMap/db data.host`).
+    Var { name: Arc<str>, source: Arc<str> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -450,6 +474,23 @@ impl fmt::Display for Hop {
                 "opaque placement: the contents of {} {} were not read ({}); it is judged by its own {}",
                 h.kind, h.name, h.why, h.judged_by
             ),
+            Hop::KustomizeEdit(h) => {
+                match &h.edit {
+                    KustomizeEdit::JsonPatch { op } => {
+                        write!(f, "kustomize JSON patch: {op} {}", h.field)?;
+                    }
+                    KustomizeEdit::Replacement { source } => {
+                        write!(f, "kustomize replacement: {} from {source}", h.field)?;
+                    }
+                    KustomizeEdit::Var { name, source } => {
+                        write!(f, "kustomize var $({name}) from {source} in {}", h.field)?;
+                    }
+                }
+                if let Some(value) = &h.value {
+                    write!(f, " = {value}")?;
+                }
+                Ok(())
+            }
             Hop::Object { id } => write!(f, "{id}"),
             Hop::Said(text) => write!(f, "{text}"),
         }

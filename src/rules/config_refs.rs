@@ -176,23 +176,20 @@ const POD_KINDS: &[&str] = &[
 /// The values and references of one placement.
 pub fn references(
     p: &Placement,
+    topology: &Topology,
     files: &[SourceFile],
     by_path: &HashMap<&str, usize>,
 ) -> Vec<Reference> {
     let mut out = Vec::new();
-    let file = &p.object.file;
-    let at = |line: u32| Location::new(file, line);
     if (p.object.kind == "ConfigMap" || p.object.kind == "Secret") && p.object.doc.is_none() {
         generator_literals(p, files, by_path, &mut out);
         return out;
     }
-    let Some(doc) = p
-        .object
-        .doc
-        .and_then(|r| files.get(r.file)?.documents.get(r.doc))
-    else {
+    let Some(doc) = p.object.doc.and_then(|r| topology.document(files, r)) else {
         return out;
     };
+    // A value a kustomize edit set points at the edit's line.
+    let at = |line: u32| doc.at(line);
     if p.object.kind == "ConfigMap" {
         for e in doc.root.get("data").and_then(Node::as_map).unwrap_or(&[]) {
             if let (Some(k), Some(v)) = (e.key.as_str(), e.value.as_str()) {
@@ -621,7 +618,7 @@ impl<'t> ReferencePass<'t> {
             .enumerate()
             .map(|(run, placements)| {
                 let first = run * PLACEMENTS_PER_RUN;
-                Self::of_run(files, &by_path, &classifier, first, placements)
+                Self::of_run(files, topology, &by_path, &classifier, first, placements)
             })
             .collect();
         let mut pass = ReferencePass {
@@ -643,6 +640,7 @@ impl<'t> ReferencePass<'t> {
     /// The pass over `placements`, the first of which is placement `first`.
     fn of_run(
         files: &'t [SourceFile],
+        topology: &'t Topology,
         by_path: &HashMap<&'t str, usize>,
         classifier: &Classifier,
         first: usize,
@@ -651,7 +649,7 @@ impl<'t> ReferencePass<'t> {
         let mut pass = ReferencePass::default();
         // References are worked out per placement as the pass reaches it, not kept for all
         // placements at once: at 1,000 applications they were megabytes at the scan's peak.
-        let mut refs = LastReferences::new(files, by_path);
+        let mut refs = LastReferences::new(files, topology, by_path);
         for (at, p) in placements.iter().enumerate() {
             let class = slot(p.workload_class);
             if !p.patch && class.is_none() {
@@ -763,7 +761,7 @@ pub fn check(
             continue;
         }
         let mut f = Finding::new(rule, severity, location, message)
-            .resource(resource_of(p, ctx.files))
+            .resource(resource_of(p, ctx.topology, ctx.files))
             .subject(&p.object.file, p.object.line)
             .cluster(c.name.clone(), c.environment.as_str())
             .discriminator(&r.what);
@@ -797,14 +795,20 @@ pub fn check(
 /// holding every placement's references at once.
 struct LastReferences<'a, 'p> {
     files: &'a [SourceFile],
+    topology: &'a Topology,
     by_path: &'a HashMap<&'a str, usize>,
     last: Option<(&'p Placement, Vec<Reference>, Vec<Verdict>)>,
 }
 
 impl<'a, 'p> LastReferences<'a, 'p> {
-    fn new(files: &'a [SourceFile], by_path: &'a HashMap<&'a str, usize>) -> Self {
+    fn new(
+        files: &'a [SourceFile],
+        topology: &'a Topology,
+        by_path: &'a HashMap<&'a str, usize>,
+    ) -> Self {
         LastReferences {
             files,
+            topology,
             by_path,
             last: None,
         }
@@ -820,7 +824,7 @@ impl<'a, 'p> LastReferences<'a, 'p> {
                 && q.renders_chart == p.renders_chart
         };
         if !self.last.as_ref().is_some_and(|(q, _, _)| same(q)) {
-            let refs = references(p, self.files, self.by_path);
+            let refs = references(p, self.topology, self.files, self.by_path);
             let classes = refs.iter().map(|r| classifier.classify(r)).collect();
             self.last = Some((p, refs, classes));
         }

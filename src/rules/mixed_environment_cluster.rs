@@ -105,7 +105,7 @@ impl Rule for MixedEnvironmentCluster {
                     object_label(production),
                 );
                 let mut finding = Finding::new(self.id(), severity, location, message)
-                    .resource(resource_of(first, ctx.files))
+                    .resource(resource_of(first, ctx.topology, ctx.files))
                     .subject(&first.object.file, first.object.line)
                     .cluster(cluster.name.clone(), cluster.environment.as_str())
                     .discriminator(&source);

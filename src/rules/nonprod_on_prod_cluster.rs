@@ -104,7 +104,7 @@ impl Rule for NonprodOnProdCluster {
                     ));
                 }
                 let mut finding = Finding::new(self.id(), severity, location, message)
-                    .resource(resource_of(first, ctx.files))
+                    .resource(resource_of(first, ctx.topology, ctx.files))
                     .subject(&first.object.file, first.object.line)
                     .cluster(c.name.clone(), c.environment.as_str());
                 for hop in &first.evidence {

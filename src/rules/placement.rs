@@ -128,11 +128,15 @@ pub fn labels_of(placements: &[&Placement], max: usize) -> String {
 
 /// The resource a finding about this placement names: its identity on the cluster (after
 /// kustomize's renames) and the document's apiVersion.
-pub fn resource_of(p: &Placement, files: &[SourceFile]) -> ResourceId {
+pub fn resource_of(
+    p: &Placement,
+    topology: &crate::topology::Topology,
+    files: &[SourceFile],
+) -> ResourceId {
     let api_version = p
         .object
         .doc
-        .and_then(|r| files.get(r.file)?.documents.get(r.doc))
+        .and_then(|r| topology.document(files, r))
         .and_then(|d| d.id.api_version.clone());
     ResourceId {
         api_version,

@@ -98,7 +98,7 @@ impl Rule for WorkloadOutsideItsTier {
                     examples.join(", "),
                 );
                 let mut finding = Finding::new(self.id(), severity, location, message)
-                    .resource(resource_of(first, ctx.files))
+                    .resource(resource_of(first, ctx.topology, ctx.files))
                     .subject(&first.object.file, first.object.line)
                     .cluster(c.name.clone(), c.environment.as_str())
                     .discriminator(purpose.as_str());

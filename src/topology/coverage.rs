@@ -94,6 +94,8 @@ pub fn compute(index: &RepoIndex<'_>, placements: &[Placement], roots: &[FamilyR
         .filter(|p| !p.is_opaque())
         .filter_map(|p| p.object.doc)
     {
+        // A document kustomize edits changed counts as the one written.
+        let r = index.original(r);
         placed_docs[starts[r.file] + r.doc] = true;
     }
     let mut coverage = Coverage {
@@ -104,7 +106,8 @@ pub fn compute(index: &RepoIndex<'_>, placements: &[Placement], roots: &[FamilyR
     // Objects a renderer produced count like the repository's own (docs/json-schema.md).
     for (r, d) in index
         .all_docs_with_rendered()
-        .filter(|(_, d)| d.is_manifest())
+        // kustomize reads a local-config object but never outputs it: nothing deploys it.
+        .filter(|(r, d)| d.is_manifest() && !index.is_local_config(*r))
     {
         coverage.objects += 1;
         if placed_docs[starts[r.file] + r.doc] {

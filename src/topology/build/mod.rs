@@ -54,12 +54,17 @@ pub(crate) fn build_with_families(
     renders: &helm::Renders,
     families: &[&dyn Family],
 ) -> Topology {
-    let index = RepoIndex::with_rendered(files, renders.first_rendered);
+    let mut index = RepoIndex::with_rendered(files, renders.first_rendered);
+    // kustomize's JSON patches and replacements change objects before anything is placed:
+    // the changed documents join the index, and the expansions find them by level.
+    let prepared = kustomize::prepare_edits(&index, Some(renders), &config.limits);
+    index.add_changed(prepared.files, prepared.origins);
     let mut inventory = Inventory::build(config);
     for f in families {
         f.declare_clusters(&index, &mut inventory);
     }
     let mut worklist = Worklist::new(&index, inventory, config, renders, families);
+    worklist.use_edits(prepared.table, prepared.cuts);
     for stage in [Stage::Roots, Stage::Deployers, Stage::Conventions] {
         for f in families.iter().filter(|f| f.stage() == Some(stage)) {
             f.seed(&mut worklist);
@@ -120,6 +125,9 @@ pub(crate) fn build_with_families(
         rendered_from: renders.first_rendered,
         render_requests: done.requests,
         rendered_values: done.rendered_values,
+        changed_from: files.len(),
+        changed: Vec::new(),
+        changed_origins: index.changed_origins().to_vec(),
     };
     topology.manifests += topology.rendered_objects();
     for p in &mut topology.placements {
@@ -127,6 +135,7 @@ pub(crate) fn build_with_families(
     }
     tiers::assign_tiers(&mut topology.clusters, config);
     tiers::assign_purposes(&mut topology, &index);
+    topology.changed = index.take_changed();
     order::sort_placements(&mut topology.placements);
     topology
         .unresolved

@@ -12,9 +12,14 @@
 //! scope); `resolve` reads kustomizations into that shared tree, and `flatten` walks the tree
 //! into the items one expansion places.
 
+mod edit;
+mod fields;
 mod flatten;
+mod json_patch;
 mod resolve;
+mod select;
 
+pub use edit::{prepare_edits, EditTable, Prepared};
 pub use resolve::{Expander, ExpanderCaches, InflatedChart};
 
 use compact_str::CompactString;
@@ -60,6 +65,33 @@ pub struct Item {
     /// `images:` overrides on the way, innermost first (outer kustomizations apply last).
     /// Shared by the objects under the same kustomizations: each would otherwise copy them.
     pub images: Option<Arc<[ImageOverride]>>,
+    /// The object's name as a kustomize edit left it (the affixes of the levels inside that
+    /// edit in it): `prefix` and `suffix` are then those of the levels outside it. `None`:
+    /// the document's own name.
+    pub name: Option<CompactString>,
+    /// The object as the repository wrote it (`source` is the edited document, if edits
+    /// changed it).
+    pub origin: ItemSource,
+    /// For the edits' preparing pass: the object's path below the level it gathers for.
+    pub path: Box<[u32]>,
+}
+
+impl Item {
+    /// An object placed as it is: no kustomization's transforms, no edits.
+    pub fn plain(source: ItemSource) -> Item {
+        Item {
+            origin: source.clone(),
+            source,
+            chain: Vec::new(),
+            namespace: None,
+            prefix: String::new(),
+            suffix: String::new(),
+            patch: false,
+            images: None,
+            name: None,
+            path: Box::default(),
+        }
+    }
 }
 
 /// One entry of a kustomization's `images:`.
@@ -273,25 +305,44 @@ pub fn placed_identity(
         (ItemSource::Generated(generator), _) => (generator.kind, Some(&generator.name), None),
         _ => ("", None, None),
     };
+    let name = item.name.as_deref().or(name);
+    let (name, namespace) = transformed(
+        kind,
+        name,
+        own_ns,
+        &item.prefix,
+        &item.suffix,
+        item.namespace.as_deref(),
+    );
+    (kind.into(), name, namespace)
+}
+
+/// The name and namespace an object of `kind` named `name` (in `own_ns`) has once
+/// kustomize's name affixes and namespace (`namespace`: the one the levels set) apply.
+pub(super) fn transformed(
+    kind: &str,
+    name: Option<&str>,
+    own_ns: Option<&str>,
+    prefix: &str,
+    suffix: &str,
+    namespace: Option<&str>,
+) -> (Option<CompactString>, Option<CompactString>) {
     let affixed = |name: &str| {
-        let mut out =
-            CompactString::with_capacity(item.prefix.len() + name.len() + item.suffix.len());
-        out.push_str(&item.prefix);
+        let mut out = CompactString::with_capacity(prefix.len() + name.len() + suffix.len());
+        out.push_str(prefix);
         out.push_str(name);
-        out.push_str(&item.suffix);
+        out.push_str(suffix);
         out
     };
     let owned = |s: Option<&str>| s.map(CompactString::from);
     match kind {
         // kustomize renames Namespace objects to the namespace it sets, and never prefixes them.
-        "Namespace" => (kind.into(), owned(item.namespace.as_deref().or(name)), None),
-        "CustomResourceDefinition" => (kind.into(), owned(name), None),
-        k if is_cluster_scoped(k) => (kind.into(), name.map(affixed), None),
-        _ => (
-            kind.into(),
-            name.map(affixed),
-            owned(item.namespace.as_deref().or(own_ns)),
-        ),
+        "Namespace" => (owned(namespace.or(name)), None),
+        // A cluster-scoped object keeps the namespace its file gives it, if any: kustomize's
+        // namespace does not touch it.
+        "CustomResourceDefinition" => (owned(name), owned(own_ns)),
+        k if is_cluster_scoped(k) => (name.map(affixed), owned(own_ns)),
+        _ => (name.map(affixed), owned(namespace.or(own_ns))),
     }
 }
 

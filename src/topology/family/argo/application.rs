@@ -28,6 +28,8 @@ pub(super) struct AppSpec {
     pub(super) doc: Option<DocRef>,
     pub(super) first_line: u32,
     pub(super) file: Arc<str>,
+    /// Where the lines a kustomize edit set come from (see [`crate::documents::Document::at`]).
+    pub(super) origins: Option<Arc<[Location]>>,
     pub(super) name: String,
     pub(super) name_line: u32,
     pub(super) labels: Vec<(String, String)>,
@@ -59,6 +61,12 @@ pub(super) struct SourceSpec {
 type Subst<'a> = dyn Fn(&str) -> Result<String, String> + 'a;
 
 impl AppSpec {
+    /// Where line `line` of the Application is written (a kustomize edit's line for a field
+    /// it set).
+    pub(super) fn at(&self, line: u32) -> Location {
+        crate::documents::located(&self.file, self.origins.as_deref(), line)
+    }
+
     /// Reads an Application-shaped node (`metadata` + `spec`), substituting every string.
     /// With `lenient_sources`, a source field that cannot be resolved keeps its text and marks
     /// the source unresolved instead of failing (the destination must still resolve).
@@ -147,6 +155,7 @@ impl AppSpec {
             doc: None,
             first_line: root.span.start.line,
             file: Arc::clone(file),
+            origins: None,
             name,
             name_line: name_node.map_or(root.span.start.line, |n| n.span.start.line),
             labels,
@@ -173,7 +182,7 @@ pub(super) fn deliver_app(
     ephemeral: bool,
     out: &mut Outcome,
 ) {
-    let at = |line: u32| Location::new(&app.file, line);
+    let at = |line: u32| app.at(line);
     let (cluster, dest_hop) = match (&app.dest_name, &app.dest_server) {
         (Some((name, line)), _) if name == IN_CLUSTER => (
             inventory.in_cluster(host, at(*line)),
@@ -293,7 +302,7 @@ fn deliver_source(
         ref signals,
         ..
     } = *run;
-    let at = |line: u32| Location::new(&app.file, line);
+    let at = |line: u32| app.at(line);
     let vocabulary = inventory.vocabulary().clone();
     let opaque = |why: String, hop_line: u32, hop: Hop, chart: bool| OpaqueSource {
         why,
@@ -451,7 +460,7 @@ fn deliver_chart(
         path_line,
         assumed,
     } = place;
-    let at = |line: u32| Location::new(&app.file, line);
+    let at = |line: u32| app.at(line);
     // Rendered with helm when it can be; otherwise the Application stands for its chart
     // as an opaque placement, with a note that says why.
     let note = Unresolved {
@@ -567,7 +576,7 @@ pub(super) fn opaque_application(
     let mut evidence = run.hops_to_destination();
     evidence.push(payload.hop);
     evidence.push(Evidence::new(
-        Location::new(&app.file, app.name_line),
+        app.at(app.name_line),
         Hop::Opaque(Box::new(OpaqueHop {
             kind: "Application".into(),
             name: app.name.as_str().into(),

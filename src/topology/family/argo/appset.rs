@@ -113,6 +113,7 @@ pub(super) fn run_appset(
             Ok(mut app) => {
                 // Generated Applications stand on the ApplicationSet's document.
                 app.doc = Some(doc);
+                app.origins.clone_from(&d.origins);
                 deliver_app(
                     index,
                     inventory,
@@ -161,7 +162,7 @@ pub(super) fn generate_bounded(
     ceiling: usize,
     out: &mut Outcome,
 ) -> Generated {
-    let location = Location::new(&d.file, g.span.start.line);
+    let location = d.at(g.span.start.line);
     for combiner in ["matrix", "merge"] {
         let Some(node) = g.get(combiner) else {
             continue;
@@ -297,8 +298,7 @@ pub(super) fn generate(
     g: &Node,
     out: &mut Outcome,
 ) -> (Vec<Params>, bool) {
-    let file = &d.file;
-    let at = |line: u32| Location::new(file, line);
+    let at = |line: u32| d.at(line);
     if let Some(list) = g.get("list") {
         let mut sets = Vec::new();
         for element in list.get("elements").and_then(Node::as_seq).unwrap_or(&[]) {

@@ -103,7 +103,10 @@ fn seed_roots(w: &mut Worklist<'_>) {
         }
     }
     for (r, d) in &argo {
-        if covered_by_others(&d.file, *r, &sources) {
+        // One in a kustomization's folder is run after the others: an overlay that includes
+        // it (and may patch it) is to reach it first.
+        let in_kustomization = index.kustomization_in(index::parent(&d.file)).is_some();
+        if in_kustomization || covered_by_others(&d.file, *r, &sources) {
             contained.push(*r);
         } else {
             roots.push(*r);
@@ -176,6 +179,7 @@ pub fn run(
             match spec {
                 Ok(mut spec) => {
                     spec.doc = Some(doc);
+                    spec.origins.clone_from(&d.origins);
                     deliver_app(
                         index,
                         inventory,

@@ -131,7 +131,7 @@ fn seed_unreached(w: &mut Worklist<'_>) {
             continue;
         }
         let d = w.index().doc(r);
-        let location = Location::new(&d.file, d.first_line);
+        let location = d.at(d.first_line);
         let remote = d
             .root
             .get("spec")
@@ -199,7 +199,7 @@ pub fn run(index: &RepoIndex<'_>, inventory: &mut Inventory, job: &Job<'_>) -> O
     }
     let spec = d.root.get("spec");
     let name = d.id.name.clone().unwrap_or_else(|| "?".into());
-    let at = |line: u32| Location::new(&d.file, line);
+    let at = |line: u32| d.at(line);
     let kind = d.id.kind.clone().unwrap_or_default();
 
     // Where the payload goes: a remote cluster through kubeConfig, else where it runs.
@@ -355,7 +355,7 @@ fn kustomization(run: FluxRun<'_, '_>, inventory: &mut Inventory, out: &mut Outc
         ..
     } = run;
     let spec = d.root.get("spec");
-    let at = |line: u32| Location::new(&d.file, line);
+    let at = |line: u32| d.at(line);
     // Kustomization: resolve the source and the path.
     let path_entry = spec.and_then(|s| s.entry("path"));
     let path = path_entry
