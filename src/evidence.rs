@@ -209,9 +209,13 @@ pub struct KustomizeEditHop {
 pub enum KustomizeEdit {
     /// An operation of a JSON patch (`patches`, `patchesJson6902`): `add`, `replace`, ...
     JsonPatch { op: &'static str },
+    /// A strategic-merge patch kustomize applies to the objects a `target` selects (or
+    /// written inline); `field` is the file that holds it.
+    StrategicMerge,
     /// A `replacements` entry, copying a field of another object (`ConfigMap/db data.host`).
     Replacement { source: Arc<str> },
-    /// A `vars` entry (`$(DB_HOST)`), with the field it reads (`ConfigMap/db data.host`).
+    /// A `vars` entry (`$(DB_HOST)`), with the field it reads (`ConfigMap/db data.host`);
+    /// `field` is the var's name.
     Var { name: Arc<str>, source: Arc<str> },
 }
 
@@ -479,11 +483,14 @@ impl fmt::Display for Hop {
                     KustomizeEdit::JsonPatch { op } => {
                         write!(f, "kustomize JSON patch: {op} {}", h.field)?;
                     }
+                    KustomizeEdit::StrategicMerge => {
+                        write!(f, "kustomize strategic-merge patch in {}", h.field)?;
+                    }
                     KustomizeEdit::Replacement { source } => {
                         write!(f, "kustomize replacement: {} from {source}", h.field)?;
                     }
                     KustomizeEdit::Var { name, source } => {
-                        write!(f, "kustomize var $({name}) from {source} in {}", h.field)?;
+                        write!(f, "kustomize var $({name}) from {source}")?;
                     }
                 }
                 if let Some(value) = &h.value {

@@ -662,6 +662,13 @@ impl<'t> ReferencePass<'t> {
                         pass.overridden.insert((identity(p), name.clone()));
                     }
                 }
+                // Env vars a patch gives from elsewhere (`valueFrom`) replace the base's too,
+                // and a list it replaces whole (`$patch: replace`) replaces all of them.
+                if let Some(doc) = p.object.doc.and_then(|r| topology.document(files, r)) {
+                    for name in patch_env_names(&doc.root) {
+                        pass.overridden.insert((identity(p), name));
+                    }
+                }
             }
             let Some(class) = class else { continue };
             // A name used alike in both environments is that workload's own, on every cluster
@@ -692,6 +699,36 @@ impl<'t> ReferencePass<'t> {
     }
 }
 
+/// What [`ReferencePass::overridden`] holds for a patch that replaces an env list whole.
+const ALL_ENV: &str = "$patch: replace";
+
+/// The env var names a strategic-merge patch sets (by `value` or `valueFrom`), and
+/// [`ALL_ENV`] when it replaces an env list whole.
+fn patch_env_names(root: &Node) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        if let Some(entries) = node.as_map() {
+            for e in entries {
+                if e.key.as_str() == Some("env") {
+                    for item in e.value.as_seq().unwrap_or(&[]) {
+                        if item.get("$patch").and_then(Node::as_str) == Some("replace") {
+                            out.push(ALL_ENV.to_owned());
+                        } else if let Some(name) = item.get("name").and_then(Node::as_str) {
+                            out.push(name.to_owned());
+                        }
+                    }
+                } else {
+                    stack.push(&e.value);
+                }
+            }
+        } else if let Some(items) = node.as_seq() {
+            stack.extend(items.iter());
+        }
+    }
+    out
+}
+
 /// Placements per run of [`ReferencePass::new`]: enough that a run's start-up costs nothing
 /// next to its work, few enough that the runs spread over the cores.
 const PLACEMENTS_PER_RUN: usize = 512;
@@ -719,9 +756,10 @@ pub fn check(
         }
         // Env vars that a patch sets on an object: the base's value for them never lands.
         let is_overridden = !p.patch
-            && r.env_name
-                .as_ref()
-                .is_some_and(|name| pass.overridden.contains(&(identity(p), name.clone())));
+            && r.env_name.as_ref().is_some_and(|name| {
+                pass.overridden.contains(&(identity(p), name.clone()))
+                    || pass.overridden.contains(&(identity(p), ALL_ENV.to_owned()))
+            });
         let used_alike = names_a_local_object(r)
             && pass.local_names[target_slot]
                 .get(&(p.object.kind.as_str(), p.object.name.as_deref()))

@@ -22,7 +22,7 @@ pub mod reuse;
 pub use build::{build, build_with};
 pub use classify::{env, folder_slot, tiers};
 pub use evidence::EvidenceChain;
-pub use expand::kustomize::kustomize_objects;
+pub use expand::kustomize::{kustomize_expansion, kustomize_objects};
 pub use expand::{helm, helm_values, kustomize};
 pub use family::{argo, flux};
 pub use inventory::{clusters, repository};

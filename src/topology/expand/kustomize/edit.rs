@@ -59,6 +59,9 @@ impl LevelKey {
 #[derive(Debug, Default)]
 pub(super) struct Edits {
     objects: HashMap<Box<[u32]>, Edit>,
+    /// The objects as they are when this level is the top of a build: with its vars (and
+    /// those of every kustomization under it) substituted.
+    top: HashMap<Box<[u32]>, Edit>,
 }
 
 impl Edits {
@@ -66,9 +69,9 @@ impl Edits {
         self.objects.get(path)
     }
 
-    /// At the top of an expansion (no level outside it applies): the same edits.
+    /// When the level is the top of the expansion: with its vars substituted.
     pub(super) fn at_root(&self, path: &[u32]) -> Option<&Edit> {
-        self.at(path)
+        self.top.get(path).or_else(|| self.at(path))
     }
 }
 
@@ -84,6 +87,8 @@ pub(super) struct Edit {
     pub(super) after: bool,
     /// Every edit of the object up to this level, innermost first.
     pub(super) hops: Arc<[Evidence]>,
+    /// A strategic-merge patch deleted it (`$patch: delete`): kustomize does not output it.
+    pub(super) deleted: bool,
 }
 
 /// The edits of every level that has any, and the problems found working them out (by the
@@ -119,6 +124,8 @@ pub struct Preparing {
     nodes_left: usize,
     cuts: Vec<BudgetCut>,
     patterns: Patterns,
+    /// The folders of the builds vars apply to ([`vars::builds_with_vars`]).
+    vars_builds: crate::topology::HashSet<String>,
 }
 
 impl Preparing {
@@ -148,13 +155,14 @@ pub fn prepare_edits(
     renders: Option<&helm::Renders>,
     limits: &Limits,
 ) -> Prepared {
+    let vars_builds = super::vars::builds_with_vars(index);
     let mut dirs: Vec<(String, usize)> = Vec::new();
     for (k, f) in index.files.iter().enumerate() {
         if f.kind != FileKind::Kustomization {
             continue;
         }
         let dir = index::parent(&f.path);
-        if edits_here_or_in_components(index, dir, k) {
+        if vars_builds.contains(dir) || edits_here_or_in_components(index, dir, k) {
             dirs.push((dir.to_owned(), k));
         }
     }
@@ -178,6 +186,7 @@ pub fn prepare_edits(
         nodes_left: MOST_NODES_COPIED,
         cuts: Vec::new(),
         patterns: Patterns::default(),
+        vars_builds,
     }));
     for (dir, _) in &dirs {
         expander.expand_quietly(dir, &DirectoryMode::default());
@@ -222,59 +231,132 @@ fn edits_here_or_in_components(index: &RepoIndex<'_>, dir: &str, k: usize) -> bo
     false
 }
 
-/// Whether a kustomization has JSON patches or replacements.
+/// Whether a kustomization has JSON patches, replacements, or labels and annotations for all.
 fn has_edits(index: &RepoIndex<'_>, dir: &str, root: &Node) -> bool {
     let listed = |key: &str| {
         root.get(key)
             .and_then(Node::as_seq)
             .is_some_and(|s| !s.is_empty())
     };
-    if listed("patchesJson6902") || listed("replacements") {
+    let mapped = |key: &str| {
+        root.get(key)
+            .and_then(Node::as_map)
+            .is_some_and(|m| !m.is_empty())
+    };
+    let text = |key: &str| {
+        root.get(key)
+            .and_then(Node::as_str)
+            .is_some_and(|t| !t.is_empty())
+    };
+    // A level that renames objects renames the references to its ConfigMaps and Secrets.
+    let renames = ["namePrefix", "nameprefix", "nameSuffix", "namesuffix"]
+        .into_iter()
+        .any(text);
+    if renames
+        || listed("patchesJson6902")
+        || listed("replacements")
+        || listed("labels")
+        || mapped("commonLabels")
+        || mapped("commonAnnotations")
+    {
         return true;
     }
     root.get("patches")
         .and_then(Node::as_seq)
         .unwrap_or(&[])
         .iter()
-        .any(|p| json_patch_text(index, dir, p).is_some())
+        .any(|p| patch_source(index, dir, p).is_some())
+        || root
+            .get("patchesStrategicMerge")
+            .and_then(Node::as_seq)
+            .unwrap_or(&[])
+            .iter()
+            .any(|p| p.as_str().is_some_and(|t| t.contains('\n')))
+        || merge_files(root).into_iter().any(|(path, _)| {
+            index::join(dir, path, false)
+                .and_then(|t| index.file(&t))
+                .is_some_and(|f| index.files[f].documents.iter().any(|d| deletes(&d.root)))
+        })
 }
 
-/// Where the operations of a `patches` entry are, when it is a JSON patch: inline text (with
-/// the line its first line is at, less one), or a file of the repository.
+/// Where a patch that edits objects is written: inline text (with the number to add to its
+/// lines), or a file of the repository.
 enum PatchSource<'n> {
     Inline { text: &'n str, shift: u32 },
     File(usize),
 }
 
-fn json_patch_text<'n>(
+/// A `patches` entry that edits objects, with whether it is a JSON patch (else a
+/// strategic-merge patch with a `target`, or written inline). A strategic-merge patch file
+/// without a target is not one: it is placed beside its object.
+fn patch_source<'n>(
     index: &RepoIndex<'_>,
     dir: &str,
     entry: &'n Node,
-) -> Option<PatchSource<'n>> {
+) -> Option<(PatchSource<'n>, bool)> {
     if let Some(node) = entry.get("patch") {
         let text = node.as_str()?;
         let first = text.trim_start();
         // A JSON patch is a list; a strategic-merge patch is a mapping.
-        if !(first.starts_with('-') || first.starts_with('[')) {
-            return None;
-        }
+        let json = first.starts_with('-') || first.starts_with('[');
         let shift = match node.scalar_kind {
             crate::documents::yaml::ScalarKind::Block => node.span.start.line,
             _ => node.span.start.line.saturating_sub(1),
         };
-        return Some(PatchSource::Inline { text, shift });
+        return Some((PatchSource::Inline { text, shift }, json));
     }
     let path = entry.get("path").and_then(Node::as_str)?;
     let f = index::join(dir, path, false).and_then(|t| index.file(&t))?;
     let doc = index.files[f].documents.first()?;
-    doc.root.as_seq().map(|_| PatchSource::File(f))
+    match &doc.root.value {
+        crate::documents::Value::Seq(_) => Some((PatchSource::File(f), true)),
+        crate::documents::Value::Map(_) if entry.get("target").is_some() => {
+            Some((PatchSource::File(f), false))
+        }
+        _ => None,
+    }
 }
 
-/// A JSON patch of a level: its target and its operations, each with its location.
-struct JsonPatch {
+/// Whether a strategic-merge patch deletes the object it is for (`$patch: delete`).
+pub(super) fn deletes(patch: &Node) -> bool {
+    patch.get("$patch").and_then(Node::as_str) == Some("delete")
+}
+
+/// The strategic-merge patch files of a kustomization (`patchesStrategicMerge`, `patches`
+/// entries with a `path`), with the `target` of the entry when it has one.
+fn merge_files(root: &Node) -> Vec<(&str, Option<&Node>)> {
+    let mut out: Vec<(&str, Option<&Node>)> = root
+        .get("patchesStrategicMerge")
+        .and_then(Node::as_seq)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(Node::as_str)
+        .filter(|p| !p.contains('\n'))
+        .map(|p| (p, None))
+        .collect();
+    for p in root.get("patches").and_then(Node::as_seq).unwrap_or(&[]) {
+        if let Some(path) = p.get("path").and_then(Node::as_str) {
+            out.push((path, p.get("target")));
+        }
+    }
+    out
+}
+
+/// What a patch of a level does.
+enum PatchOps {
+    /// A JSON patch's operations, each with its location.
+    Json(Vec<(Op, Location)>),
+    /// A strategic-merge patch, its own identity taken out, and the line of its entry.
+    Merge(Node, Location),
+    /// A strategic-merge patch that deletes the objects it is for (`$patch: delete`).
+    Delete,
+}
+
+/// A patch of a level: its target and what it does.
+struct Patch {
     target: Selector,
-    ops: Vec<(Op, Location)>,
-    /// Where the operations' value nodes were written, and the number to add to their lines.
+    ops: PatchOps,
+    /// Where the patch's value nodes were written, and the number to add to their lines.
     file: Arc<str>,
     shift: u32,
 }
@@ -319,17 +401,28 @@ struct Replacement {
     location: Location,
 }
 
+/// A label or annotation a level puts on every object (`commonLabels`, `labels`,
+/// `commonAnnotations`), with the line that says so.
+struct Mark {
+    /// `labels` or `annotations`.
+    field: &'static str,
+    key: String,
+    value: String,
+    location: Location,
+}
+
 /// The edits a kustomization file asks for, in the order they apply.
 #[derive(Default)]
 struct LevelSpec {
-    patches: Vec<JsonPatch>,
+    patches: Vec<Patch>,
+    marks: Vec<Mark>,
     replacements: Vec<Replacement>,
     problems: Vec<Problem>,
 }
 
 impl LevelSpec {
     fn is_empty(&self) -> bool {
-        self.patches.is_empty() && self.replacements.is_empty()
+        self.patches.is_empty() && self.marks.is_empty() && self.replacements.is_empty()
     }
 }
 
@@ -344,7 +437,7 @@ fn read_spec(index: &RepoIndex<'_>, dir: &str, file: usize) -> LevelSpec {
     // the older fields into `patches`, after its own entries.
     for key in ["patches", "patchesJson6902"] {
         for entry in root.get(key).and_then(Node::as_seq).unwrap_or(&[]) {
-            let source = match json_patch_text(index, dir, entry) {
+            let (source, json) = match patch_source(index, dir, entry) {
                 Some(s) => s,
                 None if key == "patchesJson6902" => {
                     if let Some(e) = entry.entry("path") {
@@ -361,49 +454,58 @@ fn read_spec(index: &RepoIndex<'_>, dir: &str, file: usize) -> LevelSpec {
                 None => continue,
             };
             let line = entry.span.start.line;
-            let Some(target) = entry.get("target") else {
-                spec.problems.push(Problem {
-                    location: at(line),
-                    reason: "a JSON patch without a `target`: kustomize's build fails here".into(),
-                });
-                continue;
-            };
-            let (ops, file, shift) = match source {
+            let (tree, file, shift, located): (Node, Arc<str>, u32, bool) = match source {
                 PatchSource::Inline { text, shift } => {
-                    let parsed = parse_stream(text);
-                    let Some(doc) = parsed.docs.into_iter().next() else {
+                    let Some(doc) = parse_stream(text).docs.into_iter().next() else {
                         continue;
                     };
-                    (
-                        json_patch::parse_ops(&doc.root).map(|ops| {
-                            ops.into_iter()
-                                .map(|(op, l)| (op, at(l + shift)))
-                                .collect::<Vec<_>>()
-                        }),
-                        Arc::clone(&f.path),
-                        shift,
-                    )
+                    (doc.root, Arc::clone(&f.path), shift, false)
                 }
                 PatchSource::File(pf) => {
                     let pfile = &index.files[pf];
                     let Some(doc) = pfile.documents.first() else {
                         continue;
                     };
-                    (
-                        json_patch::parse_ops(&doc.root).map(|ops| {
-                            ops.into_iter()
-                                .map(|(op, l)| (op, Location::new(&pfile.path, l)))
-                                .collect()
-                        }),
-                        Arc::clone(&pfile.path),
-                        0,
-                    )
+                    (doc.root.clone(), Arc::clone(&pfile.path), 0, true)
                 }
             };
+            let target = match entry.get("target") {
+                Some(t) => Selector::read(t),
+                None if !json => Selector::of_object(&tree),
+                None => {
+                    spec.problems.push(Problem {
+                        location: at(line),
+                        reason: "a JSON patch without a `target`: kustomize's build fails here"
+                            .into(),
+                    });
+                    continue;
+                }
+            };
+            if !json {
+                spec.patches.push(Patch {
+                    target,
+                    ops: PatchOps::Merge(without_identity(tree), at(line)),
+                    file,
+                    shift,
+                });
+                continue;
+            }
+            let ops = json_patch::parse_ops(&tree).map(|ops| {
+                ops.into_iter()
+                    .map(|(op, l)| {
+                        let location = if located {
+                            Location::new(&file, l)
+                        } else {
+                            at(l + shift)
+                        };
+                        (op, location)
+                    })
+                    .collect::<Vec<_>>()
+            });
             match ops {
-                Ok(ops) => spec.patches.push(JsonPatch {
-                    target: Selector::read(target),
-                    ops,
+                Ok(ops) => spec.patches.push(Patch {
+                    target,
+                    ops: PatchOps::Json(ops),
                     file,
                     shift,
                 }),
@@ -414,6 +516,64 @@ fn read_spec(index: &RepoIndex<'_>, dir: &str, file: usize) -> LevelSpec {
             }
         }
     }
+    // Strategic-merge patch files that delete their objects (`$patch: delete`).
+    for (entry, target) in merge_files(root) {
+        let Some(pf) = index::join(dir, entry, false).and_then(|t| index.file(&t)) else {
+            continue;
+        };
+        for doc in index.files[pf]
+            .documents
+            .iter()
+            .filter(|d| deletes(&d.root))
+        {
+            spec.patches.push(Patch {
+                target: target.map_or_else(|| Selector::of_object(&doc.root), Selector::read),
+                ops: PatchOps::Delete,
+                file: Arc::clone(&index.files[pf].path),
+                shift: 0,
+            });
+        }
+    }
+    // Strategic-merge patches written inline in `patchesStrategicMerge`.
+    for entry in root
+        .get("patchesStrategicMerge")
+        .and_then(Node::as_seq)
+        .unwrap_or(&[])
+    {
+        let Some(text) = entry.as_str().filter(|t| t.contains('\n')) else {
+            continue;
+        };
+        let shift = match entry.scalar_kind {
+            crate::documents::yaml::ScalarKind::Block => entry.span.start.line,
+            _ => entry.span.start.line.saturating_sub(1),
+        };
+        for doc in parse_stream(text).docs {
+            spec.patches.push(Patch {
+                target: Selector::of_object(&doc.root),
+                ops: PatchOps::Merge(without_identity(doc.root), at(entry.span.start.line)),
+                file: Arc::clone(&f.path),
+                shift,
+            });
+        }
+    }
+    // `commonLabels`, `labels` (`pairs` of each entry) and `commonAnnotations`: on every
+    // object's metadata (the selectors and templates they may also reach are not read).
+    let mut mark = |field: &'static str, map: Option<&Node>| {
+        for e in map.and_then(Node::as_map).unwrap_or(&[]) {
+            let Some(key) = e.key.as_str() else { continue };
+            spec.marks.push(Mark {
+                field,
+                key: key.to_owned(),
+                value: e.value.as_str().unwrap_or_default().to_owned(),
+                location: at(e.key.span.start.line),
+            });
+        }
+    };
+    mark("labels", root.get("commonLabels"));
+    for entry in root.get("labels").and_then(Node::as_seq).unwrap_or(&[]) {
+        mark("labels", entry.get("pairs"));
+    }
+    mark("annotations", root.get("commonAnnotations"));
     for entry in root
         .get("replacements")
         .and_then(Node::as_seq)
@@ -444,6 +604,33 @@ fn read_spec(index: &RepoIndex<'_>, dir: &str, file: usize) -> LevelSpec {
         }
     }
     spec
+}
+
+/// A strategic-merge patch without the fields that name its object: kustomize merges it into
+/// the objects its target selects, whatever it names.
+fn without_identity(mut patch: Node) -> Node {
+    if let crate::documents::Value::Map(entries) = &mut patch.value {
+        let kept: Vec<crate::documents::yaml::Entry> = std::mem::take(entries)
+            .into_vec()
+            .into_iter()
+            .filter(|e| !matches!(e.key.as_str(), Some("apiVersion" | "kind")))
+            .map(|mut e| {
+                if e.key.as_str() == Some("metadata") {
+                    if let crate::documents::Value::Map(m) = &mut e.value.value {
+                        let m2: Vec<crate::documents::yaml::Entry> = std::mem::take(m)
+                            .into_vec()
+                            .into_iter()
+                            .filter(|x| !matches!(x.key.as_str(), Some("name" | "namespace")))
+                            .collect();
+                        *m = m2.into_boxed_slice();
+                    }
+                }
+                e
+            })
+            .collect();
+        *entries = kept.into_boxed_slice();
+    }
+    patch
 }
 
 fn read_replacement(node: &Node, file: &Arc<str>, spec: &mut LevelSpec) {
@@ -548,11 +735,12 @@ struct Obj<'d> {
     work: Option<Work>,
     hops: Vec<Evidence>,
     after: bool,
+    deleted: bool,
 }
 
 impl Obj<'_> {
     fn editable(&self) -> bool {
-        !self.item.patch && self.doc.is_some()
+        !self.item.patch && self.doc.is_some() && !self.deleted
     }
 
     fn candidate<'c>(
@@ -623,6 +811,8 @@ struct Changed {
     namespace: Option<String>,
     after: bool,
     hops: Vec<Evidence>,
+    /// Only when the level is the top of a build (vars).
+    top: bool,
 }
 
 /// Works out the edits of one level (see the module's comment) and gives them to it.
@@ -646,7 +836,9 @@ pub(super) fn prepare_level(
             .or_default()
             .extend(spec.problems.iter().cloned());
     }
-    if spec.is_empty() {
+    let renames = !level.transform.prefix.is_empty() || !level.transform.suffix.is_empty();
+    let top_vars = number == 0 && p.vars_builds.contains(dir);
+    if spec.is_empty() && !renames && !top_vars {
         return;
     }
     let origin = Location::new(&index.files[file].path, 1);
@@ -713,6 +905,7 @@ pub(super) fn prepare_level(
                 work: None,
                 hops,
                 after: false,
+                deleted: false,
             }
         })
         .collect();
@@ -726,6 +919,27 @@ pub(super) fn prepare_level(
             &mut nodes_left,
             &mut out_of_nodes,
         );
+    }
+    if !spec.marks.is_empty() {
+        for obj in objs.iter_mut() {
+            if !obj.editable() || !ensure_work(obj, &mut nodes_left, &mut out_of_nodes) {
+                continue;
+            }
+            let Some(work) = obj.work.as_mut() else {
+                continue;
+            };
+            for m in &spec.marks {
+                let line = work.line_for(&m.location.file, m.location.line);
+                let steps = [
+                    Step::Key("metadata".into()),
+                    Step::Key(m.field.into()),
+                    Step::Key(m.key.clone()),
+                ];
+                let value = scalar_on(&m.value, line);
+                // An object without metadata is not one kustomize outputs: nothing to mark.
+                let _ = fields::set(&mut work.root, &steps, true, &mut |_| Some(value.clone()));
+            }
+        }
     }
     if !spec.replacements.is_empty() {
         let transform = &level.transform;
@@ -743,9 +957,30 @@ pub(super) fn prepare_level(
             );
         }
     }
+    if renames {
+        rename_references(
+            &mut objs,
+            &level.transform,
+            &mut nodes_left,
+            &mut out_of_nodes,
+        );
+    }
+    // With the level on top, its vars and those under it are substituted too.
+    let top = if top_vars {
+        substitute_vars(index, level, &objs)
+    } else {
+        Vec::new()
+    };
     // The changed documents, and the level's edits of them.
-    let mut changed: Vec<Changed> = Vec::new();
+    let mut changed: Vec<Changed> = top;
+    let mut deleted: Vec<(Box<[u32]>, DocRef)> = Vec::new();
     for obj in objs {
+        if obj.deleted {
+            if let ItemSource::Doc(r) = obj.item.source {
+                deleted.push((obj.item.path, r));
+            }
+            continue;
+        }
         let (Some(work), Some(doc)) = (obj.work, obj.doc) else {
             continue;
         };
@@ -779,6 +1014,7 @@ pub(super) fn prepare_level(
             namespace: namespace.map(|n| n.to_string()),
             after: obj.after,
             hops,
+            top: false,
         });
     }
     let EditMode::Prepare(p) = &mut ex.edits else {
@@ -807,10 +1043,23 @@ pub(super) fn prepare_level(
             .or_default()
             .extend(problems);
     }
-    if changed.is_empty() {
+    if changed.is_empty() && deleted.is_empty() {
         return;
     }
     let mut edits = Edits::default();
+    for (path, doc) in deleted {
+        edits.objects.insert(
+            path,
+            Edit {
+                doc,
+                name: None,
+                namespace: None,
+                after: false,
+                hops: Arc::from(Vec::new()),
+                deleted: true,
+            },
+        );
+    }
     for Changed {
         doc,
         original,
@@ -819,6 +1068,7 @@ pub(super) fn prepare_level(
         namespace,
         after,
         hops,
+        top,
     } in changed
     {
         let r = DocRef {
@@ -832,7 +1082,12 @@ pub(super) fn prepare_level(
             problem: None,
         });
         p.origins.push(original);
-        edits.objects.insert(
+        let map = if top {
+            &mut edits.top
+        } else {
+            &mut edits.objects
+        };
+        map.insert(
             path,
             Edit {
                 doc: r,
@@ -840,6 +1095,7 @@ pub(super) fn prepare_level(
                 namespace,
                 after,
                 hops: Arc::from(hops),
+                deleted: false,
             },
         );
     }
@@ -865,6 +1121,156 @@ fn after_level(
     )
 }
 
+/// The kustomization files of a level and everything under it, each once.
+fn kustomizations_under(level: &Resolved, index: &RepoIndex<'_>) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut seen = crate::topology::HashSet::default();
+    let mut stack = vec![level];
+    while let Some(node) = stack.pop() {
+        if !seen.insert(std::ptr::from_ref(node) as usize) {
+            continue;
+        }
+        if let Some(k) = node.origin.as_ref().and_then(|o| index.file(&o.file)) {
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+        for part in &node.parts {
+            if let super::resolve::Part::Nested { inner, .. } = part {
+                stack.push(inner);
+            }
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// The objects of a level that is the top of a build, with the vars of every kustomization
+/// under it substituted (after the level's own transforms, as kustomize does last): one
+/// [`Changed`] for each object a var reached.
+fn substitute_vars(index: &RepoIndex<'_>, level: &Resolved, objs: &[Obj<'_>]) -> Vec<Changed> {
+    let mut vars = Vec::new();
+    let mut reach = Vec::new();
+    for k in kustomizations_under(level, index) {
+        super::vars::read(index, k, &mut vars, &mut reach);
+    }
+    if vars.is_empty() {
+        return Vec::new();
+    }
+    let t = &level.transform;
+    let identities: Vec<(Option<CompactString>, Option<CompactString>)> = objs
+        .iter()
+        .map(|o| after_level(&o.kind, o.name.as_deref(), o.namespace.as_deref(), t))
+        .collect();
+    // Each var's value: the field of the one object its `objref` names.
+    let mut values: HashMap<&str, String> = HashMap::default();
+    for v in &vars {
+        let found = objs.iter().zip(&identities).find(|(o, (name, _))| {
+            let original = o.original.and_then(|d| d.id.name.as_deref());
+            !o.item.patch
+                && v.kind.as_deref().is_none_or(|k| k == o.kind)
+                && v.object.as_deref().is_none_or(|n| {
+                    Some(n) == original
+                        || Some(n) == name.as_deref()
+                        || Some(n) == o.name.as_deref()
+                })
+                && v.api_version.as_deref().is_none_or(|a| {
+                    o.doc
+                        .and_then(|d| d.id.api_version.as_deref())
+                        .is_none_or(|have| have == a || have.rsplit('/').next() == Some(a))
+                })
+        });
+        let Some((o, (name, namespace))) = found else {
+            continue;
+        };
+        let value = match v.field.as_str() {
+            "metadata.name" => name.as_deref().map(str::to_owned),
+            "metadata.namespace" => Some(namespace.as_deref().unwrap_or("default").to_owned()),
+            path => fields::steps(path)
+                .and_then(|steps| Some(fields::get(o.tree()?, &steps)?.as_str()?.to_owned())),
+        };
+        if let Some(value) = value {
+            values.insert(v.name.as_str(), value);
+        }
+    }
+    let located = super::vars::locations(&vars);
+    let mut out = Vec::new();
+    for (o, (name, namespace)) in objs.iter().zip(&identities) {
+        let (Some(doc), Some(original)) = (o.doc, o.item.origin.doc()) else {
+            continue;
+        };
+        if o.item.patch {
+            continue;
+        }
+        let mut root = o.tree().cloned().unwrap_or_else(|| doc.root.clone());
+        let before = root
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Node::as_str)
+            .map(str::to_owned);
+        let used = super::vars::apply(&mut root, &o.kind, &values, &reach);
+        if used.is_empty() {
+            continue;
+        }
+        let after = root
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Node::as_str)
+            .map(str::to_owned);
+        // A var in the name: the name the level's affixes gave, with the var's value in it.
+        let name = match (&before, &after) {
+            (Some(b), Some(a)) if b != a => name
+                .as_deref()
+                .map(|n| CompactString::from(n.replace(b.as_str(), a))),
+            _ => name.clone(),
+        };
+        let mut hops: Vec<Evidence> = o
+            .item
+            .chain
+            .iter()
+            .filter(|e| matches!(*e.hop, Hop::KustomizeEdit(_)))
+            .cloned()
+            .collect();
+        hops.extend(o.hops.iter().cloned());
+        for var in &used {
+            if let Some((location, source)) = located.get(var.as_str()) {
+                hops.push(Evidence::new(
+                    location.clone(),
+                    Hop::KustomizeEdit(Box::new(KustomizeEditHop {
+                        edit: KustomizeEdit::Var {
+                            name: var.as_str().into(),
+                            source: Arc::clone(source),
+                        },
+                        field: var.as_str().into(),
+                        value: values.get(var.as_str()).map(|v| Arc::from(v.as_str())),
+                    })),
+                ));
+            }
+        }
+        let origins = o
+            .work
+            .as_ref()
+            .map(|w| w.origins.clone())
+            .unwrap_or_else(|| {
+                doc.origins
+                    .as_deref()
+                    .map(<[Location]>::to_vec)
+                    .unwrap_or_default()
+            });
+        out.push(Changed {
+            doc: Document::changed(doc, root, origins),
+            original,
+            path: o.item.path.clone(),
+            name,
+            namespace: namespace.as_ref().map(|n| n.to_string()),
+            after: true,
+            hops,
+            top: true,
+        });
+    }
+    out
+}
+
 /// Makes sure `obj` has its copy, within the node budget; false when the budget is spent.
 fn ensure_work(obj: &mut Obj<'_>, nodes_left: &mut usize, out_of_nodes: &mut bool) -> bool {
     if obj.work.is_some() {
@@ -887,7 +1293,7 @@ fn shown(node: &Node) -> Option<Arc<str>> {
 }
 
 fn apply_patch(
-    patch: &JsonPatch,
+    patch: &Patch,
     objs: &mut [Obj<'_>],
     patterns: &mut Patterns,
     problems: &mut Vec<Problem>,
@@ -907,6 +1313,10 @@ fn apply_patch(
         {
             continue;
         }
+        if matches!(patch.ops, PatchOps::Delete) {
+            obj.deleted = true;
+            continue;
+        }
         if !ensure_work(obj, nodes_left, out_of_nodes) {
             return;
         }
@@ -920,10 +1330,29 @@ fn apply_patch(
         }
         *nodes_left -= n;
         let mut trial = work.root.clone();
+        let ops = match &patch.ops {
+            PatchOps::Json(ops) => ops,
+            PatchOps::Delete => continue,
+            PatchOps::Merge(tree, at) => {
+                let mut tree = tree.clone();
+                tree.map_lines(&mut |l| work.line_for(&patch.file, l + patch.shift));
+                super::merge::merge(&mut trial, &tree, "");
+                work.root = trial;
+                obj.hops.push(Evidence::new(
+                    at.clone(),
+                    Hop::KustomizeEdit(Box::new(KustomizeEditHop {
+                        edit: KustomizeEdit::StrategicMerge,
+                        field: Arc::clone(&patch.file),
+                        value: None,
+                    })),
+                ));
+                continue;
+            }
+        };
         let opened = json_patch::open_annotations(&mut trial);
         let mut hops = Vec::new();
         let mut failed = None;
-        for (op, at) in &patch.ops {
+        for (op, at) in ops {
             let mut op = op.clone();
             if let Some(value) = op.value_mut() {
                 value.map_lines(&mut |l| work.line_for(&patch.file, l + patch.shift));
@@ -974,6 +1403,91 @@ fn apply_patch(
         }
         work.root = trial;
         obj.hops.extend(hops);
+    }
+}
+
+/// The fields that name a ConfigMap or Secret of the object's namespace, by the kind they
+/// name: under `key`, the name is `field`.
+const REFERENCES: &[(&str, &str, &str)] = &[
+    ("configMapRef", "name", "ConfigMap"),
+    ("configMapKeyRef", "name", "ConfigMap"),
+    ("configMap", "name", "ConfigMap"),
+    ("secretRef", "name", "Secret"),
+    ("secretKeyRef", "name", "Secret"),
+    ("secret", "secretName", "Secret"),
+];
+
+/// kustomize renames the references to a ConfigMap or Secret that a level's name affixes
+/// rename (`envFrom`, `valueFrom`, volumes): the objects the level gathers that name one get
+/// the new name.
+fn rename_references(
+    objs: &mut [Obj<'_>],
+    transform: &Transform,
+    nodes_left: &mut usize,
+    out_of_nodes: &mut bool,
+) {
+    let mut renamed: HashMap<(&'static str, CompactString), CompactString> = HashMap::default();
+    for o in objs.iter() {
+        let kind: &'static str = match o.kind.as_str() {
+            "ConfigMap" => "ConfigMap",
+            "Secret" => "Secret",
+            _ => continue,
+        };
+        let Some(before) = o.name.clone() else {
+            continue;
+        };
+        let (after, _) = after_level(kind, Some(&before), o.namespace.as_deref(), transform);
+        if let Some(after) = after.filter(|a| *a != before) {
+            renamed.insert((kind, before), after);
+        }
+    }
+    if renamed.is_empty() {
+        return;
+    }
+    let new_name = |key: &str, entry: &crate::documents::yaml::Entry| -> Option<CompactString> {
+        let (_, field, kind) = REFERENCES.iter().find(|(k, _, _)| *k == key)?;
+        let name = entry.value.get(field)?.as_str()?;
+        renamed.get(&(*kind, CompactString::from(name))).cloned()
+    };
+    for obj in objs.iter_mut().filter(|o| o.editable()) {
+        let names_one = obj.tree().is_some_and(|t| {
+            t.find_entry(|e| e.key.as_str().is_some_and(|k| new_name(k, e).is_some()))
+                .is_some()
+        });
+        if !names_one || !ensure_work(obj, nodes_left, out_of_nodes) {
+            continue;
+        }
+        let Some(work) = obj.work.as_mut() else {
+            continue;
+        };
+        let mut stack = vec![&mut work.root];
+        while let Some(node) = stack.pop() {
+            match &mut node.value {
+                crate::documents::Value::Map(entries) => {
+                    for e in entries.iter_mut() {
+                        let to = e.key.as_str().and_then(|k| new_name(k, e).map(|n| (k, n)));
+                        if let Some((key, to)) = to {
+                            let field = REFERENCES
+                                .iter()
+                                .find(|(k, _, _)| *k == key)
+                                .map_or("name", |(_, f, _)| f);
+                            if let crate::documents::Value::Map(inner) = &mut e.value.value {
+                                if let Some(slot) = inner
+                                    .iter_mut()
+                                    .rev()
+                                    .find(|i| i.key.as_str() == Some(field))
+                                {
+                                    slot.value.value = crate::documents::Value::Scalar(to);
+                                }
+                            }
+                        }
+                        stack.push(&mut e.value);
+                    }
+                }
+                crate::documents::Value::Seq(items) => stack.extend(items.iter_mut()),
+                crate::documents::Value::Scalar(_) => {}
+            }
+        }
     }
 }
 

@@ -279,6 +279,7 @@ impl<'r> Flattener<'r> {
     fn item(&self, leaf: &Leaf) -> Option<Item> {
         let first = usize::from(self.inner);
         let (source, mut namespace, name, upto, hops) = match self.edit() {
+            Some((_, e)) if e.deleted => return None,
             Some((at, e)) => (
                 ItemSource::Doc(e.doc),
                 e.namespace.as_deref().map(str::to_owned),

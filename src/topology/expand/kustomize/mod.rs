@@ -16,8 +16,10 @@ mod edit;
 mod fields;
 mod flatten;
 mod json_patch;
+mod merge;
 mod resolve;
 mod select;
+mod vars;
 
 pub use edit::{prepare_edits, EditTable, Prepared};
 pub use resolve::{Expander, ExpanderCaches, InflatedChart};
@@ -49,6 +51,16 @@ pub struct Generator {
     pub line: u32,
     pub kind: &'static str,
     pub name: String,
+}
+
+impl ItemSource {
+    /// The document, for an object of the repository (or rendered).
+    pub fn doc(&self) -> Option<DocRef> {
+        match self {
+            ItemSource::Doc(r) => Some(*r),
+            ItemSource::Generated(_) => None,
+        }
+    }
 }
 
 /// One object a directory produces, with the transforms applied on the way.
@@ -375,32 +387,71 @@ pub fn unexpanded_chart_notes(
     }
     out
 }
-/// The objects one directory expands to, as (kind, name, namespace), without patches: what
-/// `kustomize build` of that directory would output (generated names without their hash).
-/// Used by the differential test against kubectl's kustomize.
-pub fn kustomize_objects(
+/// One object as envfence's kustomize expansion of a directory yields it: what `kustomize
+/// build` of that directory would output, for the differential test against kubectl's.
+#[derive(Debug, Clone)]
+pub struct ExpandedObject {
+    pub kind: String,
+    /// The name, without the hash suffix kustomize gives generated objects.
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    /// A strategic-merge patch (or merging generator): it changes the object of the same
+    /// identity, and rules read its values as overriding that object's.
+    pub patch: bool,
+    /// The document as kustomize's edits (JSON patches, replacements) left it; `None` for an
+    /// object a generator makes.
+    pub doc: Option<Document>,
+    /// The `images:` overrides that apply to it, in order.
+    pub images: Vec<ImageOverride>,
+}
+
+/// What `dir` expands to, every object with its document: see [`ExpandedObject`].
+pub fn kustomize_expansion(
     files: &[crate::documents::SourceFile],
     dir: &str,
-) -> Vec<(String, Option<String>, Option<String>)> {
-    let index = RepoIndex::new(files);
+) -> Vec<ExpandedObject> {
+    let mut index = RepoIndex::new(files);
+    let limits = crate::config::Limits::default();
+    let prepared = prepare_edits(&index, None, &limits);
+    index.add_changed(prepared.files, prepared.origins);
     let mut expander = Expander::new(&index);
+    expander.use_edits(prepared.table);
     let expansion = expander.expand(dir, &DirectoryMode::default());
     expansion
         .items
         .iter()
-        .filter(|item| !item.patch)
         .map(|item| {
             let doc = match &item.source {
                 ItemSource::Doc(r) => Some(index.doc(*r)),
                 ItemSource::Generated(_) => None,
             };
             let (kind, name, namespace) = placed_identity(item, doc);
-            (
-                kind.to_string(),
-                name.map(|n| n.to_string()),
-                namespace.map(|n| n.to_string()),
-            )
+            ExpandedObject {
+                kind: kind.to_string(),
+                name: name.map(|n| n.to_string()),
+                namespace: namespace.map(|n| n.to_string()),
+                patch: item.patch,
+                doc: doc.cloned(),
+                images: item
+                    .images
+                    .as_deref()
+                    .map(<[_]>::to_vec)
+                    .unwrap_or_default(),
+            }
         })
+        .collect()
+}
+
+/// The objects one directory expands to, as (kind, name, namespace), without patches: what
+/// `kustomize build` of that directory would output (generated names without their hash).
+pub fn kustomize_objects(
+    files: &[crate::documents::SourceFile],
+    dir: &str,
+) -> Vec<(String, Option<String>, Option<String>)> {
+    kustomize_expansion(files, dir)
+        .into_iter()
+        .filter(|o| !o.patch)
+        .map(|o| (o.kind, o.name, o.namespace))
         .collect()
 }
 

@@ -550,6 +550,7 @@ impl<'a> Expander<'a> {
         // patches are applied to the objects instead (see `edit`).
         let mut patch_paths: Vec<(String, u32)> = string_entries(root, "patchesStrategicMerge");
         if let Some(patches) = root.get("patches").and_then(Node::as_seq) {
+            // One with a `target` is also edited into the objects it selects (see `edit`).
             for p in patches {
                 if let Some(e) = p.entry("path") {
                     if let Some(path) = e.value.as_str() {
@@ -572,7 +573,11 @@ impl<'a> Expander<'a> {
                 });
                 continue;
             };
-            for r in index.manifests_of(f) {
+            // One that deletes its object is no partial object: it is an edit.
+            for r in index
+                .manifests_of(f)
+                .filter(|r| !super::edit::deletes(&index.doc(*r).root))
+            {
                 resources.push_leaf(Leaf {
                     source: ItemSource::Doc(r),
                     hop: Some(Evidence::shared(

@@ -39,6 +39,34 @@ impl Selector {
         }
     }
 
+    /// The object a strategic-merge patch without a target is for: its own kind, name and
+    /// namespace (as literal text), and its API group.
+    pub(super) fn of_object(patch: &Node) -> Selector {
+        let text = |path: &[&str]| {
+            let mut node = patch;
+            for key in path {
+                node = node.get(key)?;
+            }
+            node.as_str().map(regex::escape)
+        };
+        let (group, version) = patch
+            .get("apiVersion")
+            .and_then(Node::as_str)
+            .map(group_version)
+            .map_or((None, None), |(g, v)| {
+                (Some(regex::escape(g)), Some(regex::escape(v)))
+            });
+        Selector {
+            group,
+            version,
+            kind: text(&["kind"]),
+            name: text(&["metadata", "name"]),
+            namespace: text(&["metadata", "namespace"]),
+            labels: None,
+            annotations: None,
+        }
+    }
+
     /// `Deployment/web`, for messages.
     pub(super) fn describe(&self) -> String {
         let mut out = self.kind.clone().unwrap_or_else(|| "*".into());
