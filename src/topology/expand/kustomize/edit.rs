@@ -126,9 +126,38 @@ pub struct Preparing {
     patterns: Patterns,
     /// The folders of the builds vars apply to ([`vars::builds_with_vars`]).
     vars_builds: crate::topology::HashSet<String>,
+    /// Whether anything under an included node (by its address) names a ConfigMap or Secret.
+    names_config: HashMap<usize, (bool, Arc<Resolved>)>,
 }
 
 impl Preparing {
+    /// Whether an object under `node` names a ConfigMap or Secret (`envFrom`, `valueFrom`,
+    /// volumes): each included node is looked at once, however many levels share it.
+    fn names_config(&mut self, index: &RepoIndex<'_>, node: &Resolved) -> bool {
+        node.parts.iter().any(|part| match part {
+            super::resolve::Part::Object(leaf) => leaf.source.doc().is_some_and(|r| {
+                self.doc(index, r)
+                    .root
+                    .find_entry(|e| {
+                        e.key
+                            .as_str()
+                            .is_some_and(|k| REFERENCES.iter().any(|(key, _, _)| *key == k))
+                    })
+                    .is_some()
+            }),
+            super::resolve::Part::Nested { inner, .. } => {
+                let key = Arc::as_ptr(inner) as usize;
+                if let Some((known, _)) = self.names_config.get(&key) {
+                    return *known;
+                }
+                let found = self.names_config(index, inner);
+                // The node is kept with its answer: its address names no other node after.
+                self.names_config.insert(key, (found, Arc::clone(inner)));
+                found
+            }
+        })
+    }
+
     pub(super) fn doc<'s>(&'s self, index: &'s RepoIndex<'_>, r: DocRef) -> &'s Document {
         match r.file.checked_sub(self.first) {
             Some(i) => &self.files[i].documents[r.doc],
@@ -187,6 +216,7 @@ pub fn prepare_edits(
         cuts: Vec::new(),
         patterns: Patterns::default(),
         vars_builds,
+        names_config: HashMap::default(),
     }));
     for (dir, _) in &dirs {
         expander.expand_quietly(dir, &DirectoryMode::default());
@@ -836,7 +866,9 @@ pub(super) fn prepare_level(
             .or_default()
             .extend(spec.problems.iter().cloned());
     }
-    let renames = !level.transform.prefix.is_empty() || !level.transform.suffix.is_empty();
+    // Renaming matters only where something under the level names a ConfigMap or Secret.
+    let renames = (!level.transform.prefix.is_empty() || !level.transform.suffix.is_empty())
+        && p.names_config(index, level);
     let top_vars = number == 0 && p.vars_builds.contains(dir);
     if spec.is_empty() && !renames && !top_vars {
         return;
