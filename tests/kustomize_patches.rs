@@ -346,6 +346,55 @@ fn a_local_config_object_is_not_placed() {
     assert_eq!(placements(&topology, "app/dev/app.yaml").len(), 1);
 }
 
+/// A staging overlay's ConfigMap generator with `behavior: merge` sets its literal over the
+/// production base's key: kustomize's ConfigMap holds only the staging host, and nothing is
+/// reported; a literal with a production host is reported at its line.
+#[test]
+fn a_merging_generator_overrides_the_base_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    argo_repo(d, &["production", "staging"]);
+    let staging = |host: &str| {
+        format!(
+            "resources:\n  - ../production\nconfigMapGenerator:\n  - name: shop-config\n    behavior: merge\n    literals:\n      - DATABASE_URL=postgres://{host}:5432/shop\n"
+        )
+    };
+    write_tree(
+        d,
+        &[
+            (
+                "app/production/kustomization.yaml",
+                "resources:\n  - config.yaml\n",
+            ),
+            (
+                "app/production/config.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shop-config\ndata:\n  DATABASE_URL: postgres://orders-db.prod.acme.internal:5432/shop\n",
+            ),
+            (
+                "app/staging/kustomization.yaml",
+                &staging("orders-db.staging.acme.internal"),
+            ),
+        ],
+    );
+    let scan = run(d, "scan");
+    assert_eq!(
+        findings(&scan, "nonprod-uses-prod-config"),
+        Vec::<String>::new()
+    );
+    write_tree(
+        d,
+        &[(
+            "app/staging/kustomization.yaml",
+            &staging("orders-db.prod.acme.internal"),
+        )],
+    );
+    let scan = run(d, "scan");
+    assert_eq!(
+        findings(&scan, "nonprod-uses-prod-config"),
+        vec!["app/staging/kustomization.yaml:7"]
+    );
+}
+
 /// `vars` substitute `$(NAME)` in env values with the field they name, at the top of the
 /// build: a dev overlay whose var reads the production database host is reported, on the
 /// env value's line.

@@ -27,7 +27,9 @@ pub struct Reference {
     pub what: String,
     pub value: String,
     pub kind: RefKind,
-    /// For an env var, its name: a patch that sets the same name overrides the base value.
+    /// For an env var, its name (for a ConfigMap key or a generator's literal, the key): a
+    /// patch that sets the same name overrides the base value (a merging generator, with
+    /// `behavior: merge`, sets its literals' keys over the ConfigMap's).
     pub env_name: Option<String>,
 }
 
@@ -198,7 +200,7 @@ pub fn references(
                     what: format!("ConfigMap key {k}"),
                     value: v.to_owned(),
                     kind: RefKind::Value,
-                    env_name: None,
+                    env_name: Some(k.to_owned()),
                 });
             }
         }
@@ -540,7 +542,7 @@ fn generator_literals(
                         what: format!("literal {k}"),
                         value: v.to_owned(),
                         kind: RefKind::Value,
-                        env_name: None,
+                        env_name: Some(k.to_owned()),
                     });
                 }
             }
