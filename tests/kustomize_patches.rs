@@ -567,3 +567,64 @@ fn edits_of_a_kustomization_over_the_object_limit_are_left_out() {
         .expect("runs");
     assert_eq!(scan.status.code(), Some(3));
 }
+
+/// A diff-aware scan: the change is to an object that an overlay's edits copy (here its
+/// `commonLabels`), so the base is judged with its own objects, not the head's copies, and
+/// the production host the change brings into the staging overlay is a new finding.
+#[test]
+fn a_change_to_an_edited_object_is_new_in_a_diff_scan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    common::git(d, &["init", "-q"]);
+    argo_repo(d, &["production", "staging"]);
+    let deployment = |cache: &str| DEPLOYMENT_PROD_DB.replace("cache.prod.acme.internal", cache);
+    write_tree(
+        d,
+        &[
+            (
+                "app/production/kustomization.yaml",
+                "resources:\n  - deployment.yaml\n",
+            ),
+            (
+                "app/production/deployment.yaml",
+                &deployment("cache.acme.internal").replace(
+                    "postgres://shop@orders-db.prod.acme.internal:5432/shop",
+                    "postgres://shop@orders-db.acme.internal:5432/shop",
+                ),
+            ),
+            (
+                "app/staging/kustomization.yaml",
+                "resources:\n  - ../production\ncommonLabels:\n  team: shop\n",
+            ),
+        ],
+    );
+    common::git(d, &["add", "-A"]);
+    common::git(d, &["commit", "-q", "-m", "base"]);
+    let base = common::git(d, &["rev-parse", "HEAD"]);
+    write_tree(
+        d,
+        &[(
+            "app/production/deployment.yaml",
+            &deployment("cache.prod.acme.internal").replace(
+                "postgres://shop@orders-db.prod.acme.internal:5432/shop",
+                "postgres://shop@orders-db.acme.internal:5432/shop",
+            ),
+        )],
+    );
+    common::git(d, &["add", "-A"]);
+    common::git(d, &["commit", "-q", "-m", "head"]);
+    let out = envfence()
+        .current_dir(d)
+        .args(["scan", "--quiet", "--format", "json", "--base", &base, "."])
+        .output()
+        .expect("runs");
+    let report = json_report(&out);
+    let new: Vec<String> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["status"] == "new" && f["rule"] == "nonprod-uses-prod-config")
+        .map(|f| format!("{}:{}", f["file"].as_str().unwrap_or(""), f["line"]))
+        .collect();
+    assert_eq!(new, vec!["app/production/deployment.yaml:15"], "{report:#}");
+}
