@@ -685,7 +685,11 @@ fn summarise(workspace: &Workspace, topology: &Topology, duration: Duration) -> 
         files: files.len(),
         documents: documents().count(),
         // Rendered objects count too: coverage is over what the deployers deliver.
-        manifests: documents().filter(|d| d.is_manifest()).count() + topology.rendered_objects(),
+        // kustomize's local-config objects are never deployed: no object of a cluster.
+        manifests: documents()
+            .filter(|d| d.is_manifest() && !crate::topology::index::is_local_config(d))
+            .count()
+            + topology.rendered_objects(),
         files_by_kind: by_kind.into_iter().collect(),
         skipped: workspace.skipped.clone(),
         ignored: workspace.ignored,

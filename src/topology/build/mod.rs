@@ -114,7 +114,10 @@ pub(crate) fn build_with_families(
     placements.shrink_to_fit();
     let roots: Vec<_> = roots.into_iter().collect();
     let object_coverage = coverage::compute(&index, &placements, &roots);
-    let manifests = index.all_docs().filter(|(_, d)| d.is_manifest()).count();
+    let manifests = index
+        .all_docs()
+        .filter(|(_, d)| d.is_manifest() && !crate::topology::index::is_local_config(d))
+        .count();
     let mut topology = Topology {
         clusters: done.inventory.clusters,
         placements,
