@@ -557,7 +557,7 @@ fn edits_of_a_kustomization_over_the_object_limit_are_left_out() {
         .filter_map(|u| u["reason"].as_str())
         .collect();
     assert!(
-        reasons.iter().any(|r| r.contains("gathers more than 3 objects (limits.kustomize-objects): its JSON patches and replacements are not applied")),
+        reasons.iter().any(|r| r.contains("gathers more than 3 objects (limits.kustomize-objects): its edits (JSON patches, replacements, labels, vars) are not applied")),
         "{reasons:#?}"
     );
     let scan = envfence()
@@ -627,4 +627,69 @@ fn a_change_to_an_edited_object_is_new_in_a_diff_scan() {
         .map(|f| format!("{}:{}", f["file"].as_str().unwrap_or(""), f["line"]))
         .collect();
     assert_eq!(new, vec!["app/production/deployment.yaml:15"], "{report:#}");
+}
+
+/// The nodes kustomize's edits copy are bounded by `limits.expanded-objects` (20 nodes per
+/// object): past them the rest is left unedited, the kustomization says so, and the scan
+/// exits 3.
+#[test]
+fn edits_stop_at_the_node_budget() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let mut objects = String::new();
+    for i in 0..10 {
+        objects.push_str(&format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\ndata:\n"
+        ));
+        for k in 0..60 {
+            objects.push_str(&format!("  k{k}: v\n"));
+        }
+    }
+    write_tree(
+        d,
+        &[
+            (
+                ".envfence.yaml",
+                "clusters:\n  - name: production\n    server: https://production.k8s.example.com\n    environment: production\nlimits:\n  expanded-objects: 30\n",
+            ),
+            (
+                "argocd/production.yaml",
+                "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: shop\n  namespace: argocd\nspec:\n  source:\n    repoURL: https://git.example.com/platform.git\n    path: app/production\n  destination:\n    server: https://production.k8s.example.com\n    namespace: shop\n",
+            ),
+            (
+                "app/production/kustomization.yaml",
+                "resources:\n  - objects.yaml\ncommonLabels:\n  team: shop\n",
+            ),
+            ("app/production/objects.yaml", &objects),
+        ],
+    );
+    let out = envfence()
+        .args(["scan", "--quiet", "--format", "json"])
+        .arg(d)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(3));
+    let topology = run(d, "topology");
+    let notes: Vec<String> = topology["unresolved"]
+        .as_array()
+        .expect("unresolved")
+        .iter()
+        .map(|u| {
+            format!(
+                "{}:{} {}",
+                u["file"].as_str().unwrap_or(""),
+                u["line"],
+                u["reason"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.starts_with("app/production/kustomization.yaml:1 kustomize edits may copy at most 600 nodes of documents in one scan")),
+        "{notes:#?}"
+    );
+    // Every object is still placed.
+    assert_eq!(
+        placements(&topology, "app/production/objects.yaml").len(),
+        10
+    );
 }

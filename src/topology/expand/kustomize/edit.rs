@@ -32,9 +32,10 @@ use super::resolve::{EditMode, Expander, Resolved, Transform};
 use super::select::{Candidate, Patterns, Selector};
 use super::{count_text, placed_identity, DirectoryMode, Item, ItemSource, Problem};
 
-/// The most nodes the edits of one scan may copy (about 100 MB of trees): each changed object
-/// is a copy of its document.
-const MOST_NODES_COPIED: usize = 2_000_000;
+/// The nodes the edits of one scan may copy, per object of `limits.expanded-objects` (by
+/// default 2,000,000 nodes, about 100 MB of trees): each changed object is a copy of its
+/// document, and objects average far fewer nodes.
+const NODES_PER_OBJECT: usize = 20;
 
 /// A level that edits objects: the folder of the kustomization that makes it (the includer,
 /// for a Component's level) and its number there (0: the kustomization's own; Components'
@@ -122,6 +123,7 @@ pub struct Preparing {
     gather_left: usize,
     gather_limit: usize,
     nodes_left: usize,
+    nodes_limit: usize,
     cuts: Vec<BudgetCut>,
     patterns: Patterns,
     /// The folders of the builds vars apply to ([`vars::builds_with_vars`]).
@@ -212,7 +214,8 @@ pub fn prepare_edits(
         level_limit: limits.kustomize_objects,
         gather_left: limits.expanded_objects,
         gather_limit: limits.expanded_objects,
-        nodes_left: MOST_NODES_COPIED,
+        nodes_left: limits.expanded_objects.saturating_mul(NODES_PER_OBJECT),
+        nodes_limit: limits.expanded_objects.saturating_mul(NODES_PER_OBJECT),
         cuts: Vec::new(),
         patterns: Patterns::default(),
         vars_builds,
@@ -880,10 +883,10 @@ pub(super) fn prepare_level(
             p.cuts.push(BudgetCut::new(
                 Budget::ExpandedObjects,
                 Some(origin.clone()),
-                "the JSON patches and replacements of this kustomization are not applied",
+                "the edits of this kustomization (JSON patches, replacements, labels, vars) are not applied",
             ));
             format!(
-                "the scan's budget of {} objects for kustomize edits (limits.expanded-objects) is spent: the JSON patches and replacements of {} are not applied",
+                "the scan's budget of {} objects for kustomize edits (limits.expanded-objects) is spent: the edits of {} (JSON patches, replacements, labels, vars) are not applied",
                 count_text(p.gather_limit as u64),
                 origin.file
             )
@@ -891,10 +894,10 @@ pub(super) fn prepare_level(
             p.cuts.push(BudgetCut::new(
                 Budget::KustomizeObjects,
                 Some(origin.clone()),
-                "the JSON patches and replacements of this kustomization are not applied",
+                "the edits of this kustomization (JSON patches, replacements, labels, vars) are not applied",
             ));
             format!(
-                "{} gathers more than {} objects (limits.kustomize-objects): its JSON patches and replacements are not applied",
+                "{} gathers more than {} objects (limits.kustomize-objects): its edits (JSON patches, replacements, labels, vars) are not applied",
                 origin.file,
                 count_text(p.level_limit as u64)
             )
@@ -999,7 +1002,7 @@ pub(super) fn prepare_level(
     }
     // With the level on top, its vars and those under it are substituted too.
     let top = if top_vars {
-        substitute_vars(index, level, &objs)
+        substitute_vars(index, level, &objs, &mut nodes_left, &mut out_of_nodes)
     } else {
         Vec::new()
     };
@@ -1058,13 +1061,14 @@ pub(super) fn prepare_level(
         p.cuts.push(BudgetCut::new(
             Budget::ExpandedObjects,
             Some(origin.clone()),
-            "some JSON patches and replacements are not applied",
+            "some JSON patches, replacements, labels and vars are not applied",
         ));
         problems.push(Problem {
             location: origin,
             reason: format!(
-                "kustomize edits may copy at most {} nodes of documents in one scan: the rest of the JSON patches and replacements are not applied",
-                count_text(MOST_NODES_COPIED as u64)
+                "kustomize edits may copy at most {} nodes of documents in one scan ({} per object of limits.expanded-objects): the rest of the JSON patches, replacements, labels and vars are not applied",
+                count_text(p.nodes_limit as u64),
+                NODES_PER_OBJECT
             ),
         });
     }
@@ -1180,7 +1184,13 @@ fn kustomizations_under(level: &Resolved, index: &RepoIndex<'_>) -> Vec<usize> {
 /// The objects of a level that is the top of a build, with the vars of every kustomization
 /// under it substituted (after the level's own transforms, as kustomize does last): one
 /// [`Changed`] for each object a var reached.
-fn substitute_vars(index: &RepoIndex<'_>, level: &Resolved, objs: &[Obj<'_>]) -> Vec<Changed> {
+fn substitute_vars(
+    index: &RepoIndex<'_>,
+    level: &Resolved,
+    objs: &[Obj<'_>],
+    nodes_left: &mut usize,
+    out_of_nodes: &mut bool,
+) -> Vec<Changed> {
     let mut vars = Vec::new();
     let mut reach = Vec::new();
     for k in kustomizations_under(level, index) {
@@ -1234,7 +1244,30 @@ fn substitute_vars(index: &RepoIndex<'_>, level: &Resolved, objs: &[Obj<'_>]) ->
         if o.item.patch {
             continue;
         }
-        let mut root = o.tree().cloned().unwrap_or_else(|| doc.root.clone());
+        let tree = o.tree().unwrap_or(&doc.root);
+        // Only an object that writes `$(` somewhere is copied.
+        let mentions = tree
+            .find_entry(|e| e.value.as_str().is_some_and(|t| t.contains("$(")))
+            .is_some()
+            || tree
+                .find_entry(|e| {
+                    e.value.as_seq().is_some_and(|items| {
+                        items
+                            .iter()
+                            .any(|i| i.as_str().is_some_and(|t| t.contains("$(")))
+                    })
+                })
+                .is_some();
+        if !mentions {
+            continue;
+        }
+        let n = nodes_in(tree, *nodes_left);
+        if n > *nodes_left {
+            *out_of_nodes = true;
+            break;
+        }
+        *nodes_left -= n;
+        let mut root = tree.clone();
         let before = root
             .get("metadata")
             .and_then(|m| m.get("name"))
@@ -1333,6 +1366,15 @@ fn apply_patch(
     out_of_nodes: &mut bool,
 ) {
     let empty = std::collections::BTreeMap::new();
+    // Each object the patch applies to gets copies of its values.
+    let value_nodes: usize = match &patch.ops {
+        PatchOps::Json(ops) => ops
+            .iter()
+            .filter_map(|(op, _)| op.value())
+            .map(|v| nodes_in(v, usize::MAX))
+            .fold(0, usize::saturating_add),
+        PatchOps::Merge(..) | PatchOps::Delete => 0,
+    };
     for obj in objs.iter_mut() {
         if !obj.editable() {
             continue;
@@ -1355,7 +1397,7 @@ fn apply_patch(
         let Some(work) = obj.work.as_mut() else {
             continue;
         };
-        let n = nodes_in(&work.root, *nodes_left);
+        let n = nodes_in(&work.root, *nodes_left).saturating_add(value_nodes);
         if n > *nodes_left {
             *out_of_nodes = true;
             return;
@@ -1366,6 +1408,12 @@ fn apply_patch(
             PatchOps::Json(ops) => ops,
             PatchOps::Delete => continue,
             PatchOps::Merge(tree, at) => {
+                let n = nodes_in(tree, *nodes_left);
+                if n > *nodes_left {
+                    *out_of_nodes = true;
+                    return;
+                }
+                *nodes_left -= n;
                 let mut tree = tree.clone();
                 tree.map_lines(&mut |l| work.line_for(&patch.file, l + patch.shift));
                 super::merge::merge(&mut trial, &tree, "");
@@ -1716,6 +1764,12 @@ fn apply_replacement(
                 continue;
             };
             for (steps, field, at) in &target.paths {
+                let n = nodes_in(&value, *nodes_left);
+                if n > *nodes_left {
+                    *out_of_nodes = true;
+                    return;
+                }
+                *nodes_left -= n;
                 let line = work.line_for(&at.file, at.line);
                 let mut new = value.clone();
                 new.map_lines(&mut |_| line);

@@ -21,7 +21,11 @@ pub(super) enum Step {
     All,
 }
 
-/// The steps of a field path; `None` when it is empty or malformed.
+/// The most steps a field path may have: [`set`] walks one level per step.
+const MOST_STEPS: usize = 128;
+
+/// The steps of a field path; `None` when it is empty, malformed or longer than
+/// [`MOST_STEPS`].
 pub(super) fn steps(path: &str) -> Option<Vec<Step>> {
     let mut out = Vec::new();
     let mut current = String::new();
@@ -42,6 +46,9 @@ pub(super) fn steps(path: &str) -> Option<Vec<Step>> {
         }
     }
     parts.push(current);
+    if parts.len() > MOST_STEPS {
+        return None;
+    }
     for part in parts {
         if part.is_empty() {
             return None;

@@ -22,6 +22,10 @@ use super::{
 /// Deepest chain of kustomizations we follow (real repositories stay under ten).
 const MAX_DEPTH: usize = 64;
 
+/// The most Components (nested ones included) that apply over one kustomization's objects
+/// (real repositories use a handful).
+const MAX_COMPONENTS: u32 = 64;
+
 /// A directory resolved once and shared by everything that includes it. Nested kustomizations
 /// are referenced, not copied, and transforms are applied when the root is flattened: a base
 /// that two overlays each include twice is still resolved, and stored, once.
@@ -411,6 +415,18 @@ impl<'a> Expander<'a> {
         depth: usize,
     ) -> Resolved {
         let ComponentRef { hop, dir, file } = component;
+        // Each Component wraps what was gathered in two more levels: a bound keeps walks of
+        // the tree (recursive) shallow.
+        if *level >= MAX_COMPONENTS {
+            let mut out = gathered;
+            out.problems.push(Problem {
+                location: hop.location.clone(),
+                reason: format!(
+                    "more than {MAX_COMPONENTS} Components apply here: {dir} and the ones after it are not applied"
+                ),
+            });
+            return out;
+        }
         if self.visiting.contains(&dir) {
             let mut out = gathered;
             out.problems.push(Problem {
