@@ -1,16 +1,19 @@
 //! Resolution of kustomize graphs without running kustomize: which objects a directory
 //! produces, through `resources`/`bases`, `components`, patches and generators, with the
-//! `namespace`, `namePrefix` and `nameSuffix` each level applies, and the chain of
-//! kustomization lines that brought each object in. Directories without a kustomization are
-//! expanded as Argo CD (one level, or recursive) and Flux (recursive) do.
+//! `namespace`, `namePrefix` and `nameSuffix` each level applies, what kustomize's edits
+//! (JSON patches, targeted and inline strategic-merge patches, labels, replacements, vars)
+//! make of the objects, and the chain of kustomization lines that brought each object in.
+//! Directories without a kustomization are expanded as Argo CD (one level, or recursive) and
+//! Flux (recursive) do.
 //!
 //! Each kustomization is resolved once and shared, not copied, by everything that includes it
 //! (a base shared by fifty overlays is read once; a fan-out of bases that include each other
 //! stays linear), and one expansion yields at most `limits.kustomize-objects` objects.
 //!
 //! The parts: this file holds the public types and the per-object helpers (images, identity,
-//! scope); `resolve` reads kustomizations into that shared tree, and `flatten` walks the tree
-//! into the items one expansion places.
+//! scope); `resolve` reads kustomizations into that shared tree, `flatten` walks the tree
+//! into the items one expansion places, and `edit` works out kustomize's edits before the
+//! build (with `json_patch`, `merge`, `select`, `fields` and `vars`).
 
 mod edit;
 mod fields;
