@@ -189,6 +189,8 @@ pub enum Hop {
     /// A label or annotation of the object's Namespace names its environment (DESIGN §3
     /// "Namespace environment"), at the line of the key.
     NamespaceEnvironment(Box<NamespaceEnvironmentHop>),
+    /// A kustomize edit changed the object: a JSON patch operation, a replacement or a var.
+    KustomizeEdit(Box<KustomizeEditHop>),
     /// The placed object itself (see [`ObjectId`]).
     Object { id: ObjectId },
     /// A rule's own words about a hop it adds to a finding (a value and where it is set).
@@ -205,6 +207,32 @@ pub struct GeneratedHop {
 pub struct KustomizeChartHop {
     pub chart: Arc<str>,
     pub render: Arc<str>,
+}
+
+/// What a kustomize edit did to a field of the object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KustomizeEditHop {
+    pub edit: KustomizeEdit,
+    /// The field it changed: a JSON pointer (`/spec/source/path`) or a kustomize field path
+    /// (`spec.template.spec.containers.[name=app].env.[name=DB].value`).
+    pub field: Arc<str>,
+    /// The value it wrote, when that is one piece of text.
+    pub value: Option<Arc<str>>,
+}
+
+/// Which kind of kustomize edit changed a field.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KustomizeEdit {
+    /// An operation of a JSON patch (`patches`, `patchesJson6902`): `add`, `replace`, ...
+    JsonPatch { op: &'static str },
+    /// A strategic-merge patch kustomize applies to the objects a `target` selects (or
+    /// written inline); `field` is the file that holds it.
+    StrategicMerge,
+    /// A `replacements` entry, copying a field of another object (`ConfigMap/db data.host`).
+    Replacement { source: Arc<str> },
+    /// A `vars` entry (`$(DB_HOST)`), with the field it reads (`ConfigMap/db data.host`);
+    /// `field` is the var's name.
+    Var { name: Arc<str>, source: Arc<str> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -720,6 +748,26 @@ impl fmt::Display for Hop {
                 h.key,
                 h.value
             ),
+            Hop::KustomizeEdit(h) => {
+                match &h.edit {
+                    KustomizeEdit::JsonPatch { op } => {
+                        write!(f, "kustomize JSON patch: {op} {}", h.field)?;
+                    }
+                    KustomizeEdit::StrategicMerge => {
+                        write!(f, "kustomize strategic-merge patch in {}", h.field)?;
+                    }
+                    KustomizeEdit::Replacement { source } => {
+                        write!(f, "kustomize replacement: {} from {source}", h.field)?;
+                    }
+                    KustomizeEdit::Var { name, source } => {
+                        write!(f, "kustomize var $({name}) from {source}")?;
+                    }
+                }
+                if let Some(value) = &h.value {
+                    write!(f, " = {value}")?;
+                }
+                Ok(())
+            }
             Hop::Object { id } => write!(f, "{id}"),
             Hop::Said(text) => write!(f, "{text}"),
         }

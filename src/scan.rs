@@ -692,7 +692,11 @@ fn summarise(workspace: &Workspace, topology: &Topology, duration: Duration) -> 
         files: files.len(),
         documents: documents().count(),
         // Rendered objects count too: coverage is over what the deployers deliver.
-        manifests: documents().filter(|d| d.is_manifest()).count() + topology.rendered_objects(),
+        // kustomize's local-config objects are never deployed: no object of a cluster.
+        manifests: documents()
+            .filter(|d| d.is_manifest() && !crate::topology::index::is_local_config(d))
+            .count()
+            + topology.rendered_objects(),
         files_by_kind: by_kind.into_iter().collect(),
         skipped: workspace.skipped.clone(),
         ignored: workspace.ignored,
@@ -841,30 +845,42 @@ fn diff_scan_in_pool(
                 let workspace = &head.workspace;
                 topology::build_with(&workspace.files, &workspace.skipped, config, &renders)
             };
-            if !same_blobs(&head, &base)
-                && topology::reuse::base_shares_topology(revision(&head), revision(&base))
-            {
-                // What changed is nothing the topology reads: one topology, judged with
-                // each side's files.
-                let topology = build_head();
-                let (head_findings, base_findings) = rayon::join(
-                    || judge(&head.workspace, &topology, config, policies, None),
-                    || judge(&base.workspace, &topology, config, policies, None),
-                );
-                let base_side = base_findings.map(|found| (base, Some(found), 0, None));
-                (topology, renders, head_findings, base_side)
-            } else {
-                // Both are built and judged at once.
-                let (head_side, base_side) = rayon::join(
-                    || {
-                        let topology = build_head();
-                        let findings = judge(&head.workspace, &topology, config, policies, None);
-                        (topology, findings)
-                    },
-                    || base_build(&head, base, None),
-                );
-                let (topology, head_findings) = head_side;
-                (topology, renders, head_findings, base_side)
+            let shares = !same_blobs(&head, &base)
+                && topology::reuse::base_shares_topology(revision(&head), revision(&base));
+            match shares.then(build_head) {
+                Some(topology) if topology.changed.is_empty() => {
+                    // What changed is nothing the topology reads: one topology, judged with
+                    // each side's files.
+                    let (head_findings, base_findings) = rayon::join(
+                        || judge(&head.workspace, &topology, config, policies, None),
+                        || judge(&base.workspace, &topology, config, policies, None),
+                    );
+                    let base_side = base_findings.map(|found| (base, Some(found), 0, None));
+                    (topology, renders, head_findings, base_side)
+                }
+                Some(topology) => {
+                    // kustomize's edits copied the head's objects into the topology: the
+                    // base's objects are its own, so it builds its own topology.
+                    let (head_findings, base_side) = rayon::join(
+                        || judge(&head.workspace, &topology, config, policies, None),
+                        || base_build(&head, base, None),
+                    );
+                    (topology, renders, head_findings, base_side)
+                }
+                None => {
+                    // Both are built and judged at once.
+                    let (head_side, base_side) = rayon::join(
+                        || {
+                            let topology = build_head();
+                            let findings =
+                                judge(&head.workspace, &topology, config, policies, None);
+                            (topology, findings)
+                        },
+                        || base_build(&head, base, None),
+                    );
+                    let (topology, head_findings) = head_side;
+                    (topology, renders, head_findings, base_side)
+                }
             }
         };
     let head_judged = head_findings?;

@@ -17,6 +17,8 @@ pub use comments::Comment;
 pub use path::{FieldLocation, FieldPath};
 pub use yaml::{Node, Pos, Span, Value, YamlError};
 
+use crate::location::Location;
+
 /// What a YAML file is for. Decided from its name and place first, then from its content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -141,7 +143,28 @@ pub struct Document {
     pub root: Node,
     /// Comments between the previous document and the end of this one.
     pub comments: Vec<Comment>,
+    /// For a document kustomize changed (a JSON patch, a replacement): where the nodes it
+    /// brought in come from. Their lines are [`FOREIGN_LINES`] and up, standing for
+    /// `origins[line - FOREIGN_LINES]`; [`Document::at`] reads them. `None` for the
+    /// repository's own documents.
+    pub origins: Option<Arc<[Location]>>,
 }
+
+/// Where line `line` of a document of `file` is written, given the document's `origins`
+/// ([`Document::at`]; for readers that keep the file and origins apart from the document).
+pub fn located(file: &Arc<str>, origins: Option<&[Location]>, line: u32) -> Location {
+    if line >= FOREIGN_LINES {
+        if let Some(origin) = origins.and_then(|o| o.get((line - FOREIGN_LINES) as usize)) {
+            return origin.clone();
+        }
+    }
+    Location::new(file, line)
+}
+
+/// The first line number that stands for a line of another file in a changed document
+/// ([`Document::origins`]): above any real line (files stay far below a billion lines), and
+/// below the bit [`Span`] keeps for itself.
+pub const FOREIGN_LINES: u32 = 1 << 30;
 
 impl Document {
     fn new(
@@ -184,7 +207,34 @@ impl Document {
             id,
             root,
             comments: Vec::new(),
+            origins: None,
         }
+    }
+
+    /// `base` with a new tree (a patched copy of its own): the identity, labels and
+    /// annotations are read again from `root`, and the nodes whose lines are
+    /// [`FOREIGN_LINES`] and up come from `origins`. Its file, lines and comments stay the
+    /// base's: the object is still written there.
+    pub fn changed(base: &Document, root: Node, origins: Vec<Location>) -> Document {
+        let mut d = Document::new(
+            &base.file,
+            base.file_kind,
+            base.index,
+            base.header_line,
+            root,
+        );
+        d.list_item = base.list_item;
+        d.first_line = base.first_line;
+        d.last_line = base.last_line;
+        d.comments.clone_from(&base.comments);
+        d.origins = (!origins.is_empty()).then(|| Arc::from(origins));
+        d
+    }
+
+    /// Where the node at `line` of this document is written: this file, or for a node a
+    /// kustomize patch or replacement brought in, the line of the patch that set it.
+    pub fn at(&self, line: u32) -> Location {
+        located(&self.file, self.origins.as_deref(), line)
     }
 
     /// True for a Kubernetes object: it has `apiVersion` and `kind` and is not a kustomize

@@ -197,6 +197,53 @@ impl Node {
         None
     }
 
+    /// Gives every node of this subtree new lines: `line(start)` for where it starts, and
+    /// its end moved by as much (a copy of a node set in another file, numbered for the
+    /// document it joins).
+    pub fn map_lines(&mut self, line: &mut impl FnMut(u32) -> u32) {
+        let mut stack = vec![self];
+        while let Some(n) = stack.pop() {
+            let start = line(n.span.start.line);
+            let shift = i64::from(start) - i64::from(n.span.start.line);
+            let end = i64::from(n.span.end_line()) + shift;
+            let end = u32::try_from(end.max(i64::from(start))).unwrap_or(start);
+            let at_line_start = n.span.end & END_AT_LINE_START != 0;
+            n.span.start.line = start;
+            n.span.end =
+                end.min(END_AT_LINE_START - 1) | if at_line_start { END_AT_LINE_START } else { 0 };
+            match &mut n.value {
+                Value::Scalar(_) => {}
+                Value::Seq(items) => stack.extend(items.iter_mut()),
+                Value::Map(entries) => {
+                    for e in entries.iter_mut() {
+                        stack.push(&mut e.key);
+                        stack.push(&mut e.value);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The same tree, spans aside: what JSON patch `test` and kustomize compare.
+    pub fn same_content(&self, other: &Node) -> bool {
+        match (&self.value, &other.value) {
+            (Value::Scalar(a), Value::Scalar(b)) => a == b && self.is_null() == other.is_null(),
+            (Value::Seq(a), Value::Seq(b)) => {
+                a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.same_content(y))
+            }
+            (Value::Map(a), Value::Map(b)) => {
+                a.len() == b.len()
+                    && a.iter().all(|e| {
+                        e.key
+                            .as_str()
+                            .and_then(|k| other.get(k))
+                            .is_some_and(|v| v.same_content(&e.value))
+                    })
+            }
+            _ => false,
+        }
+    }
+
     /// The value under `key` in a mapping.
     pub fn get(&self, key: &str) -> Option<&Node> {
         self.entry(key).map(|e| &e.value)

@@ -27,7 +27,9 @@ pub struct Reference {
     pub what: String,
     pub value: String,
     pub kind: RefKind,
-    /// For an env var, its name: a patch that sets the same name overrides the base value.
+    /// For an env var, its name (for a ConfigMap key or a generator's literal, the key): a
+    /// patch that sets the same name overrides the base value (a merging generator, with
+    /// `behavior: merge`, sets its literals' keys over the ConfigMap's).
     pub env_name: Option<String>,
 }
 
@@ -324,23 +326,20 @@ const POD_KINDS: &[&str] = &[
 /// The values and references of one placement.
 pub fn references(
     p: &Placement,
+    topology: &Topology,
     files: &[SourceFile],
     by_path: &HashMap<&str, usize>,
 ) -> Vec<Reference> {
     let mut out = Vec::new();
-    let file = &p.object.file;
-    let at = |line: u32| Location::new(file, line);
     if (p.object.kind == "ConfigMap" || p.object.kind == "Secret") && p.object.doc.is_none() {
         generator_literals(p, files, by_path, &mut out);
         return out;
     }
-    let Some(doc) = p
-        .object
-        .doc
-        .and_then(|r| files.get(r.file)?.documents.get(r.doc))
-    else {
+    let Some(doc) = p.object.doc.and_then(|r| topology.document(files, r)) else {
         return out;
     };
+    // A value a kustomize edit set points at the edit's line.
+    let at = |line: u32| doc.at(line);
     if p.object.kind == "ConfigMap" {
         for e in doc.root.get("data").and_then(Node::as_map).unwrap_or(&[]) {
             if let (Some(k), Some(v)) = (e.key.as_str(), e.value.as_str()) {
@@ -349,7 +348,7 @@ pub fn references(
                     what: format!("ConfigMap key {k}"),
                     value: v.to_owned(),
                     kind: RefKind::Value,
-                    env_name: None,
+                    env_name: Some(k.to_owned()),
                 });
             }
         }
@@ -705,7 +704,7 @@ fn generator_literals(
                         what: format!("literal {k}"),
                         value: v.to_owned(),
                         kind: RefKind::Value,
-                        env_name: None,
+                        env_name: Some(k.to_owned()),
                     });
                 }
             }
@@ -792,7 +791,7 @@ impl<'t> ReferencePass<'t> {
             .enumerate()
             .map(|(run, placements)| {
                 let first = run * PLACEMENTS_PER_RUN;
-                Self::of_run(files, &by_path, &classifier, first, placements)
+                Self::of_run(files, topology, &by_path, &classifier, first, placements)
             })
             .collect();
         let mut pass = ReferencePass {
@@ -814,6 +813,7 @@ impl<'t> ReferencePass<'t> {
     /// The pass over `placements`, the first of which is placement `first`.
     fn of_run(
         files: &'t [SourceFile],
+        topology: &'t Topology,
         by_path: &HashMap<&'t str, usize>,
         classifier: &Classifier,
         first: usize,
@@ -822,7 +822,7 @@ impl<'t> ReferencePass<'t> {
         let mut pass = ReferencePass::default();
         // References are worked out per placement as the pass reaches it, not kept for all
         // placements at once: at 1,000 applications they were megabytes at the scan's peak.
-        let mut refs = LastReferences::new(files, by_path);
+        let mut refs = LastReferences::new(files, topology, by_path);
         for (at, p) in placements.iter().enumerate() {
             let class = slot(p.workload_class);
             if !p.patch && class.is_none() {
@@ -833,6 +833,13 @@ impl<'t> ReferencePass<'t> {
                 for r in references {
                     if let Some(name) = &r.env_name {
                         pass.overridden.insert((identity(p), name.clone()));
+                    }
+                }
+                // Env vars a patch gives from elsewhere (`valueFrom`) replace the base's too,
+                // and a list it replaces whole (`$patch: replace`) replaces all of them.
+                if let Some(doc) = p.object.doc.and_then(|r| topology.document(files, r)) {
+                    for name in patch_env_names(&doc.root) {
+                        pass.overridden.insert((identity(p), name));
                     }
                 }
             }
@@ -871,6 +878,36 @@ impl<'t> ReferencePass<'t> {
     }
 }
 
+/// What [`ReferencePass::overridden`] holds for a patch that replaces an env list whole.
+const ALL_ENV: &str = "$patch: replace";
+
+/// The env var names a strategic-merge patch sets (by `value` or `valueFrom`), and
+/// [`ALL_ENV`] when it replaces an env list whole.
+fn patch_env_names(root: &Node) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        if let Some(entries) = node.as_map() {
+            for e in entries {
+                if e.key.as_str() == Some("env") {
+                    for item in e.value.as_seq().unwrap_or(&[]) {
+                        if item.get("$patch").and_then(Node::as_str) == Some("replace") {
+                            out.push(ALL_ENV.to_owned());
+                        } else if let Some(name) = item.get("name").and_then(Node::as_str) {
+                            out.push(name.to_owned());
+                        }
+                    }
+                } else {
+                    stack.push(&e.value);
+                }
+            }
+        } else if let Some(items) = node.as_seq() {
+            stack.extend(items.iter());
+        }
+    }
+    out
+}
+
 /// Placements per run of [`ReferencePass::new`]: enough that a run's start-up costs nothing
 /// next to its work, few enough that the runs spread over the cores.
 const PLACEMENTS_PER_RUN: usize = 512;
@@ -898,9 +935,10 @@ pub fn check(
         }
         // Env vars that a patch sets on an object: the base's value for them never lands.
         let is_overridden = !p.patch
-            && r.env_name
-                .as_ref()
-                .is_some_and(|name| pass.overridden.contains(&(identity(p), name.clone())));
+            && r.env_name.as_ref().is_some_and(|name| {
+                pass.overridden.contains(&(identity(p), name.clone()))
+                    || pass.overridden.contains(&(identity(p), ALL_ENV.to_owned()))
+            });
         let used_alike = crossing.weak_word
             && names_a_local_object(r)
             && pass.local_names[target_slot]
@@ -941,7 +979,7 @@ pub fn check(
             continue;
         }
         let mut f = Finding::new(rule, severity, location, message)
-            .resource(resource_of(p, ctx.files))
+            .resource(resource_of(p, ctx.topology, ctx.files))
             .subject(&p.object.file, p.object.line)
             .cluster(c.name.clone(), c.environment.as_str())
             .discriminator(&r.what);
@@ -975,14 +1013,20 @@ pub fn check(
 /// holding every placement's references at once.
 struct LastReferences<'a, 'p> {
     files: &'a [SourceFile],
+    topology: &'a Topology,
     by_path: &'a HashMap<&'a str, usize>,
     last: Option<(&'p Placement, Vec<Reference>, Vec<Verdict>)>,
 }
 
 impl<'a, 'p> LastReferences<'a, 'p> {
-    fn new(files: &'a [SourceFile], by_path: &'a HashMap<&'a str, usize>) -> Self {
+    fn new(
+        files: &'a [SourceFile],
+        topology: &'a Topology,
+        by_path: &'a HashMap<&'a str, usize>,
+    ) -> Self {
         LastReferences {
             files,
+            topology,
             by_path,
             last: None,
         }
@@ -998,7 +1042,7 @@ impl<'a, 'p> LastReferences<'a, 'p> {
                 && q.renders_chart == p.renders_chart
         };
         if !self.last.as_ref().is_some_and(|(q, _, _)| same(q)) {
-            let refs = references(p, self.files, self.by_path);
+            let refs = references(p, self.topology, self.files, self.by_path);
             let classes = refs.iter().map(|r| classifier.classify(r)).collect();
             self.last = Some((p, refs, classes));
         }

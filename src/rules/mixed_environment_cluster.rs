@@ -120,12 +120,12 @@ impl Rule for MixedEnvironmentCluster {
                     object_label(production),
                 );
                 let mut finding = Finding::new(self.id(), severity, location, message)
-                    .resource(resource_of(first, ctx.files))
+                    .resource(resource_of(first, ctx.topology, ctx.files))
                     .subject(&first.object.file, first.object.line)
                     .cluster(cluster.name.clone(), cluster.environment.as_str())
                     .discriminator(&source);
                 if !names_all(generated.len()) && unit.is_none() && deployer.location == line {
-                    finding = finding.members(members_of(&generated, ctx.files));
+                    finding = finding.members(members_of(&generated, ctx.topology, ctx.files));
                 }
                 for hop in &first.evidence {
                     finding = finding.hop(hop);

@@ -154,7 +154,7 @@ impl Rule for NoNetworkIsolation {
                 let (Some(ns), Some(r)) = (p.object.namespace.as_deref(), p.object.doc) else {
                     continue;
                 };
-                let Some(doc) = ctx.files.get(r.file).and_then(|f| f.documents.get(r.doc)) else {
+                let Some(doc) = ctx.topology.document(ctx.files, r) else {
                     continue;
                 };
                 let (i, e) = default_deny(doc);

@@ -123,10 +123,10 @@ impl Rule for NonprodOnProdCluster {
                     ));
                 }
                 let mut finding = Finding::new(self.id(), severity, location, message)
-                    .resource(resource_of(first, ctx.files))
+                    .resource(resource_of(first, ctx.topology, ctx.files))
                     .subject(&first.object.file, first.object.line)
                     .cluster(c.name.clone(), c.environment.as_str())
-                    .members(members_of(&placements, ctx.files));
+                    .members(members_of(&placements, ctx.topology, ctx.files));
                 if let Some(ns) = unit {
                     finding = finding.discriminator(ns);
                 }

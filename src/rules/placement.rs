@@ -151,14 +151,18 @@ pub fn listed<S: AsRef<str>>(names: &[S]) -> String {
 
 /// Every placement of a group, for a finding whose message names only the first
 /// [`LISTED`]; empty when it names them all.
-pub fn members_of(placements: &[&Placement], files: &[SourceFile]) -> Vec<Member> {
+pub fn members_of(
+    placements: &[&Placement],
+    topology: &crate::topology::Topology,
+    files: &[SourceFile],
+) -> Vec<Member> {
     if names_all(placements.len()) {
         return Vec::new();
     }
     placements
         .iter()
         .map(|p| Member {
-            resource: resource_of(p, files),
+            resource: resource_of(p, topology, files),
             location: Some(Location::new(&p.object.file, p.object.line)),
         })
         .collect()
@@ -208,11 +212,15 @@ pub fn unit_location(first: &Placement, placements: &[&Placement], ns: &str) -> 
 
 /// The resource a finding about this placement names: its identity on the cluster (after
 /// kustomize's renames) and the document's apiVersion.
-pub fn resource_of(p: &Placement, files: &[SourceFile]) -> ResourceId {
+pub fn resource_of(
+    p: &Placement,
+    topology: &crate::topology::Topology,
+    files: &[SourceFile],
+) -> ResourceId {
     let api_version = p
         .object
         .doc
-        .and_then(|r| files.get(r.file)?.documents.get(r.doc))
+        .and_then(|r| topology.document(files, r))
         .and_then(|d| d.id.api_version.clone());
     ResourceId {
         api_version,

@@ -105,14 +105,14 @@ impl Rule for WorkloadOutsideItsTier {
                     examples.join(", "),
                 );
                 let mut finding = Finding::new(self.id(), severity, location, message)
-                    .resource(resource_of(first, ctx.files))
+                    .resource(resource_of(first, ctx.topology, ctx.files))
                     .subject(&first.object.file, first.object.line)
                     .cluster(c.name.clone(), c.environment.as_str())
                     .discriminator(&match unit {
                         Some(ns) => format!("{purpose} {ns}"),
                         None => purpose.as_str().to_owned(),
                     })
-                    .members(members_of(&placements, ctx.files));
+                    .members(members_of(&placements, ctx.topology, ctx.files));
                 for hop in &first.evidence {
                     finding = finding.hop(hop);
                 }

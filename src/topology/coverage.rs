@@ -103,6 +103,8 @@ pub fn compute(
         .filter_map(|p| p.object.doc)
         .chain(stood_for.iter().copied())
     {
+        // A document kustomize edits changed counts as the one written.
+        let r = index.original(r);
         placed_docs[starts[r.file] + r.doc] = true;
     }
     let mut coverage = Coverage {
@@ -113,7 +115,8 @@ pub fn compute(
     // Objects a renderer produced count like the repository's own (docs/json-schema.md).
     for (r, d) in index
         .all_docs_with_rendered()
-        .filter(|(_, d)| d.is_manifest())
+        // kustomize reads a local-config object but never outputs it: nothing deploys it.
+        .filter(|(r, d)| d.is_manifest() && !index.is_local_config(*r))
     {
         coverage.objects += 1;
         if placed_docs[starts[r.file] + r.doc] {

@@ -29,6 +29,21 @@ pub struct RepoIndex<'a> {
     patch_files: HashSet<String>,
     /// Documents by `kind`, for the few kinds the topology looks up by kind.
     by_kind: HashMap<String, Vec<DocRef>>,
+    /// Documents kustomize edits changed (JSON patches, replacements), one file each, after
+    /// `all` in `DocRef` order; reached only by reference, like rendered files.
+    changed: Vec<SourceFile>,
+    /// The document each changed one was made from.
+    changed_origins: Vec<DocRef>,
+    /// Documents kustomize never outputs (`config.kubernetes.io/local-config: "true"`).
+    local_config: HashSet<DocRef>,
+}
+
+/// The annotation of objects that kustomize reads (for replacements) but never outputs.
+pub const LOCAL_CONFIG: &str = "config.kubernetes.io/local-config";
+
+/// Whether kustomize leaves this document out of what it outputs.
+pub fn is_local_config(d: &Document) -> bool {
+    d.annotations.get(LOCAL_CONFIG).is_some_and(|v| v == "true")
 }
 
 /// The parent directory of a repository-relative path ("" at the root).
@@ -103,8 +118,8 @@ impl<'a> RepoIndex<'a> {
     pub fn with_rendered(all: &'a [SourceFile], first_rendered: usize) -> Self {
         let files = &all[..first_rendered.min(all.len())];
         // The folders and the documents are indexed side by side, each on a core.
-        let ((by_path, by_dir, subdirs), (patch_files, by_kind)) =
-            rayon::join(|| Self::folders(files), || Self::documents(files));
+        let ((by_path, by_dir, subdirs), (patch_files, by_kind, local_config)) =
+            rayon::join(|| Self::folders(files), || Self::documents(files, all));
         RepoIndex {
             files,
             all,
@@ -113,7 +128,55 @@ impl<'a> RepoIndex<'a> {
             subdirs,
             patch_files,
             by_kind,
+            changed: Vec::new(),
+            changed_origins: Vec::new(),
+            local_config,
         }
+    }
+
+    /// Adds the documents kustomize edits changed ([`crate::topology::kustomize::prepare_edits`]):
+    /// `DocRef`s from [`RepoIndex::first_changed`] on reach them.
+    pub fn add_changed(&mut self, files: Vec<SourceFile>, origins: Vec<DocRef>) {
+        let first = self.first_changed();
+        for (i, f) in files.iter().enumerate() {
+            if f.documents.iter().any(is_local_config) {
+                self.local_config.insert(DocRef {
+                    file: first + i,
+                    doc: 0,
+                });
+            }
+        }
+        self.changed = files;
+        self.changed_origins = origins;
+    }
+
+    /// `DocRef::file` of the first changed document: the number of files, rendered included.
+    pub fn first_changed(&self) -> usize {
+        self.all.len()
+    }
+
+    /// The document a changed one was made from; any other is its own.
+    pub fn original(&self, r: DocRef) -> DocRef {
+        r.file
+            .checked_sub(self.all.len())
+            .and_then(|i| self.changed_origins.get(i))
+            .copied()
+            .unwrap_or(r)
+    }
+
+    /// The changed documents, for the topology to keep (the index cannot reach them after).
+    pub fn take_changed(&mut self) -> Vec<SourceFile> {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// The document each changed one was made from, in their order.
+    pub fn changed_origins(&self) -> &[DocRef] {
+        &self.changed_origins
+    }
+
+    /// Whether kustomize leaves the document `r` out of what it outputs.
+    pub fn is_local_config(&self, r: DocRef) -> bool {
+        !self.local_config.is_empty() && self.local_config.contains(&r)
     }
 
     /// Each file's position by path, the files of each folder, the subfolders of each folder.
@@ -150,8 +213,25 @@ impl<'a> RepoIndex<'a> {
         (by_path, by_dir, subdirs)
     }
 
-    /// The files kustomizations name as patches, and the documents of each kind.
-    fn documents(files: &[SourceFile]) -> (HashSet<String>, HashMap<String, Vec<DocRef>>) {
+    /// The files kustomizations name as patches, the documents of each kind (of the
+    /// repository's files), and the documents kustomize never outputs (of all of `all`).
+    #[allow(clippy::type_complexity)]
+    fn documents(
+        files: &[SourceFile],
+        all: &[SourceFile],
+    ) -> (
+        HashSet<String>,
+        HashMap<String, Vec<DocRef>>,
+        HashSet<DocRef>,
+    ) {
+        let mut local_config = HashSet::default();
+        for (file, f) in all.iter().enumerate() {
+            for (doc, d) in f.documents.iter().enumerate() {
+                if !d.annotations.is_empty() && is_local_config(d) {
+                    local_config.insert(DocRef { file, doc });
+                }
+            }
+        }
         let patch_files = patch_files(files);
         let mut by_kind: HashMap<String, Vec<DocRef>> = HashMap::default();
         for (file, f) in files.iter().enumerate() {
@@ -167,7 +247,7 @@ impl<'a> RepoIndex<'a> {
                 }
             }
         }
-        (patch_files, by_kind)
+        (patch_files, by_kind, local_config)
     }
 
     /// Whether a kustomization uses this file as a patch.
@@ -199,8 +279,11 @@ impl<'a> RepoIndex<'a> {
             .find(|&i| self.files[i].kind == FileKind::Kustomization)
     }
 
-    pub fn doc(&self, r: DocRef) -> &'a Document {
-        &self.all[r.file].documents[r.doc]
+    pub fn doc(&self, r: DocRef) -> &Document {
+        match r.file.checked_sub(self.all.len()) {
+            Some(i) => &self.changed[i].documents[r.doc],
+            None => &self.all[r.file].documents[r.doc],
+        }
     }
 
     /// Kubernetes objects of a file, as references.
@@ -219,7 +302,7 @@ impl<'a> RepoIndex<'a> {
             .get(kind)
             .into_iter()
             .flatten()
-            .map(move |r| (*r, self.doc(*r)))
+            .map(move |r| (*r, &self.all[r.file].documents[r.doc]))
     }
 
     /// Every document of every file, with its reference.

@@ -23,7 +23,7 @@ pub mod reuse;
 pub use build::{build, build_with};
 pub use classify::{env, folder_slot, tiers};
 pub use evidence::EvidenceChain;
-pub use expand::kustomize::kustomize_objects;
+pub use expand::kustomize::{kustomize_expansion, kustomize_objects};
 pub use expand::{helm, helm_values, kustomize};
 pub use family::{argo, flux};
 pub use inventory::{clusters, repository};
@@ -278,9 +278,37 @@ pub struct Topology {
     /// What reports and `envfence init` advise: entries that would place unplaced folders,
     /// cluster labels the selectors ask for, whether this is a component catalog.
     pub advice: advice::Advice,
+    /// Documents kustomize edits changed (JSON patches, replacements): a placement's
+    /// `DocRef` from `changed_from` on (the number of files, rendered ones included) is one
+    /// of them ([`Topology::document`]), made from `changed_origins` at the same position.
+    pub changed_from: usize,
+    pub changed: Vec<crate::documents::SourceFile>,
+    pub changed_origins: Vec<DocRef>,
 }
 
 impl Topology {
+    /// The document `r` of a placement: one of `files` (the repository's and rendered ones),
+    /// or one that kustomize edits changed.
+    pub fn document<'a>(
+        &'a self,
+        files: &'a [crate::documents::SourceFile],
+        r: DocRef,
+    ) -> Option<&'a crate::documents::Document> {
+        match r.file.checked_sub(self.changed_from) {
+            Some(i) => self.changed.get(i)?.documents.get(r.doc),
+            None => files.get(r.file)?.documents.get(r.doc),
+        }
+    }
+
+    /// The document a changed one was made from; any other is its own.
+    pub fn original(&self, r: DocRef) -> DocRef {
+        r.file
+            .checked_sub(self.changed_from)
+            .and_then(|i| self.changed_origins.get(i))
+            .copied()
+            .unwrap_or(r)
+    }
+
     /// The first placement of the object at `file:line` on `cluster`, found by its place in
     /// the sorted placements.
     pub fn placement_at(&self, file: &str, line: u32, cluster: usize) -> Option<&Placement> {
@@ -304,13 +332,17 @@ impl Topology {
 
     /// Whether a placed object is one that `helm template` rendered (not a repository file).
     pub fn is_rendered(&self, p: &Placement) -> bool {
-        p.object.doc.is_some_and(|d| d.file >= self.rendered_from)
+        p.object
+            .doc
+            .is_some_and(|d| self.original(d).file >= self.rendered_from)
     }
 
     /// The value sources of the render that produced a rendered placement (its deployer's,
     /// when several deployers placed the same render).
     pub fn value_sources(&self, p: &Placement) -> Option<&helm_values::ValueSources> {
-        let by_deployer = self.rendered_values.get(&p.object.doc?.file)?;
+        let by_deployer = self
+            .rendered_values
+            .get(&self.original(p.object.doc?).file)?;
         let deployer = p.deployer.as_ref().map(|d| &d.location);
         by_deployer
             .iter()
@@ -325,7 +357,7 @@ impl Topology {
             .placements
             .iter()
             .filter(|p| self.is_rendered(p))
-            .filter_map(|p| p.object.doc)
+            .filter_map(|p| p.object.doc.map(|d| self.original(d)))
             .collect();
         docs.len()
     }

@@ -15,7 +15,10 @@
 //! the same in every part listed above, and is no kustomization's patch; a ConfigMap may
 //! differ only where no HelmRelease exists, and no file may differ where an ApplicationSet has
 //! a git `files` generator. Rendered charts are the caller's to rule out (charts read files
-//! that are not YAML). Anything else builds the base's own topology, as before.
+//! that are not YAML). Anything else builds the base's own topology, as before. kustomize's
+//! edits (JSON patches, replacements, labels, vars) copy the objects they change into the
+//! topology: a head topology that holds such copies is not shared either (the caller checks
+//! [`super::Topology::changed`]).
 
 use std::sync::Arc;
 

@@ -171,7 +171,7 @@ pub(super) fn finding(
     if let Some(p) = subject.placement {
         let cluster = &ctx.topology.clusters[p.cluster];
         f = f
-            .resource(resource_of(p, ctx.files))
+            .resource(resource_of(p, ctx.topology, ctx.files))
             .cluster(&cluster.name, p.cluster_environment.as_str())
             .subject(&p.object.file, p.object.line);
         for e in &p.evidence {

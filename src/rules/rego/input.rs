@@ -267,7 +267,7 @@ impl<'a> Shared<'a> {
                 if let Some(made) = prepared.as_ref().and_then(|p| p.0.get(r)) {
                     return Some((*r, made.clone()));
                 }
-                let doc = ctx.files.get(r.file)?.documents.get(r.doc)?;
+                let doc = ctx.topology.document(ctx.files, *r)?;
                 Some((*r, DocumentValues::of(doc, strings)))
             })
             .flatten()

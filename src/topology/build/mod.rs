@@ -54,12 +54,17 @@ pub(crate) fn build_with_families(
     renders: &helm::Renders,
     families: &[&dyn Family],
 ) -> Topology {
-    let index = RepoIndex::with_rendered(files, renders.first_rendered);
+    let mut index = RepoIndex::with_rendered(files, renders.first_rendered);
+    // kustomize's JSON patches and replacements change objects before anything is placed:
+    // the changed documents join the index, and the expansions find them by level.
+    let prepared = kustomize::prepare_edits(&index, Some(renders), &config.limits);
+    index.add_changed(prepared.files, prepared.origins);
     let mut inventory = Inventory::build(config);
     for f in families {
         f.declare_clusters(&index, &mut inventory);
     }
     let mut worklist = Worklist::new(&index, inventory, config, renders, families);
+    worklist.use_edits(prepared.table, prepared.cuts);
     for stage in [Stage::Roots, Stage::Deployers, Stage::Conventions] {
         for f in families.iter().filter(|f| f.stage() == Some(stage)) {
             f.seed(&mut worklist);
@@ -115,7 +120,10 @@ pub(crate) fn build_with_families(
     placements.shrink_to_fit();
     let roots: Vec<_> = roots.into_iter().collect();
     let object_coverage = coverage::compute(&index, &placements, &done.stood_for, &roots);
-    let manifests = index.all_docs().filter(|(_, d)| d.is_manifest()).count();
+    let manifests = index
+        .all_docs()
+        .filter(|(_, d)| d.is_manifest() && !crate::topology::index::is_local_config(d))
+        .count();
     let advice = advice::compute(advice::Inputs {
         index: &index,
         clusters: &done.inventory.clusters,
@@ -144,6 +152,9 @@ pub(crate) fn build_with_families(
         render_requests: done.requests,
         rendered_values: done.rendered_values,
         advice,
+        changed_from: files.len(),
+        changed: Vec::new(),
+        changed_origins: index.changed_origins().to_vec(),
     };
     topology.manifests += topology.rendered_objects();
     for p in &mut topology.placements {
@@ -151,6 +162,7 @@ pub(crate) fn build_with_families(
     }
     tiers::assign_tiers(&mut topology.clusters, config);
     tiers::assign_purposes(&mut topology, &index);
+    topology.changed = index.take_changed();
     order::sort_placements(&mut topology.placements);
     topology
         .unresolved

@@ -146,7 +146,7 @@ mod tests {
             render_requests: BTreeSet::new(),
             rendered_values: HashMap::default(),
             cuts: Vec::new(),
-            advice: Default::default(),
+            ..Topology::default()
         };
         let purpose = |file, line, cluster| {
             topology

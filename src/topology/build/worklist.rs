@@ -176,6 +176,14 @@ impl<'a> Worklist<'a> {
         self.index
     }
 
+    /// Expands with the edits [`kustomize::prepare_edits`] worked out, and records the
+    /// budgets that cut that work short.
+    pub(super) fn use_edits(&mut self, table: Arc<kustomize::EditTable>, cuts: Vec<BudgetCut>) {
+        // Each cut's note is the expansion's to give, where the kustomization is reached.
+        self.expander.use_edits(table);
+        self.cuts.extend(cuts);
+    }
+
     pub fn config(&self) -> &'a Config {
         self.config
     }
@@ -355,15 +363,7 @@ impl<'a> Worklist<'a> {
                 ));
                 let items: Vec<kustomize::Item> = helm::rendered_docs(files)
                     .into_iter()
-                    .map(|r| kustomize::Item {
-                        source: ItemSource::Doc(r),
-                        chain: Vec::new(),
-                        namespace: None,
-                        prefix: String::new(),
-                        suffix: String::new(),
-                        patch: false,
-                        images: None,
-                    })
+                    .map(|r| kustomize::Item::plain(ItemSource::Doc(r)))
                     .collect();
                 self.place_items(&delivery, items);
             }
@@ -542,6 +542,9 @@ impl<'a> Worklist<'a> {
             if let (Some(r), Some(d)) = (doc_ref, doc) {
                 if !item.patch && family::family_of_deployer(self.families, d).is_some() {
                     self.reached_deployers.insert(r);
+                    // A deployer a kustomize edit changed stands for the one written: seeds
+                    // pass over that one too.
+                    self.reached_deployers.insert(self.index.original(r));
                     let parent: Vec<Signal> = delivery
                         .signals
                         .iter()

@@ -142,6 +142,8 @@ pub(crate) fn variant_signals(
 pub(crate) fn overlay_signals(chain: &[Evidence], vocabulary: &env::Vocabulary) -> Vec<Signal> {
     chain
         .iter()
+        // An edit's line is where a value comes from, not a folder that includes the object.
+        .filter(|hop| !matches!(*hop.hop, Hop::KustomizeEdit(_)))
         .filter_map(|hop| {
             let slot = folder_slot(index::parent(&hop.location.file))?;
             let m = vocabulary.classify_workload(slot)?;

@@ -412,7 +412,7 @@ pub fn field_text<'n>(node: Option<&'n crate::documents::Node>, path: &[&str]) -
 /// A note at `line` of document `d`, dropped where something else already spoke of that line.
 pub fn note_at(out: &mut Notes, d: &Document, line: u32, reason: String) {
     out.unless_covered.push(Unresolved {
-        location: crate::location::Location::new(&d.file, line),
+        location: d.at(line),
         reason,
     });
 }

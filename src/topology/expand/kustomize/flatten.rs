@@ -9,8 +9,9 @@ use crate::budget::BudgetCut;
 use crate::evidence::Evidence;
 use crate::location::Location;
 
+use super::edit::Edit;
 use super::resolve::{Leaf, Part, Resolved, Transform};
-use super::{count_text, Expansion, ImageOverride, Item, Problem};
+use super::{count_text, Expansion, ImageOverride, Item, ItemSource, Problem};
 
 /// Which limit an expansion runs into first.
 #[derive(Debug, Clone, Copy)]
@@ -26,13 +27,22 @@ const FIRST_ROOM: usize = 4096;
 
 /// The objects of `root` in order, within the budget, with every problem of the
 /// kustomizations it reaches (each reported once, however many paths lead to it).
-pub(super) fn flatten(root: &Resolved, dir: &str, budget: Budget) -> Expansion {
+pub(super) fn flatten(
+    root: &Resolved,
+    dir: &str,
+    budget: Budget,
+    local_config: &dyn Fn(&ItemSource) -> bool,
+) -> Expansion {
     let limit = match budget {
         Budget::Expansion(limit) => limit,
         Budget::Scan { left, .. } => left,
     };
     let mut walk = Flattener {
         limit,
+        edited: 0,
+        path: Vec::new(),
+        inner: false,
+        local_config,
         // Room for what the count says, within the limit and a modest start: a count can be
         // far larger than what memory allows to expand.
         items: Vec::with_capacity(
@@ -132,6 +142,25 @@ pub(super) fn flatten(root: &Resolved, dir: &str, budget: Budget) -> Expansion {
     }
 }
 
+/// What the level `root` gathers before its own transforms and edits apply, each item with
+/// its path below it, at most `limit` of them: `None` past the limit.
+pub(super) fn gather(root: &Resolved, limit: usize) -> Option<Vec<Item>> {
+    let never = |_: &ItemSource| false;
+    let mut walk = Flattener {
+        limit,
+        items: Vec::new(),
+        transforms: Vec::new(),
+        edited: 0,
+        path: Vec::new(),
+        images: Vec::new(),
+        chain: Vec::new(),
+        cut_in: None,
+        inner: true,
+        local_config: &never,
+    };
+    walk.visit(root, None).then_some(walk.items)
+}
+
 /// Every problem of `node` and what it includes, each node visited once.
 fn collect_problems(node: &Resolved, seen: &mut HashSet<usize>, out: &mut Vec<Problem>) {
     if !seen.insert(std::ptr::from_ref(node) as usize) {
@@ -149,21 +178,35 @@ fn collect_problems(node: &Resolved, seen: &mut HashSet<usize>, out: &mut Vec<Pr
 struct Flattener<'r> {
     limit: usize,
     items: Vec<Item>,
-    /// Transforms of the kustomizations on the current path, outermost first.
-    transforms: Vec<&'r Transform>,
+    /// Transforms of the kustomizations on the current path, outermost first, each with
+    /// the depth of [`Flattener::path`] at its node.
+    transforms: Vec<(&'r Transform, usize)>,
+    /// How many of `transforms` carry edits: the path is only looked at when some do.
+    edited: usize,
+    /// The position of each part taken on the way down, outermost first: what a level's
+    /// edits are keyed by ([`Edits`]), from that level's depth on.
+    path: Vec<u32>,
     /// The `images:` overrides on the current path down to each of them, innermost first.
     images: Vec<Option<Arc<[ImageOverride]>>>,
     /// Hops on the current path, outermost first.
     chain: Vec<Evidence>,
     /// The outermost node being walked when the limit was reached.
     cut_in: Option<&'r Resolved>,
+    /// The root's own transform and edits are left out (the preparing pass gathers what a
+    /// level's edits apply to), and no object is dropped.
+    inner: bool,
+    /// Objects kustomize never outputs (`config.kubernetes.io/local-config`), by document.
+    local_config: &'r dyn Fn(&ItemSource) -> bool,
 }
 
 impl<'r> Flattener<'r> {
     /// Returns false once the limit is reached.
     fn visit(&mut self, node: &'r Resolved, outermost: Option<&'r Resolved>) -> bool {
         let outermost = outermost.or(node.origin.as_ref().map(|_| node));
-        self.transforms.push(&node.transform);
+        self.transforms.push((&node.transform, self.path.len()));
+        if node.transform.edits.is_some() {
+            self.edited += 1;
+        }
         let outer = self.images.last().cloned().flatten();
         let own = &node.transform.images;
         self.images.push(match outer {
@@ -172,16 +215,16 @@ impl<'r> Flattener<'r> {
             Some(outer) => Some(own.iter().chain(outer.iter()).cloned().collect()),
         });
         let mut complete = true;
-        for part in &node.parts {
+        for (position, part) in node.parts.iter().enumerate() {
+            self.path.push(position as u32);
             match part {
                 Part::Object(leaf) => {
                     if self.items.len() >= self.limit {
                         self.cut_in = outermost;
                         complete = false;
-                        break;
+                    } else if let Some(item) = self.item(leaf) {
+                        self.items.push(item);
                     }
-                    let item = self.item(leaf);
-                    self.items.push(item);
                 }
                 // An empty base is skipped, so that a walk never wanders through paths that
                 // yield nothing (fan-outs of empty bases would be exponential).
@@ -194,26 +237,76 @@ impl<'r> Flattener<'r> {
                     if hop.is_some() {
                         self.chain.pop();
                     }
-                    if !complete {
-                        break;
-                    }
                 }
             }
+            self.path.pop();
+            if !complete {
+                break;
+            }
+        }
+        if node.transform.edits.is_some() {
+            self.edited -= 1;
         }
         self.transforms.pop();
         self.images.pop();
         complete
     }
 
-    fn item(&self, leaf: &Leaf) -> Item {
-        let mut namespace = leaf.namespace.clone();
+    /// The edit of the outermost level that changed this object, with that level's place
+    /// among the transforms.
+    fn edit(&self) -> Option<(usize, &'r Edit)> {
+        if self.edited == 0 {
+            return None;
+        }
+        let first = usize::from(self.inner);
+        let root_edits = !self.inner;
+        self.transforms
+            .iter()
+            .enumerate()
+            .skip(first)
+            .find_map(|(at, (t, depth))| {
+                let edits = t.edits.as_deref()?;
+                let key = self.path.get(*depth..)?;
+                let found = if at == 0 && root_edits {
+                    edits.at_root(key)
+                } else {
+                    edits.at(key)
+                };
+                found.map(|e| (at, e))
+            })
+    }
+
+    fn item(&self, leaf: &Leaf) -> Option<Item> {
+        let first = usize::from(self.inner);
+        let (source, mut namespace, name, upto, hops) = match self.edit() {
+            Some((_, e)) if e.deleted => return None,
+            Some((at, e)) => (
+                ItemSource::Doc(e.doc),
+                e.namespace.as_deref().map(str::to_owned),
+                e.name.clone(),
+                // The level's own transforms are in the edit when it came after them.
+                if e.after { at } else { at + 1 },
+                Some(&e.hops),
+            ),
+            None => (
+                leaf.source.clone(),
+                leaf.namespace.clone(),
+                None,
+                self.transforms.len(),
+                None,
+            ),
+        };
+        if !self.inner && (self.local_config)(&source) {
+            return None;
+        }
+        let levels = self.transforms.get(first..upto).unwrap_or(&[]);
         let mut prefix = String::new();
         let mut suffix = String::new();
-        for t in &self.transforms {
+        for (t, _) in levels {
             prefix.push_str(&t.prefix);
         }
         // Innermost first: outer kustomizations apply last, so their namespace wins.
-        for t in self.transforms.iter().rev() {
+        for (t, _) in levels.iter().rev() {
             if t.namespace.is_some() {
                 namespace.clone_from(&t.namespace);
             }
@@ -221,14 +314,24 @@ impl<'r> Flattener<'r> {
         }
         let mut chain = self.chain.clone();
         chain.extend(leaf.hop.iter().cloned());
-        Item {
-            source: leaf.source.clone(),
+        if let Some(hops) = hops {
+            chain.extend(hops.iter().cloned());
+        }
+        Some(Item {
+            source,
             chain,
             namespace,
             prefix,
             suffix,
+            name,
             patch: leaf.patch,
             images: self.images.last().cloned().flatten(),
-        }
+            origin: leaf.source.clone(),
+            path: if self.inner {
+                self.path.as_slice().into()
+            } else {
+                Box::default()
+            },
+        })
     }
 }

@@ -1,20 +1,30 @@
 //! Resolution of kustomize graphs without running kustomize: which objects a directory
 //! produces, through `resources`/`bases`, `components`, patches and generators, with the
-//! `namespace`, `namePrefix` and `nameSuffix` each level applies, and the chain of
-//! kustomization lines that brought each object in. Directories without a kustomization are
-//! expanded as Argo CD (one level, or recursive) and Flux (recursive) do.
+//! `namespace`, `namePrefix` and `nameSuffix` each level applies, what kustomize's edits
+//! (JSON patches, targeted and inline strategic-merge patches, labels, replacements, vars)
+//! make of the objects, and the chain of kustomization lines that brought each object in.
+//! Directories without a kustomization are expanded as Argo CD (one level, or recursive) and
+//! Flux (recursive) do.
 //!
 //! Each kustomization is resolved once and shared, not copied, by everything that includes it
 //! (a base shared by fifty overlays is read once; a fan-out of bases that include each other
 //! stays linear), and one expansion yields at most `limits.kustomize-objects` objects.
 //!
 //! The parts: this file holds the public types and the per-object helpers (images, identity,
-//! scope); `resolve` reads kustomizations into that shared tree, and `flatten` walks the tree
-//! into the items one expansion places.
+//! scope); `resolve` reads kustomizations into that shared tree, `flatten` walks the tree
+//! into the items one expansion places, and `edit` works out kustomize's edits before the
+//! build (with `json_patch`, `merge`, `select`, `fields` and `vars`).
 
+mod edit;
+mod fields;
 mod flatten;
+mod json_patch;
+mod merge;
 mod resolve;
+mod select;
+mod vars;
 
+pub use edit::{prepare_edits, EditTable, Prepared};
 pub use resolve::{Expander, ExpanderCaches, InflatedChart};
 
 use compact_str::CompactString;
@@ -46,6 +56,16 @@ pub struct Generator {
     pub name: String,
 }
 
+impl ItemSource {
+    /// The document, for an object of the repository (or rendered).
+    pub fn doc(&self) -> Option<DocRef> {
+        match self {
+            ItemSource::Doc(r) => Some(*r),
+            ItemSource::Generated(_) => None,
+        }
+    }
+}
+
 /// One object a directory produces, with the transforms applied on the way.
 #[derive(Debug, Clone)]
 pub struct Item {
@@ -60,6 +80,33 @@ pub struct Item {
     /// `images:` overrides on the way, innermost first (outer kustomizations apply last).
     /// Shared by the objects under the same kustomizations: each would otherwise copy them.
     pub images: Option<Arc<[ImageOverride]>>,
+    /// The object's name as a kustomize edit left it (the affixes of the levels inside that
+    /// edit in it): `prefix` and `suffix` are then those of the levels outside it. `None`:
+    /// the document's own name.
+    pub name: Option<CompactString>,
+    /// The object as the repository wrote it (`source` is the edited document, if edits
+    /// changed it).
+    pub origin: ItemSource,
+    /// For the edits' preparing pass: the object's path below the level it gathers for.
+    pub path: Box<[u32]>,
+}
+
+impl Item {
+    /// An object placed as it is: no kustomization's transforms, no edits.
+    pub fn plain(source: ItemSource) -> Item {
+        Item {
+            origin: source.clone(),
+            source,
+            chain: Vec::new(),
+            namespace: None,
+            prefix: String::new(),
+            suffix: String::new(),
+            patch: false,
+            images: None,
+            name: None,
+            path: Box::default(),
+        }
+    }
 }
 
 /// One entry of a kustomization's `images:`.
@@ -273,25 +320,44 @@ pub fn placed_identity(
         (ItemSource::Generated(generator), _) => (generator.kind, Some(&generator.name), None),
         _ => ("", None, None),
     };
+    let name = item.name.as_deref().or(name);
+    let (name, namespace) = transformed(
+        kind,
+        name,
+        own_ns,
+        &item.prefix,
+        &item.suffix,
+        item.namespace.as_deref(),
+    );
+    (kind.into(), name, namespace)
+}
+
+/// The name and namespace an object of `kind` named `name` (in `own_ns`) has once
+/// kustomize's name affixes and namespace (`namespace`: the one the levels set) apply.
+pub(super) fn transformed(
+    kind: &str,
+    name: Option<&str>,
+    own_ns: Option<&str>,
+    prefix: &str,
+    suffix: &str,
+    namespace: Option<&str>,
+) -> (Option<CompactString>, Option<CompactString>) {
     let affixed = |name: &str| {
-        let mut out =
-            CompactString::with_capacity(item.prefix.len() + name.len() + item.suffix.len());
-        out.push_str(&item.prefix);
+        let mut out = CompactString::with_capacity(prefix.len() + name.len() + suffix.len());
+        out.push_str(prefix);
         out.push_str(name);
-        out.push_str(&item.suffix);
+        out.push_str(suffix);
         out
     };
     let owned = |s: Option<&str>| s.map(CompactString::from);
     match kind {
         // kustomize renames Namespace objects to the namespace it sets, and never prefixes them.
-        "Namespace" => (kind.into(), owned(item.namespace.as_deref().or(name)), None),
-        "CustomResourceDefinition" => (kind.into(), owned(name), None),
-        k if is_cluster_scoped(k) => (kind.into(), name.map(affixed), None),
-        _ => (
-            kind.into(),
-            name.map(affixed),
-            owned(item.namespace.as_deref().or(own_ns)),
-        ),
+        "Namespace" => (owned(namespace.or(name)), None),
+        // A cluster-scoped object keeps the namespace its file gives it, if any: kustomize's
+        // namespace does not touch it.
+        "CustomResourceDefinition" => (owned(name), owned(own_ns)),
+        k if is_cluster_scoped(k) => (name.map(affixed), owned(own_ns)),
+        _ => (name.map(affixed), owned(namespace.or(own_ns))),
     }
 }
 
@@ -324,32 +390,71 @@ pub fn unexpanded_chart_notes(
     }
     out
 }
-/// The objects one directory expands to, as (kind, name, namespace), without patches: what
-/// `kustomize build` of that directory would output (generated names without their hash).
-/// Used by the differential test against kubectl's kustomize.
-pub fn kustomize_objects(
+/// One object as envfence's kustomize expansion of a directory yields it: what `kustomize
+/// build` of that directory would output, for the differential test against kubectl's.
+#[derive(Debug, Clone)]
+pub struct ExpandedObject {
+    pub kind: String,
+    /// The name, without the hash suffix kustomize gives generated objects.
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    /// A strategic-merge patch (or merging generator): it changes the object of the same
+    /// identity, and rules read its values as overriding that object's.
+    pub patch: bool,
+    /// The document as kustomize's edits (JSON patches, replacements) left it; `None` for an
+    /// object a generator makes.
+    pub doc: Option<Document>,
+    /// The `images:` overrides that apply to it, in order.
+    pub images: Vec<ImageOverride>,
+}
+
+/// What `dir` expands to, every object with its document: see [`ExpandedObject`].
+pub fn kustomize_expansion(
     files: &[crate::documents::SourceFile],
     dir: &str,
-) -> Vec<(String, Option<String>, Option<String>)> {
-    let index = RepoIndex::new(files);
+) -> Vec<ExpandedObject> {
+    let mut index = RepoIndex::new(files);
+    let limits = crate::config::Limits::default();
+    let prepared = prepare_edits(&index, None, &limits);
+    index.add_changed(prepared.files, prepared.origins);
     let mut expander = Expander::new(&index);
+    expander.use_edits(prepared.table);
     let expansion = expander.expand(dir, &DirectoryMode::default());
     expansion
         .items
         .iter()
-        .filter(|item| !item.patch)
         .map(|item| {
             let doc = match &item.source {
                 ItemSource::Doc(r) => Some(index.doc(*r)),
                 ItemSource::Generated(_) => None,
             };
             let (kind, name, namespace) = placed_identity(item, doc);
-            (
-                kind.to_string(),
-                name.map(|n| n.to_string()),
-                namespace.map(|n| n.to_string()),
-            )
+            ExpandedObject {
+                kind: kind.to_string(),
+                name: name.map(|n| n.to_string()),
+                namespace: namespace.map(|n| n.to_string()),
+                patch: item.patch,
+                doc: doc.cloned(),
+                images: item
+                    .images
+                    .as_deref()
+                    .map(<[_]>::to_vec)
+                    .unwrap_or_default(),
+            }
         })
+        .collect()
+}
+
+/// The objects one directory expands to, as (kind, name, namespace), without patches: what
+/// `kustomize build` of that directory would output (generated names without their hash).
+pub fn kustomize_objects(
+    files: &[crate::documents::SourceFile],
+    dir: &str,
+) -> Vec<(String, Option<String>, Option<String>)> {
+    kustomize_expansion(files, dir)
+        .into_iter()
+        .filter(|o| !o.patch)
+        .map(|o| (o.kind, o.name, o.namespace))
         .collect()
 }
 

@@ -12,6 +12,7 @@ use crate::topology::expand::{helm, kustomize_helm};
 use crate::topology::helm_values::ValueSources;
 use crate::topology::index::{self, RepoIndex};
 
+use super::edit::{EditTable, Edits, LevelKey, Preparing};
 use super::flatten::{flatten, Budget};
 use super::{
     is_remote, string_entries, DirectoryMode, Expansion, Generator, ImageOverride, ItemSource,
@@ -20,6 +21,10 @@ use super::{
 
 /// Deepest chain of kustomizations we follow (real repositories stay under ten).
 const MAX_DEPTH: usize = 64;
+
+/// The most Components (nested ones included) that apply over one kustomization's objects
+/// (real repositories use a handful).
+const MAX_COMPONENTS: u32 = 64;
 
 /// A directory resolved once and shared by everything that includes it. Nested kustomizations
 /// are referenced, not copied, and transforms are applied when the root is flattened: a base
@@ -59,6 +64,9 @@ pub(super) struct Transform {
     pub(super) prefix: String,
     pub(super) suffix: String,
     pub(super) images: Arc<[ImageOverride]>,
+    /// What its JSON patches, replacements and vars made of the objects it gathers, worked
+    /// out before the build by the preparing pass (`None` for most kustomizations).
+    pub(super) edits: Option<Arc<Edits>>,
 }
 
 impl Resolved {
@@ -107,6 +115,14 @@ pub struct Expander<'a> {
     /// The include hops (`resources ../../base`), one per key and entry: thousands of
     /// overlays name the same base, and a hop's location is kept beside it, not in it.
     include_hops: HashMap<String, [Option<Arc<Hop>>; 4]>,
+    /// The edits the preparing pass worked out, by level (building), or that pass itself.
+    pub(super) edits: EditMode,
+}
+
+/// Whether an [`Expander`] builds with edits worked out before, or works them out.
+pub(super) enum EditMode {
+    Build(Option<Arc<EditTable>>),
+    Prepare(Box<Preparing>),
 }
 
 impl<'a> Expander<'a> {
@@ -153,6 +169,37 @@ impl<'a> Expander<'a> {
             renders: None,
             charts: Vec::new(),
             include_hops: HashMap::default(),
+            edits: EditMode::Build(None),
+        }
+    }
+
+    /// Builds with the edits of kustomize's JSON patches, replacements and vars that
+    /// [`super::prepare_edits`] worked out.
+    pub fn with_edits(mut self, table: Arc<EditTable>) -> Self {
+        self.edits = EditMode::Build(Some(table));
+        self
+    }
+
+    /// The index the expander reads.
+    pub(super) fn index(&self) -> &'a RepoIndex<'a> {
+        self.index
+    }
+
+    /// Gives a level the edits worked out for it: found in the table when building, worked
+    /// out now when preparing.
+    fn set_edits(&mut self, level: &mut Resolved, dir: &str, number: u32, file: usize) {
+        match &self.edits {
+            EditMode::Build(None) => {}
+            EditMode::Build(Some(table)) => {
+                let key = LevelKey::new(dir, number);
+                level.transform.edits = table.edits(&key);
+                if number == 0 {
+                    level.problems.extend(table.problems(dir).iter().cloned());
+                }
+            }
+            EditMode::Prepare(_) => {
+                super::edit::prepare_level(self, level, dir, number, file);
+            }
         }
     }
 
@@ -190,9 +237,23 @@ impl<'a> Expander<'a> {
         } else {
             Budget::Expansion(self.object_limit)
         };
-        let expansion = flatten(&resolved, dir, budget);
+        let index = self.index;
+        let local_config =
+            |s: &ItemSource| matches!(s, ItemSource::Doc(r) if index.is_local_config(*r));
+        let expansion = flatten(&resolved, dir, budget, &local_config);
         self.scan_objects_left -= expansion.items.len();
         Arc::new(expansion)
+    }
+
+    /// Resolves `dir` without expanding it: for the preparing pass, which works out edits as
+    /// it resolves.
+    pub(super) fn expand_quietly(&mut self, dir: &str, mode: &DirectoryMode) {
+        self.resolve(dir, mode);
+    }
+
+    /// Builds with the edits of [`super::prepare_edits`] (see [`Expander::with_edits`]).
+    pub fn use_edits(&mut self, table: Arc<EditTable>) {
+        self.edits = EditMode::Build(Some(table));
     }
 
     fn resolve(&mut self, dir: &str, mode: &DirectoryMode) -> Arc<Resolved> {
@@ -290,23 +351,149 @@ impl<'a> Expander<'a> {
         result
     }
 
-    // Long by design: one pass over a kustomization's fields, in kustomize's order.
+    /// Resolves the kustomization `k` of `dir`: its resources, then each of its components
+    /// applied over what was gathered so far (a Component's transforms reach everything its
+    /// includer gathered before it, not only its own objects), then its generated objects,
+    /// with its own transforms over all of it. Each level a Component makes is numbered in
+    /// the order it is made, so that the edits the preparing pass worked out for it are found
+    /// again ([`LevelKey`]).
     fn resolve_kustomization(&mut self, dir: &str, k: usize, depth: usize) -> Resolved {
-        let index = self.index;
         self.reached.insert(dir.to_owned());
-        let file = &index.files[k];
+        let Some(pieces) = self.pieces(dir, k, depth) else {
+            return Resolved {
+                origin: Some(Location::new(&self.index.files[k].path, 1)),
+                ..Resolved::default()
+            };
+        };
+        let Pieces {
+            origin,
+            resources,
+            components,
+            generated,
+            transform,
+        } = pieces;
+        let mut level = 0;
+        let mut gathered = resources;
+        for component in components {
+            gathered = self.apply_component(gathered, component, dir, &mut level, depth);
+        }
         let mut out = Resolved {
-            origin: Some(Location::new(&file.path, 1)),
+            origin: Some(origin),
+            transform,
             ..Resolved::default()
         };
-        let Some(doc) = file.documents.first() else {
+        if level == 0 {
+            // No component: the resources are this level's own parts, as they always were.
+            out.problems = std::mem::take(&mut gathered.problems);
+            out.count = gathered.count;
+            out.parts = gathered.parts;
+        } else {
+            out.push_nested(None, Arc::new(gathered));
+        }
+        for part in generated {
+            match part {
+                Part::Object(leaf) => out.push_leaf(leaf),
+                Part::Nested { hop, inner } => out.push_nested(hop, inner),
+            }
+        }
+        self.set_edits(&mut out, dir, 0, k);
+        self.visiting.remove(dir);
+        // Resolved kustomizations live as long as the topology build: no room to spare.
+        out.parts.shrink_to_fit();
+        out
+    }
+
+    /// The level a Component makes over `gathered`: its resources join what was gathered,
+    /// its own components apply over both, its generated objects follow, and its transforms
+    /// apply to all of it.
+    fn apply_component(
+        &mut self,
+        gathered: Resolved,
+        component: ComponentRef,
+        includer: &str,
+        level: &mut u32,
+        depth: usize,
+    ) -> Resolved {
+        let ComponentRef { hop, dir, file } = component;
+        // Each Component wraps what was gathered in two more levels: a bound keeps walks of
+        // the tree (recursive) shallow.
+        if *level >= MAX_COMPONENTS {
+            let mut out = gathered;
+            out.problems.push(Problem {
+                location: hop.location.clone(),
+                reason: format!(
+                    "more than {MAX_COMPONENTS} Components apply here: {dir} and the ones after it are not applied"
+                ),
+            });
             return out;
+        }
+        if self.visiting.contains(&dir) {
+            let mut out = gathered;
+            out.problems.push(Problem {
+                location: hop.location.clone(),
+                reason: format!("kustomization cycle: {dir} includes itself"),
+            });
+            return out;
+        }
+        if depth > MAX_DEPTH {
+            let mut out = gathered;
+            out.problems.push(Problem {
+                location: hop.location.clone(),
+                reason: format!("kustomizations nested deeper than {MAX_DEPTH}"),
+            });
+            return out;
+        }
+        self.reached.insert(dir.clone());
+        let Some(pieces) = self.pieces(&dir, file, depth + 1) else {
+            return gathered;
         };
+        let Pieces {
+            origin,
+            resources,
+            components,
+            generated,
+            transform,
+        } = pieces;
+        let mut inner = Resolved::default();
+        inner.push_nested(None, Arc::new(gathered));
+        inner.push_nested(Some(hop), Arc::new(resources));
+        for nested in components {
+            inner = self.apply_component(inner, nested, includer, level, depth + 1);
+        }
+        self.visiting.remove(&dir);
+        *level += 1;
+        let mut out = Resolved {
+            origin: Some(origin),
+            transform,
+            ..Resolved::default()
+        };
+        out.push_nested(None, Arc::new(inner));
+        for part in generated {
+            match part {
+                Part::Object(leaf) => out.push_leaf(leaf),
+                Part::Nested { hop, inner } => out.push_nested(hop, inner),
+            }
+        }
+        self.set_edits(&mut out, includer, *level, file);
+        out
+    }
+
+    /// What the kustomization (or Component) `k` of `dir` says, read once per inclusion:
+    /// `None` when the file holds no document. Marks `dir` as being visited (the caller
+    /// unmarks it), so that includes that come back to it are cycles.
+    // Long by design: one pass over a kustomization's fields, in kustomize's order.
+    fn pieces(&mut self, dir: &str, k: usize, depth: usize) -> Option<Pieces> {
+        let index = self.index;
+        let file = &index.files[k];
+        let doc = file.documents.first()?;
         self.visiting.insert(dir.to_owned());
         let root = &doc.root;
         let at = |line: u32| Location::new(&file.path, line);
+        let mut resources = Resolved::default();
+        let mut components = Vec::new();
 
-        // resources, bases, components: objects (files) or other kustomizations (directories).
+        // resources and bases: objects (files) or other kustomizations (directories);
+        // components: kustomizations applied over what was gathered.
         for (key, include) in [
             ("resources", IncludeKey::Resources),
             ("bases", IncludeKey::Bases),
@@ -315,14 +502,14 @@ impl<'a> Expander<'a> {
             for (entry, line) in string_entries(root, key) {
                 let hop = Evidence::shared(at(line), self.include_hop(include, &entry));
                 if is_remote(&entry) {
-                    out.problems.push(Problem {
+                    resources.problems.push(Problem {
                         location: at(line),
                         reason: format!("remote {key} entry {entry} is outside this repository"),
                     });
                     continue;
                 }
                 let Some(target) = index::join(dir, &entry, false) else {
-                    out.problems.push(Problem {
+                    resources.problems.push(Problem {
                         location: at(line),
                         reason: format!("{key} entry {entry} leaves the repository"),
                     });
@@ -330,7 +517,7 @@ impl<'a> Expander<'a> {
                 };
                 if let Some(f) = index.file(&target) {
                     for r in index.manifests_of(f) {
-                        out.push_leaf(Leaf {
+                        resources.push_leaf(Leaf {
                             source: ItemSource::Doc(r),
                             hop: Some(hop.clone()),
                             namespace: None,
@@ -339,6 +526,13 @@ impl<'a> Expander<'a> {
                     }
                 } else if index.is_dir(&target) {
                     match index.kustomization_in(&target) {
+                        Some(nk) if include == IncludeKey::Components => {
+                            components.push(ComponentRef {
+                                hop,
+                                dir: target,
+                                file: nk,
+                            });
+                        }
                         Some(nk) => {
                             let nested = self.resolve_kustomization_guarded(
                                 &target,
@@ -346,9 +540,9 @@ impl<'a> Expander<'a> {
                                 depth + 1,
                                 Some(&at(line)),
                             );
-                            out.push_nested(Some(hop), nested);
+                            resources.push_nested(Some(hop), nested);
                         }
-                        None => out.problems.push(Problem {
+                        None => resources.problems.push(Problem {
                             location: at(line),
                             reason: format!(
                                 "{key} entry {entry}: directory {target} has no kustomization"
@@ -356,7 +550,7 @@ impl<'a> Expander<'a> {
                         }),
                     }
                 } else {
-                    out.problems.push(Problem {
+                    resources.problems.push(Problem {
                         location: at(line),
                         reason: format!(
                             "{key} entry {entry}: {target} does not exist (or holds no YAML)"
@@ -366,10 +560,13 @@ impl<'a> Expander<'a> {
             }
         }
 
-        // Patches change objects from the bases; they are placed with them so that rules see
-        // the values they set (an env var in a patch lands on the cluster too).
+        // Strategic-merge patches change objects from the bases; they are placed with them
+        // (under the same Components, so that they share the objects' identity) so that rules
+        // see the values they set (an env var in a patch lands on the cluster too). JSON
+        // patches are applied to the objects instead (see `edit`).
         let mut patch_paths: Vec<(String, u32)> = string_entries(root, "patchesStrategicMerge");
         if let Some(patches) = root.get("patches").and_then(Node::as_seq) {
+            // One with a `target` is also edited into the objects it selects (see `edit`).
             for p in patches {
                 if let Some(e) = p.entry("path") {
                     if let Some(path) = e.value.as_str() {
@@ -386,14 +583,18 @@ impl<'a> Expander<'a> {
                 continue;
             }
             let Some(f) = index::join(dir, &entry, false).and_then(|t| index.file(&t)) else {
-                out.problems.push(Problem {
+                resources.problems.push(Problem {
                     location: at(line),
                     reason: format!("patch {entry} does not exist"),
                 });
                 continue;
             };
-            for r in index.manifests_of(f) {
-                out.push_leaf(Leaf {
+            // One that deletes its object is no partial object: it is an edit.
+            for r in index
+                .manifests_of(f)
+                .filter(|r| !super::edit::deletes(&index.doc(*r).root))
+            {
+                resources.push_leaf(Leaf {
                     source: ItemSource::Doc(r),
                     hop: Some(Evidence::shared(
                         at(line),
@@ -406,6 +607,7 @@ impl<'a> Expander<'a> {
         }
 
         // Generators create ConfigMaps and Secrets (with a hash suffix we do not compute).
+        let mut generated = Resolved::default();
         for (key, kind) in [
             ("configMapGenerator", "ConfigMap"),
             ("secretGenerator", "Secret"),
@@ -422,7 +624,7 @@ impl<'a> Expander<'a> {
                     generator.get("behavior").and_then(Node::as_str),
                     Some("merge") | Some("replace")
                 );
-                for (files_key, _) in [("files", ()), ("envs", ())] {
+                for files_key in ["files", "envs"] {
                     for (path, pline) in string_entries(generator, files_key) {
                         // `files` entries may be `key=path`.
                         let path = path
@@ -430,7 +632,7 @@ impl<'a> Expander<'a> {
                             .map_or(path.as_str(), |(_, p)| p)
                             .to_owned();
                         if index::join(dir, &path, false).is_none() {
-                            out.problems.push(Problem {
+                            generated.problems.push(Problem {
                                 location: at(pline),
                                 reason: format!(
                                     "{key} {files_key} entry {path} leaves the repository"
@@ -439,7 +641,7 @@ impl<'a> Expander<'a> {
                         }
                     }
                 }
-                out.push_leaf(Leaf {
+                generated.push_leaf(Leaf {
                     source: ItemSource::Generated(Box::new(Generator {
                         file: k,
                         line,
@@ -463,27 +665,24 @@ impl<'a> Expander<'a> {
         }
         for (field, legacy) in [("helmCharts", false), ("helmChartInflationGenerator", true)] {
             for entry in root.get(field).and_then(Node::as_seq).unwrap_or(&[]) {
-                self.inflate(dir, k, root, entry, legacy, &mut out);
+                self.inflate(dir, k, root, entry, legacy, &mut generated);
             }
         }
+        resources.problems.append(&mut generated.problems);
 
         // This level's transforms apply to everything it gathered; outer levels apply later
         // and win for the namespace, and wrap prefixes and suffixes (see `Flattener::item`).
-        out.transform = Transform {
-            namespace: root
-                .get("namespace")
-                .and_then(Node::as_str)
-                .map(str::to_owned),
-            prefix: root
-                .get("namePrefix")
-                .and_then(Node::as_str)
-                .unwrap_or("")
-                .to_owned(),
-            suffix: root
-                .get("nameSuffix")
-                .and_then(Node::as_str)
-                .unwrap_or("")
-                .to_owned(),
+        // Old kustomizations spell `namePrefix` and `nameSuffix` in lower case, and kustomize
+        // still reads them so.
+        let text = |keys: &[&str]| {
+            keys.iter()
+                .find_map(|k| root.get(k).and_then(Node::as_str))
+                .map(str::to_owned)
+        };
+        let transform = Transform {
+            namespace: text(&["namespace"]),
+            prefix: text(&["namePrefix", "nameprefix"]).unwrap_or_default(),
+            suffix: text(&["nameSuffix", "namesuffix"]).unwrap_or_default(),
             images: root
                 .get("images")
                 .and_then(Node::as_seq)
@@ -499,12 +698,35 @@ impl<'a> Expander<'a> {
                     })
                 })
                 .collect(),
+            edits: None,
         };
-        self.visiting.remove(dir);
-        // Resolved kustomizations live as long as the topology build: no room to spare.
-        out.parts.shrink_to_fit();
-        out
+        Some(Pieces {
+            origin: Location::new(&file.path, 1),
+            resources,
+            components,
+            generated: generated.parts,
+            transform,
+        })
     }
+}
+
+/// A `components` entry: the include's hop, the Component's folder and file.
+pub(super) struct ComponentRef {
+    hop: Evidence,
+    dir: String,
+    file: usize,
+}
+
+/// What one kustomization file says, before it is put together with what includes it.
+struct Pieces {
+    origin: Location,
+    /// `resources` and `bases` (objects and nested kustomizations) and strategic-merge
+    /// patches, in order, with the problems of the whole file.
+    resources: Resolved,
+    components: Vec<ComponentRef>,
+    /// Generated objects (generators, `helmCharts`): after the components, untouched by them.
+    generated: Vec<Part>,
+    transform: Transform,
 }
 
 impl Expander<'_> {

@@ -30,6 +30,8 @@ pub(super) struct AppSpec {
     pub(super) doc: Option<DocRef>,
     pub(super) first_line: u32,
     pub(super) file: Arc<str>,
+    /// Where the lines a kustomize edit set come from (see [`crate::documents::Document::at`]).
+    pub(super) origins: Option<Arc<[Location]>>,
     pub(super) name: String,
     pub(super) name_line: u32,
     /// `metadata.namespace`; for an ApplicationSet's Application, the ApplicationSet's when
@@ -66,6 +68,12 @@ pub(super) struct SourceSpec {
 type Subst<'a> = dyn Fn(&str) -> Result<String, String> + 'a;
 
 impl AppSpec {
+    /// Where line `line` of the Application is written (a kustomize edit's line for a field
+    /// it set).
+    pub(super) fn at(&self, line: u32) -> Location {
+        crate::documents::located(&self.file, self.origins.as_deref(), line)
+    }
+
     /// Reads an Application-shaped node (`metadata` + `spec`), substituting every string.
     /// With `lenient_sources`, a source field that cannot be resolved keeps its text and marks
     /// the source unresolved instead of failing (the destination must still resolve).
@@ -171,6 +179,7 @@ impl AppSpec {
             doc: None,
             first_line: root.span.start.line,
             file: Arc::clone(file),
+            origins: None,
             name,
             name_line: name_node.map_or(root.span.start.line, |n| n.span.start.line),
             namespace,
@@ -200,7 +209,7 @@ pub(super) fn deliver_app(
     families: &[&dyn Family],
     out: &mut Outcome,
 ) {
-    let at = |line: u32| Location::new(&app.file, line);
+    let at = |line: u32| app.at(line);
     let (cluster, dest_hop) = match (&app.dest_name, &app.dest_server) {
         (Some((name, line)), _) if name == IN_CLUSTER => (
             inventory.in_cluster(host, at(*line)),
@@ -339,7 +348,7 @@ fn deliver_source(
         ref signals,
         ..
     } = *run;
-    let at = |line: u32| Location::new(&app.file, line);
+    let at = |line: u32| app.at(line);
     let vocabulary = inventory.vocabulary().clone();
     let opaque = |why: String, hop_line: u32, hop: Hop, chart: bool| OpaqueSource {
         why,
@@ -497,7 +506,7 @@ fn deliver_chart(
         path_line,
         assumed,
     } = place;
-    let at = |line: u32| Location::new(&app.file, line);
+    let at = |line: u32| app.at(line);
     // Rendered with helm when it can be; otherwise the Application stands for its chart
     // as an opaque placement, with a note that says why.
     let note = Unresolved {
@@ -613,7 +622,7 @@ pub(super) fn opaque_application(
     let mut evidence = run.hops_to_destination();
     evidence.push(payload.hop);
     evidence.push(Evidence::new(
-        Location::new(&app.file, app.name_line),
+        app.at(app.name_line),
         Hop::Opaque(Box::new(OpaqueHop {
             kind: "Application".into(),
             name: app.name.as_str().into(),

@@ -41,7 +41,7 @@ pub(super) fn run_appset(
     let go = go_template(d);
     let Some(template) = spec.and_then(|s| s.get("template")) else {
         out.unresolved.push(Unresolved {
-            location: Location::new(&d.file, d.first_line),
+            location: d.at(d.first_line),
             reason: "ApplicationSet has no template".into(),
         });
         return;
@@ -71,7 +71,7 @@ pub(super) fn run_appset(
     if overflow.is_some() || total > limit as u64 {
         let (location, what, count) = overflow.unwrap_or_else(|| {
             (
-                Location::new(&d.file, d.first_line),
+                d.at(d.first_line),
                 format!("the generators of ApplicationSet {appset_name}"),
                 total,
             )
@@ -98,7 +98,7 @@ pub(super) fn run_appset(
         });
     }
     let hop = Evidence::new(
-        Location::new(&d.file, d.first_line),
+        d.at(d.first_line),
         Hop::ApplicationSet {
             name: appset_name.as_str().into(),
         },
@@ -117,6 +117,7 @@ pub(super) fn run_appset(
                 if app.namespace.is_none() {
                     app.namespace = d.id.namespace.as_deref().map(str::to_owned);
                 }
+                app.origins.clone_from(&d.origins);
                 deliver_app(
                     index,
                     inventory,
@@ -140,7 +141,7 @@ pub(super) fn run_appset(
                         !matches!(&*e.hop, Hop::Generator(g) if matches!(**g, GeneratorHop::Value { .. }))
                     })
                     .map_or_else(
-                    || Location::new(&d.file, d.first_line),
+                    || d.at(d.first_line),
                     |e| e.location.clone(),
                 ),
                 reason: format!("ApplicationSet {appset_name}: {reason}"),
@@ -213,7 +214,7 @@ pub(super) fn generate_bounded(
     ceiling: usize,
     out: &mut Outcome,
 ) -> Generated {
-    let location = Location::new(&d.file, g.span.start.line);
+    let location = d.at(g.span.start.line);
     for combiner in ["matrix", "merge"] {
         let Some(node) = g.get(combiner) else {
             continue;
@@ -355,8 +356,7 @@ pub(super) fn generate(
     g: &Node,
     out: &mut Outcome,
 ) -> (Vec<Params>, bool) {
-    let file = &d.file;
-    let at = |line: u32| Location::new(file, line);
+    let at = |line: u32| d.at(line);
     if let Some(list) = g.get("list") {
         let mut sets = Vec::new();
         for element in list.get("elements").and_then(Node::as_seq).unwrap_or(&[]) {

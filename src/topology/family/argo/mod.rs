@@ -26,7 +26,6 @@ use crate::config::Limits;
 
 use crate::documents::{Document, Node};
 use crate::evidence::Evidence;
-use crate::location::Location;
 use crate::topology::clusters::Inventory;
 use crate::topology::index::{self, DocRef, RepoIndex};
 use crate::topology::inventory::selector::{LabelSelector, SelectorUse};
@@ -121,7 +120,7 @@ impl Family for ArgoCd {
                     continue;
                 }
                 found.push(SelectorUse {
-                    location: Location::new(&d.file, entry.key.span.start.line),
+                    location: d.at(entry.key.span.start.line),
                     by: format!("ApplicationSet {}", d.id.name.as_deref().unwrap_or("?")),
                     selector,
                     argo: true,
@@ -194,7 +193,10 @@ fn seed_roots(w: &mut Worklist<'_>) {
         }
     }
     for (r, d) in &argo {
-        if covered_by_others(&d.file, *r, &sources) {
+        // One in a kustomization's folder is run after the others: an overlay that includes
+        // it (and may patch it) is to reach it first.
+        let in_kustomization = index.kustomization_in(index::parent(&d.file)).is_some();
+        if in_kustomization || covered_by_others(&d.file, *r, &sources) {
             contained.push(*r);
         } else {
             roots.push(*r);
@@ -293,6 +295,7 @@ fn run_with(
             match spec {
                 Ok(mut spec) => {
                     spec.doc = Some(doc);
+                    spec.origins.clone_from(&d.origins);
                     deliver_app(
                         index,
                         inventory,
@@ -307,7 +310,7 @@ fn run_with(
                     )
                 }
                 Err(reason) => out.unresolved.push(Unresolved {
-                    location: Location::new(&d.file, d.first_line),
+                    location: d.at(d.first_line),
                     reason,
                 }),
             }

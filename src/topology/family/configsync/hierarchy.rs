@@ -166,7 +166,7 @@ pub(super) fn deliver(cx: &RunContext<'_, '_>, base: &Delivery, root: &str, out:
 /// The namespace folders at and below `dir`, depth first in path order. `top` is
 /// `namespaces/` itself, always abstract.
 fn walk<'a>(
-    index: &RepoIndex<'a>,
+    index: &'a RepoIndex<'a>,
     dir: &str,
     top: bool,
     above: &mut Vec<String>,

@@ -86,26 +86,14 @@ impl Family for ConfigSync {
                 continue;
             };
             let line = d.line_of("metadata.name").unwrap_or(d.first_line);
-            inventory.declare(
-                Some(name),
-                None,
-                d.labels.clone(),
-                Some(Location::new(&d.file, line)),
-                None,
-            );
+            inventory.declare(Some(name), None, d.labels.clone(), Some(d.at(line)), None);
         }
         for (_, d) in index
             .of_kind("ConfigManagement")
             .filter(|(_, d)| is_config_management(d))
         {
             if let Some((name, line)) = cluster_name(d) {
-                inventory.declare(
-                    Some(name),
-                    None,
-                    Default::default(),
-                    Some(Location::new(&d.file, line)),
-                    None,
-                );
+                inventory.declare(Some(name), None, Default::default(), Some(d.at(line)), None);
             }
         }
     }
@@ -132,7 +120,7 @@ impl Family for ConfigSync {
                 let selector =
                     crate::topology::inventory::selector::LabelSelector::read(&entry.value);
                 (!selector.is_empty()).then(|| SelectorUse {
-                    location: Location::new(&d.file, entry.key.span.start.line),
+                    location: d.at(entry.key.span.start.line),
                     by: format!("ClusterSelector {}", name_of(d)),
                     selector,
                     argo: false,
@@ -248,7 +236,7 @@ fn seed(w: &mut Worklist<'_>) {
         let Some((name, line)) = cluster_name(d) else {
             continue;
         };
-        let at = Location::new(&d.file, line);
+        let at = d.at(line);
         let (cluster, _) = w
             .inventory_mut()
             .resolve_destination(Some(name), None, at.clone());
@@ -309,7 +297,7 @@ fn seed(w: &mut Worklist<'_>) {
             d.id.kind.as_deref().unwrap_or("?"),
             name_of(d)
         );
-        let at = Location::new(&d.file, d.first_line);
+        let at = d.at(d.first_line);
         let why =
             format!("{what} is not inside a clusters/<name>/ tree and no deployer here applies it");
         let host = unreached_host(w, &d.file, &at, &why, &d.file);
@@ -339,7 +327,7 @@ fn seed(w: &mut Worklist<'_>) {
             "Config Sync hierarchical repository {}",
             selectors::shown_dir(root)
         );
-        let at = Location::new(&d.file, d.first_line);
+        let at = d.at(d.first_line);
         let files = if root.is_empty() {
             "its files".to_owned()
         } else {
@@ -438,7 +426,7 @@ fn run(cx: &mut RunContext<'_, '_>, job: &Job<'_>) -> Outcome {
             Deployer {
                 kind: DeployerKind::Object("Repo"),
                 name: selectors::shown_dir(root),
-                location: Location::new(&d.file, d.first_line),
+                location: d.at(d.first_line),
             },
             cluster,
             root.to_owned(),
@@ -455,7 +443,7 @@ fn run(cx: &mut RunContext<'_, '_>, job: &Job<'_>) -> Outcome {
     };
     let cluster = match (kind, cluster_name(d)) {
         ("ConfigManagement", Some((name, line))) => {
-            let at = Location::new(&d.file, line);
+            let at = d.at(line);
             let (c, _) = cx
                 .inventory
                 .resolve_destination(Some(name), None, at.clone());
@@ -493,7 +481,7 @@ fn run(cx: &mut RunContext<'_, '_>, job: &Job<'_>) -> Outcome {
             format!("{kind} {name} namespace {ns}")
         }));
     }
-    let at = |line: u32| Location::new(&d.file, line);
+    let at = |line: u32| d.at(line);
     let deployer = Deployer {
         kind: DeployerKind::Object(kind),
         name: name.clone(),

@@ -119,7 +119,7 @@ impl Judge<'_, '_> {
         if let Some((name, line)) = annotation(d, SelectorAnnotation::ClusterSelector) {
             let Some(selector) = self.selectors.find("ClusterSelector", name, self.root) else {
                 notes.push(Unresolved {
-                    location: Location::new(&d.file, line),
+                    location: d.at(line),
                     reason: format!(
                         "{} {} names ClusterSelector {name}, which is not defined in this repository: Config Sync places it on no cluster",
                         d.id.kind.as_deref().unwrap_or("?"),
@@ -149,7 +149,7 @@ impl Judge<'_, '_> {
                 return Vec::new();
             }
             hops.push(Evidence::new(
-                Location::new(&d.file, line),
+                d.at(line),
                 Hop::ConfigSync(Box::new(ConfigSyncHop::Selected {
                     annotation: SelectorAnnotation::ClusterNameSelector,
                     selector: names.into(),
@@ -163,7 +163,7 @@ impl Judge<'_, '_> {
         };
         let Some(selector) = self.selectors.find("NamespaceSelector", name, self.root) else {
             notes.push(Unresolved {
-                location: Location::new(&d.file, line),
+                location: d.at(line),
                 reason: format!(
                     "{} {} names NamespaceSelector {name}, which is not defined in this repository: Config Sync places it in no namespace",
                     d.id.kind.as_deref().unwrap_or("?"),
@@ -280,7 +280,7 @@ pub(super) fn split(
 
 /// The documents of the files in `dir` (and below it when `recurse`), for [`split`].
 pub(super) fn documents_in<'a>(
-    index: &RepoIndex<'a>,
+    index: &'a RepoIndex<'a>,
     dir: &str,
     recurse: bool,
 ) -> Vec<(DocRef, &'a Document)> {
@@ -321,7 +321,7 @@ pub(super) fn unmatched(index: &RepoIndex<'_>, inventory: &Inventory) -> Vec<Unr
             .and_then(|s| s.entry("selector"))
             .map_or(d.first_line, |e| e.key.span.start.line);
         notes.push(Unresolved {
-            location: Location::new(&d.file, line),
+            location: d.at(line),
             reason: format!(
                 "Config Sync ClusterSelector {} ({}) matches no cluster known here (clusterregistry Cluster objects, ConfigManagement clusterName, .envfence.yaml clusters and their labels), so the objects that name it are placed on no cluster",
                 name_of(d),
@@ -346,7 +346,7 @@ pub(super) fn unmatched(index: &RepoIndex<'_>, inventory: &Inventory) -> Vec<Unr
             continue;
         }
         notes.push(Unresolved {
-            location: Location::new(&d.file, line),
+            location: d.at(line),
             reason: format!(
                 "{} {}: configsync.gke.io/cluster-name-selector names {}, not a cluster known here (ConfigManagement clusterName, clusterregistry Cluster objects, .envfence.yaml clusters), so it lands on no such cluster",
                 d.id.kind.as_deref().unwrap_or("?"),

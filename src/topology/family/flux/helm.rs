@@ -37,7 +37,7 @@ pub fn request(
     if !is_chart(index, &chart) {
         return None;
     }
-    let at = |line: u32| Location::new(&d.file, line);
+    let at = |line: u32| d.at(line);
     let hr_name = d.id.name.clone().unwrap_or_else(|| "?".into());
     let target_ns = spec.get("targetNamespace").and_then(Node::as_str);
     let namespace = target_ns.or(d.id.namespace.as_deref()).map(str::to_owned);
@@ -222,7 +222,7 @@ pub fn install(
         .get("spec")
         .and_then(|s| s.get("chart"))
         .map_or(d.first_line, |c| c.span.start.line);
-    let location = Location::new(&d.file, line);
+    let location = d.at(line);
     let mut hops = chain.to_vec();
     hops.extend(dest_hop);
     hops.push(Evidence::new(
@@ -322,20 +322,14 @@ fn values_from(
             .filter(|section| kind == "ConfigMap" || *section == "stringData")
             .find_map(|section| d.root.get(section)?.entry(key));
         if let Some(e) = plain {
-            return Some((
-                e.value.as_str()?.to_owned(),
-                Location::new(&d.file, e.key.span.start.line),
-            ));
+            return Some((e.value.as_str()?.to_owned(), d.at(e.key.span.start.line)));
         }
         let e = d.root.get("data")?.entry(key)?;
         use base64::Engine as _;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(e.value.as_str()?.trim())
             .ok()?;
-        Some((
-            String::from_utf8(bytes).ok()?,
-            Location::new(&d.file, e.key.span.start.line),
-        ))
+        Some((String::from_utf8(bytes).ok()?, d.at(e.key.span.start.line)))
     })
 }
 

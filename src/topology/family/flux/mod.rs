@@ -121,7 +121,7 @@ fn seed_unreached(w: &mut Worklist<'_>) {
             continue;
         }
         let d = w.index().doc(r);
-        let location = Location::new(&d.file, d.first_line);
+        let location = d.at(d.first_line);
         let remote = d
             .root
             .get("spec")
@@ -190,7 +190,7 @@ pub fn run(index: &RepoIndex<'_>, inventory: &mut Inventory, job: &Job<'_>) -> O
     }
     let spec = d.root.get("spec");
     let name = d.id.name.clone().unwrap_or_else(|| "?".into());
-    let at = |line: u32| Location::new(&d.file, line);
+    let at = |line: u32| d.at(line);
     let kind = d.id.kind.clone().unwrap_or_default();
 
     // Where the payload goes: a remote cluster through kubeConfig, else where it runs.
@@ -319,14 +319,14 @@ fn helm_release(run: FluxRun<'_, '_>, inventory: &mut Inventory, out: &mut Outco
         .or(placed_namespace)
         .or(d.id.namespace.as_deref());
     let mut evidence = chain.to_vec();
-    let mut location = Location::new(&d.file, d.first_line);
+    let mut location = d.at(d.first_line);
     let on_remote = remote.is_some();
     if let Some(hop) = remote {
         location = hop.location.clone();
         evidence.push(hop);
     }
     if let Some(chart) = elsewhere {
-        let at = Location::new(&d.file, chart.line);
+        let at = d.at(chart.line);
         if !on_remote {
             // On its own cluster: the chart reference is the line to change.
             location = at.clone();
@@ -396,7 +396,7 @@ fn kustomization(run: FluxRun<'_, '_>, inventory: &mut Inventory, out: &mut Outc
         ..
     } = run;
     let spec = d.root.get("spec");
-    let at = |line: u32| Location::new(&d.file, line);
+    let at = |line: u32| d.at(line);
     // Kustomization: resolve the source and the path.
     let path_entry = spec.and_then(|s| s.entry("path"));
     let path = path_entry
