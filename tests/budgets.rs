@@ -628,3 +628,57 @@ fn the_working_tree_is_walked_up_to_the_file_limit() {
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["summary"]["files"], 30, "{:#}", report["summary"]);
 }
+
+/// Many cuts (one per kustomization over its object limit) are listed ten at a time in the
+/// human-readable formats, with how many more; JSON lists every one.
+#[test]
+fn many_cuts_are_listed_ten_and_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut files: Vec<(String, String)> = vec![(
+        ".envfence.yaml".into(),
+        "limits:\n  kustomize-objects: 1\n".into(),
+    )];
+    for i in 0..14 {
+        files.push((
+            format!("clusters/c{i}/kustomization.yaml"),
+            "resources:\n- a.yaml\n- b.yaml\n".into(),
+        ));
+        for n in ["a", "b"] {
+            files.push((
+                format!("clusters/c{i}/{n}.yaml"),
+                format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {n}{i}\n"),
+            ));
+        }
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    write_tree(dir.path(), &refs);
+    let scan = |format: &str| {
+        common::envfence()
+            .args(["scan", "--quiet", "--format", format])
+            .arg(dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("runs")
+    };
+    let json = scan("json");
+    assert_eq!(json.status.code(), Some(3));
+    let all = common::json_report(&json)["incomplete"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(all, 14);
+    let text = String::from_utf8_lossy(&scan("text").stdout).into_owned();
+    let listed: Vec<&str> = text.lines().skip(1).take_while(|l| !l.is_empty()).collect();
+    assert_eq!(listed.len(), 11, "{text}");
+    assert_eq!(
+        listed[10].trim(),
+        "and 4 more (the JSON report lists every cut)"
+    );
+    let sarif = common::json_report(&scan("sarif"));
+    let notes = sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(notes, 10);
+}

@@ -14,20 +14,29 @@ use crate::scan::ScanReport;
 pub const INCOMPLETE: &str =
     "Incomplete: a budget cut this scan short, so part of the repository was not judged (exit code 3).";
 
+/// How many cuts the human-readable formats list; JSON lists them all.
+pub const CUTS_SHOWN: usize = 10;
+
 /// The cuts of a report as lines for people, repository text escaped: one per budget cut, in
-/// the summary's order (`None` for a complete scan).
+/// the summary's order, the first [`CUTS_SHOWN`] and then how many more (`None` for a
+/// complete scan).
 pub fn incomplete_lines(report: &ScanReport) -> Option<Vec<String>> {
     let cuts: &[BudgetCut] = &report.summary.cuts;
     if cuts.is_empty() {
         return None;
     }
-    Some(
-        cuts.iter()
-            .map(|cut| {
-                crate::sanitize::text(&crate::redact::secrets(&cut.to_string())).into_owned()
-            })
-            .collect(),
-    )
+    let mut lines: Vec<String> = cuts
+        .iter()
+        .take(CUTS_SHOWN)
+        .map(|cut| crate::sanitize::text(&crate::redact::secrets(&cut.to_string())).into_owned())
+        .collect();
+    if cuts.len() > CUTS_SHOWN {
+        lines.push(format!(
+            "and {} more (the JSON report lists every cut)",
+            cuts.len() - CUTS_SHOWN
+        ));
+    }
+    Some(lines)
 }
 
 /// `--format` of `envfence scan`.

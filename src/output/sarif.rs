@@ -177,6 +177,7 @@ pub fn render(report: &ScanReport, policies: &Policies) -> String {
             .execution_successful(false)
             .tool_execution_notifications(
                 cuts.iter()
+                    .take(super::CUTS_SHOWN)
                     .map(|cut| {
                         let text = format!("{} {cut}", super::INCOMPLETE);
                         let text = crate::redact::secrets(&text).into_owned();
