@@ -346,7 +346,10 @@ pub fn main() -> ExitCode {
         .nth(1)
         .is_some_and(|a| a == "__rego-worker")
     {
-        return ExitCode::from(envfence::rules::rego::serve_worker());
+        return ExitCode::from(envfence::rules::rego::serve_worker(
+            std::io::stdin().lock(),
+            std::io::stdout().lock(),
+        ));
     }
     if let Ok(exe) = std::env::current_exe() {
         envfence::rules::rego::set_worker_executable(exe);

@@ -126,11 +126,12 @@ fn read_frame(input: &mut impl Read, max: u64) -> Option<Vec<u8>> {
     (bytes.len() as u64 == length).then_some(bytes)
 }
 
-/// `envfence __rego-worker`: serves one parent until its input ends. Writes nothing but
-/// frames; returns the exit code.
-pub fn serve() -> u8 {
-    let mut input = BufReader::new(std::io::stdin().lock());
-    let mut output = BufWriter::new(std::io::stdout().lock());
+/// `envfence __rego-worker`: serves one parent until `input` ends (the binary hands it its
+/// stdin and stdout: library code opens no stream of its own). Writes nothing but frames;
+/// returns the exit code.
+pub fn serve(input: impl Read, output: impl Write) -> u8 {
+    let mut input = BufReader::new(input);
+    let mut output = BufWriter::new(output);
     match serve_on(&mut input, &mut output) {
         Some(()) => 0,
         None => 1,
