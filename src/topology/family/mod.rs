@@ -18,7 +18,6 @@ pub mod fleet;
 pub mod flux;
 pub mod helmfile;
 pub mod kargo;
-pub mod label_selector;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -12,8 +12,8 @@ use crate::documents::Node;
 use crate::evidence::{Evidence, GeneratorHop, Hop};
 use crate::location::Location;
 use crate::topology::clusters::{Inventory, IN_CLUSTER, IN_CLUSTER_SERVER};
-use crate::topology::family::label_selector::LabelSelector;
 use crate::topology::index::{self, RepoIndex};
+use crate::topology::inventory::selector::LabelSelector;
 use crate::topology::repository::RepoMatch;
 use crate::topology::{Outcome, Unresolved};
 
@@ -23,7 +23,10 @@ pub(super) fn cluster_params(
     at: &dyn Fn(u32) -> Location,
     out: &mut Outcome,
 ) -> Vec<Params> {
-    let selector = LabelSelector::read(node.get("selector")).unwrap_or_default();
+    let selector = node
+        .get("selector")
+        .map(LabelSelector::read)
+        .unwrap_or_default();
     let empty_selector = selector.is_empty();
     let mut sets = Vec::new();
     // Argo CD always offers its own cluster to an empty selector, even when only a

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use crate::documents::Document;
 use crate::evidence::{ConfigSyncHop, Evidence, Hop, SelectorAnnotation};
 use crate::location::Location;
-use crate::topology::family::label_selector::LabelSelector;
 use crate::topology::family::{api_in, name_of};
 use crate::topology::index::{DocRef, RepoIndex};
 use crate::topology::inventory::clusters::{Cluster, Inventory};
+use crate::topology::inventory::selector::LabelSelector;
 use crate::topology::{Delivery, DocumentFilter, HashSet, Unresolved};
 
 /// The API group of `ClusterSelector` and `NamespaceSelector`.
@@ -200,7 +200,7 @@ impl Judge<'_, '_> {
 /// The terms of `selector`'s `spec.selector` when `labels` satisfy them; `None` when they do
 /// not, or it has no selector.
 fn selected_by(selector: &Document, labels: &BTreeMap<String, String>) -> Option<String> {
-    let s = LabelSelector::read(selector.root.get("spec").and_then(|s| s.get("selector")))?;
+    let s = LabelSelector::read(selector.root.get("spec").and_then(|s| s.get("selector"))?);
     s.matches(labels).then(|| s.terms())
 }
 
@@ -307,7 +307,10 @@ pub(super) fn unmatched(index: &RepoIndex<'_>, inventory: &Inventory) -> Vec<Unr
         .filter(|(_, d)| api_in(d, GROUP))
     {
         let spec = d.root.get("spec");
-        let Some(selector) = LabelSelector::read(spec.and_then(|s| s.get("selector"))) else {
+        let Some(selector) = spec
+            .and_then(|s| s.get("selector"))
+            .map(LabelSelector::read)
+        else {
             continue;
         };
         if inventory
@@ -385,7 +388,7 @@ mod tests {
             "matchLabels:\n  location: belgium\nmatchExpressions:\n  - {key: env, operator: In, values: [prod, live]}\n  - {key: legacy, operator: DoesNotExist}\n",
         );
         let root = &stream.docs[0].root;
-        let s = LabelSelector::read(Some(root)).expect("a selector");
+        let s = LabelSelector::read(root);
         assert!(s.matches(&labels(&[("location", "belgium"), ("env", "prod")])));
         assert!(!s.matches(&labels(&[("location", "belgium"), ("env", "dev")])));
         assert!(!s.matches(&labels(&[
@@ -399,7 +402,7 @@ mod tests {
         );
         // An empty selector matches everything, as in Kubernetes.
         let empty = parse_stream("{}\n");
-        let all = LabelSelector::read(Some(&empty.docs[0].root)).expect("a selector");
+        let all = LabelSelector::read(&empty.docs[0].root);
         assert!(all.matches(&BTreeMap::new()));
     }
 
