@@ -16,7 +16,7 @@ use crate::documents::{Node, SourceFile};
 use crate::findings::{Finding, Location, Severity};
 use crate::topology::env::{tokens, Vocabulary};
 use crate::topology::kustomize::split_image;
-use crate::topology::{Env, HashMap, Placement, Topology};
+use crate::topology::{Env, HashMap, HashSet, Placement, Topology};
 
 /// One value or reference of a workload, at the line an author would change.
 #[derive(Debug, Clone)]
@@ -721,7 +721,8 @@ fn generator_literals(
 pub struct ReferencePass<'t> {
     by_path: HashMap<&'t str, usize>,
     /// Env var names a patch sets on an object: the base's value for them never lands.
-    overridden: BTreeSet<(Identity<'t>, String)>,
+    /// Only looked up, never walked in order: a hash set merges runs without re-sorting.
+    overridden: HashSet<(Identity<'t>, String)>,
     /// Per environment ([`slot`]): the ConfigMap and Secret names each workload uses where it
     /// runs there.
     local_names: [LocalNames<'t>; 2],
@@ -799,7 +800,7 @@ impl<'t> ReferencePass<'t> {
             ..ReferencePass::default()
         };
         for mut run in runs {
-            pass.overridden.append(&mut run.overridden);
+            pass.overridden.extend(run.overridden);
             for (all, of_run) in pass.local_names.iter_mut().zip(run.local_names) {
                 for (object, mut names) in of_run {
                     all.entry(object).or_default().append(&mut names);
