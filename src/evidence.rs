@@ -186,6 +186,8 @@ pub enum Hop {
     ConfigSync(Box<ConfigSyncHop>),
     /// A Kargo Stage that promotes freight into an Argo CD Application, and what ties them.
     KargoStage(Box<KargoStageHop>),
+    /// An application of a Kubeflow KfDef: kfctl applies the kustomize folder it built for it.
+    KfctlApplication(Box<KfctlApplicationHop>),
     /// A label or annotation of the object's Namespace names its environment (DESIGN §3
     /// "Namespace environment"), at the line of the key.
     NamespaceEnvironment(Box<NamespaceEnvironmentHop>),
@@ -500,6 +502,13 @@ impl fmt::Display for ConfigSyncHop {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KfctlApplicationHop {
+    pub application: Arc<str>,
+    /// The folder `kfctl build` wrote for it (`kustomize/<application>`).
+    pub dir: Arc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct KargoStageHop {
     /// The Stage as Kargo names it: `project:stage`, or its name when its project is not known.
     pub stage: Arc<str>,
@@ -717,6 +726,11 @@ impl fmt::Display for Hop {
                 h.kind, h.name, h.why, h.judged_by
             ),
             Hop::ConfigSync(h) => write!(f, "{h}"),
+            Hop::KfctlApplication(h) => write!(
+                f,
+                "kfctl applies application {} from {}, the folder kfctl build wrote for it",
+                h.application, h.dir
+            ),
             Hop::KargoStage(h) => match h.link {
                 StageLink::ArgoCdUpdate => write!(
                     f,

@@ -18,6 +18,7 @@ pub mod fleet;
 pub mod flux;
 pub mod helmfile;
 pub mod kargo;
+pub mod kfctl;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub static REGISTRY: &[&dyn Family] = &[
     &conventions::Fallbacks,
     &configsync::ConfigSync,
     &kargo::Kargo,
+    &kfctl::Kfctl,
     &fleet::Fleet,
     &helmfile::Helmfile,
 ];
