@@ -295,7 +295,7 @@ pub struct Config {
     #[serde(skip)]
     pub detected_urls: Vec<(String, String)>,
     #[serde(default)]
-    pub limits: Limits,
+    pub limits: LimitsConfig,
     #[serde(default)]
     pub helm: HelmConfig,
     #[serde(default)]
@@ -402,65 +402,84 @@ fn origin_url(root: &Path) -> Option<String> {
     None
 }
 
-/// Budgets that keep a hostile repository from exhausting memory or time (DESIGN §10).
-/// A config is part of the checkout a pull request can change, so its values may only lower
-/// a budget: each applies as the smaller of it and the default ([`Limits::lowered_only`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+/// The budgets a config writes (`limits:`). A config is part of the checkout a pull request
+/// can change, so its values may only lower a budget: each applies as the smaller of it and
+/// the default, and the defaults grow with what the scan read ([`LimitsConfig::for_documents`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LimitsConfig {
+    /// Parameter sets one ApplicationSet's generators may yield. Default: 10,000, or one per
+    /// document read when that is more; a larger value applies as the default.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub appset_parameter_sets: Option<usize>,
+    /// Objects one directory may expand to through its kustomizations. Default: 10,000, or
+    /// 8 per document read when that is more; a larger value applies as the default.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub kustomize_objects: Option<usize>,
+    /// Objects all expanded directories of one scan may yield together. Default: 100,000, or
+    /// 8 per document read when that is more; a larger value applies as the default.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub expanded_objects: Option<usize>,
+}
+
+impl LimitsConfig {
+    /// A config (itself part of a possibly hostile checkout) may not write a limit above this.
+    pub const CEILING: usize = 1_000_000;
+
+    /// The budgets of a scan that read `documents` documents: each default scaled to the
+    /// input ([`Limits::scaled_to`]), lowered where the config writes a smaller value.
+    pub fn for_documents(&self, documents: usize) -> Limits {
+        let scaled = Limits::scaled_to(documents);
+        let lower =
+            |written: Option<usize>, default: usize| written.map_or(default, |w| w.min(default));
+        Limits {
+            appset_parameter_sets: lower(self.appset_parameter_sets, scaled.appset_parameter_sets),
+            kustomize_objects: lower(self.kustomize_objects, scaled.kustomize_objects),
+            expanded_objects: lower(self.expanded_objects, scaled.expanded_objects),
+        }
+    }
+}
+
+/// The budgets that keep a hostile repository from exhausting memory or time (DESIGN §10),
+/// as one scan applies them. A fixed budget would either let a small hostile repository
+/// amplify itself or cut an honest monorepo short, so the defaults grow with the documents
+/// read: expansion stays within a fixed multiple of the input whatever its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Parameter sets one ApplicationSet's generators may yield (at most the default, 10,000:
-    /// a larger value applies as 10,000).
-    #[serde(default = "Limits::default_appset_parameter_sets")]
-    #[schemars(range(min = 1, max = 1_000_000))]
     pub appset_parameter_sets: usize,
-    /// Objects one directory may expand to through its kustomizations (at most the default,
-    /// 10,000: a larger value applies as 10,000).
-    #[serde(default = "Limits::default_kustomize_objects")]
-    #[schemars(range(min = 1, max = 1_000_000))]
     pub kustomize_objects: usize,
-    /// Objects all expanded directories of one scan may yield together (at most the default,
-    /// 100,000: a larger value applies as 100,000).
-    #[serde(default = "Limits::default_expanded_objects")]
-    #[schemars(range(min = 1, max = 1_000_000))]
     pub expanded_objects: usize,
 }
 
 impl Limits {
-    /// A config (itself part of a possibly hostile checkout) may not raise a limit above this.
-    pub const CEILING: usize = 1_000_000;
+    /// Objects kustomize expansions may yield per document read, beyond the fixed floors.
+    /// Honest repositories expand each document onto a few clusters (the 5,000-application
+    /// benchmark: under 2 per document); fan-out beyond this is amplification.
+    pub const OBJECTS_PER_DOCUMENT: usize = 8;
 
-    /// Each value as the smaller of it and the default: a config can lower a budget, never
-    /// raise it (a pull request's `.envfence.yaml` would otherwise raise them all).
-    pub fn lowered_only(self) -> Limits {
-        let default = Limits::default();
+    /// The defaults for a scan that read `documents` documents: the fixed floors, or a fixed
+    /// multiple of the documents when that is more.
+    pub fn scaled_to(documents: usize) -> Limits {
+        let floor = Limits::default();
+        let objects = documents.saturating_mul(Self::OBJECTS_PER_DOCUMENT);
         Limits {
-            appset_parameter_sets: self
-                .appset_parameter_sets
-                .min(default.appset_parameter_sets),
-            kustomize_objects: self.kustomize_objects.min(default.kustomize_objects),
-            expanded_objects: self.expanded_objects.min(default.expanded_objects),
+            appset_parameter_sets: floor.appset_parameter_sets.max(documents),
+            kustomize_objects: floor.kustomize_objects.max(objects),
+            expanded_objects: floor.expanded_objects.max(objects),
         }
-    }
-
-    fn default_appset_parameter_sets() -> usize {
-        10_000
-    }
-
-    fn default_kustomize_objects() -> usize {
-        10_000
-    }
-
-    fn default_expanded_objects() -> usize {
-        100_000
     }
 }
 
 impl Default for Limits {
+    /// The floors: what a scan of a small repository gets.
     fn default() -> Self {
         Limits {
-            appset_parameter_sets: Limits::default_appset_parameter_sets(),
-            kustomize_objects: Limits::default_kustomize_objects(),
-            expanded_objects: Limits::default_expanded_objects(),
+            appset_parameter_sets: 10_000,
+            kustomize_objects: 10_000,
+            expanded_objects: 100_000,
         }
     }
 }
@@ -887,15 +906,16 @@ impl Config {
             ("kustomize-objects", self.limits.kustomize_objects),
             ("expanded-objects", self.limits.expanded_objects),
         ] {
-            if !(1..=Limits::CEILING).contains(&value) {
+            if value.is_some_and(|v| !(1..=LimitsConfig::CEILING).contains(&v)) {
                 return Err(at(
                     format!("limits.{key}"),
-                    format!("limits.{key} must be between 1 and {}", Limits::CEILING),
+                    format!(
+                        "limits.{key} must be between 1 and {}",
+                        LimitsConfig::CEILING
+                    ),
                 ));
             }
         }
-        // Only lower: a value above the default applies as the default.
-        self.limits = self.limits.lowered_only();
         let host_lists = [
             ("production", &self.environments.production.hosts),
             ("non-production", &self.environments.non_production.hosts),
@@ -1063,16 +1083,25 @@ ignore: ["vendor/**"]
 
     #[test]
     fn limits_default_override_and_reject_unknown_keys() {
-        assert_eq!(parse("").expect("empty").limits, Limits::default());
+        let none = parse("").expect("empty").limits;
+        assert_eq!(none.for_documents(10), Limits::default());
         let c = parse("limits:\n  appset-parameter-sets: 50\n").expect("valid");
-        assert_eq!(c.limits.appset_parameter_sets, 50);
-        assert_eq!(c.limits.kustomize_objects, 10_000);
-        assert_eq!(c.limits.expanded_objects, 100_000);
+        let small = c.limits.for_documents(10);
+        assert_eq!(small.appset_parameter_sets, 50);
+        assert_eq!(small.kustomize_objects, 10_000);
+        assert_eq!(small.expanded_objects, 100_000);
+        // The defaults grow with the documents read; a written value still only lowers them.
+        let big = c.limits.for_documents(70_000);
+        assert_eq!(big.appset_parameter_sets, 50);
+        assert_eq!(big.kustomize_objects, 560_000);
+        assert_eq!(big.expanded_objects, 560_000);
         // A config may lower a limit, never raise one: a larger value applies as the default.
         let c = parse("limits:\n  appset-parameter-sets: 1000000\n  expanded-objects: 50\n")
             .expect("valid");
-        assert_eq!(c.limits.appset_parameter_sets, 10_000);
-        assert_eq!(c.limits.expanded_objects, 50);
+        let small = c.limits.for_documents(10);
+        assert_eq!(small.appset_parameter_sets, 10_000);
+        assert_eq!(small.expanded_objects, 50);
+        assert_eq!(c.limits.for_documents(70_000).appset_parameter_sets, 70_000);
         let e = parse("limits:\n  kustomize-objects: 10\n  appset-sets: 5\n").expect_err("key");
         assert!(
             e.0.starts_with(".envfence.yaml:3:") && e.0.contains("unknown field `appset-sets`"),

@@ -81,46 +81,10 @@ fn unresolved(report: &Value) -> Vec<String> {
         .collect()
 }
 
-/// `clusters/prod` includes level 0; each of the two folders of a level includes both folders
-/// of the next, with its own name prefix (so every path is a distinct object, as kustomize
-/// builds it): 2^depth objects from 2 * depth + 3 small files.
-fn kustomize_fan_out(dir: &Path, depth: usize) {
-    let mut files: Vec<(String, String)> = vec![(
-        "clusters/prod/kustomization.yaml".into(),
-        "resources:\n- ../../fan/l0/a\n- ../../fan/l0/b\n".into(),
-    )];
-    for level in 0..depth {
-        for folder in ["a", "b"] {
-            let includes = if level + 1 < depth {
-                format!("- ../../l{next}/a\n- ../../l{next}/b\n", next = level + 1)
-            } else {
-                "- ../../leaf\n".to_owned()
-            };
-            files.push((
-                format!("fan/l{level}/{folder}/kustomization.yaml"),
-                format!("resources:\n{includes}namePrefix: {folder}-\n"),
-            ));
-        }
-    }
-    files.push((
-        "fan/leaf/kustomization.yaml".into(),
-        "resources:\n- configmap.yaml\n".into(),
-    ));
-    files.push((
-        "fan/leaf/configmap.yaml".into(),
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n".into(),
-    ));
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    write_tree(dir, &refs);
-}
-
 #[test]
 fn kustomize_fan_out_stops_at_the_object_limit() {
     let dir = tempfile::tempdir().expect("tempdir");
-    kustomize_fan_out(dir.path(), 24);
+    common::kustomize_fan_out(dir.path(), 24);
     let Some(report) = scan_bounded(dir.path()) else {
         return;
     };
@@ -140,7 +104,7 @@ fn kustomize_fan_out_stops_at_the_object_limit() {
 #[test]
 fn kustomize_object_limit_is_configurable() {
     let dir = tempfile::tempdir().expect("tempdir");
-    kustomize_fan_out(dir.path(), 6);
+    common::kustomize_fan_out(dir.path(), 6);
     write_tree(
         dir.path(),
         &[(".envfence.yaml", "limits:\n  kustomize-objects: 40\n")],
@@ -350,7 +314,7 @@ fn a_repository_config_cannot_raise_a_limit() {
 #[test]
 fn expanded_objects_limit_spans_the_whole_scan() {
     let dir = tempfile::tempdir().expect("tempdir");
-    kustomize_fan_out(dir.path(), 6);
+    common::kustomize_fan_out(dir.path(), 6);
     // A second cluster delivers the same 64 objects; the scan's budget is 100.
     write_tree(
         dir.path(),
@@ -386,7 +350,7 @@ fn expanded_objects_limit_spans_the_whole_scan() {
 #[test]
 fn a_scan_cut_by_a_budget_exits_3_and_says_so_first_in_every_format() {
     let dir = tempfile::tempdir().expect("tempdir");
-    kustomize_fan_out(dir.path(), 6);
+    common::kustomize_fan_out(dir.path(), 6);
     write_tree(
         dir.path(),
         &[(".envfence.yaml", "limits:\n  kustomize-objects: 40\n")],

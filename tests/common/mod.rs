@@ -156,3 +156,39 @@ pub fn findings(report: &serde_json::Value, rule: &str) -> Vec<(String, String)>
 pub fn at(report: &serde_json::Value, rule: &str) -> Vec<String> {
     findings(report, rule).into_iter().map(|(l, _)| l).collect()
 }
+
+/// `clusters/prod` includes level 0; each of the two folders of a level includes both folders
+/// of the next, with its own name prefix (so every path is a distinct object, as kustomize
+/// builds it): 2^depth objects from 2 * depth + 3 small files.
+pub fn kustomize_fan_out(dir: &Path, depth: usize) {
+    let mut files: Vec<(String, String)> = vec![(
+        "clusters/prod/kustomization.yaml".into(),
+        "resources:\n- ../../fan/l0/a\n- ../../fan/l0/b\n".into(),
+    )];
+    for level in 0..depth {
+        for folder in ["a", "b"] {
+            let includes = if level + 1 < depth {
+                format!("- ../../l{next}/a\n- ../../l{next}/b\n", next = level + 1)
+            } else {
+                "- ../../leaf\n".to_owned()
+            };
+            files.push((
+                format!("fan/l{level}/{folder}/kustomization.yaml"),
+                format!("resources:\n{includes}namePrefix: {folder}-\n"),
+            ));
+        }
+    }
+    files.push((
+        "fan/leaf/kustomization.yaml".into(),
+        "resources:\n- configmap.yaml\n".into(),
+    ));
+    files.push((
+        "fan/leaf/configmap.yaml".into(),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n".into(),
+    ));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    write_tree(dir, &refs);
+}

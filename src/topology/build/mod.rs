@@ -55,15 +55,19 @@ pub(crate) fn build_with_families(
     families: &[&dyn Family],
 ) -> Topology {
     let mut index = RepoIndex::with_rendered(files, renders.first_rendered);
+    // The budgets grow with what was read: an honest monorepo is judged whole, while what
+    // a hostile one expands to stays a fixed multiple of its own size.
+    let documents: usize = files.iter().map(|f| f.documents.len()).sum();
+    let limits = config.limits.for_documents(documents);
     // kustomize's JSON patches and replacements change objects before anything is placed:
     // the changed documents join the index, and the expansions find them by level.
-    let prepared = kustomize::prepare_edits(&index, Some(renders), &config.limits);
+    let prepared = kustomize::prepare_edits(&index, Some(renders), &limits);
     index.add_changed(prepared.files, prepared.origins);
     let mut inventory = Inventory::build(config);
     for f in families {
         f.declare_clusters(&index, &mut inventory);
     }
-    let mut worklist = Worklist::new(&index, inventory, config, renders, families);
+    let mut worklist = Worklist::new(&index, inventory, config, limits, renders, families);
     worklist.use_edits(prepared.table, prepared.cuts);
     for stage in [Stage::Roots, Stage::Deployers, Stage::Conventions] {
         for f in families.iter().filter(|f| f.stage() == Some(stage)) {

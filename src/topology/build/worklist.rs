@@ -129,6 +129,7 @@ impl<'a> Worklist<'a> {
         index: &'a RepoIndex<'a>,
         inventory: Inventory,
         config: &'a Config,
+        limits: Limits,
         renders: &'a helm::Renders,
         families: &'a [&'a dyn Family],
     ) -> Self {
@@ -136,9 +137,7 @@ impl<'a> Worklist<'a> {
         // Objects are usually placed on a few clusters each, and expansions stop at the scan's
         // object budget. Room that is never written costs address space, not memory; growing
         // by doubling would copy every placement (and fault in fresh pages) again and again.
-        let expected_placements = documents
-            .saturating_mul(3)
-            .min(config.limits.expanded_objects);
+        let expected_placements = documents.saturating_mul(3).min(limits.expanded_objects);
         Worklist {
             families,
             config,
@@ -149,11 +148,11 @@ impl<'a> Worklist<'a> {
             index,
             expander: Expander::with_limits(
                 index,
-                config.limits.kustomize_objects,
-                config.limits.expanded_objects,
+                limits.kustomize_objects,
+                limits.expanded_objects,
             )
             .with_renders(renders),
-            limits: config.limits,
+            limits,
             inventory,
             placements: Vec::with_capacity(expected_placements),
             placed: PlacedIndex::with_capacity(expected_placements),
