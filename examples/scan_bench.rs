@@ -7,7 +7,7 @@
 //!     [--floor PATH] [--envfence PATH] [--baseline PATH] [--repo PATH]...
 //! ```
 //!
-//! For each N of `--apps` (default 1000,5000) it uses `DIR/benchN` (default DIR `/tmp`),
+//! For each N of `--apps` (default 1000,5000,10000) it uses `DIR/benchN` (default DIR `/tmp`),
 //! generating it with `gen-big-repo.py` when absent, and `DIR/benchN-git`: a git copy with
 //! one file changed after its only commit. Each of K rounds (default 5) runs, in turn:
 //!
@@ -15,6 +15,11 @@
 //!   built from `../shared/bench/floor`: walkdir + rayon + serde_yaml, nothing else);
 //! - the full scan: `envfence scan DIR --format json --fail-on never`;
 //! - the diff-aware scan: the same with `--base HEAD` in the git copy.
+//!
+//! Before the rounds, one untimed scan of each generated repository checks that it is
+//! complete: every problem `gen-big-repo.py` plants is reported at its own file (a feature
+//! overlay sent to production for each app `i % 50 == 49`, a production database URL in the
+//! dev overlay for each app `i % 70 == 69`) and no budget cut the scan.
 //!
 //! `envfence` is the release binary beside this example (`--envfence` for another build);
 //! helm rendering is off (`ENVFENCE_HELM=off`), reports go to /dev/null. Alternating the
@@ -52,7 +57,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut args = Args {
         runs: 5,
-        apps: vec![1000, 5000],
+        apps: vec![1000, 5000, 10_000],
         dir: PathBuf::from("/tmp"),
         floor: PathBuf::from("/tmp/floor-target/release/yaml-floor"),
         envfence: std::env::current_exe()?
@@ -94,6 +99,12 @@ fn parse_args() -> anyhow::Result<Args> {
             "--baseline" => args.baseline = Some(PathBuf::from(value()?)),
             "--repo" => args.repos.push(PathBuf::from(value()?)),
             other => bail!("unknown argument {other}\n{USAGE}"),
+        }
+    }
+    // The commands run inside the repositories: relative paths are made absolute here.
+    for program in std::iter::once(&mut args.envfence).chain(args.baseline.as_mut()) {
+        if let Ok(absolute) = std::fs::canonicalize(&*program) {
+            *program = absolute;
         }
     }
     Ok(args)
@@ -167,6 +178,51 @@ fn measure(program: &Path, args: &[&str], dir: &Path) -> anyhow::Result<Sample> 
         None
     };
     Ok(Sample { wall, rss_kib })
+}
+
+/// Whether a scan of the generated repository of `apps` applications reports every planted
+/// problem at its own file and no budget cut: `yes`, or what is missing.
+fn completeness(program: &Path, repo: &Path, apps: usize) -> anyhow::Result<String> {
+    let out = Command::new(program)
+        .args(["scan", ".", "--format", "json", "--fail-on", "never", "-q"])
+        .current_dir(repo)
+        .env("ENVFENCE_HELM", "off")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {}", program.display()))?;
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("the scan's JSON report")?;
+    let reported = |rule: &str, file: &str| {
+        report["findings"].as_array().is_some_and(|all| {
+            all.iter()
+                .any(|f| f["rule"] == rule && f["severity"] == "error" && f["file"] == file)
+        })
+    };
+    let count = |every: usize, rule: &str, file: &dyn Fn(usize) -> String| {
+        let planted: Vec<usize> = (0..apps).filter(|i| i % every == every - 1).collect();
+        let found = planted
+            .iter()
+            .filter(|&&i| reported(rule, &file(i)))
+            .count();
+        (found, planted.len())
+    };
+    let sent = count(50, "nonprod-on-prod-cluster", &|i| {
+        format!("argocd/features/svc-{i:05}-feature-x.yaml")
+    });
+    let config = count(70, "nonprod-uses-prod-config", &|i| {
+        format!("apps/svc-{i:05}/overlays/dev-1/kustomization.yaml")
+    });
+    let cuts = report["incomplete"].as_array().map_or(0, Vec::len);
+    Ok(if sent.0 == sent.1 && config.0 == config.1 && cuts == 0 {
+        "yes".to_owned()
+    } else {
+        format!(
+            "no: {}/{} feature overlays, {}/{} dev databases, {cuts} cuts",
+            sent.0, sent.1, config.0, config.1
+        )
+    })
 }
 
 fn run(cmd: &mut Command) -> anyhow::Result<()> {
@@ -299,8 +355,9 @@ fn print_row(row: &Row) {
         ("n/a".into(), "n/a".into())
     };
     println!(
-        "| {} | {floor} | {} | {ratio} | {} | {diff} | {diff_ratio} | {diff_rss} |",
+        "| {} | {} | {floor} | {} | {ratio} | {} | {diff} | {diff_ratio} | {diff_rss} |",
         row.name,
+        row.complete,
         secs(full),
         mib(row.full.peak_mib()),
     );
@@ -308,6 +365,8 @@ fn print_row(row: &Row) {
 
 struct Row {
     name: String,
+    /// Whether the scan reported every planted problem and no cut; `-` for other repositories.
+    complete: String,
     floor: Series,
     full: Series,
     diff: Option<Series>,
@@ -328,18 +387,18 @@ fn main() -> anyhow::Result<()> {
             args.envfence.display()
         );
     }
-    let mut targets: Vec<(String, PathBuf, Option<PathBuf>)> = Vec::new();
+    let mut targets: Vec<(String, PathBuf, Option<PathBuf>, Option<usize>)> = Vec::new();
     for &apps in &args.apps {
         let repo = generated(&args.dir, apps)?;
         let copy = git_copy(&repo)?;
-        targets.push((format!("{apps} apps"), repo, Some(copy)));
+        targets.push((format!("{apps} apps"), repo, Some(copy), Some(apps)));
     }
     for repo in &args.repos {
         let name = repo.file_name().map_or_else(
             || repo.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        targets.push((name, std::fs::canonicalize(repo)?, None));
+        targets.push((name, std::fs::canonicalize(repo)?, None, None));
     }
 
     println!(
@@ -362,13 +421,22 @@ fn main() -> anyhow::Result<()> {
         "HEAD",
     ];
     println!(
-        "| repository | floor | full scan | ratio (of medians; median of rounds) | full scan peak RSS \
-         | diff-aware scan | diff/full | diff peak RSS |"
+        "| repository | complete | floor | full scan | ratio (of medians; median of rounds) \
+         | full scan peak RSS | diff-aware scan | diff/full | diff peak RSS |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
-    for (name, repo, copy) in targets {
-        let new_row = |name: String| Row {
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (name, repo, copy, apps) in targets {
+        let check = |program: &Path| -> anyhow::Result<String> {
+            apps.map_or_else(|| Ok("-".to_owned()), |n| completeness(program, &repo, n))
+        };
+        let complete = check(&args.envfence)?;
+        let base_complete = match &args.baseline {
+            Some(program) => check(program)?,
+            None => String::new(),
+        };
+        let new_row = |name: String, complete: String| Row {
             name,
+            complete,
             floor: Series::default(),
             full: Series::default(),
             diff: copy.as_ref().map(|_| Series::default()),
@@ -376,8 +444,8 @@ fn main() -> anyhow::Result<()> {
         let mut baseline = args
             .baseline
             .as_ref()
-            .map(|_| new_row(format!("{name} (baseline)")));
-        let mut row = new_row(name);
+            .map(|_| new_row(format!("{name} (baseline)"), base_complete.clone()));
+        let mut row = new_row(name, complete);
         for round in 0..args.runs {
             eprint!("\r{}: round {}/{}", row.name, round + 1, args.runs);
             // The floor may stop where envfence does not (it hangs on the demo): n/a then.
