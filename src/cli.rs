@@ -187,6 +187,12 @@ struct ReadArgs {
     /// `helm` on PATH when there is one). Never taken from the repository or its config.
     #[arg(long, value_name = "PATH|off")]
     helm: Option<String>,
+    /// The folder that keeps helm renders between runs, or `off` (default: ENVFENCE_CACHE,
+    /// else `envfence` in XDG_CACHE_HOME or ~/.cache). Entries are keyed by everything a
+    /// render reads and checked when read; the folder is kept under 512 MiB, and one inside
+    /// the scanned repository is refused.
+    #[arg(long, value_name = "DIR|off")]
+    cache: Option<String>,
 }
 
 impl ReadArgs {
@@ -200,7 +206,26 @@ impl ReadArgs {
             max_file_size: self.max_file_size,
             jobs: self.jobs.map(|n| usize::from(n).min(max_jobs())),
             helm: helm.map_or(HelmChoice::Auto, |h| HelmChoice::parse(&h)),
+            cache: cache_folder(self.cache.as_deref()),
         }
+    }
+}
+
+/// The folder of `--cache`, else `ENVFENCE_CACHE`, else the user's cache folder; `None` for
+/// `off` (or when there is no home to put it in).
+fn cache_folder(flag: Option<&str>) -> Option<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    let chosen = flag
+        .map(std::ffi::OsString::from)
+        .or_else(|| var("ENVFENCE_CACHE"));
+    match chosen {
+        Some(v) if v == "off" => None,
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => var("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|base| base.join("envfence")),
     }
 }
 

@@ -37,6 +37,9 @@ pub struct ScanOptions {
     pub jobs: Option<usize>,
     /// The helm that renders local charts (`--helm PATH|off`, `ENVFENCE_HELM`).
     pub helm: HelmChoice,
+    /// The folder that keeps renders between runs (`--cache DIR|off`, `ENVFENCE_CACHE`);
+    /// `None` keeps none.
+    pub cache: Option<PathBuf>,
 }
 
 impl Default for ScanOptions {
@@ -45,6 +48,7 @@ impl Default for ScanOptions {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             jobs: None,
             helm: HelmChoice::Auto,
+            cache: None,
         }
     }
 }
@@ -175,6 +179,8 @@ pub struct Summary {
     /// runs and their wall time; `None` when nothing could be rendered.
     pub helm: Option<String>,
     pub renders: usize,
+    /// Renders taken from the store of earlier runs (`--cache`) instead of running helm.
+    pub cached_renders: usize,
     pub render_time: Duration,
     /// The budgets that cut this scan short, settled ([`crate::budget::settle`]): a scan with
     /// any is incomplete, says so first and exits 3.
@@ -534,6 +540,7 @@ fn scan_in_pool(
     summary.alone = target.alone();
     summary.helm = renders.helm().map(ToString::to_string);
     summary.renders = renders.runs;
+    summary.cached_renders = renders.cached;
     summary.render_time = renders.time;
     summary.cuts.extend(renders.cuts.iter().cloned());
     summary.cuts.extend(judged.cuts);
@@ -643,7 +650,13 @@ fn render_side(
     donor: Option<(&helm::Renders, &[SourceFile])>,
 ) -> anyhow::Result<(Topology, helm::Renders)> {
     let first = workspace.files.len() - workspace.rendered.min(workspace.files.len());
-    let mut renders = helm::Renders::new(availability, first);
+    let store = match (&availability, &options.cache) {
+        (helm::Availability::Ready(_), Some(dir)) => {
+            Some(helm::RenderStore::open(dir, &target.root).map_err(anyhow::Error::msg)?)
+        }
+        _ => None,
+    };
+    let mut renders = helm::Renders::new(availability, first).with_store(store);
     if let Some((other, files)) = donor {
         renders.adopt(other, files);
     }
@@ -652,6 +665,7 @@ fn render_side(
         let topology = topology::build_with(&workspace.files, &workspace.skipped, config, &renders);
         round += 1;
         if renders.helm().is_none() || round > helm::MAX_ROUNDS {
+            renders.trim_store();
             return Ok((topology, renders));
         }
         let files = &mut workspace.files;
@@ -662,6 +676,7 @@ fn render_side(
         })?;
         workspace.rendered = workspace.files.len() - first;
         if resolved == 0 {
+            renders.trim_store();
             return Ok((topology, renders));
         }
     }
@@ -707,6 +722,7 @@ fn summarise(workspace: &Workspace, topology: &Topology, duration: Duration) -> 
         duration,
         helm: None,
         renders: 0,
+        cached_renders: 0,
         render_time: Duration::ZERO,
         cuts: topology
             .cuts
@@ -932,6 +948,7 @@ fn diff_scan_in_pool(
     summary.alone = target.alone();
     summary.helm = head_renders.helm().map(ToString::to_string);
     summary.renders = head_renders.runs + base_renders;
+    summary.cached_renders = head_renders.cached;
     summary.render_time = head_renders.time;
     summary.cuts.extend(cuts);
     crate::budget::settle(&mut summary.cuts);

@@ -63,6 +63,7 @@ fn repo(files: &[(String, String)]) -> tempfile::TempDir {
 fn scan(dir: &Path, helm: &Path, format: &str, knobs: &[(&str, &str)]) -> (Output, Duration) {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("envfence"));
     cmd.env("NO_COLOR", "1")
+        .env("ENVFENCE_CACHE", "off")
         .env("ENVFENCE_HELM", helm)
         .args(["scan", "--quiet", "--jobs", "2", "--format", format])
         .arg(dir);
@@ -272,6 +273,7 @@ fn rendered_output_is_capped_for_the_whole_scan() {
         .args(["scan", "--quiet", "--jobs", "2", "--format", "json"])
         .arg(dir.path())
         .env("NO_COLOR", "1")
+        .env("ENVFENCE_CACHE", "off")
         .env("ENVFENCE_HELM", &wrapper)
         .env("ENVFENCE_TEST_HELM_RENDERED_BYTES", "3000000")
         .output()

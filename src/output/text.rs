@@ -319,8 +319,13 @@ fn render_summary(out: &mut String, report: &ScanReport) {
     if let Some(helm) = &s.helm {
         let _ = writeln!(
             out,
-            "{DIM}Rendered local Helm charts with {helm}: {} in {}.{DIM:#}",
+            "{DIM}Rendered local Helm charts with {helm}: {}{} in {}.{DIM:#}",
             plural(s.renders, "helm template run", "helm template runs"),
+            if s.cached_renders > 0 {
+                format!(" and {} kept from an earlier run", s.cached_renders)
+            } else {
+                String::new()
+            },
             format_duration(s.render_time)
         );
     }

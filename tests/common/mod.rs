@@ -7,13 +7,15 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 
 /// The `envfence` binary built by cargo for this test run, with colour and progress off,
-/// and chart rendering off (outputs must not depend on whether this machine has helm; the
-/// Helm tests turn it on with `ENVFENCE_HELM`).
+/// chart rendering off (outputs must not depend on whether this machine has helm; the Helm
+/// tests turn it on with `ENVFENCE_HELM`) and no render cache.
 pub fn envfence() -> Command {
     let mut cmd = Command::cargo_bin("envfence").expect("binary is built");
     cmd.env("NO_COLOR", "1")
         .env_remove("CLICOLOR_FORCE")
-        .env("ENVFENCE_HELM", "off");
+        .env("ENVFENCE_HELM", "off")
+        // Renders kept between runs would make a test depend on the runs before it.
+        .env("ENVFENCE_CACHE", "off");
     cmd
 }
 

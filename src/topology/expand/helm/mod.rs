@@ -43,6 +43,9 @@ use crate::topology::{Delivery, Placement, Unresolved};
 mod cache;
 mod output;
 mod runner;
+mod store;
+
+pub use store::RenderStore;
 
 pub use output::{rendered_docs, split_output, TooManyObjects};
 pub use runner::locate;
@@ -319,6 +322,10 @@ pub struct Renders {
     by_hash: HashMap<[u8; 32], RenderRequest>,
     /// `helm template` runs, and the wall time spent in them.
     pub runs: usize,
+    /// Renders taken from the store of earlier runs instead of running helm.
+    pub cached: usize,
+    /// Where renders are kept between runs (`--cache`), when they are.
+    store: Option<RenderStore>,
     pub time: Duration,
     /// The budgets that cut rendering short (a render's time or memory, the scan's renders,
     /// render time or rendered output).
@@ -360,6 +367,8 @@ impl Renders {
             results: HashMap::new(),
             by_hash: HashMap::new(),
             runs: 0,
+            cached: 0,
+            store: None,
             time: Duration::ZERO,
             cuts: Vec::new(),
             budgets: HelmBudgets::from_env(),
@@ -372,6 +381,19 @@ impl Renders {
             donated: HashMap::new(),
             staging: None,
             staged: HashMap::new(),
+        }
+    }
+
+    /// Keeps renders in `store` between runs, and takes them from it.
+    pub fn with_store(mut self, store: Option<RenderStore>) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// Bounds the store of renders after a scan ([`store::MAX_BYTES`]).
+    pub fn trim_store(&self) {
+        if let Some(store) = &self.store {
+            store.trim(store::MAX_BYTES);
         }
     }
 
@@ -579,12 +601,21 @@ impl Renders {
                     .saturating_sub(self.kept_objects),
             };
             let started = Instant::now();
+            let store = self.store.as_ref();
             let outputs: Vec<Result<runner::Output, runner::Failure>> = batch
                 .par_iter()
-                .map(|(r, _)| runner::render(&helm, root, r, &limits))
+                .map(|(r, hash)| {
+                    let kept = store.map(|s| (s, store::store_key(hash, &helm)));
+                    runner::render(&helm, root, r, &limits, kept)
+                })
                 .collect();
             self.time += started.elapsed();
-            self.runs += batch.len();
+            let cached = outputs
+                .iter()
+                .filter(|o| o.as_ref().is_ok_and(|o| o.cached))
+                .count();
+            self.cached += cached;
+            self.runs += batch.len() - cached;
             for (&(request, hash), output) in batch.iter().zip(outputs) {
                 let result = match output {
                     Ok(out) => self.keep(request, hash, out.files, out.bytes, files),

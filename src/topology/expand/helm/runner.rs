@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::documents::SourceFile;
 use crate::topology::expand::helm::output::split_output;
+use crate::topology::expand::helm::store::RenderStore;
 use crate::topology::expand::helm::{
     Availability, Helm, HelmBudgets, HelmChoice, RenderRequest, ValuesInput, MAX_CHART_BYTES,
     MAX_CHART_FILES,
@@ -327,10 +328,12 @@ fn in_git_folder(root: &Path, real: &Path) -> bool {
 ///
 /// Returns the text of each template and CRD file (under a `templates` or `crds` folder) by
 /// its path inside the chart: the only files the line alignment of helm's output may read.
+///
+/// With no `dest`, nothing is copied: the texts are all a render kept from an earlier run needs.
 fn stage_chart(
     root: &Path,
     chart_dir: &Path,
-    dest: &Path,
+    dest: Option<&Path>,
 ) -> Result<HashMap<String, String>, String> {
     let root =
         std::fs::canonicalize(root).map_err(|e| format!("cannot read the repository: {e}"))?;
@@ -363,10 +366,12 @@ fn stage_chart(
         let Ok(rel) = entry.path().strip_prefix(&chart) else {
             continue;
         };
-        let target = dest.join(rel);
+        let target = dest.map(|d| d.join(rel));
         let kind = entry.file_type();
         if kind.is_dir() {
-            std::fs::create_dir_all(&target).map_err(copy_failed)?;
+            if let Some(target) = &target {
+                std::fs::create_dir_all(target).map_err(copy_failed)?;
+            }
             continue;
         }
         let source = if kind.is_symlink() {
@@ -401,7 +406,9 @@ fn stage_chart(
                 MAX_CHART_BYTES / (1024 * 1024)
             ));
         }
-        std::fs::write(&target, &content).map_err(copy_failed)?;
+        if let Some(target) = &target {
+            std::fs::write(target, &content).map_err(copy_failed)?;
+        }
         let parts: Vec<String> = rel
             .components()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -442,6 +449,8 @@ pub(super) enum Failure {
 pub(super) struct Output {
     pub files: Vec<SourceFile>,
     pub bytes: usize,
+    /// Taken from the store of an earlier run: helm did not run.
+    pub cached: bool,
 }
 
 /// Runs one `helm template` and turns its output into one file per rendered document.
@@ -450,13 +459,26 @@ pub(super) fn render(
     root: &Path,
     r: &RenderRequest,
     limits: &RenderLimits,
+    store: Option<(&RenderStore, [u8; 32])>,
 ) -> Result<Output, Failure> {
     let chart_dir = root.join(&r.chart);
     confined(root, &chart_dir).map_err(Failure::Note)?;
+    // An earlier run's output of the same content: split it as if helm had printed it.
+    if let Some(out) = store.and_then(|(s, key)| s.get(&key, limits.child.output)) {
+        let templates = stage_chart(root, &chart_dir, None).map_err(Failure::Note)?;
+        let text = String::from_utf8_lossy(&out);
+        let files = split_output(root, r, &text, &templates, limits.objects)
+            .map_err(|_| Failure::Objects(limits.objects))?;
+        return Ok(Output {
+            files,
+            bytes: out.len(),
+            cached: true,
+        });
+    }
     let homes = tempfile::tempdir()
         .map_err(|e| Failure::Note(format!("cannot make a temporary folder: {e}")))?;
     let staged = homes.path().join("chart");
-    let templates = stage_chart(root, &chart_dir, &staged).map_err(Failure::Note)?;
+    let templates = stage_chart(root, &chart_dir, Some(&staged)).map_err(Failure::Note)?;
     let mut args: Vec<OsString> = vec!["template".into()];
     for (on, flag) in [
         (r.flags.include_crds, "--include-crds"),
@@ -527,12 +549,16 @@ pub(super) fn render(
                 bound => Failure::Stopped(bound),
             },
         )?;
+    if let Some((s, key)) = store {
+        s.put(&key, &out);
+    }
     let text = String::from_utf8_lossy(&out);
     let files = split_output(root, r, &text, &templates, limits.objects)
         .map_err(|_| Failure::Objects(limits.objects))?;
     Ok(Output {
         files,
         bytes: out.len(),
+        cached: false,
     })
 }
 
