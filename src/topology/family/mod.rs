@@ -662,6 +662,7 @@ mod tests {
                 "RootSync",
                 "RepoSync",
                 "ConfigManagement",
+                "GitRepo",
                 "Service",
             ]
         );
