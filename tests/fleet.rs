@@ -189,17 +189,16 @@ fn a_gitrepo_target_selects_declared_clusters_and_each_gets_its_customization() 
     }
     // Every customization picked a cluster: no note about them, nor about the bundle.
     let notes = notes(&t);
-    assert!(
-        !notes.iter().any(|n| n.contains("Fleet")),
-        "{notes:#?}"
-    );
+    assert!(!notes.iter().any(|n| n.contains("Fleet")), "{notes:#?}");
 }
 
 #[test]
 fn a_customization_that_sends_a_dev_overlay_to_production_is_an_error_at_its_line() {
     let mut files = shop();
     // The production customization points at the dev folder.
-    files[3].1 = files[3].1.replace("dir: overlays/prod", "dir: overlays/dev");
+    files[3].1 = files[3]
+        .1
+        .replace("dir: overlays/prod", "dir: overlays/dev");
     let (code, report) = scan(&borrowed(&files));
     assert_eq!(code, Some(1), "{report:#}");
     // The load test the dev folder includes, on the production cluster, through the
@@ -225,7 +224,10 @@ fn a_customization_that_sends_a_dev_overlay_to_production_is_an_error_at_its_lin
     // The same repository as written is silent.
     let files = shop();
     let (_, report) = scan(&borrowed(&files));
-    assert!(at(&report, "nonprod-on-prod-cluster").is_empty(), "{report:#}");
+    assert!(
+        at(&report, "nonprod-on-prod-cluster").is_empty(),
+        "{report:#}"
+    );
 }
 
 #[test]
@@ -272,7 +274,8 @@ fn cluster_name_and_cluster_group_targets_and_config_labels() {
 }
 
 #[test]
-fn a_bundle_no_gitrepo_deploys_lands_on_the_unnamed_cluster_and_its_unmatched_customizations_are_one_note() {
+fn a_bundle_no_gitrepo_deploys_lands_on_the_unnamed_cluster_and_its_unmatched_customizations_are_one_note(
+) {
     let files = [
         (
             "guestbook/fleet.yaml",
@@ -425,5 +428,10 @@ fn a_local_chart_renders_with_each_customizations_values() {
         .expect("web-debug");
     assert_eq!(placement["namespace"], "web");
     let hops = placement["evidence"].to_string();
-    assert!(hops.contains("Fleet targetCustomization dev (clusterSelector env=dev) applies on cluster dev-eu"), "{hops}");
+    assert!(
+        hops.contains(
+            "Fleet targetCustomization dev (clusterSelector env=dev) applies on cluster dev-eu"
+        ),
+        "{hops}"
+    );
 }

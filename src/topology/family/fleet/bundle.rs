@@ -17,7 +17,9 @@ use crate::topology::family::{opaque_placement, Opaque};
 use crate::topology::index::{self, DocRef, RepoIndex};
 use crate::topology::inventory::clusters::{Cluster, Inventory};
 use crate::topology::inventory::selector::LabelSelector;
-use crate::topology::{Delivery, Deployer, DeployerKind, Outcome, PlacedObject, Signal, Unresolved};
+use crate::topology::{
+    Delivery, Deployer, DeployerKind, Outcome, PlacedObject, Signal, Unresolved,
+};
 
 /// The file that makes a folder a bundle.
 pub const FLEET_YAML: &str = "fleet.yaml";
@@ -129,15 +131,11 @@ pub type Groups = Vec<(String, LabelSelector)>;
 
 impl Customization {
     fn read(node: &Node, i: usize) -> Customization {
-        let selector = node.entry("clusterSelector").map(|e| {
-            (
-                LabelSelector::read(&e.value),
-                e.key.span.start.line,
-            )
-        });
+        let selector = node
+            .entry("clusterSelector")
+            .map(|e| (LabelSelector::read(&e.value), e.key.span.start.line));
         Customization {
-            name: text_at(Some(node), "name")
-                .map_or_else(|| format!("#{i}"), |(s, _)| s),
+            name: text_at(Some(node), "name").map_or_else(|| format!("#{i}"), |(s, _)| s),
             line: node.span.start.line,
             cluster_name: text_at(Some(node), "clusterName"),
             selector,
@@ -249,7 +247,11 @@ impl<'a> Bundle<'a> {
     }
 
     /// The first customization that picks cluster `c` (Fleet applies the first), and how.
-    pub fn customization_for(&self, c: &Cluster, groups: &Groups) -> Option<(&Customization, At<String>)> {
+    pub fn customization_for(
+        &self,
+        c: &Cluster,
+        groups: &Groups,
+    ) -> Option<(&Customization, At<String>)> {
         self.customizations
             .iter()
             .find_map(|t| t.picks(c, groups).map(|by| (t, by)))
@@ -356,24 +358,27 @@ pub fn content(
             ),
         });
         chain.push(hop(line, format!("Helm chart {chart}{from}")));
-        out.extra_placements
-            .extend(opaque(inventory, bundle, options, cluster, line, &why, deployer, chain, signals));
+        out.extra_placements.extend(opaque(
+            inventory, bundle, options, cluster, line, &why, deployer, chain, signals,
+        ));
         return;
     }
     let chart_dir = match &options.chart {
-        Some((c, line)) => match index::join(&bundle.dir, c, false).filter(|p| is_chart(index, p)) {
-            Some(p) => Some((p, *line)),
-            None => {
-                out.unresolved.push(Unresolved {
+        Some((c, line)) => {
+            match index::join(&bundle.dir, c, false).filter(|p| is_chart(index, p)) {
+                Some(p) => Some((p, *line)),
+                None => {
+                    out.unresolved.push(Unresolved {
                     location: bundle.location(*line),
                     reason: format!(
                         "Fleet bundle {}: helm.chart {c} is neither a chart folder of this repository nor a URL",
                         bundle.shown()
                     ),
                 });
-                return;
+                    return;
+                }
             }
-        },
+        }
         None if is_chart(index, &bundle.dir) => Some((bundle.dir.clone(), 1)),
         None => None,
     };
@@ -392,15 +397,20 @@ pub fn content(
             chain.clone(),
             signals,
         );
-        let mut install =
-            chart_install(index, bundle, options, &chart, cluster, deployer, chain, signals);
+        let mut install = chart_install(
+            index, bundle, options, &chart, cluster, deployer, chain, signals,
+        );
         install.fallback.extend(fallback);
         out.charts.push(install);
         return;
     }
     if !options.yaml_overlays.is_empty() {
         let (_, line) = options.yaml_overlays[0];
-        let names: Vec<&str> = options.yaml_overlays.iter().map(|(o, _)| o.as_str()).collect();
+        let names: Vec<&str> = options
+            .yaml_overlays
+            .iter()
+            .map(|(o, _)| o.as_str())
+            .collect();
         out.unresolved.push(Unresolved {
             location: bundle.location(line),
             reason: format!(
@@ -535,7 +545,10 @@ fn chart_install(
     chain: Vec<Evidence>,
     signals: &[Signal],
 ) -> ChartInstall {
-    let release = options.release.clone().unwrap_or_else(|| bundle_name(&bundle.dir));
+    let release = options
+        .release
+        .clone()
+        .unwrap_or_else(|| bundle_name(&bundle.dir));
     let mut values = Vec::new();
     let mut values_evidence = Vec::new();
     let mut notes = Vec::new();

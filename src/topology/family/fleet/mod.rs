@@ -152,7 +152,10 @@ impl Family for Fleet {
     fn notes(&self, cx: &NoteContext<'_, '_>, out: &mut Notes) {
         let index = cx.index;
         for dir in bundle_dirs(index) {
-            out.roots.insert(FamilyRoot { dir, family: FAMILY });
+            out.roots.insert(FamilyRoot {
+                dir,
+                family: FAMILY,
+            });
         }
         for (_, d) in index.of_kind("GitRepo").filter(|(_, d)| is_gitrepo(d)) {
             out.roots.insert(FamilyRoot {
@@ -161,7 +164,10 @@ impl Family for Fleet {
             });
             for (path, _) in paths_of(d) {
                 if let Some(dir) = index::join("", &path, true).filter(|p| index.is_dir(p)) {
-                    out.roots.insert(FamilyRoot { dir, family: FAMILY });
+                    out.roots.insert(FamilyRoot {
+                        dir,
+                        family: FAMILY,
+                    });
                 }
             }
         }
@@ -186,7 +192,10 @@ impl Family for Fleet {
                     if dir.is_empty() { "this folder".to_owned() } else { format!("{dir}/") }
                 ),
             );
-            out.roots.insert(FamilyRoot { dir, family: FAMILY });
+            out.roots.insert(FamilyRoot {
+                dir,
+                family: FAMILY,
+            });
         }
     }
 }
@@ -516,7 +525,9 @@ fn run(cx: &mut RunContext<'_, '_>, job: &Job<'_>) -> Outcome {
     let all = bundle_dirs(index);
     for (path, line) in paths_of(d) {
         let dir = index::join("", &path, true).filter(|p| index.is_dir(p));
-        let Some(dir) = dir.filter(|p| !p.is_empty() || matches!(this, RepoMatch::This(_)) || !all.is_empty()) else {
+        let Some(dir) =
+            dir.filter(|p| !p.is_empty() || matches!(this, RepoMatch::This(_)) || !all.is_empty())
+        else {
             out.unresolved.push(Unresolved {
                 location: d.at(line),
                 reason: format!(
@@ -583,7 +594,11 @@ fn resolve_targets(
     out: &mut Outcome,
 ) -> Vec<(usize, Evidence)> {
     let mut picked: Vec<(usize, Evidence)> = Vec::new();
-    let add = |picked: &mut Vec<(usize, Evidence)>, c: usize, by: String, at: Location, inv: &Inventory| {
+    let add = |picked: &mut Vec<(usize, Evidence)>,
+               c: usize,
+               by: String,
+               at: Location,
+               inv: &Inventory| {
         if picked.iter().any(|(p, _)| *p == c) {
             return;
         }
@@ -604,10 +619,11 @@ fn resolve_targets(
         if in_local {
             let c = match job.host {
                 Some(h) => h,
-                None => cx
-                    .inventory
-                    .resolve_destination(Some(LOCAL_CLUSTER), None, at.clone())
-                    .0,
+                None => {
+                    cx.inventory
+                        .resolve_destination(Some(LOCAL_CLUSTER), None, at.clone())
+                        .0
+                }
             };
             picked.push((
                 c,
@@ -625,7 +641,13 @@ fn resolve_targets(
             Some((_, s)) => {
                 for i in 0..cx.inventory.clusters.len() {
                     if s.matches(&cx.inventory.clusters[i].labels) {
-                        add(&mut picked, i, "clusterGroup default".into(), at.clone(), cx.inventory);
+                        add(
+                            &mut picked,
+                            i,
+                            "clusterGroup default".into(),
+                            at.clone(),
+                            cx.inventory,
+                        );
                     }
                 }
             }
@@ -655,16 +677,32 @@ fn resolve_targets(
                 let (c, _) = cx
                     .inventory
                     .resolve_destination(Some(cluster), None, at.clone());
-                add(&mut picked, c, format!("clusterName {cluster}"), at, cx.inventory);
+                add(
+                    &mut picked,
+                    c,
+                    format!("clusterName {cluster}"),
+                    at,
+                    cx.inventory,
+                );
             }
         }
         if let Some(e) = t.entry("clusterSelector") {
             let s = LabelSelector::read(&e.value);
             let at = d.at(e.key.span.start.line);
-            let terms = if s.is_empty() { "{} (every cluster)".to_owned() } else { s.terms() };
+            let terms = if s.is_empty() {
+                "{} (every cluster)".to_owned()
+            } else {
+                s.terms()
+            };
             for i in 0..cx.inventory.clusters.len() {
                 if s.matches(&cx.inventory.clusters[i].labels) {
-                    add(&mut picked, i, format!("clusterSelector {terms}"), at.clone(), cx.inventory);
+                    add(
+                        &mut picked,
+                        i,
+                        format!("clusterSelector {terms}"),
+                        at.clone(),
+                        cx.inventory,
+                    );
                 }
             }
             criteria.push((format!("clusterSelector {terms}"), e.key.span.start.line));
