@@ -184,6 +184,8 @@ pub enum Hop {
     /// A step of Config Sync: the folder a RootSync reads, a hierarchical repository's
     /// namespace folder, a selector that picks a cluster or namespace.
     ConfigSync(Box<ConfigSyncHop>),
+    /// A step of Rancher Fleet: a GitRepo's path or target, a bundle, a target customization.
+    Fleet(Box<FleetHop>),
     /// A Kargo Stage that promotes freight into an Argo CD Application, and what ties them.
     KargoStage(Box<KargoStageHop>),
     /// An application of a Kubeflow KfDef: kfctl applies the kustomize folder it built for it.
@@ -407,6 +409,72 @@ impl SelectorAnnotation {
         match self {
             SelectorAnnotation::NamespaceSelector => "namespace",
             _ => "cluster",
+        }
+    }
+}
+
+/// A step of Rancher Fleet (see [`Hop::Fleet`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FleetHop {
+    /// A GitRepo's `paths` entry (or the repository root) holds the bundle folder `bundle`.
+    GitRepoPath {
+        gitrepo: Arc<str>,
+        path: Arc<str>,
+        bundle: Arc<str>,
+    },
+    /// A GitRepo target picks the cluster: `by` is how (`clusterName`, `clusterSelector
+    /// env=prod`, `clusterGroup prod`).
+    Target {
+        gitrepo: Arc<str>,
+        by: Arc<str>,
+        cluster: Arc<str>,
+    },
+    /// A GitRepo in `fleet-local` deploys to the cluster that runs Fleet.
+    Local { gitrepo: Arc<str> },
+    /// A bundle folder nothing here deploys: it goes where envfence puts it.
+    Unreached { bundle: Arc<str> },
+    /// A `fleet.yaml` target customization applies on the cluster: `by` is what matches it.
+    Customization {
+        name: Arc<str>,
+        by: Arc<str>,
+        cluster: Arc<str>,
+    },
+    /// The bundle is read as `how` says (`kustomize dir overlays/prod`, `chart ./chart`).
+    Content { bundle: Arc<str>, how: Arc<str> },
+}
+
+impl fmt::Display for FleetHop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FleetHop::GitRepoPath {
+                gitrepo,
+                path,
+                bundle,
+            } => {
+                if path.is_empty() {
+                    write!(f, "Fleet GitRepo {gitrepo} reads the repository root: bundle {bundle}")
+                } else {
+                    write!(f, "Fleet GitRepo {gitrepo} path {path}: bundle {bundle}")
+                }
+            }
+            FleetHop::Target {
+                gitrepo,
+                by,
+                cluster,
+            } => write!(f, "Fleet GitRepo {gitrepo} targets {by}: cluster {cluster}"),
+            FleetHop::Local { gitrepo } => write!(
+                f,
+                "Fleet GitRepo {gitrepo} is in namespace fleet-local: it deploys to the cluster that runs Fleet"
+            ),
+            FleetHop::Unreached { bundle } => write!(
+                f,
+                "Fleet bundle {bundle}: no GitRepo here deploys it, so it lands where envfence puts it"
+            ),
+            FleetHop::Customization { name, by, cluster } => write!(
+                f,
+                "Fleet targetCustomization {name} ({by}) applies on cluster {cluster}"
+            ),
+            FleetHop::Content { bundle, how } => write!(f, "Fleet bundle {bundle}: {how}"),
         }
     }
 }
@@ -731,6 +799,7 @@ impl fmt::Display for Hop {
                 "kfctl applies application {} from {}, the folder kfctl build wrote for it",
                 h.application, h.dir
             ),
+            Hop::Fleet(h) => write!(f, "{h}"),
             Hop::KargoStage(h) => match h.link {
                 StageLink::ArgoCdUpdate => write!(
                     f,

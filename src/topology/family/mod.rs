@@ -664,6 +664,7 @@ mod tests {
                 "RootSync",
                 "RepoSync",
                 "ConfigManagement",
+                "GitRepo",
                 "Service",
             ]
         );
