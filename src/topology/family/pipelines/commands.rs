@@ -86,9 +86,10 @@ impl Shell {
         if text.starts_with('/') || text.starts_with('~') {
             return Err(text);
         }
-        let dir = self.dir.as_deref().ok_or_else(|| {
-            format!("{text} (in a folder a cd changed to something not known)")
-        })?;
+        let dir = self
+            .dir
+            .as_deref()
+            .ok_or_else(|| format!("{text} (in a folder a cd changed to something not known)"))?;
         index::join(dir, text.trim_end_matches('/'), false).ok_or(text)
     }
 
@@ -146,7 +147,10 @@ impl Shell {
                 None
             }
             "kubectl" | "helm" | "helmfile" | "skaffold" => {
-                let shown = shown(words, &self.vars);
+                let mut shown = shown(words, &self.vars);
+                if let (true, Some(b)) = (c.piped, before) {
+                    shown = format!("{} | {shown}", self::shown(&b.words, &self.vars));
+                }
                 let (context, what) = match program.as_str() {
                     "kubectl" => self.kubectl(args, c.piped.then_some(before).flatten())?,
                     "helm" => self.helm(args)?,
@@ -175,11 +179,7 @@ impl Shell {
         }
     }
 
-    fn kubectl(
-        &self,
-        args: &[Word],
-        before: Option<&Command>,
-    ) -> Option<(Option<Known>, What)> {
+    fn kubectl(&self, args: &[Word], before: Option<&Command>) -> Option<(Option<Known>, What)> {
         let a = Args::parse(args, &self.vars, KUBECTL_VALUE_FLAGS);
         let context = a.value(&["--context"]);
         let verb = a.positional.first().map(String::as_str);
@@ -247,8 +247,7 @@ impl Shell {
     fn from_stdin(&self, before: Option<&Command>, namespace: Option<String>) -> What {
         let not = || {
             What::NotFollowed(
-                "it applies what the command before it writes, which envfence does not run"
-                    .into(),
+                "it applies what the command before it writes, which envfence does not run".into(),
             )
         };
         let Some(before) = before else { return not() };
@@ -259,7 +258,10 @@ impl Shell {
         match index::basename(&program) {
             "kustomize" => {
                 let a = Args::parse(args, &self.vars, &["-o", "--output"]);
-                match (a.positional.first().map(String::as_str), a.words_positional.get(1)) {
+                match (
+                    a.positional.first().map(String::as_str),
+                    a.words_positional.get(1),
+                ) {
                     (Some("build"), Some(dir)) => What::Apply {
                         targets: vec![(self.path(dir), true)],
                         recursive: false,
@@ -275,7 +277,10 @@ impl Shell {
             }
             "kubectl" => {
                 let a = Args::parse(args, &self.vars, KUBECTL_VALUE_FLAGS);
-                match (a.positional.first().map(String::as_str), a.words_positional.get(1)) {
+                match (
+                    a.positional.first().map(String::as_str),
+                    a.words_positional.get(1),
+                ) {
                     (Some("kustomize"), Some(dir)) => What::Apply {
                         targets: vec![(self.path(dir), true)],
                         recursive: false,
@@ -320,7 +325,9 @@ impl Shell {
             return None;
         }
         let what = self.helm_install(&a, 1).unwrap_or_else(|| {
-            What::NotFollowed("it names no release and chart (--generate-name is not followed)".into())
+            What::NotFollowed(
+                "it names no release and chart (--generate-name is not followed)".into(),
+            )
         });
         Some((context, what))
     }
@@ -330,8 +337,8 @@ impl Shell {
         let release = a.words_positional.get(at)?.resolve(&self.vars);
         let chart_word = a.words_positional.get(at + 1)?;
         let written = chart_word.resolve(&self.vars);
-        let remote = a.value(&["--repo"]).is_some()
-            || written.as_deref().is_ok_and(|c| c.contains("://"));
+        let remote =
+            a.value(&["--repo"]).is_some() || written.as_deref().is_ok_and(|c| c.contains("://"));
         let path = (!remote).then(|| self.path(chart_word));
         let values = a
             .words(&["-f", "--values"])

@@ -215,11 +215,11 @@ pub fn github_matrix(node: Option<&Node>, limit: usize) -> (Matrix, Option<usize
                 };
                 originals.push(key.to_owned());
                 let mut next = Vec::new();
-                'product: for combo in &combos {
+                for combo in &combos {
                     for v in values {
                         if next.len() >= limit {
                             cut += 1;
-                            continue 'product;
+                            continue;
                         }
                         let mut c = combo.clone();
                         // A map value is not a string: its key stays unknown in the combo.
@@ -298,8 +298,10 @@ pub fn github_jobs(d: &Document, matrix_limit: usize) -> Vec<CiJob> {
             .and_then(|x| x.get("working-directory"))
             .and_then(Node::as_str)
             .or(workflow_dir);
-        let (matrix, matrix_cut) =
-            github_matrix(job.get("strategy").and_then(|s| s.get("matrix")), matrix_limit);
+        let (matrix, matrix_cut) = github_matrix(
+            job.get("strategy").and_then(|s| s.get("matrix")),
+            matrix_limit,
+        );
         let scripts = job
             .get("steps")
             .and_then(Node::as_seq)
@@ -561,12 +563,20 @@ mod tests {
                 "env=qa,region=eu"
             ]
         );
-        let (m, cut) = github_matrix(d.root.get("jobs").and_then(|j| j.get("d")).and_then(|j| j.get("strategy")).and_then(|s| s.get("matrix")), 2);
+        let (m, cut) = github_matrix(
+            d.root
+                .get("jobs")
+                .and_then(|j| j.get("d"))
+                .and_then(|j| j.get("strategy"))
+                .and_then(|s| s.get("matrix")),
+            2,
+        );
         let Matrix::Combinations(c) = m else {
             panic!("known matrix")
         };
         assert_eq!(c.len(), 2);
         assert_eq!(cut, Some(3));
+        // 2 × 2 product cut to 2, then `exclude` and two `include` entries past the limit.
     }
 
     #[test]
@@ -583,6 +593,9 @@ mod tests {
             jobs[0].scripts[0].lines,
             vec![("kubectl apply -k $OVERLAY".to_owned(), 7)]
         );
-        assert_eq!(jobs[0].vars, vec![("OVERLAY".into(), "overlays/prod".into())]);
+        assert_eq!(
+            jobs[0].vars,
+            vec![("OVERLAY".into(), "overlays/prod".into())]
+        );
     }
 }

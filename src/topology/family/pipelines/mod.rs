@@ -28,8 +28,7 @@ use crate::topology::expand::helm::{
 };
 use crate::topology::expand::kustomize::DirectoryMode;
 use crate::topology::family::{
-    deployer_signal, family_of_deployer, identity_signals, opaque_placement, Family, Opaque,
-    Stage,
+    deployer_signal, family_of_deployer, identity_signals, opaque_placement, Family, Opaque, Stage,
 };
 use crate::topology::index::{self, DocRef, RepoIndex};
 use crate::topology::{Delivery, Deployer, DeployerKind, PlacedObject, Signal, Unresolved};
@@ -85,7 +84,8 @@ pub struct Step {
     pub doc: DocRef,
     pub job: String,
     pub found: Found,
-    /// The cluster's name and the hops that name it (the `environment:` line, a secret).
+    /// The cluster's name and the hops that name it (the `environment:` line, a secret);
+    /// empty for a helmfile or Skaffold run that leaves the cluster to its own file.
     pub cluster: String,
     pub by_context: bool,
     pub cluster_hops: Vec<Evidence>,
@@ -277,7 +277,10 @@ fn read_job(
                 .collect::<Vec<_>>()
                 .join(", ")
         });
-        let environment = job.environment.as_ref().map(|e| (expand(&e.text, &vars), e.line));
+        let environment = job
+            .environment
+            .as_ref()
+            .map(|e| (expand(&e.text, &vars), e.line));
         for script in &job.scripts {
             let mut script_vars = vars.clone();
             add_vars(&mut script_vars, &script.env);
@@ -296,7 +299,15 @@ fn read_job(
                     continue;
                 }
                 for found in sh.read(&cmds[start..end]) {
-                    let step = place(vocabulary, job, doc, found, environment.as_ref(), &matrix, &signals);
+                    let step = place(
+                        vocabulary,
+                        job,
+                        doc,
+                        found,
+                        environment.as_ref(),
+                        &matrix,
+                        &signals,
+                    );
                     match step {
                         Ok(step) => plan.steps.push(step),
                         Err(note) => {
@@ -393,10 +404,25 @@ fn place(
         ));
         return Ok(step);
     }
+    // helmfile and Skaffold pick their own cluster (a helmfile environment's kubeContext, a
+    // profile's kubeContext) when the job does not: their families decide.
+    if matches!(
+        step.found.what,
+        What::Helmfile { .. } | What::Skaffold { .. }
+    ) {
+        return Ok(step);
+    }
     let why = match unknown_environment {
-        Some(piece) => format!("the cluster is not known: its environment {piece} is not known statically"),
-        None if distinct.len() > 1 => "the cluster is not known: the job reads several kubeconfig secrets".to_owned(),
-        None => "the cluster is not known: no --context, environment: or kubeconfig secret names it".to_owned(),
+        Some(piece) => {
+            format!("the cluster is not known: its environment {piece} is not known statically")
+        }
+        None if distinct.len() > 1 => {
+            "the cluster is not known: the job reads several kubeconfig secrets".to_owned()
+        }
+        None => {
+            "the cluster is not known: no --context, environment: or kubeconfig secret names it"
+                .to_owned()
+        }
     };
     Err(step.note(why))
 }
@@ -421,6 +447,15 @@ fn secret_cluster(vocabulary: &Vocabulary, secret: &str) -> Option<String> {
 /// per command, cluster and target across matrix combinations.
 fn follow(w: &mut Worklist<'_>, step: &Step, done: &mut HashSet<String>) {
     let at = step.at();
+    let on = if step.cluster.is_empty() {
+        "the cluster its own configuration selects".to_owned()
+    } else {
+        format!("cluster {}", step.cluster)
+    };
+    if let Some(note) = tool_note(step, &on) {
+        w.note(note);
+        return;
+    }
     // The cluster is first named where its name is written: the `environment:` line.
     let named_at = step
         .cluster_hops
@@ -445,7 +480,15 @@ fn follow(w: &mut Worklist<'_>, step: &Step, done: &mut HashSet<String>) {
                     }
                 };
                 if done.insert(key(path)) {
-                    apply(w, step, cluster, path, *kustomize, *recursive, namespace.clone());
+                    apply(
+                        w,
+                        step,
+                        cluster,
+                        path,
+                        *kustomize,
+                        *recursive,
+                        namespace.clone(),
+                    );
                 }
             }
         }
@@ -464,7 +507,16 @@ fn follow(w: &mut Worklist<'_>, step: &Step, done: &mut HashSet<String>) {
             }
             match path {
                 Some(Ok(p)) if is_chart(w.index(), p) => {
-                    let install = chart_install(w, step, cluster, p, &release, values, set, namespace.clone());
+                    let install = chart_install(
+                        w,
+                        step,
+                        cluster,
+                        p,
+                        &release,
+                        values,
+                        set,
+                        namespace.clone(),
+                    );
                     w.install_chart(install);
                 }
                 Some(Err(piece)) => {
@@ -475,11 +527,28 @@ fn follow(w: &mut Worklist<'_>, step: &Step, done: &mut HashSet<String>) {
                 }
                 // `repo/chart`, a URL, `--repo`: a chart from elsewhere, placed opaque.
                 _ => {
-                    let placement = remote_chart(w, step, cluster, &release, &chart_written, namespace.clone());
+                    let placement = remote_chart(
+                        w,
+                        step,
+                        cluster,
+                        &release,
+                        &chart_written,
+                        namespace.clone(),
+                    );
                     w.place_raw(placement);
                 }
             }
         }
+        What::Helmfile { .. } | What::Skaffold { .. } => {}
+        What::NotFollowed(why) => w.note(step.note(why.clone())),
+    }
+}
+
+/// The note for a helmfile or Skaffold run: which file, environment or profile, on which
+/// cluster (`on`). Their own families place what they deploy.
+fn tool_note(step: &Step, on: &str) -> Option<Unresolved> {
+    let at = step.at();
+    match &step.found.what {
         What::Helmfile {
             environment,
             file,
@@ -491,18 +560,23 @@ fn follow(w: &mut Worklist<'_>, step: &Step, done: &mut HashSet<String>) {
                 |e| e.clone().unwrap_or_else(|piece| piece),
             );
             let file = file.as_ref().map_or_else(
-                || if dir.is_empty() { "the repository root".to_owned() } else { format!("{dir}/") },
-                |f| f.clone().unwrap_or_else(|piece| piece),
+                || {
+                    if dir.is_empty() {
+                        "in the repository root".to_owned()
+                    } else {
+                        format!("in {dir}/")
+                    }
+                },
+                |f| format!("of {}", f.clone().unwrap_or_else(|piece| piece)),
             );
-            w.note(Unresolved {
+            Some(Unresolved {
                 location: at,
                 reason: format!(
-                    "{} job {} runs helmfile {verb} for environment {env} of {file} on cluster {}: the helmfile's releases are not placed by the pipeline",
+                    "{} job {} runs helmfile {verb} for environment {env} {file} on {on}: the helmfile's releases are not placed by the pipeline",
                     step.ci.name(),
                     step.job,
-                    step.cluster
                 ),
-            });
+            })
         }
         What::Skaffold {
             profiles,
@@ -520,20 +594,28 @@ fn follow(w: &mut Worklist<'_>, step: &Step, done: &mut HashSet<String>) {
                 format!("profile {}", names.join(","))
             };
             let file = file.as_ref().map_or_else(
-                || format!("{}skaffold.yaml", if dir.is_empty() { String::new() } else { format!("{dir}/") }),
+                || {
+                    format!(
+                        "{}skaffold.yaml",
+                        if dir.is_empty() {
+                            String::new()
+                        } else {
+                            format!("{dir}/")
+                        }
+                    )
+                },
                 |f| f.clone().unwrap_or_else(|piece| piece),
             );
-            w.note(Unresolved {
+            Some(Unresolved {
                 location: at,
                 reason: format!(
-                    "{} job {} runs skaffold {verb} with {profiles} of {file} on cluster {}: Skaffold's manifests are not placed by the pipeline",
+                    "{} job {} runs skaffold {verb} with {profiles} of {file} on {on}: Skaffold's manifests are not placed by the pipeline",
                     step.ci.name(),
                     step.job,
-                    step.cluster
                 ),
-            });
+            })
         }
-        What::NotFollowed(why) => w.note(step.note(why.clone())),
+        _ => None,
     }
 }
 
@@ -556,7 +638,9 @@ fn apply(
     };
     if let Some(file) = index.file(path) {
         if kustomize {
-            w.note(step.note(format!("-k names {path}, a file, not a kustomization folder")));
+            w.note(step.note(format!(
+                "-k names {path}, a file, not a kustomization folder"
+            )));
             return;
         }
         // A file of deployers (an Argo CD root Application) runs on the cluster.

@@ -367,13 +367,7 @@ mod tests {
             .collect();
         commands(&lines)
             .into_iter()
-            .map(|c| {
-                (
-                    c.words.iter().map(Word::written).collect(),
-                    c.line,
-                    c.piped,
-                )
-            })
+            .map(|c| (c.words.iter().map(Word::written).collect(), c.line, c.piped))
             .collect()
     }
 
@@ -420,7 +414,8 @@ mod tests {
     #[test]
     fn quotes_and_references_are_kept_apart() {
         let lines = vec![(
-            "kubectl apply -k \"overlays/${{ matrix.env }}\" --context=$CTX '$NOT' $(date)".to_owned(),
+            "kubectl apply -k \"overlays/${{ matrix.env }}\" --context=$CTX '$NOT' $(date)"
+                .to_owned(),
             1,
         )];
         let c = &commands(&lines)[0];
