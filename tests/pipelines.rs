@@ -402,7 +402,7 @@ fn a_helmfile_run_is_noted_with_its_environment_and_folder() {
     ]);
     let t = topology(dir.path());
     assert!(
-        notes(&t).iter().any(|n| n == ".github/workflows/apply.yml:7 GitHub Actions job apply runs helmfile apply for environment production in helmfile/ on cluster production: the helmfile's releases are not placed by the pipeline"),
+        notes(&t).iter().any(|n| n == ".github/workflows/apply.yml:7 GitHub Actions job apply runs helmfile apply for environment production (releases tier=crd) in helmfile/ on cluster production: the helmfile's releases are not placed by the pipeline"),
         "{:#?}",
         notes(&t)
     );

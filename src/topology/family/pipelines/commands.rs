@@ -49,6 +49,8 @@ pub enum What {
     Helmfile {
         environment: Option<Known>,
         file: Option<Known>,
+        /// `-l`/`--selector` values, as written.
+        selectors: Vec<String>,
         dir: String,
         verb: String,
     },
@@ -215,7 +217,7 @@ impl Shell {
         for w in files {
             let literal = w.resolve(&self.vars);
             match literal.as_deref() {
-                Ok("-") => return Some((context, self.from_stdin(before, namespace))),
+                Ok("-") => return Some((context, self.piped_input(before, namespace))),
                 Ok(url) if url.contains("://") => {
                     return Some((
                         context,
@@ -244,7 +246,7 @@ impl Shell {
     }
 
     /// `… | kubectl apply -f -`: what the command before the pipe renders.
-    fn from_stdin(&self, before: Option<&Command>, namespace: Option<String>) -> What {
+    fn piped_input(&self, before: Option<&Command>, namespace: Option<String>) -> What {
         let not = || {
             What::NotFollowed(
                 "it applies what the command before it writes, which envfence does not run".into(),
@@ -376,6 +378,11 @@ impl Shell {
             What::Helmfile {
                 environment: a.value(&["-e", "--environment"]),
                 file: a.words(&["-f", "--file"]).first().map(|w| self.path(w)),
+                selectors: a
+                    .values(&["-l", "--selector"])
+                    .into_iter()
+                    .map(|v| v.unwrap_or_else(|piece| piece))
+                    .collect(),
                 dir: self.dir.clone().unwrap_or_default(),
                 verb,
             },

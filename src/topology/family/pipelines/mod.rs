@@ -552,9 +552,15 @@ fn tool_note(step: &Step, on: &str) -> Option<Unresolved> {
         What::Helmfile {
             environment,
             file,
+            selectors,
             dir,
             verb,
         } => {
+            let selected = if selectors.is_empty() {
+                String::new()
+            } else {
+                format!(" (releases {})", selectors.join(" and "))
+            };
             let env = environment.as_ref().map_or_else(
                 || "default".to_owned(),
                 |e| e.clone().unwrap_or_else(|piece| piece),
@@ -572,7 +578,7 @@ fn tool_note(step: &Step, on: &str) -> Option<Unresolved> {
             Some(Unresolved {
                 location: at,
                 reason: format!(
-                    "{} job {} runs helmfile {verb} for environment {env} {file} on {on}: the helmfile's releases are not placed by the pipeline",
+                    "{} job {} runs helmfile {verb} for environment {env}{selected} {file} on {on}: the helmfile's releases are not placed by the pipeline",
                     step.ci.name(),
                     step.job,
                 ),

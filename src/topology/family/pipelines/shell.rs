@@ -122,15 +122,26 @@ struct Lexer {
     start_line: Option<u32>,
     quote: Option<char>,
     piped: bool,
+    /// The file line being read: a command starts at the line of its first word.
+    line: u32,
 }
 
 impl Lexer {
+    fn begin(&mut self) {
+        if self.start_line.is_none() {
+            self.start_line = Some(self.line);
+        }
+        self.started = true;
+    }
+
     fn push_lit(&mut self, c: char) {
+        self.begin();
         self.lit.push(c);
         self.started = true;
     }
 
     fn push_part(&mut self, p: Part) {
+        self.begin();
         if !self.lit.is_empty() {
             self.word.push(Part::Lit(std::mem::take(&mut self.lit)));
         }
@@ -164,11 +175,9 @@ impl Lexer {
     fn line(&mut self, text: &str, line: u32, out: &mut Vec<Command>) {
         let chars: Vec<char> = text.chars().collect();
         let mut i = 0;
+        self.line = line;
         while i < chars.len() {
             let c = chars[i];
-            if self.start_line.is_none() && !c.is_whitespace() && self.quote.is_none() {
-                self.start_line = Some(line);
-            }
             match self.quote {
                 Some('\'') => {
                     if c == '\'' {
@@ -207,7 +216,7 @@ impl Lexer {
             match c {
                 '\'' | '"' => {
                     self.quote = Some(c);
-                    self.started = true;
+                    self.begin();
                     i += 1;
                 }
                 '\\' if i + 1 == chars.len() => {
