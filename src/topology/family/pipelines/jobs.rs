@@ -351,16 +351,28 @@ const GITLAB_KEYWORDS: &[&str] = &[
     "pages",
 ];
 
-/// How deep `extends` is followed (GitLab itself stops at 11 levels).
-const EXTENDS_DEPTH: usize = 11;
+/// How many jobs one key's lookup through `extends` visits at most: GitLab itself follows 11
+/// levels; a hostile file's lists of parents (or a cycle) would otherwise multiply.
+const EXTENDS_VISITS: usize = 64;
 
 /// A GitLab job's key, following `extends` (a name or a list, last one wins) to the nearest
 /// job that sets it.
-fn gitlab_key<'n>(root: &'n Node, job: &'n Node, key: &str, depth: usize) -> Option<&'n Node> {
+fn gitlab_key<'n>(root: &'n Node, job: &'n Node, key: &str) -> Option<&'n Node> {
+    let mut visits = 0;
+    gitlab_key_from(root, job, key, &mut visits)
+}
+
+fn gitlab_key_from<'n>(
+    root: &'n Node,
+    job: &'n Node,
+    key: &str,
+    visits: &mut usize,
+) -> Option<&'n Node> {
+    *visits += 1;
     if let Some(v) = job.get(key) {
         return Some(v);
     }
-    if depth >= EXTENDS_DEPTH {
+    if *visits >= EXTENDS_VISITS {
         return None;
     }
     let extends = job.get("extends")?;
@@ -368,11 +380,15 @@ fn gitlab_key<'n>(root: &'n Node, job: &'n Node, key: &str, depth: usize) -> Opt
         Some(list) => list.iter().filter_map(Node::as_str).collect(),
         None => extends.as_str().into_iter().collect(),
     };
-    parents
-        .iter()
-        .rev()
-        .filter_map(|p| root.get(p))
-        .find_map(|parent| gitlab_key(root, parent, key, depth + 1))
+    for parent in parents.iter().rev().filter_map(|p| root.get(p)) {
+        if *visits >= EXTENDS_VISITS {
+            return None;
+        }
+        if let Some(v) = gitlab_key_from(root, parent, key, visits) {
+            return Some(v);
+        }
+    }
+    None
 }
 
 /// A GitLab `script:`: a string or a list of strings (nested lists flattened once, as
@@ -408,12 +424,12 @@ pub fn gitlab_jobs(d: &Document, matrix_limit: usize) -> Vec<CiJob> {
             continue;
         }
         let job = &entry.value;
-        let Some(script) = gitlab_key(root, job, "script", 0) else {
+        let Some(script) = gitlab_key(root, job, "script") else {
             continue;
         };
         let mut vars = global_vars.clone();
-        vars.extend(string_pairs(gitlab_key(root, job, "variables", 0)));
-        let before = gitlab_key(root, job, "before_script", 0).or_else(|| {
+        vars.extend(string_pairs(gitlab_key(root, job, "variables")));
+        let before = gitlab_key(root, job, "before_script").or_else(|| {
             root.get("default")
                 .and_then(|x| x.get("before_script"))
                 .or_else(|| root.get("before_script"))
@@ -421,7 +437,7 @@ pub fn gitlab_jobs(d: &Document, matrix_limit: usize) -> Vec<CiJob> {
         let mut lines = gitlab_script(before);
         lines.extend(gitlab_script(Some(script)));
         let (matrix, matrix_cut) = gitlab_matrix(
-            gitlab_key(root, job, "parallel", 0).and_then(|p| p.get("matrix")),
+            gitlab_key(root, job, "parallel").and_then(|p| p.get("matrix")),
             matrix_limit,
         );
         out.push(CiJob {
@@ -429,7 +445,7 @@ pub fn gitlab_jobs(d: &Document, matrix_limit: usize) -> Vec<CiJob> {
             file: Arc::clone(&d.file),
             name: name.to_owned(),
             line: entry.key.span.start.line,
-            environment: environment_of(gitlab_key(root, job, "environment", 0)),
+            environment: environment_of(gitlab_key(root, job, "environment")),
             vars,
             matrix,
             matrix_cut,
@@ -597,5 +613,26 @@ mod tests {
             jobs[0].vars,
             vec![("OVERLAY".into(), "overlays/prod".into())]
         );
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+    use crate::documents::{load, Loaded};
+
+    /// A hostile `.gitlab-ci.yml`: `extends` lists that cycle and fan out end after a bounded
+    /// number of lookups instead of multiplying.
+    #[test]
+    fn extends_cycles_and_fan_outs_end() {
+        let parents = "[.a, .a, .a, .a, .a, .a, .a, .a]";
+        let text =
+            format!(".a:\n  extends: {parents}\njob:\n  extends: {parents}\n  script: [echo]\n");
+        let Loaded::File(f) = load(&Arc::from(".gitlab-ci.yml"), text.as_bytes(), None) else {
+            panic!("parsed")
+        };
+        let jobs = gitlab_jobs(&f.documents[0], 256);
+        assert_eq!(jobs.len(), 1);
+        assert!(jobs[0].environment.is_none());
     }
 }

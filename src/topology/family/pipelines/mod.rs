@@ -45,7 +45,8 @@ pub const NAME: &str = "CI pipelines";
 pub const MATRIX_COMBINATIONS: usize = 256;
 
 /// Shell lines read per pipeline file, each line counted once per matrix combination it runs
-/// in. Past it, the file's remaining jobs are not read; a cut is recorded.
+/// in (a step and a variable count as a line too). Past it, the file's remaining jobs are
+/// not read; a cut is recorded.
 pub const PIPELINE_LINES: usize = 50_000;
 
 /// CI pipelines that apply manifests.
@@ -250,7 +251,14 @@ fn read_job(
     })
     .into_iter()
     .collect();
-    let lines: usize = job.scripts.iter().map(|s| s.lines.len()).sum();
+    // What one combination costs: each shell line, each step (even an empty one) and each
+    // variable, so that no part of a hostile file is read without counting.
+    let lines: usize = job.vars.len()
+        + job
+            .scripts
+            .iter()
+            .map(|s| s.lines.len() + s.env.len() + 1)
+            .sum::<usize>();
     let mut seen_notes: HashSet<(u32, String)> = HashSet::new();
     for combo in &combos {
         if lines > *budget {
