@@ -38,6 +38,10 @@ pub enum Budget {
     RevisionFiles,
     /// Files the working tree may list.
     WorkingTreeFiles,
+    /// Matrix combinations of one CI pipeline job.
+    PipelineMatrix,
+    /// Shell lines read from one CI pipeline file, each matrix combination counted.
+    PipelineLines,
 }
 
 impl Budget {
@@ -56,6 +60,8 @@ impl Budget {
             Budget::RegoCrash => "rego evaluation crash",
             Budget::RevisionFiles => "revision files",
             Budget::WorkingTreeFiles => "working tree files",
+            Budget::PipelineMatrix => "pipeline matrix combinations",
+            Budget::PipelineLines => "pipeline shell lines",
         }
     }
 }

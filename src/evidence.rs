@@ -181,6 +181,9 @@ pub enum Hop {
     EntryPoint(Box<EntryPointHop>),
     /// A deployer standing for a payload envfence did not read (DESIGN §3 opaque placement).
     Opaque(Box<OpaqueHop>),
+    /// A CI pipeline job delivers to a cluster: the command it runs, or what names the
+    /// cluster (its `environment:`, a kubeconfig secret).
+    Pipeline(Box<PipelineHop>),
     /// A step of Config Sync: the folder a RootSync reads, a hierarchical repository's
     /// namespace folder, a selector that picks a cluster or namespace.
     ConfigSync(Box<ConfigSyncHop>),
@@ -373,6 +376,32 @@ pub struct EntryPointHop {
     pub path: Arc<str>,
     pub cluster: Arc<str>,
     pub kind: EntryPointKind,
+}
+
+/// A step of a CI pipeline job ([`Hop::Pipeline`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PipelineHop {
+    /// "GitHub Actions", "GitLab CI".
+    pub ci: &'static str,
+    pub job: Arc<str>,
+    pub step: PipelineStep,
+}
+
+/// What a pipeline step says.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PipelineStep {
+    /// The job's `environment:` names the cluster.
+    Environment { name: Arc<str> },
+    /// A kubeconfig secret the job reads names the cluster.
+    KubeconfigSecret { secret: Arc<str>, cluster: Arc<str> },
+    /// The job runs the command on the cluster; `context` when the command's own
+    /// `--context`/`--kube-context` names it; `matrix` the combination it runs in.
+    Runs {
+        command: Arc<str>,
+        cluster: Arc<str>,
+        context: bool,
+        matrix: Option<Arc<str>>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -793,6 +822,32 @@ impl fmt::Display for Hop {
                 "opaque placement: the contents of {} {} were not read ({}); it is judged by its own {}",
                 h.kind, h.name, h.why, h.judged_by
             ),
+            Hop::Pipeline(h) => {
+                write!(f, "{} job {} ", h.ci, h.job)?;
+                match &h.step {
+                    PipelineStep::Environment { name } => {
+                        write!(f, "runs in environment {name}, which names its cluster")
+                    }
+                    PipelineStep::KubeconfigSecret { secret, cluster } => {
+                        write!(f, "reads kubeconfig secret {secret} → cluster {cluster}")
+                    }
+                    PipelineStep::Runs {
+                        command,
+                        cluster,
+                        context,
+                        matrix,
+                    } => {
+                        write!(f, "runs \"{command}\" on cluster {cluster}")?;
+                        if *context {
+                            write!(f, " (its context)")?;
+                        }
+                        if let Some(m) = matrix {
+                            write!(f, " (matrix {m})")?;
+                        }
+                        Ok(())
+                    }
+                }
+            }
             Hop::ConfigSync(h) => write!(f, "{h}"),
             Hop::KfctlApplication(h) => write!(
                 f,

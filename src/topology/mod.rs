@@ -102,6 +102,8 @@ pub enum DeployerKind {
     NamespaceFolder,
     /// An entry point the config declares (`entrypoints:`).
     EntryPoint,
+    /// A CI pipeline job (GitHub Actions, GitLab CI) that applies manifests.
+    Pipeline,
 }
 
 impl DeployerKind {
@@ -115,6 +117,7 @@ impl DeployerKind {
             DeployerKind::ValuesFile => "values file convention",
             DeployerKind::NamespaceFolder => "namespace folder",
             DeployerKind::EntryPoint => "declared entry point",
+            DeployerKind::Pipeline => "CI pipeline",
         }
     }
 }

@@ -393,6 +393,11 @@ impl<'a> Worklist<'a> {
         }
     }
 
+    /// Records a budget that cut a family's reading short (a seed has no [`Outcome`]).
+    pub fn cut(&mut self, cut: BudgetCut) {
+        self.cuts.push(cut);
+    }
+
     /// Places everything a delivery's directory expands to, and queues deployers among them.
     pub fn deliver(&mut self, delivery: &Delivery) {
         let expansion = self.expander.expand(&delivery.dir, &delivery.mode);

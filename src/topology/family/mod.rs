@@ -19,6 +19,7 @@ pub mod flux;
 pub mod helmfile;
 pub mod kargo;
 pub mod kfctl;
+pub mod pipelines;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -51,6 +52,7 @@ pub static REGISTRY: &[&dyn Family] = &[
     &kfctl::Kfctl,
     &fleet::Fleet,
     &helmfile::Helmfile,
+    &pipelines::Pipelines,
 ];
 
 /// When a family seeds the worklist. Stages run in this order, each family's seed followed by
