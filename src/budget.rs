@@ -38,6 +38,8 @@ pub enum Budget {
     RevisionFiles,
     /// Files the working tree may list.
     WorkingTreeFiles,
+    /// Configs one Skaffold root may deploy, over all its profile runs and `requires`.
+    SkaffoldRuns,
 }
 
 impl Budget {
@@ -56,6 +58,7 @@ impl Budget {
             Budget::RegoCrash => "rego evaluation crash",
             Budget::RevisionFiles => "revision files",
             Budget::WorkingTreeFiles => "working tree files",
+            Budget::SkaffoldRuns => "skaffold config runs",
         }
     }
 }

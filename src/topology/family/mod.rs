@@ -18,6 +18,7 @@ pub mod fleet;
 pub mod flux;
 pub mod helmfile;
 pub mod kargo;
+pub mod skaffold;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -49,6 +50,7 @@ pub static REGISTRY: &[&dyn Family] = &[
     &kargo::Kargo,
     &fleet::Fleet,
     &helmfile::Helmfile,
+    &skaffold::Skaffold,
 ];
 
 /// When a family seeds the worklist. Stages run in this order, each family's seed followed by
