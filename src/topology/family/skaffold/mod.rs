@@ -25,8 +25,8 @@ use crate::topology::expand::helm::{
 };
 use crate::topology::expand::kustomize::DirectoryMode;
 use crate::topology::family::{
-    deployer_signal, opaque_placement, Family, FamilyRoot, Job, NoteContext, Notes, Opaque,
-    Outcome, RunContext, Stage,
+    deployer_signal, note_at, opaque_placement, Family, FamilyRoot, Job, NoteContext, Notes,
+    Opaque, Outcome, RunContext, Stage,
 };
 use crate::topology::index::{self, RepoIndex};
 use crate::topology::inventory::clusters::Inventory;
@@ -113,6 +113,25 @@ impl Family for Skaffold {
     }
 
     fn notes(&self, cx: &NoteContext<'_, '_>, out: &mut Notes) {
+        // A config run without a profile deploys to the current kube-context: only
+        // `deploy.kubeContext` names it. Said of what no deployer reached.
+        for c in config::read_configs(cx.index) {
+            let (root, _, _) = config::effective(&c, &[]);
+            let pipeline = config::pipeline(&root);
+            if pipeline.kube_context.is_some() {
+                continue;
+            }
+            let unreached = unreached_entries(cx, &c, &pipeline);
+            if unreached.is_empty() {
+                continue;
+            }
+            let line = c.d.line_of("metadata.name").unwrap_or(c.d.first_line);
+            note_at(out, c.d, line, format!(
+                "Skaffold config {} deploys {} without a profile to the current kube-context, and no deploy.kubeContext names it, so which cluster that is is not known",
+                c.name,
+                unreached.join(", ")
+            ));
+        }
         // The folders of skaffold.yaml files below the root are Skaffold's (a root
         // skaffold.yaml says nothing of the repository's other folders).
         for c in config::read_configs(cx.index) {
@@ -402,20 +421,9 @@ impl Runner<'_, '_> {
                 (ctx.clone(), SkaffoldTarget::KubeContext, config.d.at(*line))
             }
             (None, Some(t)) => (t.cluster.clone(), t.by, t.at.clone()),
-            (None, None) => {
-                if profile.is_none() && !pipeline.is_empty() && self.deploys_anything(c, &pipeline)
-                {
-                    let line = config
-                        .d
-                        .line_of("metadata.name")
-                        .unwrap_or(config.d.first_line);
-                    self.note(config.d, line, format!(
-                        "Skaffold config {} deploys without a profile to the current kube-context, and no deploy.kubeContext names it, so which cluster that is is not known",
-                        config.name
-                    ));
-                }
-                return;
-            }
+            // Without a profile or a kubeContext: the current kube-context, which nothing
+            // names; `notes` says so of what no other deployer reached.
+            (None, None) => return,
         };
         if profile.is_none() && pipeline.is_empty() {
             return;
@@ -461,18 +469,6 @@ impl Runner<'_, '_> {
             applied: &applied,
         };
         self.deliver(&cx, &pipeline);
-    }
-
-    /// Whether any entry of `pipeline` names something of this repository (a default
-    /// `k8s/*.yaml` that matches nothing deploys nothing).
-    fn deploys_anything(&self, c: usize, pipeline: &Pipeline) -> bool {
-        let dir = &self.configs[c].dir;
-        !pipeline.kustomize.is_empty()
-            || !pipeline.helm.is_empty()
-            || pipeline
-                .raw
-                .iter()
-                .any(|e| !raw_files(self.index, dir, &e.value).is_empty())
     }
 
     fn deliver(&mut self, cx: &Deploy<'_, '_>, pipeline: &Pipeline) {
@@ -738,6 +734,43 @@ impl Deploy<'_, '_> {
         ));
         chain
     }
+}
+
+/// The entries of a config's own pipeline that name something of this repository no
+/// deployer reached, as written.
+fn unreached_entries(
+    cx: &NoteContext<'_, '_>,
+    c: &SkConfig<'_>,
+    pipeline: &Pipeline,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in &pipeline.kustomize {
+        if index::join(&c.dir, &e.value, false)
+            .is_some_and(|d| cx.index.is_dir(&d) && !(cx.expanded)(&d))
+        {
+            out.push(e.value.clone());
+        }
+    }
+    for e in &pipeline.raw {
+        if raw_files(cx.index, &c.dir, &e.value)
+            .iter()
+            .any(|f| !(cx.expanded)(index::parent(f)))
+        {
+            out.push(e.value.clone());
+        }
+    }
+    for r in &pipeline.helm {
+        let local = r
+            .chart_path
+            .as_ref()
+            .and_then(|e| index::join(&c.dir, &e.value, false))
+            .filter(|p| is_chart(cx.index, p));
+        match local {
+            Some(chart) if cx.installed.contains(&chart) => {}
+            _ => out.push(format!("Helm release {}", r.name)),
+        }
+    }
+    out
 }
 
 /// The repository files a raw manifests glob (relative to the config's folder) matches.
