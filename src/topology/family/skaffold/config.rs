@@ -237,7 +237,12 @@ fn overlay_key(target: &mut Node, entry: &YamlEntry) {
         return;
     };
     if let Some(i) = entries.iter().rposition(|e| e.key.as_str() == Some(key)) {
-        overlay(&mut entries[i].value, &entry.value);
+        if entries[i].value.as_map().is_some() && entry.value.as_map().is_some() {
+            overlay(&mut entries[i].value, &entry.value);
+        } else {
+            // The profile's entry, key and all: its lines are where the value is set.
+            entries[i] = entry.clone();
+        }
         return;
     }
     let mut v = std::mem::take(entries).into_vec();
@@ -245,15 +250,10 @@ fn overlay_key(target: &mut Node, entry: &YamlEntry) {
     *entries = v.into_boxed_slice();
 }
 
-/// A profile's section over the config's: mappings merge key by key, anything else replaces.
+/// A profile's mapping over the config's: merged key by key.
 fn overlay(target: &mut Node, src: &Node) {
-    match (&target.value, &src.value) {
-        (Value::Map(_), Value::Map(items)) => {
-            for e in items.iter() {
-                overlay_key(target, e);
-            }
-        }
-        _ => *target = src.clone(),
+    for e in src.as_map().unwrap_or(&[]) {
+        overlay_key(target, e);
     }
 }
 
@@ -434,5 +434,119 @@ fn flatten(prefix: &str, node: &Node, out: &mut Vec<(String, String)>) {
         }
         Value::Scalar(s) if !prefix.is_empty() => out.push((prefix.to_owned(), s.to_string())),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::documents::{load, Loaded, SourceFile};
+    use std::sync::Arc;
+
+    fn file(text: &str) -> SourceFile {
+        match load(&Arc::from("skaffold.yaml"), text.as_bytes(), None) {
+            Loaded::File(f) => f,
+            _ => panic!("not loaded"),
+        }
+    }
+
+    /// A profile's patch applies first, then its sections merge into the config's: a
+    /// mapping key by key, a list replaced whole.
+    #[test]
+    fn a_profile_patches_then_overlays_the_config() {
+        let f = file(
+            "apiVersion: skaffold/v4beta11
+kind: Config
+metadata: {name: app}
+manifests:
+  rawYaml: [k8s/a.yaml]
+  kustomize:
+    paths: [base]
+deploy:
+  kubeContext: dev
+profiles:
+- name: prod
+  patches:
+  - op: replace
+    path: /manifests/kustomize/paths/0
+    value: overlays/prod
+  manifests:
+    rawYaml: [k8s/b.yaml]
+  deploy:
+    kubeContext: prod-eu
+",
+        );
+        let files = [f];
+        let index = RepoIndex::new(&files);
+        let configs = read_configs(&index);
+        assert_eq!(configs.len(), 1);
+        let c = &configs[0];
+        assert_eq!(c.name, "app");
+        let prod: Vec<&Profile<'_>> = c.profiles.iter().collect();
+        let (root, applied, failed) = effective(c, &prod);
+        assert!(failed.is_empty());
+        assert_eq!(applied.len(), 1);
+        assert_eq!(applied[0].lines.0, 13);
+        let p = pipeline(&root);
+        assert_eq!(p.kube_context, Some(("prod-eu".to_owned(), 19)));
+        let kustomize: Vec<(&str, u32)> = p
+            .kustomize
+            .iter()
+            .map(|e| (e.value.as_str(), e.line))
+            .collect();
+        assert_eq!(kustomize, [("overlays/prod", 15)]);
+        let raw: Vec<&str> = p.raw.iter().map(|e| e.value.as_str()).collect();
+        assert_eq!(raw, ["k8s/b.yaml"]);
+        // Without the profile the config is as written.
+        let (root, _, _) = effective(c, &[]);
+        let p = pipeline(&root);
+        assert_eq!(p.kustomize[0].value, "base");
+        assert_eq!(p.kube_context, Some(("dev".to_owned(), 9)));
+    }
+
+    /// v2: `deploy.kubectl` without manifests reads `k8s/*.yaml`; Helm releases' local and
+    /// remote charts, values files and nested `setValues`.
+    #[test]
+    fn v2_defaults_and_helm_releases() {
+        let f = file(
+            "apiVersion: skaffold/v2beta29
+kind: Config
+deploy:
+  kubectl: {}
+---
+apiVersion: skaffold/v2beta29
+kind: Config
+deploy:
+  helm:
+    releases:
+    - name: web
+      chartPath: charts/web
+      valuesFiles: [charts/web/values-prod.yaml]
+      setValues:
+        image:
+          tag: v1
+    - name: redis
+      chartPath: bitnami/redis
+      remote: true
+",
+        );
+        let files = [f];
+        let index = RepoIndex::new(&files);
+        let configs = read_configs(&index);
+        assert_eq!(configs.len(), 2);
+        assert_eq!(configs[0].name, "skaffold.yaml");
+        let p = pipeline(&effective(&configs[0], &[]).0);
+        assert_eq!(p.raw[0].value, "k8s/*.yaml");
+        let p = pipeline(&effective(&configs[1], &[]).0);
+        assert_eq!(p.helm.len(), 2);
+        let web = &p.helm[0];
+        assert_eq!(
+            web.chart_path.as_ref().map(|e| e.value.as_str()),
+            Some("charts/web")
+        );
+        assert_eq!(web.set, [("image.tag".to_owned(), "v1".to_owned())]);
+        assert_eq!(web.values_files.len(), 1);
+        assert_eq!(p.helm[1].remote.as_deref(), Some("bitnami/redis"));
+        assert!(p.helm[1].chart_path.is_none());
     }
 }
