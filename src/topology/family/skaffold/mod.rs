@@ -154,7 +154,8 @@ impl Graph {
     fn new(configs: &[SkConfig<'_>]) -> Self {
         let edges = configs
             .iter()
-            .map(|c| {
+            .enumerate()
+            .map(|(i, c)| {
                 let mut out = Vec::new();
                 for (k, r) in c.requires.iter().enumerate() {
                     if r.remote.is_some() {
@@ -166,11 +167,11 @@ impl Graph {
                             Some(path) => *t.d.file == *path,
                             None => t.d.file == c.d.file,
                         };
-                        let named = r.configs.is_empty()
-                            || (t.named && r.configs.iter().any(|n| *n == t.name));
+                        let named =
+                            r.configs.is_empty() || (t.named && r.configs.contains(&t.name));
                         // A `configs:` list without a path names configs of any file.
                         let by_name = file.is_none() && !r.configs.is_empty() && named;
-                        if j != c_index(configs, c) && ((same_file && named) || by_name) {
+                        if j != i && ((same_file && named) || by_name) {
                             out.push((k, j));
                         }
                     }
@@ -194,13 +195,6 @@ impl Graph {
         }
         seen
     }
-}
-
-fn c_index(configs: &[SkConfig<'_>], c: &SkConfig<'_>) -> usize {
-    configs
-        .iter()
-        .position(|x| x.doc == c.doc)
-        .unwrap_or(usize::MAX)
 }
 
 /// Where a profile run deploys when a config of it sets no `deploy.kubeContext`.
