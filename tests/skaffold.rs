@@ -182,7 +182,20 @@ fn profiles_deploy_their_kustomize_paths_to_the_cluster_their_name_names() {
     let (_, report) = run(&["scan", "--fail-on", "never"], &refs(&files));
     let found = common::findings(&report, "nonprod-on-prod-cluster");
     assert_eq!(found.len(), 1, "{report:#}");
-    assert!(found[0].1.contains("web-staging"), "{found:?}");
+    assert!(
+        found[0].1.contains("placed by Skaffold Config web -p production on production cluster production (namespace web-staging)"),
+        "{found:?}"
+    );
+    // The namespaces the production profile mixes point at the path entries that send them.
+    let mut isolation = common::at(&report, "no-network-isolation");
+    isolation.sort();
+    assert_eq!(isolation, ["app/skaffold.yaml:18", "app/skaffold.yaml:19"]);
+    // Staging holds only staging: nothing there.
+    assert!(!report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .any(|f| f["cluster"] == "staging"));
 }
 
 const PATCHED: &str = "apiVersion: skaffold/v2beta29
