@@ -42,6 +42,8 @@ pub enum Budget {
     PipelineMatrix,
     /// Shell lines read from one CI pipeline file, each matrix combination counted.
     PipelineLines,
+    /// Configs one Skaffold root may deploy, over all its profile runs and `requires`.
+    SkaffoldRuns,
 }
 
 impl Budget {
@@ -62,6 +64,7 @@ impl Budget {
             Budget::WorkingTreeFiles => "working tree files",
             Budget::PipelineMatrix => "pipeline matrix combinations",
             Budget::PipelineLines => "pipeline shell lines",
+            Budget::SkaffoldRuns => "skaffold config runs",
         }
     }
 }

@@ -193,6 +193,9 @@ pub enum Hop {
     KargoStage(Box<KargoStageHop>),
     /// An application of a Kubeflow KfDef: kfctl applies the kustomize folder it built for it.
     KfctlApplication(Box<KfctlApplicationHop>),
+    /// A step of Skaffold: the profile a run activates, a config another requires, the
+    /// manifests entry that names a folder, file or chart, a profile's patch.
+    Skaffold(Box<SkaffoldHop>),
     /// A label or annotation of the object's Namespace names its environment (DESIGN §3
     /// "Namespace environment"), at the line of the key.
     NamespaceEnvironment(Box<NamespaceEnvironmentHop>),
@@ -504,6 +507,86 @@ impl fmt::Display for FleetHop {
                 "Fleet targetCustomization {name} ({by}) applies on cluster {cluster}"
             ),
             FleetHop::Content { bundle, how } => write!(f, "Fleet bundle {bundle}: {how}"),
+        }
+    }
+}
+
+/// Why a Skaffold run deploys to its cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SkaffoldTarget {
+    /// The profile's name is an environment word, which names the cluster.
+    ProfileName,
+    /// The profile is activated by this kube-context (`activation[].kubeContext`).
+    Activation,
+    /// The config sets `deploy.kubeContext`.
+    KubeContext,
+}
+
+/// What a Skaffold hop is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SkaffoldHop {
+    /// `skaffold run -p <profile>` (or none) deploys config `config` to `cluster`.
+    Run {
+        config: Arc<str>,
+        profile: Option<Arc<str>>,
+        cluster: Arc<str>,
+        by: SkaffoldTarget,
+    },
+    /// A `requires` entry: config `from` brings in config `to`, with these profiles active.
+    Requires {
+        from: Arc<str>,
+        to: Arc<str>,
+        profiles: Arc<str>,
+    },
+    /// A manifests entry (`manifests.kustomize.paths`, `deploy.helm.releases[].chartPath`).
+    Entry { field: Arc<str>, value: Arc<str> },
+    /// A profile's JSON patch operation set the entry.
+    Patch {
+        profile: Arc<str>,
+        op: &'static str,
+        path: Arc<str>,
+    },
+}
+
+impl fmt::Display for SkaffoldHop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkaffoldHop::Run {
+                config,
+                profile: Some(profile),
+                cluster,
+                by,
+            } => {
+                let why = match by {
+                    SkaffoldTarget::ProfileName => "its name names the environment",
+                    SkaffoldTarget::Activation => "activated by that kube-context",
+                    SkaffoldTarget::KubeContext => "its deploy.kubeContext",
+                };
+                write!(
+                    f,
+                    "skaffold run -p {profile}: Skaffold config {config} deploys to cluster {cluster} ({why})"
+                )
+            }
+            SkaffoldHop::Run {
+                config,
+                profile: None,
+                cluster,
+                ..
+            } => write!(
+                f,
+                "skaffold run: Skaffold config {config} deploys to deploy.kubeContext {cluster}"
+            ),
+            SkaffoldHop::Requires { from, to, profiles } => {
+                write!(f, "Skaffold config {from} requires config {to}")?;
+                if !profiles.is_empty() {
+                    write!(f, " (profiles {profiles} active)")?;
+                }
+                Ok(())
+            }
+            SkaffoldHop::Entry { field, value } => write!(f, "Skaffold {field} {value}"),
+            SkaffoldHop::Patch { profile, op, path } => {
+                write!(f, "Skaffold profile {profile} patches: {op} {path}")
+            }
         }
     }
 }
@@ -855,6 +938,7 @@ impl fmt::Display for Hop {
                 h.application, h.dir
             ),
             Hop::Fleet(h) => write!(f, "{h}"),
+            Hop::Skaffold(h) => write!(f, "{h}"),
             Hop::KargoStage(h) => match h.link {
                 StageLink::ArgoCdUpdate => write!(
                     f,

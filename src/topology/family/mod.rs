@@ -20,6 +20,7 @@ pub mod helmfile;
 pub mod kargo;
 pub mod kfctl;
 pub mod pipelines;
+pub mod skaffold;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -53,6 +54,7 @@ pub static REGISTRY: &[&dyn Family] = &[
     &fleet::Fleet,
     &helmfile::Helmfile,
     &pipelines::Pipelines,
+    &skaffold::Skaffold,
 ];
 
 /// When a family seeds the worklist. Stages run in this order, each family's seed followed by
@@ -666,6 +668,7 @@ mod tests {
                 "RootSync",
                 "RepoSync",
                 "ConfigManagement",
+                "KfDef",
                 "GitRepo",
                 "Service",
             ]

@@ -12,7 +12,7 @@ use crate::documents::{Node, Pos, Span, Value};
 /// One operation of a JSON patch. `value` nodes are numbered for the document they join
 /// before the operation is applied (see [`Node::map_lines`]).
 #[derive(Debug, Clone)]
-pub(super) enum Op {
+pub(crate) enum Op {
     Add { path: String, value: Node },
     Remove { path: String },
     Replace { path: String, value: Node },
@@ -23,7 +23,7 @@ pub(super) enum Op {
 
 impl Op {
     /// The op's name as written (`replace`).
-    pub(super) fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Op::Add { .. } => "add",
             Op::Remove { .. } => "remove",
@@ -35,7 +35,7 @@ impl Op {
     }
 
     /// The pointer the op changes (or tests).
-    pub(super) fn path(&self) -> &str {
+    pub(crate) fn path(&self) -> &str {
         match self {
             Op::Add { path, .. }
             | Op::Remove { path }
@@ -68,7 +68,7 @@ impl Op {
 
 /// Reads the operations of a JSON patch written as a YAML list: each with the line of its
 /// entry. An entry that is not an operation is an error, as in kustomize.
-pub(super) fn parse_ops(list: &Node) -> Result<Vec<(Op, u32)>, String> {
+pub(crate) fn parse_ops(list: &Node) -> Result<Vec<(Op, u32)>, String> {
     let Some(items) = list.as_seq() else {
         return Err("a JSON patch is a list of operations".into());
     };
@@ -273,7 +273,7 @@ fn take(root: &mut Node, tokens: &[String], path: &str) -> Result<Node, String> 
 
 /// Applies one operation to `root`. On an error the document may be half changed: callers
 /// apply a patch to a copy and keep it only when every operation applied.
-pub(super) fn apply(root: &mut Node, op: &Op) -> Result<(), String> {
+pub(crate) fn apply(root: &mut Node, op: &Op) -> Result<(), String> {
     let path = op.path();
     let tokens = pointer(path)?;
     match op {

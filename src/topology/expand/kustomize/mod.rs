@@ -18,7 +18,7 @@
 mod edit;
 mod fields;
 mod flatten;
-mod json_patch;
+pub(crate) mod json_patch;
 mod merge;
 mod resolve;
 mod select;
