@@ -6,13 +6,14 @@
 //! folder is not committed is built from the manifests repository, which is a note.
 
 use crate::documents::Document;
-use crate::evidence::{Evidence, FieldDestinationHop, Hop, KfctlApplicationHop};
+use crate::evidence::{Evidence, FieldDestinationHop, Hop, KfctlApplicationHop, OpaqueHop};
 use crate::topology::build::Worklist;
 use crate::topology::family::{
-    api_in, field_text, identity_signals, name_of, Family, Job, RunContext, Stage,
+    api_in, field_text, identity_signals, name_of, opaque_placement, Family, Job, Opaque,
+    RunContext, Stage,
 };
 use crate::topology::index;
-use crate::topology::{Delivery, Deployer, DeployerKind, Outcome, Unresolved};
+use crate::topology::{Delivery, Deployer, DeployerKind, Outcome, PlacedObject, Unresolved};
 
 pub struct Kfctl;
 
@@ -153,18 +154,47 @@ impl Family for Kfctl {
                 ..Delivery::new(deployer, cluster, dir, chain)
             });
         }
-        // One note for what kfctl builds from elsewhere, at the first such application.
+        // What kfctl builds from its manifests repository is not here: the KfDef stands for
+        // it, judged by its own identity, at the first such application.
         if let Some((_, line)) = missing.first() {
             let names: Vec<&str> = missing.iter().map(|(n, _)| n.as_str()).collect();
-            out.unresolved.push(Unresolved {
-                location: d.at(*line),
-                reason: format!(
-                    "kfctl builds {} of KfDef {}'s applications ({}) from its manifests repository: no kustomize/<application>/ folder of them is committed beside it",
-                    names.len(),
-                    name_of(d),
-                    listed(&names),
-                ),
-            });
+            let mut evidence = job.chain.to_vec();
+            evidence.push(Evidence::new(
+                d.at(*line),
+                Hop::Opaque(Box::new(OpaqueHop {
+                    kind: "KfDef".into(),
+                    name: name_of(d).into(),
+                    why: format!(
+                        "kfctl builds {} of its applications ({}) from its manifests repository",
+                        names.len(),
+                        listed(&names)
+                    )
+                    .into(),
+                    judged_by: "name and labels",
+                })),
+            ));
+            let opaque = Opaque {
+                object: PlacedObject {
+                    file: d.file.clone(),
+                    line: d.first_line,
+                    doc: Some(job.doc),
+                    kind: "KfDef".into(),
+                    name: Some(name_of(d).into()),
+                    namespace: d.id.namespace.as_deref().map(Into::into),
+                    images: Vec::new(),
+                },
+                cluster,
+                signals,
+                evidence,
+                deployer: Deployer {
+                    kind: DeployerKind::Object("KfDef"),
+                    name: name_of(d).to_owned(),
+                    location: d.at(*line),
+                },
+                renders_chart: false,
+            };
+            out.extra_placements
+                .push(opaque_placement(opaque, cx.inventory));
         }
         out
     }
