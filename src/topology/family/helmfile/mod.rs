@@ -385,7 +385,7 @@ impl<'r, 's> Reader<'r, 's> {
                 });
                 values.merge(Value::Partial(
                     BTreeMap::new(),
-                    format!("the values file {p}, which the repository does not hold"),
+                    format!("the values file {p} (not in this repository)"),
                 ));
                 continue;
             };
@@ -497,7 +497,11 @@ fn run(
 ) {
     let mut reader = Reader::new(sources, env);
     let empty = Value::Map(BTreeMap::new());
-    let mut state = match reader.state(path, parent_values.unwrap_or(&empty), depth) {
+    let read = reader.state(path, parent_values.unwrap_or(&empty), depth);
+    for cut in reader.cuts.take() {
+        w.cut(cut);
+    }
+    let mut state = match read {
         Ok(s) => s,
         Err(note) => {
             w.note(note);
