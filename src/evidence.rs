@@ -525,6 +525,8 @@ pub enum HelmfileHop {
     },
     /// A `helmfiles:` entry: the nested helmfile runs with the same environment.
     Nested { path: Arc<str> },
+    /// No environment and no `kubeContext`: the release goes to the current kube context.
+    CurrentContext,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -743,6 +745,9 @@ impl fmt::Display for Hop {
                     "condition {key} is true in environment {environment}: the release is installed"
                 ),
                 HelmfileHop::Nested { path } => write!(f, "helmfiles: runs {path}"),
+                HelmfileHop::CurrentContext => f.write_str(
+                    "no environment and no kubeContext: the release goes to the current kube context",
+                ),
             },
             Hop::EntryPoint(h) => {
                 let what = match h.kind {

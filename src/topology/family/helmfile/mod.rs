@@ -634,7 +634,7 @@ fn release_run(
                 value: ctx.as_str().into(),
             },
         )
-    } else if env != "default" || stem.starts_with("helmfile") || stem.is_empty() {
+    } else if env != "default" {
         (
             env.to_owned(),
             chain.first().map_or_else(|| at(1), |e| e.location.clone()),
@@ -643,7 +643,7 @@ fn release_run(
                 name: env.into(),
             },
         )
-    } else {
+    } else if !(stem.starts_with("helmfile") || stem.is_empty()) {
         (
             stem.clone(),
             at(1),
@@ -652,6 +652,10 @@ fn release_run(
                 name: stem.as_str().into(),
             },
         )
+    } else {
+        // No environment, no kubeContext, a file that names nothing: helmfile runs on
+        // whatever kube context is current.
+        (String::new(), at(line), HelmfileHop::CurrentContext)
     };
     if cluster_name.contains(OPAQUE_MARK) || cluster_name.contains("{{") {
         w.note(Unresolved {
@@ -662,9 +666,16 @@ fn release_run(
         });
         return;
     }
-    let (cluster, _) =
+    let cluster = if cluster_name.is_empty() {
+        w.inventory_mut().unnamed_because(
+            hop_at.clone(),
+            "a helmfile with no environment and no kubeContext runs on the current kube context; nothing names this cluster",
+        )
+    } else {
         w.inventory_mut()
-            .resolve_destination(Some(&cluster_name), None, hop_at.clone());
+            .resolve_destination(Some(&cluster_name), None, hop_at.clone())
+            .0
+    };
     chain.push(Evidence::new(hop_at, Hop::Helmfile(Box::new(hop))));
     chain.push(Evidence::new(
         at(line),
