@@ -371,6 +371,7 @@ impl<'r, 's> Reader<'r, 's> {
                 continue;
             }
             let Some(p) = entry.as_str() else { continue };
+            let p = &self.scalar(p, entry.span.start.line, &values);
             let path = index::join(dir, p, false);
             let held = path.as_deref().filter(|p| {
                 self.sources.templates.contains_key(p) || self.sources.index.file(p).is_some()
@@ -772,6 +773,7 @@ fn release_run(
             continue;
         }
         let Some(p) = v.as_str() else { continue };
+        let p = &reader.scalar(p, v.span.start.line, &state.values);
         let Some(path) = index::join(dir, p, false) else {
             notes.push(missing_values_file(at(v.span.start.line), p));
             continue;

@@ -286,7 +286,7 @@ fn pieces(text: &str, first_line: u32) -> Result<Vec<Piece>, Stop> {
                 line_of(text, lit_start, first_line),
             ));
         }
-        let Some(close) = after.find("}}") else {
+        let Some(close) = closing(after) else {
             return Err(Stop {
                 line: line_of(text, lit_end, first_line),
                 expression: after.lines().next().unwrap_or("").to_owned(),
@@ -311,6 +311,27 @@ fn pieces(text: &str, first_line: u32) -> Result<Vec<Piece>, Stop> {
         pos = lit_end + 2 + close + 2;
     }
     Ok(out)
+}
+
+/// Where the action that `after` starts closes: the first `}}` outside a quoted or raw
+/// string (`{{ `{{ .Release.Name }}` }}` writes braces for a later template).
+fn closing(after: &str) -> Option<usize> {
+    let bytes = after.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(b'"') if b == 0x5c => i += 1,
+            Some(_) => {}
+            None if b == b'"' || b == b'`' => quote = Some(b),
+            None if b == b'}' && bytes.get(i + 1) == Some(&b'}') => return Some(i),
+            None => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 fn parse(text: &str, first_line: u32) -> Result<Vec<Tree>, Stop> {
@@ -933,6 +954,8 @@ mod tests {
 
     #[test]
     fn the_subset_evaluates_with_the_lines_it_came_from() {
+        let raw = evaluate("x: {{ `{{ .Release.Name }}` }}\n", 1, &dot()).expect("raw");
+        assert_eq!(raw.text, "x: {{ .Release.Name }}\n");
         let t = "a: {{ .Environment.Name }}\n{{- if eq .Environment.Name \"production\" }}\nb: {{ .Values.replicas | quote }}\n{{- else }}\nb: 1\n{{- end }}\n{{- range $i, $r := .Values.regions }}\nr{{ $i }}: {{ $r }}\n{{- end }}\nc: {{ default \"x\" .Values.nope }}\nd: {{ or (eq .Environment.Name \"staging\") (eq .Environment.Name \"production\") }}\n";
         let out = evaluate(t, 1, &dot()).expect("evaluates");
         assert_eq!(
