@@ -410,16 +410,14 @@ fn parts(text: &str) -> Vec<(u32, &str)> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut first_line = 1u32;
-    let mut line = 1u32;
     let mut pos = 0;
-    for l in text.split_inclusive('\n') {
+    for (line, l) in (1u32..).zip(text.split_inclusive('\n')) {
         if l.trim_end() == "---" {
             out.push((first_line, &text[start..pos]));
             start = pos + l.len();
             first_line = line + 1;
         }
         pos += l.len();
-        line += 1;
     }
     out.push((first_line, &text[start..]));
     out
@@ -731,7 +729,7 @@ fn release_run(
     let dir = index::parent(file);
     let local = index::join(dir, &chart, false).filter(|p| {
         w.index()
-            .file(&format!("{p}/Chart.yaml").trim_start_matches('/'))
+            .file(format!("{p}/Chart.yaml").trim_start_matches('/'))
             .is_some()
     });
     let Some(chart_dir) = local else {

@@ -351,7 +351,10 @@ fn parse(text: &str, first_line: u32) -> Result<Vec<Tree>, Stop> {
 type Pieces = std::iter::Peekable<std::vec::IntoIter<Piece>>;
 
 /// Parses until an `end`/`else…` action, which is returned (its text and line).
-fn parse_list(it: &mut Pieces) -> Result<(Vec<Tree>, Option<(String, u32)>), Stop> {
+/// The trees of a list, and the `end`/`else…` action that closed it (its text and line).
+type Parsed = (Vec<Tree>, Option<(String, u32)>);
+
+fn parse_list(it: &mut Pieces) -> Result<Parsed, Stop> {
     let mut out = Vec::new();
     while let Some(piece) = it.next() {
         let (action, line) = match piece {
