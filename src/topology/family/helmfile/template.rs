@@ -971,6 +971,12 @@ mod tests {
     }
 
     #[test]
+    fn a_raw_string_writes_braces_for_a_later_template() {
+        let out = evaluate("x: {{ `{{ .Release.Name }}` }}\n", 1, &dot()).expect("raw");
+        assert_eq!(out.text, "x: {{ .Release.Name }}\n");
+    }
+
+    #[test]
     fn env_is_opaque_and_a_branch_on_it_stops() {
         let out = evaluate("x: {{ requiredEnv \"TOKEN\" }}\n", 1, &dot()).expect("prints");
         assert_eq!(out.text, format!("x: {OPAQUE_MARK}\n"));
