@@ -34,6 +34,9 @@ pub enum Budget {
     RegoMemory,
     /// A Rego evaluation that crashed (a panic or a stack overflow inside the interpreter).
     RegoCrash,
+    /// Steps one evaluation of a helmfile template (a helmfile or a values file, for one
+    /// environment) may take.
+    HelmfileTemplateSteps,
     /// Files one git revision may list (`scan --base`).
     RevisionFiles,
     /// Files the working tree may list.
@@ -60,6 +63,7 @@ impl Budget {
             Budget::RegoTime => "rego evaluation time",
             Budget::RegoMemory => "rego evaluation memory",
             Budget::RegoCrash => "rego evaluation crash",
+            Budget::HelmfileTemplateSteps => "helmfile template steps",
             Budget::RevisionFiles => "revision files",
             Budget::WorkingTreeFiles => "working tree files",
             Budget::PipelineMatrix => "pipeline matrix combinations",

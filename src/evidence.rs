@@ -201,6 +201,9 @@ pub enum Hop {
     NamespaceEnvironment(Box<NamespaceEnvironmentHop>),
     /// A kustomize edit changed the object: a JSON patch operation, a replacement or a var.
     KustomizeEdit(Box<KustomizeEditHop>),
+    /// A step of a helmfile: the environment it runs for, the line that names the cluster,
+    /// a release, the condition value that installs it.
+    Helmfile(Box<HelmfileHop>),
     /// The placed object itself (see [`ObjectId`]).
     Object { id: ObjectId },
     /// A rule's own words about a hop it adds to a finding (a value and where it is set).
@@ -681,6 +684,33 @@ impl fmt::Display for ConfigSyncHop {
     }
 }
 
+/// A step of a helmfile run.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HelmfileHop {
+    /// The helmfile is run for this environment (`helmfile --environment <name>`).
+    Environment { name: Arc<str> },
+    /// The field that names the release's cluster (`kubeContext`,
+    /// `helmDefaults.kubeContext`), and its value.
+    KubeContext {
+        field: &'static str,
+        value: Arc<str>,
+    },
+    /// No `kubeContext`: the cluster is named after the environment, or after the helmfile's
+    /// file (`clusters/<name>.yaml`).
+    NamedCluster { by: &'static str, name: Arc<str> },
+    /// A release and its chart.
+    Release { name: Arc<str>, chart: Arc<str> },
+    /// The release's `condition:` is true at this values line of the environment.
+    Condition {
+        key: Arc<str>,
+        environment: Arc<str>,
+    },
+    /// A `helmfiles:` entry: the nested helmfile runs with the same environment.
+    Nested { path: Arc<str> },
+    /// No environment and no `kubeContext`: the release goes to the current kube context.
+    CurrentContext,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct KfctlApplicationHop {
     pub application: Arc<str>,
@@ -885,6 +915,27 @@ impl fmt::Display for Hop {
                     f,
                     "no deployer reaches {}; below the environment folder {environment_dir}/ its deepest folder names cluster {}",
                     h.dir, h.cluster
+                ),
+            },
+            Hop::Helmfile(h) => match &**h {
+                HelmfileHop::Environment { name } => {
+                    write!(f, "helmfile run for environment {name}")
+                }
+                HelmfileHop::KubeContext { field, value } => write!(f, "{field}={value}"),
+                HelmfileHop::NamedCluster { by, name } => write!(
+                    f,
+                    "no kubeContext: the cluster is the {by}'s name, {name}"
+                ),
+                HelmfileHop::Release { name, chart } => {
+                    write!(f, "helmfile release {name} (chart {chart})")
+                }
+                HelmfileHop::Condition { key, environment } => write!(
+                    f,
+                    "condition {key} is true in environment {environment}: the release is installed"
+                ),
+                HelmfileHop::Nested { path } => write!(f, "helmfiles: runs {path}"),
+                HelmfileHop::CurrentContext => f.write_str(
+                    "no environment and no kubeContext: the release goes to the current kube context",
                 ),
             },
             Hop::EntryPoint(h) => {

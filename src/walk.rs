@@ -184,7 +184,11 @@ impl Tally {
 /// True for the names envfence reads: `*.yaml`, `*.yml` and kustomize's `Kustomization`.
 pub fn is_yaml_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    lower.ends_with(".yaml") || lower.ends_with(".yml") || name == "Kustomization"
+    lower.ends_with(".yaml")
+        || lower.ends_with(".yml")
+        || name == "Kustomization"
+        // helmfile's templated YAML (`helmfile.yaml.gotmpl`, `values.yaml.gotmpl`).
+        || lower.ends_with(".gotmpl")
 }
 
 /// Walks `root` (which must be canonical). With `only`, the result holds just that file.

@@ -336,8 +336,10 @@ pub enum SkipReason {
         apis: Box<[String]>,
     },
     /// A template of another engine (or Go templates outside a Helm chart), known by its
-    /// compound name (`*.ftl.yaml`) or by its syntax in a file that is not YAML.
-    Template(TemplateEngine),
+    /// compound name (`*.ftl.yaml`, `*.gotmpl`) or by its syntax in a file that is not YAML.
+    /// A Go template keeps its text (UTF-8 only): helmfiles are Go templates, and the
+    /// helmfile family evaluates them.
+    Template(TemplateEngine, Option<Arc<str>>),
     SymlinkOutsideRepo,
     /// A symlink into a `.git` folder (git's config may hold the job's token).
     SymlinkIntoGit,
@@ -354,7 +356,7 @@ impl SkipReason {
     pub fn is_template(&self) -> bool {
         matches!(
             self,
-            SkipReason::HelmTemplate { .. } | SkipReason::Template(_)
+            SkipReason::HelmTemplate { .. } | SkipReason::Template(..)
         )
     }
 
@@ -364,7 +366,7 @@ impl SkipReason {
             SkipReason::Binary => "binary",
             SkipReason::TooLarge { .. } => "too large",
             SkipReason::HelmTemplate { .. } => "Helm templates",
-            SkipReason::Template(engine) => engine.category(),
+            SkipReason::Template(engine, _) => engine.category(),
             SkipReason::SymlinkOutsideRepo => "symlink out of the repository",
             SkipReason::SymlinkIntoGit => "symlink into .git",
             SkipReason::BrokenSymlink => "broken symlink",
@@ -386,7 +388,7 @@ impl std::fmt::Display for SkipReason {
             SkipReason::HelmTemplate { .. } => {
                 write!(f, "Helm chart template, not YAML until rendered")
             }
-            SkipReason::Template(engine) => {
+            SkipReason::Template(engine, _) => {
                 write!(
                     f,
                     "{} template ({}), not YAML until rendered",
@@ -468,6 +470,10 @@ impl TemplateEngine {
     pub fn from_file_name(rel_path: &str) -> Option<TemplateEngine> {
         let name = rel_path.rsplit('/').next().unwrap_or(rel_path);
         let lower = name.to_ascii_lowercase();
+        // helmfile's templates: `helmfile.yaml.gotmpl`, `values.yaml.gotmpl`.
+        if lower.ends_with(".gotmpl") {
+            return Some(TemplateEngine::Go);
+        }
         let stem = lower
             .strip_suffix(".yaml")
             .or_else(|| lower.strip_suffix(".yml"))?;
@@ -573,13 +579,22 @@ fn injected_panic(path: &str, inside_guard: bool) {
 }
 
 /// [`load`] without the panic guard.
+/// A template skipped as such: a Go template with its text (helmfiles are Go templates).
+fn template(engine: TemplateEngine, bytes: &[u8]) -> SkipReason {
+    let text = (engine == TemplateEngine::Go)
+        .then(|| std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)).ok())
+        .flatten()
+        .map(Arc::from);
+    SkipReason::Template(engine, text)
+}
+
 fn load_unguarded(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) -> Loaded {
     if kind_hint == Some(FileKind::HelmTemplate) {
         let (kinds, apis) = plain_kinds_in(bytes);
         return Loaded::Skipped(SkipReason::HelmTemplate { kinds, apis });
     }
     if let Some(engine) = TemplateEngine::from_file_name(path) {
-        return Loaded::Skipped(SkipReason::Template(engine));
+        return Loaded::Skipped(template(engine, bytes));
     }
     if looks_binary(bytes) {
         return Loaded::Skipped(SkipReason::Binary);
@@ -608,7 +623,7 @@ fn load_unguarded(path: &Arc<str>, bytes: &[u8], kind_hint: Option<FileKind>) ->
     let stream = yaml::parse_stream(text);
     if let Some(error) = &stream.error {
         if let Some(engine) = TemplateEngine::from_content(text, error.pos.line) {
-            return Loaded::Skipped(SkipReason::Template(engine));
+            return Loaded::Skipped(template(engine, bytes));
         }
     }
 
@@ -924,7 +939,7 @@ mod tests {
         let t = load(&Arc::from("t.yaml"), b"a: {{ .Values.x }}\nb: [\n", None);
         assert!(matches!(
             t,
-            Loaded::Skipped(SkipReason::Template(TemplateEngine::Go))
+            Loaded::Skipped(SkipReason::Template(TemplateEngine::Go, Some(_)))
         ));
         let b = load(&Arc::from("b.yaml"), b"a: 1\0\0", None);
         assert!(matches!(b, Loaded::Skipped(SkipReason::Binary)));
@@ -935,7 +950,7 @@ mod tests {
 
     fn skipped_as(path: &str, text: &str) -> Option<TemplateEngine> {
         match load(&Arc::from(path), text.as_bytes(), None) {
-            Loaded::Skipped(SkipReason::Template(engine)) => Some(engine),
+            Loaded::Skipped(SkipReason::Template(engine, _)) => Some(engine),
             _ => None,
         }
     }

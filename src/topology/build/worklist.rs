@@ -23,6 +23,7 @@ use crate::topology::{
     Delivery, Env, EvidenceChain, HashMap, HashSet, PlacedObject, Placement, Purpose, Signal,
     SignalLevel, Unresolved,
 };
+use crate::walk::Skipped;
 
 /// The worklist: the deliveries made so far and the deployers still to run. Families seed it
 /// through the methods below; only the build reads the rest.
@@ -35,6 +36,9 @@ pub struct Worklist<'a> {
     /// Chart folders some deployer installs.
     pub(super) installed: BTreeSet<String>,
     pub(super) index: &'a RepoIndex<'a>,
+    /// The files the walk passed over (a Go template keeps its text: helmfiles are read
+    /// from it).
+    pub(super) skipped: &'a [Skipped],
     pub(super) expander: Expander<'a>,
     pub(super) limits: Limits,
     pub(super) inventory: Inventory,
@@ -132,6 +136,7 @@ impl<'a> Worklist<'a> {
         limits: Limits,
         renders: &'a helm::Renders,
         families: &'a [&'a dyn Family],
+        skipped: &'a [Skipped],
     ) -> Self {
         let documents: usize = index.files.iter().map(|f| f.documents.len()).sum();
         // Objects are usually placed on a few clusters each, and expansions stop at the scan's
@@ -146,6 +151,7 @@ impl<'a> Worklist<'a> {
             rendered_values: HashMap::default(),
             installed: BTreeSet::new(),
             index,
+            skipped,
             expander: Expander::with_limits(
                 index,
                 limits.kustomize_objects,
@@ -181,6 +187,11 @@ impl<'a> Worklist<'a> {
         // Each cut's note is the expansion's to give, where the kustomization is reached.
         self.expander.use_edits(table);
         self.cuts.extend(cuts);
+    }
+
+    /// The files the walk passed over, with the text of Go templates.
+    pub fn skipped(&self) -> &'a [Skipped] {
+        self.skipped
     }
 
     pub fn config(&self) -> &'a Config {
@@ -236,6 +247,11 @@ impl<'a> Worklist<'a> {
 
     pub fn note(&mut self, note: Unresolved) {
         self.unresolved.push(note);
+    }
+
+    /// Records a budget that cut a family's seed short (its note is the family's to give).
+    pub fn cut(&mut self, cut: BudgetCut) {
+        self.cuts.push(cut);
     }
 
     pub(super) fn note_all(&mut self, notes: Vec<Unresolved>) {
@@ -391,11 +407,6 @@ impl<'a> Worklist<'a> {
                 self.unresolved.push(note);
             }
         }
-    }
-
-    /// Records a budget that cut a family's reading short (a seed has no [`Outcome`]).
-    pub fn cut(&mut self, cut: BudgetCut) {
-        self.cuts.push(cut);
     }
 
     /// Places everything a delivery's directory expands to, and queues deployers among them.
@@ -575,10 +586,17 @@ impl<'a> Worklist<'a> {
 
     /// A placement a deployer makes directly (a HelmRelease on its kubeConfig cluster).
     pub fn place_raw(&mut self, placement: Placement) {
-        let Some(doc) = placement.object.doc else {
-            return;
+        let source = match placement.object.doc {
+            Some(doc) => ItemSource::Doc(doc),
+            // A deployer that is no document (a helmfile release) stands for itself, at its
+            // file and line.
+            None => ItemSource::Generated(Box::new(kustomize::Generator {
+                file: usize::MAX,
+                line: placement.object.line,
+                kind: "deployer",
+                name: placement.object.file.to_string(),
+            })),
         };
-        let source = ItemSource::Doc(doc);
         let key = PlacementKey {
             source: &source,
             cluster: placement.cluster,
@@ -590,7 +608,9 @@ impl<'a> Worklist<'a> {
             // The deployer object was placed here as an object (an app of apps, a Flux tree)
             // and also stands for its unread payload here: it is the opaque workload.
             if placement.opaque && !self.placements[existing].opaque {
-                if !self.placements[existing].is_opaque() {
+                if let (false, Some(doc)) =
+                    (self.placements[existing].is_opaque(), placement.object.doc)
+                {
                     self.stood_for.push(doc);
                 }
                 self.placements[existing] = placement;
