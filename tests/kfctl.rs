@@ -114,25 +114,22 @@ fn a_kfdef_applies_its_built_folders_to_the_cluster_it_names() {
             "{evidence:?}"
         );
     }
-    // istio is built from the manifests repository: one note at its entry.
-    let notes: Vec<String> = topology["unresolved"]
+    // istio is built from the manifests repository: the KfDef stands for it, an opaque
+    // placement on the cluster with its reason at the istio entry.
+    let opaque = placements(&topology, "kf/kfctl.yaml");
+    assert_eq!(opaque.len(), 1, "{topology:#}");
+    assert_eq!(opaque[0]["cluster"], "gke_acme_us-east1-d_kf-prod");
+    assert_eq!(opaque[0]["opaque"], true, "{:#}", opaque[0]);
+    let reason = opaque[0]["evidence"]
         .as_array()
-        .expect("unresolved")
+        .expect("evidence")
         .iter()
-        .map(|u| {
-            format!(
-                "{}:{} {}",
-                u["file"].as_str().unwrap_or(""),
-                u["line"],
-                u["reason"]
-            )
-        })
-        .collect();
+        .find(|e| e["line"] == 23)
+        .and_then(|e| e["note"].as_str())
+        .unwrap_or("");
     assert!(
-        notes
-            .iter()
-            .any(|n| n.starts_with("kf/kfctl.yaml:23 ") && n.contains("istio")),
-        "{notes:?}"
+        reason.contains("kfctl builds 1 of its applications (istio)"),
+        "{reason}"
     );
 }
 

@@ -220,7 +220,13 @@ fn render_summary(out: &mut String, report: &ScanReport) {
     let c = &s.coverage;
     let headline = if active.is_empty() {
         let info = severity_style(Severity::Info);
-        let verdict = if c.objects == 0 {
+        let verdict = if c.objects == 0 && c.opaque > 0 {
+            // Deployers of payloads envfence cannot read (remote charts): judged by identity.
+            format!(
+                "No {new}findings in the {} judged by their deployers' identity; no Kubernetes object of the repository itself was checked.",
+                plural(c.opaque, "opaque placement", "opaque placements")
+            )
+        } else if c.objects == 0 {
             let scanned = if s.alone.is_some() { "file" } else { "folder" };
             format!("Nothing was checked: the scanned {scanned} holds no Kubernetes object.")
         } else if let Some(alone) = &s.alone {

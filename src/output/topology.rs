@@ -344,7 +344,9 @@ pub fn text(t: &Topology) -> String {
         for f in folders {
             let family = f
                 .family
-                .map(|family| format!("  {DIM}{family}, not followed yet{DIM:#}"))
+                .map(|family| {
+                    format!("  {DIM}{family}: no deployer of it reaches this folder{DIM:#}")
+                })
                 .unwrap_or_default();
             let _ = writeln!(out, "  {:>5}  {}{family}", f.objects, f.shown());
         }

@@ -40,7 +40,7 @@ pub struct UnplacedFolder {
     /// Repository-relative folder, [`FOLDER_DEPTH`] segments at most ("" for the root).
     pub folder: String,
     pub objects: usize,
-    /// The deployer family that owns the folder but that envfence does not follow yet
+    /// The deployer family that owns the folder, though none of its deployers reached it
     /// ("Config Sync", "Fleet", "Helm chart", "helmfile"), when one does.
     pub family: Option<&'static str>,
 }

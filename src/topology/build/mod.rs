@@ -67,8 +67,9 @@ pub(crate) fn build_with_families(
     for f in families {
         f.declare_clusters(&index, &mut inventory);
     }
-    let mut worklist =
-        Worklist::new(&index, inventory, config, limits, renders, families, skipped);
+    let mut worklist = Worklist::new(
+        &index, inventory, config, limits, renders, families, skipped,
+    );
     worklist.use_edits(prepared.table, prepared.cuts);
     for stage in [Stage::Roots, Stage::Deployers, Stage::Conventions] {
         for f in families.iter().filter(|f| f.stage() == Some(stage)) {

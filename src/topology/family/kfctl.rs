@@ -9,11 +9,11 @@ use crate::documents::Document;
 use crate::evidence::{Evidence, FieldDestinationHop, Hop, KfctlApplicationHop, OpaqueHop};
 use crate::topology::build::Worklist;
 use crate::topology::family::{
-    api_in, field_text, identity_signals, name_of, opaque_placement, Family, Job, Opaque,
-    RunContext, Stage,
+    api_in, deployer_signal, field_text, identity_signals, name_of, opaque_placement, Family, Job,
+    Opaque, RunContext, Stage,
 };
 use crate::topology::index;
-use crate::topology::{Delivery, Deployer, DeployerKind, Outcome, PlacedObject, Unresolved};
+use crate::topology::{Delivery, Deployer, DeployerKind, Outcome, PlacedObject};
 
 pub struct Kfctl;
 
@@ -70,14 +70,9 @@ impl Family for Kfctl {
             if w.was_reached(r) {
                 continue;
             }
+            // Without a cluster name, kfctl applies it to the current kube context, which
+            // the repository does not say; the coverage counts it as unplaced.
             let Some((name, line)) = cluster_name(d) else {
-                w.note(Unresolved {
-                    location: d.at(d.first_line),
-                    reason: format!(
-                        "kfctl KfDef {} names no cluster (metadata.clusterName): kfctl applies it to the current kube context, which this repository does not say",
-                        name_of(d)
-                    ),
-                });
                 continue;
             };
             let (cluster, _) = w
@@ -112,6 +107,13 @@ impl Family for Kfctl {
                 name_of(d),
                 d.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             ));
+            // The operator installs the applications into the KfDef's own namespace
+            // (`opf-jupyterhub-stage`): a word of it says their environment.
+            if let Some(ns) = job.namespace.or(d.id.namespace.as_deref()) {
+                s.extend(deployer_signal(cx.inventory.vocabulary(), ns, || {
+                    format!("KfDef {} namespace {ns}", name_of(d))
+                }));
+            }
             s
         };
         let mut missing = Vec::new();
@@ -170,7 +172,7 @@ impl Family for Kfctl {
                         listed(&names)
                     )
                     .into(),
-                    judged_by: "name and labels",
+                    judged_by: "name, labels and namespace",
                 })),
             ));
             let opaque = Opaque {
