@@ -864,9 +864,15 @@ fn diff_scan_in_pool(
             let shares = !same_blobs(&head, &base)
                 && topology::reuse::base_shares_topology(revision(&head), revision(&base));
             match shares.then(build_head) {
-                Some(topology) if topology.changed.is_empty() => {
-                    // What changed is nothing the topology reads: one topology, judged with
-                    // each side's files.
+                Some(topology)
+                    if topology::reuse::edits_read_alike(
+                        &topology,
+                        revision(&head),
+                        revision(&base),
+                    ) =>
+                {
+                    // What changed is nothing the topology reads, nor anything kustomize's
+                    // edits copied: one topology, judged with each side's files.
                     let (head_findings, base_findings) = rayon::join(
                         || judge(&head.workspace, &topology, config, policies, None),
                         || judge(&base.workspace, &topology, config, policies, None),
@@ -875,8 +881,8 @@ fn diff_scan_in_pool(
                     (topology, renders, head_findings, base_side)
                 }
                 Some(topology) => {
-                    // kustomize's edits copied the head's objects into the topology: the
-                    // base's objects are its own, so it builds its own topology.
+                    // kustomize's edits copied a changed object (or values between objects)
+                    // into the topology: the base builds its own.
                     let (head_findings, base_side) = rayon::join(
                         || judge(&head.workspace, &topology, config, policies, None),
                         || base_build(&head, base, None),

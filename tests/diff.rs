@@ -394,6 +394,91 @@ fn a_configmap_change_fixes_the_finding_its_old_data_caused() {
     );
 }
 
+/// kustomize's edits copy the objects they change into the topology, with the head's content:
+/// an overlay's `namePrefix` renames the ConfigMap a Deployment reads, so the Deployment is
+/// copied. A change to that Deployment is judged with the base's own content (the old finding
+/// is fixed); a change elsewhere still shares the head's topology, the finding unchanged.
+#[test]
+fn a_change_to_an_object_an_overlay_edits_is_judged_with_each_sides_content() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    base_repo(dir);
+    let worker = |url: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: login-worker\n\
+             spec:\n  template:\n    spec:\n      containers:\n        - name: worker\n\
+             \x20         image: worker:1.0\n          envFrom:\n            - configMapRef:\n\
+             \x20               name: login-config\n          env:\n            - name: DATABASE_URL\n\
+             \x20             value: {url}\n"
+        )
+    };
+    write_tree(
+        dir,
+        &[
+            (
+                "apps/login/base/kustomization.yaml",
+                "resources:\n  - worker.yaml\n  - configmap.yaml\n",
+            ),
+            (
+                "apps/login/base/worker.yaml",
+                &worker("postgres://db.prod.example.com/login"),
+            ),
+            (
+                "apps/login/base/configmap.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: login-config\ndata:\n  LOG: info\n",
+            ),
+            (
+                "apps/login/dev/kustomization.yaml",
+                "namePrefix: dev-\nresources:\n  - ../base\n",
+            ),
+            (
+                "argocd/login-dev.yaml",
+                &application("login-dev", "apps/login/dev", "dev-eu", "login"),
+            ),
+        ],
+    );
+    let base = commit_all(dir, "login on dev, reading the production database");
+    let finding = |report: &Value, status: &str| {
+        with_status(report, status)
+            .iter()
+            .filter(|f| {
+                f["rule"] == "nonprod-uses-prod-config"
+                    && f["file"] == "apps/login/base/worker.yaml"
+            })
+            .count()
+    };
+    let (_, plain) = scan_json(dir, &[]);
+    assert_eq!(finding(&plain, "new"), 1, "{:#?}", statuses(&plain));
+
+    // An unrelated file changes: the finding stays, as it is.
+    write_tree(
+        dir,
+        &[(
+            "apps/web/deployment.yaml",
+            &deployment("web", &[("LOG", "debug")]),
+        )],
+    );
+    let (_, report) = scan_json(dir, &["--base", &base]);
+    assert_eq!(finding(&report, "existing"), 1, "{:#?}", statuses(&report));
+    assert!(
+        with_status(&report, "new").is_empty(),
+        "{:#?}",
+        statuses(&report)
+    );
+
+    // The edited Deployment itself changes: the base's copy has the production URL.
+    write_tree(
+        dir,
+        &[(
+            "apps/login/base/worker.yaml",
+            &worker("postgres://db.dev.example.com/login"),
+        )],
+    );
+    let (_, report) = scan_json(dir, &["--base", &base]);
+    assert_eq!(finding(&report, "fixed"), 1, "{:#?}", statuses(&report));
+    assert_eq!(finding(&report, "existing"), 0, "{:#?}", statuses(&report));
+}
+
 #[test]
 fn a_cluster_definition_change_re_evaluates_what_lands_on_it() {
     let tmp = tempfile::tempdir().expect("tempdir");

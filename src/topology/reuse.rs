@@ -17,8 +17,9 @@
 //! a git `files` generator. Rendered charts are the caller's to rule out (charts read files
 //! that are not YAML). Anything else builds the base's own topology, as before. kustomize's
 //! edits (JSON patches, replacements, labels, vars) copy the objects they change into the
-//! topology: a head topology that holds such copies is not shared either (the caller checks
-//! [`super::Topology::changed`]).
+//! topology, with the head's content: such a topology is shared only when no copy was made
+//! from a file that differs and no kustomization copies values between objects
+//! (`replacements`, `vars`), whose sources may be anywhere ([`edits_read_alike`]).
 
 use std::sync::Arc;
 
@@ -135,6 +136,43 @@ fn objects_read_alike(head: &Document, base: &Document) -> bool {
         && head.first_line == base.first_line
         && head.labels == base.labels
         && effective_images(head, &[]) == effective_images(base, &[])
+}
+
+/// Whether the copies kustomize's edits made in `topology` (built from `head`) are what the
+/// base would make: none was made from a file whose content differs between the sides, and no
+/// kustomization copies values from one object into another (`replacements`, `vars`: their
+/// sources can be any object). Renames, labels and patches read only the copied object and
+/// the kustomization's own files, which [`base_shares_topology`] already compared.
+pub fn edits_read_alike(
+    topology: &super::Topology,
+    head: Revision<'_>,
+    base: Revision<'_>,
+) -> bool {
+    if topology.changed.is_empty() {
+        return true;
+    }
+    let differs = |i: usize| match (head.files.get(i), base.files.get(i)) {
+        (Some(h), Some(b)) => !Arc::ptr_eq(&h.documents, &b.documents),
+        // A rendered file, or one only one side has: not known to be alike.
+        _ => true,
+    };
+    if topology.changed_origins.iter().any(|r| differs(r.file)) {
+        return false;
+    }
+    let copies_values = |d: &Document| {
+        ["replacements", "vars"].iter().any(|key| {
+            d.root
+                .get(key)
+                .and_then(|n| n.as_seq())
+                .is_some_and(|s| !s.is_empty())
+        })
+    };
+    !head
+        .files
+        .iter()
+        .filter(|f| f.kind == FileKind::Kustomization)
+        .flat_map(|f| f.documents.iter())
+        .any(copies_values)
 }
 
 #[cfg(test)]
