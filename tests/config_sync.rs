@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{envfence, write_tree};
+use common::{envfence, evidence, notes, placed, write_tree};
 use serde_json::Value;
 
 /// Runs `envfence ARGS` on `files` written in a temporary folder; (exit code, JSON).
@@ -56,64 +56,6 @@ fn message<'r>(report: &'r Value, rule: &str, location: &str) -> &'r str {
         })
         .and_then(|f| f["message"].as_str())
         .unwrap_or_else(|| panic!("no {rule} at {location}: {report:#}"))
-}
-
-/// The clusters (sorted) the object `kind/name` in `file` is placed on, with each placement's
-/// namespace.
-fn placed(topology: &Value, file: &str, name: &str) -> Vec<(String, Option<String>)> {
-    let mut out: Vec<(String, Option<String>)> = topology["placements"]
-        .as_array()
-        .expect("placements")
-        .iter()
-        .filter(|p| p["file"] == file && p["name"] == name)
-        .map(|p| {
-            (
-                p["cluster"].as_str().unwrap_or("").to_owned(),
-                p["namespace"].as_str().map(str::to_owned),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-/// The evidence notes of the placement of `name` from `file` on `cluster`, as `file:line note`.
-fn evidence(topology: &Value, file: &str, name: &str, cluster: &str) -> Vec<String> {
-    topology["placements"]
-        .as_array()
-        .expect("placements")
-        .iter()
-        .find(|p| p["file"] == file && p["name"] == name && p["cluster"] == cluster)
-        .unwrap_or_else(|| panic!("{name} of {file} is not on {cluster}: {topology:#}"))["evidence"]
-        .as_array()
-        .expect("evidence")
-        .iter()
-        .map(|e| {
-            format!(
-                "{}:{} {}",
-                e["file"].as_str().unwrap_or(""),
-                e["line"],
-                e["note"].as_str().unwrap_or("")
-            )
-        })
-        .collect()
-}
-
-/// The notes (`file:line reason`) of a topology.
-fn notes(topology: &Value) -> Vec<String> {
-    topology["unresolved"]
-        .as_array()
-        .expect("unresolved")
-        .iter()
-        .map(|u| {
-            format!(
-                "{}:{} {}",
-                u["file"].as_str().unwrap_or(""),
-                u["line"],
-                u["reason"].as_str().unwrap_or("")
-            )
-        })
-        .collect()
 }
 
 fn namespace(name: &str, labels: &str) -> String {

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{
-    at, envfence, findings, helm_for_tests, json_report, run_on_files as run, write_tree,
+    at, envfence, findings, helm_for_tests, json_report, notes, run_on_files as run, write_tree,
 };
 
 use serde_json::Value;
@@ -32,23 +32,6 @@ fn placed(topology: &Value, file: &str) -> Vec<(String, String, bool)> {
         .collect();
     out.sort();
     out
-}
-
-/// The notes of a topology as "file:line reason".
-fn notes(topology: &Value) -> Vec<String> {
-    topology["unresolved"]
-        .as_array()
-        .expect("unresolved")
-        .iter()
-        .map(|u| {
-            format!(
-                "{}:{} {}",
-                u["file"].as_str().unwrap_or(""),
-                u["line"],
-                u["reason"].as_str().unwrap_or("")
-            )
-        })
-        .collect()
 }
 
 const CONDITION_HELMFILE: &str = "environments:

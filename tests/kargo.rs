@@ -6,19 +6,9 @@
 
 mod common;
 
-use common::{at, findings, run_on_files as run};
+use common::{at, findings, placement, run_on_files as run};
 
 use serde_json::Value;
-
-/// The placement of `file` on `cluster`.
-fn placement<'t>(topology: &'t Value, file: &str, cluster: &str) -> &'t Value {
-    topology["placements"]
-        .as_array()
-        .expect("placements")
-        .iter()
-        .find(|p| p["file"] == file && p["cluster"] == cluster)
-        .unwrap_or_else(|| panic!("{file} is placed on {cluster}: {topology:#}"))
-}
 
 /// The evidence of a placement as "file:line note".
 fn chain(placement: &Value) -> Vec<String> {

@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{envfence, git, json_report, write_tree};
+use common::{envfence, git, json_report, placement, write_tree};
 use serde_json::Value;
 
 const CONFIG: &str = "paths:
@@ -146,16 +146,6 @@ fn findings(report: &Value, rule: &str) -> Vec<(String, String)> {
 
 fn at(report: &Value, rule: &str) -> Vec<String> {
     findings(report, rule).into_iter().map(|(l, _)| l).collect()
-}
-
-/// The placement of `file` on `cluster`.
-fn placement<'t>(topology: &'t Value, file: &str, cluster: &str) -> &'t Value {
-    topology["placements"]
-        .as_array()
-        .expect("placements")
-        .iter()
-        .find(|p| p["file"] == file && p["cluster"] == cluster)
-        .unwrap_or_else(|| panic!("{file} is placed on {cluster}: {topology:#}"))
 }
 
 /// The evidence of a placement or finding as "file:line note".

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{envfence, helm_for_tests, write_tree};
+use common::{envfence, evidence, helm_for_tests, notes, placed, write_tree};
 use serde_json::Value;
 
 fn run(args: &[&str], files: &[(&str, &str)]) -> (Option<i32>, Value) {
@@ -24,63 +24,6 @@ fn run(args: &[&str], files: &[(&str, &str)]) -> (Option<i32>, Value) {
 
 fn topology(files: &[(&str, &str)]) -> Value {
     run(&["topology"], files).1
-}
-
-/// The clusters (sorted) the object `name` of `file` is placed on, with its namespace.
-fn placed(topology: &Value, file: &str, name: &str) -> Vec<(String, Option<String>)> {
-    let mut out: Vec<(String, Option<String>)> = topology["placements"]
-        .as_array()
-        .expect("placements")
-        .iter()
-        .filter(|p| p["file"] == file && p["name"] == name)
-        .map(|p| {
-            (
-                p["cluster"].as_str().unwrap_or("").to_owned(),
-                p["namespace"].as_str().map(str::to_owned),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-/// The evidence of the placement of `name` from `file` on `cluster`, as `file:line note`.
-fn evidence(topology: &Value, file: &str, name: &str, cluster: &str) -> Vec<String> {
-    topology["placements"]
-        .as_array()
-        .expect("placements")
-        .iter()
-        .find(|p| p["file"] == file && p["name"] == name && p["cluster"] == cluster)
-        .unwrap_or_else(|| panic!("{name} of {file} is not on {cluster}: {topology:#}"))["evidence"]
-        .as_array()
-        .expect("evidence")
-        .iter()
-        .map(|e| {
-            format!(
-                "{}:{} {}",
-                e["file"].as_str().unwrap_or(""),
-                e["line"],
-                e["note"].as_str().unwrap_or("")
-            )
-        })
-        .collect()
-}
-
-/// The notes (`file:line reason`) of a topology.
-fn notes(topology: &Value) -> Vec<String> {
-    topology["unresolved"]
-        .as_array()
-        .expect("unresolved")
-        .iter()
-        .map(|u| {
-            format!(
-                "{}:{} {}",
-                u["file"].as_str().unwrap_or(""),
-                u["line"],
-                u["reason"].as_str().unwrap_or("")
-            )
-        })
-        .collect()
 }
 
 fn deployment(name: &str) -> String {

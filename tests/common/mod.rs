@@ -194,3 +194,84 @@ pub fn kustomize_fan_out(dir: &Path, depth: usize) {
         .collect();
     write_tree(dir, &refs);
 }
+
+/// The clusters (sorted) the object `kind/name` in `file` is placed on, with each placement's
+/// namespace.
+pub fn placed(
+    topology: &serde_json::Value,
+    file: &str,
+    name: &str,
+) -> Vec<(String, Option<String>)> {
+    let mut out: Vec<(String, Option<String>)> = topology["placements"]
+        .as_array()
+        .expect("placements")
+        .iter()
+        .filter(|p| p["file"] == file && p["name"] == name)
+        .map(|p| {
+            (
+                p["cluster"].as_str().unwrap_or("").to_owned(),
+                p["namespace"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The evidence notes of the placement of `name` from `file` on `cluster`, as `file:line note`.
+pub fn evidence(
+    topology: &serde_json::Value,
+    file: &str,
+    name: &str,
+    cluster: &str,
+) -> Vec<String> {
+    topology["placements"]
+        .as_array()
+        .expect("placements")
+        .iter()
+        .find(|p| p["file"] == file && p["name"] == name && p["cluster"] == cluster)
+        .unwrap_or_else(|| panic!("{name} of {file} is not on {cluster}: {topology:#}"))["evidence"]
+        .as_array()
+        .expect("evidence")
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{} {}",
+                e["file"].as_str().unwrap_or(""),
+                e["line"],
+                e["note"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+/// The notes (`file:line reason`) of a topology.
+pub fn notes(topology: &serde_json::Value) -> Vec<String> {
+    topology["unresolved"]
+        .as_array()
+        .expect("unresolved")
+        .iter()
+        .map(|u| {
+            format!(
+                "{}:{} {}",
+                u["file"].as_str().unwrap_or(""),
+                u["line"],
+                u["reason"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+/// The placement of `file` on `cluster`.
+pub fn placement<'t>(
+    topology: &'t serde_json::Value,
+    file: &str,
+    cluster: &str,
+) -> &'t serde_json::Value {
+    topology["placements"]
+        .as_array()
+        .expect("placements")
+        .iter()
+        .find(|p| p["file"] == file && p["cluster"] == cluster)
+        .unwrap_or_else(|| panic!("{file} is placed on {cluster}: {topology:#}"))
+}
