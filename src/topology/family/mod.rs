@@ -392,6 +392,19 @@ pub fn opaque_placement(o: Opaque, inventory: &Inventory) -> Placement {
     }
 }
 
+/// Declares each `Cluster` object of API group `group` (Config Sync's `clusterregistry.k8s.io`,
+/// Fleet's `fleet.cattle.io`) as a cluster, with its labels (what selectors match), at its
+/// name's line.
+pub fn declare_cluster_objects(index: &RepoIndex<'_>, inventory: &mut Inventory, group: &str) {
+    for (_, d) in index.of_kind("Cluster").filter(|(_, d)| api_in(d, group)) {
+        let Some(name) = d.id.name.as_deref() else {
+            continue;
+        };
+        let line = d.line_of("metadata.name").unwrap_or(d.first_line);
+        inventory.declare(Some(name), None, d.labels.clone(), Some(d.at(line)), None);
+    }
+}
+
 /// Whether a document's API version is in `group`.
 pub fn api_in(d: &Document, group: &str) -> bool {
     d.id.api_version.as_deref().is_some_and(|a| {

@@ -78,16 +78,7 @@ impl Family for ConfigSync {
     /// The clusters of `clusterregistry.k8s.io` Cluster objects, with their labels (what
     /// ClusterSelectors match), and those ConfigManagements name in `clusterName`.
     fn declare_clusters(&self, index: &RepoIndex<'_>, inventory: &mut Inventory) {
-        for (_, d) in index
-            .of_kind("Cluster")
-            .filter(|(_, d)| api_in(d, "clusterregistry.k8s.io"))
-        {
-            let Some(name) = d.id.name.as_deref() else {
-                continue;
-            };
-            let line = d.line_of("metadata.name").unwrap_or(d.first_line);
-            inventory.declare(Some(name), None, d.labels.clone(), Some(d.at(line)), None);
-        }
+        super::declare_cluster_objects(index, inventory, "clusterregistry.k8s.io");
         for (_, d) in index
             .of_kind("ConfigManagement")
             .filter(|(_, d)| is_config_management(d))

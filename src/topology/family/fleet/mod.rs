@@ -67,16 +67,7 @@ impl Family for Fleet {
 
     /// Fleet `Cluster` objects, with their labels (what targets and customizations match).
     fn declare_clusters(&self, index: &RepoIndex<'_>, inventory: &mut Inventory) {
-        for (_, d) in index
-            .of_kind("Cluster")
-            .filter(|(_, d)| api_in(d, "fleet.cattle.io"))
-        {
-            let Some(name) = d.id.name.as_deref() else {
-                continue;
-            };
-            let line = d.line_of("metadata.name").unwrap_or(d.first_line);
-            inventory.declare(Some(name), None, d.labels.clone(), Some(d.at(line)), None);
-        }
+        super::declare_cluster_objects(index, inventory, "fleet.cattle.io");
     }
 
     fn stage(&self) -> Option<Stage> {
