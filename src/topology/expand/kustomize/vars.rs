@@ -196,7 +196,7 @@ fn substitute(text: &str, values: &HashMap<&str, String>) -> Option<String> {
 }
 
 /// Substitutes the vars in the fields they reach of `root` (an object of `kind`); returns
-/// the names of the vars used, each once.
+/// the names of the vars used, each once, by name.
 pub(super) fn apply(
     root: &mut Node,
     kind: &str,
@@ -244,6 +244,8 @@ pub(super) fn apply(
             }
         }
     }
+    // `values` is a hash map: its order differs from run to run, the report's must not.
+    used.sort();
     used
 }
 
