@@ -207,6 +207,8 @@ impl ReadArgs {
             jobs: self.jobs.map(|n| usize::from(n).min(max_jobs())),
             helm: helm.map_or(HelmChoice::Auto, |h| HelmChoice::parse(&h)),
             cache: cache_folder(self.cache.as_deref()),
+            cache_chosen: self.cache.is_some()
+                || std::env::var_os("ENVFENCE_CACHE").is_some_and(|v| !v.is_empty()),
         }
     }
 }

@@ -40,6 +40,10 @@ pub struct ScanOptions {
     /// The folder that keeps renders between runs (`--cache DIR|off`, `ENVFENCE_CACHE`);
     /// `None` keeps none.
     pub cache: Option<PathBuf>,
+    /// Whether the user chose that folder: one that cannot be used is then an error. The
+    /// default folder is only a speed-up, left out when it cannot be used (a read-only home,
+    /// a scan of the home folder itself).
+    pub cache_chosen: bool,
 }
 
 impl Default for ScanOptions {
@@ -49,6 +53,7 @@ impl Default for ScanOptions {
             jobs: None,
             helm: HelmChoice::Auto,
             cache: None,
+            cache_chosen: false,
         }
     }
 }
@@ -652,7 +657,11 @@ fn render_side(
     let first = workspace.files.len() - workspace.rendered.min(workspace.files.len());
     let store = match (&availability, &options.cache) {
         (helm::Availability::Ready(_), Some(dir)) => {
-            Some(helm::RenderStore::open(dir, &target.root).map_err(anyhow::Error::msg)?)
+            match helm::RenderStore::open(dir, &target.root) {
+                Ok(store) => Some(store),
+                Err(e) if options.cache_chosen => return Err(anyhow::Error::msg(e)),
+                Err(_) => None,
+            }
         }
         _ => None,
     };

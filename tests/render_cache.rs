@@ -154,3 +154,26 @@ fn a_cache_inside_the_scanned_repository_is_refused() {
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
+
+/// The default folder (`~/.cache/envfence`) is only a speed-up: when it would be inside the
+/// scanned repository (a scan of the home folder), it is left out, nothing is written there,
+/// and the scan renders as without a cache.
+#[test]
+fn a_default_cache_that_cannot_be_used_is_left_out() {
+    let Some(helm) = helm_for_tests() else { return };
+    let repo = tempfile::tempdir().expect("tempdir");
+    repository(repo.path());
+    let out = envfence()
+        .env("ENVFENCE_HELM", &helm)
+        .env_remove("ENVFENCE_CACHE")
+        .env_remove("XDG_CACHE_HOME")
+        .env("HOME", repo.path())
+        .args(["scan", "--fail-on", "never"])
+        .arg(repo.path())
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains(": 2 helm template runs in "), "{stdout}");
+    assert!(!repo.path().join(".cache").exists());
+}

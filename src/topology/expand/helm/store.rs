@@ -58,16 +58,22 @@ impl RenderStore {
     /// The store in `dir`, made when absent. `root` is the scanned repository: a store
     /// inside it is refused.
     pub fn open(dir: &Path, root: &Path) -> Result<RenderStore, String> {
-        let renders = dir.join(SUBDIR);
-        fs::create_dir_all(&renders)
-            .map_err(|e| format!("--cache {}: cannot make the folder: {e}", dir.display()))?;
-        let real =
-            fs::canonicalize(&renders).map_err(|e| format!("--cache {}: {e}", dir.display()))?;
+        let shown = dir.display();
         let root = fs::canonicalize(root).map_err(|e| format!("{}: {e}", root.display()))?;
+        // Where the folder would be, its links resolved, before anything is made: a folder
+        // inside the repository is refused without writing into the repository.
+        let renders = resolved(&dir.join(SUBDIR)).map_err(|e| format!("--cache {shown}: {e}"))?;
+        if renders.starts_with(&root) {
+            return Err(format!(
+                "--cache {shown}: the folder is inside the scanned repository, which could plant renders in it; use a folder outside it, or --cache off"
+            ));
+        }
+        fs::create_dir_all(&renders)
+            .map_err(|e| format!("--cache {shown}: cannot make the folder: {e}"))?;
+        let real = fs::canonicalize(&renders).map_err(|e| format!("--cache {shown}: {e}"))?;
         if real.starts_with(&root) {
             return Err(format!(
-                "--cache {}: the folder is inside the scanned repository, which could plant renders in it; use a folder outside it, or --cache off",
-                dir.display()
+                "--cache {shown}: the folder is inside the scanned repository, which could plant renders in it; use a folder outside it, or --cache off"
             ));
         }
         Ok(RenderStore { dir: real })
@@ -162,6 +168,32 @@ impl RenderStore {
     }
 }
 
+/// `path` made absolute with its existing part's links resolved: the deepest ancestor that
+/// exists, canonicalized, then the parts that do not exist yet.
+fn resolved(path: &Path) -> std::io::Result<PathBuf> {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    };
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = fs::canonicalize(existing) {
+            let mut out = real;
+            out.extend(rest.iter().rev());
+            return Ok(out);
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return Ok(absolute),
+        }
+    }
+}
+
 fn split_line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let at = bytes.iter().position(|&b| b == b'\n')?;
     Some((&bytes[..at], &bytes[at + 1..]))
@@ -209,10 +241,11 @@ mod tests {
     }
 
     #[test]
-    fn a_store_inside_the_repository_is_refused() {
+    fn a_store_inside_the_repository_is_refused_and_nothing_is_made_there() {
         let repo = tempfile::tempdir().expect("tempdir");
         let e = RenderStore::open(&repo.path().join(".cache"), repo.path()).expect_err("inside");
         assert!(e.contains("inside the scanned repository"), "{e}");
+        assert!(!repo.path().join(".cache").exists());
     }
 
     #[test]
