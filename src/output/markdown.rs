@@ -273,22 +273,10 @@ fn headline(out: &mut String, report: &ScanReport, parts: &Parts, resolved: bool
 /// character HTML would read is an entity.
 fn advice(out: &mut String, advice: &crate::topology::advice::Advice) {
     if let Some(variants) = &advice.catalog {
-        let such_as = if variants.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " (such as {})",
-                variants
-                    .iter()
-                    .take(3)
-                    .map(|v| escape(v))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
         let _ = writeln!(
             out,
-            "This repository looks like a component catalog consumed elsewhere: nothing in it deploys anything, and its overlays are named after variants{such_as}, not environments, so no cluster is inferred from them. Scan the repository that deploys these components.\n"
+            "{}\n",
+            super::catalog_sentence(variants, |v| escape(v).to_string())
         );
     }
     let pre = |lines: Vec<String>| {

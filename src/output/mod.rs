@@ -17,6 +17,20 @@ pub const INCOMPLETE: &str =
 /// How many cuts the human-readable formats list; JSON lists them all.
 pub const CUTS_SHOWN: usize = 10;
 
+/// The sentence that says a repository looks like a component catalog, naming up to three of
+/// its variant overlays, each written by `escape` (the format's own escaping).
+fn catalog_sentence(variants: &[String], escape: impl Fn(&str) -> String) -> String {
+    let such_as = if variants.is_empty() {
+        String::new()
+    } else {
+        let shown: Vec<String> = variants.iter().take(3).map(|v| escape(v)).collect();
+        format!(" (such as {})", shown.join(", "))
+    };
+    format!(
+        "This repository looks like a component catalog consumed elsewhere: nothing in it deploys anything, and its overlays are named after variants{such_as}, not environments, so no cluster is inferred from them. Scan the repository that deploys these components."
+    )
+}
+
 /// The cuts of a report as lines for people, repository text escaped: one per budget cut, in
 /// the summary's order, the first [`CUTS_SHOWN`] and then how many more (`None` for a
 /// complete scan).

@@ -386,22 +386,10 @@ fn render_summary(out: &mut String, report: &ScanReport) {
 /// that would place its largest unplaced folders, the clusters its selectors ask for.
 fn render_advice(out: &mut String, advice: &crate::topology::advice::Advice) {
     if let Some(variants) = &advice.catalog {
-        let such_as = if variants.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " (such as {})",
-                variants
-                    .iter()
-                    .take(3)
-                    .map(|v| clean(v))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
         let _ = writeln!(
             out,
-            "This repository looks like a component catalog consumed elsewhere: nothing in it deploys anything, and its overlays are named after variants{such_as}, not environments, so no cluster is inferred from them. Scan the repository that deploys these components."
+            "{}",
+            super::catalog_sentence(variants, |v| clean(v).to_string())
         );
     }
     let entries = advice.entry_lines();

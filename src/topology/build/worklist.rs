@@ -231,6 +231,22 @@ impl<'a> Worklist<'a> {
         &self.installed
     }
 
+    /// Runs on `cluster` every deployer of file `file` (a file of Argo CD Applications named
+    /// directly by an entry point or a pipeline), each with `chain`; whether there were any.
+    pub fn run_deployers_in(&mut self, file: usize, cluster: usize, chain: Vec<Evidence>) -> bool {
+        let index = self.index;
+        let deployers: Vec<DocRef> = index
+            .manifests_of(file)
+            .filter(|r| {
+                crate::topology::family::family_of_deployer(self.families, index.doc(*r)).is_some()
+            })
+            .collect();
+        for &r in &deployers {
+            self.run(r, Some(cluster), chain.clone());
+        }
+        !deployers.is_empty()
+    }
+
     /// Runs the deployer `doc` on `host` (`None`: no placement reached it), and everything it
     /// reaches, before returning.
     pub fn run(&mut self, doc: DocRef, host: Option<usize>, chain: Vec<Evidence>) {

@@ -13,8 +13,8 @@ use crate::topology::expand::helm::{
     is_chart, ChartInstall, RenderFlags, RenderRequest, ValuesInput,
 };
 use crate::topology::expand::kustomize::DirectoryMode;
-use crate::topology::family::{config_file, family_of_deployer, Family, Stage};
-use crate::topology::index::{self, DocRef};
+use crate::topology::family::{config_file, Family, Stage};
+use crate::topology::index;
 use crate::topology::{Delivery, Deployer, DeployerKind, Unresolved};
 
 /// The config's declared entry points.
@@ -70,14 +70,7 @@ fn seed_one(w: &mut Worklist<'_>, entry: &EntryPoint, at: Location) {
         location: at.clone(),
     };
     if let Some(file) = index.file(&path) {
-        let deployers: Vec<DocRef> = index
-            .manifests_of(file)
-            .filter(|r| family_of_deployer(w.families(), index.doc(*r)).is_some())
-            .collect();
-        if !deployers.is_empty() {
-            for r in deployers {
-                w.run(r, Some(cluster), vec![hop(EntryPointKind::Deployer)]);
-            }
+        if w.run_deployers_in(file, cluster, vec![hop(EntryPointKind::Deployer)]) {
             return;
         }
         // A file of plain manifests: that file alone, from its folder.

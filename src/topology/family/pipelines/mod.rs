@@ -28,7 +28,7 @@ use crate::topology::expand::helm::{
 };
 use crate::topology::expand::kustomize::DirectoryMode;
 use crate::topology::family::{
-    deployer_signal, family_of_deployer, identity_signals, opaque_placement, Family, Opaque, Stage,
+    deployer_signal, identity_signals, opaque_placement, Family, Opaque, Stage,
 };
 use crate::topology::index::{self, DocRef, RepoIndex};
 use crate::topology::{Delivery, Deployer, DeployerKind, PlacedObject, Signal, Unresolved};
@@ -658,14 +658,7 @@ fn apply(
             return;
         }
         // A file of deployers (an Argo CD root Application) runs on the cluster.
-        let deployers: Vec<DocRef> = index
-            .manifests_of(file)
-            .filter(|r| family_of_deployer(w.families(), index.doc(*r)).is_some())
-            .collect();
-        if !deployers.is_empty() {
-            for r in deployers {
-                w.run(r, Some(cluster), step.chain());
-            }
+        if w.run_deployers_in(file, cluster, step.chain()) {
             return;
         }
         let mut names = globset::GlobSetBuilder::new();
