@@ -578,17 +578,26 @@ fn judge(
     prepared: Option<rules::rego::Prepared>,
 ) -> anyhow::Result<Judged> {
     let ctx = RuleContext::new(&workspace.files, topology, policies, config);
+    judge_in(&ctx, policies, prepared)
+}
+
+/// [`judge`] with a context made beforehand.
+fn judge_in(
+    ctx: &RuleContext<'_>,
+    policies: &Policies,
+    prepared: Option<rules::rego::Prepared>,
+) -> anyhow::Result<Judged> {
     let mut judged = Judged::default();
     let mut findings = match policies.rego() {
         // On this thread: on rayon's workers the rules' working sets would grow those
         // threads' heaps at the scan's peak (docs/decisions.md, "Performance").
-        None => rules::run_all(&ctx),
+        None => rules::run_all(ctx),
         Some(rego) => {
             // The Rego policies' single repository-level evaluation is long and serial: the
             // built-in rules fill the other cores meanwhile.
             let (mut findings, evaluated) = rayon::join(
-                || rules::run_all(&ctx),
-                || rules::rego::run(&ctx, rego, prepared),
+                || rules::run_all(ctx),
+                || rules::rego::run(ctx, rego, prepared),
             );
             let evaluated = evaluated?;
             findings.extend(evaluated.findings);
@@ -597,7 +606,7 @@ fn judge(
             findings
         }
     };
-    crate::suppressions::apply(&workspace.files, policies, &mut findings);
+    crate::suppressions::apply(ctx.files, policies, &mut findings);
     findings::sort(&mut findings);
     judged.findings = findings;
     Ok(judged)
@@ -882,10 +891,18 @@ fn diff_scan_in_pool(
                 {
                     // What changed is nothing the topology reads, nor anything kustomize's
                     // edits copied: one topology, judged with each side's files.
-                    let (head_findings, base_findings) = rayon::join(
-                        || judge(&head.workspace, &topology, config, policies, None),
-                        || judge(&base.workspace, &topology, config, policies, None),
+                    let (head_ctx, base_ctx) = RuleContext::for_both_sides(
+                        &head.workspace.files,
+                        &base.workspace.files,
+                        &topology,
+                        policies,
+                        config,
                     );
+                    let (head_findings, base_findings) = rayon::join(
+                        || judge_in(&head_ctx, policies, None),
+                        || judge_in(&base_ctx, policies, None),
+                    );
+                    drop((head_ctx, base_ctx));
                     let base_side = base_findings.map(|found| (base, Some(found), 0, None));
                     (topology, renders, head_findings, base_side)
                 }

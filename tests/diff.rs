@@ -967,3 +967,78 @@ fn a_missing_base_blob_is_an_error_not_new_findings() {
         .expect("the base blob is a loose object");
     one_line_error(&origin);
 }
+
+/// The base is judged with the head's topology, and what its references share with the head's
+/// is worked out once: across several runs of placements, only the run that reads a changed
+/// file is read again. Each side's findings are still its own: one fixed, one new, and every
+/// other as a full scan of the head finds it.
+#[test]
+fn many_placements_are_judged_with_each_sides_own_changed_files() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    git(dir, &["init", "-q"]);
+    let config_map = |i: usize, stage: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-{i}\n  namespace: app-{i}\n\
+             data:\n  DATABASE_URL: postgres://db.{stage}.example.com/app-{i}\n"
+        )
+    };
+    let stage = |i: usize| if i % 3 == 0 { "prod" } else { "dev" };
+    let mut files = vec![(".envfence.yaml".to_owned(), CONFIG.to_owned())];
+    for i in 0..300 {
+        files.push((
+            format!("clusters/dev-eu/app-{i}/configmap.yaml"),
+            config_map(i, stage(i)),
+        ));
+        files.push((
+            format!("clusters/dev-eu/app-{i}/deployment.yaml"),
+            deployment(&format!("app-{i}"), &[]),
+        ));
+    }
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (&**p, &**t)).collect();
+    write_tree(dir, &files);
+    let base = commit_all(
+        dir,
+        "300 apps on dev, a third reading production's database",
+    );
+    // Late in the placements: app-150 no longer reads production's database, app-151 now does.
+    write_tree(
+        dir,
+        &[
+            (
+                "clusters/dev-eu/app-150/configmap.yaml",
+                &config_map(150, "dev"),
+            ),
+            (
+                "clusters/dev-eu/app-151/configmap.yaml",
+                &config_map(151, "prod"),
+            ),
+        ],
+    );
+    let (_, report) = scan_json(dir, &["--base", &base]);
+    let of = |status: &str| -> Vec<String> {
+        let mut files: Vec<String> = with_status(&report, status)
+            .into_iter()
+            .filter(|f| f["rule"] == "nonprod-uses-prod-config")
+            .map(|f| f["file"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        files.sort();
+        files
+    };
+    assert_eq!(of("fixed"), ["clusters/dev-eu/app-150/configmap.yaml"]);
+    assert_eq!(of("new"), ["clusters/dev-eu/app-151/configmap.yaml"]);
+    assert_eq!(of("existing").len(), 99, "{:#?}", of("existing"));
+    // The head's findings are what a scan of the head alone reports.
+    let (_, head_only) = scan_json(dir, &[]);
+    let mut alone: Vec<String> = common::findings(&head_only, "nonprod-uses-prod-config")
+        .into_iter()
+        .map(|(at, _)| {
+            at.rsplit_once(':')
+                .map_or(at.clone(), |(file, _)| file.to_owned())
+        })
+        .collect();
+    alone.sort();
+    let mut judged = [of("new"), of("existing")].concat();
+    judged.sort();
+    assert_eq!(judged, alone);
+}

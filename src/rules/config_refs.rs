@@ -717,7 +717,7 @@ fn generator_literals(
 /// each rule needs those of production and non-production workloads alike (its own, and the
 /// other environment's to tell a workload's own ConfigMap names apart), so two separate passes
 /// read every object twice each.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct ReferencePass<'t> {
     by_path: HashMap<&'t str, usize>,
     /// Env var names a patch sets on an object: the base's value for them never lands.
@@ -750,6 +750,7 @@ fn identity(p: &Placement) -> Identity<'_> {
 }
 
 /// A reference of the workload at `placement` that points at `env`, for `why`.
+#[derive(Clone)]
 struct Crossing {
     placement: usize,
     reference: Reference,
@@ -777,38 +778,123 @@ fn slot(env: Env) -> Option<usize> {
 
 impl<'t> ReferencePass<'t> {
     pub fn new(files: &'t [SourceFile], topology: &'t Topology, config: &Config) -> Self {
-        use rayon::prelude::*;
-        let by_path: HashMap<&str, usize> = files
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (&*f.path, i))
-            .collect();
         let classifier = Classifier::new(config).with_served_hosts(served_hosts(files, topology));
-        // Runs of placements on all cores, merged in order: a run's crossings come before
-        // the next run's, as if one pass had made them all.
-        let runs: Vec<ReferencePass<'t>> = topology
+        let by_path = paths_of(files);
+        let runs = Self::runs(files, topology, &by_path, &classifier, |_| true);
+        ReferencePass {
+            by_path,
+            ..ReferencePass::default()
+        }
+        .absorb(runs)
+    }
+
+    /// The passes of both sides of a diff-aware scan that judges them with one topology
+    /// (`crate::topology::reuse`): a run of placements that reads no file the sides hold
+    /// differently has the same references on both, so it is worked out once. A pull request
+    /// changes a few files: this halves what the base's judging costs.
+    pub fn for_both_sides(
+        head: &'t [SourceFile],
+        base: &'t [SourceFile],
+        topology: &'t Topology,
+        config: &Config,
+    ) -> (Self, Self) {
+        let same_paths =
+            head.len() == base.len() && head.iter().zip(base).all(|(h, b)| h.path == b.path);
+        let head_hosts = served_hosts(head, topology);
+        let base_hosts = served_hosts(base, topology);
+        if !same_paths || head_hosts != base_hosts {
+            return rayon::join(
+                || Self::new(head, topology, config),
+                || Self::new(base, topology, config),
+            );
+        }
+        let classifier = Classifier::new(config).with_served_hosts(head_hosts);
+        // Files whose parse the sides do not share: an unchanged blob is parsed once.
+        let differs: Vec<bool> = head
+            .iter()
+            .zip(base)
+            .map(|(h, b)| !std::sync::Arc::ptr_eq(&h.documents, &b.documents))
+            .collect();
+        let (head_paths, base_paths) = (paths_of(head), paths_of(base));
+        let reads_a_difference = |p: &Placement| match p.object.doc {
+            // A copy that kustomize's edits made is the same on both sides (`edits_read_alike`).
+            Some(r) => r.file < topology.changed_from && differs.get(r.file) != Some(&false),
+            // A generated ConfigMap or Secret is read from its kustomization.
+            None => head_paths
+                .get(&*p.object.file)
+                .is_none_or(|&i| differs.get(i) != Some(&false)),
+        };
+        let dirty: Vec<bool> = topology
+            .placements
+            .chunks(PLACEMENTS_PER_RUN)
+            .map(|run| run.iter().any(reads_a_difference))
+            .collect();
+        let is_dirty = |run: usize| dirty.get(run) == Some(&true);
+        let (shared, (head_runs, base_runs)) = rayon::join(
+            || {
+                Self::runs(head, topology, &head_paths, &classifier, |run| {
+                    !is_dirty(run)
+                })
+            },
+            || {
+                rayon::join(
+                    || Self::runs(head, topology, &head_paths, &classifier, is_dirty),
+                    || Self::runs(base, topology, &base_paths, &classifier, is_dirty),
+                )
+            },
+        );
+        let shared = ReferencePass::default().absorb(shared);
+        let mut head_pass = shared.clone().absorb(head_runs);
+        let mut base_pass = shared.absorb(base_runs);
+        head_pass.by_path = head_paths;
+        base_pass.by_path = base_paths;
+        (head_pass, base_pass)
+    }
+
+    /// The passes of the runs of placements that `wanted` picks (by run index), on all cores.
+    fn runs(
+        files: &'t [SourceFile],
+        topology: &'t Topology,
+        by_path: &HashMap<&'t str, usize>,
+        classifier: &Classifier,
+        wanted: impl Fn(usize) -> bool + Sync,
+    ) -> Vec<ReferencePass<'t>> {
+        use rayon::prelude::*;
+        topology
             .placements
             .par_chunks(PLACEMENTS_PER_RUN)
             .enumerate()
+            .filter(|(run, _)| wanted(*run))
             .map(|(run, placements)| {
                 let first = run * PLACEMENTS_PER_RUN;
-                Self::of_run(files, topology, &by_path, &classifier, first, placements)
+                Self::of_run(files, topology, by_path, classifier, first, placements)
             })
-            .collect();
-        let mut pass = ReferencePass {
-            by_path,
-            ..ReferencePass::default()
-        };
+            .collect()
+    }
+
+    /// Adds the runs' results. Crossings stay in placement order, as if one pass had made
+    /// them all: runs come in order, and a later addition is sorted into place.
+    fn absorb(mut self, runs: Vec<ReferencePass<'t>>) -> Self {
+        let in_order = |pass: &Self| pass.crossings.last().map(|c| c.placement);
+        let mut sorted = true;
         for mut run in runs {
-            pass.overridden.extend(run.overridden);
-            for (all, of_run) in pass.local_names.iter_mut().zip(run.local_names) {
+            sorted &= match (in_order(&self), run.crossings.first()) {
+                (Some(last), Some(next)) => last <= next.placement,
+                _ => true,
+            };
+            self.overridden.extend(run.overridden);
+            for (all, of_run) in self.local_names.iter_mut().zip(run.local_names) {
                 for (object, mut names) in of_run {
                     all.entry(object).or_default().append(&mut names);
                 }
             }
-            pass.crossings.append(&mut run.crossings);
+            self.crossings.append(&mut run.crossings);
         }
-        pass
+        if !sorted {
+            // Stable: a placement's crossings keep their order.
+            self.crossings.sort_by_key(|c| c.placement);
+        }
+        self
     }
 
     /// The pass over `placements`, the first of which is placement `first`.
@@ -877,6 +963,15 @@ impl<'t> ReferencePass<'t> {
         }
         pass
     }
+}
+
+/// Each file's index, by path.
+fn paths_of(files: &[SourceFile]) -> HashMap<&str, usize> {
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (&*f.path, i))
+        .collect()
 }
 
 /// What [`ReferencePass::overridden`] holds for a patch that replaces an env list whole.

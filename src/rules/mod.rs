@@ -432,10 +432,8 @@ impl<'a> RuleContext<'a> {
     ) -> Self {
         // The two configuration-reference rules read every workload's references: that is
         // done once for both, on all cores (its results are small: what crosses environments).
-        let enabled = |rule| policies.severity(rule).is_some();
-        let reference_pass = (enabled(RuleId::NonprodUsesProdConfig)
-            || enabled(RuleId::ProdUsesNonprodConfig))
-        .then(|| config_refs::ReferencePass::new(files, topology, config));
+        let reference_pass = reads_references(policies)
+            .then(|| config_refs::ReferencePass::new(files, topology, config));
         RuleContext {
             files,
             topology,
@@ -444,6 +442,39 @@ impl<'a> RuleContext<'a> {
             reference_pass,
         }
     }
+
+    /// The contexts of both sides of a diff-aware scan judged with one topology (the base's
+    /// files differ only in what the topology does not read): what the sides' references
+    /// share is worked out once ([`config_refs::ReferencePass::for_both_sides`]).
+    pub fn for_both_sides(
+        head: &'a [SourceFile],
+        base: &'a [SourceFile],
+        topology: &'a Topology,
+        policies: &'a Policies,
+        config: &'a Config,
+    ) -> (Self, Self) {
+        let (head_pass, base_pass) = if reads_references(policies) {
+            let (h, b) = config_refs::ReferencePass::for_both_sides(head, base, topology, config);
+            (Some(h), Some(b))
+        } else {
+            (None, None)
+        };
+        let side = |files, reference_pass| RuleContext {
+            files,
+            topology,
+            policies,
+            config,
+            reference_pass,
+        };
+        (side(head, head_pass), side(base, base_pass))
+    }
+}
+
+/// Whether either configuration-reference rule is enabled: they share one reading of every
+/// workload's references.
+fn reads_references(policies: &Policies) -> bool {
+    let enabled = |rule| policies.severity(rule).is_some();
+    enabled(RuleId::NonprodUsesProdConfig) || enabled(RuleId::ProdUsesNonprodConfig)
 }
 
 /// What a rule gets to look at.
