@@ -547,3 +547,72 @@ fn helm_chart_objects_are_written_as_rendered() {
     );
     assert_eq!(deployment["metadata"]["name"], Value::from("web-qa"));
 }
+
+/// One object two deployers deliver to the same cluster and namespace from two copies of its
+/// file, the same both times: one file, and no note.
+#[test]
+fn an_object_delivered_twice_alike_is_one_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = tmp.path().join("repo");
+    let flux = |name: &str| {
+        FLUX.replace("name: web\n", &format!("name: {name}\n"))
+            .replace("./apps/web/overlays/production", &format!("./apps/{name}"))
+    };
+    let object = deployment("web:1.0").replacen("name: web\n", "name: web\n  namespace: web\n", 1);
+    write_tree(
+        &repo,
+        &[
+            (".envfence.yaml", CONFIG),
+            ("clusters/prod-eu/web-a.yaml", &flux("web-a")),
+            ("clusters/prod-eu/web-b.yaml", &flux("web-b")),
+            ("apps/web-a/deployment.yaml", &object),
+            ("apps/web-b/deployment.yaml", &object),
+        ],
+    );
+    let topology = envfence()
+        .args(["topology", "-q", "--format", "json"])
+        .arg(&repo)
+        .output()
+        .expect("runs");
+    let topology: serde_json::Value = serde_json::from_slice(&topology.stdout).expect("json");
+    let placed = topology["placements"]
+        .as_array()
+        .expect("placements")
+        .iter()
+        .filter(|p| p["kind"] == "Deployment")
+        .count();
+    assert_eq!(placed, 2, "two deliveries of the Deployment");
+    let out = tmp.path().join("out");
+    let (code, stdout, stderr) = render(&repo, &out, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    let files = written(&out);
+    let deployments: Vec<&String> = files.keys().filter(|p| p.contains("deployment-")).collect();
+    assert_eq!(deployments, ["prod-eu/web/deployment-web.yaml"], "{stdout}");
+
+    // Different content at the same path: both written, numbered, and said so.
+    write_tree(
+        &repo,
+        &[(
+            "apps/web-b/deployment.yaml",
+            &object.replace("web:1.0", "web:2.0"),
+        )],
+    );
+    let out = tmp.path().join("out2");
+    let (code, _, stderr) = render(&repo, &out, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let files = written(&out);
+    let deployments: Vec<&String> = files.keys().filter(|p| p.contains("deployment-")).collect();
+    assert_eq!(
+        deployments,
+        [
+            "prod-eu/web/deployment-web.yaml",
+            "prod-eu/web/deployment-web_2.yaml"
+        ]
+    );
+    assert!(
+        stderr
+            .contains("envfence: note: 2 different objects map to prod-eu/web/deployment-web.yaml"),
+        "{stderr}"
+    );
+}
