@@ -19,6 +19,7 @@ use envfence::rules::Policies;
 use envfence::scan::{self, Progress, ScanOptions, Target};
 use envfence::topology::helm::HelmChoice;
 
+mod render;
 mod setup;
 
 const SCAN_EXAMPLES: &str = "\
@@ -69,6 +70,10 @@ enum Command {
     /// SARIF, and one pull-request comment.
     #[command(after_help = GITHUB_EXAMPLES)]
     Github(GithubArgs),
+    /// Write the objects each cluster receives, one YAML file each, for kubeconform,
+    /// conftest or Kyverno (Secrets' values always redacted).
+    #[command(after_help = render::RENDER_EXAMPLES)]
+    Render(render::RenderArgs),
     /// Write a starter .envfence.yaml from the clusters and environments envfence finds.
     #[command(after_help = setup::INIT_EXAMPLES)]
     Init(setup::InitArgs),
@@ -400,6 +405,7 @@ pub fn main() -> ExitCode {
         Command::Topology(args) => run_topology(args),
         Command::Explain(args) => run_explain(args),
         Command::Github(args) => run_github(args),
+        Command::Render(args) => render::run_render(args),
         Command::Init(args) => setup::run_init(args),
         Command::Merge(args) => setup::run_merge(args),
         Command::Completions(args) => {

@@ -713,6 +713,56 @@ pub fn topology(
     })?
 }
 
+/// [`topology`], with the files it was built from (the repository's and Helm's output):
+/// what [`Topology::document`] needs to give each placed object as the cluster receives it.
+pub fn resolve(
+    target: &Target,
+    config: &Config,
+    options: &ScanOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> anyhow::Result<(Workspace, Topology)> {
+    with_pool(options.jobs, || {
+        let mut workspace = index(target, config, options, progress)?;
+        let topology = build_rendering(&mut workspace, target, config, options)?.0;
+        Ok((workspace, topology))
+    })?
+}
+
+/// [`resolve`] for a revision read from git objects (`rev`, given as the option `flag`, for
+/// messages): charts of that revision are rendered from it.
+pub fn resolve_revision(
+    target: &Target,
+    config: &Config,
+    options: &ScanOptions,
+    rev: &str,
+    flag: &str,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> anyhow::Result<(Workspace, Topology)> {
+    with_pool(options.jobs, || {
+        let git = GitRepo::open(&target.root)?;
+        let commit = git.commit(rev, flag)?;
+        let listing = list_revision(target, &git, commit, rev, config)?;
+        let mut side = index_revision(target, &git, listing, options, None, progress)?;
+        let availability =
+            helm::locate(&options.helm, config, &target.root).map_err(anyhow::Error::msg)?;
+        let tree = crate::git::RevisionFiles::new(
+            GitRepo::open(&target.root)?,
+            commit,
+            options.max_file_size,
+        );
+        let (topology, _) = render_side(
+            &mut side.workspace,
+            target,
+            config,
+            options,
+            availability,
+            Some(&tree),
+            None,
+        )?;
+        Ok((side.workspace, topology))
+    })?
+}
+
 fn summarise(workspace: &Workspace, topology: &Topology, duration: Duration) -> Summary {
     let (placed, clusters_used) = topology.coverage();
     let mut by_kind = std::collections::BTreeMap::new();

@@ -3,6 +3,7 @@
 pub mod github;
 pub mod json;
 pub mod markdown;
+pub mod render_dir;
 pub mod sarif;
 pub mod text;
 pub mod topology;

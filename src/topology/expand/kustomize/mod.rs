@@ -302,6 +302,13 @@ const CLUSTER_SCOPED: &[&str] = &[
     "PriorityLevelConfiguration",
 ];
 
+/// Merges a strategic-merge patch into an object as kustomize does (maps key by key, the
+/// lists Kubernetes merges by a key item by item, `$patch` directives): for readers that
+/// show an object with the patch files placed beside it (`envfence render`).
+pub fn strategic_merge(target: &mut Node, patch: &Node) {
+    merge::merge(target, patch, "");
+}
+
 pub fn is_cluster_scoped(kind: &str) -> bool {
     CLUSTER_SCOPED.contains(&kind)
 }
