@@ -184,17 +184,13 @@ impl AppProject {
         );
         let permit = match self.destination(app) {
             Dest::Permitted(entry) => {
-                let cluster = if !entry.name.is_empty()
-                    && app
-                        .dest_name
-                        .is_some_and(|n| glob(&entry.name, n, None) == Some(true))
-                {
-                    &entry.name
-                } else if entry.server.is_empty() {
-                    &entry.name
-                } else {
-                    &entry.server
-                };
+                // The name pattern when it is what matched (or all there is), else the server's.
+                let by_name = entry.server.is_empty()
+                    || (!entry.name.is_empty()
+                        && app
+                            .dest_name
+                            .is_some_and(|n| glob(&entry.name, n, None) == Some(true)));
+                let cluster = if by_name { &entry.name } else { &entry.server };
                 self.hop(
                     entry.line,
                     ProjectVerdict::Permits {
@@ -530,6 +526,12 @@ pub fn normalize_git_url(url: &str) -> String {
     repo
 }
 
+/// The longest pattern matched; past it the match is not known.
+const MAX_PATTERN: usize = 1024;
+
+/// The most `{` a pattern may hold; past it the match is not known.
+const MAX_BRACE_GROUPS: usize = 8;
+
 /// The most alternatives a `{a,b}` pattern expands to; past it the match is not known.
 const MAX_ALTERNATIVES: usize = 64;
 
@@ -538,6 +540,11 @@ const MAX_ALTERNATIVES: usize = 64;
 /// `[abc]`/`[a-z]`/`[!abc]`, `{a,b}` alternatives, `\` escapes. `None` when the pattern
 /// cannot be read (too many alternatives).
 pub fn glob(pattern: &str, value: &str, separator: Option<char>) -> Option<bool> {
+    // Real patterns are short: a long one, or one of many `{}` groups (each a level of
+    // recursion below), is not judged rather than worked through.
+    if pattern.len() > MAX_PATTERN || pattern.matches('{').count() > MAX_BRACE_GROUPS {
+        return None;
+    }
     let alternatives = expand_braces(pattern)?;
     let value: Vec<char> = value.chars().collect();
     Some(
@@ -749,6 +756,10 @@ mod tests {
         );
         assert_eq!(glob("", "x", None), Some(false));
         assert_eq!(glob("", "", None), Some(true));
+        // Hostile patterns are not judged, and do not recurse deeply.
+        assert_eq!(glob(&"{a}".repeat(100_000), "a", None), None);
+        assert_eq!(glob(&"{a,b}".repeat(7), "a", None), None);
+        assert_eq!(glob(&"[".repeat(5000), "a", None), None);
     }
 
     #[test]
