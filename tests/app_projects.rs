@@ -517,3 +517,36 @@ fn a_pull_request_that_moves_an_application_out_of_its_project_is_new() {
         (Some("argocd/web.yaml"), Some(12))
     );
 }
+
+#[test]
+fn an_application_outside_argo_cds_namespace_needs_the_project_to_list_it() {
+    let project = project(
+        &["{server: '*', namespace: '*'}"],
+        &["*"],
+        "  sourceNamespaces:\n    - 'team-*'\n",
+    );
+    let in_namespace = |ns: &str| {
+        application("web", "staging-us", "web", REPO)
+            .replace("namespace: argocd", &format!("namespace: {ns}"))
+    };
+    let run = |ns: &str| {
+        scan(&[
+            (".envfence.yaml", CONFIG),
+            ("apps/web/deployment.yaml", WEB),
+            ("argocd/project.yaml", &project),
+            ("argocd/web.yaml", &in_namespace(ns)),
+        ])
+    };
+    assert!(
+        findings(&run("team-a"), RULE).is_empty(),
+        "team-a is listed"
+    );
+    let report = run("sandbox");
+    let found = findings(&report, RULE);
+    assert_eq!(found.len(), 1, "{report:#}");
+    assert_eq!(found[0]["line"], 12);
+    assert_eq!(
+        notes(found[0]).pop().unwrap_or_default(),
+        "argocd/project.yaml:11 AppProject team-a does not list namespace sandbox in sourceNamespaces (Argo CD runs in argocd)"
+    );
+}
