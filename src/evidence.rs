@@ -204,6 +204,9 @@ pub enum Hop {
     /// A step of a helmfile: the environment it runs for, the line that names the cluster,
     /// a release, the condition value that installs it.
     Helmfile(Box<HelmfileHop>),
+    /// An Argo CD AppProject permits or denies the Application: the entry that decides, at
+    /// its line in the AppProject.
+    AppProject(Box<AppProjectHop>),
     /// The placed object itself (see [`ObjectId`]).
     Object { id: ObjectId },
     /// A rule's own words about a hop it adds to a finding (a value and where it is set).
@@ -750,6 +753,117 @@ pub struct NamespaceEnvironmentHop {
     pub environment: &'static str,
 }
 
+/// What an Argo CD AppProject says of one Application ([`Hop::AppProject`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AppProjectHop {
+    pub project: Arc<str>,
+    pub verdict: ProjectVerdict,
+}
+
+/// Whether an AppProject permits an Application, and by which entry; a denial carries the
+/// Application's line it is about (its destination, or the source's `repoURL`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ProjectVerdict {
+    /// A `destinations` entry permits the destination: its cluster (name or server) and
+    /// namespace patterns.
+    Permits {
+        cluster: Arc<str>,
+        namespace: Arc<str>,
+    },
+    /// No `destinations` entry matches the destination (`cluster / namespace`).
+    NoDestination {
+        destination: Arc<str>,
+        application: Location,
+    },
+    /// A `!` entry of `destinations` denies the destination.
+    DeniedDestination {
+        destination: Arc<str>,
+        entry: Arc<str>,
+        application: Location,
+    },
+    /// The source's `repoURL` is denied by a `!` entry of `sourceRepos`, or no entry permits it.
+    DeniedSource {
+        repo: Arc<str>,
+        entry: Option<Arc<str>>,
+        application: Location,
+    },
+    /// The Application lives in a namespace other than Argo CD's own (`home`, the project's)
+    /// that `sourceNamespaces` does not list.
+    DeniedNamespace {
+        namespace: Arc<str>,
+        home: Arc<str>,
+        application: Location,
+    },
+    /// A cluster-scoped kind the Application delivers is not in `clusterResourceWhitelist`,
+    /// or is in `clusterResourceBlacklist`.
+    DeniedClusterResource {
+        group: Arc<str>,
+        kind: Arc<str>,
+        blacklisted: bool,
+        application: Location,
+    },
+}
+
+impl ProjectVerdict {
+    /// The Application's line a denial is about; `None` for a permission.
+    pub fn denied_at(&self) -> Option<&Location> {
+        match self {
+            ProjectVerdict::Permits { .. } => None,
+            ProjectVerdict::NoDestination { application, .. }
+            | ProjectVerdict::DeniedDestination { application, .. }
+            | ProjectVerdict::DeniedSource { application, .. }
+            | ProjectVerdict::DeniedNamespace { application, .. }
+            | ProjectVerdict::DeniedClusterResource { application, .. } => Some(application),
+        }
+    }
+}
+
+impl fmt::Display for AppProjectHop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.project;
+        match &self.verdict {
+            ProjectVerdict::Permits { cluster, namespace } => {
+                let namespace = if namespace.is_empty() { "(no namespace)" } else { namespace };
+                write!(f, "AppProject {p} permits destination {cluster} / {namespace}")
+            }
+            ProjectVerdict::NoDestination { destination, .. } => write!(
+                f,
+                "AppProject {p} has no destinations entry that permits {destination}"
+            ),
+            ProjectVerdict::DeniedDestination {
+                destination, entry, ..
+            } => write!(f, "AppProject {p} denies destination {destination} ({entry})"),
+            ProjectVerdict::DeniedSource {
+                repo,
+                entry: Some(entry),
+                ..
+            } => write!(f, "AppProject {p} denies source {repo} ({entry})"),
+            ProjectVerdict::DeniedSource {
+                repo, entry: None, ..
+            } => write!(f, "AppProject {p} has no sourceRepos entry that permits {repo}"),
+            ProjectVerdict::DeniedNamespace {
+                namespace, home, ..
+            } => write!(
+                f,
+                "AppProject {p} does not list namespace {namespace} in sourceNamespaces (Argo CD runs in {home})"
+            ),
+            ProjectVerdict::DeniedClusterResource {
+                group,
+                kind,
+                blacklisted,
+                ..
+            } => {
+                let group = if group.is_empty() { "core" } else { group };
+                if *blacklisted {
+                    write!(f, "AppProject {p} lists cluster-scoped {kind} (group {group}) in clusterResourceBlacklist")
+                } else {
+                    write!(f, "AppProject {p} does not permit cluster-scoped {kind} (group {group}): no clusterResourceWhitelist entry matches it")
+                }
+            }
+        }
+    }
+}
+
 /// The identity of a placed object (kind, name, namespace) in one allocation: an object's
 /// hop is shared by its placements on every cluster, and there is one per object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1041,6 +1155,7 @@ impl fmt::Display for Hop {
                 }
                 Ok(())
             }
+            Hop::AppProject(h) => write!(f, "{h}"),
             Hop::Object { id } => write!(f, "{id}"),
             Hop::Said(text) => write!(f, "{text}"),
         }

@@ -27,12 +27,13 @@ pub enum RuleId {
     InvalidYaml,
     UnusedSuppression,
     ConflictingEnvironmentLabels,
+    ProjectDeniesDestination,
     /// A rule of a user policy in Rego: `rego/<package>/<rule>` ([`parse_rego_id`]).
     Rego(&'static str),
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 10] = [
+    pub const ALL: [RuleId; 11] = [
         RuleId::NonprodOnProdCluster,
         RuleId::NonprodUsesProdConfig,
         RuleId::ProdUsesNonprodConfig,
@@ -43,6 +44,7 @@ impl RuleId {
         RuleId::InvalidYaml,
         RuleId::UnusedSuppression,
         RuleId::ConflictingEnvironmentLabels,
+        RuleId::ProjectDeniesDestination,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +59,7 @@ impl RuleId {
             RuleId::InvalidYaml => "invalid-yaml",
             RuleId::UnusedSuppression => "unused-suppression",
             RuleId::ConflictingEnvironmentLabels => "conflicting-environment-labels",
+            RuleId::ProjectDeniesDestination => "project-denies-destination",
             RuleId::Rego(id) => id,
         }
     }

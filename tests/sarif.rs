@@ -104,8 +104,16 @@ fn sarif_carries_rules_locations_and_fingerprints() {
     let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
     assert_eq!(
         rules.len(),
-        10,
-        "every built-in rule, workload-outside-its-tier and conflicting-environment-labels included"
+        11,
+        "every built-in rule, workload-outside-its-tier, conflicting-environment-labels and project-denies-destination included"
+    );
+    assert!(
+        rules.iter().any(|r| r["id"] == "project-denies-destination"
+            && r["name"] == "ProjectDeniesDestination"
+            && r["helpUri"]
+                .as_str()
+                .is_some_and(|u| u.ends_with("docs/rules/project-denies-destination.md"))),
+        "{rules:?}"
     );
     assert!(
         rules

@@ -14,6 +14,7 @@ mod nonprod_on_prod_cluster;
 mod nonprod_uses_prod_config;
 mod placement;
 mod prod_uses_nonprod_config;
+mod project_denies_destination;
 pub mod rego;
 mod unresolved_placement;
 mod workload_outside_its_tier;
@@ -54,6 +55,9 @@ impl RuleId {
             RuleId::UnusedSuppression => include_str!("../../policies/unused-suppression.yaml"),
             RuleId::ConflictingEnvironmentLabels => {
                 include_str!("../../policies/conflicting-environment-labels.yaml")
+            }
+            RuleId::ProjectDeniesDestination => {
+                include_str!("../../policies/project-denies-destination.yaml")
             }
             RuleId::Rego(_) => "",
         }
@@ -505,6 +509,7 @@ pub fn registry() -> Vec<Box<dyn Rule>> {
         Box::new(unresolved_placement::UnresolvedPlacement),
         Box::new(invalid_yaml::InvalidYaml),
         Box::new(conflicting_environment_labels::ConflictingEnvironmentLabels),
+        Box::new(project_denies_destination::ProjectDeniesDestination),
     ]
 }
 

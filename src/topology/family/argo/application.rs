@@ -2,6 +2,7 @@
 //! source delivers, renders or stands for (an opaque placement).
 
 use super::helm;
+use super::project;
 use std::sync::Arc;
 
 use crate::documents::Node;
@@ -44,11 +45,15 @@ pub(super) struct AppSpec {
     pub(super) dest_server: Option<(String, u32)>,
     pub(super) dest_namespace: Option<String>,
     pub(super) sources: Vec<SourceSpec>,
+    /// `spec.project` (Argo CD's `default` when it is not set).
+    pub(super) project: String,
 }
 
 #[derive(Debug)]
 pub(super) struct SourceSpec {
     pub(super) repo_url: Option<String>,
+    /// The line of `repoURL` (the source's first line without one).
+    pub(super) repo_line: u32,
     pub(super) path: Option<(String, u32)>,
     pub(super) chart: Option<String>,
     pub(super) target_revision: Option<String>,
@@ -160,6 +165,9 @@ impl AppSpec {
             let directory = s.get("directory");
             sources.push(SourceSpec {
                 repo_url: source_text(s.get("repoURL"), &mut unresolved)?,
+                repo_line: s
+                    .entry("repoURL")
+                    .map_or(s.span.start.line, |e| e.key.span.start.line),
                 path,
                 chart: source_text(s.get("chart"), &mut unresolved)?,
                 target_revision: s.get("targetRevision").and_then(Node::as_str).map(&lenient),
@@ -192,6 +200,11 @@ impl AppSpec {
                 .and_then(Node::as_str)
                 .map(lenient),
             sources,
+            project: spec
+                .and_then(|s| s.get("project"))
+                .and_then(Node::as_str)
+                .filter(|p| !p.is_empty())
+                .map_or_else(|| "default".to_owned(), lenient),
         })
     }
 }
@@ -291,6 +304,11 @@ pub(super) fn deliver_app(
         },
     );
     signals.extend(governed.signals);
+    let projects = project::named(index, &app.project);
+    if let Some(signal) = production_project(&projects, inventory) {
+        signals.push(signal);
+    }
+    let project_hops = project_hops(&projects, app, cluster, &dest_hop, inventory);
     let run = AppRun {
         app,
         cluster,
@@ -298,6 +316,7 @@ pub(super) fn deliver_app(
         element,
         governance: governed.hops,
         dest_hop,
+        project_hops,
         signals,
     };
     for source in &app.sources {
@@ -315,19 +334,99 @@ pub(super) struct AppRun<'r> {
     /// The hops of what governs it ([`Family::governs`]).
     governance: Vec<Evidence>,
     dest_hop: Evidence,
+    /// What the Application's AppProject says of each source (by position), when the
+    /// repository defines the project and it can tell.
+    project_hops: Vec<Option<Evidence>>,
     signals: Vec<Signal>,
 }
 
 impl AppRun<'_> {
-    /// The hops from the cluster to the Application's destination: the chain that placed
-    /// it, its generator element's, what governs it, and its destination.
-    fn hops_to_destination(&self) -> Vec<Evidence> {
+    /// The hops from the cluster to the Application's destination for one of its sources:
+    /// the chain that placed it, its generator element's, what governs it, its destination,
+    /// and what its AppProject says of it.
+    fn hops_to_destination(&self, source: &SourceSpec) -> Vec<Evidence> {
         let mut hops = self.chain.to_vec();
         hops.extend(self.element.iter().cloned());
         hops.extend(self.governance.iter().cloned());
         hops.push(self.dest_hop.clone());
+        let position = self
+            .app
+            .sources
+            .iter()
+            .position(|s| std::ptr::eq(s, source));
+        if let Some(Some(hop)) = position.and_then(|i| self.project_hops.get(i)) {
+            hops.push(hop.clone());
+        }
         hops
     }
+}
+
+/// A production signal for the Applications of a project whose destinations all reach
+/// production clusters of the inventory.
+fn production_project(projects: &[project::AppProject], inventory: &Inventory) -> Option<Signal> {
+    let p = projects.first()?;
+    if projects.len() > 1 {
+        return None;
+    }
+    let clusters = p.production_only(&inventory.clusters)?;
+    Some(Signal {
+        env: Env::Production,
+        note: format!(
+            "AppProject {} permits only production clusters ({})",
+            p.name,
+            clusters.join(", ")
+        )
+        .into(),
+        level: SignalLevel::Deployer,
+    })
+}
+
+/// What the AppProject says of each source of the Application (its destination, the
+/// source's repository, the Application's namespace): one hop per source, `None` where the
+/// repository does not define the project or it cannot tell.
+fn project_hops(
+    projects: &[project::AppProject],
+    app: &AppSpec,
+    cluster: usize,
+    dest_hop: &Evidence,
+    inventory: &Inventory,
+) -> Vec<Option<Evidence>> {
+    if projects.is_empty() {
+        return Vec::new();
+    }
+    let dest_name = app.dest_name.as_ref().map(|(n, _)| n.as_str());
+    let declared = inventory
+        .clusters
+        .get(cluster)
+        .and_then(|c| c.server.as_deref());
+    let dest_server = match (&app.dest_server, dest_name) {
+        (Some((s, _)), _) => Some(s.as_str()),
+        (None, Some(IN_CLUSTER)) => Some(IN_CLUSTER_SERVER),
+        (None, _) => declared,
+    };
+    app.sources
+        .iter()
+        .map(|source| {
+            let judged = project::Judged {
+                dest_name,
+                dest_server,
+                dest_namespace: app.dest_namespace.as_deref().unwrap_or(""),
+                app_namespace: app.namespace.as_deref(),
+                sources: source
+                    .repo_url
+                    .as_deref()
+                    .filter(|_| source.unresolved.is_none())
+                    .map(|r| (r, app.at(source.repo_line)))
+                    .into_iter()
+                    .collect(),
+                at: dest_hop.location.clone(),
+            };
+            match project::judge_all(projects, &judged) {
+                project::Judgement::Permitted(hop) | project::Judgement::Denied(hop) => Some(hop),
+                project::Judgement::Unknown => None,
+            }
+        })
+        .collect()
 }
 
 /// Delivers one source of an Application: its folder, its rendered chart, or an opaque
@@ -444,7 +543,7 @@ fn deliver_source(
     source_signals.extend(deployer_signal(&vocabulary, slot, || {
         format!("source path {path}")
     }));
-    let mut hops = run.hops_to_destination();
+    let mut hops = run.hops_to_destination(source);
     hops.extend(assumed);
     hops.push(Evidence::new(
         at(*path_line),
@@ -528,7 +627,7 @@ fn deliver_chart(
         chart: true,
     };
     let fallback = opaque_application(run, source, inventory, payload);
-    let mut hops = run.hops_to_destination();
+    let mut hops = run.hops_to_destination(source);
     hops.extend(assumed.clone());
     hops.push(hop);
     let refs: Vec<String> = app
@@ -619,7 +718,7 @@ pub(super) fn opaque_application(
     if let Some(chart) = &source.chart {
         identity("chart", chart, None);
     }
-    let mut evidence = run.hops_to_destination();
+    let mut evidence = run.hops_to_destination(source);
     evidence.push(payload.hop);
     evidence.push(Evidence::new(
         app.at(app.name_line),

@@ -10,6 +10,7 @@ mod appset;
 pub mod cluster_secret;
 mod generators;
 pub mod helm;
+pub mod project;
 mod template;
 
 pub use template::render;
