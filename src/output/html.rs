@@ -747,8 +747,13 @@ mod tests {
     fn credentials_are_masked() {
         let masked = escape_html("https://user:hunter2secret@git.example.com/repo.git");
         assert!(!masked.contains("hunter2secret"), "{masked}");
-        let token = escape_html("token ghp_abcdefghijklmnopqrstuvwxyz0123456789");
-        assert!(!token.contains("ghp_abcdefghijklmnop"), "{token}");
+        let token = escape_html("env GIT_URL = https://ghp_abcdefghij0123456789@git.example/x");
+        assert_eq!(token, "env GIT_URL = https://****@git.example/x");
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.c2lnbmF0dXJlX2J5dGVz-_x";
+        assert_eq!(
+            escape_html(&format!("env SESSION = {jwt}")),
+            "env SESSION = ****"
+        );
     }
 
     #[test]
