@@ -773,6 +773,35 @@ mod tests {
     }
 
     #[test]
+    fn budget_cuts_come_before_the_verdict() {
+        let mut summary = crate::scan::Summary::default();
+        summary.coverage.objects = 4;
+        summary.coverage.placed = 4;
+        summary.cuts = vec![crate::budget::BudgetCut::new(
+            crate::budget::Budget::KustomizeObjects,
+            None,
+            "overlays/<big> expands to too many objects",
+        )];
+        let report = ScanReport {
+            findings: Vec::new(),
+            summary,
+            topology: Topology::default(),
+            comparison: None,
+        };
+        let page = render(&report, &HtmlOptions::default());
+        let cut = page
+            .find(super::super::INCOMPLETE)
+            .expect("the cut sentence");
+        let verdict = page.find("id=\"verdict\"").expect("the verdict");
+        assert!(cut < verdict, "{page}");
+        assert!(page.contains("overlays/&lt;big&gt;"), "{page}");
+        assert!(
+            page.contains("no finding in what was judged, but the scan is incomplete"),
+            "{page}"
+        );
+    }
+
+    #[test]
     fn an_empty_report_is_a_whole_page_that_loads_nothing() {
         let report = ScanReport {
             findings: Vec::new(),
