@@ -1301,9 +1301,7 @@ async fn the_comment_links_the_run_page_where_the_html_report_is() {
     let sarif = reports.path().join("envfence.sarif");
     let out = fx.run(&server, &["--sarif", &sarif.to_string_lossy()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let link = format!(
-        "Full report: the `envfence-report` artifact on the [workflow run's page]({RUN_URL})."
-    );
+    let link = format!("Full report (HTML): an artifact on the [workflow run's page]({RUN_URL}).");
     let body = store.by(BOT)[0]["body"].as_str().expect("body").to_owned();
     assert!(body.contains(&link), "{body}");
     assert!(fx.summary().contains(&link), "{}", fx.summary());

@@ -81,15 +81,12 @@ pub struct CommentOptions<'a> {
     pub report_url: Option<&'a str>,
 }
 
-/// The name of the artifact the action uploads the HTML report as.
-pub const REPORT_ARTIFACT: &str = "envfence-report";
-
 /// The line that points to the HTML report on the run's page (empty without one).
 fn report_line(options: &CommentOptions) -> String {
     match options.report_url {
-        Some(url) => format!(
-            "\nFull report: the `{REPORT_ARTIFACT}` artifact on the [workflow run's page]({url}).\n"
-        ),
+        Some(url) => {
+            format!("\nFull report (HTML): an artifact on the [workflow run's page]({url}).\n")
+        }
         None => String::new(),
     }
 }
