@@ -310,6 +310,10 @@ struct GithubArgs {
     /// Also write the SARIF report to FILE (never through a symlink at FILE).
     #[arg(long, value_name = "FILE")]
     sarif: Option<PathBuf>,
+    /// Write the HTML report to FILE (default with --sarif: envfence.html beside the SARIF
+    /// file); the comment then points to the workflow run's page, where the action uploads it.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     #[command(flatten)]
     read: ReadArgs,
 }
@@ -452,8 +456,12 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         }
         None => scan::scan(&target, &config, &policies, &options, progress),
     })?;
+    let rendered = match args.format {
+        Format::Html => html_report(&report, &target),
+        format => output::render(&report, format, &policies),
+    };
     write_output(
-        &output::render(&report, args.format, &policies),
+        &rendered,
         args.output.as_deref(),
         args.format == Format::Text,
         matches!(args.format, Format::Text | Format::Markdown),
@@ -464,6 +472,45 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
     Ok(code)
 }
 
+/// `--format html`, its file:line links pointing at the head commit when the Actions
+/// variables name the repository (`GITHUB_SERVER_URL`, `GITHUB_REPOSITORY`) and a commit
+/// is known (`--head`'s, else `GITHUB_SHA`); plain text otherwise.
+fn html_report(report: &scan::ScanReport, target: &Target) -> String {
+    let env = ActionsEnv::from_env();
+    let head = report
+        .comparison
+        .as_ref()
+        .and_then(|c| c.head_commit.clone())
+        .or_else(|| env.sha.clone());
+    // The report's paths start at the scanned folder; links start at the repository's top.
+    let blob = env.blob_url(head.as_deref()).and_then(|blob| {
+        let prefix = github::paths::repository_prefix(&target.root)?;
+        Some(if prefix.is_empty() {
+            blob
+        } else {
+            let encoded: String = prefix
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'.' | b'_' | b'~') {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            format!("{blob}/{encoded}")
+        })
+    });
+    let run = env.run_url();
+    output::html::render(
+        report,
+        &output::html::HtmlOptions {
+            blob_url: blob.as_deref(),
+            run_url: run.as_deref(),
+        },
+    )
+}
+
 fn run_github(args: GithubArgs) -> anyhow::Result<u8> {
     let env = ActionsEnv::from_env();
     let request = github::Request {
@@ -472,6 +519,7 @@ fn run_github(args: GithubArgs) -> anyhow::Result<u8> {
         policies: args.policies.as_deref(),
         comment: args.comment,
         sarif: args.sarif.as_deref(),
+        html: args.html.as_deref(),
         options: args.read.options(),
     };
     let outcome = with_progress(args.read.quiet, |progress| {

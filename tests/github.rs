@@ -1289,3 +1289,87 @@ async fn an_incomplete_scan_says_so_at_the_top_of_the_comment_and_exits_3() {
     let out = fx.run(&server, &["--fail-on", "never"]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
 }
+
+/// The HTML report beside the SARIF file: the comment and the job summary link the run's page,
+/// where the action uploads it; the page itself is written, with links to the head commit.
+#[tokio::test]
+async fn the_comment_links_the_run_page_where_the_html_report_is() {
+    let fx = Fixture::new(&["feature-login"]);
+    let store = Store::default();
+    let server = fake_github(&store, None).await;
+    let reports = tempfile::tempdir().expect("tempdir");
+    let sarif = reports.path().join("envfence.sarif");
+    let out = fx.run(&server, &["--sarif", &sarif.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let link = format!("Full report (HTML): an artifact on the [workflow run's page]({RUN_URL}).");
+    let body = store.by(BOT)[0]["body"].as_str().expect("body").to_owned();
+    assert!(body.contains(&link), "{body}");
+    assert!(fx.summary().contains(&link), "{}", fx.summary());
+    let html = reports.path().join("envfence.html");
+    assert!(
+        fx.outputs()
+            .contains(&format!("\nhtml-file={}\n", html.display())),
+        "{}",
+        fx.outputs()
+    );
+    let page = std::fs::read_to_string(&html).expect("the HTML report is written");
+    let head = git(&fx.repo, &["rev-parse", "HEAD"]);
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(
+        page.contains(&format!(
+            "<a href=\"https://github.test/acme/gitops/blob/{head}/apps/feature-login.yaml#L11\">"
+        )),
+        "{page}"
+    );
+    assert!(page.contains(&format!("<a href=\"{RUN_URL}\">")), "{page}");
+    assert!(!page.contains(TOKEN));
+}
+
+/// Without a run id, a run id that is not digits, or a server that is not https, there is no
+/// run link; without an HTML report there is nothing to point to.
+#[tokio::test]
+async fn no_run_link_without_a_valid_run_or_a_report() {
+    let fx = Fixture::new(&["feature-login"]);
+    let html = fx.repo.parent().expect("parent").join("report.html");
+    for (run_id, server_url, html_arg) in [
+        (None, "https://github.test", true),
+        (Some("99; rm -rf /"), "https://github.test", true),
+        (Some("99"), "http://github.test", true),
+        (Some("99"), "https://github.test", false),
+    ] {
+        let store = Store::default();
+        let server = fake_github(&store, None).await;
+        let mut cmd = fx.command(&server.uri());
+        cmd.env("GITHUB_SERVER_URL", server_url);
+        match run_id {
+            Some(id) => cmd.env("GITHUB_RUN_ID", id),
+            None => cmd.env_remove("GITHUB_RUN_ID"),
+        };
+        if html_arg {
+            cmd.arg("--html").arg(&html);
+        }
+        let out = cmd.output().expect("runs");
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let body = store.by(BOT)[0]["body"].as_str().expect("body").to_owned();
+        assert!(
+            !body.contains("Full report"),
+            "{run_id:?} {server_url}: {body}"
+        );
+        assert!(
+            !body.contains("actions/runs"),
+            "{run_id:?} {server_url}: {body}"
+        );
+        if html_arg {
+            let page = std::fs::read_to_string(&html).expect("written");
+            assert!(!page.contains("actions/runs"), "{page}");
+        } else {
+            // Neither --html nor --sarif: no report, and an empty output.
+            assert!(
+                fx.outputs()
+                    .contains("sarif-file=\nhtml-file=\ncomment-url="),
+                "{}",
+                fx.outputs()
+            );
+        }
+    }
+}

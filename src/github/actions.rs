@@ -107,14 +107,21 @@ impl ActionsEnv {
         }
     }
 
-    /// The workflow run's page, where the full report (summary, annotations) is.
+    /// The workflow run's page, where the full report (summary, annotations, the HTML report
+    /// artifact) is; none unless the run id is digits, the repository `owner/name` and the
+    /// server an https URL that cannot break out of a Markdown link or an HTML attribute.
     pub fn run_url(&self) -> Option<String> {
-        let repository = self.repository.as_deref()?;
-        let run_id = self.run_id.as_deref()?;
-        Some(format!(
-            "{}/{repository}/actions/runs/{run_id}",
-            self.server_url.trim_end_matches('/')
-        ))
+        let repository = self.repository.as_deref().filter(|r| valid_repository(r))?;
+        let run_id = self.run_id.as_deref().filter(|id| {
+            !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit())
+        })?;
+        let server = self.server_url.trim_end_matches('/');
+        let safe = server.len() > "https://".len()
+            && server.starts_with("https://")
+            && server.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.' | '-' | '_' | '~' | '%')
+            });
+        safe.then(|| format!("{server}/{repository}/actions/runs/{run_id}"))
     }
 }
 
@@ -288,6 +295,37 @@ mod tests {
             e.run_url().as_deref(),
             Some("https://github.com/acme/gitops/actions/runs/42")
         );
+    }
+
+    #[test]
+    fn the_run_url_needs_digits_and_an_https_server() {
+        let with = |server: &str, run: &str| {
+            env(&[
+                ("GITHUB_REPOSITORY", "acme/gitops"),
+                ("GITHUB_SERVER_URL", server),
+                ("GITHUB_RUN_ID", run),
+            ])
+            .run_url()
+        };
+        assert_eq!(
+            with("https://git.acme.example/", "7").as_deref(),
+            Some("https://git.acme.example/acme/gitops/actions/runs/7")
+        );
+        for (server, run) in [
+            ("https://github.com", "7; rm"),
+            ("https://github.com", "../1"),
+            ("http://github.com", "7"),
+            ("javascript:alert(1)", "7"),
+            ("https://x\"><b>", "7"),
+            ("https://x/a)b", "7"),
+        ] {
+            assert!(with(server, run).is_none(), "{server} {run}");
+        }
+        let bad_repo = env(&[("GITHUB_REPOSITORY", "acme/../x"), ("GITHUB_RUN_ID", "7")]);
+        assert!(bad_repo.run_url().is_none());
+        assert!(env(&[("GITHUB_REPOSITORY", "acme/gitops")])
+            .run_url()
+            .is_none());
     }
 
     #[test]

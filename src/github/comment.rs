@@ -44,6 +44,8 @@ pub struct Publish<'a> {
     pub run_url: Option<&'a str>,
     /// Where locations link to: `<server>/<repo>/blob/<head commit>`.
     pub blob_url: Option<&'a str>,
+    /// The run's page, when the HTML report was written for the run to keep.
+    pub report_url: Option<&'a str>,
     pub policy: RetryPolicy,
 }
 
@@ -186,6 +188,7 @@ async fn publish_async(report: &ScanReport, request: &Publish<'_>) -> Outcome {
         max_len: Some(MAX_BODY),
         run_url: request.run_url,
         blob_url: request.blob_url,
+        report_url: request.report_url,
     };
     let body = markdown::render_comment(report, &options);
     let minimal = markdown::render_minimal(report, &options);

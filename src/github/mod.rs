@@ -36,7 +36,28 @@ pub struct Request<'a> {
     pub policies: Option<&'a Path>,
     pub comment: CommentMode,
     pub sarif: Option<&'a Path>,
+    /// Where to write the HTML report; without it, `envfence.html` beside the SARIF file
+    /// ([`html_path`]), or nowhere.
+    pub html: Option<&'a Path>,
     pub options: ScanOptions,
+}
+
+/// The file name of the HTML report beside the SARIF file.
+pub const HTML_FILE: &str = "envfence.html";
+
+/// Where the HTML report goes: `--html`, else [`HTML_FILE`] in the SARIF file's folder (never
+/// the SARIF file itself), else nowhere.
+pub fn html_path(request: &Request) -> Option<std::path::PathBuf> {
+    if let Some(html) = request.html {
+        return Some(html.to_path_buf());
+    }
+    let sarif = request.sarif?;
+    let name = if sarif.file_name() == Some(std::ffi::OsStr::new(HTML_FILE)) {
+        "envfence-report.html"
+    } else {
+        HTML_FILE
+    };
+    Some(sarif.with_file_name(name))
 }
 
 /// What a run leaves for the binary to print and to judge.
@@ -118,6 +139,24 @@ pub fn run(
     // Locations link to the pull request's head commit (a push: the pushed commit).
     let head = pull_request.as_ref().map(|pr| pr.head_sha.as_str());
     let blob_url = env.blob_url(head.or(env.sha.as_deref()));
+
+    // Written before the comment, which links the run's page only when there is a report
+    // for the run to keep.
+    let html = html_path(request);
+    if let Some(html) = &html {
+        let page = output::html::render(
+            &report,
+            &output::html::HtmlOptions {
+                blob_url: blob_url.as_deref(),
+                run_url: run_url.as_deref(),
+            },
+        );
+        // Never through a symlink: the pull request may have committed one at this path.
+        crate::files::open_for_writing(html, crate::files::WriteMode::Truncate)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, page.as_bytes()))
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", html.display()))?;
+    }
+    let report_url = run_url.as_deref().filter(|_| html.is_some());
     let mut comment_url = None;
     let mut resolved = false;
     if let (Some(pr), true) = (&pull_request, request.comment != CommentMode::Never) {
@@ -161,6 +200,7 @@ pub fn run(
                         fallback_login: env.bot_login.as_deref(),
                         run_url: run_url.as_deref(),
                         blob_url: blob_url.as_deref(),
+                        report_url,
                         policy,
                     },
                 );
@@ -189,6 +229,7 @@ pub fn run(
                 max_len: Some(SUMMARY_MAX),
                 run_url: run_url.as_deref(),
                 blob_url: blob_url.as_deref(),
+                report_url,
             },
         );
         for warning in &warnings {
@@ -206,6 +247,13 @@ pub fn run(
             &[
                 ("findings", &comment::new_findings(&report).to_string()),
                 ("sarif-file", &sarif),
+                (
+                    "html-file",
+                    &html
+                        .as_ref()
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                ),
                 ("comment-url", comment_url.as_deref().unwrap_or("")),
             ],
         )?;

@@ -76,6 +76,19 @@ pub struct CommentOptions<'a> {
     /// `<server>/<owner>/<name>/blob/<head commit>`: every location links to its file and
     /// line there.
     pub blob_url: Option<&'a str>,
+    /// The workflow run's page when the HTML report was written for it to upload: the body
+    /// says the full report is an artifact there.
+    pub report_url: Option<&'a str>,
+}
+
+/// The line that points to the HTML report on the run's page (empty without one).
+fn report_line(options: &CommentOptions) -> String {
+    match options.report_url {
+        Some(url) => {
+            format!("\nFull report (HTML): an artifact on the [workflow run's page]({url}).\n")
+        }
+        None => String::new(),
+    }
 }
 
 /// Above this many new findings, the table shows one row per rule and cluster, and the
@@ -213,6 +226,7 @@ pub fn render_minimal(report: &ScanReport, options: &CommentOptions) -> String {
             None => "Run `envfence scan` for the full report.".to_owned(),
         }
     );
+    out.push_str(&report_line(options));
     out
 }
 
@@ -501,6 +515,7 @@ fn assemble(
             }
         );
     }
+    out.push_str(&report_line(options));
     let suppressed = report.findings.iter().filter(|f| f.suppressed).count();
     let _ = writeln!(
         out,

@@ -1,6 +1,7 @@
 //! Renderers. Each one only reads a [`ScanReport`]; none of them changes a finding.
 
 pub mod github;
+pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod render_dir;
@@ -67,6 +68,8 @@ pub enum Format {
     Markdown,
     /// SARIF 2.1.0, for GitHub code scanning.
     Sarif,
+    /// One self-contained HTML page for reviewers (no external requests).
+    Html,
 }
 
 /// Renders `report` in `format`. Text may carry ANSI styles; the caller strips them when the
@@ -78,5 +81,6 @@ pub fn render(report: &ScanReport, format: Format, policies: &crate::rules::Poli
         Format::Github => github::render(report),
         Format::Markdown => markdown::render(report),
         Format::Sarif => sarif::render(report, policies),
+        Format::Html => html::render(report, &html::HtmlOptions::default()),
     }
 }
