@@ -11,6 +11,7 @@
 
 pub mod advice;
 pub mod build;
+pub mod changes;
 pub mod classify;
 pub mod coverage;
 pub mod evidence;
