@@ -243,10 +243,15 @@ fn cluster_details(
         if let Some(diff) = &o.diff {
             if *diffs_left > 0 {
                 *diffs_left -= 1;
-                let text = crate::sanitize::text(&diff.text);
-                let fence = fence(&text);
+                // Line by line: the sanitizer writes a line break as `\n`.
+                let lines: Vec<String> = diff
+                    .text
+                    .lines()
+                    .map(|l| crate::sanitize::text(l).into_owned())
+                    .collect();
+                let fence = fence(&lines.concat());
                 let _ = write!(out, "\n  {fence}diff\n");
-                for line in text.lines() {
+                for line in &lines {
                     let _ = writeln!(out, "  {line}");
                 }
                 if diff.lines_cut > 0 {

@@ -414,7 +414,8 @@ pub fn compute(head: Side<'_>, base: Side<'_>, changed: &HashSet<&str>) -> Chang
             Some((old, new)) if budget > 0 => {
                 let d = rendered_diff(old, new);
                 budget = budget.saturating_sub(d.text.len());
-                Some(d)
+                // Content that differs only where YAML text does not (a quoted number).
+                (!d.text.is_empty()).then_some(d)
             }
             Some(_) => {
                 diffs_left_out += 1;
@@ -540,8 +541,8 @@ fn rendered_diff(old: &Document, new: &Document) -> RenderedDiff {
     let secret = |d: &Document| d.id.kind.as_deref() == Some("Secret");
     let (old_root, new_root) = if secret(old) || secret(new) {
         (
-            redact_secret(&old.root, &new.root),
-            redact_secret(&new.root, &old.root),
+            redact_secret(&old.root, &new.root, false),
+            redact_secret(&new.root, &old.root, true),
         )
     } else {
         (old.root.clone(), new.root.clone())
@@ -576,9 +577,10 @@ fn cap(text: &str) -> RenderedDiff {
     }
 }
 
-/// A Secret with the values of `data` and `stringData` replaced by a placeholder, which says
-/// whether `other` (the other side's Secret) has a different value under the same key.
-fn redact_secret(root: &Node, other: &Node) -> Node {
+/// A Secret with the values of `data` and `stringData` replaced by a placeholder; with
+/// `mark`, the placeholder says where `other` (the other side's Secret) has a different value
+/// under the same key, so that the diff shows which values changed and none of them.
+fn redact_secret(root: &Node, other: &Node, mark: bool) -> Node {
     let mut root = root.clone();
     let Value::Map(entries) = &mut root.value else {
         return root;
@@ -595,7 +597,7 @@ fn redact_secret(root: &Node, other: &Node) -> Node {
                     .as_str()
                     .and_then(|k| theirs.and_then(|t| t.get(k)))
                     .is_some_and(|t| t.same_content(&v.value));
-                let placeholder = if same {
+                let placeholder = if same || !mark {
                     SECRET_PLACEHOLDER
                 } else {
                     SECRET_CHANGED_PLACEHOLDER
@@ -726,7 +728,11 @@ mod tests {
     fn secret_values_are_placeholders_that_tell_a_change() {
         let old = root("kind: Secret\ndata:\n  a: b2xk\n  b: c2FtZQ==\n");
         let new = root("kind: Secret\ndata:\n  a: bmV3\n  b: c2FtZQ==\n");
-        let text = emit(&redact_secret(&new, &old));
+        let text = emit(&redact_secret(&new, &old, true));
+        assert_eq!(
+            emit(&redact_secret(&old, &new, false)),
+            "kind: Secret\ndata:\n  a: \"<redacted>\"\n  b: \"<redacted>\"\n"
+        );
         assert!(text.contains("a: \"<redacted, changed>\""), "{text}");
         assert!(text.contains("b: \"<redacted>\""), "{text}");
         assert!(!text.contains("bmV3") && !text.contains("c2FtZQ"), "{text}");
