@@ -3,6 +3,7 @@
 //! lines, and a way to find the exact line of any field.
 
 pub mod comments;
+pub mod emit;
 pub mod guard;
 pub mod path;
 pub mod yaml;
