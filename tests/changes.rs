@@ -118,11 +118,12 @@ fn deliveries(cluster: &Value) -> Vec<(String, String, String, bool)> {
         .collect()
 }
 
-/// Whether `diff` has a line starting with `sign` whose content, trimmed, is `text` (the
-/// indentation is the YAML writer's).
+/// Whether `diff` has a line starting with `sign` whose content, trimmed and without quotes,
+/// is `text` (indentation and quoting are the YAML writer's).
 fn has_line(diff: &str, sign: char, text: &str) -> bool {
-    diff.lines()
-        .any(|l| l.starts_with(sign) && l[sign.len_utf8()..].trim() == text)
+    diff.lines().any(|l| {
+        l.starts_with(sign) && l[sign.len_utf8()..].trim().replace('"', "") == text
+    })
 }
 
 fn o(change: &str, kind: &str, name: &str) -> (String, String, String) {
@@ -406,8 +407,8 @@ fn a_values_file_change_in_a_chart_shows_the_rendered_diff() {
     assert_eq!(objects(prod), [o("modified", "Deployment", "web")]);
     let web = &prod["objects"][0];
     let diff = web["diff"].as_str().expect("a rendered diff");
-    assert!(has_line(diff, '-', "image: \"nginx:1.0\""), "{diff}");
-    assert!(has_line(diff, '+', "image: \"nginx:1.1\""), "{diff}");
+    assert!(has_line(diff, '-', "image: nginx:1.0"), "{diff}");
+    assert!(has_line(diff, '+', "image: nginx:1.1"), "{diff}");
     let causes = web["causes"].to_string();
     assert!(causes.contains("charts/web/values-prod.yaml"), "{causes}");
 
@@ -416,7 +417,7 @@ fn a_values_file_change_in_a_chart_shows_the_rendered_diff() {
         markdown.contains("| production | prod-eu | +0 −0 ~1 | +0 −0 ~1 |"),
         "{markdown}"
     );
-    assert!(has_line(&markdown.replace("\n  ", "\n"), '+', "image: \"nginx:1.1\""), "{markdown}");
+    assert!(has_line(&markdown.replace("\n  ", "\n"), '+', "image: nginx:1.1"), "{markdown}");
 }
 
 #[test]
@@ -473,29 +474,56 @@ fn a_secret_change_is_diffed_with_its_values_redacted() {
             "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: {password}\n  user: app\n"
         )
     };
+    // A credential outside a Secret: a connection string's password.
+    let config = |password: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: db\ndata:\n  url: postgres://app:{password}@db.example.com/app\n"
+        )
+    };
     write_tree(
         dir,
         &[
             (".envfence.yaml", CONFIG),
             ("apps/db/secret.yaml", &secret("hunter2-old")),
+            ("apps/db/config.yaml", &config("oldpass123")),
             ("argocd/db.yaml", &application("db", "apps/db", "prod-eu", "db")),
         ],
     );
     let base = commit_all(dir, "db");
-    write_tree(dir, &[("apps/db/secret.yaml", &secret("s3cr3t-new"))]);
+    write_tree(
+        dir,
+        &[
+            ("apps/db/secret.yaml", &secret("s3cr3t-new")),
+            ("apps/db/config.yaml", &config("newpass456")),
+        ],
+    );
     let json = scan(dir, &base, "json", None);
-    assert!(!json.contains("s3cr3t-new") && !json.contains("hunter2-old"), "{json}");
+    for value in ["s3cr3t-new", "hunter2-old", "oldpass123", "newpass456"] {
+        assert!(!json.contains(value), "{value} in {json}");
+    }
+    let markdown = scan(dir, &base, "markdown", None);
+    for value in ["s3cr3t-new", "hunter2-old", "oldpass123", "newpass456"] {
+        assert!(!markdown.contains(value), "{value} in {markdown}");
+    }
     let changes: Value = serde_json::from_str::<Value>(&json).expect("json")["changes"].clone();
-    let diff = cluster(&changes, "prod-eu")["objects"][0]["diff"]
+    let prod = cluster(&changes, "prod-eu");
+    assert_eq!(
+        objects(prod),
+        [o("modified", "ConfigMap", "db"), o("modified", "Secret", "db")]
+    );
+    let url = prod["objects"][0]["diff"].as_str().expect("a diff");
+    assert!(
+        has_line(url, '+', "url: postgres://app:****@db.example.com/app"),
+        "{url}"
+    );
+    let diff = prod["objects"][1]["diff"]
         .as_str()
         .expect("a diff")
         .to_owned();
-    // The changed value is redacted on both sides; the unchanged one shows as unchanged.
-    assert!(
-        diff.lines().any(|l| l.starts_with("+  password:")),
-        "{diff}"
-    );
-    assert!(diff.contains("  user: \"<redacted>\""), "{diff}");
+    // Redacted on both sides, the changed value says so; the unchanged one shows as unchanged.
+    assert!(has_line(&diff, '+', "password: <redacted, changed>"), "{diff}");
+    assert!(has_line(&diff, ' ', "user: <redacted>"), "{diff}");
+    assert!(has_line(&diff, '-', "password: <redacted>"), "{diff}");
 }
 
 /// A pull request that changes a thousand applications: the comment stays under GitHub's

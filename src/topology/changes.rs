@@ -10,7 +10,6 @@
 //! written out only for the objects that differ. The work is linear in the placements.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use crate::documents::yaml::{Node, ScalarKind, Value};
@@ -554,8 +553,19 @@ fn rendered_diff(old: &Document, new: &Document) -> RenderedDiff {
         .context_radius(3)
         .header("base", "head")
         .to_string();
-    let text = crate::redact::secrets(&text).into_owned();
-    cap(&text)
+    // Credentials elsewhere (an env value, a URL's password) are masked line by line; a
+    // Secret's placeholders are left as they are, so that a changed one still says so.
+    let mut masked = String::with_capacity(text.len());
+    for line in text.lines() {
+        let value = line.trim_end().trim_end_matches('"');
+        if value.ends_with(SECRET_PLACEHOLDER) || value.ends_with(SECRET_CHANGED_PLACEHOLDER) {
+            masked.push_str(line);
+        } else {
+            masked.push_str(&crate::redact::secrets(line));
+        }
+        masked.push('\n');
+    }
+    cap(&masked)
 }
 
 /// The first [`DIFF_MAX_LINES`] lines of a diff, within [`DIFF_MAX_BYTES`].
@@ -613,94 +623,9 @@ fn redact_secret(root: &Node, other: &Node, mark: bool) -> Node {
     root
 }
 
-/// An object as YAML text, for diffs. Stands in until `crate::documents::emit` lands.
+/// An object as YAML text, for diffs.
 fn emit(node: &Node) -> String {
-    let mut out = String::new();
-    emit_block(node, 0, &mut out);
-    out
-}
-
-fn scalar(node: &Node, text: &str, indent: usize, out: &mut String) {
-    let plain_safe = node.scalar_kind == ScalarKind::Plain && !text.contains('\n');
-    if plain_safe {
-        out.push_str(text);
-    } else if node.scalar_kind == ScalarKind::Block && text.contains('\n') {
-        out.push_str(if text.ends_with('\n') { "|" } else { "|-" });
-        for line in text.lines() {
-            out.push('\n');
-            if !line.is_empty() {
-                out.push_str(&" ".repeat(indent + 2));
-                out.push_str(line);
-            }
-        }
-    } else {
-        out.push('"');
-        for c in text.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\t' => out.push_str("\\t"),
-                c if c.is_control() => {
-                    let _ = write!(out, "\\u{:04x}", c as u32);
-                }
-                c => out.push(c),
-            }
-        }
-        out.push('"');
-    }
-}
-
-/// Writes `node` as the value of a block at `indent`, starting where the cursor is (after
-/// `key:` or `- `, or at the start of the document).
-fn emit_block(node: &Node, indent: usize, out: &mut String) {
-    match &node.value {
-        Value::Scalar(text) => {
-            scalar(node, text, indent, out);
-            out.push('\n');
-        }
-        Value::Map(entries) if entries.is_empty() => out.push_str("{}\n"),
-        Value::Seq(items) if items.is_empty() => out.push_str("[]\n"),
-        Value::Map(entries) => {
-            for (i, e) in entries.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(&" ".repeat(indent));
-                }
-                match &e.key.value {
-                    Value::Scalar(k) => scalar(&e.key, k, indent, out),
-                    _ => out.push_str("\"?\""),
-                }
-                out.push(':');
-                match &e.value.value {
-                    Value::Scalar(_) => {
-                        out.push(' ');
-                        emit_block(&e.value, indent, out);
-                    }
-                    Value::Map(m) if m.is_empty() => out.push_str(" {}\n"),
-                    Value::Seq(s) if s.is_empty() => out.push_str(" []\n"),
-                    Value::Map(_) => {
-                        out.push('\n');
-                        out.push_str(&" ".repeat(indent + 2));
-                        emit_block(&e.value, indent + 2, out);
-                    }
-                    Value::Seq(_) => {
-                        out.push('\n');
-                        out.push_str(&" ".repeat(indent));
-                        emit_block(&e.value, indent, out);
-                    }
-                }
-            }
-        }
-        Value::Seq(items) => {
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(&" ".repeat(indent));
-                }
-                out.push_str("- ");
-                emit_block(item, indent + 2, out);
-            }
-        }
-    }
+    crate::documents::emit::to_yaml(node)
 }
 
 #[cfg(test)]
@@ -713,28 +638,16 @@ mod tests {
     }
 
     #[test]
-    fn emits_block_yaml_that_reads_back_the_same() {
-        let text = "a: 1\nb:\n  c: \"x y\"\n  d:\n    - 1\n    - e: 2\n      f: [ ]\nlit: |\n  one\n  two\n";
-        let node = root(text);
-        let written = emit(&node);
-        assert_eq!(
-            written,
-            "a: 1\nb:\n  c: \"x y\"\n  d:\n  - 1\n  - e: 2\n    f: []\nlit: |\n  one\n  two\n"
-        );
-        assert!(root(&written).same_content(&node));
-    }
-
-    #[test]
     fn secret_values_are_placeholders_that_tell_a_change() {
         let old = root("kind: Secret\ndata:\n  a: b2xk\n  b: c2FtZQ==\n");
         let new = root("kind: Secret\ndata:\n  a: bmV3\n  b: c2FtZQ==\n");
         let text = emit(&redact_secret(&new, &old, true));
         assert_eq!(
             emit(&redact_secret(&old, &new, false)),
-            "kind: Secret\ndata:\n  a: \"<redacted>\"\n  b: \"<redacted>\"\n"
+            "kind: Secret\ndata:\n  a: <redacted>\n  b: <redacted>\n"
         );
-        assert!(text.contains("a: \"<redacted, changed>\""), "{text}");
-        assert!(text.contains("b: \"<redacted>\""), "{text}");
+        assert!(text.contains("a: <redacted, changed>"), "{text}");
+        assert!(text.contains("b: <redacted>\n"), "{text}");
         assert!(!text.contains("bmV3") && !text.contains("c2FtZQ"), "{text}");
     }
 
