@@ -121,9 +121,8 @@ fn deliveries(cluster: &Value) -> Vec<(String, String, String, bool)> {
 /// Whether `diff` has a line starting with `sign` whose content, trimmed and without quotes,
 /// is `text` (indentation and quoting are the YAML writer's).
 fn has_line(diff: &str, sign: char, text: &str) -> bool {
-    diff.lines().any(|l| {
-        l.starts_with(sign) && l[sign.len_utf8()..].trim().replace('"', "") == text
-    })
+    diff.lines()
+        .any(|l| l.starts_with(sign) && l[sign.len_utf8()..].trim().replace('"', "") == text)
 }
 
 fn o(change: &str, kind: &str, name: &str) -> (String, String, String) {
@@ -139,7 +138,10 @@ fn a_base_change_shows_on_the_production_overlay_with_its_path() {
         dir,
         &[
             (".envfence.yaml", CONFIG),
-            ("apps/web/base/deployment.yaml", &deployment("web", "web:1.0")),
+            (
+                "apps/web/base/deployment.yaml",
+                &deployment("web", "web:1.0"),
+            ),
             (
                 "apps/web/base/kustomization.yaml",
                 "resources:\n  - deployment.yaml\n",
@@ -165,13 +167,20 @@ fn a_base_change_shows_on_the_production_overlay_with_its_path() {
     let base = commit_all(dir, "web 1.0");
     write_tree(
         dir,
-        &[("apps/web/base/deployment.yaml", &deployment("web", "web:1.1"))],
+        &[(
+            "apps/web/base/deployment.yaml",
+            &deployment("web", "web:1.1"),
+        )],
     );
 
     let changes = changes(dir, &base, None);
     assert_eq!(changes["nothing_changed"], false);
     // Production first.
-    assert_eq!(cluster_names(&changes), ["prod-eu", "dev-eu"], "{changes:#}");
+    assert_eq!(
+        cluster_names(&changes),
+        ["prod-eu", "dev-eu"],
+        "{changes:#}"
+    );
     let prod = cluster(&changes, "prod-eu");
     assert_eq!(prod["environment"], "production");
     assert_eq!(objects(prod), [o("modified", "Deployment", "web")]);
@@ -187,7 +196,10 @@ fn a_base_change_shows_on_the_production_overlay_with_its_path() {
         .collect();
     assert_eq!(causes, ["apps/web/base/deployment.yaml"]);
     let path = web["path"].to_string();
-    assert!(path.contains("apps/web/overlays/prod/kustomization.yaml"), "{path}");
+    assert!(
+        path.contains("apps/web/overlays/prod/kustomization.yaml"),
+        "{path}"
+    );
     assert!(path.contains("argocd/web-prod.yaml"), "{path}");
     let diff = web["diff"].as_str().expect("a diff");
     assert!(has_line(diff, '-', "image: web:1.0"), "{diff}");
@@ -217,9 +229,13 @@ fn a_base_change_shows_on_the_production_overlay_with_its_path() {
         .expect("prod-eu's details");
     assert!(table < details, "counts first: {markdown}");
     assert!(markdown.contains("```diff\n"), "{markdown}");
-    assert!(has_line(&markdown.replace("\n  ", "\n"), '+', "image: web:1.1"), "{markdown}");
     assert!(
-        markdown.contains("modified Deployment/web (namespace web) at apps/web/base/deployment.yaml"),
+        has_line(&markdown.replace("\n  ", "\n"), '+', "image: web:1.1"),
+        "{markdown}"
+    );
+    assert!(
+        markdown
+            .contains("modified Deployment/web (namespace web) at apps/web/base/deployment.yaml"),
         "{markdown}"
     );
 
@@ -266,7 +282,11 @@ fn applicationset_elements_added_and_removed_list_their_applications_per_cluster
     );
 
     let changes = changes(dir, &base, None);
-    assert_eq!(cluster_names(&changes), ["prod-us", "dev-eu"], "{changes:#}");
+    assert_eq!(
+        cluster_names(&changes),
+        ["prod-us", "dev-eu"],
+        "{changes:#}"
+    );
     let us = cluster(&changes, "prod-us");
     assert_eq!(
         deliveries(us),
@@ -329,12 +349,18 @@ fn a_cluster_secret_label_makes_a_generator_newly_reach_production() {
         dir,
         &[
             ("argocd/clusters/edge-1.yaml", &secret("staging")),
-            ("apps/canary/deployment.yaml", &deployment("canary", "canary:1.0")),
+            (
+                "apps/canary/deployment.yaml",
+                &deployment("canary", "canary:1.0"),
+            ),
             ("argocd/canary.yaml", appset),
         ],
     );
     let base = commit_all(dir, "edge-1 is a staging cluster");
-    write_tree(dir, &[("argocd/clusters/edge-1.yaml", &secret("production"))]);
+    write_tree(
+        dir,
+        &[("argocd/clusters/edge-1.yaml", &secret("production"))],
+    );
 
     let changes = changes(dir, &base, None);
     let edge = cluster(&changes, "edge-1");
@@ -362,7 +388,10 @@ fn a_cluster_secret_label_makes_a_generator_newly_reach_production() {
         markdown.contains("- added delivery Application canary-edge-1 at argocd/canary.yaml"),
         "{markdown}"
     );
-    assert!(markdown.contains("**newly reaches production**"), "{markdown}");
+    assert!(
+        markdown.contains("**newly reaches production**"),
+        "{markdown}"
+    );
 }
 
 const CHART: &str = "apiVersion: v2\nname: web\nversion: 0.1.0\n";
@@ -417,7 +446,10 @@ fn a_values_file_change_in_a_chart_shows_the_rendered_diff() {
         markdown.contains("| production | prod-eu | +0 −0 ~1 | +0 −0 ~1 |"),
         "{markdown}"
     );
-    assert!(has_line(&markdown.replace("\n  ", "\n"), '+', "image: nginx:1.1"), "{markdown}");
+    assert!(
+        has_line(&markdown.replace("\n  ", "\n"), '+', "image: nginx:1.1"),
+        "{markdown}"
+    );
 }
 
 #[test]
@@ -434,7 +466,10 @@ fn a_change_that_touches_nothing_deployed_says_so_in_one_line() {
                 "argocd/web.yaml",
                 &application("web", "apps/web", "prod-eu", "web"),
             ),
-            ("scratch/notes.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  a: \"1\"\n"),
+            (
+                "scratch/notes.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  a: \"1\"\n",
+            ),
         ],
     );
     let base = commit_all(dir, "web");
@@ -452,13 +487,23 @@ fn a_change_that_touches_nothing_deployed_says_so_in_one_line() {
     assert_eq!(changes["totals"]["objects"]["modified"], 0);
     let markdown = scan(dir, &base, "markdown", None);
     assert!(
-        markdown.contains("### Changes per cluster\n\nThis change modifies nothing any cluster receives.\n"),
+        markdown.contains(
+            "### Changes per cluster\n\nThis change modifies nothing any cluster receives.\n"
+        ),
         "{markdown}"
     );
     // A scan without --base has no change to report.
     let out = envfence()
         .current_dir(dir)
-        .args(["scan", "--quiet", "--fail-on", "never", "--format", "json", "."])
+        .args([
+            "scan",
+            "--quiet",
+            "--fail-on",
+            "never",
+            "--format",
+            "json",
+            ".",
+        ])
         .output()
         .expect("runs");
     assert!(json_report(&out).get("changes").is_none());
@@ -486,7 +531,10 @@ fn a_secret_change_is_diffed_with_its_values_redacted() {
             (".envfence.yaml", CONFIG),
             ("apps/db/secret.yaml", &secret("hunter2-old")),
             ("apps/db/config.yaml", &config("oldpass123")),
-            ("argocd/db.yaml", &application("db", "apps/db", "prod-eu", "db")),
+            (
+                "argocd/db.yaml",
+                &application("db", "apps/db", "prod-eu", "db"),
+            ),
         ],
     );
     let base = commit_all(dir, "db");
@@ -509,7 +557,10 @@ fn a_secret_change_is_diffed_with_its_values_redacted() {
     let prod = cluster(&changes, "prod-eu");
     assert_eq!(
         objects(prod),
-        [o("modified", "ConfigMap", "db"), o("modified", "Secret", "db")]
+        [
+            o("modified", "ConfigMap", "db"),
+            o("modified", "Secret", "db")
+        ]
     );
     let url = prod["objects"][0]["diff"].as_str().expect("a diff");
     assert!(
@@ -521,7 +572,10 @@ fn a_secret_change_is_diffed_with_its_values_redacted() {
         .expect("a diff")
         .to_owned();
     // Redacted on both sides, the changed value says so; the unchanged one shows as unchanged.
-    assert!(has_line(&diff, '+', "password: <redacted, changed>"), "{diff}");
+    assert!(
+        has_line(&diff, '+', "password: <redacted, changed>"),
+        "{diff}"
+    );
     assert!(has_line(&diff, ' ', "user: <redacted>"), "{diff}");
     assert!(has_line(&diff, '-', "password: <redacted>"), "{diff}");
 }
@@ -574,10 +628,7 @@ fn a_thousand_changed_applications_fit_in_one_comment_with_complete_counts() {
         helm: HelmChoice::Off,
         ..ScanOptions::default()
     };
-    let revisions = Revisions {
-        base,
-        head: None,
-    };
+    let revisions = Revisions { base, head: None };
     let report =
         diff_scan(&target, &config, &policies, &options, &revisions, &|_| {}).expect("scans");
     let changes = report.changes.as_ref().expect("changes");
@@ -591,16 +642,70 @@ fn a_thousand_changed_applications_fit_in_one_comment_with_complete_counts() {
     );
     assert!(body.chars().count() < 65_536, "{} characters", body.len());
     // Every cluster's counts, and the total.
-    assert!(body.contains("| production | prod-eu | +0 −0 ~334 | +0 −0 ~334 |"), "{body}");
-    assert!(body.contains("| production | prod-us | +0 −0 ~333 | +0 −0 ~333 |"), "{body}");
-    assert!(body.contains("| dev-eu | +0 −0 ~333 | +0 −0 ~333 |"), "{body}");
-    assert!(body.contains("| | **total** | **+0 −0 ~1000** | **+0 −0 ~1000** |"), "{body}");
+    assert!(
+        body.contains("| production | prod-eu | +0 −0 ~334 | +0 −0 ~334 |"),
+        "{body}"
+    );
+    assert!(
+        body.contains("| production | prod-us | +0 −0 ~333 | +0 −0 ~333 |"),
+        "{body}"
+    );
+    assert!(
+        body.contains("| dev-eu | +0 −0 ~333 | +0 −0 ~333 |"),
+        "{body}"
+    );
+    assert!(
+        body.contains("| | **total** | **+0 −0 ~1000** | **+0 −0 ~1000** |"),
+        "{body}"
+    );
     // The details that did not fit are counted.
     assert!(
-        body.contains("left out to keep this within its size limit; the counts above are complete."),
+        body.contains(
+            "left out to keep this within its size limit; the counts above are complete."
+        ),
         "{body}"
     );
     // Unbounded, the same report is far longer: the limit did the trimming.
     let full = render_comment(&report, &CommentOptions::default());
     assert!(full.len() > 65_536, "{}", full.len());
+}
+
+/// A new deployer of objects another deployer places already: each object is placed once, so
+/// the other deployer has no placement of its own left; it still delivers, and is not removed.
+#[test]
+fn a_second_deployer_of_the_same_objects_is_added_and_the_first_stays() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    git(dir, &["init", "-q"]);
+    write_tree(
+        dir,
+        &[
+            (".envfence.yaml", CONFIG),
+            ("apps/web/deployment.yaml", &deployment("web", "web:1.0")),
+            (
+                "argocd/web-prod.yaml",
+                &application("web-prod", "apps/web", "prod-eu", "web"),
+            ),
+        ],
+    );
+    let base = commit_all(dir, "web");
+    write_tree(
+        dir,
+        &[(
+            "argocd/feature-web.yaml",
+            &application("feature-web", "apps/web", "prod-eu", "web"),
+        )],
+    );
+    let changes = changes(dir, &base, None);
+    let prod = cluster(&changes, "prod-eu");
+    assert_eq!(
+        deliveries(prod),
+        [(
+            "added".to_owned(),
+            "Application".to_owned(),
+            "feature-web".to_owned(),
+            true
+        )],
+        "{changes:#}"
+    );
 }

@@ -303,9 +303,10 @@ mod tests {
                 }
                 Ok(())
             }
-            (Value::Seq(x), Value::Seq(y)) if x.len() == y.len() => {
-                x.iter().zip(y.iter()).try_for_each(|(p, q)| same_tree(p, q))
-            }
+            (Value::Seq(x), Value::Seq(y)) if x.len() == y.len() => x
+                .iter()
+                .zip(y.iter())
+                .try_for_each(|(p, q)| same_tree(p, q)),
             (Value::Map(x), Value::Map(y)) if x.len() == y.len() => {
                 x.iter().zip(y.iter()).try_for_each(|(p, q)| {
                     same_tree(&p.key, &q.key)?;
@@ -338,9 +339,7 @@ mod tests {
                 return Err(format!("emitted text does not parse ({e:?}):\n{text}"));
             }
             match again.docs.as_slice() {
-                [one] => {
-                    same_tree(&doc.root, &one.root).map_err(|e| format!("{e} in:\n{text}"))?
-                }
+                [one] => same_tree(&doc.root, &one.root).map_err(|e| format!("{e} in:\n{text}"))?,
                 [] if doc.root.is_null() => {}
                 _ => return Err(format!("{} documents from:\n{text}", again.docs.len())),
             }
@@ -434,8 +433,7 @@ mod tests {
                     continue;
                 }
                 // `error` marks the suite's invalid inputs.
-                if path.file_name().is_none_or(|n| n != "in.yaml")
-                    || folder.join("error").exists()
+                if path.file_name().is_none_or(|n| n != "in.yaml") || folder.join("error").exists()
                 {
                     continue;
                 }

@@ -219,11 +219,7 @@ fn cluster_details(
             location(&o.location.file, o.location.line)
         );
         if !o.causes.is_empty() {
-            let causes: Vec<String> = o
-                .causes
-                .iter()
-                .map(|l| location(&l.file, l.line))
-                .collect();
+            let causes: Vec<String> = o.causes.iter().map(|l| location(&l.file, l.line)).collect();
             let _ = writeln!(out, "  - changed: {}", causes.join(", "));
         }
         if !o.path.is_empty() {

@@ -175,7 +175,9 @@ pub fn render_comment(report: &ScanReport, options: &CommentOptions) -> String {
     }
     // The change per cluster's diffs go first, then its details (its counts stay), then
     // findings.
-    let with = |detail: super::changes::Detail| assemble(report, &parts, all_new, all_fixed, detail, options).len() <= limit;
+    let with = |detail: super::changes::Detail| {
+        assemble(report, &parts, all_new, all_fixed, detail, options).len() <= limit
+    };
     let entries_only = super::changes::Detail {
         diffs: 0,
         ..all_detail

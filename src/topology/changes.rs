@@ -16,7 +16,7 @@ use crate::documents::yaml::{Node, ScalarKind, Value};
 use crate::documents::{Document, SourceFile};
 use crate::evidence::Evidence;
 use crate::location::Location;
-use crate::topology::{Env, HashMap, Placement, Tier, Topology};
+use crate::topology::{Deployer, Env, HashMap, Placement, Tier, Topology};
 
 /// Lines of one object's diff kept; the rest is cut with a note.
 pub const DIFF_MAX_LINES: usize = 60;
@@ -238,7 +238,7 @@ type DeliveryKey<'a> = (&'a str, &'a str, &'a str);
 /// The placements of one side by object, and its deliveries.
 struct Indexed<'a> {
     objects: HashMap<ObjectKey<'a>, &'a Placement>,
-    deliveries: HashMap<DeliveryKey<'a>, &'a Placement>,
+    deliveries: HashMap<DeliveryKey<'a>, &'a Deployer>,
 }
 
 fn group_of(api_version: Option<&str>) -> &str {
@@ -276,7 +276,15 @@ fn index<'a>(side: Side<'a>) -> Indexed<'a> {
         if let Some(d) = &p.deployer {
             deliveries
                 .entry((cluster.name.as_str(), d.kind.as_str(), d.name.as_str()))
-                .or_insert(p);
+                .or_insert(&**d);
+        }
+    }
+    // Deliveries whose objects another deployer placed first have no placement of their own.
+    for (d, cluster) in &side.topology.delivered {
+        if let Some(cluster) = side.topology.clusters.get(*cluster) {
+            deliveries
+                .entry((cluster.name.as_str(), d.kind.as_str(), d.name.as_str()))
+                .or_insert(&**d);
         }
     }
     Indexed {
@@ -444,7 +452,7 @@ pub fn compute(head: Side<'_>, base: Side<'_>, changed: &HashSet<&str>) -> Chang
         });
     }
     // Deliveries: added and removed ones, and those that carried an object change.
-    let mut deliveries: Vec<(DeliveryKey<'_>, ChangeKind, &Placement)> = Vec::new();
+    let mut deliveries: Vec<(DeliveryKey<'_>, ChangeKind, &Deployer)> = Vec::new();
     for (key, hp) in &h.deliveries {
         if !b.deliveries.contains_key(key) {
             deliveries.push((*key, ChangeKind::Added, *hp));
@@ -457,8 +465,7 @@ pub fn compute(head: Side<'_>, base: Side<'_>, changed: &HashSet<&str>) -> Chang
             deliveries.push((*key, ChangeKind::Removed, *bp));
         }
     }
-    for (key, change, p) in deliveries {
-        let Some(d) = &p.deployer else { continue };
+    for (key, change, d) in deliveries {
         let newly = change != ChangeKind::Removed
             && production(head, key.0)
             && (change == ChangeKind::Added || !production(base, key.0));
@@ -596,7 +603,11 @@ fn redact_secret(root: &Node, other: &Node, mark: bool) -> Node {
         return root;
     };
     for e in entries.iter_mut() {
-        let Some(field) = e.key.as_str().filter(|k| matches!(*k, "data" | "stringData")) else {
+        let Some(field) = e
+            .key
+            .as_str()
+            .filter(|k| matches!(*k, "data" | "stringData"))
+        else {
             continue;
         };
         let theirs = other.get(field);
