@@ -357,7 +357,7 @@ pub fn compute(head: Side<'_>, base: Side<'_>, changed: &HashSet<&str>) -> Chang
                 *key,
                 Found {
                     change: ChangeKind::Added,
-                    placement: *hp,
+                    placement: hp,
                     side: head,
                     diff: None,
                 },
@@ -377,7 +377,7 @@ pub fn compute(head: Side<'_>, base: Side<'_>, changed: &HashSet<&str>) -> Chang
                         *key,
                         Found {
                             change: ChangeKind::Modified,
-                            placement: *hp,
+                            placement: hp,
                             side: head,
                             diff: hd.zip(bd).map(|(x, y)| (y, x)),
                         },
@@ -392,7 +392,7 @@ pub fn compute(head: Side<'_>, base: Side<'_>, changed: &HashSet<&str>) -> Chang
                 *key,
                 Found {
                     change: ChangeKind::Removed,
-                    placement: *bp,
+                    placement: bp,
                     side: base,
                     diff: None,
                 },
