@@ -212,6 +212,8 @@ pub struct ScanReport {
     pub topology: Topology,
     /// Set by a diff-aware scan: what the findings' statuses were measured against.
     pub comparison: Option<Comparison>,
+    /// Set by a diff-aware scan: what the change does to each cluster.
+    pub changes: Option<topology::changes::Changes>,
 }
 
 /// The two sides of a diff-aware scan (`--base REV [--head REV]`).
@@ -556,6 +558,7 @@ fn scan_in_pool(
         summary,
         topology,
         comparison: None,
+        changes: None,
     })
 }
 
@@ -983,6 +986,13 @@ fn diff_scan_in_pool(
         };
     let head_judged = head_findings?;
     let (base, base_judged, base_renders, base_topology) = base_side?;
+    // No judgement of its own: the base has the head's blobs, so no cluster receives anything
+    // new. Otherwise the base has its own topology, or it shares the head's and only its files
+    // differ.
+    let changes = match &base_judged {
+        None => topology::changes::Changes::default(),
+        Some(_) => changes_between(&head, &base, &topology, base_topology.as_ref()),
+    };
     let base_judged = base_judged.unwrap_or_else(|| head_judged.clone());
     let mut cuts = head_judged.cuts;
     cuts.extend(head_renders.cuts.iter().cloned());
@@ -1040,7 +1050,41 @@ fn diff_scan_in_pool(
         summary,
         topology,
         comparison: Some(comparison),
+        changes: Some(changes),
     })
+}
+
+/// The change per cluster from the base to the head: files whose blob differs (or that one
+/// side lacks) are what changed; a base without a topology of its own is placed by the head's.
+fn changes_between(
+    head: &IndexedSide,
+    base: &IndexedSide,
+    head_topology: &Topology,
+    base_topology: Option<&Topology>,
+) -> topology::changes::Changes {
+    let mut changed: std::collections::HashSet<&str> = head
+        .blobs
+        .iter()
+        .filter(|(path, blob)| base.blobs.get(*path) != Some(*blob))
+        .map(|(path, _)| &**path)
+        .collect();
+    changed.extend(
+        base.blobs
+            .keys()
+            .filter(|path| !head.blobs.contains_key(*path))
+            .map(|path| &**path),
+    );
+    topology::changes::compute(
+        topology::changes::Side {
+            topology: head_topology,
+            files: &head.workspace.files,
+        },
+        topology::changes::Side {
+            topology: base_topology.unwrap_or(head_topology),
+            files: &base.workspace.files,
+        },
+        &changed,
+    )
 }
 
 /// Whether the base has the head's files with the same blobs: every base file was taken

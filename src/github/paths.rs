@@ -32,4 +32,25 @@ pub fn prefix_paths(report: &mut ScanReport, prefix: &str) {
             *file = join(file);
         }
     }
+    // The change per cluster links its objects, deployers, paths and causes the same way.
+    for cluster in report
+        .changes
+        .iter_mut()
+        .flat_map(|c| c.clusters.iter_mut())
+    {
+        for d in &mut cluster.deliveries {
+            d.location.file = join(&d.location.file);
+        }
+        for o in &mut cluster.objects {
+            o.location.file = join(&o.location.file);
+            for at in o
+                .path
+                .iter_mut()
+                .map(|e| &mut e.location)
+                .chain(&mut o.causes)
+            {
+                at.file = join(&at.file);
+            }
+        }
+    }
 }

@@ -96,6 +96,8 @@ details[open]{background:#fcfcfd}summary{cursor:pointer}
 .error{background:#cf222e}.warning{background:#9a6700}.info{background:#0969da}
 .env-production{color:#cf222e;font-weight:600}.env-non-production{color:#1a7f37}.env-unknown{color:#57606a}
 .muted{color:#57606a}ol.evidence{margin:.3em 0 .3em 1.2em;padding:0}
+pre.diff{font:13px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f6f8fa;padding:6px;overflow-x:auto;margin:.3em 0}
+pre.diff .add{color:#1a7f37}pre.diff .del{color:#cf222e}
 svg{max-width:100%;height:auto;border:1px solid #d0d7de;border-radius:6px;background:#fff}
 ";
 
@@ -267,10 +269,164 @@ fn summary_section(out: &mut String, report: &ScanReport, options: &HtmlOptions)
     out.push_str("</header>\n");
 }
 
-/// The change per cluster of a diff-aware scan (`ScanReport.changes`): rendered by the
-/// engineer who adds that section; until then it renders nothing.
-pub fn changes_section(_report: &ScanReport, _options: &HtmlOptions) -> String {
-    String::new()
+/// The change per cluster of a diff-aware scan (`ScanReport.changes`; nothing without
+/// `--base`): counts per cluster, production first, the deployers that newly reach
+/// production, then each cluster folded with its deliveries, objects, the path each took, the
+/// changed files that caused it and the rendered diffs.
+pub fn changes_section(report: &ScanReport, options: &HtmlOptions) -> String {
+    use crate::topology::changes::{Counts, NOTHING_CHANGED};
+    let Some(changes) = &report.changes else {
+        return String::new();
+    };
+    let mut out = String::from("<section id=\"changes\">\n<h2>Changes per cluster</h2>\n");
+    if changes.is_empty() {
+        let _ = writeln!(out, "<p>{}</p>\n</section>", escape_html(NOTHING_CHANGED));
+        return out;
+    }
+    let counts = |c: Counts| {
+        format!(
+            "<td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>",
+            c.added, c.removed, c.modified
+        )
+    };
+    out.push_str(
+        "<table>\n<tr><th rowspan=\"2\">tier</th><th rowspan=\"2\">cluster</th>\
+         <th colspan=\"3\">deliveries</th><th colspan=\"3\">objects</th></tr>\n\
+         <tr><th>added</th><th>removed</th><th>modified</th>\
+         <th>added</th><th>removed</th><th>modified</th></tr>\n",
+    );
+    for c in &changes.clusters {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td><strong>{}</strong> <span class=\"{}\">{}</span></td>{}{}</tr>",
+            escape_html(c.group()),
+            escape_html(&c.cluster),
+            env_class(c.environment),
+            c.environment.as_str(),
+            counts(c.delivery_counts()),
+            counts(c.object_counts())
+        );
+    }
+    let (deliveries, objects) = changes.totals();
+    let _ = writeln!(
+        out,
+        "<tr><td></td><td><strong>total</strong></td>{}{}</tr>\n</table>",
+        counts(deliveries),
+        counts(objects)
+    );
+    let highlighted: Vec<_> = changes.newly_production().collect();
+    if !highlighted.is_empty() {
+        let _ = writeln!(
+            out,
+            "<div class=\"incomplete\"><strong>{} newly reach{} a production cluster:</strong>\n<ul>",
+            plural(highlighted.len(), "deployer", "deployers"),
+            if highlighted.len() == 1 { "es" } else { "" }
+        );
+        for (c, d) in &highlighted {
+            let _ = writeln!(
+                out,
+                "<li>{} {} → <strong>{}</strong> ({})</li>",
+                escape_html(&d.kind),
+                escape_html(&d.name),
+                escape_html(&c.cluster),
+                location(&d.location.file, d.location.line, options)
+            );
+        }
+        out.push_str("</ul></div>\n");
+    }
+    for c in &changes.clusters {
+        let _ = writeln!(
+            out,
+            "<details><summary><strong>{}</strong> ({}): {}, {}</summary>\n<ul>",
+            escape_html(&c.cluster),
+            escape_html(c.group()),
+            plural(c.deliveries.len(), "delivery", "deliveries"),
+            plural(c.objects.len(), "object", "objects")
+        );
+        for d in &c.deliveries {
+            let _ = writeln!(
+                out,
+                "<li>{} delivery {} {} at {}{}</li>",
+                d.change.as_str(),
+                escape_html(&d.kind),
+                escape_html(&d.name),
+                location(&d.location.file, d.location.line, options),
+                if d.newly_reaches_production {
+                    " <strong class=\"env-production\">newly reaches production</strong>"
+                } else {
+                    ""
+                }
+            );
+        }
+        for o in &c.objects {
+            let name = super::changes::object_name(o);
+            let via = o
+                .deployer
+                .as_ref()
+                .map(|(kind, name)| format!(" via {} {}", escape_html(kind), escape_html(name)))
+                .unwrap_or_default();
+            let _ = write!(
+                out,
+                "<li>{} {} at {}{via}",
+                o.change.as_str(),
+                escape_html(&name),
+                location(&o.location.file, o.location.line, options)
+            );
+            if !o.causes.is_empty() {
+                let causes: Vec<String> = o
+                    .causes
+                    .iter()
+                    .map(|l| location(&l.file, l.line, options))
+                    .collect();
+                let _ = write!(out, "<br>changed: {}", causes.join(", "));
+            }
+            if !o.path.is_empty() {
+                let hops: Vec<String> = o
+                    .path
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{} {}",
+                            location(&e.location.file, e.location.line, options),
+                            escape_html(&e.note())
+                        )
+                    })
+                    .collect();
+                let _ = write!(
+                    out,
+                    "<br><span class=\"muted\">path: {}</span>",
+                    hops.join(" → ")
+                );
+            }
+            if let Some(diff) = &o.diff {
+                // Line by line: the sanitizer writes a line break as `\n`.
+                out.push_str("<pre class=\"diff\">");
+                for line in diff.text.lines() {
+                    let class = match line.chars().next() {
+                        Some('+') if !line.starts_with("+++") => " class=\"add\"",
+                        Some('-') if !line.starts_with("---") => " class=\"del\"",
+                        _ => "",
+                    };
+                    let _ = writeln!(out, "<span{class}>{}</span>", escape_html(line));
+                }
+                if diff.lines_cut > 0 {
+                    let _ = writeln!(out, "… {} more lines", diff.lines_cut);
+                }
+                out.push_str("</pre>");
+            }
+            out.push_str("</li>\n");
+        }
+        out.push_str("</ul>\n</details>\n");
+    }
+    if changes.diffs_left_out > 0 {
+        let _ = writeln!(
+            out,
+            "<p class=\"muted\">{} left out: the report's budget for diffs is spent.</p>",
+            plural(changes.diffs_left_out, "diff", "diffs")
+        );
+    }
+    out.push_str("</section>\n");
+    out
 }
 
 fn severity_badge(severity: Severity) -> String {
@@ -815,6 +971,7 @@ mod tests {
         assert!(page.contains("envfence: nothing was checked"), "{page}");
         assert!(!page.contains("<script"));
         assert!(!page.contains("src="));
+        // Without `--base` there is no change to show.
         assert!(changes_section(&report, &HtmlOptions::default()).is_empty());
     }
 }

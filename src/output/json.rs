@@ -23,6 +23,188 @@ pub struct JsonReport {
     pub incomplete: Vec<JsonBudgetCut>,
     pub findings: Vec<JsonFinding>,
     pub summary: JsonSummary,
+    /// Only in a diff-aware scan (`--base`): what the change does to each cluster (added
+    /// within version 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<JsonChanges>,
+}
+
+/// The change per cluster of a diff-aware scan.
+#[derive(Serialize)]
+pub struct JsonChanges {
+    /// True when no cluster receives anything different; `clusters` is then empty.
+    pub nothing_changed: bool,
+    /// Over every cluster.
+    pub totals: JsonChangeCounts,
+    /// Modified objects listed without a diff because the report's budget for diffs was spent.
+    pub diffs_left_out: usize,
+    /// Production first, then staging, development, testing, internal, non-production
+    /// without a tier, unknown; by name within a tier.
+    pub clusters: Vec<JsonClusterChanges>,
+}
+
+#[derive(Serialize)]
+pub struct JsonChangeCounts {
+    pub deliveries: JsonCounts,
+    pub objects: JsonCounts,
+}
+
+#[derive(Serialize)]
+pub struct JsonCounts {
+    pub added: usize,
+    pub removed: usize,
+    pub modified: usize,
+}
+
+impl From<crate::topology::changes::Counts> for JsonCounts {
+    fn from(c: crate::topology::changes::Counts) -> Self {
+        JsonCounts {
+            added: c.added,
+            removed: c.removed,
+            modified: c.modified,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct JsonClusterChanges {
+    pub cluster: String,
+    pub environment: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<&'static str>,
+    pub counts: JsonChangeCounts,
+    pub deliveries: Vec<JsonDeliveryChange>,
+    pub objects: Vec<JsonObjectChange>,
+}
+
+/// A deployer as it delivers to one cluster.
+#[derive(Serialize)]
+pub struct JsonDeliveryChange {
+    /// `added`, `removed` or `modified` (an object it sends changed).
+    pub change: &'static str,
+    pub kind: String,
+    pub name: String,
+    pub file: String,
+    pub line: u32,
+    /// It reaches this production cluster and did not before.
+    pub newly_reaches_production: bool,
+    /// Object changes on this cluster that came through it.
+    pub objects: usize,
+}
+
+#[derive(Serialize)]
+pub struct JsonDeployerRef {
+    pub kind: String,
+    pub name: String,
+}
+
+#[derive(Serialize)]
+pub struct JsonLocation {
+    pub file: String,
+    pub line: u32,
+}
+
+/// An object a cluster receives differently.
+#[derive(Serialize)]
+pub struct JsonObjectChange {
+    pub change: &'static str,
+    pub api_version: Option<String>,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub file: String,
+    pub line: u32,
+    pub deployer: Option<JsonDeployerRef>,
+    /// The evidence chain from the cluster down to the object.
+    pub path: Vec<JsonEvidence>,
+    /// The changed files the path or the object's sources go through.
+    pub causes: Vec<JsonLocation>,
+    /// A unified diff of the object as the cluster receives it (modified objects), Secret
+    /// values redacted, at most 60 lines and 4 KiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// Lines of the diff cut by that limit.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub diff_lines_cut: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn json_evidence(e: &crate::evidence::Evidence) -> JsonEvidence {
+    JsonEvidence {
+        file: e.location.file.to_string(),
+        line: e.location.line,
+        note: e.note(),
+    }
+}
+
+/// The `changes` section of a diff-aware report.
+pub fn changes(changes: &crate::topology::changes::Changes) -> JsonChanges {
+    let (deliveries, objects) = changes.totals();
+    JsonChanges {
+        nothing_changed: changes.is_empty(),
+        totals: JsonChangeCounts {
+            deliveries: deliveries.into(),
+            objects: objects.into(),
+        },
+        diffs_left_out: changes.diffs_left_out,
+        clusters: changes
+            .clusters
+            .iter()
+            .map(|c| JsonClusterChanges {
+                cluster: c.cluster.clone(),
+                environment: c.environment.as_str(),
+                tier: c.tier.map(|t| t.as_str()),
+                counts: JsonChangeCounts {
+                    deliveries: c.delivery_counts().into(),
+                    objects: c.object_counts().into(),
+                },
+                deliveries: c
+                    .deliveries
+                    .iter()
+                    .map(|d| JsonDeliveryChange {
+                        change: d.change.as_str(),
+                        kind: d.kind.clone(),
+                        name: d.name.clone(),
+                        file: d.location.file.to_string(),
+                        line: d.location.line,
+                        newly_reaches_production: d.newly_reaches_production,
+                        objects: d.objects,
+                    })
+                    .collect(),
+                objects: c
+                    .objects
+                    .iter()
+                    .map(|o| JsonObjectChange {
+                        change: o.change.as_str(),
+                        api_version: o.api_version.clone(),
+                        kind: o.kind.clone(),
+                        namespace: o.namespace.clone(),
+                        name: o.name.clone(),
+                        file: o.location.file.to_string(),
+                        line: o.location.line,
+                        deployer: o.deployer.as_ref().map(|(kind, name)| JsonDeployerRef {
+                            kind: kind.clone(),
+                            name: name.clone(),
+                        }),
+                        path: o.path.iter().map(json_evidence).collect(),
+                        causes: o
+                            .causes
+                            .iter()
+                            .map(|l| JsonLocation {
+                                file: l.file.to_string(),
+                                line: l.line,
+                            })
+                            .collect(),
+                        diff: o.diff.as_ref().map(|d| d.text.clone()),
+                        diff_lines_cut: o.diff.as_ref().map_or(0, |d| d.lines_cut),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
 }
 
 #[derive(Serialize)]
@@ -299,6 +481,7 @@ pub fn to_report(report: &ScanReport) -> JsonReport {
                 unchanged_files: c.unchanged_files,
             }),
         },
+        changes: report.changes.as_ref().map(changes),
     }
 }
 

@@ -171,14 +171,56 @@ impl<'r> Parts<'r> {
 pub fn render_comment(report: &ScanReport, options: &CommentOptions) -> String {
     let parts = Parts::of(report);
     let (all_new, all_fixed) = (parts.new.len(), parts.fixed.len());
-    let body = assemble(report, &parts, all_new, all_fixed, options);
+    let all_detail = report
+        .changes
+        .as_ref()
+        .map(super::changes::Detail::all)
+        .unwrap_or(super::changes::Detail {
+            entries: 0,
+            diffs: 0,
+        });
+    let body = assemble(report, &parts, all_new, all_fixed, all_detail, options);
     let Some(limit) = options.max_len else {
         return body;
     };
     if body.len() <= limit {
         return body;
     }
-    let fits = |new: usize, fixed: usize| assemble(report, &parts, new, fixed, options);
+    // The change per cluster's diffs go first, then its details (its counts stay), then
+    // findings.
+    let with = |detail: super::changes::Detail| {
+        assemble(report, &parts, all_new, all_fixed, detail, options).len() <= limit
+    };
+    let entries_only = super::changes::Detail {
+        diffs: 0,
+        ..all_detail
+    };
+    let detail = if with(entries_only) {
+        super::changes::Detail {
+            diffs: largest_fitting(all_detail.diffs, |k| {
+                with(super::changes::Detail {
+                    diffs: k,
+                    ..all_detail
+                })
+            }),
+            ..all_detail
+        }
+    } else {
+        super::changes::Detail {
+            entries: largest_fitting(all_detail.entries, |k| {
+                with(super::changes::Detail {
+                    entries: k,
+                    diffs: 0,
+                })
+            }),
+            diffs: 0,
+        }
+    };
+    let body = assemble(report, &parts, all_new, all_fixed, detail, options);
+    if body.len() <= limit {
+        return body;
+    }
+    let fits = |new: usize, fixed: usize| assemble(report, &parts, new, fixed, detail, options);
     // The body grows with each finding shown: search for the most that fit.
     let (shown_new, shown_fixed) = if fits(0, all_fixed).len() <= limit {
         let k = largest_fitting(all_new, |k| fits(k, all_fixed).len() <= limit);
@@ -226,6 +268,9 @@ pub fn render_minimal(report: &ScanReport, options: &CommentOptions) -> String {
             None => "Run `envfence scan` for the full report.".to_owned(),
         }
     );
+    if let Some(changes) = &report.changes {
+        let _ = writeln!(out, "\n{}", super::changes::totals_line(changes));
+    }
     out.push_str(&report_line(options));
     out
 }
@@ -431,12 +476,17 @@ fn assemble(
     parts: &Parts,
     shown_new: usize,
     shown_fixed: usize,
+    detail: super::changes::Detail,
     options: &CommentOptions,
 ) -> String {
     let new = &parts.new[..shown_new.min(parts.new.len())];
     let fixed = &parts.fixed[..shown_fixed.min(parts.fixed.len())];
     let mut out = String::new();
     headline(&mut out, report, parts, options.resolved);
+    if let Some(changes) = &report.changes {
+        let at = |file: &str, line: u32| location(file, line, options);
+        out.push_str(&super::changes::markdown(changes, detail, &at));
+    }
     if !new.is_empty() {
         let grouped = parts.new.len() > GROUP_ABOVE;
         if grouped {
@@ -655,6 +705,7 @@ mod tests {
             summary,
             topology: crate::topology::Topology::default(),
             comparison: None,
+            changes: None,
         }
     }
 

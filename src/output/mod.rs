@@ -1,5 +1,6 @@
 //! Renderers. Each one only reads a [`ScanReport`]; none of them changes a finding.
 
+pub mod changes;
 pub mod github;
 pub mod html;
 pub mod json;

@@ -53,6 +53,12 @@ pub fn render(report: &ScanReport) -> String {
         out.push('\n');
     }
     render_groups(&mut out, &grouped);
+    if let Some(changes) = &report.changes {
+        out.push_str(&super::changes::text(changes, &|t: &str| {
+            clean(t).into_owned()
+        }));
+        out.push('\n');
+    }
     render_summary(&mut out, report);
     out
 }

@@ -11,6 +11,7 @@
 
 pub mod advice;
 pub mod build;
+pub mod changes;
 pub mod classify;
 pub mod coverage;
 pub mod evidence;
@@ -287,6 +288,10 @@ pub struct Topology {
     pub changed_from: usize,
     pub changed: Vec<crate::documents::SourceFile>,
     pub changed_origins: Vec<DocRef>,
+    /// Every delivery's deployer and cluster, also those whose objects other deployers
+    /// placed first (an object is placed once per cluster): what a diff-aware scan compares
+    /// deliveries by ([`changes`]).
+    pub delivered: Vec<(Arc<Deployer>, usize)>,
 }
 
 impl Topology {

@@ -161,6 +161,7 @@ pub(crate) fn build_with_families(
         changed_from: files.len(),
         changed: Vec::new(),
         changed_origins: index.changed_origins().to_vec(),
+        delivered: done.delivered,
     };
     topology.manifests += topology.rendered_objects();
     for p in &mut topology.placements {

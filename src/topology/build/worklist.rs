@@ -20,8 +20,8 @@ use crate::topology::family::{self, Family, Job, RunContext};
 use crate::topology::index::{DocRef, RepoIndex};
 use crate::topology::inventory::clusters::Inventory;
 use crate::topology::{
-    Delivery, Env, EvidenceChain, HashMap, HashSet, PlacedObject, Placement, Purpose, Signal,
-    SignalLevel, Unresolved,
+    Delivery, Deployer, Env, EvidenceChain, HashMap, HashSet, PlacedObject, Placement, Purpose,
+    Signal, SignalLevel, Unresolved,
 };
 use crate::walk::Skipped;
 
@@ -59,6 +59,9 @@ pub struct Worklist<'a> {
     /// Deployer documents placed as objects whose placement then became their opaque one on
     /// the same cluster: they were placed all the same, and coverage counts them.
     pub(super) stood_for: Vec<DocRef>,
+    /// Every delivery's deployer and cluster, whether or not it placed anything of its own
+    /// (an object another deployer placed first is placed once): [`Topology::delivered`].
+    pub(super) delivered: Vec<(Arc<Deployer>, usize)>,
     /// The class of every object on a non-production cluster, by cluster.
     pub(super) cluster_decides: HashMap<usize, (Env, Arc<str>, Option<SignalLevel>)>,
     /// The placed objects' own hops, shared by the placements of one object.
@@ -126,6 +129,8 @@ pub(super) struct Finished {
     pub rendered_values: HashMap<usize, Vec<(Location, Arc<helm_values::ValueSources>)>>,
     /// See [`Worklist::stood_for`].
     pub stood_for: Vec<DocRef>,
+    /// See [`Worklist::delivered`].
+    pub delivered: Vec<(Arc<Deployer>, usize)>,
 }
 
 impl<'a> Worklist<'a> {
@@ -168,6 +173,7 @@ impl<'a> Worklist<'a> {
             ran: HashSet::default(),
             reached_deployers: HashSet::default(),
             stood_for: Vec::new(),
+            delivered: Vec::new(),
             cluster_decides: HashMap::default(),
             object_hops: ObjectHops::default(),
             undecided: Vec::with_capacity(expected_placements),
@@ -296,6 +302,7 @@ impl<'a> Worklist<'a> {
             ran,
             reached_deployers,
             stood_for,
+            delivered,
             ..
         } = self;
         crate::background::drop_in_background((
@@ -312,6 +319,7 @@ impl<'a> Worklist<'a> {
             requests,
             rendered_values,
             stood_for,
+            delivered,
         }
     }
 
@@ -465,6 +473,8 @@ impl<'a> Worklist<'a> {
         let shared_chain: Arc<[Evidence]> = Arc::from(delivery.chain.as_slice());
         let deployer_class_of_delivery = deployer_class(&delivery.signals);
         let deployer = Arc::new(delivery.deployer.clone());
+        self.delivered
+            .push((Arc::clone(&deployer), delivery.cluster));
         let undecided_reason: Arc<str> = Arc::from("");
         for item in items {
             let doc_ref = match &item.source {

@@ -102,6 +102,15 @@ impl ValueSources {
         ValueSources { sources }
     }
 
+    /// The repository files of values the render read, the chart's `values.yaml` first
+    /// (what a change to the render's inputs goes through).
+    pub fn files(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.sources.iter().filter_map(|s| match s {
+            Source::File(path) => Some(path),
+            _ => None,
+        })
+    }
+
     /// The line that sets `wanted`, searching the source helm applies last first.
     pub fn origin(
         &self,
