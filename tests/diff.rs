@@ -983,7 +983,7 @@ fn many_placements_are_judged_with_each_sides_own_changed_files() {
              data:\n  DATABASE_URL: postgres://db.{stage}.example.com/app-{i}\n"
         )
     };
-    let stage = |i: usize| if i % 3 == 0 { "prod" } else { "dev" };
+    let stage = |i: usize| if i.is_multiple_of(3) { "prod" } else { "dev" };
     let mut files = vec![(".envfence.yaml".to_owned(), CONFIG.to_owned())];
     for i in 0..300 {
         files.push((

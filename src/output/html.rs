@@ -943,6 +943,7 @@ mod tests {
             summary,
             topology: Topology::default(),
             comparison: None,
+            changes: None,
         };
         let page = render(&report, &HtmlOptions::default());
         let cut = page
@@ -964,6 +965,7 @@ mod tests {
             summary: crate::scan::Summary::default(),
             topology: Topology::default(),
             comparison: None,
+            changes: None,
         };
         let page = render(&report, &HtmlOptions::default());
         assert!(page.starts_with("<!DOCTYPE html>"));
