@@ -46,26 +46,13 @@ pub fn escape_html(text: &str) -> String {
     out
 }
 
-/// A path percent-encoded for a URL: `/` and unreserved characters stay.
-fn url_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
 /// `file:line`, a link to the line at the head commit when there is one.
 fn location(file: &str, line: u32, options: &HtmlOptions) -> String {
     match options.blob_url {
         Some(blob) => format!(
             "<a href=\"{}/{}#L{line}\"><code>{}:{line}</code></a>",
             escape_html(blob),
-            url_path(file),
+            super::url_path(file),
             escape_html(file)
         ),
         None => format!("<code>{}:{line}</code>", escape_html(file)),

@@ -95,26 +95,13 @@ fn report_line(options: &CommentOptions) -> String {
 /// findings themselves are behind `<details>`.
 pub const GROUP_ABOVE: usize = 10;
 
-/// A path percent-encoded for a URL: `/` and unreserved characters stay.
-fn url_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
 /// `file:line` for Markdown: a link to the line at the head commit when there is one.
 fn location(file: &str, line: u32, options: &CommentOptions) -> String {
     match options.blob_url {
         Some(blob) => format!(
             "[{}:{line}]({blob}/{}#L{line})",
             escape(file),
-            url_path(file)
+            super::url_path(file)
         ),
         None => format!("{}:{line}", escape(file)),
     }
@@ -125,7 +112,7 @@ fn html_location(file: &str, line: u32, options: &CommentOptions) -> String {
     match options.blob_url {
         Some(blob) => format!(
             "<a href=\"{blob}/{}#L{line}\">{}:{line}</a>",
-            url_path(file),
+            super::url_path(file),
             escape(file)
         ),
         None => format!("{}:{line}", escape(file)),

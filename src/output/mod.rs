@@ -85,3 +85,16 @@ pub fn render(report: &ScanReport, format: Format, policies: &crate::rules::Poli
         Format::Html => html::render(report, &html::HtmlOptions::default()),
     }
 }
+
+/// A path percent-encoded for a URL: `/` and unreserved characters stay.
+pub(crate) fn url_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = std::fmt::Write::write_fmt(&mut out, format_args!("%{b:02X}"));
+        }
+    }
+    out
+}
