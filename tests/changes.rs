@@ -807,3 +807,44 @@ fn a_second_deployer_of_the_same_objects_is_added_and_the_first_stays() {
         "{changes:#}"
     );
 }
+
+/// A huge object rewritten line by line: its diff is bounded in time (a coarser diff past
+/// 100 ms), so the scan finishes and still lists the object as modified.
+#[test]
+fn a_huge_rewritten_object_is_diffed_within_its_time() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    git(dir, &["init", "-q"]);
+    let config_map = |value: &str| {
+        let mut text = String::from(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\n  namespace: big\ndata:\n",
+        );
+        for i in 0..30_000 {
+            text.push_str(&format!("  key-{i}: {value}-{i}\n"));
+        }
+        text
+    };
+    write_tree(
+        dir,
+        &[
+            (".envfence.yaml", CONFIG),
+            ("clusters/dev-eu/big/configmap.yaml", &config_map("old")),
+        ],
+    );
+    let base = commit_all(dir, "big");
+    write_tree(
+        dir,
+        &[("clusters/dev-eu/big/configmap.yaml", &config_map("new"))],
+    );
+    let started = std::time::Instant::now();
+    let changes = changes(dir, &base, None);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let dev = cluster(&changes, "dev-eu");
+    assert_eq!(objects(dev), [o("modified", "ConfigMap", "big")]);
+    let diff = dev["objects"][0]["diff"].as_str().expect("a diff");
+    assert!(diff.lines().count() <= 61, "{diff}");
+}

@@ -125,8 +125,6 @@ fn project_hop(p: &Placement) -> Option<(Location, &Evidence)> {
 fn project_in(ctx: &RuleContext<'_>, file: &str, name: &str) -> Option<AppProject> {
     ctx.files
         .iter()
-        .take(ctx.topology.rendered_from)
-        .chain(ctx.files.iter().skip(ctx.topology.rendered_from))
         .filter(|f| &*f.path == file)
         .flat_map(|f| f.documents.iter())
         .filter(|d| d.id.name.as_deref() == Some(name))

@@ -25,6 +25,11 @@ pub const DIFF_MAX_BYTES: usize = 4 * 1024;
 /// Bytes of diffs one report keeps; objects past it are listed without their diff.
 pub const REPORT_DIFF_BYTES: usize = 256 * 1024;
 
+/// Time one object's line diff may take before a coarser diff is taken.
+const DIFF_TIME: std::time::Duration = std::time::Duration::from_millis(100);
+/// Time a report's diffs may take in all; objects past it are listed without their diff.
+const REPORT_DIFF_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What replaces the value of a Secret's `data`/`stringData` key in a diff.
 pub const SECRET_PLACEHOLDER: &str = "<redacted>";
 /// The placeholder of a Secret value that differs between the sides.
@@ -196,7 +201,7 @@ pub struct Changes {
     /// testing, internal, non-production without a tier, unknown), then by name.
     pub clusters: Vec<ClusterChanges>,
     /// Modified objects listed without their diff because the report's budget
-    /// ([`REPORT_DIFF_BYTES`]) was spent.
+    /// ([`REPORT_DIFF_BYTES`], [`REPORT_DIFF_TIME`]) was spent.
     pub diffs_left_out: usize,
 }
 
@@ -411,6 +416,7 @@ pub fn compute(head: Side<'_>, base: Side<'_>, changed: &HashSet<&str>) -> Chang
     found.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.change.cmp(&b.1.change)));
     let mut clusters: BTreeMap<&str, ClusterChanges> = BTreeMap::new();
     let mut budget = REPORT_DIFF_BYTES;
+    let started = std::time::Instant::now();
     let mut diffs_left_out = 0;
     let mut through: HashMap<DeliveryKey<'_>, usize> = HashMap::default();
     for (key, f) in &found {
@@ -418,7 +424,7 @@ pub fn compute(head: Side<'_>, base: Side<'_>, changed: &HashSet<&str>) -> Chang
         let p = f.placement;
         let doc = document(f.side, p);
         let diff = match f.diff {
-            Some((old, new)) if budget > 0 => {
+            Some((old, new)) if budget > 0 && started.elapsed() < REPORT_DIFF_TIME => {
                 let d = rendered_diff(old, new);
                 budget = budget.saturating_sub(d.text.len());
                 // Content that differs only where YAML text does not (a quoted number).
@@ -554,7 +560,11 @@ fn rendered_diff(old: &Document, new: &Document) -> RenderedDiff {
         (old.root.clone(), new.root.clone())
     };
     let (a, b) = (emit(&old_root), emit(&new_root));
-    let diff = similar::TextDiff::from_lines(&a, &b);
+    // Myers' diff grows with the product of size and difference: past its time a coarser
+    // (still correct) diff is taken, so that a huge rewritten object cannot stall the scan.
+    let diff = similar::TextDiff::configure()
+        .timeout(DIFF_TIME)
+        .diff_lines(&a, &b);
     let text = diff
         .unified_diff()
         .context_radius(3)
