@@ -2,6 +2,7 @@
 //! kind, name, namespace), its labels and annotations, its parsed tree, the comments on its
 //! lines, and a way to find the exact line of any field.
 
+mod block_subset;
 pub mod comments;
 pub mod emit;
 pub mod guard;

@@ -63,6 +63,15 @@ impl Span {
         }
     }
 
+    /// The span from `start` to the end of `last` (a collection ends where its last child
+    /// does).
+    pub(super) fn through(start: Pos, last: Span) -> Self {
+        Span {
+            start,
+            end: last.end,
+        }
+    }
+
     fn from_marks(start: Mark, end: Mark) -> Self {
         Span::new(pos(start), pos(end))
     }
@@ -286,7 +295,7 @@ fn is_null_text(text: &str) -> bool {
 }
 
 /// One document of a YAML stream.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct YamlDoc {
     /// Line of the `---` marker, or of the first node for an implicit start.
     pub start_line: u32,
@@ -303,7 +312,7 @@ pub struct YamlError {
 }
 
 /// The documents of a YAML stream, and the error that ended it early, if any.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct YamlStream {
     pub docs: Vec<YamlDoc>,
     pub error: Option<YamlError>,
@@ -373,6 +382,22 @@ fn error_at(mark: Option<Mark>, message: String) -> YamlError {
 /// - if that panics too, the panic goes on to the caller: `documents::load` turns it into
 ///   the file's "the YAML reader failed" problem.
 pub fn parse_stream(text: &str) -> YamlStream {
+    // Most manifests are plain block YAML, which a line reader reads several times faster
+    // than libyaml, to the same tree; anything else goes to libyaml.
+    if let Some(stream) = super::block_subset::read(text) {
+        return stream;
+    }
+    read_with_libyaml_etc(text)
+}
+
+/// The block-subset reader alone (`None`: not within the subset), for the tests that hold
+/// it to libyaml.
+pub fn read_block_subset(text: &str) -> Option<YamlStream> {
+    super::block_subset::read(text)
+}
+
+/// [`parse_stream`] without the block-subset shortcut: libyaml, and saphyr where it panics.
+pub fn read_with_libyaml_etc(text: &str) -> YamlStream {
     read_with_fallback(text, read_with_libyaml, read_with_saphyr)
 }
 
