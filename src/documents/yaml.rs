@@ -177,7 +177,12 @@ impl Node {
         // of every mapping the topology and rules visit.
         let is_key = |e: &&Entry| match &e.key.value {
             Value::Scalar(text) => {
-                text.as_str() == key
+                // Length and first byte before the whole text: most keys differ there, and a
+                // call to compare bytes costs more than the comparison.
+                let text = text.as_str();
+                text.len() == key.len()
+                    && text.as_bytes().first() == key.as_bytes().first()
+                    && text == key
                     && !(e.key.scalar_kind == ScalarKind::Plain && is_null_text(text))
             }
             _ => false,

@@ -113,12 +113,22 @@ fn project_hop(p: &Placement) -> Option<(Location, &Evidence)> {
     if d.kind != DeployerKind::Object("Application") {
         return None;
     }
-    let hops: Vec<&Evidence> = p.evidence.iter().collect();
-    let at = hops
-        .iter()
-        .rposition(|e| matches!(*e.hop, Hop::Destination { .. }) && e.location == d.location)?;
-    let next = hops.get(at + 1)?;
-    matches!(*next.hop, Hop::AppProject(_)).then(|| (d.location.clone(), *next))
+    // The hop after the deployer's last destination hop (one pass, no list: every placement
+    // of the scan comes through here).
+    let mut after_destination = None;
+    let mut previous_was_destination = false;
+    for e in p.evidence.iter() {
+        if previous_was_destination {
+            after_destination = Some(e);
+        }
+        previous_was_destination =
+            matches!(*e.hop, Hop::Destination { .. }) && e.location == d.location;
+        if previous_was_destination {
+            after_destination = None;
+        }
+    }
+    let next = after_destination?;
+    matches!(*next.hop, Hop::AppProject(_)).then(|| (d.location.clone(), next))
 }
 
 /// The AppProject `name` written in `file`.

@@ -13,12 +13,16 @@ pub(super) fn sort_placements(placements: &mut [Placement]) {
 
 /// A stable sort that needs no copy of the elements: `slice::sort_by` borrows a buffer of half
 /// the slice, megabytes for the placements of a large repository at the scan's peak memory.
-/// Sorts positions instead (stable, so ties keep their order) and moves each element once.
-fn sort_in_place<T, K: Ord>(items: &mut [T], keys: &[K]) {
-    let mut order: Vec<usize> = (0..items.len().min(keys.len())).collect();
-    order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+/// Sorts (key, position) pairs instead, side by side in one list (as stable as a stable sort,
+/// since positions differ, and without looking keys up at each comparison), and moves each
+/// element once.
+fn sort_in_place<T, K: Ord + Copy>(items: &mut [T], keys: &[K]) {
+    let n = items.len().min(keys.len());
+    let mut pairs: Vec<(K, usize)> = keys[..n].iter().copied().zip(0..).collect();
+    pairs.sort_unstable();
+    let mut order: Vec<usize> = pairs.into_iter().map(|(_, at)| at).collect();
     // `items[j]` must become the element now at `order[j]`: follow each cycle once.
-    for start in 0..items.len() {
+    for start in 0..n {
         let mut j = start;
         while order[j] != start {
             let next = order[j];

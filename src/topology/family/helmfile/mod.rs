@@ -113,8 +113,10 @@ impl<'s> Sources<'s> {
     fn helmfiles(&self) -> Vec<String> {
         let mut out = BTreeSet::new();
         for f in self.index.files {
+            // A Kubernetes object is no helmfile: only kind-less documents are looked into.
             let releases = f.documents.iter().any(|d| {
-                d.root
+                d.id.kind.is_none()
+                    && d.root
                     .get("releases")
                     .and_then(Node::as_seq)
                     .is_some_and(|r| r.iter().any(|x| x.get("chart").is_some()))
