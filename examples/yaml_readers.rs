@@ -7,8 +7,9 @@
 //! ```
 //!
 //! Readers: `libyaml-safer` 0.3.0 alone and `saphyr-parser` 0.3 alone (events only), and
-//! envfence's reader (`documents::yaml::parse_stream`: libyaml-safer, saphyr-parser on a
-//! panic, tree and budgets included). Each input is read on a worker thread with a 10 s
+//! envfence's reader (`documents::yaml::parse_stream`: the block-subset reader, else
+//! libyaml-safer, saphyr-parser on a panic, tree and budgets included), and the same without
+//! the block-subset reader. Each input is read on a worker thread with a 10 s
 //! deadline, so a panic or a hang is counted, not fatal.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -33,7 +34,7 @@ struct Reader {
     parse: fn(&str) -> bool,
 }
 
-const READERS: [Reader; 3] = [
+const READERS: [Reader; 4] = [
     Reader {
         name: "libyaml-safer 0.3.0 alone",
         parse: libyaml_safer,
@@ -43,7 +44,11 @@ const READERS: [Reader; 3] = [
         parse: saphyr,
     },
     Reader {
-        name: "envfence's reader (libyaml-safer, saphyr on panic)",
+        name: "envfence's reader without the block subset (libyaml-safer, saphyr on panic)",
+        parse: envfence_without_subset,
+    },
+    Reader {
+        name: "envfence's reader (block subset, else libyaml-safer, saphyr on panic)",
         parse: envfence_reader,
     },
 ];
@@ -57,6 +62,12 @@ fn libyaml_safer(text: &str) -> bool {
 
 fn envfence_reader(text: &str) -> bool {
     envfence::documents::yaml::parse_stream(text)
+        .error
+        .is_none()
+}
+
+fn envfence_without_subset(text: &str) -> bool {
+    envfence::documents::yaml::read_with_libyaml_etc(text)
         .error
         .is_none()
 }
