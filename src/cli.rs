@@ -396,6 +396,8 @@ pub fn main() -> ExitCode {
         eprintln!("envfence: error: {reason}");
         std::process::exit(2)
     });
+    // Every command ends the process: what a scan holds is left to the operating system.
+    envfence::background::leave_to_exit();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

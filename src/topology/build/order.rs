@@ -37,34 +37,52 @@ fn sort_in_place<T, K: Ord + Copy>(items: &mut [T], keys: &[K]) {
 /// The key that orders placements: (file, line, cluster), with each file by its rank among
 /// the placements' files. The placements of one file share its path's allocation, so the
 /// paths are compared once per file instead of once per comparison.
-fn placement_order(placements: &[Placement]) -> Vec<(u32, u32, usize)> {
-    let mut files: Vec<&Arc<str>> = Vec::new();
-    let mut position: HashMap<*const u8, usize> = HashMap::default();
-    for p in placements {
-        position.entry(p.object.file.as_ptr()).or_insert_with(|| {
-            files.push(&p.object.file);
-            files.len() - 1
-        });
-    }
+fn placement_order<'p>(placements: &'p [Placement]) -> Vec<(u32, u32, usize)> {
+    // Each placement's file as a number. Reading every placement's path cost more than the
+    // sort (a cache miss each): a placed document's file is known by its position instead,
+    // and its path read once per file. The path is checked by address, and a placement
+    // whose path is another allocation is looked up by its text.
+    let mut files: Vec<&'p str> = Vec::new();
+    let mut by_text: HashMap<&'p str, u32> = HashMap::default();
+    let mut by_doc_file: Vec<Option<(*const u8, u32)>> = Vec::new();
+    let mut id_of = |file: &'p Arc<str>| -> u32 {
+        *by_text.entry(file).or_insert_with(|| {
+            files.push(file);
+            (files.len() - 1) as u32
+        })
+    };
+    let file_of: Vec<u32> = placements
+        .iter()
+        .map(|p| {
+            let ptr = p.object.file.as_ptr();
+            let Some(doc) = p.object.doc else {
+                return id_of(&p.object.file);
+            };
+            if by_doc_file.len() <= doc.file {
+                by_doc_file.resize(doc.file + 1, None);
+            }
+            match by_doc_file[doc.file] {
+                Some((known, id)) if known == ptr => id,
+                Some(_) => id_of(&p.object.file),
+                None => {
+                    let id = id_of(&p.object.file);
+                    by_doc_file[doc.file] = Some((ptr, id));
+                    id
+                }
+            }
+        })
+        .collect();
     let mut by_name: Vec<usize> = (0..files.len()).collect();
-    by_name.sort_by(|&a, &b| files[a].cmp(files[b]));
-    // Equal paths in separate allocations share a rank.
+    by_name.sort_unstable_by(|&a, &b| files[a].cmp(files[b]));
+    // The files are distinct: a file's rank is its place among them.
     let mut rank = vec![0u32; files.len()];
-    let mut current = 0u32;
-    for (i, pair) in by_name.iter().enumerate() {
-        if i > 0 && files[by_name[i - 1]] != files[*pair] {
-            current += 1;
-        }
-        rank[*pair] = current;
+    for (place, &file) in by_name.iter().enumerate() {
+        rank[file] = place as u32;
     }
     placements
         .iter()
-        .map(|p| {
-            let file = position
-                .get(&p.object.file.as_ptr())
-                .map_or(0, |&i| rank[i]);
-            (file, p.object.line, p.cluster)
-        })
+        .zip(file_of)
+        .map(|(p, file)| (rank[file as usize], p.object.line, p.cluster))
         .collect()
 }
 
@@ -126,6 +144,46 @@ mod tests {
                 ("b/x.yaml", 1, 0, Purpose::Ci),
                 ("b/x.yaml", 3, 0, Purpose::IntegrationTest),
                 ("b/x.yaml", 3, 0, Purpose::LoadTest),
+            ]
+        );
+    }
+
+    #[test]
+    fn placed_documents_sort_by_their_path_not_their_position() {
+        use crate::topology::index::DocRef;
+        let at = |file: &str, doc_file: usize, line: u32| {
+            let mut p = placed(file, line, 0, Purpose::Ci);
+            p.object.doc = Some(DocRef {
+                file: doc_file,
+                doc: 0,
+            });
+            p
+        };
+        // Positions in reverse order of the paths; the same position once with another path
+        // (read by its text), and generated objects without a document among them.
+        let mut placements = vec![
+            at("c.yaml", 0, 2),
+            at("a.yaml", 2, 5),
+            placed("b.yaml", 1, 0, Purpose::Ci),
+            at("c.yaml", 0, 1),
+            at("0.yaml", 0, 9),
+            at("a.yaml", 2, 3),
+        ];
+        let keys = placement_order(&placements);
+        sort_in_place(&mut placements, &keys);
+        let order: Vec<(&str, u32)> = placements
+            .iter()
+            .map(|p| (&*p.object.file, p.object.line))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("0.yaml", 9),
+                ("a.yaml", 3),
+                ("a.yaml", 5),
+                ("b.yaml", 1),
+                ("c.yaml", 1),
+                ("c.yaml", 2)
             ]
         );
     }

@@ -7,6 +7,7 @@
 //! `policies/workload-outside-its-tier.yaml`; this module reads the built-in copy.
 
 use compact_str::CompactString;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
@@ -295,7 +296,7 @@ fn pull_request(toks: &[CompactString]) -> Option<String> {
 
 /// An image's repository: without registry host, tag or digest, lower case
 /// (`ghcr.io/grafana/k6:0.49@sha256:…` → `grafana/k6`).
-pub fn repository_of(image: &str) -> String {
+pub fn repository_of(image: &str) -> Cow<'_, str> {
     let image = image.trim();
     let without_digest = image.split('@').next().unwrap_or(image);
     // A tag follows the last `:` after the last `/` (a registry port comes before a `/`).
@@ -304,14 +305,21 @@ pub fn repository_of(image: &str) -> String {
         Some(i) => &without_digest[..last_slash + i],
         None => without_digest,
     };
-    let mut parts: Vec<&str> = without_tag.split('/').collect();
-    if parts.len() > 1 {
-        let first = parts[0];
-        if first.contains('.') || first.contains(':') || first == "localhost" {
-            parts.remove(0);
+    // The registry host (a first segment with `.` or `:`, or `localhost`) is not part of it.
+    let repository = match without_tag.split_once('/') {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            rest
         }
+        _ => without_tag,
+    };
+    // Every placement's images come through here: no copy unless a letter must be lowered.
+    if repository.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(repository.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(repository)
     }
-    parts.join("/").to_ascii_lowercase()
 }
 
 /// An entry with `/` matches the end of the repository path; one without, its last segment.

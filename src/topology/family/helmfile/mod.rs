@@ -117,9 +117,9 @@ impl<'s> Sources<'s> {
             let releases = f.documents.iter().any(|d| {
                 d.id.kind.is_none()
                     && d.root
-                    .get("releases")
-                    .and_then(Node::as_seq)
-                    .is_some_and(|r| r.iter().any(|x| x.get("chart").is_some()))
+                        .get("releases")
+                        .and_then(Node::as_seq)
+                        .is_some_and(|r| r.iter().any(|x| x.get("chart").is_some()))
             });
             if (by_name(&f.path) && f.documents.iter().any(|d| d.root.as_map().is_some()))
                 || releases
