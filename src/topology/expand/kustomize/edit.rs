@@ -186,17 +186,20 @@ pub fn prepare_edits(
     renders: Option<&helm::Renders>,
     limits: &Limits,
 ) -> Prepared {
+    use rayon::prelude::*;
     let vars_builds = super::vars::builds_with_vars(index);
-    let mut dirs: Vec<(String, usize)> = Vec::new();
-    for (k, f) in index.files.iter().enumerate() {
-        if f.kind != FileKind::Kustomization {
-            continue;
-        }
-        let dir = index::parent(&f.path);
-        if vars_builds.contains(dir) || edits_here_or_in_components(index, dir, k) {
-            dirs.push((dir.to_owned(), k));
-        }
-    }
+    // Every kustomization is looked at (thousands in a monorepo), each alone: on all cores.
+    let mut dirs: Vec<(String, usize)> = index
+        .files
+        .par_iter()
+        .enumerate()
+        .filter(|(_, f)| f.kind == FileKind::Kustomization)
+        .filter_map(|(k, f)| {
+            let dir = index::parent(&f.path);
+            (vars_builds.contains(dir) || edits_here_or_in_components(index, dir, k))
+                .then(|| (dir.to_owned(), k))
+        })
+        .collect();
     if dirs.is_empty() {
         return Prepared::default();
     }
