@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{envfence, json_report, repo_root};
+use common::{envfence, files_under, json_report, repo_root};
 use serde_json::Value;
 
 fn suite() -> Option<PathBuf> {
@@ -26,28 +26,18 @@ fn suite() -> Option<PathBuf> {
 
 /// Every `in.yaml` under `dir`, as (case name like `L24T/01`, path).
 fn cases(dir: &Path) -> Vec<(String, PathBuf)> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(folder) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&folder) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.file_name().is_some_and(|n| n == "in.yaml") {
-                let name = folder
-                    .strip_prefix(dir)
-                    .unwrap_or(&folder)
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                found.push((name, path));
-            }
-        }
-    }
-    found.sort();
-    found
+    files_under(dir, |name| name == "in.yaml")
+        .into_iter()
+        .map(|path| {
+            let folder = path.parent().unwrap_or(dir);
+            let name = folder
+                .strip_prefix(dir)
+                .unwrap_or(folder)
+                .to_string_lossy()
+                .replace('\\', "/");
+            (name, path)
+        })
+        .collect()
 }
 
 fn scan(repo: &Path) -> (Option<i32>, String, Value) {

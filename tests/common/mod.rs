@@ -53,6 +53,34 @@ pub fn corpora() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
+/// Every file under `dir` (`.git` folders passed over) whose name `wanted` accepts, sorted.
+pub fn files_under(dir: &Path, wanted: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if kind.is_dir() {
+                if name != ".git" {
+                    pending.push(path);
+                }
+            } else if kind.is_file() && wanted(&name) {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
 /// Replaces timings, which change from run to run.
 pub fn normalise(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
