@@ -4,8 +4,8 @@
 //! field, so we build our own small tree from parser events. The events come from
 //! `libyaml-safer`, a safe-Rust port of libyaml: kubectl, Helm, Argo CD and Flux parse with
 //! go-yaml, itself a libyaml port, so what they accept we accept, and what they reject we
-//! report. Only a text on which libyaml-safer panics is read with `saphyr-parser` instead
-//! (see [`parse_stream`]). The builder is iterative (no recursion on the input's nesting) and carries two
+//! report. Only a text on which libyaml-safer panics is read with `saphyr-parser` instead,
+//! and plain block YAML by a faster reader of the same trees (see [`parse_stream`]). The builder is iterative (no recursion on the input's nesting) and carries two
 //! budgets that make hostile input cheap: a nesting limit and an alias-expansion limit (the
 //! "billion laughs" bomb).
 
@@ -373,6 +373,10 @@ fn error_at(mark: Option<Mark>, message: String) -> YamlError {
 }
 
 /// Parses every document of `text` into trees with spans, never recursing on its nesting.
+///
+/// A text within the plain block subset most manifests are written in is read by
+/// `documents::block_subset` to the stream libyaml would give (`tests/yaml_subset.rs` holds it
+/// to that); any other text is read as follows.
 ///
 /// Libyaml's grammar comes first (`libyaml-safer`), because kubectl, Helm, Argo CD and Flux
 /// read YAML with libyaml ports: what they accept we accept, what they reject we report.
