@@ -693,3 +693,51 @@ fn edits_stop_at_the_node_budget() {
         10
     );
 }
+
+/// The host a production overlay gives its Ingress with a JSON patch is a production host:
+/// a preview Ingress that claims it is reported (the edited Ingress is the one production
+/// serves, not the base's placeholder).
+#[test]
+fn a_host_a_json_patch_gives_a_production_ingress_is_a_production_host() {
+    let ingress = |name: &str, host: &str| {
+        format!(
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\nspec:\n  rules:\n    - host: {host}\n      http:\n        paths:\n          - path: /\n            pathType: Prefix\n            backend:\n              service:\n                name: frontend\n                port:\n                  number: 80\n"
+        )
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write_tree(
+        d,
+        &[
+            (
+                ".envfence.yaml",
+                "clusters:\n  - name: prod\n    environment: production\n  - name: preview\n    environment: non-production\n",
+            ),
+            ("clusters/prod/kustomization.yaml", "resources:\n  - ../../shop/overlays/production\n"),
+            ("clusters/preview/kustomization.yaml", "resources:\n  - ../../shop/overlays/preview\n"),
+            ("shop/base/kustomization.yaml", "resources:\n  - ingress.yaml\n"),
+            ("shop/base/ingress.yaml", &ingress("shop", "shop.placeholder.invalid")),
+            (
+                "shop/overlays/production/kustomization.yaml",
+                "resources:\n  - ../../base\npatches:\n  - target:\n      kind: Ingress\n      name: shop\n    patch: |\n      - op: replace\n        path: /spec/rules/0/host\n        value: shop.example.com\n",
+            ),
+            (
+                "shop/overlays/preview/kustomization.yaml",
+                "namespace: shop-preview\nresources:\n  - ingress.yaml\n",
+            ),
+            ("shop/overlays/preview/ingress.yaml", &ingress("shop-preview", "shop.example.com")),
+        ],
+    );
+    let scan = run(d, "scan");
+    assert_eq!(
+        findings(&scan, "nonprod-uses-prod-config"),
+        vec!["shop/overlays/preview/ingress.yaml:7"]
+    );
+    let f = &scan["findings"][0];
+    assert!(
+        f["message"].as_str().is_some_and(
+            |m| m.contains("host shop.example.com is served by production Ingress/shop")
+        ),
+        "{f:#}"
+    );
+}

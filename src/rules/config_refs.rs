@@ -256,11 +256,8 @@ fn served_hosts(files: &[SourceFile], topology: &Topology) -> HashMap<String, St
         {
             continue;
         }
-        let Some(doc) = p
-            .object
-            .doc
-            .and_then(|r| files.get(r.file)?.documents.get(r.doc))
-        else {
+        // As the cluster receives it: a route kustomize's edits changed is read as changed.
+        let Some(doc) = p.object.doc.and_then(|r| topology.document(files, r)) else {
             continue;
         };
         for (host, line) in route_hosts(&p.object.kind, &doc.root) {
