@@ -6,6 +6,8 @@
 
 use std::fmt::Write as _;
 
+use super::plural;
+
 use crate::topology::changes::{Changes, ClusterChanges, Counts, ObjectChange, NOTHING_CHANGED};
 
 use super::markdown::escape;
@@ -44,8 +46,11 @@ fn counts(c: Counts) -> String {
     format!("+{} −{} ~{}", c.added, c.removed, c.modified)
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
+/// "1 deployer newly reaches" / "3 deployers newly reach", for the highlight of deliveries
+/// that newly reach a production cluster.
+pub fn newly_reaching(n: usize) -> String {
+    let verb = if n == 1 { "reaches" } else { "reach" };
+    format!("{} newly {verb}", plural(n, "deployer", "deployers"))
 }
 
 /// One line of totals: "Changes: 3 clusters; deliveries +1 −0 ~2; objects +3 −0 ~5."
@@ -120,9 +125,8 @@ pub fn markdown(
     if !highlighted.is_empty() {
         let _ = writeln!(
             out,
-            "> [!WARNING]\n> **{} newly reach{} a production cluster:**",
-            plural(highlighted.len(), "deployer", "deployers"),
-            if highlighted.len() == 1 { "es" } else { "" }
+            "> [!WARNING]\n> **{} a production cluster:**",
+            newly_reaching(highlighted.len())
         );
         for (c, d) in highlighted.iter().take(HIGHLIGHTS_SHOWN) {
             let _ = writeln!(

@@ -12,6 +12,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use super::plural;
+
 use crate::findings::{Finding, Severity, Status};
 use crate::scan::ScanReport;
 use crate::topology::{Env, Tier, Topology};
@@ -57,10 +59,6 @@ fn location(file: &str, line: u32, options: &HtmlOptions) -> String {
         ),
         None => format!("<code>{}:{line}</code>", escape_html(file)),
     }
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 const STYLE: &str = "
@@ -305,9 +303,8 @@ pub fn changes_section(report: &ScanReport, options: &HtmlOptions) -> String {
     if !highlighted.is_empty() {
         let _ = writeln!(
             out,
-            "<div class=\"incomplete\"><strong>{} newly reach{} a production cluster:</strong>\n<ul>",
-            plural(highlighted.len(), "deployer", "deployers"),
-            if highlighted.len() == 1 { "es" } else { "" }
+            "<div class=\"incomplete\"><strong>{} a production cluster:</strong>\n<ul>",
+            super::changes::newly_reaching(highlighted.len())
         );
         for (c, d) in &highlighted {
             let _ = writeln!(

@@ -86,6 +86,11 @@ pub fn render(report: &ScanReport, format: Format, policies: &crate::rules::Poli
     }
 }
 
+/// `n` and the noun for it: "1 file", "3 files".
+pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A path percent-encoded for a URL: `/` and unreserved characters stay.
 pub(crate) fn url_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());

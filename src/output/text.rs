@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use super::plural;
+
 use anstyle::{AnsiColor, Style};
 
 use crate::findings::{Finding, Severity, Status};
@@ -193,10 +195,6 @@ fn render_finding(out: &mut String, f: &Finding) {
             clean(&e.note())
         );
     }
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn render_summary(out: &mut String, report: &ScanReport) {
