@@ -60,21 +60,33 @@ pub fn basename(path: &str) -> &str {
 /// leave the repository. A leading `/` or `./` in `rel` is taken as repository-relative only
 /// when `from_root` is set (Flux and Argo paths), else relative to `dir`.
 pub fn join(dir: &str, rel: &str, from_root: bool) -> Option<String> {
-    let mut parts: Vec<&str> = if from_root {
-        Vec::new()
-    } else {
-        dir.split('/').filter(|s| !s.is_empty()).collect()
-    };
-    for seg in rel.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            s => parts.push(s),
+    // Written into one string (every include of every kustomization is joined): `..` cuts
+    // the last segment off, and there is none to cut above the root.
+    fn push(path: &mut String, segment: &str) {
+        if !path.is_empty() {
+            path.push('/');
+        }
+        path.push_str(segment);
+    }
+    let mut path = String::with_capacity(dir.len() + rel.len() + 1);
+    if !from_root {
+        for segment in dir.split('/').filter(|s| !s.is_empty()) {
+            push(&mut path, segment);
         }
     }
-    Some(parts.join("/"))
+    for segment in rel.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                if path.is_empty() {
+                    return None;
+                }
+                path.truncate(path.rfind('/').unwrap_or(0));
+            }
+            s => push(&mut path, s),
+        }
+    }
+    Some(path)
 }
 
 /// The files the kustomizations among `files` name as patches (`patchesStrategicMerge`,
@@ -360,6 +372,12 @@ mod tests {
         );
         assert_eq!(join("a", "../../etc", false), None);
         assert_eq!(join("", ".", true).as_deref(), Some(""));
+        // Empty and `.` segments vanish; `..` may climb back to the root, not above it.
+        assert_eq!(join("/a//b/", "c/./d//", false).as_deref(), Some("a/b/c/d"));
+        assert_eq!(join("a/b", "../..", false).as_deref(), Some(""));
+        assert_eq!(join("a/b", "../../x/../y", false).as_deref(), Some("y"));
+        assert_eq!(join("a/b", "../../..", false), None);
+        assert_eq!(join("a/b", "../c", true), None);
         assert_eq!(parent("a/b/c.yaml"), "a/b");
         assert_eq!(parent("c.yaml"), "");
     }

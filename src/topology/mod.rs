@@ -36,14 +36,23 @@ pub(crate) type HashSet<K> = std::collections::HashSet<K, foldhash::fast::Random
 
 /// Answers already given for a name, shared by threads: the same namespaces, labels and
 /// folders recur on thousands of placements. Grows with the distinct names of a repository.
+/// Split in shards by the name's hash, so that threads asking about different names do not
+/// wait on one lock (every placement asks several times, on all cores).
 #[derive(Debug, Default)]
-pub(crate) struct Remembered<V>(std::sync::Mutex<HashMap<String, V>>);
+pub(crate) struct Remembered<V> {
+    shards: [std::sync::Mutex<HashMap<String, V>>; REMEMBERED_SHARDS],
+    hasher: foldhash::fast::RandomState,
+}
+
+const REMEMBERED_SHARDS: usize = 16;
 
 impl<V: Clone> Remembered<V> {
     /// The answer for `name`, worked out by `answer` the first time.
     pub(crate) fn get(&self, name: &str, answer: impl FnOnce() -> V) -> V {
+        let hash = std::hash::BuildHasher::hash_one(&self.hasher, name);
+        let shard = &self.shards[(hash as usize) % REMEMBERED_SHARDS];
         let map = || {
-            self.0
+            shard
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
         };

@@ -432,12 +432,18 @@ pub fn kubeconfig_secret_cluster(secret: &str) -> Option<&str> {
 
 /// `clusters/<name>/...` → `<name>` (the path must go below the cluster folder).
 pub fn cluster_tree_of(path: &str) -> Option<&str> {
-    let segments: Vec<&str> = path.split('/').collect();
-    segments
-        .windows(3)
-        .rev()
-        .find(|w| w[0] == "clusters")
-        .map(|w| w[1])
+    // The last `clusters` segment with two more after it (called for every file: no Vec).
+    let mut tree = None;
+    let mut segments = path.split('/');
+    while let Some(segment) = segments.next() {
+        if segment == "clusters" {
+            let mut ahead = segments.clone();
+            if let (Some(name), Some(_)) = (ahead.next(), ahead.next()) {
+                tree = Some(name);
+            }
+        }
+    }
+    tree
 }
 
 fn normalise_server(server: &str) -> String {
@@ -471,6 +477,10 @@ mod tests {
             Some("staging")
         );
         assert_eq!(cluster_tree_of("argocd/clusters/prod-us.yaml"), None);
+        // The last `clusters` folder that has a cluster folder and something in it.
+        assert_eq!(cluster_tree_of("clusters/a/b/clusters/c/d.yaml"), Some("c"));
+        assert_eq!(cluster_tree_of("clusters/a/clusters/b.yaml"), Some("a"));
+        assert_eq!(cluster_tree_of("clusters/a"), None);
         assert_eq!(
             host_of("https://user@prod-us.k8s.acme.io:6443/path"),
             "prod-us.k8s.acme.io"
