@@ -5,9 +5,10 @@
 //! `libyaml-safer`, a safe-Rust port of libyaml: kubectl, Helm, Argo CD and Flux parse with
 //! go-yaml, itself a libyaml port, so what they accept we accept, and what they reject we
 //! report. Only a text on which libyaml-safer panics is read with `saphyr-parser` instead,
-//! and plain block YAML by a faster reader of the same trees (see [`parse_stream`]). The builder is iterative (no recursion on the input's nesting) and carries two
-//! budgets that make hostile input cheap: a nesting limit and an alias-expansion limit (the
-//! "billion laughs" bomb).
+//! and plain block YAML by a faster reader of the same trees (see [`parse_stream`]). The
+//! builder is iterative (no recursion on the input's nesting) and carries two budgets that
+//! make hostile input cheap: a nesting limit and an alias-expansion limit (the "billion
+//! laughs" bomb).
 
 use compact_str::CompactString;
 use std::collections::HashMap;
