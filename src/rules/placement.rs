@@ -64,18 +64,16 @@ pub fn workloads_by_cluster<'t>(
     let deployer_kinds =
         deployer_kinds(ctx.policies.get(crate::rules::RuleId::NonprodOnProdCluster));
     let t = ctx.topology;
-    t.clusters
-        .iter()
-        .enumerate()
-        .map(|(index, cluster)| {
-            let here = t
-                .placements
-                .iter()
-                .filter(|p| p.cluster == index && is_workload(p, &deployer_kinds))
-                .collect();
-            (cluster, here)
-        })
-        .collect()
+    // One pass over the placements, not one per cluster: each pass reads every placement.
+    let mut here: Vec<Vec<&'t Placement>> = vec![Vec::new(); t.clusters.len()];
+    for p in &t.placements {
+        if let Some(list) = here.get_mut(p.cluster) {
+            if is_workload(p, &deployer_kinds) {
+                list.push(p);
+            }
+        }
+    }
+    t.clusters.iter().zip(here).collect()
 }
 
 /// `apps/x/tests/job.yaml` → `apps/x/tests/`: the folder that makes a file a test.

@@ -130,6 +130,9 @@ impl Worklist<'_> {
                 p.class_reason = reason;
                 p.class_level = level;
             });
+        // A signal list per delivery: tens of thousands of small allocations, freed off the
+        // serial path.
+        crate::background::drop_in_background((delivery_signals, undecided, image_overrides));
     }
 
     /// DESIGN §3: a cluster still `unknown` that receives a production workload is

@@ -1,97 +1,127 @@
 //! The order of the placements: by object file, line and cluster, sorted without a copy.
 
-use std::sync::Arc;
-
-use crate::topology::{HashMap, Placement};
+use crate::topology::Placement;
 
 /// Sorts placements by (file, line, cluster), as [`crate::topology::Topology::placement_at`]
 /// expects.
 pub(super) fn sort_placements(placements: &mut [Placement]) {
-    let keys = placement_order(placements);
-    sort_in_place(placements, &keys);
+    match placement_order(placements) {
+        Some(keys) => sort_in_place(placements, keys),
+        // More placements than a `u32` counts: no budget lets a scan get here.
+        None => placements.sort_by(|a, b| {
+            (&a.object.file, a.object.line, a.cluster).cmp(&(
+                &b.object.file,
+                b.object.line,
+                b.cluster,
+            ))
+        }),
+    }
 }
+
+/// One element's sort key and its position, 16 bytes in all: the placements' keys are sorted
+/// at the scan's peak memory, so each byte counts once per placement.
+type Keyed = ([u32; 3], u32);
 
 /// A stable sort that needs no copy of the elements: `slice::sort_by` borrows a buffer of half
 /// the slice, megabytes for the placements of a large repository at the scan's peak memory.
-/// Sorts (key, position) pairs instead, side by side in one list (as stable as a stable sort,
-/// since positions differ, and without looking keys up at each comparison), and moves each
-/// element once.
-fn sort_in_place<T, K: Ord + Copy>(items: &mut [T], keys: &[K]) {
-    let n = items.len().min(keys.len());
-    let mut pairs: Vec<(K, usize)> = keys[..n].iter().copied().zip(0..).collect();
-    pairs.sort_unstable();
-    let mut order: Vec<usize> = pairs.into_iter().map(|(_, at)| at).collect();
-    // `items[j]` must become the element now at `order[j]`: follow each cycle once.
+/// Sorts (key, position) pairs instead (as stable as a stable sort, since positions differ,
+/// and without looking keys up at each comparison), and moves each element once. `keyed[i]`
+/// must be the key of `items[i]`, with position `i`.
+fn sort_in_place<T>(items: &mut [T], mut keyed: Vec<Keyed>) {
+    let n = items.len().min(keyed.len());
+    keyed.truncate(n);
+    rayon::slice::ParallelSliceMut::par_sort_unstable(&mut keyed[..]);
+    // `items[j]` must become the element now at position `keyed[j].1`: follow each cycle
+    // once, marking each place done by pointing it at itself.
     for start in 0..n {
         let mut j = start;
-        while order[j] != start {
-            let next = order[j];
+        while keyed[j].1 as usize != start {
+            let next = keyed[j].1 as usize;
             items.swap(j, next);
-            order[j] = j;
+            keyed[j].1 = j as u32;
             j = next;
         }
-        order[j] = j;
+        keyed[j].1 = j as u32;
     }
 }
 
-/// The key that orders placements: (file, line, cluster), with each file by its rank among
-/// the placements' files. The placements of one file share its path's allocation, so the
-/// paths are compared once per file instead of once per comparison.
-fn placement_order<'p>(placements: &'p [Placement]) -> Vec<(u32, u32, usize)> {
-    // Each placement's file as a number. Reading every placement's path cost more than the
-    // sort (a cache miss each): a placed document's file is known by its position instead,
-    // and its path read once per file. The path is checked by address, and a placement
-    // whose path is another allocation is looked up by its text.
-    let mut files: Vec<&'p str> = Vec::new();
-    let mut by_text: HashMap<&'p str, u32> = HashMap::default();
-    let mut by_doc_file: Vec<Option<(*const u8, u32)>> = Vec::new();
-    let mut id_of = |file: &'p Arc<str>| -> u32 {
-        *by_text.entry(file).or_insert_with(|| {
-            files.push(file);
-            (files.len() - 1) as u32
-        })
-    };
-    let file_of: Vec<u32> = placements
-        .iter()
-        .map(|p| {
-            let ptr = p.object.file.as_ptr();
-            let Some(doc) = p.object.doc else {
-                return id_of(&p.object.file);
-            };
+/// The keys that order placements: (file, line, cluster) with each file by its rank among
+/// the placements' files, and each placement's position. The placements of one file share its
+/// path's allocation, so the paths are compared once per file instead of once per comparison.
+/// `None` when positions or clusters do not fit in a `u32`.
+fn placement_order<'p>(placements: &'p [Placement]) -> Option<Vec<Keyed>> {
+    use rayon::prelude::*;
+    u32::try_from(placements.len()).ok()?;
+    // Each placement's file by a number first, its path's rank after. Reading every
+    // placement's path cost more than the sort (a cache miss each): a placed document's file
+    // is known by its position, its path read once per file and checked by address. Any
+    // other placement (a generated object, a path in another allocation) is numbered on its
+    // own, with `OTHER` set.
+    const OTHER: u32 = 1 << 31;
+    let mut by_doc_file: Vec<Option<&'p str>> = Vec::new();
+    let mut others: Vec<&'p str> = Vec::new();
+    let mut keyed = Vec::with_capacity(placements.len());
+    for (at, p) in placements.iter().enumerate() {
+        let path: &'p str = &p.object.file;
+        let doc_file = p.object.doc.and_then(|doc| {
             if by_doc_file.len() <= doc.file {
                 by_doc_file.resize(doc.file + 1, None);
             }
-            match by_doc_file[doc.file] {
-                Some((known, id)) if known == ptr => id,
-                Some(_) => id_of(&p.object.file),
-                None => {
-                    let id = id_of(&p.object.file);
-                    by_doc_file[doc.file] = Some((ptr, id));
-                    id
-                }
+            let known = by_doc_file[doc.file].get_or_insert(path);
+            (known.as_ptr() == path.as_ptr()).then_some(doc.file)
+        });
+        let file = match doc_file {
+            Some(file) => u32::try_from(file).ok().filter(|f| f & OTHER == 0)?,
+            None => {
+                others.push(path);
+                u32::try_from(others.len() - 1)
+                    .ok()
+                    .filter(|k| k & OTHER == 0)?
+                    | OTHER
             }
-        })
-        .collect();
-    let mut by_name: Vec<usize> = (0..files.len()).collect();
-    by_name.sort_unstable_by(|&a, &b| files[a].cmp(files[b]));
-    // The files are distinct: a file's rank is its place among them.
-    let mut rank = vec![0u32; files.len()];
-    for (place, &file) in by_name.iter().enumerate() {
-        rank[file] = place as u32;
+        };
+        let cluster = u32::try_from(p.cluster).ok()?;
+        keyed.push(([file, p.object.line, cluster], at as u32));
     }
-    placements
-        .iter()
-        .zip(file_of)
-        .map(|(p, file)| (rank[file as usize], p.object.line, p.cluster))
-        .collect()
+    // Every number with its path, by path: equal paths (a file and a copy kustomize's edits
+    // made of it) share a rank.
+    let mut by_path: Vec<(&str, u32)> = (0u32..)
+        .zip(&by_doc_file)
+        .filter_map(|(file, path)| Some(((*path)?, file)))
+        .chain((0u32..).zip(&others).map(|(k, path)| (*path, k | OTHER)))
+        .collect();
+    by_path.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut doc_file_rank = vec![0u32; by_doc_file.len()];
+    let mut other_rank = vec![0u32; others.len()];
+    let mut rank = 0u32;
+    for (i, &(path, number)) in by_path.iter().enumerate() {
+        if i > 0 && by_path[i - 1].0 != path {
+            rank += 1;
+        }
+        let slot = if number & OTHER == 0 {
+            &mut doc_file_rank[number as usize]
+        } else {
+            &mut other_rank[(number & !OTHER) as usize]
+        };
+        *slot = rank;
+    }
+    keyed.par_iter_mut().for_each(|(key, _)| {
+        key[0] = if key[0] & OTHER == 0 {
+            doc_file_rank[key[0] as usize]
+        } else {
+            other_rank[(key[0] & !OTHER) as usize]
+        };
+    });
+    Some(keyed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
+    use std::sync::Arc;
 
-    use crate::topology::{coverage, Env, EvidenceChain, PlacedObject, Purpose, Topology};
+    use crate::topology::{coverage, Env, EvidenceChain, HashMap, PlacedObject, Purpose, Topology};
 
     fn placed(file: &str, line: u32, cluster: usize, purpose: Purpose) -> Placement {
         Placement {
@@ -130,8 +160,7 @@ mod tests {
             placed("b/x.yaml", 3, 0, Purpose::LoadTest),
             placed("a/x.yaml", 9, 0, Purpose::SecurityTest),
         ];
-        let keys = placement_order(&placements);
-        sort_in_place(&mut placements, &keys);
+        sort_placements(&mut placements);
         let order: Vec<(&str, u32, usize, Purpose)> = placements
             .iter()
             .map(|p| (&*p.object.file, p.object.line, p.cluster, p.purpose))
@@ -169,8 +198,7 @@ mod tests {
             at("0.yaml", 0, 9),
             at("a.yaml", 2, 3),
         ];
-        let keys = placement_order(&placements);
-        sort_in_place(&mut placements, &keys);
+        sort_placements(&mut placements);
         let order: Vec<(&str, u32)> = placements
             .iter()
             .map(|p| (&*p.object.file, p.object.line))
@@ -196,8 +224,7 @@ mod tests {
             placed("a.yaml", 4, 1, Purpose::LoadTest),
             placed("b.yaml", 4, 0, Purpose::Ci),
         ];
-        let keys = placement_order(&placements);
-        sort_in_place(&mut placements, &keys);
+        sort_placements(&mut placements);
         let topology = Topology {
             clusters: Vec::new(),
             placements,
@@ -232,11 +259,14 @@ mod tests {
             .collect();
         let mut expected = items.clone();
         expected.sort_by_key(|&(k, _)| k);
-        let keys: Vec<u8> = items.iter().map(|&(k, _)| k).collect();
-        sort_in_place(&mut items, &keys);
+        let keyed: Vec<Keyed> = (0..)
+            .zip(&items)
+            .map(|(at, &(k, _))| ([u32::from(k), 0, 0], at))
+            .collect();
+        sort_in_place(&mut items, keyed);
         assert_eq!(items, expected);
         let mut empty: Vec<u8> = Vec::new();
-        sort_in_place(&mut empty, &Vec::<u8>::new());
+        sort_in_place(&mut empty, Vec::new());
         assert!(empty.is_empty());
     }
 }

@@ -111,22 +111,26 @@ impl<'s> Sources<'s> {
     /// The helmfiles: by name (`helmfile*`, `helmfile.d/*`), or by what they hold (a
     /// top-level `releases:` of charts).
     fn helmfiles(&self) -> Vec<String> {
-        let mut out = BTreeSet::new();
-        for f in self.index.files {
-            // A Kubernetes object is no helmfile: only kind-less documents are looked into.
-            let releases = f.documents.iter().any(|d| {
-                d.id.kind.is_none()
-                    && d.root
-                        .get("releases")
-                        .and_then(Node::as_seq)
-                        .is_some_and(|r| r.iter().any(|x| x.get("chart").is_some()))
-            });
-            if (by_name(&f.path) && f.documents.iter().any(|d| d.root.as_map().is_some()))
-                || releases
-            {
-                out.insert(f.path.to_string());
-            }
-        }
+        use rayon::prelude::*;
+        // Every document of the repository is looked at: on all cores.
+        let mut out: BTreeSet<String> = self
+            .index
+            .files
+            .par_iter()
+            .filter(|f| {
+                // A Kubernetes object is no helmfile: only kind-less documents are looked into.
+                let releases = f.documents.iter().any(|d| {
+                    d.id.kind.is_none()
+                        && d.root
+                            .get("releases")
+                            .and_then(Node::as_seq)
+                            .is_some_and(|r| r.iter().any(|x| x.get("chart").is_some()))
+                });
+                (by_name(&f.path) && f.documents.iter().any(|d| d.root.as_map().is_some()))
+                    || releases
+            })
+            .map(|f| f.path.to_string())
+            .collect();
         for (path, text) in &self.templates {
             if by_name(path) || text.lines().any(|l| l.trim_end() == "releases:") {
                 out.insert((*path).to_owned());
