@@ -343,8 +343,19 @@ impl Topology {
     /// (objects placed, clusters that received something), as [`coverage::Coverage`] defines
     /// them: a patch counts as placed, an opaque placement does not.
     pub fn coverage(&self) -> (usize, usize) {
-        let clusters: HashSet<usize> = self.placements.iter().map(|p| p.cluster).collect();
-        (self.object_coverage.placed, clusters.len())
+        // Clusters are numbered densely: a flag each, not a hash per placement.
+        let mut used = vec![false; self.clusters.len()];
+        let mut beyond: HashSet<usize> = HashSet::default();
+        for p in &self.placements {
+            match used.get_mut(p.cluster) {
+                Some(flag) => *flag = true,
+                None => {
+                    beyond.insert(p.cluster);
+                }
+            }
+        }
+        let clusters = used.iter().filter(|&&u| u).count() + beyond.len();
+        (self.object_coverage.placed, clusters)
     }
 
     /// Whether a placed object is one that `helm template` rendered (not a repository file).

@@ -14,15 +14,32 @@ use crate::topology::family::config_file;
 use crate::topology::index;
 use crate::topology::{Delivery, Deployer, DeployerKind, HashSet};
 
+/// The files of `placements`. A file's documents are placed many times (a base under every
+/// overlay): each file's path is hashed once, known again by its position and allocation.
+fn files_of(placements: &[crate::topology::Placement]) -> HashSet<Arc<str>> {
+    let mut seen: Vec<usize> = Vec::new();
+    let mut files = HashSet::default();
+    for p in placements {
+        let address = p.object.file.as_ptr() as usize;
+        if let Some(doc) = p.object.doc {
+            if seen.len() <= doc.file {
+                seen.resize(doc.file + 1, 0);
+            }
+            if seen[doc.file] == address {
+                continue;
+            }
+            seen[doc.file] = address;
+        }
+        files.insert(Arc::clone(&p.object.file));
+    }
+    files
+}
+
 /// Delivers the files each `paths` rule of the config names (and no deployer reached) to its
 /// cluster. Returns the files placed so far, for the folder convention that follows.
 pub(super) fn deliver(w: &mut Worklist<'_>) -> HashSet<Arc<str>> {
     let config = w.config();
-    let mut placed_files: HashSet<Arc<str>> = w
-        .placements()
-        .iter()
-        .map(|p| Arc::clone(&p.object.file))
-        .collect();
+    let mut placed_files = files_of(w.placements());
     let placed_before = w.placements().len();
     let reached = |f: &str| placed_files.contains(f);
     // config paths
@@ -89,4 +106,61 @@ pub(super) fn deliver(w: &mut Worklist<'_>) -> HashSet<Arc<str>> {
             .map(|p| Arc::clone(&p.object.file)),
     );
     placed_files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::index::DocRef;
+    use crate::topology::{Env, EvidenceChain, PlacedObject, Placement, Purpose};
+
+    fn placed(file: &Arc<str>, doc: Option<usize>) -> Placement {
+        Placement {
+            object: PlacedObject {
+                file: Arc::clone(file),
+                line: 1,
+                doc: doc.map(|file| DocRef { file, doc: 0 }),
+                kind: "ConfigMap".into(),
+                name: None,
+                namespace: None,
+                images: Vec::new(),
+            },
+            cluster: 0,
+            cluster_environment: Env::Unknown,
+            workload_class: Env::Unknown,
+            class_reason: Arc::from(""),
+            class_level: None,
+            deployer_class: Env::Unknown,
+            evidence: EvidenceChain::from(Vec::new()),
+            deployer: None,
+            patch: false,
+            renders_chart: false,
+            opaque: false,
+            purpose: Purpose::Unknown,
+            purpose_reason: Arc::from(""),
+        }
+    }
+
+    #[test]
+    fn the_files_placed_are_every_placed_path_once() {
+        let a: Arc<str> = Arc::from("a.yaml");
+        let b: Arc<str> = Arc::from("b.yaml");
+        // Another path at a position already seen, and a generated object's path.
+        let other: Arc<str> = Arc::from("c.yaml");
+        let generated: Arc<str> = Arc::from("kustomization.yaml");
+        let placements = [
+            placed(&a, Some(0)),
+            placed(&b, Some(1)),
+            placed(&a, Some(0)),
+            placed(&other, Some(0)),
+            placed(&generated, None),
+            placed(&a, Some(0)),
+        ];
+        let mut files: Vec<String> = files_of(&placements)
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
+        files.sort();
+        assert_eq!(files, ["a.yaml", "b.yaml", "c.yaml", "kustomization.yaml"]);
+    }
 }
