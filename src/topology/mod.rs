@@ -198,6 +198,38 @@ pub struct Placement {
     pub purpose_reason: Arc<str>,
 }
 
+#[cfg(test)]
+impl Placement {
+    /// For tests: a ConfigMap at line 1 of `file` on cluster 0, nothing decided about it;
+    /// each test sets what it looks at.
+    pub(crate) fn of_file(file: &Arc<str>) -> Placement {
+        Placement {
+            object: PlacedObject {
+                file: Arc::clone(file),
+                line: 1,
+                doc: None,
+                kind: "ConfigMap".into(),
+                name: None,
+                namespace: None,
+                images: Vec::new(),
+            },
+            cluster: 0,
+            cluster_environment: Env::Unknown,
+            workload_class: Env::Unknown,
+            class_reason: Arc::from(""),
+            class_level: None,
+            deployer_class: Env::Unknown,
+            evidence: EvidenceChain::from(Vec::new()),
+            deployer: None,
+            patch: false,
+            renders_chart: false,
+            opaque: false,
+            purpose: Purpose::Unknown,
+            purpose_reason: Arc::from(""),
+        }
+    }
+}
+
 impl Placement {
     /// A placement of an object that runs or configures something: not a patch, and not a
     /// deployer object (Applications, Flux Kustomizations, sources), which is judged by where

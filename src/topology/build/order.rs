@@ -7,7 +7,8 @@ use crate::topology::Placement;
 pub(super) fn sort_placements(placements: &mut [Placement]) {
     match placement_order(placements) {
         Some(keys) => sort_in_place(placements, keys),
-        // More placements than a `u32` counts: no budget lets a scan get here.
+        // Numbers a `u32` cannot hold (that many placements or files): no budget lets a
+        // scan get here.
         None => placements.sort_by(|a, b| {
             (&a.object.file, a.object.line, a.cluster).cmp(&(
                 &b.object.file,
@@ -19,7 +20,7 @@ pub(super) fn sort_placements(placements: &mut [Placement]) {
 }
 
 /// One element's sort key and its position, 16 bytes in all: the placements' keys are sorted
-/// at the scan's peak memory, so each byte counts once per placement.
+/// near the scan's peak memory, where each byte counts once per placement.
 type Keyed = ([u32; 3], u32);
 
 /// A stable sort that needs no copy of the elements: `slice::sort_by` borrows a buffer of half
@@ -121,33 +122,14 @@ mod tests {
     use std::collections::BTreeSet;
     use std::sync::Arc;
 
-    use crate::topology::{coverage, Env, EvidenceChain, HashMap, PlacedObject, Purpose, Topology};
+    use crate::topology::{coverage, HashMap, Purpose, Topology};
 
     fn placed(file: &str, line: u32, cluster: usize, purpose: Purpose) -> Placement {
-        Placement {
-            object: PlacedObject {
-                file: Arc::from(file),
-                line,
-                doc: None,
-                kind: "ConfigMap".into(),
-                name: None,
-                namespace: None,
-                images: Vec::new(),
-            },
-            cluster,
-            cluster_environment: Env::Unknown,
-            workload_class: Env::Unknown,
-            class_reason: Arc::from(""),
-            class_level: None,
-            deployer_class: Env::Unknown,
-            evidence: EvidenceChain::from(Vec::new()),
-            deployer: None,
-            patch: false,
-            renders_chart: false,
-            opaque: false,
-            purpose,
-            purpose_reason: Arc::from(""),
-        }
+        let mut p = Placement::of_file(&Arc::from(file));
+        p.object.line = line;
+        p.cluster = cluster;
+        p.purpose = purpose;
+        p
     }
 
     #[test]

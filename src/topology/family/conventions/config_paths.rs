@@ -112,33 +112,12 @@ pub(super) fn deliver(w: &mut Worklist<'_>) -> HashSet<Arc<str>> {
 mod tests {
     use super::*;
     use crate::topology::index::DocRef;
-    use crate::topology::{Env, EvidenceChain, PlacedObject, Placement, Purpose};
+    use crate::topology::Placement;
 
     fn placed(file: &Arc<str>, doc: Option<usize>) -> Placement {
-        Placement {
-            object: PlacedObject {
-                file: Arc::clone(file),
-                line: 1,
-                doc: doc.map(|file| DocRef { file, doc: 0 }),
-                kind: "ConfigMap".into(),
-                name: None,
-                namespace: None,
-                images: Vec::new(),
-            },
-            cluster: 0,
-            cluster_environment: Env::Unknown,
-            workload_class: Env::Unknown,
-            class_reason: Arc::from(""),
-            class_level: None,
-            deployer_class: Env::Unknown,
-            evidence: EvidenceChain::from(Vec::new()),
-            deployer: None,
-            patch: false,
-            renders_chart: false,
-            opaque: false,
-            purpose: Purpose::Unknown,
-            purpose_reason: Arc::from(""),
-        }
+        let mut p = Placement::of_file(file);
+        p.object.doc = doc.map(|file| DocRef { file, doc: 0 });
+        p
     }
 
     #[test]
