@@ -19,6 +19,7 @@ pub mod expand;
 pub mod family;
 pub mod index;
 pub mod inventory;
+pub(crate) mod placed_files;
 pub mod reuse;
 
 pub use build::{build, build_with};

@@ -1,5 +1,6 @@
 //! The order of the placements: by object file, line and cluster, sorted without a copy.
 
+use crate::topology::placed_files::{FileSeen, PlacedFiles};
 use crate::topology::Placement;
 
 /// Sorts placements by (file, line, cluster), as [`crate::topology::Topology::placement_at`]
@@ -55,26 +56,19 @@ fn placement_order<'p>(placements: &'p [Placement]) -> Option<Vec<Keyed>> {
     u32::try_from(placements.len()).ok()?;
     // Each placement's file by a number first, its path's rank after. Reading every
     // placement's path cost more than the sort (a cache miss each): a placed document's file
-    // is known by its position, its path read once per file and checked by address. Any
-    // other placement (a generated object, a path in another allocation) is numbered on its
-    // own, with `OTHER` set.
+    // is known by its position ([`PlacedFiles`]). Any other placement (a generated object, a
+    // path in another allocation) is numbered on its own, with `OTHER` set.
     const OTHER: u32 = 1 << 31;
-    let mut by_doc_file: Vec<Option<&'p str>> = Vec::new();
+    let mut seen = PlacedFiles::default();
     let mut others: Vec<&'p str> = Vec::new();
     let mut keyed = Vec::with_capacity(placements.len());
     for (at, p) in placements.iter().enumerate() {
-        let path: &'p str = &p.object.file;
-        let doc_file = p.object.doc.and_then(|doc| {
-            if by_doc_file.len() <= doc.file {
-                by_doc_file.resize(doc.file + 1, None);
+        let file = match seen.see(p) {
+            FileSeen::First(file) | FileSeen::Again(file) => {
+                u32::try_from(file).ok().filter(|f| f & OTHER == 0)?
             }
-            let known = by_doc_file[doc.file].get_or_insert(path);
-            (known.as_ptr() == path.as_ptr()).then_some(doc.file)
-        });
-        let file = match doc_file {
-            Some(file) => u32::try_from(file).ok().filter(|f| f & OTHER == 0)?,
-            None => {
-                others.push(path);
+            FileSeen::Other => {
+                others.push(&p.object.file);
                 u32::try_from(others.len() - 1)
                     .ok()
                     .filter(|k| k & OTHER == 0)?
@@ -86,13 +80,13 @@ fn placement_order<'p>(placements: &'p [Placement]) -> Option<Vec<Keyed>> {
     }
     // Every number with its path, by path: equal paths (a file and a copy kustomize's edits
     // made of it) share a rank.
-    let mut by_path: Vec<(&str, u32)> = (0u32..)
-        .zip(&by_doc_file)
-        .filter_map(|(file, path)| Some(((*path)?, file)))
+    let mut by_path: Vec<(&str, u32)> = seen
+        .paths()
+        .map(|(file, path)| (path, file as u32))
         .chain((0u32..).zip(&others).map(|(k, path)| (*path, k | OTHER)))
         .collect();
     by_path.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let mut doc_file_rank = vec![0u32; by_doc_file.len()];
+    let mut doc_file_rank = vec![0u32; seen.len()];
     let mut other_rank = vec![0u32; others.len()];
     let mut rank = 0u32;
     for (i, &(path, number)) in by_path.iter().enumerate() {

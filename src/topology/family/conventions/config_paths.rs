@@ -12,25 +12,17 @@ use crate::topology::build::Worklist;
 use crate::topology::expand::kustomize::DirectoryMode;
 use crate::topology::family::config_file;
 use crate::topology::index;
+use crate::topology::placed_files::{FileSeen, PlacedFiles};
 use crate::topology::{Delivery, Deployer, DeployerKind, HashSet};
 
-/// The files of `placements`. A file's documents are placed many times (a base under every
-/// overlay): each file's path is hashed once, known again by its position and allocation.
+/// The files of `placements`, each path hashed once ([`PlacedFiles`]).
 fn files_of(placements: &[crate::topology::Placement]) -> HashSet<Arc<str>> {
-    let mut seen: Vec<usize> = Vec::new();
+    let mut seen = PlacedFiles::default();
     let mut files = HashSet::default();
     for p in placements {
-        let address = p.object.file.as_ptr() as usize;
-        if let Some(doc) = p.object.doc {
-            if seen.len() <= doc.file {
-                seen.resize(doc.file + 1, 0);
-            }
-            if seen[doc.file] == address {
-                continue;
-            }
-            seen[doc.file] = address;
+        if !matches!(seen.see(p), FileSeen::Again(_)) {
+            files.insert(Arc::clone(&p.object.file));
         }
-        files.insert(Arc::clone(&p.object.file));
     }
     files
 }
