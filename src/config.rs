@@ -498,7 +498,7 @@ impl ConfigSource {
     /// The line of a field of the config file, e.g. `clusters[1].name`.
     pub fn line_of(&self, path: &str) -> Option<u32> {
         let path = FieldPath::parse(path).ok()?;
-        field_path::locate(self.root.as_ref()?, &path).map(|l| l.pos.line)
+        field_path::locate(self.root.as_ref()?, &path).map(|l| l.line)
     }
 }
 

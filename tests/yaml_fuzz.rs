@@ -74,9 +74,9 @@ fn read_everything(text: &str) {
         .count();
     let lines = u32::try_from(breaks + 1).unwrap_or(u32::MAX);
     for doc in &stream.docs {
-        assert!(doc.root.span.start.line >= 1);
+        assert!(doc.root.span.line >= 1);
         assert!(
-            doc.root.span.start.line <= lines.saturating_add(1),
+            doc.root.span.line <= lines.saturating_add(1),
             "{:?} past {lines} lines",
             doc.root.span
         );

@@ -235,11 +235,11 @@ impl Reader<'_> {
             }
         }
         let end = entries.last().map(|e| e.value.span)?;
-        let node = Node {
-            span: Span::through(start, end),
-            scalar_kind: ScalarKind::Plain,
-            value: Value::Map(entries.drain(..).collect()),
-        };
+        let node = Node::new(
+            Span::through(start.line, end),
+            ScalarKind::Plain,
+            Value::Map(entries.drain(..).collect()),
+        );
         self.spare_entries.push(entries);
         self.depth -= 1;
         Some(node)
@@ -339,11 +339,11 @@ impl Reader<'_> {
             }
         }
         let end = items.last().map(|n| n.span)?;
-        let node = Node {
-            span: Span::through(start, end),
-            scalar_kind: ScalarKind::Plain,
-            value: Value::Seq(items.drain(..).collect()),
-        };
+        let node = Node::new(
+            Span::through(start.line, end),
+            ScalarKind::Plain,
+            Value::Seq(items.drain(..).collect()),
+        );
         self.spare_items.push(items);
         self.depth -= 1;
         Some(node)
@@ -428,19 +428,15 @@ impl Reader<'_> {
                 (text, ScalarKind::Quoted)
             }
         };
-        Node {
-            span,
-            scalar_kind,
-            value: Value::Scalar(text),
-        }
+        Node::new(span, scalar_kind, Value::Scalar(text))
     }
 }
 
 /// The null of a key or entry with no value, where libyaml puts it: just past its `:` or `-`.
 fn null_at(pos: Pos) -> Node {
-    Node {
-        span: Span::new(pos, pos),
-        scalar_kind: ScalarKind::Plain,
-        value: Value::Scalar(CompactString::default()),
-    }
+    Node::new(
+        Span::new(pos, pos),
+        ScalarKind::Plain,
+        Value::Scalar(CompactString::default()),
+    )
 }

@@ -18,7 +18,7 @@ pub fn to_yaml(node: &Node) -> String {
     let mut out = String::new();
     match &node.value {
         Value::Scalar(text) => {
-            scalar(&mut out, text, node.scalar_kind, 0);
+            scalar(&mut out, text, node.scalar_kind(), 0);
         }
         Value::Seq(items) if items.is_empty() => out.push_str("[]\n"),
         Value::Map(entries) if entries.is_empty() => out.push_str("{}\n"),
@@ -77,7 +77,7 @@ fn collection(out: &mut String, node: &Node, indent: usize, inline: bool) {
                 item(out, node, indent);
             }
         }
-        Value::Scalar(text) => scalar(out, text, node.scalar_kind, indent),
+        Value::Scalar(text) => scalar(out, text, node.scalar_kind(), indent),
     }
 }
 
@@ -85,7 +85,7 @@ fn collection(out: &mut String, node: &Node, indent: usize, inline: bool) {
 /// scalar or empty collection on the same line, a collection compactly from the cursor.
 fn item(out: &mut String, node: &Node, indent: usize) {
     match &node.value {
-        Value::Scalar(text) => scalar(out, text, node.scalar_kind, indent),
+        Value::Scalar(text) => scalar(out, text, node.scalar_kind(), indent),
         Value::Seq(items) if items.is_empty() => out.push_str("[]\n"),
         Value::Map(entries) if entries.is_empty() => out.push_str("{}\n"),
         _ => collection(out, node, indent + 2, true),
@@ -104,7 +104,7 @@ fn simple_key(key: &Node) -> Option<String> {
     if text.len() > MAX_IMPLICIT_KEY {
         return None;
     }
-    match inline_scalar(text, key.scalar_kind) {
+    match inline_scalar(text, key.scalar_kind()) {
         Inline::Plain(t) => Some(t.to_owned()),
         Inline::Quoted => Some(double_quoted(text)),
         Inline::Literal => None,
@@ -295,8 +295,8 @@ mod tests {
                 }
                 // A plain scalar that may be a number or bool must stay plain; any other is a
                 // string however it is written.
-                if a.scalar_kind == ScalarKind::Plain
-                    && b.scalar_kind != ScalarKind::Plain
+                if a.scalar_kind() == ScalarKind::Plain
+                    && b.scalar_kind() != ScalarKind::Plain
                     && looks_typed(x)
                 {
                     return Err(format!("plain {x:?} became quoted"));

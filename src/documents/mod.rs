@@ -164,8 +164,7 @@ pub fn located(file: &Arc<str>, origins: Option<&[Location]>, line: u32) -> Loca
 }
 
 /// The first line number that stands for a line of another file in a changed document
-/// ([`Document::origins`]): above any real line (files stay far below a billion lines), and
-/// below the bit [`Span`] keeps for itself.
+/// ([`Document::origins`]): above any real line (files stay far below a billion lines).
 pub const FOREIGN_LINES: u32 = 1 << 30;
 
 impl Document {
@@ -201,8 +200,8 @@ impl Document {
             index,
             list_item: None,
             file_kind,
-            header_line: header_line.min(root.span.start.line),
-            first_line: root.span.start.line,
+            header_line: header_line.min(root.span.line),
+            first_line: root.span.line,
             last_line: root.span.last_line(),
             labels: map_of("labels"),
             annotations: map_of("annotations"),
@@ -255,7 +254,7 @@ impl Document {
 
     /// The 1-based line of the field at `path`.
     pub fn line_of(&self, path: &str) -> Option<u32> {
-        self.locate(path).map(|l| l.pos.line)
+        self.locate(path).map(|l| l.line)
     }
 
     /// The comment on `line`, if it belongs to this document.
@@ -723,11 +722,7 @@ pub fn move_to(d: &mut Document, path: &Arc<str>, line: u32) {
 }
 
 fn remap_lines(node: &mut Node, f: &dyn Fn(u32) -> u32) {
-    let start = yaml::Pos {
-        line: f(node.span.start.line),
-        col: node.span.start.col,
-    };
-    node.span = Span::new(start, start);
+    node.set_lines(Span::at(f(node.span.line)));
     match &mut node.value {
         yaml::Value::Map(entries) => {
             for e in entries {
@@ -779,7 +774,7 @@ fn expand_list(document: Document, out: &mut Vec<Document>) {
                     &document.file,
                     document.file_kind,
                     document.index,
-                    item.span.start.line,
+                    item.span.line,
                     item.clone(),
                 );
                 d.list_item = Some(i);

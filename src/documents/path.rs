@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::yaml::{Node, Pos};
+use super::yaml::Node;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
@@ -96,15 +96,16 @@ impl fmt::Display for FieldPath {
 /// Where a field sits: the position of its key (when it is a mapping value) and its value.
 #[derive(Debug, Clone, Copy)]
 pub struct FieldLocation<'a> {
-    /// Where an author would put the cursor: the key for mapping values, else the value.
-    pub pos: Pos,
+    /// Where an author would put the cursor: the line of the key for mapping values, else
+    /// of the value.
+    pub line: u32,
     pub node: &'a Node,
 }
 
 /// Follows `path` from `root`.
 pub fn locate<'a>(root: &'a Node, path: &FieldPath) -> Option<FieldLocation<'a>> {
     let mut current = FieldLocation {
-        pos: root.span.start,
+        line: root.span.line,
         node: root,
     };
     for segment in &path.0 {
@@ -112,14 +113,14 @@ pub fn locate<'a>(root: &'a Node, path: &FieldPath) -> Option<FieldLocation<'a>>
             Segment::Key(k) => {
                 let entry = current.node.entry(k)?;
                 FieldLocation {
-                    pos: entry.key.span.start,
+                    line: entry.key.span.line,
                     node: &entry.value,
                 }
             }
             Segment::Index(i) => {
                 let node = current.node.as_seq()?.get(*i)?;
                 FieldLocation {
-                    pos: node.span.start,
+                    line: node.span.line,
                     node,
                 }
             }
@@ -160,13 +161,13 @@ mod tests {
         let path = FieldPath::parse("spec.containers[0].env[1].value").expect("path");
         let loc = locate(root, &path).expect("found");
         assert_eq!(loc.node.as_str(), Some("y"));
-        assert_eq!((loc.pos.line, loc.pos.col), (8, 11));
+        assert_eq!(loc.line, 8);
         let item = locate(
             root,
             &FieldPath::parse("spec.containers[0].env[1]").expect("p"),
         )
         .expect("item");
-        assert_eq!(item.pos.line, 7);
+        assert_eq!(item.line, 7);
         assert!(locate(root, &FieldPath::parse("spec.missing").expect("p")).is_none());
     }
 }

@@ -265,12 +265,12 @@ fn redacted(root: &Node) -> Node {
             if let Value::Map(values) = &mut entry.value.value {
                 for v in values.iter_mut() {
                     v.value.value = Value::Scalar(CompactString::from(mask));
-                    v.value.scalar_kind = ScalarKind::Quoted;
+                    v.value.set_scalar_kind(ScalarKind::Quoted);
                 }
             } else if !entry.value.is_null() {
                 // Not a mapping: nothing of it is shown.
                 entry.value.value = Value::Scalar(CompactString::from(mask));
-                entry.value.scalar_kind = ScalarKind::Quoted;
+                entry.value.set_scalar_kind(ScalarKind::Quoted);
             }
         }
     }
@@ -283,11 +283,11 @@ fn kind_is_namespaced(kind: &str) -> bool {
 
 /// A scalar node of `text`, quoted (the emitter writes it plain when that reads the same).
 fn text_node(text: &str) -> Node {
-    Node {
-        span: Default::default(),
-        scalar_kind: ScalarKind::Quoted,
-        value: Value::Scalar(CompactString::from(text)),
-    }
+    Node::new(
+        Default::default(),
+        ScalarKind::Quoted,
+        Value::Scalar(CompactString::from(text)),
+    )
 }
 
 /// Sets `key` of a mapping node to `value`, adding the entry when it is missing.
@@ -338,7 +338,7 @@ fn as_placed(root: &mut Node, object: &crate::topology::PlacedObject, namespaced
         match &mut node.value {
             Value::Map(entries) => {
                 for e in entries.iter_mut() {
-                    let line = e.value.span.start.line;
+                    let line = e.value.span.line;
                     let image = object.images.iter().find(|(_, l)| *l == line);
                     match image {
                         Some((image, _))

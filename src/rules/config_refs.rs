@@ -193,7 +193,7 @@ fn route_hosts(kind: &str, root: &Node) -> Vec<(String, u32)> {
         if let Some(host) = node.as_str() {
             let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
             if host.contains('.') && !host.contains('*') {
-                out.push((host, node.span.start.line));
+                out.push((host, node.span.line));
             }
         }
     };
@@ -237,7 +237,7 @@ fn route_hosts(kind: &str, root: &Node) -> Vec<(String, u32)> {
             for host in text.split(',') {
                 let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
                 if host.contains('.') && !host.contains('*') {
-                    out.push((host, names.span.start.line));
+                    out.push((host, names.span.line));
                 }
             }
         }
@@ -341,7 +341,7 @@ pub fn references(
         for e in doc.root.get("data").and_then(Node::as_map).unwrap_or(&[]) {
             if let (Some(k), Some(v)) = (e.key.as_str(), e.value.as_str()) {
                 out.push(Reference {
-                    location: at(e.value.span.start.line),
+                    location: at(e.value.span.line),
                     what: format!("ConfigMap key {k}"),
                     value: v.to_owned(),
                     kind: RefKind::Value,
@@ -405,7 +405,7 @@ pub fn references(
                         if let Some(name) = e.value.entry("name") {
                             if let Some(v) = name.value.as_str() {
                                 out.push(Reference {
-                                    location: at(name.key.span.start.line),
+                                    location: at(name.key.span.line),
                                     what: k.to_owned(),
                                     value: v.to_owned(),
                                     kind: RefKind::ObjectName,
@@ -419,7 +419,7 @@ pub fn references(
                         if let Some(name) = e.value.entry(key) {
                             if let Some(v) = name.value.as_str() {
                                 out.push(Reference {
-                                    location: at(name.key.span.start.line),
+                                    location: at(name.key.span.line),
                                     what: format!("{k} volume"),
                                     value: v.to_owned(),
                                     kind: RefKind::ObjectName,
@@ -446,7 +446,7 @@ fn name_ref(
     at: &dyn Fn(u32) -> Location,
 ) -> Option<Reference> {
     Some(Reference {
-        location: at(line_of.span.start.line),
+        location: at(line_of.span.line),
         what,
         value: node.as_str()?.to_owned(),
         kind: RefKind::ObjectName,
@@ -529,7 +529,7 @@ fn string_leaves(
             .filter(|_| node.as_map().is_none() && node.as_seq().is_none())
         {
             out.push(Reference {
-                location: loc(node.span.start.line + shift),
+                location: loc(node.span.line + shift),
                 what: path,
                 value: v.to_owned(),
                 kind: RefKind::Value,
@@ -568,7 +568,7 @@ fn argo_helm(
                 // The block's first content line is the line after its `|` indicator.
                 let parsed = crate::documents::yaml::parse_stream(text);
                 for doc in &parsed.docs {
-                    string_leaves("helm.values", &doc.root, values.span.start.line, at, out);
+                    string_leaves("helm.values", &doc.root, values.span.line, at, out);
                 }
             }
         }
@@ -580,7 +580,7 @@ fn argo_helm(
             if let Some(e) = param.entry("value") {
                 if let Some(v) = e.value.as_str() {
                     out.push(Reference {
-                        location: at(e.key.span.start.line),
+                        location: at(e.key.span.line),
                         what: format!("helm parameter {name}"),
                         value: v.to_owned(),
                         kind: RefKind::Value,
@@ -618,7 +618,7 @@ fn helm_release(root: &Node, at: &dyn Fn(u32) -> Location, out: &mut Vec<Referen
                     let key = e.key.as_str().unwrap_or("?");
                     if let Some(v) = e.value.as_str() {
                         out.push(Reference {
-                            location: at(e.key.span.start.line),
+                            location: at(e.key.span.line),
                             what: format!("{path}.{key}"),
                             value: v.to_owned(),
                             kind: RefKind::Value,
@@ -632,7 +632,7 @@ fn helm_release(root: &Node, at: &dyn Fn(u32) -> Location, out: &mut Vec<Referen
                 for (i, item) in items.iter().enumerate() {
                     if let Some(v) = item.as_str() {
                         out.push(Reference {
-                            location: at(item.span.start.line),
+                            location: at(item.span.line),
                             what: format!("{path}[{i}]"),
                             value: v.to_owned(),
                             kind: RefKind::Value,
@@ -662,7 +662,7 @@ fn env_entries(env: &Node, at: &dyn Fn(u32) -> Location, out: &mut Vec<Reference
         if let Some(value) = item.entry("value") {
             if let Some(v) = value.value.as_str() {
                 out.push(Reference {
-                    location: at(value.key.span.start.line),
+                    location: at(value.key.span.line),
                     what: format!("env {name}"),
                     value: v.to_owned(),
                     kind: RefKind::Value,
@@ -691,13 +691,13 @@ fn generator_literals(
             let Some(name) = g.entry("name") else {
                 continue;
             };
-            if name.key.span.start.line != p.object.line {
+            if name.key.span.line != p.object.line {
                 continue;
             }
             for lit in g.get("literals").and_then(Node::as_seq).unwrap_or(&[]) {
                 if let Some((k, v)) = lit.as_str().and_then(|l| l.split_once('=')) {
                     out.push(Reference {
-                        location: Location::new(&f.path, lit.span.start.line),
+                        location: Location::new(&f.path, lit.span.line),
                         what: format!("literal {k}"),
                         value: v.to_owned(),
                         kind: RefKind::Value,

@@ -347,7 +347,7 @@ fn check_data_types(
                 ]);
                 field_path::locate(&doc.root, &path)
             })
-            .map_or(1, |l| l.pos.line);
+            .map_or(1, |l| l.line);
         let key = crate::config::safe_message(&format!("`{key}`"));
         anyhow::bail!(
             "{shown}:{line}: data {key} must be {want}, like the built-in one, not {found}"

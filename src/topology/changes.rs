@@ -634,11 +634,11 @@ fn redact_secret(root: &Node, other: &Node, mark: bool) -> Node {
                     SECRET_CHANGED_PLACEHOLDER
                 };
                 v.value.value = Value::Scalar(placeholder.into());
-                v.value.scalar_kind = ScalarKind::Quoted;
+                v.value.set_scalar_kind(ScalarKind::Quoted);
             }
         } else if !e.value.is_null() {
             e.value.value = Value::Scalar(SECRET_PLACEHOLDER.into());
-            e.value.scalar_kind = ScalarKind::Quoted;
+            e.value.set_scalar_kind(ScalarKind::Quoted);
         }
     }
     root

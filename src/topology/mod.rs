@@ -92,7 +92,7 @@ pub struct PlacedObject {
     pub name: Option<CompactString>,
     pub namespace: Option<CompactString>,
     /// Container images after kustomize `images:` overrides, with the line of each `image:`.
-    pub images: Vec<(String, u32)>,
+    pub images: Box<[(String, u32)]>,
 }
 
 /// What kind of deployer sent an object: a deployer object of a family (an Application, a
@@ -212,7 +212,7 @@ impl Placement {
                 kind: "ConfigMap".into(),
                 name: None,
                 namespace: None,
-                images: Vec::new(),
+                images: Box::default(),
             },
             cluster: 0,
             cluster_environment: Env::Unknown,

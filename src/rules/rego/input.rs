@@ -82,7 +82,7 @@ fn node_value(node: &crate::documents::Node, strings: &mut Strings) -> Value {
                 .collect::<Vec<_>>(),
         ),
         Yaml::Scalar(text) => {
-            if node.scalar_kind != ScalarKind::Plain {
+            if node.scalar_kind() != ScalarKind::Plain {
                 return s(text);
             }
             // Most plain scalars are words: only these first characters can start a null, a

@@ -125,7 +125,7 @@ impl Worklist<'_> {
                         decided
                     }
                 };
-                p.object.images = images;
+                p.object.images = images.into_boxed_slice();
                 p.workload_class = class;
                 p.class_reason = reason;
                 p.class_level = level;

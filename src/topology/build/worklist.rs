@@ -545,7 +545,7 @@ impl<'a> Worklist<'a> {
                 kind,
                 name,
                 namespace,
-                images: Vec::new(),
+                images: Box::default(),
             };
             let images = item.images.map_or(0, |list| {
                 let positions = &mut self.image_override_positions;

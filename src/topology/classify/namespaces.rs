@@ -86,7 +86,7 @@ pub fn environment_labels(
             let line = metadata
                 .and_then(|m| m.get(field))
                 .and_then(|m| m.entry(key))
-                .map_or(doc.first_line, |e| e.key.span.start.line);
+                .map_or(doc.first_line, |e| e.key.span.line);
             out.push(EnvironmentLabel {
                 key: key.clone(),
                 value: value.clone(),

@@ -8,6 +8,7 @@
 
 use compact_str::CompactString;
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
@@ -369,44 +370,43 @@ pub fn assign_purposes(topology: &mut Topology, index: &crate::topology::RepoInd
         nothing_found: Arc::from("no purpose word or tool"),
         posture_scanner: Arc::from("a cluster-posture scanner belongs on every cluster it checks"),
     };
-    // Each placement's purpose depends on it alone: decided on all cores.
-    topology.placements.par_iter_mut().for_each(|p| {
-        let purpose_word = |name: &str| remembered_purpose_word(name);
-        let doc = p.object.doc.map(|r| index.doc(r));
-        let (purpose, reason) = purpose_of(p, doc, catalog, &purpose_word, &common);
-        p.purpose = purpose;
-        p.purpose_reason = reason;
-    });
+    // Each placement's purpose depends on it alone: decided on all cores, a run of
+    // placements at a time. Names, namespaces and folders recur on neighbouring placements
+    // (the objects of one delivery), and the answer for a name never changes: each run
+    // remembers its answers, and forgets them when it ends, so that the memory stays small.
+    topology
+        .placements
+        .par_chunks_mut(PLACEMENTS_PER_RUN)
+        .for_each(|run| {
+            let known = RefCell::new(crate::topology::HashMap::default());
+            let purpose_word = |name: &str| remembered_purpose_word(&known, name);
+            for p in run {
+                let doc = p.object.doc.map(|r| index.doc(r));
+                let (purpose, reason) = purpose_of(p, doc, catalog, &purpose_word, &common);
+                p.purpose = purpose;
+                p.purpose_reason = reason;
+            }
+        });
 }
 
-thread_local! {
-    /// The built-in catalog's purpose word for each name this thread looked up: names,
-    /// namespaces and folders recur on thousands of placements, and the answer for a name
-    /// never changes. Per thread, since a map shared by threads costs more in waiting than it
-    /// saves.
-    static PURPOSE_WORDS: std::cell::RefCell<crate::topology::HashMap<String, PurposeWord>> =
-        std::cell::RefCell::new(crate::topology::HashMap::default());
-}
+/// Placements whose purposes are decided together, sharing the answers for their names.
+const PLACEMENTS_PER_RUN: usize = 2048;
 
-/// Names a thread remembers at most; past that it starts over (a bound on memory).
-const PURPOSE_WORDS_REMEMBERED: usize = 20_000;
-
-/// [`Catalog::purpose_word`] of the built-in catalog, remembered.
-fn remembered_purpose_word(name: &str) -> PurposeWord {
-    PURPOSE_WORDS.with(|known| {
-        if let Some(answer) = known.borrow().get(name) {
-            return answer.clone();
-        }
-        let answer = Catalog::builtin()
-            .purpose_word(name)
-            .map(|(purpose, word)| (purpose, Arc::<str>::from(word)));
-        let mut known = known.borrow_mut();
-        if known.len() >= PURPOSE_WORDS_REMEMBERED {
-            known.clear();
-        }
-        known.insert(name.to_owned(), answer.clone());
-        answer
-    })
+/// [`Catalog::purpose_word`] of the built-in catalog, remembered in `known`.
+fn remembered_purpose_word(
+    known: &RefCell<crate::topology::HashMap<CompactString, PurposeWord>>,
+    name: &str,
+) -> PurposeWord {
+    if let Some(answer) = known.borrow().get(name) {
+        return answer.clone();
+    }
+    let answer = Catalog::builtin()
+        .purpose_word(name)
+        .map(|(purpose, word)| (purpose, Arc::<str>::from(word)));
+    known
+        .borrow_mut()
+        .insert(CompactString::from(name), answer.clone());
+    answer
 }
 
 /// A purpose and the word that says it ([`Catalog::purpose_word`]).

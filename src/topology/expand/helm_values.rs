@@ -131,7 +131,7 @@ impl ValueSources {
                 f.documents.iter().find_map(|d| {
                     let (key, scalar) = find_scalar(&d.root, wanted)?;
                     Some(Origin {
-                        location: Location::new(&f.path, scalar.span.start.line),
+                        location: Location::new(&f.path, scalar.span.line),
                         note: format!("{key} = {} in {path}", scalar_text(scalar)?),
                     })
                 })
@@ -157,7 +157,7 @@ fn inline_origin(file: &Arc<str>, block: (&Node, &Node), wanted: &Wanted<'_>) ->
         // A single value (a `valuesFrom` key merged at a `targetPath`).
         if wanted.set_by(text) {
             return Some(Origin {
-                location: Location::new(file, key.span.start.line),
+                location: Location::new(file, key.span.line),
                 note: format!("{name} = {}", text.trim()),
             });
         }
@@ -167,10 +167,10 @@ fn inline_origin(file: &Arc<str>, block: (&Node, &Node), wanted: &Wanted<'_>) ->
             .iter()
             .find_map(|d| find_scalar(&d.root, wanted))?;
         // A block scalar's text begins on the line after its `|`.
-        let line = if value.scalar_kind == ScalarKind::Block {
-            value.span.start.line + scalar.span.start.line
+        let line = if value.scalar_kind() == ScalarKind::Block {
+            value.span.line + scalar.span.line
         } else {
-            key.span.start.line
+            key.span.line
         };
         return Some(Origin {
             location: Location::new(file, line),
@@ -179,7 +179,7 @@ fn inline_origin(file: &Arc<str>, block: (&Node, &Node), wanted: &Wanted<'_>) ->
     }
     let (path, scalar) = find_scalar(value, wanted)?;
     Some(Origin {
-        location: Location::new(file, scalar.span.start.line),
+        location: Location::new(file, scalar.span.line),
         note: format!("{path} = {} in {name}", scalar_text(scalar)?),
     })
 }
@@ -225,7 +225,7 @@ fn find_scalar<'n>(root: &'n Node, wanted: &Wanted<'_>) -> Option<(String, &'n N
 
 /// The (key, value) of the mapping entry whose key sits on `line`.
 fn entry_at_line(root: &Node, line: u32) -> Option<(&Node, &Node)> {
-    root.find_entry(|e| e.key.span.start.line == line && e.key.as_str().is_some())
+    root.find_entry(|e| e.key.span.line == line && e.key.as_str().is_some())
         .map(|e| (&e.key, &e.value))
 }
 
@@ -260,6 +260,6 @@ mod tests {
         let root = &stream.docs[0].root;
         let (path, node) = find_scalar(root, &wanted("db.prod.example.com", &[])).expect("found");
         assert_eq!(path, "db.hosts[1]");
-        assert_eq!(node.span.start.line, 6);
+        assert_eq!(node.span.line, 6);
     }
 }

@@ -47,7 +47,7 @@ pub fn kustomize_chart(
     let key = |modern: &'static str, old: &'static str| if legacy { old } else { modern };
     let text = |k: &str| entry.get(k).and_then(Node::as_str).map(str::to_owned);
     let flag = |k: &str| entry.get(k).and_then(Node::as_str) == Some("true");
-    let at = |node: &Node| Location::new(file, node.span.start.line);
+    let at = |node: &Node| Location::new(file, node.span.line);
     let name = text(key("name", "chartName")).unwrap_or_default();
     let repo = text(key("repo", "chartRepoUrl"));
     let version = text(key("version", "chartVersion"));
@@ -132,7 +132,7 @@ pub fn kustomize_chart(
     }
     let inline = entry.entry(key("valuesInline", "valuesLocal")).map(|e| {
         values_evidence.push(Evidence::new(
-            Location::new(file, e.key.span.start.line),
+            Location::new(file, e.key.span.line),
             Hop::InlineValues {
                 field: "helmCharts valuesInline".into(),
             },

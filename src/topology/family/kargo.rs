@@ -276,7 +276,7 @@ fn read_stage<'d>(index: &'d RepoIndex<'d>, d: &'d Document) -> StageInfo<'d> {
                     .unwrap_or(ARGO_CD_NAMESPACE)
                     .to_owned(),
             ),
-            location: d.at(entry.key.span.start.line),
+            location: d.at(entry.key.span.line),
             link: StageLink::ArgoCdAppUpdates,
         });
     }
@@ -320,7 +320,7 @@ fn argocd_update(d: &Document, step: &Node, ctx: &Expressions, out: &mut Vec<Tar
         out.push(Target {
             name: ctx.render(name).ok_or_else(|| name.to_owned()),
             namespace: ctx.render(namespace),
-            location: d.at(entry.key.span.start.line),
+            location: d.at(entry.key.span.line),
             link: StageLink::ArgoCdUpdate,
         });
     }

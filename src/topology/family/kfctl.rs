@@ -124,7 +124,7 @@ impl Family for Kfctl {
             let Some(name) = entry.value.as_str() else {
                 continue;
             };
-            let line = entry.key.span.start.line;
+            let line = entry.key.span.line;
             // An application name is one folder: anything else would leave `kustomize/`.
             let one_folder = !name.is_empty() && !name.contains('/') && !name.starts_with('.');
             let dir = one_folder
@@ -183,7 +183,7 @@ impl Family for Kfctl {
                     kind: "KfDef".into(),
                     name: Some(name_of(d).into()),
                     namespace: d.id.namespace.as_deref().map(Into::into),
-                    images: Vec::new(),
+                    images: Box::default(),
                 },
                 cluster,
                 signals,

@@ -522,7 +522,7 @@ mod tests {
             ) else {
                 return out;
             };
-            let at = Location::new(&d.file, entry.key.span.start.line);
+            let at = Location::new(&d.file, entry.key.span.line);
             let (cluster, _) = cx
                 .inventory
                 .resolve_destination(Some(name), None, at.clone());

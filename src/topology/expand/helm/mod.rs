@@ -765,7 +765,7 @@ pub(crate) fn to_json(node: &Node, subst: &dyn Fn(&str) -> String) -> serde_json
             serde_json::Value::Array(items.iter().map(|i| to_json(i, subst)).collect())
         }
         Value::Scalar(text) => {
-            if node.scalar_kind != ScalarKind::Plain {
+            if node.scalar_kind() != ScalarKind::Plain {
                 return serde_json::Value::String(subst(text));
             }
             match text.as_str() {

@@ -335,9 +335,9 @@ fn patch_source<'n>(
         let first = text.trim_start();
         // A JSON patch is a list; a strategic-merge patch is a mapping.
         let json = first.starts_with('-') || first.starts_with('[');
-        let shift = match node.scalar_kind {
-            crate::documents::yaml::ScalarKind::Block => node.span.start.line,
-            _ => node.span.start.line.saturating_sub(1),
+        let shift = match node.scalar_kind() {
+            crate::documents::yaml::ScalarKind::Block => node.span.line,
+            _ => node.span.line.saturating_sub(1),
         };
         return Some((PatchSource::Inline { text, shift }, json));
     }
@@ -478,7 +478,7 @@ fn read_spec(index: &RepoIndex<'_>, dir: &str, file: usize) -> LevelSpec {
                 None if key == "patchesJson6902" => {
                     if let Some(e) = entry.entry("path") {
                         spec.problems.push(Problem {
-                            location: at(e.key.span.start.line),
+                            location: at(e.key.span.line),
                             reason: format!(
                                 "JSON patch {} is not a YAML list of operations envfence reads (a .json file is not read): the objects it targets are taken unpatched",
                                 e.value.as_str().unwrap_or("?")
@@ -489,7 +489,7 @@ fn read_spec(index: &RepoIndex<'_>, dir: &str, file: usize) -> LevelSpec {
                 }
                 None => continue,
             };
-            let line = entry.span.start.line;
+            let line = entry.span.line;
             let (tree, file, shift, located): (Node, Arc<str>, u32, bool) = match source {
                 PatchSource::Inline { text, shift } => {
                     let Some(doc) = parse_stream(text).docs.into_iter().next() else {
@@ -579,14 +579,14 @@ fn read_spec(index: &RepoIndex<'_>, dir: &str, file: usize) -> LevelSpec {
         let Some(text) = entry.as_str().filter(|t| t.contains('\n')) else {
             continue;
         };
-        let shift = match entry.scalar_kind {
-            crate::documents::yaml::ScalarKind::Block => entry.span.start.line,
-            _ => entry.span.start.line.saturating_sub(1),
+        let shift = match entry.scalar_kind() {
+            crate::documents::yaml::ScalarKind::Block => entry.span.line,
+            _ => entry.span.line.saturating_sub(1),
         };
         for doc in parse_stream(text).docs {
             spec.patches.push(Patch {
                 target: Selector::of_object(&doc.root),
-                ops: PatchOps::Merge(without_identity(doc.root), at(entry.span.start.line)),
+                ops: PatchOps::Merge(without_identity(doc.root), at(entry.span.line)),
                 file: Arc::clone(&f.path),
                 shift,
             });
@@ -601,7 +601,7 @@ fn read_spec(index: &RepoIndex<'_>, dir: &str, file: usize) -> LevelSpec {
                 field,
                 key: key.to_owned(),
                 value: e.value.as_str().unwrap_or_default().to_owned(),
-                location: at(e.key.span.start.line),
+                location: at(e.key.span.line),
             });
         }
     };
@@ -620,7 +620,7 @@ fn read_spec(index: &RepoIndex<'_>, dir: &str, file: usize) -> LevelSpec {
                 let found = index::join(dir, path, false).and_then(|t| index.file(&t));
                 let Some(rf) = found else {
                     spec.problems.push(Problem {
-                        location: at(entry.span.start.line),
+                        location: at(entry.span.line),
                         reason: format!("replacements file {path} does not exist (or is not YAML)"),
                     });
                     continue;
@@ -673,7 +673,7 @@ fn read_replacement(node: &Node, file: &Arc<str>, spec: &mut LevelSpec) {
     let at = |line: u32| Location::new(file, line);
     let Some(source_entry) = node.entry("source") else {
         spec.problems.push(Problem {
-            location: at(node.span.start.line),
+            location: at(node.span.line),
             reason: "a replacement without a `source`: kustomize's build fails here".into(),
         });
         return;
@@ -686,7 +686,7 @@ fn read_replacement(node: &Node, file: &Arc<str>, spec: &mut LevelSpec) {
         .to_owned();
     let Some(path) = fields::steps(&path_text) else {
         spec.problems.push(Problem {
-            location: at(source.span.start.line),
+            location: at(source.span.line),
             reason: format!("replacement source fieldPath {path_text} cannot be read"),
         });
         return;
@@ -697,9 +697,9 @@ fn read_replacement(node: &Node, file: &Arc<str>, spec: &mut LevelSpec) {
         for p in t.get("fieldPaths").and_then(Node::as_seq).unwrap_or(&[]) {
             let Some(text) = p.as_str() else { continue };
             match fields::steps(text) {
-                Some(steps) => paths.push((steps, text.to_owned(), at(p.span.start.line))),
+                Some(steps) => paths.push((steps, text.to_owned(), at(p.span.line))),
                 None => spec.problems.push(Problem {
-                    location: at(p.span.start.line),
+                    location: at(p.span.line),
                     reason: format!("replacement target fieldPath {text} cannot be read"),
                 }),
             }
@@ -722,7 +722,7 @@ fn read_replacement(node: &Node, file: &Arc<str>, spec: &mut LevelSpec) {
         source_path: (path, path_text),
         source_options: Options::read(source.get("options")),
         targets,
-        location: at(source_entry.key.span.start.line),
+        location: at(source_entry.key.span.line),
     });
 }
 
@@ -1597,7 +1597,7 @@ impl GeneratedData<'_> {
                 let Some(entry) = generator.entry("name") else {
                     continue;
                 };
-                if entry.key.span.start.line != g.line {
+                if entry.key.span.line != g.line {
                     continue;
                 }
                 for lit in generator
@@ -1629,12 +1629,11 @@ fn delimited(text: &str, options: &Options) -> Option<String> {
 
 /// A scalar node holding `text`, on `line`.
 fn scalar_on(text: &str, line: u32) -> Node {
-    let at = crate::documents::Pos { line, col: 1 };
-    Node {
-        span: crate::documents::Span::new(at, at),
-        scalar_kind: crate::documents::yaml::ScalarKind::Quoted,
-        value: crate::documents::Value::Scalar(CompactString::from(text)),
-    }
+    Node::new(
+        crate::documents::Span::at(line),
+        crate::documents::yaml::ScalarKind::Quoted,
+        crate::documents::Value::Scalar(CompactString::from(text)),
+    )
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -5,7 +5,7 @@
 use compact_str::CompactString;
 
 use crate::documents::yaml::{Entry, ScalarKind};
-use crate::documents::{Node, Pos, Span, Value};
+use crate::documents::{Node, Span, Value};
 
 /// One step of a field path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,20 +101,15 @@ pub(super) fn get<'n>(root: &'n Node, steps: &[Step]) -> Option<&'n Node> {
 
 /// A new, empty mapping on the line of `like`.
 fn empty_map(like: &Node) -> Node {
-    Node {
-        span: like.span,
-        scalar_kind: ScalarKind::Plain,
-        value: Value::Map(Box::default()),
-    }
+    Node::new(like.span, ScalarKind::Plain, Value::Map(Box::default()))
 }
 
 fn key_node(key: &str, line: u32) -> Node {
-    let at = Pos { line, col: 1 };
-    Node {
-        span: Span::new(at, at),
-        scalar_kind: ScalarKind::Plain,
-        value: Value::Scalar(CompactString::from(key)),
-    }
+    Node::new(
+        Span::at(line),
+        ScalarKind::Plain,
+        Value::Scalar(CompactString::from(key)),
+    )
 }
 
 /// Sets every field at `steps` under `root` to what `write` makes of its present value
@@ -147,17 +142,17 @@ pub(super) fn set(
                 return Err(format!("no field {k}"));
             };
             if found.is_none() {
-                let line = root.span.start.line;
+                let line = root.span.line;
                 let mut list = std::mem::take(entries).into_vec();
-                let placeholder = Node {
-                    span: root.span,
-                    scalar_kind: ScalarKind::Plain,
-                    value: if rest.is_empty() {
+                let placeholder = Node::new(
+                    root.span,
+                    ScalarKind::Plain,
+                    if rest.is_empty() {
                         Value::Scalar(CompactString::default())
                     } else {
                         Value::Map(Box::default())
                     },
-                };
+                );
                 list.push(Entry {
                     key: key_node(k, line),
                     value: placeholder,
@@ -172,7 +167,7 @@ pub(super) fn set(
                 let present = (found.is_some()).then_some(&entry.value);
                 return match write(present) {
                     Some(new) => {
-                        entry.key.span = Span::new(new.span.start, new.span.start);
+                        entry.key.set_lines(Span::at(new.span.line));
                         entry.value = new;
                         Ok(1)
                     }

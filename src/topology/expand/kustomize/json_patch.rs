@@ -7,7 +7,7 @@
 use compact_str::CompactString;
 
 use crate::documents::yaml::{Entry, ScalarKind};
-use crate::documents::{Node, Pos, Span, Value};
+use crate::documents::{Node, Span, Value};
 
 /// One operation of a JSON patch. `value` nodes are numbered for the document they join
 /// before the operation is applied (see [`Node::map_lines`]).
@@ -107,7 +107,7 @@ pub(crate) fn parse_ops(list: &Node) -> Result<Vec<(Op, u32)>, String> {
             },
             other => return Err(format!("unknown JSON patch operation `{other}`")),
         };
-        out.push((parsed, item.span.start.line));
+        out.push((parsed, item.span.line));
     }
     Ok(out)
 }
@@ -176,15 +176,11 @@ fn parent_mut<'n>(
 
 /// A key node for a new mapping entry, on the line of the value it names.
 fn key_node(key: &str, like: &Node) -> Node {
-    let at = Pos {
-        line: like.span.start.line,
-        col: like.span.start.col,
-    };
-    Node {
-        span: Span::new(at, at),
-        scalar_kind: ScalarKind::Plain,
-        value: Value::Scalar(CompactString::from(key)),
-    }
+    Node::new(
+        Span::at(like.span.line),
+        ScalarKind::Plain,
+        Value::Scalar(CompactString::from(key)),
+    )
 }
 
 /// Puts `value` at `tokens`: a mapping's key is set (added, or its value replaced, its key
@@ -324,11 +320,7 @@ pub(super) fn open_annotations(root: &mut Node) -> bool {
     if metadata.as_map().is_none() || child(metadata, "annotations").is_some() {
         return false;
     }
-    let empty = Node {
-        span: metadata.span,
-        scalar_kind: ScalarKind::Plain,
-        value: Value::Map(Box::default()),
-    };
+    let empty = Node::new(metadata.span, ScalarKind::Plain, Value::Map(Box::default()));
     let tokens = ["annotations".to_owned()];
     put(metadata, &tokens, empty, false, "/metadata/annotations").is_ok()
 }

@@ -108,7 +108,7 @@ pub(super) fn merge(target: &mut Node, patch: &Node, field: &str) {
                         list.remove(i);
                     }
                     Some(i) => {
-                        list[i].key.span = pe.key.span;
+                        list[i].key.set_lines(pe.key.span);
                         merge(&mut list[i].value, &pe.value, key);
                     }
                     None if directive(&pe.value) == Some("delete") => {}

@@ -250,7 +250,7 @@ pub fn effective_images(doc: &Document, overrides: &[ImageOverride]) -> Vec<(Str
                                 current = next;
                             }
                         }
-                        out.push((current, e.key.span.start.line));
+                        out.push((current, e.key.span.line));
                     }
                 }
                 if is_collection(&&e.value) {
@@ -271,7 +271,7 @@ pub fn string_entries(node: &Node, key: &str) -> Vec<(String, u32)> {
         .and_then(Node::as_seq)
         .unwrap_or(&[])
         .iter()
-        .filter_map(|n| Some((n.as_str()?.to_owned(), n.span.start.line)))
+        .filter_map(|n| Some((n.as_str()?.to_owned(), n.span.line)))
         .collect()
 }
 
@@ -386,7 +386,7 @@ pub fn unexpanded_chart_notes(
                         .find_map(|k| chart.get(k).and_then(Node::as_str))
                         .unwrap_or("?");
                     out.push(crate::topology::Unresolved {
-                        location: Location::new(&d.file, chart.span.start.line),
+                        location: Location::new(&d.file, chart.span.line),
                         reason: format!(
                             "{field} entry {name}: no deployer envfence follows builds this kustomization, so its chart is not rendered and where it deploys is not known"
                         ),

@@ -570,7 +570,7 @@ impl<'a> Expander<'a> {
             for p in patches {
                 if let Some(e) = p.entry("path") {
                     if let Some(path) = e.value.as_str() {
-                        patch_paths.push((path.to_owned(), e.key.span.start.line));
+                        patch_paths.push((path.to_owned(), e.key.span.line));
                     }
                 }
             }
@@ -619,7 +619,7 @@ impl<'a> Expander<'a> {
                 let Some(name) = name_entry.value.as_str() else {
                     continue;
                 };
-                let line = name_entry.key.span.start.line;
+                let line = name_entry.key.span.line;
                 let merging = matches!(
                     generator.get("behavior").and_then(Node::as_str),
                     Some("merge") | Some("replace")
@@ -742,7 +742,7 @@ impl Expander<'_> {
         out: &mut Resolved,
     ) {
         let file = &self.index.files[k].path;
-        let location = Location::new(file, entry.span.start.line);
+        let location = Location::new(file, entry.span.line);
         let (request, values_evidence, notes) =
             match kustomize_helm::kustomize_chart(self.index, dir, file, root, entry, legacy) {
                 kustomize_helm::KustomizeChart::Local {

@@ -60,7 +60,7 @@ pub(super) fn read(index: &RepoIndex<'_>, k: usize, vars: &mut Vec<Var>, reach: 
                 .and_then(Node::as_str)
                 .unwrap_or("metadata.name")
                 .to_owned(),
-            location: Location::new(&f.path, v.span.start.line),
+            location: Location::new(&f.path, v.span.line),
         });
     }
     let dir = index::parent(&f.path);

@@ -128,7 +128,7 @@ impl AppSpec {
                 Some((
                     e.key.as_str()?.to_owned(),
                     lenient(e.value.as_str()?),
-                    Location::new(file, e.key.span.start.line),
+                    Location::new(file, e.key.span.line),
                 ))
             })
             .collect();
@@ -143,7 +143,7 @@ impl AppSpec {
                 return Ok(None);
             };
             match entry.value.as_str() {
-                Some(v) => Ok(Some((subst(v)?, entry.key.span.start.line))),
+                Some(v) => Ok(Some((subst(v)?, entry.key.span.line))),
                 None => Ok(None),
             }
         };
@@ -158,16 +158,15 @@ impl AppSpec {
         for s in sources_nodes {
             let mut unresolved = None;
             let path = match s.entry("path") {
-                Some(e) => source_text(Some(&e.value), &mut unresolved)?
-                    .map(|p| (p, e.key.span.start.line)),
+                Some(e) => {
+                    source_text(Some(&e.value), &mut unresolved)?.map(|p| (p, e.key.span.line))
+                }
                 None => None,
             };
             let directory = s.get("directory");
             sources.push(SourceSpec {
                 repo_url: source_text(s.get("repoURL"), &mut unresolved)?,
-                repo_line: s
-                    .entry("repoURL")
-                    .map_or(s.span.start.line, |e| e.key.span.start.line),
+                repo_line: s.entry("repoURL").map_or(s.span.line, |e| e.key.span.line),
                 path,
                 chart: source_text(s.get("chart"), &mut unresolved)?,
                 target_revision: s.get("targetRevision").and_then(Node::as_str).map(&lenient),
@@ -178,18 +177,18 @@ impl AppSpec {
                     .is_some_and(|v| v == "true"),
                 include: text(directory.and_then(|d| d.get("include")))?,
                 exclude: text(directory.and_then(|d| d.get("exclude")))?,
-                line: s.span.start.line,
+                line: s.span.line,
                 helm: helm::ArgoHelm::read(s, &lenient),
                 ref_name: s.get("ref").and_then(Node::as_str).map(lenient),
             });
         }
         Ok(AppSpec {
             doc: None,
-            first_line: root.span.start.line,
+            first_line: root.span.line,
             file: Arc::clone(file),
             origins: None,
             name,
-            name_line: name_node.map_or(root.span.start.line, |n| n.span.start.line),
+            name_line: name_node.map_or(root.span.line, |n| n.span.line),
             namespace,
             labels,
             annotations,
@@ -737,7 +736,7 @@ pub(super) fn opaque_application(
             kind: "Application".into(),
             name: Some(app.name.as_str().into()),
             namespace: app.dest_namespace.as_deref().map(Into::into),
-            images: Vec::new(),
+            images: Box::default(),
         },
         cluster,
         signals,

@@ -214,7 +214,7 @@ pub(super) fn generate_bounded(
     ceiling: usize,
     out: &mut Outcome,
 ) -> Generated {
-    let location = d.at(g.span.start.line);
+    let location = d.at(g.span.line);
     for combiner in ["matrix", "merge"] {
         let Some(node) = g.get(combiner) else {
             continue;
@@ -362,7 +362,7 @@ pub(super) fn generate(
         for element in list.get("elements").and_then(Node::as_seq).unwrap_or(&[]) {
             let mut values = BTreeMap::new();
             flatten("", element, &mut values);
-            declare_element_cluster(inventory, &values, at(element.span.start.line));
+            declare_element_cluster(inventory, &values, at(element.span.line));
             let summary: Vec<String> = values
                 .iter()
                 .take(4)
@@ -371,7 +371,7 @@ pub(super) fn generate(
             sets.push(Params {
                 values,
                 evidence: vec![Evidence::new(
-                    at(element.span.start.line),
+                    at(element.span.line),
                     Hop::Generator(Box::new(GeneratorHop::ListElement {
                         summary: summary.join(", ").into(),
                     })),
@@ -380,7 +380,7 @@ pub(super) fn generate(
         }
         if list.get("elementsYaml").is_some() {
             out.unresolved.push(Unresolved {
-                location: at(list.span.start.line),
+                location: at(list.span.line),
                 reason: "list generator elementsYaml is computed at run time".into(),
             });
         }
@@ -393,10 +393,7 @@ pub(super) fn generate(
         let this = inventory
             .repository
             .classify(git.get("repoURL").and_then(Node::as_str));
-        return (
-            git_params(index, git, &this, g.span.start.line, &at, out),
-            false,
-        );
+        return (git_params(index, git, &this, g.span.line, &at, out), false);
     }
     // Pull requests and SCM repositories are known only at run time: one ephemeral,
     // non-production Application on the template's destination stands for them.
@@ -412,7 +409,7 @@ pub(super) fn generate(
                 vec![Params {
                     values: BTreeMap::new(),
                     evidence: vec![Evidence::new(
-                        at(node.span.start.line),
+                        at(node.span.line),
                         Hop::Generator(Box::new(GeneratorHop::Ephemeral {
                             kind: kind.into(),
                             what: what.into(),
@@ -435,7 +432,7 @@ pub(super) fn generate(
     ] {
         if let Some(node) = g.get(kind) {
             out.unresolved.push(Unresolved {
-                location: at(node.span.start.line),
+                location: at(node.span.line),
                 reason: why.into(),
             });
             // One parameter set with no values: a template whose destination and path do not
@@ -444,7 +441,7 @@ pub(super) fn generate(
                 vec![Params {
                     values: BTreeMap::new(),
                     evidence: vec![Evidence::new(
-                        at(node.span.start.line),
+                        at(node.span.line),
                         Hop::Generator(Box::new(GeneratorHop::RunTime { kind: kind.into() })),
                     )],
                 }],
@@ -453,7 +450,7 @@ pub(super) fn generate(
         }
     }
     out.unresolved.push(Unresolved {
-        location: at(g.span.start.line),
+        location: at(g.span.line),
         reason: "unknown ApplicationSet generator".into(),
     });
     (Vec::new(), false)

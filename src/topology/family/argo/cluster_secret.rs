@@ -95,7 +95,7 @@ fn argo_cluster_secret(doc: &Document) -> Option<ClusterSecret> {
                 raw.to_owned()
             };
             // Templated values (`{{ .name }}`) say nothing statically.
-            (!value.contains("{{")).then_some((value, entry.key.span.start.line))
+            (!value.contains("{{")).then_some((value, entry.key.span.line))
         })
     };
     let name = field("name");

@@ -65,12 +65,12 @@ pub(super) fn cluster_params(
             .declared_in
             .first()
             .cloned()
-            .unwrap_or_else(|| at(node.span.start.line));
+            .unwrap_or_else(|| at(node.span.line));
         sets.push(Params {
             values,
             evidence: vec![
                 Evidence::new(
-                    at(node.span.start.line),
+                    at(node.span.line),
                     Hop::Generator(Box::new(GeneratorHop::Clusters { local: false })),
                 ),
                 Evidence::new(
@@ -90,7 +90,7 @@ pub(super) fn cluster_params(
         sets.push(Params {
             values,
             evidence: vec![Evidence::new(
-                at(node.span.start.line),
+                at(node.span.line),
                 Hop::Generator(Box::new(GeneratorHop::Clusters { local: true })),
             )],
         });
@@ -99,7 +99,7 @@ pub(super) fn cluster_params(
         out.unmatched_selectors.push((
             at(node
                 .entry("selector")
-                .map_or(node.span.start.line, |e| e.key.span.start.line)),
+                .map_or(node.span.line, |e| e.key.span.line)),
             selector.terms(),
         ));
     }
@@ -143,7 +143,7 @@ pub(super) fn add_values(file: &Arc<str>, g: &Node, go: bool, sets: &mut [Params
                 continue;
             };
             set.evidence.push(Evidence::new(
-                Location::new(file, entry.key.span.start.line),
+                Location::new(file, entry.key.span.line),
                 Hop::Generator(Box::new(GeneratorHop::Value {
                     key: key.into(),
                     value: value.as_str().into(),
@@ -229,7 +229,7 @@ pub(super) fn git_params(
             if excluded {
                 exclude.push(glob.compile_matcher());
             } else {
-                include.push((glob.compile_matcher(), d.span.start.line));
+                include.push((glob.compile_matcher(), d.span.line));
             }
         }
         let mut all_dirs: Vec<String> = Vec::new();
@@ -298,7 +298,7 @@ pub(super) fn git_params(
             }
             if !matched {
                 out.unresolved.push(Unresolved {
-                    location: at(f.span.start.line),
+                    location: at(f.span.line),
                     reason: elsewhere(&format!(
                         "no YAML file matches {p} (JSON files are not read)"
                     )),

@@ -32,23 +32,23 @@ impl ArgoHelm {
     pub fn read(source: &Node, subst: &dyn Fn(&str) -> String) -> Option<ArgoHelm> {
         let helm = source.get("helm")?;
         let mut out = ArgoHelm {
-            line: helm.span.start.line,
+            line: helm.span.line,
             ..ArgoHelm::default()
         };
         for f in helm.get("valueFiles").and_then(Node::as_seq).unwrap_or(&[]) {
             if let Some(s) = f.as_str() {
-                out.value_files.push((subst(s), f.span.start.line));
+                out.value_files.push((subst(s), f.span.line));
             }
         }
         if let Some(e) = helm.entry("values") {
             if let Some(s) = e.value.as_str() {
-                out.values = Some((subst(s), e.key.span.start.line));
+                out.values = Some((subst(s), e.key.span.line));
             } else if e.value.as_map().is_some() {
-                out.values = Some((to_json(&e.value, subst).to_string(), e.key.span.start.line));
+                out.values = Some((to_json(&e.value, subst).to_string(), e.key.span.line));
             }
         }
         if let Some(e) = helm.entry("valuesObject") {
-            out.values_object = Some((to_json(&e.value, subst).to_string(), e.key.span.start.line));
+            out.values_object = Some((to_json(&e.value, subst).to_string(), e.key.span.line));
         }
         for p in helm.get("parameters").and_then(Node::as_seq).unwrap_or(&[]) {
             if let (Some(n), Some(v)) = (
@@ -57,9 +57,7 @@ impl ArgoHelm {
             ) {
                 let string = p.get("forceString").and_then(Node::as_str) == Some("true");
                 out.parameters.push((subst(n), subst(v), string));
-                let line = p
-                    .entry("value")
-                    .map_or(p.span.start.line, |e| e.key.span.start.line);
+                let line = p.entry("value").map_or(p.span.line, |e| e.key.span.line);
                 out.parameter_lines.push(line);
             }
         }

@@ -121,7 +121,7 @@ impl Family for ArgoCd {
                     continue;
                 }
                 found.push(SelectorUse {
-                    location: d.at(entry.key.span.start.line),
+                    location: d.at(entry.key.span.line),
                     by: format!("ApplicationSet {}", d.id.name.as_deref().unwrap_or("?")),
                     selector,
                     argo: true,

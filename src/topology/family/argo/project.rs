@@ -106,7 +106,7 @@ impl AppProject {
         let spec = d.root.get("spec");
         let line_of = |key: &str| {
             spec.and_then(|s| s.entry(key))
-                .map_or(d.first_line, |e| e.key.span.start.line)
+                .map_or(d.first_line, |e| e.key.span.line)
         };
         let items = |key: &str| seq(spec, key);
         let text = |n: &Node, key: &str| n.get(key).and_then(Node::as_str).unwrap_or("").to_owned();
@@ -116,13 +116,13 @@ impl AppProject {
                 server: text(n, "server"),
                 name: text(n, "name"),
                 namespace: text(n, "namespace"),
-                line: n.span.start.line,
+                line: n.span.line,
             })
             .collect();
         let strings = |key: &str| -> Vec<(String, u32)> {
             items(key)
                 .iter()
-                .filter_map(|n| Some((n.as_str()?.to_owned(), n.span.start.line)))
+                .filter_map(|n| Some((n.as_str()?.to_owned(), n.span.line)))
                 .collect()
         };
         let kinds = |key: &str| -> Vec<GroupKind> {
@@ -131,7 +131,7 @@ impl AppProject {
                 .map(|n| GroupKind {
                     group: text(n, "group"),
                     kind: text(n, "kind"),
-                    line: n.span.start.line,
+                    line: n.span.line,
                 })
                 .collect()
         };

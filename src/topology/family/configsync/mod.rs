@@ -111,7 +111,7 @@ impl Family for ConfigSync {
                 let selector =
                     crate::topology::inventory::selector::LabelSelector::read(&entry.value);
                 (!selector.is_empty()).then(|| SelectorUse {
-                    location: d.at(entry.key.span.start.line),
+                    location: d.at(entry.key.span.line),
                     by: format!("ClusterSelector {}", name_of(d)),
                     selector,
                     argo: false,
@@ -136,7 +136,7 @@ fn is_config_management(d: &Document) -> bool {
 fn cluster_name(d: &Document) -> Option<(&str, u32)> {
     let entry = d.root.get("spec")?.entry("clusterName")?;
     let name = entry.value.as_str()?.trim();
-    (!name.is_empty()).then_some((name, entry.key.span.start.line))
+    (!name.is_empty()).then_some((name, entry.key.span.line))
 }
 
 /// The root of the hierarchical repository whose `system/repo.yaml` `Repo` is `d`: the folder
@@ -187,11 +187,8 @@ impl<'d> Source<'d> {
         };
         let dir_entry = git.and_then(|g| g.entry(dir_key));
         let line = dir_entry
-            .map(|e| e.key.span.start.line)
-            .or_else(|| {
-                spec.and_then(|s| s.entry("git"))
-                    .map(|e| e.key.span.start.line)
-            })
+            .map(|e| e.key.span.line)
+            .or_else(|| spec.and_then(|s| s.entry("git")).map(|e| e.key.span.line))
             .unwrap_or(d.first_line);
         Source {
             // A ConfigManagement without `git` (multi-repo mode) syncs nothing itself.
@@ -497,7 +494,7 @@ fn run(cx: &mut RunContext<'_, '_>, job: &Job<'_>) -> Outcome {
                 kind: kind.into(),
                 name: Some(name.as_str().into()),
                 namespace: d.id.namespace.as_deref().map(Into::into),
-                images: Vec::new(),
+                images: Box::default(),
             },
             cluster,
             signals,

@@ -68,7 +68,7 @@ fn annotation(d: &Document, which: SelectorAnnotation) -> Option<(&str, u32)> {
         .get("metadata")?
         .get("annotations")?
         .entry(which.key())?;
-    Some((entry.value.as_str()?.trim(), entry.key.span.start.line))
+    Some((entry.value.as_str()?.trim(), entry.key.span.line))
 }
 
 /// Whether `d` carries any selector annotation.
@@ -216,7 +216,7 @@ fn selected_hop(
         .root
         .get("spec")
         .and_then(|s| s.entry("selector"))
-        .map_or(selector.first_line, |e| e.key.span.start.line);
+        .map_or(selector.first_line, |e| e.key.span.line);
     Evidence::new(
         Location::new(&selector.file, line),
         Hop::ConfigSync(Box::new(ConfigSyncHop::Selected {
@@ -322,7 +322,7 @@ pub(super) fn unmatched(index: &RepoIndex<'_>, inventory: &Inventory) -> Vec<Unr
         }
         let line = spec
             .and_then(|s| s.entry("selector"))
-            .map_or(d.first_line, |e| e.key.span.start.line);
+            .map_or(d.first_line, |e| e.key.span.line);
         notes.push(Unresolved {
             location: d.at(line),
             reason: format!(

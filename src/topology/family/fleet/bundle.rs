@@ -53,7 +53,7 @@ pub struct Options {
 fn text_at(node: Option<&Node>, key: &str) -> Option<At<String>> {
     let e = node?.entry(key)?;
     let s = e.value.as_str()?.trim();
-    (!s.is_empty()).then(|| (s.to_owned(), e.key.span.start.line))
+    (!s.is_empty()).then(|| (s.to_owned(), e.key.span.line))
 }
 
 fn texts_at(node: Option<&Node>, key: &str) -> Vec<At<String>> {
@@ -61,7 +61,7 @@ fn texts_at(node: Option<&Node>, key: &str) -> Vec<At<String>> {
         .and_then(Node::as_seq)
         .unwrap_or(&[])
         .iter()
-        .filter_map(|v| Some((v.as_str()?.trim().to_owned(), v.span.start.line)))
+        .filter_map(|v| Some((v.as_str()?.trim().to_owned(), v.span.line)))
         .filter(|(s, _)| !s.is_empty())
         .collect()
 }
@@ -73,7 +73,7 @@ impl Options {
         let values = helm
             .and_then(|h| h.entry("values"))
             .filter(|e| e.value.as_map().is_some())
-            .map(|e| (to_json(&e.value, &|s| s.to_owned()), e.key.span.start.line));
+            .map(|e| (to_json(&e.value, &|s| s.to_owned()), e.key.span.line));
         Options {
             namespace: text_at(Some(node), "namespace"),
             default_namespace: text_at(Some(node), "defaultNamespace"),
@@ -133,16 +133,14 @@ impl Customization {
     fn read(node: &Node, i: usize) -> Customization {
         let selector = node
             .entry("clusterSelector")
-            .map(|e| (LabelSelector::read(&e.value), e.key.span.start.line));
+            .map(|e| (LabelSelector::read(&e.value), e.key.span.line));
         Customization {
             name: text_at(Some(node), "name").map_or_else(|| format!("#{i}"), |(s, _)| s),
-            line: node.span.start.line,
+            line: node.span.line,
             cluster_name: text_at(Some(node), "clusterName"),
             selector,
             group: text_at(Some(node), "clusterGroup"),
-            group_selector: node
-                .entry("clusterGroupSelector")
-                .map(|e| e.key.span.start.line),
+            group_selector: node.entry("clusterGroupSelector").map(|e| e.key.span.line),
             options: Options::read(node),
         }
     }
@@ -508,7 +506,7 @@ fn opaque(
         kind: "Bundle".into(),
         name: Some(bundle_name(&bundle.dir).into()),
         namespace,
-        images: Vec::new(),
+        images: Box::default(),
     };
     Some(opaque_placement(
         Opaque {

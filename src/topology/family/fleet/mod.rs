@@ -100,7 +100,7 @@ impl Family for Fleet {
                     let s = LabelSelector::read(&e.value);
                     if !s.is_empty() {
                         out.push(selector_use(
-                            d.at(e.key.span.start.line),
+                            d.at(e.key.span.line),
                             format!("Fleet GitRepo {}", name_of(d)),
                             s,
                         ));
@@ -116,7 +116,7 @@ impl Family for Fleet {
                 let s = LabelSelector::read(&e.value);
                 if !s.is_empty() {
                     out.push(selector_use(
-                        d.at(e.key.span.start.line),
+                        d.at(e.key.span.line),
                         format!("Fleet ClusterGroup {}", name_of(d)),
                         s,
                     ));
@@ -249,12 +249,12 @@ fn paths_of(d: &Document) -> Vec<(String, u32)> {
         .and_then(Node::as_seq)
         .unwrap_or(&[])
         .iter()
-        .filter_map(|p| Some((p.as_str()?.trim().to_owned(), p.span.start.line)))
+        .filter_map(|p| Some((p.as_str()?.trim().to_owned(), p.span.line)))
         .collect();
     if paths.is_empty() {
         let line = spec
             .and_then(|s| s.entry("repo"))
-            .map_or(d.first_line, |e| e.key.span.start.line);
+            .map_or(d.first_line, |e| e.key.span.line);
         vec![(String::new(), line)]
     } else {
         paths
@@ -664,7 +664,7 @@ fn resolve_targets(
         let mut criteria = Vec::new();
         if let Some(e) = t.entry("clusterName") {
             if let Some(cluster) = e.value.as_str() {
-                let at = d.at(e.key.span.start.line);
+                let at = d.at(e.key.span.line);
                 let (c, _) = cx
                     .inventory
                     .resolve_destination(Some(cluster), None, at.clone());
@@ -679,7 +679,7 @@ fn resolve_targets(
         }
         if let Some(e) = t.entry("clusterSelector") {
             let s = LabelSelector::read(&e.value);
-            let at = d.at(e.key.span.start.line);
+            let at = d.at(e.key.span.line);
             let terms = if s.is_empty() {
                 "{} (every cluster)".to_owned()
             } else {
@@ -696,11 +696,11 @@ fn resolve_targets(
                     );
                 }
             }
-            criteria.push((format!("clusterSelector {terms}"), e.key.span.start.line));
+            criteria.push((format!("clusterSelector {terms}"), e.key.span.line));
         }
         if let Some(e) = t.entry("clusterGroup") {
             if let Some(group) = e.value.as_str() {
-                let at = d.at(e.key.span.start.line);
+                let at = d.at(e.key.span.line);
                 match groups.iter().find(|(g, _)| g == group) {
                     Some((_, s)) => {
                         for i in 0..cx.inventory.clusters.len() {
@@ -708,7 +708,7 @@ fn resolve_targets(
                                 add(&mut picked, i, format!("clusterGroup {group}"), at.clone(), cx.inventory);
                             }
                         }
-                        criteria.push((format!("clusterGroup {group}"), e.key.span.start.line));
+                        criteria.push((format!("clusterGroup {group}"), e.key.span.line));
                     }
                     None => out.unresolved.push(Unresolved {
                         location: at,
@@ -721,7 +721,7 @@ fn resolve_targets(
         }
         if let Some(e) = t.entry("clusterGroupSelector") {
             out.unresolved.push(Unresolved {
-                location: d.at(e.key.span.start.line),
+                location: d.at(e.key.span.line),
                 reason: format!(
                     "Fleet GitRepo {name}: target clusterGroupSelector is not followed, so the clusters it picks are not known"
                 ),

@@ -75,7 +75,7 @@ pub fn request(
             ));
             request.values.push(ValuesInput::File(p));
         } else {
-            notes.push(missing_values_file(at(f.span.start.line), &p));
+            notes.push(missing_values_file(at(f.span.line), &p));
         }
     }
     for from in spec.get("valuesFrom").and_then(Node::as_seq).unwrap_or(&[]) {
@@ -92,7 +92,7 @@ pub fn request(
         else {
             if !optional {
                 notes.push(Unresolved {
-                    location: at(from.span.start.line),
+                    location: at(from.span.line),
                     reason: format!(
                         "valuesFrom {kind} {ref_name} (key {key}) is not defined in this repository as plain values; the chart is rendered without it"
                     ),
@@ -106,7 +106,7 @@ pub fn request(
                 Some(nested) => (nested, Some(path.into())),
                 None => {
                     notes.push(Unresolved {
-                        location: at(from.span.start.line),
+                        location: at(from.span.line),
                         reason: format!(
                             "valuesFrom {kind} {ref_name}: envfence does not apply targetPath {path} (list indices); the chart is rendered without it"
                         ),
@@ -131,7 +131,7 @@ pub fn request(
             to_json(&e.value, &|s| s.to_owned()).to_string(),
         ));
         evidence.push(Evidence::new(
-            at(e.key.span.start.line),
+            at(e.key.span.line),
             Hop::InlineValues {
                 field: "HelmRelease values".into(),
             },
@@ -163,7 +163,7 @@ pub fn chart_elsewhere(
                 "its chart comes from {}",
                 described_source(index, kind, name)
             ),
-            line: entry.key.span.start.line,
+            line: entry.key.span.line,
             chart: None,
             version: None,
         });
@@ -186,7 +186,7 @@ pub fn chart_elsewhere(
     };
     Some(RemoteChart {
         why,
-        line: entry.key.span.start.line,
+        line: entry.key.span.line,
         chart: Some(chart.to_owned()),
         version: chart_spec
             .get("version")
@@ -221,7 +221,7 @@ pub fn install(
         .root
         .get("spec")
         .and_then(|s| s.get("chart"))
-        .map_or(d.first_line, |c| c.span.start.line);
+        .map_or(d.first_line, |c| c.span.line);
     let location = d.at(line);
     let mut hops = chain.to_vec();
     hops.extend(dest_hop);
@@ -322,14 +322,14 @@ fn values_from(
             .filter(|section| kind == "ConfigMap" || *section == "stringData")
             .find_map(|section| d.root.get(section)?.entry(key));
         if let Some(e) = plain {
-            return Some((e.value.as_str()?.to_owned(), d.at(e.key.span.start.line)));
+            return Some((e.value.as_str()?.to_owned(), d.at(e.key.span.line)));
         }
         let e = d.root.get("data")?.entry(key)?;
         use base64::Engine as _;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(e.value.as_str()?.trim())
             .ok()?;
-        Some((String::from_utf8(bytes).ok()?, d.at(e.key.span.start.line)))
+        Some((String::from_utf8(bytes).ok()?, d.at(e.key.span.line)))
     })
 }
 

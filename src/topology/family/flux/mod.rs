@@ -198,11 +198,7 @@ pub fn run(index: &RepoIndex<'_>, inventory: &mut Inventory, job: &Job<'_>) -> O
     let remote = kubeconfig.and_then(|k| {
         ["secretRef", "configMapRef"].into_iter().find_map(|r| {
             let entry = k.get(r)?.entry("name")?;
-            Some((
-                entry.value.as_str()?.to_owned(),
-                entry.key.span.start.line,
-                r,
-            ))
+            Some((entry.value.as_str()?.to_owned(), entry.key.span.line, r))
         })
     });
     let (cluster, dest_hop) = match remote {
@@ -364,7 +360,7 @@ fn helm_release(run: FluxRun<'_, '_>, inventory: &mut Inventory, out: &mut Outco
             kind: "HelmRelease".into(),
             name: Some(name.as_str().into()),
             namespace: namespace.map(Into::into),
-            images: Vec::new(),
+            images: Box::default(),
         },
         cluster,
         signals,
@@ -403,7 +399,7 @@ fn kustomization(run: FluxRun<'_, '_>, inventory: &mut Inventory, out: &mut Outc
         .and_then(|e| e.value.as_str())
         .unwrap_or("./")
         .to_owned();
-    let path_line = path_entry.map_or(d.first_line, |e| e.key.span.start.line);
+    let path_line = path_entry.map_or(d.first_line, |e| e.key.span.line);
     let source = spec.and_then(|s| s.get("sourceRef"));
     let source_kind = source
         .and_then(|s| s.get("kind"))
@@ -430,7 +426,7 @@ fn kustomization(run: FluxRun<'_, '_>, inventory: &mut Inventory, out: &mut Outc
             // Without a path (an OCI artifact applied whole), the source reference is the
             // line to change.
             let location = match (path_entry, spec.and_then(|s| s.entry("sourceRef"))) {
-                (None, Some(e)) => at(e.key.span.start.line),
+                (None, Some(e)) => at(e.key.span.line),
                 _ => source.at,
             };
             let run = FluxRun {
@@ -535,7 +531,7 @@ pub fn patched_helm_kubeconfig(d: &Document) -> Option<(String, u32)> {
             .iter()
             .find(|op| op.get("path").and_then(Node::as_str) == Some("/spec/kubeConfig"))?;
         let name = op.get("value")?.get("secretRef")?.get("name")?.as_str()?;
-        Some((name.to_owned(), p.span.start.line))
+        Some((name.to_owned(), p.span.line))
     })
 }
 
@@ -622,7 +618,7 @@ fn opaque_kustomization(
             kind: "Kustomization".into(),
             name: Some(name.as_str().into()),
             namespace: namespace.map(Into::into),
-            images: Vec::new(),
+            images: Box::default(),
         },
         cluster,
         signals,

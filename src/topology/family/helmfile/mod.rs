@@ -308,9 +308,7 @@ impl<'r, 's> Reader<'r, 's> {
                 for e in envs {
                     if let Some(name) = e.key.as_str() {
                         if !state.environments.iter().any(|(n, _)| n == name) {
-                            state
-                                .environments
-                                .push((name.to_owned(), e.key.span.start.line));
+                            state.environments.push((name.to_owned(), e.key.span.line));
                         }
                     }
                 }
@@ -326,8 +324,8 @@ impl<'r, 's> Reader<'r, 's> {
             }
             if let Some(e) = doc.get("helmDefaults").and_then(|h| h.entry("kubeContext")) {
                 if let Some(v) = e.value.as_str() {
-                    let value = self.scalar(v, e.value.span.start.line, &state.values);
-                    state.kube_context = Some((value, Location::new(&file, e.key.span.start.line)));
+                    let value = self.scalar(v, e.value.span.line, &state.values);
+                    state.kube_context = Some((value, Location::new(&file, e.key.span.line)));
                 }
             }
             for r in doc.get("releases").and_then(Node::as_seq).unwrap_or(&[]) {
@@ -336,9 +334,7 @@ impl<'r, 's> Reader<'r, 's> {
             for h in doc.get("helmfiles").and_then(Node::as_seq).unwrap_or(&[]) {
                 let p = h.as_str().or_else(|| h.get("path").and_then(Node::as_str));
                 if let Some(p) = p.and_then(|p| index::join(&dir, p, false)) {
-                    state
-                        .helmfiles
-                        .push((p, Location::new(&file, h.span.start.line)));
+                    state.helmfiles.push((p, Location::new(&file, h.span.line)));
                 }
             }
         }
@@ -377,14 +373,14 @@ impl<'r, 's> Reader<'r, 's> {
                 continue;
             }
             let Some(p) = entry.as_str() else { continue };
-            let p = &self.scalar(p, entry.span.start.line, &values);
+            let p = &self.scalar(p, entry.span.line, &values);
             let path = index::join(dir, p, false);
             let held = path.as_deref().filter(|p| {
                 self.sources.templates.contains_key(p) || self.sources.index.file(p).is_some()
             });
             let Some(path) = held else {
                 notes.push(Unresolved {
-                    location: Location::new(file, entry.span.start.line),
+                    location: Location::new(file, entry.span.line),
                     reason: format!(
                         "values file {p} of helmfile environment {} is not in this repository: the values it sets are opaque",
                         self.env
@@ -468,7 +464,7 @@ fn to_value(
                     } else {
                         format!("{prefix}.{k}")
                     };
-                    origins.insert(path.clone(), Location::new(file, e.key.span.start.line));
+                    origins.insert(path.clone(), Location::new(file, e.key.span.line));
                     Some((k.to_owned(), to_value(&e.value, file, &path, origins)))
                 })
                 .collect(),
@@ -481,7 +477,7 @@ fn to_value(
         ),
         Y::Scalar(_) if node.is_null() => Value::Null,
         Y::Scalar(t) if t.contains(OPAQUE_MARK) => Value::Opaque(format!("the value of {prefix}")),
-        Y::Scalar(t) => match (node.scalar_kind, t.as_str()) {
+        Y::Scalar(t) => match (node.scalar_kind(), t.as_str()) {
             (documents::yaml::ScalarKind::Plain, "true" | "True" | "TRUE") => Value::Bool(true),
             (documents::yaml::ScalarKind::Plain, "false" | "False" | "FALSE") => Value::Bool(false),
             _ => Value::Str(t.to_string()),
@@ -547,7 +543,7 @@ fn run(
 /// The text of field `key` of a release.
 fn field<'n>(r: &'n Node, key: &str) -> Option<(&'n str, u32)> {
     let e = r.entry(key)?;
-    Some((e.value.as_str()?, e.key.span.start.line))
+    Some((e.value.as_str()?, e.key.span.line))
 }
 
 /// Places one release of a helmfile run.
@@ -560,7 +556,7 @@ fn release_run(
     env: &str,
     chain: &[Evidence],
 ) {
-    let line = r.span.start.line;
+    let line = r.span.line;
     let Some((name, _)) = field(r, "name") else {
         return;
     };
@@ -721,7 +717,7 @@ fn release_run(
                     kind: "HelmfileRelease".into(),
                     name: Some(name.as_str().into()),
                     namespace: namespace.as_deref().map(Into::into),
-                    images: Vec::new(),
+                    images: Box::default(),
                 },
                 cluster,
                 signals: signals.clone(),
@@ -769,7 +765,7 @@ fn release_run(
                 to_json(v, &|s| s.to_owned()).to_string(),
             ));
             values_evidence.push(Evidence::new(
-                at(v.span.start.line),
+                at(v.span.line),
                 Hop::InlineValues {
                     field: "values".into(),
                 },
@@ -777,9 +773,9 @@ fn release_run(
             continue;
         }
         let Some(p) = v.as_str() else { continue };
-        let p = &reader.scalar(p, v.span.start.line, &state.values);
+        let p = &reader.scalar(p, v.span.line, &state.values);
         let Some(path) = index::join(dir, p, false) else {
-            notes.push(missing_values_file(at(v.span.start.line), p));
+            notes.push(missing_values_file(at(v.span.line), p));
             continue;
         };
         let hop = Evidence::new(
@@ -810,7 +806,7 @@ fn release_run(
             request.values.push(ValuesInput::File(path));
             values_evidence.push(hop);
         } else {
-            notes.push(missing_values_file(at(v.span.start.line), p));
+            notes.push(missing_values_file(at(v.span.line), p));
         }
     }
     for s in r.get("set").and_then(Node::as_seq).unwrap_or(&[]) {

@@ -88,7 +88,7 @@ pub fn kube_secrets(node: &Node) -> Vec<Written> {
                 if !out.iter().any(|w: &Written| w.text == name) {
                     out.push(Written {
                         text: name,
-                        line: n.span.start.line,
+                        line: n.span.line,
                     });
                 }
             }
@@ -142,8 +142,8 @@ pub fn script_lines(node: &Node) -> Vec<(String, u32)> {
     let Some(text) = node.as_str() else {
         return Vec::new();
     };
-    let start = node.span.start.line;
-    if node.scalar_kind == ScalarKind::Block {
+    let start = node.span.line;
+    if node.scalar_kind() == ScalarKind::Block {
         let lines: Vec<&str> = text.lines().collect();
         let room = node.span.last_line().saturating_sub(start) as usize;
         if lines.len() <= room {
@@ -164,13 +164,13 @@ fn environment_of(node: Option<&Node>) -> Option<Written> {
     if let Some(text) = node.as_str() {
         return Some(Written {
             text: text.to_owned(),
-            line: node.span.start.line,
+            line: node.span.line,
         });
     }
     let name = node.get("name")?;
     Some(Written {
         text: name.as_str()?.to_owned(),
-        line: name.span.start.line,
+        line: name.span.line,
     })
 }
 
@@ -188,7 +188,7 @@ pub fn github_matrix(node: Option<&Node>, limit: usize) -> (Matrix, Option<usize
     let Some(entries) = node.as_map() else {
         return (
             Matrix::Unknown {
-                line: node.span.start.line,
+                line: node.span.line,
             },
             None,
         );
@@ -208,7 +208,7 @@ pub fn github_matrix(node: Option<&Node>, limit: usize) -> (Matrix, Option<usize
                     // `os: ${{ fromJSON(...) }}`: this key's values are not known.
                     return (
                         Matrix::Unknown {
-                            line: e.value.span.start.line,
+                            line: e.value.span.line,
                         },
                         None,
                     );
@@ -324,7 +324,7 @@ pub fn github_jobs(d: &Document, matrix_limit: usize) -> Vec<CiJob> {
             ci: Ci::GitHub,
             file: Arc::clone(&d.file),
             name: name.to_owned(),
-            line: entry.key.span.start.line,
+            line: entry.key.span.line,
             environment: environment_of(job.get("environment")),
             vars,
             matrix,
@@ -444,7 +444,7 @@ pub fn gitlab_jobs(d: &Document, matrix_limit: usize) -> Vec<CiJob> {
             ci: Ci::GitLab,
             file: Arc::clone(&d.file),
             name: name.to_owned(),
-            line: entry.key.span.start.line,
+            line: entry.key.span.line,
             environment: environment_of(gitlab_key(root, job, "environment")),
             vars,
             matrix,
@@ -469,7 +469,7 @@ fn gitlab_matrix(node: Option<&Node>, limit: usize) -> (Matrix, Option<usize>) {
     let Some(items) = node.as_seq() else {
         return (
             Matrix::Unknown {
-                line: node.span.start.line,
+                line: node.span.line,
             },
             None,
         );

@@ -777,7 +777,7 @@ fn remote_chart(
                 kind: KIND.into(),
                 name: Some(release.into()),
                 namespace: namespace.map(Into::into),
-                images: Vec::new(),
+                images: Box::default(),
             },
             cluster,
             signals,

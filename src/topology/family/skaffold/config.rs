@@ -55,7 +55,7 @@ impl Profile<'_> {
     pub fn activation_context(&self) -> Option<(&str, u32)> {
         seq(self.node.get("activation")).iter().find_map(|a| {
             let e = a.entry("kubeContext")?;
-            Some((e.value.as_str()?, e.key.span.start.line))
+            Some((e.value.as_str()?, e.key.span.line))
         })
     }
 
@@ -65,7 +65,7 @@ impl Profile<'_> {
             .iter()
             .filter_map(|a| {
                 let e = a.entry("env")?;
-                Some((e.value.as_str()?, e.key.span.start.line))
+                Some((e.value.as_str()?, e.key.span.line))
             })
             .collect()
     }
@@ -73,7 +73,7 @@ impl Profile<'_> {
     /// `deploy.kubeContext` the profile itself sets, with its line.
     pub fn kube_context(&self) -> Option<(&str, u32)> {
         let e = self.node.get("deploy")?.entry("kubeContext")?;
-        Some((e.value.as_str()?, e.key.span.start.line))
+        Some((e.value.as_str()?, e.key.span.line))
     }
 
     /// Whether the profile changes what is deployed (a `manifests` or `deploy` section, or
@@ -125,7 +125,7 @@ pub(super) fn read_configs<'a>(index: &RepoIndex<'a>) -> Vec<SkConfig<'a>> {
                     let e = p.entry("name")?;
                     Some(Profile {
                         name: e.value.as_str()?.to_owned(),
-                        line: e.key.span.start.line,
+                        line: e.key.span.line,
                         node: p,
                     })
                 })
@@ -158,7 +158,7 @@ fn read_require(r: &Node, dir: &str) -> Require {
             Some((k.to_owned(), format!("{what} {path}").trim().to_owned()))
         });
     Require {
-        line: r.span.start.line,
+        line: r.span.line,
         path: written
             .as_deref()
             .filter(|_| remote.is_none())
@@ -211,7 +211,7 @@ pub(super) fn effective(
                         }
                     }
                 }
-                Err(e) => failed.push((list.span.start.line, e)),
+                Err(e) => failed.push((list.span.line, e)),
             }
         }
         for e in p.node.as_map().unwrap_or(&[]) {
@@ -304,7 +304,7 @@ fn path_entries(node: Option<&Node>, field: &'static str) -> Vec<PathEntry> {
             Some(PathEntry {
                 field,
                 value: n.as_str()?.to_owned(),
-                line: n.span.start.line,
+                line: n.span.line,
             })
         })
         .collect()
@@ -317,7 +317,7 @@ fn kustomize_paths(section: &Node, field: &'static str) -> Vec<PathEntry> {
         None => vec![PathEntry {
             field,
             value: ".".into(),
-            line: section.span.start.line,
+            line: section.span.line,
         }],
     }
 }
@@ -332,7 +332,7 @@ pub(super) fn pipeline(root: &Node) -> Pipeline {
     let deploy = root.get("deploy");
     if let Some(e) = deploy.and_then(|d| d.entry("kubeContext")) {
         if let Some(v) = e.value.as_str() {
-            out.kube_context = Some((v.to_owned(), e.key.span.start.line));
+            out.kube_context = Some((v.to_owned(), e.key.span.line));
         }
     }
     out.raw = path_entries(
@@ -369,7 +369,7 @@ pub(super) fn pipeline(root: &Node) -> Pipeline {
             out.raw.push(PathEntry {
                 field: "deploy.kubectl (default manifests)",
                 value: "k8s/*.yaml".into(),
-                line: k.key.span.start.line,
+                line: k.key.span.line,
             });
         }
     }
@@ -384,7 +384,7 @@ fn read_release(r: &Node) -> Option<Release> {
         Some(PathEntry {
             field: "helm.releases.chartPath",
             value: e.value.as_str()?.to_owned(),
-            line: e.value.span.start.line,
+            line: e.value.span.line,
         })
     });
     let remote = match (text("remoteChart"), &chart_entry) {
@@ -404,10 +404,10 @@ fn read_release(r: &Node) -> Option<Release> {
         .and_then(Node::as_map)
         .unwrap_or(&[])
         .iter()
-        .filter_map(|e| Some((e.key.as_str()?.to_owned(), e.key.span.start.line)))
+        .filter_map(|e| Some((e.key.as_str()?.to_owned(), e.key.span.line)))
         .collect();
     Some(Release {
-        line: r.span.start.line,
+        line: r.span.line,
         chart_path: chart_entry.filter(|_| remote.is_none()),
         remote,
         namespace: text("namespace"),

@@ -668,7 +668,7 @@ impl Runner<'_, '_> {
                     kind: "HelmRelease".into(),
                     name: Some(r.name.as_str().into()),
                     namespace: r.namespace.as_deref().map(Into::into),
-                    images: Vec::new(),
+                    images: Box::default(),
                 },
                 cluster: cx.cluster,
                 signals,
