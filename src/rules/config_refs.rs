@@ -826,7 +826,7 @@ impl<'t> ReferencePass<'t> {
         let (head_paths, base_paths) = (paths_of(head), paths_of(base));
         let reads_a_difference = |p: &Placement| match p.object.doc {
             // A copy that kustomize's edits made is the same on both sides (`edits_read_alike`).
-            Some(r) => r.file < topology.changed_from && differs.get(r.file) != Some(&false),
+            Some(r) => r.file() < topology.changed_from && differs.get(r.file()) != Some(&false),
             // A generated ConfigMap or Secret is read from its kustomization.
             None => head_paths
                 .get(&*p.object.file)

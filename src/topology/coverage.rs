@@ -105,7 +105,7 @@ pub fn compute(
     {
         // A document kustomize edits changed counts as the one written.
         let r = index.original(r);
-        placed_docs[starts[r.file] + r.doc] = true;
+        placed_docs[starts[r.file()] + r.doc()] = true;
     }
     let mut coverage = Coverage {
         opaque: placements.iter().filter(|p| p.is_opaque()).count(),
@@ -119,7 +119,7 @@ pub fn compute(
         .filter(|(r, d)| d.is_manifest() && !index.is_local_config(*r))
     {
         coverage.objects += 1;
-        if placed_docs[starts[r.file] + r.doc] {
+        if placed_docs[starts[r.file()] + r.doc()] {
             coverage.placed += 1;
         } else {
             *unplaced.entry(folder_group(&d.file)).or_default() += 1;

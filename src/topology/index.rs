@@ -7,11 +7,31 @@ use super::{HashMap, HashSet};
 
 use crate::documents::{Document, FileKind, SourceFile};
 
-/// A document, by position: `files[file].documents[doc]`.
+/// A document, by position: `files[file].documents[doc]`. 8 bytes: placements and the index
+/// hold one for each object (a scan stops far below 2^32 files or documents a file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DocRef {
-    pub file: usize,
-    pub doc: usize,
+    file: u32,
+    doc: u32,
+}
+
+impl DocRef {
+    pub fn new(file: usize, doc: usize) -> Self {
+        DocRef {
+            file: u32::try_from(file).unwrap_or(u32::MAX),
+            doc: u32::try_from(doc).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// The file's position.
+    pub fn file(self) -> usize {
+        self.file as usize
+    }
+
+    /// The document's position in its file.
+    pub fn doc(self) -> usize {
+        self.doc as usize
+    }
 }
 
 pub struct RepoIndex<'a> {
@@ -152,10 +172,7 @@ impl<'a> RepoIndex<'a> {
         let first = self.first_changed();
         for (i, f) in files.iter().enumerate() {
             if f.documents.iter().any(is_local_config) {
-                self.local_config.insert(DocRef {
-                    file: first + i,
-                    doc: 0,
-                });
+                self.local_config.insert(DocRef::new(first + i, 0));
             }
         }
         self.changed = files;
@@ -169,7 +186,7 @@ impl<'a> RepoIndex<'a> {
 
     /// The document a changed one was made from; any other is its own.
     pub fn original(&self, r: DocRef) -> DocRef {
-        r.file
+        r.file()
             .checked_sub(self.all.len())
             .and_then(|i| self.changed_origins.get(i))
             .copied()
@@ -240,7 +257,7 @@ impl<'a> RepoIndex<'a> {
         for (file, f) in all.iter().enumerate() {
             for (doc, d) in f.documents.iter().enumerate() {
                 if !d.annotations.is_empty() && is_local_config(d) {
-                    local_config.insert(DocRef { file, doc });
+                    local_config.insert(DocRef::new(file, doc));
                 }
             }
         }
@@ -249,7 +266,7 @@ impl<'a> RepoIndex<'a> {
         for (file, f) in files.iter().enumerate() {
             for (doc, d) in f.documents.iter().enumerate() {
                 if let Some(kind) = &d.id.kind {
-                    let at = DocRef { file, doc };
+                    let at = DocRef::new(file, doc);
                     match by_kind.get_mut(kind.as_str()) {
                         Some(docs) => docs.push(at),
                         None => {
@@ -292,9 +309,9 @@ impl<'a> RepoIndex<'a> {
     }
 
     pub fn doc(&self, r: DocRef) -> &Document {
-        match r.file.checked_sub(self.all.len()) {
-            Some(i) => &self.changed[i].documents[r.doc],
-            None => &self.all[r.file].documents[r.doc],
+        match r.file().checked_sub(self.all.len()) {
+            Some(i) => &self.changed[i].documents[r.doc()],
+            None => &self.all[r.file()].documents[r.doc()],
         }
     }
 
@@ -305,7 +322,7 @@ impl<'a> RepoIndex<'a> {
             .iter()
             .enumerate()
             .filter(|(_, d)| d.is_manifest())
-            .map(move |(doc, _)| DocRef { file, doc })
+            .map(move |(doc, _)| DocRef::new(file, doc))
     }
 
     /// Documents of one `kind`, with their references.
@@ -314,7 +331,7 @@ impl<'a> RepoIndex<'a> {
             .get(kind)
             .into_iter()
             .flatten()
-            .map(move |r| (*r, &self.all[r.file].documents[r.doc]))
+            .map(move |r| (*r, &self.all[r.file()].documents[r.doc()]))
     }
 
     /// Every document of every file, with its reference.
@@ -342,7 +359,7 @@ impl<'a> RepoIndex<'a> {
             f.documents
                 .iter()
                 .enumerate()
-                .map(move |(doc, d)| (DocRef { file, doc }, d))
+                .map(move |(doc, d)| (DocRef::new(file, doc), d))
         })
     }
 
@@ -351,7 +368,7 @@ impl<'a> RepoIndex<'a> {
             f.documents
                 .iter()
                 .enumerate()
-                .map(move |(doc, d)| (DocRef { file, doc }, d))
+                .map(move |(doc, d)| (DocRef::new(file, doc), d))
         })
     }
 }

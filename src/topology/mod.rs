@@ -344,15 +344,15 @@ impl Topology {
         files: &'a [crate::documents::SourceFile],
         r: DocRef,
     ) -> Option<&'a crate::documents::Document> {
-        match r.file.checked_sub(self.changed_from) {
-            Some(i) => self.changed.get(i)?.documents.get(r.doc),
-            None => files.get(r.file)?.documents.get(r.doc),
+        match r.file().checked_sub(self.changed_from) {
+            Some(i) => self.changed.get(i)?.documents.get(r.doc()),
+            None => files.get(r.file())?.documents.get(r.doc()),
         }
     }
 
     /// The document a changed one was made from; any other is its own.
     pub fn original(&self, r: DocRef) -> DocRef {
-        r.file
+        r.file()
             .checked_sub(self.changed_from)
             .and_then(|i| self.changed_origins.get(i))
             .copied()
@@ -395,7 +395,7 @@ impl Topology {
     pub fn is_rendered(&self, p: &Placement) -> bool {
         p.object
             .doc
-            .is_some_and(|d| self.original(d).file >= self.rendered_from)
+            .is_some_and(|d| self.original(d).file() >= self.rendered_from)
     }
 
     /// The value sources of the render that produced a rendered placement (its deployer's,
@@ -403,7 +403,7 @@ impl Topology {
     pub fn value_sources(&self, p: &Placement) -> Option<&helm_values::ValueSources> {
         let by_deployer = self
             .rendered_values
-            .get(&self.original(p.object.doc?).file)?;
+            .get(&self.original(p.object.doc?).file())?;
         let deployer = p.deployer.as_ref().map(|d| &d.location);
         by_deployer
             .iter()

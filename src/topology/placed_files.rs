@@ -28,16 +28,16 @@ impl<'p> PlacedFiles<'p> {
         let Some(doc) = p.object.doc else {
             return FileSeen::Other;
         };
-        if self.first.len() <= doc.file {
-            self.first.resize(doc.file + 1, None);
+        if self.first.len() <= doc.file() {
+            self.first.resize(doc.file() + 1, None);
         }
         let path: &'p str = &p.object.file;
-        match self.first[doc.file] {
+        match self.first[doc.file()] {
             None => {
-                self.first[doc.file] = Some(path);
-                FileSeen::First(doc.file)
+                self.first[doc.file()] = Some(path);
+                FileSeen::First(doc.file())
             }
-            Some(known) if known.as_ptr() == path.as_ptr() => FileSeen::Again(doc.file),
+            Some(known) if known.as_ptr() == path.as_ptr() => FileSeen::Again(doc.file()),
             Some(_) => FileSeen::Other,
         }
     }

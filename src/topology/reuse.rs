@@ -156,7 +156,7 @@ pub fn edits_read_alike(
         // A rendered file, or one only one side has: not known to be alike.
         _ => true,
     };
-    if topology.changed_origins.iter().any(|r| differs(r.file)) {
+    if topology.changed_origins.iter().any(|r| differs(r.file())) {
         return false;
     }
     let copies_values = |d: &Document| {

@@ -219,7 +219,7 @@ pub fn prepare(files: &[crate::documents::SourceFile]) -> Prepared {
                 .iter()
                 .enumerate()
                 .filter(|(_, d)| d.is_manifest())
-                .map(move |(doc, d)| (DocRef { file, doc }, d))
+                .map(move |(doc, d)| (DocRef::new(file, doc), d))
         })
         .collect();
     Prepared(

@@ -130,9 +130,11 @@ impl Worklist<'_> {
                 p.class_reason = reason;
                 p.class_level = level;
             });
-        // A signal list per delivery: tens of thousands of small allocations, freed off the
-        // serial path.
-        crate::background::drop_in_background((delivery_signals, undecided, image_overrides));
+        // One block per placement's remaining questions: freed here, it goes back to the
+        // system at once. A signal list per delivery: tens of thousands of small allocations,
+        // freed off the serial path.
+        drop(undecided);
+        crate::background::drop_in_background((delivery_signals, image_overrides));
     }
 
     /// DESIGN §3: a cluster still `unknown` that receives a production workload is

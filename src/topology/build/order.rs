@@ -158,10 +158,7 @@ mod tests {
         use crate::topology::index::DocRef;
         let at = |file: &str, doc_file: usize, line: u32| {
             let mut p = placed(file, line, 0, Purpose::Ci);
-            p.object.doc = Some(DocRef {
-                file: doc_file,
-                doc: 0,
-            });
+            p.object.doc = Some(DocRef::new(doc_file, 0));
             p
         };
         // Positions in reverse order of the paths; the same position once with another path

@@ -305,12 +305,10 @@ impl<'a> Worklist<'a> {
             delivered,
             ..
         } = self;
-        crate::background::drop_in_background((
-            expander.into_caches(),
-            placed,
-            ran,
-            reached_deployers,
-        ));
+        // The placement index is two large blocks (and a box per generated object): freed
+        // here, they go back to the system at once, before the last steps allocate.
+        drop(placed);
+        crate::background::drop_in_background((expander.into_caches(), ran, reached_deployers));
         Finished {
             inventory,
             placements,

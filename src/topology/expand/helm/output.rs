@@ -373,7 +373,7 @@ fn anchor_to_values(
 
 /// The rendered documents of a render, as references.
 pub fn rendered_docs(files: &[usize]) -> Vec<DocRef> {
-    files.iter().map(|&file| DocRef { file, doc: 0 }).collect()
+    files.iter().map(|&file| DocRef::new(file, 0)).collect()
 }
 
 #[cfg(test)]

@@ -161,8 +161,8 @@ impl Preparing {
     }
 
     pub(super) fn doc<'s>(&'s self, index: &'s RepoIndex<'_>, r: DocRef) -> &'s Document {
-        match r.file.checked_sub(self.first) {
-            Some(i) => &self.files[i].documents[r.doc],
+        match r.file().checked_sub(self.first) {
+            Some(i) => &self.files[i].documents[r.doc()],
             None => index.doc(r),
         }
     }
@@ -1110,10 +1110,7 @@ pub(super) fn prepare_level(
         top,
     } in changed
     {
-        let r = DocRef {
-            file: p.first + p.files.len(),
-            doc: 0,
-        };
+        let r = DocRef::new(p.first + p.files.len(), 0);
         p.files.push(SourceFile {
             path: Arc::clone(&doc.file),
             kind: doc.file_kind,

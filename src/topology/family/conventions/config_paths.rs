@@ -108,7 +108,7 @@ mod tests {
 
     fn placed(file: &Arc<str>, doc: Option<usize>) -> Placement {
         let mut p = Placement::of_file(file);
-        p.object.doc = doc.map(|file| DocRef { file, doc: 0 });
+        p.object.doc = doc.map(|file| DocRef::new(file, 0));
         p
     }
 

@@ -209,7 +209,7 @@ impl<'a> Bundle<'a> {
         let path = below(dir, FLEET_YAML);
         let fleet = index.file(&path).and_then(|f| {
             let d = index.files[f].documents.first()?;
-            Some((DocRef { file: f, doc: 0 }, d))
+            Some((DocRef::new(f, 0), d))
         });
         let root = fleet.map(|(_, d)| &d.root);
         Bundle {

@@ -179,10 +179,7 @@ pub fn plan(index: &RepoIndex<'_>, vocabulary: &Vocabulary) -> Plan {
                 jobs::Ci::GitHub => jobs::github_jobs(d, MATRIX_COMBINATIONS),
                 jobs::Ci::GitLab => jobs::gitlab_jobs(d, MATRIX_COMBINATIONS),
             };
-            let doc = DocRef {
-                file: file_index,
-                doc: doc_index,
-            };
+            let doc = DocRef::new(file_index, doc_index);
             for job in read {
                 if !read_job(&mut plan, vocabulary, &job, doc, &mut budget) {
                     break;

@@ -131,7 +131,7 @@ pub(super) fn read_configs<'a>(index: &RepoIndex<'a>) -> Vec<SkConfig<'a>> {
                 })
                 .collect();
             out.push(SkConfig {
-                doc: DocRef { file, doc: i },
+                doc: DocRef::new(file, i),
                 d,
                 name: meta_name.map_or_else(|| f.path.to_string(), str::to_owned),
                 named: meta_name.is_some(),
