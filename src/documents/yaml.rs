@@ -130,12 +130,6 @@ impl Span {
             tail: (self.tail & !KIND_BITS) | (bits << KIND_SHIFT),
         }
     }
-
-    /// These lines, keeping the scalar kind of `self` (a copy of a node given another
-    /// node's position).
-    fn lines_of(self, other: Span) -> Self {
-        other.with_kind(self.kind())
-    }
 }
 
 /// libyaml counts lines and columns from 0.
@@ -202,7 +196,7 @@ impl Node {
 
     /// Takes the lines of `span`, keeping how the scalar was written.
     pub fn set_lines(&mut self, span: Span) {
-        self.span = self.span.lines_of(span);
+        self.span = span.with_kind(self.scalar_kind());
     }
 
     /// The scalar's text, for any scalar that is not a YAML null.
