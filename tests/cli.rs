@@ -254,6 +254,111 @@ fn jobs_do_not_change_the_report() {
     assert_eq!(run("1"), run("4"));
 }
 
+/// An ApplicationSet that delivers sixty kustomize overlays at once (their bases shared, a
+/// production database URL in one dev overlay, a feature overlay on production): files are
+/// read and classes decided on all cores, and the report is the same whatever `--jobs`.
+#[test]
+fn jobs_do_not_change_what_an_application_set_places() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut files: Vec<(String, String)> = Vec::new();
+    let mut elements = String::new();
+    for (cluster, env) in [("dev-1", "dev"), ("prod-eu", "production")] {
+        files.push((
+            format!("clusters/{cluster}.yaml"),
+            format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {cluster}\n  namespace: argocd\n  labels:\n    argocd.argoproj.io/secret-type: cluster\n    env: {env}\nstringData:\n  name: {cluster}\n  server: https://{cluster}.example.com\n"),
+        ));
+    }
+    for i in 0..30 {
+        let app = format!("svc-{i:02}");
+        files.push((
+            format!("apps/{app}/base/kustomization.yaml"),
+            "resources:\n  - deployment.yaml\n".to_owned(),
+        ));
+        files.push((
+            format!("apps/{app}/base/deployment.yaml"),
+            format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {app}\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: registry.example.com/{app}:1\n"),
+        ));
+        for (overlay, cluster) in [("dev", "dev-1"), ("prod", "prod-eu")] {
+            let feature = overlay == "prod" && i == 7;
+            let overlay = if feature { "feature-login" } else { overlay };
+            let url = if overlay == "dev" && i == 11 {
+                "postgres://db.prod.example.com/app"
+            } else {
+                "postgres://db.dev.example.com/app"
+            };
+            files.push((
+                format!("apps/{app}/{overlay}/kustomization.yaml"),
+                format!(
+                    "resources:\n  - ../base\nnamespace: {app}\npatches:\n  - path: env.yaml\n"
+                ),
+            ));
+            files.push((
+                format!("apps/{app}/{overlay}/env.yaml"),
+                format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {app}\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          env:\n            - name: DATABASE_URL\n              value: {url}\n"),
+            ));
+            elements.push_str(&format!(
+                "          - app: {app}\n            overlay: {overlay}\n            cluster: {cluster}\n"
+            ));
+        }
+    }
+    files.push((
+        "argocd/services.yaml".to_owned(),
+        format!("apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata:\n  name: services\n  namespace: argocd\nspec:\n  generators:\n    - list:\n        elements:\n{elements}  template:\n    metadata:\n      name: '{{{{app}}}}-{{{{overlay}}}}'\n    spec:\n      project: default\n      source:\n        repoURL: https://example.com/gitops.git\n        path: 'apps/{{{{app}}}}/{{{{overlay}}}}'\n      destination:\n        name: '{{{{cluster}}}}'\n        namespace: '{{{{app}}}}'\n"),
+    ));
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    write_tree(dir.path(), &files);
+    let run = |command: &str, jobs: &str| {
+        let out = envfence()
+            .args([command, "--quiet", "--format", "json", "--jobs", jobs])
+            .args(if command == "scan" {
+                &["--fail-on", "never"][..]
+            } else {
+                &[]
+            })
+            .arg(dir.path())
+            .output()
+            .expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        normalise(&String::from_utf8_lossy(&out.stdout))
+    };
+    let scan = run("scan", "1");
+    assert_eq!(scan, run("scan", "4"));
+    assert_eq!(run("topology", "1"), run("topology", "4"));
+    // Every overlay placed, and both planted problems found.
+    let report: serde_json::Value = serde_json::from_str(&scan).expect("JSON");
+    // The thirty bases and sixty patches (the ApplicationSet and the cluster Secrets are
+    // applied by hand).
+    assert_eq!(
+        report["summary"]["coverage"]["placed"], 90,
+        "{}",
+        report["summary"]
+    );
+    let errors: Vec<String> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .map(|f| format!("{} {}", f["rule"], f["file"]))
+        .collect();
+    assert!(
+        errors
+            == [
+                "\"nonprod-uses-prod-config\" \"apps/svc-11/dev/env.yaml\"",
+                // The feature Application the ApplicationSet generates for production.
+                "\"nonprod-on-prod-cluster\" \"argocd/services.yaml\"",
+            ],
+        "{errors:?}"
+    );
+}
+
 #[test]
 fn demo_github_annotations() {
     let out = envfence()
