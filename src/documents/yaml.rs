@@ -190,8 +190,15 @@ impl Node {
         self.span.kind()
     }
 
-    pub fn set_scalar_kind(&mut self, kind: ScalarKind) {
+    fn set_scalar_kind(&mut self, kind: ScalarKind) {
         self.span = self.span.with_kind(kind);
+    }
+
+    /// Makes this node the quoted scalar `text`, at its lines: a value that stands in for
+    /// another (a Secret's redacted data).
+    pub fn set_quoted(&mut self, text: &str) {
+        self.value = Value::Scalar(CompactString::from(text));
+        self.set_scalar_kind(ScalarKind::Quoted);
     }
 
     /// Takes the lines of `span`, keeping how the scalar was written.
@@ -545,7 +552,7 @@ impl TreeBuilder {
                 if kind == ScalarKind::Block {
                     self.out
                         .block_scalar_lines
-                        .push((span.line, span.end_line().max(span.line)));
+                        .push((span.line, span.end_line()));
                 }
                 // Short text sits inside the node; long text keeps the reader's buffer.
                 let text = if text.len() <= std::mem::size_of::<CompactString>() {

@@ -264,13 +264,11 @@ fn redacted(root: &Node) -> Node {
             };
             if let Value::Map(values) = &mut entry.value.value {
                 for v in values.iter_mut() {
-                    v.value.value = Value::Scalar(CompactString::from(mask));
-                    v.value.set_scalar_kind(ScalarKind::Quoted);
+                    v.value.set_quoted(mask);
                 }
             } else if !entry.value.is_null() {
                 // Not a mapping: nothing of it is shown.
-                entry.value.value = Value::Scalar(CompactString::from(mask));
-                entry.value.set_scalar_kind(ScalarKind::Quoted);
+                entry.value.set_quoted(mask);
             }
         }
     }

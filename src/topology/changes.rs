@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use crate::documents::yaml::{Node, ScalarKind, Value};
+use crate::documents::yaml::{Node, Value};
 use crate::documents::{Document, SourceFile};
 use crate::evidence::Evidence;
 use crate::location::Location;
@@ -633,12 +633,10 @@ fn redact_secret(root: &Node, other: &Node, mark: bool) -> Node {
                 } else {
                     SECRET_CHANGED_PLACEHOLDER
                 };
-                v.value.value = Value::Scalar(placeholder.into());
-                v.value.set_scalar_kind(ScalarKind::Quoted);
+                v.value.set_quoted(placeholder);
             }
         } else if !e.value.is_null() {
-            e.value.value = Value::Scalar(SECRET_PLACEHOLDER.into());
-            e.value.set_scalar_kind(ScalarKind::Quoted);
+            e.value.set_quoted(SECRET_PLACEHOLDER);
         }
     }
     root
