@@ -17,6 +17,15 @@ pub fn leave_to_exit() {
     LEFT_TO_EXIT.store(true, Ordering::Relaxed);
 }
 
+/// Frees `value` here, or after [`leave_to_exit`] leaves it to the operating system: for a
+/// value that borrows (no thread can take it) and owns nothing but memory, such as the
+/// topology's index of a large repository's files and folders.
+pub fn let_go<T>(value: T) {
+    if LEFT_TO_EXIT.load(Ordering::Relaxed) {
+        std::mem::forget(value);
+    }
+}
+
 /// Frees `value` on a thread of its own: the parse trees, placements and caches of a large
 /// repository are millions of allocations, and the report need not wait for them (issue 13
 /// profile: about 6% of a scan was dropping). If no thread can be started, frees it here.

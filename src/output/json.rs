@@ -486,8 +486,11 @@ pub fn to_report(report: &ScanReport) -> JsonReport {
 }
 
 pub fn render(report: &ScanReport) -> String {
-    let mut out = serde_json::to_string_pretty(&to_report(report))
+    let dto = to_report(report);
+    let mut out = serde_json::to_string_pretty(&dto)
         .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialise report: {e}\"}}"));
     out.push('\n');
+    // A copy of every finding's text: freeing it one string at a time is work the exit does.
+    crate::background::let_go(dto);
     out
 }

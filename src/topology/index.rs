@@ -76,6 +76,13 @@ pub fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// Whether the file name of `path` is `name`: `basename(path) == name` without looking for
+/// the last `/` (asked of every file of the repository by several families).
+pub fn is_named(path: &str, name: &str) -> bool {
+    path.strip_suffix(name)
+        .is_some_and(|before| before.is_empty() || before.ends_with('/'))
+}
+
 /// Joins `rel` onto directory `dir`, resolving `.` and `..`. `None` when the result would
 /// leave the repository. A leading `/` or `./` in `rel` is taken as repository-relative only
 /// when `from_root` is set (Flux and Argo paths), else relative to `dir`.
@@ -397,5 +404,9 @@ mod tests {
         assert_eq!(join("a/b", "../c", true), None);
         assert_eq!(parent("a/b/c.yaml"), "a/b");
         assert_eq!(parent("c.yaml"), "");
+        assert!(is_named("a/b/Chart.yaml", "Chart.yaml"));
+        assert!(is_named("Chart.yaml", "Chart.yaml"));
+        assert!(!is_named("a/MyChart.yaml", "Chart.yaml"));
+        assert!(!is_named("Chart.yaml/x", "Chart.yaml"));
     }
 }

@@ -191,7 +191,11 @@ impl Vocabulary {
     /// What `name` says about its environment. Production and non-production words in one
     /// name resolve to production, the fail-safe for clusters; `None` when it says nothing.
     pub fn classify(&self, name: &str) -> Option<WordMatch> {
-        let toks = tokens(name);
+        self.classify_tokens(&tokens(name))
+    }
+
+    /// [`Vocabulary::classify`] of a name's words ([`tokens`]).
+    fn classify_tokens(&self, toks: &[CompactString]) -> Option<WordMatch> {
         let mut prod: Option<CompactString> = None;
         let mut nonprod: Option<CompactString> = None;
         let mut skip_next = false;
@@ -245,7 +249,31 @@ impl Vocabulary {
             .get(name, || self.classify_workload_anew(name))
     }
 
-    fn classify_workload_anew(&self, name: &str) -> Option<WordMatch> {
+    /// [`Vocabulary::classify_workload`] without remembering the answer: for a name that
+    /// seldom recurs (a deployer's own name, one per Application), where remembering costs
+    /// more than working it out.
+    pub fn classify_workload_anew(&self, name: &str) -> Option<WordMatch> {
+        if !name.is_ascii() {
+            return self.classify_workload_text(name);
+        }
+        // An ASCII name's words are lowercase and hold no separator, so the words of them
+        // joined by `-` are the same words: each step reads them, not a text made of them.
+        let mut toks = tokens(name);
+        neutralise_product_nouns(&mut toks);
+        let verdict = self.classify_tokens(&toks)?;
+        if verdict.env == Env::Production {
+            toks.retain(|t| !self.is_production(t));
+            if let Some(np) = self.classify_tokens(&toks) {
+                if np.env == Env::NonProduction {
+                    return Some(np);
+                }
+            }
+        }
+        Some(verdict)
+    }
+
+    /// [`Vocabulary::classify_workload`] of any name, through the texts of its words.
+    fn classify_workload_text(&self, name: &str) -> Option<WordMatch> {
         let name = &without_product_nouns(name);
         let verdict = self.classify(name)?;
         if verdict.env == Env::Production {
@@ -284,20 +312,25 @@ impl Vocabulary {
 /// word (`preview-pr-42`, `review-app`) or before an id (`web-preview-42`). Elsewhere they
 /// are replaced by a neutral word.
 fn without_product_nouns(name: &str) -> String {
-    let toks = tokens(name);
-    let has_digit = |t: &CompactString| t.chars().any(|c| c.is_ascii_digit());
+    let mut toks = tokens(name);
+    neutralise_product_nouns(&mut toks);
     toks.iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let marks_env = i == 0 || toks.get(i + 1).is_some_and(has_digit);
-            if matches!(t.as_str(), "preview" | "review") && !marks_env {
-                "word"
-            } else {
-                t.as_str()
-            }
-        })
+        .map(CompactString::as_str)
         .collect::<Vec<_>>()
         .join("-")
+}
+
+/// The words of [`without_product_nouns`]: `preview` and `review` that mark no environment
+/// become `word`.
+fn neutralise_product_nouns(toks: &mut [CompactString]) {
+    let has_digit = |t: &CompactString| t.chars().any(|c| c.is_ascii_digit());
+    for i in 0..toks.len() {
+        // The next word is read before it is changed; `word` has no digit either.
+        let marks_env = i == 0 || toks.get(i + 1).is_some_and(has_digit);
+        if matches!(toks[i].as_str(), "preview" | "review") && !marks_env {
+            toks[i] = CompactString::const_new("word");
+        }
+    }
 }
 
 /// `pr` followed by a number (`pr-123`), or `pr123`.
@@ -457,6 +490,42 @@ mod tests {
         assert_eq!(
             v.classify("team-sbx").map(|m| m.env),
             Some(Env::NonProduction)
+        );
+    }
+
+    #[test]
+    fn an_ascii_workload_name_is_judged_as_the_text_of_its_words_would_be() {
+        let v = Vocabulary::new(vec!["emea".into()], vec!["sbx".into()]);
+        for name in [
+            "feature-prod-fix",
+            "payments-prod",
+            "content-preview",
+            "preview-pr-42",
+            "web-preview-42",
+            "pr-7-preview",
+            "send-review-reminders",
+            "prodEu-stagingApi",
+            "svc-00069-dev-1",
+            "PR123-Prod",
+            "qa-team-prod",
+            "prod-qa-tools",
+            "emea-sbx",
+            "Prod_Review.preview",
+            "a..b__c",
+            "---",
+            "",
+        ] {
+            assert_eq!(
+                v.classify_workload_anew(name),
+                v.classify_workload_text(name),
+                "{name}"
+            );
+        }
+        // The two readings differ in how they get there, not in what they find.
+        assert_eq!(
+            v.classify_workload_anew("feature-prod-fix")
+                .map(|m| m.token),
+            Some(CompactString::from("feature"))
         );
     }
 }

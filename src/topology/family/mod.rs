@@ -322,7 +322,7 @@ pub fn deployer_signal(
     word: &str,
     note: impl FnOnce() -> String,
 ) -> Option<Signal> {
-    let m = vocabulary.classify_workload(word)?;
+    let m = vocabulary.classify_workload_anew(word)?;
     Some(Signal {
         env: m.env,
         note: note().into(),

@@ -432,7 +432,11 @@ pub fn kubeconfig_secret_cluster(secret: &str) -> Option<&str> {
 
 /// `clusters/<name>/...` → `<name>` (the path must go below the cluster folder).
 pub fn cluster_tree_of(path: &str) -> Option<&str> {
-    // The last `clusters` segment with two more after it (called for every file: no Vec).
+    // The last `clusters` segment with two more after it (called for every file: no Vec,
+    // and most paths have no `clusters/` at all, which one substring search says).
+    if !path.contains("clusters/") {
+        return None;
+    }
     let mut tree = None;
     let mut segments = path.split('/');
     while let Some(segment) = segments.next() {

@@ -374,12 +374,19 @@ pub fn unexpanded_chart_notes(
     index: &RepoIndex<'_>,
     expanded: &dyn Fn(&str) -> bool,
 ) -> Vec<crate::topology::Unresolved> {
+    const CHART_FIELDS: [&str; 2] = ["helmCharts", "helmChartInflationGenerator"];
     let mut out = Vec::new();
+    // Whether a kustomization has charts is asked before whether it was expanded: few have
+    // any, and the question of expansion hashes the folder's path.
     for f in index.files.iter().filter(|f| {
-        f.kind == crate::documents::FileKind::Kustomization && !expanded(index::parent(&f.path))
+        f.kind == crate::documents::FileKind::Kustomization
+            && f.documents
+                .iter()
+                .any(|d| CHART_FIELDS.iter().any(|field| d.root.get(field).is_some()))
+            && !expanded(index::parent(&f.path))
     }) {
         for d in f.documents.iter() {
-            for field in ["helmCharts", "helmChartInflationGenerator"] {
+            for field in CHART_FIELDS {
                 for chart in d.root.get(field).and_then(Node::as_seq).unwrap_or(&[]) {
                     let name = ["name", "chartName"]
                         .into_iter()

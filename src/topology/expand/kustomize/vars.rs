@@ -100,21 +100,29 @@ pub(super) fn declares(index: &RepoIndex<'_>, k: usize) -> bool {
 /// The folders of the kustomizations that declare vars, or include (through `resources`,
 /// `bases` or `components`, at any depth) one that does: the builds vars apply to.
 pub(super) fn builds_with_vars(index: &RepoIndex<'_>) -> HashSet<String> {
+    use rayon::prelude::*;
+    let is_kustomization =
+        |f: &crate::documents::SourceFile| f.kind == crate::documents::FileKind::Kustomization;
+    // Every kustomization of a monorepo is asked (on all cores); most repositories have
+    // no vars, and then nothing more is done.
+    let declaring: Vec<&str> = index
+        .files
+        .par_iter()
+        .enumerate()
+        .filter(|(k, f)| is_kustomization(f) && declares(index, *k))
+        .map(|(_, f)| index::parent(&f.path))
+        .collect();
+    if declaring.is_empty() {
+        return HashSet::default();
+    }
+    let mut out: HashSet<String> = declaring.into_iter().map(str::to_owned).collect();
     let kustomizations: Vec<(usize, &str)> = index
         .files
         .iter()
         .enumerate()
-        .filter(|(_, f)| f.kind == crate::documents::FileKind::Kustomization)
+        .filter(|(_, f)| is_kustomization(f))
         .map(|(k, f)| (k, index::parent(&f.path)))
         .collect();
-    let mut out: HashSet<String> = kustomizations
-        .iter()
-        .filter(|(k, _)| declares(index, *k))
-        .map(|(_, dir)| (*dir).to_owned())
-        .collect();
-    if out.is_empty() {
-        return out;
-    }
     // Who includes whom, backwards; then everything that reaches a declaring folder.
     let mut included_by: HashMap<String, Vec<String>> = HashMap::default();
     for (k, dir) in &kustomizations {

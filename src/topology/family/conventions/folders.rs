@@ -11,6 +11,7 @@ use crate::topology::build::Worklist;
 use crate::topology::expand::helm::{ChartInstall, RenderFlags, RenderRequest};
 use crate::topology::expand::kustomize;
 use crate::topology::index::{self, RepoIndex};
+use crate::topology::placed_files::PlacedPaths;
 use crate::topology::{Delivery, Deployer, DeployerKind, HashSet, Signal, SignalLevel};
 
 /// The folders whose children name environments (`envs/<x>`, `overlays/<x>`, ...).
@@ -23,7 +24,7 @@ pub(crate) const ENVIRONMENT_SLOTS: [&str; 4] = ["envs", "environments", "overla
 /// installs) is installed there. A repository that looks like a component catalog
 /// ([`catalog_variants`]) invents no cluster from its variant folders.
 /// `placed_files` are the files placed so far.
-pub(super) fn deliver(w: &mut Worklist<'_>, placed_files: HashSet<Arc<str>>) {
+pub(super) fn deliver(w: &mut Worklist<'_>, placed_files: PlacedPaths) {
     if looks_like_catalog(w) {
         return;
     }
@@ -31,8 +32,8 @@ pub(super) fn deliver(w: &mut Worklist<'_>, placed_files: HashSet<Arc<str>>) {
     // environment word.
     let mut roots: BTreeSet<(String, String, String)> = BTreeSet::new();
     let mut charts: BTreeSet<(String, String, String, String)> = BTreeSet::new();
-    for f in w.index().files {
-        if placed_files.contains(&f.path) || w.reached(index::parent(&f.path)) {
+    for (i, f) in w.index().files.iter().enumerate() {
+        if placed_files.contains(i) || w.reached(index::parent(&f.path)) {
             continue;
         }
         let segments: Vec<&str> = f.path.split('/').collect();
@@ -42,7 +43,7 @@ pub(super) fn deliver(w: &mut Worklist<'_>, placed_files: HashSet<Arc<str>>) {
                 if w.reached(&dir) {
                     break;
                 }
-                if index::basename(&f.path) == "Chart.yaml" {
+                if index::is_named(&f.path, "Chart.yaml") {
                     let chart = index::parent(&f.path);
                     if !w.installed().contains(chart)
                         && !super::values_file::nested_chart(w.index(), chart)

@@ -10,21 +10,19 @@ use crate::evidence::{ClusterInference, Hop, InferredClusterHop};
 use crate::location::Location;
 use crate::topology::build::Worklist;
 use crate::topology::index;
-use crate::topology::{DeployerKind, HashSet};
+use crate::topology::placed_files::PlacedPaths;
+use crate::topology::DeployerKind;
 
 /// The folder that holds one folder per cluster.
 const PER_CLUSTER: &str = "namespaces";
 
 /// Delivers each `namespaces/<cluster>/` folder no deployer reached to the known cluster it
 /// is named after. Returns the files placed so far, for the conventions that follow.
-pub(super) fn deliver(
-    w: &mut Worklist<'_>,
-    mut placed_files: HashSet<Arc<str>>,
-) -> HashSet<Arc<str>> {
+pub(super) fn deliver(w: &mut Worklist<'_>, mut placed_files: PlacedPaths) -> PlacedPaths {
     let placed_before = w.placements().len();
     let mut found: BTreeMap<String, (usize, String, ClusterInference)> = BTreeMap::new();
-    for f in w.index().files {
-        if placed_files.contains(&f.path) || !f.documents.iter().any(|d| d.is_manifest()) {
+    for (i, f) in w.index().files.iter().enumerate() {
+        if placed_files.contains(i) || !f.documents.iter().any(|d| d.is_manifest()) {
             continue;
         }
         let segments: Vec<&str> = f.path.split('/').collect();
@@ -69,11 +67,7 @@ pub(super) fn deliver(
             super::folder_delivery(DeployerKind::ClusterTree, &dir, cluster, location, why);
         super::deliver_folder_tree(w, delivery);
     }
-    placed_files.extend(
-        w.placements()[placed_before..]
-            .iter()
-            .map(|p| Arc::clone(&p.object.file)),
-    );
+    placed_files.add(w.index(), &w.placements()[placed_before..]);
     placed_files
 }
 

@@ -44,7 +44,7 @@ impl Family for ValuesFiles {
     /// A chart's own folder is not a deployer, but its objects are the chart's.
     fn notes(&self, cx: &NoteContext<'_, '_>, out: &mut Notes) {
         for f in cx.index.files {
-            if index::basename(&f.path) == "Chart.yaml" {
+            if index::is_named(&f.path, "Chart.yaml") {
                 out.roots.insert(FamilyRoot {
                     dir: index::parent(&f.path).to_owned(),
                     family: "Helm chart",
@@ -65,7 +65,7 @@ pub fn implicit_installs(
     for f in index
         .files
         .iter()
-        .filter(|f| index::basename(&f.path) == "Chart.yaml")
+        .filter(|f| index::is_named(&f.path, "Chart.yaml"))
     {
         let dir = index::parent(&f.path);
         if installed.contains(dir)

@@ -200,7 +200,7 @@ fn bundle_dirs(index: &RepoIndex<'_>) -> Vec<String> {
     let mut dirs: Vec<String> = index
         .files
         .iter()
-        .filter(|f| index::basename(&f.path) == FLEET_YAML)
+        .filter(|f| index::is_named(&f.path, FLEET_YAML))
         .map(|f| index::parent(&f.path).to_owned())
         .collect();
     dirs.sort();
