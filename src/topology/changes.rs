@@ -356,6 +356,7 @@ pub fn compute(head: Side<'_>, base: Side<'_>, changed: &HashSet<&str>) -> Chang
         diff: Option<(&'a Document, &'a Document)>,
     }
     let mut found: Vec<(ObjectKey<'_>, Found<'_>)> = Vec::new();
+    let mut in_both = 0;
     for (key, hp) in &h.objects {
         match b.objects.get(key) {
             None => found.push((
@@ -368,6 +369,7 @@ pub fn compute(head: Side<'_>, base: Side<'_>, changed: &HashSet<&str>) -> Chang
                 },
             )),
             Some(bp) => {
+                in_both += 1;
                 let (hd, bd) = (document(head, hp), document(base, bp));
                 let modified = match (hd, bd) {
                     // The same parse of the same blob: nothing to compare.
@@ -391,7 +393,9 @@ pub fn compute(head: Side<'_>, base: Side<'_>, changed: &HashSet<&str>) -> Chang
             }
         }
     }
-    for (key, bp) in &b.objects {
+    // When every base object is one of the head's (the usual pull request), none was removed.
+    let removed_any = in_both < b.objects.len();
+    for (key, bp) in b.objects.iter().filter(|_| removed_any) {
         if !h.objects.contains_key(key) {
             found.push((
                 *key,
