@@ -72,7 +72,7 @@ pub struct Item {
     pub source: ItemSource,
     /// Hops from the expanded directory down to the object's file.
     pub chain: Vec<Evidence>,
-    pub namespace: Option<String>,
+    pub namespace: Option<CompactString>,
     pub prefix: String,
     pub suffix: String,
     /// A patch (strategic merge) or merging generator: it changes an object, it is not one.

@@ -5,6 +5,8 @@
 use crate::topology::{HashMap, HashSet};
 use std::sync::Arc;
 
+use compact_str::CompactString;
+
 use crate::documents::{FileKind, Node};
 use crate::evidence::{Evidence, GeneratedHop, Hop, IncludeKey, KustomizeChartHop};
 use crate::location::Location;
@@ -53,14 +55,15 @@ pub(super) enum Part {
 pub(super) struct Leaf {
     pub(super) source: ItemSource,
     pub(super) hop: Option<Evidence>,
-    pub(super) namespace: Option<String>,
+    /// Inline when short, as namespaces are: each object's is copied into its item.
+    pub(super) namespace: Option<CompactString>,
     pub(super) patch: bool,
 }
 
 /// What one kustomization does to everything it gathers.
 #[derive(Debug, Default)]
 pub(super) struct Transform {
-    pub(super) namespace: Option<String>,
+    pub(super) namespace: Option<CompactString>,
     pub(super) prefix: String,
     pub(super) suffix: String,
     pub(super) images: Arc<[ImageOverride]>,
@@ -658,7 +661,7 @@ impl<'a> Expander<'a> {
                     namespace: generator
                         .get("namespace")
                         .and_then(Node::as_str)
-                        .map(str::to_owned),
+                        .map(CompactString::from),
                     patch: merging,
                 });
             }
@@ -680,7 +683,7 @@ impl<'a> Expander<'a> {
                 .map(str::to_owned)
         };
         let transform = Transform {
-            namespace: text(&["namespace"]),
+            namespace: text(&["namespace"]).map(CompactString::from),
             prefix: text(&["namePrefix", "nameprefix"]).unwrap_or_default(),
             suffix: text(&["nameSuffix", "namesuffix"]).unwrap_or_default(),
             images: root
