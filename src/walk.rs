@@ -226,10 +226,13 @@ pub fn walk(root: &Path, config: &Config, only: Option<&Path>) -> WalkResult {
     }
     assign_kind_hints(&mut result.candidates);
     // Folders are visited in whatever order the threads take them: sorting makes the result
-    // the same on every run.
-    result
-        .candidates
-        .sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    // the same on every run. On all cores (130,000 paths at 10,000 apps took 40 ms on one),
+    // and total: a path read twice (it cannot be) would still sort one way.
+    rayon::slice::ParallelSliceMut::par_sort_unstable_by(&mut result.candidates[..], |a, b| {
+        a.rel_path
+            .cmp(&b.rel_path)
+            .then_with(|| a.read_path.cmp(&b.read_path))
+    });
     result.skipped.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     result
 }
