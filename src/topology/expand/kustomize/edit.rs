@@ -84,7 +84,7 @@ pub(super) struct Edit {
     /// Its name and namespace as they stand there (the affixes of the levels inside in
     /// them), or after the level's own namespace and affixes when `after`.
     pub(super) name: Option<CompactString>,
-    pub(super) namespace: Option<String>,
+    pub(super) namespace: Option<CompactString>,
     pub(super) after: bool,
     /// Every edit of the object up to this level, innermost first.
     pub(super) hops: Arc<[Evidence]>,
@@ -844,7 +844,7 @@ struct Changed {
     original: DocRef,
     path: Box<[u32]>,
     name: Option<CompactString>,
-    namespace: Option<String>,
+    namespace: Option<CompactString>,
     after: bool,
     hops: Vec<Evidence>,
     /// Only when the level is the top of a build (vars).
@@ -1049,7 +1049,7 @@ pub(super) fn prepare_level(
             original,
             path: obj.item.path,
             name,
-            namespace: namespace.map(|n| n.to_string()),
+            namespace,
             after: obj.after,
             hops,
             top: false,
@@ -1327,7 +1327,7 @@ fn substitute_vars(
             original,
             path: o.item.path.clone(),
             name,
-            namespace: namespace.as_ref().map(|n| n.to_string()),
+            namespace: namespace.clone(),
             after: true,
             hops,
             top: true,

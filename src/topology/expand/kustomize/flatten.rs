@@ -5,8 +5,6 @@
 use crate::topology::HashSet;
 use std::sync::Arc;
 
-use compact_str::CompactString;
-
 use crate::budget::BudgetCut;
 use crate::evidence::Evidence;
 use crate::location::Location;
@@ -284,7 +282,7 @@ impl<'r> Flattener<'r> {
             Some((_, e)) if e.deleted => return None,
             Some((at, e)) => (
                 ItemSource::Doc(e.doc),
-                e.namespace.as_deref().map(CompactString::from),
+                e.namespace.clone(),
                 e.name.clone(),
                 // The level's own transforms are in the edit when it came after them.
                 if e.after { at } else { at + 1 },
